@@ -1,0 +1,3 @@
+"""tokentop: a terminal dashboard for LLM streams."""
+
+__version__ = "0.1.0"

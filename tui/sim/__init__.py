@@ -1,0 +1,1 @@
+"""The built-in OpenAI-compatible streaming simulator (a real HTTP server)."""

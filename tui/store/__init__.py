@@ -1,0 +1,1 @@
+"""The transcript store: SQLite via aiosqlite."""

@@ -1,0 +1,1 @@
+"""Headless stream engine: SSE decoding, both API adapters, the runner and metrics."""
