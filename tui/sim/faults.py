@@ -7,6 +7,8 @@ attempts" of that scenario; without it, connection faults (``drop``, ``stall``, 
 ``html``, ``not_sse``) apply to the first attempt only and framing quirks apply always.
 Attempts are counted per scenario key: the ``X-Sim-Key`` header if given, else a hash of the
 request body (a resume ``GET`` counts against the key of the response it resumes).
+Header items are added to the model preset's items (a header item replaces a preset item of
+the same name). Unknown item names are a 400 error, so a typo never passes silently.
 
 =====================  ==========================================================
 item                   effect
@@ -37,11 +39,272 @@ item                   effect
 ``empty_stop``         ``stop`` with no content at all
 =====================  ==========================================================
 
+Details fixed by the implementation:
+
+- Events are counted per HTTP response, 1-based, in wire order (chat: every ``data:`` chunk
+  including the role chunk and ``[DONE]``; responses: every event). ``drop=0`` drops right
+  after the headers.
+- Event ids (``ids``) are the event's index in the whole stream, starting at 0 (responses:
+  equal to ``sequence_number``); ``Last-Event-ID: K`` continues with event ``K + 1``.
+- ``no_done``: chat ends after the usage chunk (or the ``finish_reason`` chunk) without
+  ``data: [DONE]``; responses ends without the terminal ``response.*`` event.
+- After an in-band ``error`` / ``fail`` the stream ends (chat: no ``[DONE]``).
+
 ``X-Sim-Timing``: ``ttft=S,tps=R,jitter=J,tokens=N,seed=K`` (time to first token in seconds,
 tokens per second, relative jitter 0..1, output length in tokens, seed). ``tps=0`` sends as
 fast as possible. Defaults come from the model preset.
 
-Model presets (the model name; unknown ``sim*`` names get the default preset):
+Model presets (the model name; unknown ``sim*`` names and any other name get the default
+preset):
 ``sim`` / ``sim-fast`` / ``sim-slow`` / ``sim-flaky`` (drops once) / ``sim-429`` /
 ``sim-broken`` (502 HTML) / ``sim-filter`` / ``sim-tools`` / ``sim-think`` (reasoning).
 """
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+CONNECTION_FAULTS: Final = frozenset({"drop", "stall", "status", "html", "not_sse"})
+"""Faults that apply to the first attempt only unless ``*K`` says otherwise."""
+
+INT_FAULTS: Final = frozenset({"drop", "stall", "status", "bad_json", "error", "fail"})
+FLOAT_FAULTS: Final = frozenset({"keepalive", "retry_after", "retry_after_ms"})
+FLAG_FAULTS: Final = frozenset(
+    {
+        "html",
+        "not_sse",
+        "bom",
+        "crlf",
+        "cr",
+        "comments",
+        "ids",
+        "multiline",
+        "split",
+        "no_done",
+        "content_filter",
+        "empty_stop",
+    }
+)
+STR_FAULTS: Final = frozenset({"error_shape"})
+ALL_FAULTS: Final = INT_FAULTS | FLOAT_FAULTS | FLAG_FAULTS | STR_FAULTS
+
+ALWAYS: Final = 1 << 62
+"""``*K`` value meaning "on every attempt"."""
+
+
+class SimSpecError(ValueError):
+    """An ``X-Sim-Fault`` / ``X-Sim-Timing`` header that cannot be understood."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultItem:
+    """One parsed ``name[=value][*K]`` item."""
+
+    name: str
+    value: float | int | str | None
+    max_attempts: int
+    """Applies on attempts 1..max_attempts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The generation schedule of one response."""
+
+    ttft: float = 0.25
+    """Seconds from the request to the first token."""
+    tps: float = 60.0
+    """Tokens per second after the first token; 0 = as fast as possible."""
+    jitter: float = 0.2
+    """Relative jitter of every inter-token gap (0..1); the mean gap stays 1/tps."""
+    tokens: int = 160
+    """Output length in tokens (before any ``max_output_tokens`` / ``max_tokens`` cap)."""
+    seed: int | None = None
+    """Seed override (None = the simulator's seed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """Defaults chosen by a model name."""
+
+    timing: Timing
+    faults: tuple[FaultItem, ...] = ()
+    tools: bool = False
+    """Call a tool even when the request offers none (a default ``get_weather``)."""
+    reasoning: bool = False
+    """Reason (with a summary) even when the request does not ask for it."""
+
+
+def _always(name: str, value: float | int | str | None = None) -> FaultItem:
+    return FaultItem(name, value, ALWAYS)
+
+
+PRESETS: Final[dict[str, Preset]] = {
+    "sim": Preset(Timing()),
+    "sim-fast": Preset(Timing(ttft=0.05, tps=400.0, jitter=0.1, tokens=400)),
+    "sim-slow": Preset(Timing(ttft=1.5, tps=8.0, jitter=0.3, tokens=120)),
+    "sim-flaky": Preset(Timing(), (FaultItem("drop", 40, 1),)),
+    "sim-429": Preset(
+        Timing(), (FaultItem("status", 429, 1), FaultItem("retry_after", 1.0, ALWAYS))
+    ),
+    "sim-broken": Preset(Timing(), (_always("html"),)),
+    "sim-filter": Preset(Timing(), (_always("content_filter"),)),
+    "sim-tools": Preset(Timing(), tools=True),
+    "sim-think": Preset(Timing(), reasoning=True),
+}
+DEFAULT_PRESET: Final = PRESETS["sim"]
+
+
+def preset_for(model: str) -> Preset:
+    """The preset of a model name (the default preset for any unknown name)."""
+    return PRESETS.get(model.strip().lower(), DEFAULT_PRESET)
+
+
+def _number(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SimSpecError(f"{name}: {raw!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise SimSpecError(f"{name}: {raw!r} must be a finite number >= 0")
+    return value
+
+
+def parse_fault_header(header: str | None) -> tuple[FaultItem, ...]:
+    """Parse an ``X-Sim-Fault`` header value (see the module docstring)."""
+    if not header or not header.strip():
+        return ()
+    items: list[FaultItem] = []
+    for raw_item in header.split(","):
+        text = raw_item.strip()
+        if not text:
+            continue
+        max_attempts: int | None = None
+        if "*" in text:
+            text, _, k = text.rpartition("*")
+            max_attempts = int(_number("*K", k.strip()))
+            text = text.strip()
+        name, eq, raw_value = text.partition("=")
+        name = name.strip().lower()
+        raw_value = raw_value.strip()
+        if name not in ALL_FAULTS:
+            raise SimSpecError(f"unknown fault {name!r}")
+        value: float | int | str | None
+        if name in INT_FAULTS:
+            if not eq:
+                raise SimSpecError(f"{name} needs a value ({name}=N)")
+            value = int(_number(name, raw_value))
+        elif name in FLOAT_FAULTS:
+            if not eq:
+                raise SimSpecError(f"{name} needs a value ({name}=S)")
+            value = _number(name, raw_value)
+        elif name in STR_FAULTS:
+            if raw_value not in ("flat", "nested"):
+                raise SimSpecError(f"{name} must be flat or nested")
+            value = raw_value
+        else:
+            if eq:
+                raise SimSpecError(f"{name} takes no value")
+            value = None
+        if max_attempts is None:
+            max_attempts = 1 if name in CONNECTION_FAULTS else ALWAYS
+        items.append(FaultItem(name, value, max_attempts))
+    return tuple(items)
+
+
+def parse_timing_header(header: str | None, base: Timing) -> Timing:
+    """Apply an ``X-Sim-Timing`` header value to ``base`` (the preset's timing)."""
+    if not header or not header.strip():
+        return base
+    timing = base
+    for raw_item in header.split(","):
+        text = raw_item.strip()
+        if not text:
+            continue
+        name, eq, raw_value = text.partition("=")
+        name = name.strip().lower()
+        if not eq:
+            raise SimSpecError(f"timing item {name!r} needs a value")
+        value = _number(name, raw_value.strip())
+        if name == "ttft":
+            timing = replace(timing, ttft=value)
+        elif name == "tps":
+            timing = replace(timing, tps=value)
+        elif name == "jitter":
+            timing = replace(timing, jitter=min(value, 1.0))
+        elif name == "tokens":
+            timing = replace(timing, tokens=int(value))
+        elif name == "seed":
+            timing = replace(timing, seed=int(value))
+        else:
+            raise SimSpecError(f"unknown timing item {name!r}")
+    return timing
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSet:
+    """The faults active on one attempt, with typed accessors."""
+
+    items: dict[str, FaultItem] = field(default_factory=dict)
+
+    def has(self, name: str) -> bool:
+        """True when fault ``name`` is active."""
+        return name in self.items
+
+    def int_of(self, name: str) -> int | None:
+        """The integer value of an active fault, else None."""
+        item = self.items.get(name)
+        if item is None or item.value is None or isinstance(item.value, str):
+            return None
+        return int(item.value)
+
+    def float_of(self, name: str) -> float | None:
+        """The numeric value of an active fault, else None."""
+        item = self.items.get(name)
+        if item is None or item.value is None or isinstance(item.value, str):
+            return None
+        return float(item.value)
+
+    def str_of(self, name: str) -> str | None:
+        """The string value of an active fault, else None."""
+        item = self.items.get(name)
+        return item.value if item is not None and isinstance(item.value, str) else None
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Names of the active faults."""
+        return frozenset(self.items)
+
+
+def active_faults(items: tuple[FaultItem, ...], attempt: int) -> FaultSet:
+    """The items that apply on ``attempt`` (1-based); later items replace earlier ones."""
+    merged: dict[str, FaultItem] = {}
+    for item in items:
+        merged[item.name] = item
+    return FaultSet({n: i for n, i in merged.items() if attempt <= i.max_attempts})
+
+
+def scenario_key(explicit: str | None, body: bytes) -> str:
+    """The attempt-counting key: ``X-Sim-Key`` if given, else a hash of the request body."""
+    if explicit:
+        return "k:" + explicit
+    return "b:" + hashlib.blake2b(body, digest_size=12).hexdigest()
+
+
+class AttemptCounter:
+    """Counts attempts per scenario key (bounded LRU; used from one event loop)."""
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self._counts: OrderedDict[str, int] = OrderedDict()
+        self._capacity = capacity
+
+    def next(self, key: str) -> int:
+        """Record one more attempt for ``key`` and return its number (1-based)."""
+        count = self._counts.pop(key, 0) + 1
+        self._counts[key] = count
+        if len(self._counts) > self._capacity:
+            self._counts.popitem(last=False)
+        return count

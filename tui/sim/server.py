@@ -1,0 +1,167 @@
+"""Running the simulator: in a background thread (:class:`Simulator`, :func:`shared_simulator`)
+or standalone in the foreground (:func:`serve`, used by ``tokentop sim``)."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import socket
+import sys
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+
+from tui.sim.app import SimApp
+from tui.sim.wire import install_drop_log_filter
+
+__all__ = ["Simulator", "serve", "shared_simulator"]
+
+_START_TIMEOUT_S = 20.0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _base_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/v1"
+
+
+def _config(seed: int, log_level: str) -> uvicorn.Config:
+    install_drop_log_filter()
+    return uvicorn.Config(
+        SimApp(seed).asgi(),
+        loop="asyncio",
+        http="httptools",
+        ws="none",
+        lifespan="off",
+        log_config=None,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        timeout_keep_alive=30,
+    )
+
+
+class Simulator:
+    """The simulator on a free loopback port, served by uvicorn in a daemon thread with its own
+    event loop. Usable from sync and async code, and as a context manager."""
+
+    def __init__(self, seed: int = 0, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.seed = seed
+        self.host = host
+        self.port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._base_url: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        """The base URL, ending in ``/v1`` (RuntimeError before :meth:`start`)."""
+        if self._base_url is None:
+            raise RuntimeError("the simulator is not running")
+        return self._base_url
+
+    def start(self) -> str:
+        """Start serving (idempotent); return the base URL once connections are accepted."""
+        with self._lock:
+            if self._base_url is not None:
+                return self._base_url
+            sock = _bind(self.host, self.port)
+            server = uvicorn.Server(_config(self.seed, "warning"))
+            failure: list[BaseException] = []
+
+            def run() -> None:
+                loop = asyncio.new_event_loop()
+                try:
+                    loop.run_until_complete(server.serve(sockets=[sock]))
+                except BaseException as exc:  # reported to start() or ignored after stop
+                    failure.append(exc)
+                finally:
+                    loop.close()
+                    sock.close()
+
+            thread = threading.Thread(target=run, name="tokentop-sim", daemon=True)
+            thread.start()
+            deadline = time.monotonic() + _START_TIMEOUT_S
+            while not server.started:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    server.should_exit = True
+                    raise RuntimeError(f"the simulator did not start: {failure!r}")
+                time.sleep(0.002)
+            self._server, self._thread = server, thread
+            self.port = sock.getsockname()[1]
+            self._base_url = _base_url(sock)
+            return self._base_url
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread (open streams are cut after about a second)."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+            self._base_url = None
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        thread.join(timeout=2.0)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout=5.0)
+
+    def __enter__(self) -> Simulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+_shared: Simulator | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_simulator() -> str:
+    """The process-wide simulator (started on first use, thread-safe); its base URL."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            sim = Simulator()
+            sim.start()
+            atexit.register(sim.stop)
+            _shared = sim
+        return _shared.base_url
+
+
+def serve(host: str, port: int) -> None:
+    """Run the simulator in the foreground until interrupted; print the base URL first."""
+    sock = _bind(host, port)
+    print(_base_url(sock), flush=True)
+    server = uvicorn.Server(_config(0, "warning"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+if __name__ == "__main__":  # pragma: no cover - handy for manual runs
+    serve(
+        sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1",
+        int(sys.argv[2]) if len(sys.argv) > 2 else 8700,
+    )

@@ -1,0 +1,248 @@
+"""SSE framing (with the framing quirks) and the scheduled streaming ASGI response."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from tui.sim.faults import FaultSet
+
+BOM = b"\xef\xbb\xbf"
+KEEPALIVE = b": keep-alive\n\n"
+BATCH_EVENTS = 2048
+"""Events joined into one write when many are due at once (about 0.5 MB)."""
+
+
+class SimulatedDrop(Exception):
+    """Raised inside a streaming body so uvicorn aborts the chunked response (a real drop)."""
+
+
+class _DropLogFilter(logging.Filter):
+    """Keeps uvicorn from logging a traceback for every simulated drop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, SimulatedDrop)
+
+
+def install_drop_log_filter() -> None:
+    """Silence uvicorn's "Exception in ASGI application" for simulated drops (idempotent)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _DropLogFilter) for f in logger.filters):
+        logger.addFilter(_DropLogFilter())
+
+
+def _multiline(data: bytes) -> bytes:
+    """Spread JSON over several ``data:`` lines, breaking only after commas outside strings."""
+    out = bytearray()
+    in_str = esc = False
+    commas = 0
+    for b in data:
+        out.append(b)
+        if in_str:
+            if esc:
+                esc = False
+            elif b == 0x5C:
+                esc = True
+            elif b == 0x22:
+                in_str = False
+        elif b == 0x22:
+            in_str = True
+        elif b == 0x2C:
+            commas += 1
+            if commas % 3 == 0:
+                out += b"\ndata: "
+    return bytes(out)
+
+
+def corrupt(data: bytes) -> bytes:
+    """Malformed JSON: cut off the end and leave a dangling key."""
+    return data[: max(1, len(data) * 2 // 3)] + b',"'
+
+
+def frame_events(
+    names: Sequence[bytes | None], datas: Sequence[bytes], faults: FaultSet
+) -> list[bytes]:
+    """The wire bytes of every event (its lines plus the blank line), quirks applied.
+
+    Event ids (``ids``) are the event's index in the stream, so they survive a resume.
+    """
+    bad = faults.int_of("bad_json")
+    if bad is not None and 1 <= bad <= len(datas):
+        datas = list(datas)
+        datas[bad - 1] = corrupt(datas[bad - 1])
+    multiline = faults.has("multiline")
+    frames: list[bytes] = []
+    append = frames.append
+    for name, data in zip(names, datas, strict=True):
+        if multiline:
+            data = _multiline(data)
+        if name is None:
+            append(b"data: " + data + b"\n\n")
+        else:
+            append(b"event: " + name + b"\ndata: " + data + b"\n\n")
+    if faults.has("ids"):
+        frames = [(KEEPALIVE if i else b"") + b"id: %d\n" % i + f for i, f in enumerate(frames)]
+    if faults.has("comments"):
+        frames = [b": sim comment " + b"%d" % i + b"\n" + f for i, f in enumerate(frames)]
+    if faults.has("crlf"):
+        frames = [f.replace(b"\n", b"\r\n") for f in frames]
+    elif faults.has("cr"):
+        frames = [f.replace(b"\n", b"\r") for f in frames]
+    return frames
+
+
+def line_ending(faults: FaultSet) -> Callable[[bytes], bytes]:
+    """Applies the configured line ending to extra lines (keep-alive comments)."""
+    if faults.has("crlf"):
+        return lambda b: b.replace(b"\n", b"\r\n")
+    if faults.has("cr"):
+        return lambda b: b.replace(b"\n", b"\r")
+    return lambda b: b
+
+
+def split_points(body: bytes, rng: random.Random) -> list[int]:
+    """Where to cut one write: inside a multi-byte character, inside a CRLF, and at random
+    positions; at most 8 pieces per write."""
+    n = len(body)
+    if n < 2:
+        return []
+    cuts: set[int] = set()
+    for i in range(1, n):
+        if 0x80 <= body[i] < 0xC0:  # a UTF-8 continuation byte: cut inside the character
+            cuts.add(i)
+            break
+    crlf = body.find(b"\r\n")
+    if crlf >= 0:
+        cuts.add(crlf + 1)
+    while len(cuts) < min(7, n - 1):
+        cuts.add(rng.randrange(1, n))
+        if rng.random() < 0.3:
+            break
+    return sorted(cuts)
+
+
+@dataclass(slots=True)
+class StreamSpec:
+    """Everything the streaming body needs: frames, their due times and the faults."""
+
+    frames: list[bytes]
+    dues: list[float]
+    t0: float
+    """Loop time the schedule counts from (the original request for a resume)."""
+    start: int = 0
+    """Index of the first frame to send."""
+    drop_after: int | None = None
+    stall_after: int | None = None
+    keepalive: float | None = None
+    split: bool = False
+    bom: bool = False
+    limit: Callable[[], int] | None = None
+    """For background responses: how many frames exist right now (a cancel lowers it)."""
+    eol: Callable[[bytes], bytes] = bytes
+    seed: int = 0
+
+
+class ScheduledStream(Response):
+    """An ASGI response that writes frames when the schedule says, batching due frames into
+    one write, and that really misbehaves (abrupt close, stall, split writes)."""
+
+    media_type = "text/event-stream; charset=utf-8"
+
+    def __init__(self, spec: StreamSpec, headers: dict[str, str]) -> None:
+        self.spec = spec
+        self.extra_headers = headers
+        self._gone = asyncio.Event()
+
+    async def _watch(self, receive: Receive) -> None:
+        while True:
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                self._gone.set()
+                return
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the stream (ASGI)."""
+        raw_headers = [(b"content-type", self.media_type.encode())]
+        raw_headers += [(k.lower().encode(), v.encode()) for k, v in self.extra_headers.items()]
+        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
+        watcher = asyncio.ensure_future(self._watch(receive))
+        try:
+            outcome = await self._run(send)
+        finally:
+            watcher.cancel()
+        if outcome == "drop":
+            raise SimulatedDrop("simulated drop")
+        if outcome == "done":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _write(self, send: Send, body: bytes, rng: random.Random) -> None:
+        if not self.spec.split:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            return
+        last = 0
+        for cut in [*split_points(body, rng), len(body)]:
+            await send({"type": "http.response.body", "body": body[last:cut], "more_body": True})
+            last = cut
+            if cut < len(body):
+                await asyncio.sleep(0.001)  # flush the piece on its own
+
+    async def _run(self, send: Send) -> str:
+        spec = self.spec
+        loop = asyncio.get_running_loop()
+        rng = random.Random(spec.seed)
+        frames, dues, t0 = spec.frames, spec.dues, spec.t0
+        i = spec.start
+        end = len(frames)
+        outcome = "done"
+        for fault, after in (("drop", spec.drop_after), ("stall", spec.stall_after)):
+            if after is not None and spec.start + after <= end:
+                end, outcome = spec.start + after, fault
+        prefix = BOM if spec.bom else b""
+        keepalive = spec.keepalive
+        last_write = loop.time()
+        if prefix:
+            await self._write(send, prefix, rng)
+            prefix = b""
+        while i < end:
+            if self._gone.is_set():
+                return "gone"
+            if spec.limit is not None and i >= spec.limit():
+                return "done"  # a cancelled background response: end cleanly
+            now = loop.time()
+            due = t0 + dues[i]
+            if due > now:
+                wake = due
+                if keepalive and last_write + keepalive < wake:
+                    wake = max(last_write + keepalive, now)
+                if spec.limit is not None:
+                    wake = min(wake, now + 0.05)  # notice a cancel soon
+                await asyncio.sleep(wake - now)
+                now = loop.time()
+                if now < due and keepalive and now >= last_write + keepalive:
+                    await self._write(send, spec.eol(KEEPALIVE), rng)
+                    last_write = now
+                continue
+            j = bisect_right(dues, now - t0, i, end)
+            if spec.limit is not None:
+                j = min(j, spec.limit())
+            while i < j:
+                k = min(j, i + BATCH_EVENTS)
+                await self._write(send, frames[i] if k == i + 1 else b"".join(frames[i:k]), rng)
+                i = k
+            last_write = loop.time()
+        if outcome == "stall":
+            while not self._gone.is_set():
+                try:
+                    await asyncio.wait_for(self._gone.wait(), keepalive or 3600.0)
+                except TimeoutError:
+                    await self._write(send, spec.eol(KEEPALIVE), rng)
+            return "gone"
+        return outcome
