@@ -1,0 +1,1 @@
+"""Dashboard screens (the main screen with overview and session tabs, compare, history, replay)."""

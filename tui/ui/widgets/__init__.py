@@ -1,0 +1,1 @@
+"""Reusable dashboard widgets: each owns its behaviour, screens only compose them."""

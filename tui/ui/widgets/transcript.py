@@ -1,0 +1,369 @@
+"""TranscriptView: one run rendered as it streams (answer, reasoning, tool calls, notices).
+
+Cost model (STYLE.md section 3):
+
+- :meth:`TranscriptView.apply` is O(1) per event: text goes into a pending list.
+- A 20 Hz timer merges the pending text and appends it with ``Markdown.get_stream`` (only
+  the new part is parsed). Hidden panes skip the flush, so background tabs buffer for free
+  and render everything in one append when they are shown.
+- Markdown re-parses from the start of its last block and copies its whole source on every
+  append, so a very long answer is split into *segments*: once a segment passes
+  :data:`SEGMENT_CHARS` the next flush starts a new Markdown widget (at a line end outside a
+  code fence). Each append then costs O(segment), and a 200k-token answer stays linear.
+- When the run finishes, the last segment gets one full ``update`` (fixes code fences left
+  half-rendered by the incremental parser, as oterm does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from tui.stream.events import (
+    Finished,
+    Notice,
+    ReasoningDelta,
+    Retrying,
+    RunEvent,
+    TextDelta,
+    ToolCallDelta,
+)
+
+FLUSH_HZ = 20.0
+"""How often buffered text is pushed into the Markdown widgets."""
+
+SEGMENT_CHARS = 24_000
+"""Start a new Markdown segment once the current one holds this many characters."""
+
+
+@dataclass(slots=True)
+class _ToolCallView:
+    """Accumulated fragments of one tool call, and the Static that shows it."""
+
+    index: int
+    name: str | None = None
+    call_id: str | None = None
+    arguments: list[str] = field(default_factory=list)
+    widget: Static | None = None
+    dirty: bool = True
+
+    def render_text(self) -> str:
+        args = "".join(self.arguments)
+        try:
+            args = json.dumps(json.loads(args), indent=2, ensure_ascii=False)
+        except ValueError:
+            pass  # still streaming (or not JSON): show it as received
+        head = f"⚙ {self.name or '…'}"
+        if self.call_id:
+            head += f"  ({self.call_id})"
+        return f"{head}\n{args}" if args else head
+
+
+class _MarkdownFeed:
+    """A Markdown widget plus its stream and the text already handed to it."""
+
+    def __init__(self, widget: Markdown) -> None:
+        self.widget = widget
+        self.stream: MarkdownStream | None = None
+        self.chars = 0
+        self.parts: list[str] = []
+
+    async def write(self, text: str) -> None:
+        if self.stream is None:
+            self.stream = Markdown.get_stream(self.widget)
+        self.parts.append(text)
+        self.chars += len(text)
+        await self.stream.write(text)
+
+    async def close(self, *, full_render: bool) -> None:
+        if self.stream is not None:
+            await self.stream.stop()
+            self.stream = None
+        if full_render and self.parts:
+            await self.widget.update("".join(self.parts))
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class TranscriptView(VerticalScroll):
+    """Renders one run: streamed Markdown answer, collapsible reasoning, tool calls.
+
+    Feed it with :meth:`apply` (cheap, buffers) and :meth:`reset` for a new run; it flushes
+    itself at :data:`FLUSH_HZ` while on screen. :attr:`text` is everything received,
+    :attr:`rendered_text` what the Markdown widgets hold (equal once :meth:`flush` ran).
+    """
+
+    DEFAULT_CSS = """
+    TranscriptView {
+        height: 1fr;
+        padding: 0 1;
+    }
+    TranscriptView > #reasoning { display: none; margin: 0 0 1 0; }
+    TranscriptView.-has-reasoning > #reasoning { display: block; }
+    TranscriptView #tools { height: auto; }
+    TranscriptView .tool-call { margin: 0 0 1 0; padding: 0 1; }
+    TranscriptView #answer { height: auto; }
+    TranscriptView #answer > Markdown { margin: 0; padding: 0; }
+    TranscriptView #notices { height: auto; }
+    TranscriptView #placeholder { color: $text-muted; }
+    TranscriptView.-has-output #placeholder { display: none; }
+    TranscriptView.-finished #placeholder { display: none; }
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        placeholder: str = "waiting for the first token…",
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._placeholder = placeholder
+        self._pending_text: list[str] = []
+        self._pending_reasoning: list[str] = []
+        self._received: list[str] = []
+        self._reasoning: list[str] = []
+        self._tools: dict[int, _ToolCallView] = {}
+        self._notices: list[str] = []
+        self._notices_dirty = False
+        self._segments: list[_MarkdownFeed] = []
+        self._reasoning_feed: _MarkdownFeed | None = None
+        self._finished = False
+        self._final_done = False
+        self._flushing = False
+        self._generation = 0
+        self._in_fence = False
+        self._line_carry = ""
+        self._lock = asyncio.Lock()
+
+    def compose(self) -> ComposeResult:
+        with Collapsible(title="reasoning", collapsed=True, id="reasoning"):
+            yield Markdown(id="reasoning-md")
+        yield Vertical(id="tools")
+        yield Static(self._placeholder, id="placeholder")
+        yield Vertical(id="answer")
+        yield Vertical(id="notices")
+
+    def on_mount(self) -> None:
+        self.anchor()
+        self._reasoning_feed = _MarkdownFeed(self.query_one("#reasoning-md", Markdown))
+        self.set_interval(1 / FLUSH_HZ, self._tick, name="transcript-flush")
+
+    # -- feeding -------------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        """The whole answer text received so far (including what is not rendered yet)."""
+        return "".join(self._received)
+
+    @property
+    def rendered_text(self) -> str:
+        """The answer text the Markdown widgets hold."""
+        return "".join(seg.text for seg in self._segments)
+
+    @property
+    def reasoning_text(self) -> str:
+        """All reasoning text received so far."""
+        return "".join(self._reasoning)
+
+    @property
+    def has_pending(self) -> bool:
+        """True while received content waits for the next flush."""
+        return bool(
+            self._pending_text
+            or self._pending_reasoning
+            or self._notices_dirty
+            or any(t.dirty for t in self._tools.values())
+            or (self._finished and not self._final_done)
+        )
+
+    def reset(self) -> None:
+        """Forget the current run and clear the view (for a new run)."""
+        self._generation += 1
+        self._pending_text.clear()
+        self._pending_reasoning.clear()
+        self._received = []
+        self._reasoning = []
+        self._tools = {}
+        self._notices = []
+        self._notices_dirty = False
+        self._finished = False
+        self._final_done = False
+        self._in_fence = False
+        self._line_carry = ""
+        old_segments, self._segments = self._segments, []
+        self.remove_class("-has-reasoning", "-has-output", "-finished")
+        if self.is_mounted:
+            self.run_worker(self._clear(old_segments), group="transcript-reset")
+
+    async def _clear(self, old_segments: list[_MarkdownFeed]) -> None:
+        async with self._lock:
+            await self._clear_locked(old_segments)
+
+    async def _clear_locked(self, old_segments: list[_MarkdownFeed]) -> None:
+        for seg in old_segments:
+            await seg.close(full_render=False)
+        await self.query_one("#answer").remove_children()
+        await self.query_one("#tools").remove_children()
+        await self.query_one("#notices").remove_children()
+        if self._reasoning_feed is not None:
+            await self._reasoning_feed.close(full_render=False)
+            self._reasoning_feed.parts.clear()
+            self._reasoning_feed.chars = 0
+            await self._reasoning_feed.widget.update("")
+        self.anchor()
+
+    def apply(self, event: RunEvent) -> None:
+        """Take one event into the buffers (O(1)); rendering happens on the next flush."""
+        if isinstance(event, TextDelta):
+            if event.text:
+                self._pending_text.append(event.text)
+                self._received.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            if event.text:
+                self._pending_reasoning.append(event.text)
+                self._reasoning.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            view = self._tools.get(event.index)
+            if view is None:
+                view = self._tools[event.index] = _ToolCallView(event.index)
+            if event.name:
+                view.name = event.name
+            if event.call_id:
+                view.call_id = event.call_id
+            if event.arguments:
+                view.arguments.append(event.arguments)
+            view.dirty = True
+        elif isinstance(event, Notice):
+            self._add_notice(f"⚑ {event.code}: {event.message}", "notice")
+        elif isinstance(event, Retrying) and event.mode == "restart":
+            # A restart is a new request: its text starts over, the earlier partial
+            # output stays in the store as that attempt's record.
+            self._restart_answer(event.attempt)
+        elif isinstance(event, Finished):
+            self._finished = True
+            if event.error is not None:
+                self._add_notice(f"✖ {event.error.kind}: {event.error.message}", "error")
+
+    def _add_notice(self, text: str, kind: str) -> None:
+        self._notices.append(f"{kind}\x00{text}")
+        self._notices_dirty = True
+
+    def _restart_answer(self, attempt: int) -> None:
+        self._pending_text.clear()
+        self._received = []
+        self._add_notice(f"↻ restarted (retry {attempt}): the answer starts over", "notice")
+        old_segments, self._segments = self._segments, []
+        self._in_fence = False
+        self._line_carry = ""
+        if self.is_mounted:
+            self.run_worker(self._drop_segments(old_segments), group="transcript-reset")
+
+    async def _drop_segments(self, old_segments: list[_MarkdownFeed]) -> None:
+        async with self._lock:
+            for seg in old_segments:
+                await seg.close(full_render=False)
+                await seg.widget.remove()
+
+    # -- flushing ------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if self._flushing or not self.has_pending or not self.is_on_screen:
+            return
+        self._flushing = True
+        self.run_worker(self._flush_once(), group="transcript-flush")
+
+    async def _flush_once(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            self._flushing = False
+
+    async def flush(self) -> None:
+        """Render everything buffered now (the timer calls this; tests may too)."""
+        async with self._lock:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        generation = self._generation
+        if self._pending_reasoning and self._reasoning_feed is not None:
+            chunk = "".join(self._pending_reasoning)
+            self._pending_reasoning.clear()
+            self.add_class("-has-reasoning")
+            await self._reasoning_feed.write(chunk)
+        if any(t.dirty for t in self._tools.values()):
+            await self._render_tools()
+        if self._notices_dirty:
+            await self._render_notices()
+        if self._pending_text:
+            chunk = "".join(self._pending_text)
+            self._pending_text.clear()
+            self.add_class("-has-output")
+            await self._write_answer(chunk)
+        if generation != self._generation:
+            return
+        if self._finished and not self._final_done:
+            self._final_done = True
+            self.add_class("-finished")
+            if self._segments:
+                await self._segments[-1].close(full_render=True)
+            if self._reasoning_feed is not None:
+                await self._reasoning_feed.close(full_render=True)
+
+    async def _write_answer(self, chunk: str) -> None:
+        segment = self._segments[-1] if self._segments else None
+        if segment is None or self._should_split(segment):
+            if segment is not None:
+                await segment.close(full_render=False)
+            widget = Markdown(classes="answer-segment")
+            await self.query_one("#answer").mount(widget)
+            segment = _MarkdownFeed(widget)
+            self._segments.append(segment)
+        await segment.write(chunk)
+        self._track_fences(chunk)
+
+    def _should_split(self, segment: _MarkdownFeed) -> bool:
+        # Split only at a line end outside a code fence, so each segment is valid Markdown.
+        return segment.chars >= SEGMENT_CHARS and not self._in_fence and not self._line_carry
+
+    def _track_fences(self, chunk: str) -> None:
+        lines = (self._line_carry + chunk).split("\n")
+        self._line_carry = lines.pop()
+        for line in lines:
+            stripped = line.lstrip()
+            if stripped.startswith("```") or stripped.startswith("~~~"):
+                self._in_fence = not self._in_fence
+
+    async def _render_tools(self) -> None:
+        container = self.query_one("#tools")
+        for index in sorted(self._tools):
+            view = self._tools[index]
+            if not view.dirty:
+                continue
+            view.dirty = False
+            if view.widget is None:
+                view.widget = Static(view.render_text(), classes="tool-call", markup=False)
+                await container.mount(view.widget)
+            else:
+                view.widget.update(view.render_text())
+        self.add_class("-has-output")
+
+    async def _render_notices(self) -> None:
+        self._notices_dirty = False
+        container = self.query_one("#notices")
+        shown = len(container.children)
+        new = [
+            Static(text, classes=f"transcript-{kind}", markup=False)
+            for kind, text in (n.split("\x00", 1) for n in self._notices[shown:])
+        ]
+        if new:
+            await container.mount_all(new)
