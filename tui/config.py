@@ -267,8 +267,13 @@ def _base_url(key: str, value: object) -> str:
     text = _text(key, value).strip()
     if text.lower() in SIM_BASE_URLS:
         return text
-    parts = urlsplit(text)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        valid = valid and " " not in text and (parts.port or 1) > 0
+    except ValueError:  # e.g. "http://[::1" or a non-numeric port
+        valid = False
+    if not valid:
         raise _Invalid(
             f"{key} must be an http(s):// URL (like https://api.tokenlab.sh/v1) or "
             f'"sim" for the built-in simulator, got {_redact_userinfo(text)!r}'
