@@ -1,0 +1,241 @@
+"""The ``tokentop`` command line: the dashboard (default), ``run``, ``sim``, ``replay``, and the
+store's ``history`` and ``export``.
+
+Start-up stays fast: this module imports only click; the config loader, the engine, the
+simulator, the store and Textual are imported inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from tui import __version__
+
+if TYPE_CHECKING:
+    from tui.config import AppConfig
+
+EXIT_BAD_CONFIG = 2
+"""Exit status for a broken sessions file (the same as click's usage errors)."""
+
+_LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "history": (
+        "tui.store.commands",
+        "history_command",
+        "List stored runs, newest first (search and filters, --json).",
+    ),
+    "export": (
+        "tui.store.commands",
+        "export_command",
+        "Export one stored run as Markdown, JSON or JSON lines.",
+    ),
+}
+"""Commands that live in other modules: name -> (module, attribute, short help for --help)."""
+
+
+def _unavailable(name: str, reason: str) -> click.Command:
+    def fail() -> None:
+        raise click.UsageError(f"'tokentop {name}' is not available: {reason}")
+
+    return click.Command(name, callback=fail, help=f"(unavailable: {reason})")
+
+
+def _load_lazy(name: str) -> click.Command:
+    module_name, attribute, _ = _LAZY_COMMANDS[name]
+    try:
+        command = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        return _unavailable(name, f"{module_name}.{attribute} cannot be imported ({exc})")
+    if not isinstance(command, click.Command):
+        return _unavailable(name, f"{module_name}.{attribute} is not a click command")
+    return command
+
+
+def _looks_like_config(arg: str) -> bool:
+    return arg.endswith(".toml") or Path(arg).is_file()
+
+
+class _MainGroup(click.Group):
+    """``tokentop [CONFIG]`` opens the dashboard; ``tokentop COMMAND ...`` runs a command.
+
+    A first argument that is not a command name but a ``.toml`` path or an existing file is
+    the dashboard's CONFIG. Store commands are imported only when they are run.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY_COMMANDS and cmd_name not in self.commands:
+            return _load_lazy(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0]
+        if name not in self.commands and name not in _LAZY_COMMANDS and _looks_like_config(name):
+            return "dashboard", self.commands["dashboard"], args
+        return super().resolve_command(ctx, args)
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return ["[OPTIONS]", "[CONFIG | COMMAND [ARGS]...]"]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Lazy commands show their static help, so --help never imports the store.
+        rows: list[tuple[str, str]] = []
+        for name in self.list_commands(ctx):
+            if name in self.commands:
+                command = self.commands[name]
+                if not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit=70)))
+            else:
+                rows.append((name, _LAZY_COMMANDS[name][2]))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _load_config(path: Path | None) -> AppConfig:
+    """The sessions file at ``path`` (or the default one); a broken file exits with status 2."""
+    from tui.config import ConfigError, load_config, load_default_config
+
+    try:
+        return load_default_config() if path is None else load_config(path)
+    except ConfigError as exc:
+        click.echo(exc.render(), err=True)
+        raise SystemExit(EXIT_BAD_CONFIG) from None
+    except FileNotFoundError as exc:  # no ./sessions.toml and no shipped example
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_BAD_CONFIG) from None
+
+
+_CONFIG_ARG = click.argument(
+    "config", required=False, type=click.Path(dir_okay=False, path_type=Path), metavar="[CONFIG]"
+)
+_DB_OPTION = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Transcript database (default: $TOKENTOP_DB, else the user data directory).",
+)
+_THEME_OPTION = click.option("--theme", metavar="NAME", help="Dashboard theme (overrides [ui]).")
+
+
+@click.group(
+    cls=_MainGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@_DB_OPTION
+@_THEME_OPTION
+@click.version_option(__version__, "-V", "--version", prog_name="tokentop")
+@click.pass_context
+def main(ctx: click.Context, db: Path | None, theme: str | None) -> None:
+    """Watch, compare and keep LLM streams from OpenAI-compatible servers.
+
+    With no command, opens the dashboard on CONFIG: the given sessions file, else
+    ./sessions.toml, else ~/.config/tokentop/sessions.toml, else the shipped example (which
+    streams from the built-in simulator: no key, no network).
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["theme"] = theme
+    if db is not None:
+        # `tokentop --db X COMMAND` means `tokentop COMMAND --db X` for every command.
+        group = ctx.command
+        assert isinstance(group, click.Group)
+        ctx.default_map = {name: {"db": str(db)} for name in group.list_commands(ctx)}
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(dashboard, config=None, db=db, theme=theme)
+
+
+@main.command()
+@_CONFIG_ARG
+@_DB_OPTION
+@_THEME_OPTION
+@click.pass_context
+def dashboard(ctx: click.Context, config: Path | None, db: Path | None, theme: str | None) -> None:
+    """Open the dashboard (the default command)."""
+    app_config = _load_config(config)
+    theme = theme or (ctx.obj or {}).get("theme") or app_config.ui.theme
+    from tui.ui.app import run_dashboard
+
+    run_dashboard(app_config, db_path=db, theme=theme)
+
+
+@main.command("run", short_help="Run the sessions without the dashboard (headless).")
+@_CONFIG_ARG
+@click.option(
+    "--jsonl", is_flag=True, help="JSON lines on stdout: progress and one result per run."
+)
+@click.option(
+    "--only", multiple=True, metavar="NAME", help="Run only this session (repeat for more)."
+)
+@click.option("--prompt", metavar="TEXT", help="Send TEXT instead of each session's prompt.")
+@_DB_OPTION
+@click.option("--no-store", is_flag=True, help="Do not write the runs to the database.")
+def run_command(
+    config: Path | None,
+    jsonl: bool,
+    only: tuple[str, ...],
+    prompt: str | None,
+    db: Path | None,
+    no_store: bool,
+) -> None:
+    """Run every session (or those named by --only) concurrently, without the dashboard.
+
+    Live progress goes to stderr and a summary table to stdout (or JSON lines with --jsonl).
+    Exit status: 0 when every run completed or was incomplete (cancelled runs included),
+    1 when any run failed, 2 for a bad sessions file or bad arguments. Ctrl-C cancels every
+    run cleanly and still prints the results so far; a second Ctrl-C aborts at once.
+    """
+    if prompt is not None and not prompt.strip():
+        raise click.BadParameter("must not be empty", param_hint="'--prompt'")
+    app_config = _load_config(config)
+    from tui.headless import RunOptions, run_headless, select_sessions
+
+    try:
+        sessions = select_sessions(app_config, only)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="'--only'") from None
+    options = RunOptions(jsonl=jsonl, prompt=prompt, db_path=db, store=not no_store)
+    raise SystemExit(run_headless(sessions, options))
+
+
+@main.command(short_help="Run the built-in simulator standalone.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8700, show_default=True, type=click.IntRange(0, 65535))
+def sim(host: str, port: int) -> None:
+    """Run the built-in simulator standalone (prints its base URL; Ctrl-C stops it)."""
+    from tui.sim.server import serve
+
+    try:
+        serve(host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command(short_help="Replay a stored run in the dashboard.")
+@click.argument("run_id")
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Replay speed factor (2 = twice as fast).",
+)
+@_DB_OPTION
+@_THEME_OPTION
+@click.pass_context
+def replay(
+    ctx: click.Context, run_id: str, speed: float, db: Path | None, theme: str | None
+) -> None:
+    """Open the dashboard replaying a stored run with its original timing."""
+    app_config = _load_config(None)
+    theme = theme or (ctx.obj or {}).get("theme") or app_config.ui.theme
+    from tui.ui.app import run_dashboard
+
+    run_dashboard(app_config, db_path=db, theme=theme, replay_run_id=run_id, replay_speed=speed)
