@@ -1,0 +1,429 @@
+"""Compare: 2-4 sessions side by side, one prompt broadcast to all, and a word-level diff.
+
+Each :class:`CompareColumn` follows one :class:`LiveSession`: a checkbox header (is this
+session part of the next broadcast?), a metrics bar, finish badge and reconnect status
+over a :class:`TranscriptView`. Columns share the width up to four; more scroll
+horizontally. The prompt box at the bottom starts a new run in every checked session.
+
+Diff mode (``d``) replaces the transcripts of two columns (the first two by default, any two
+picked in the diff bar) with their answers highlighted word by word, using
+:func:`tui.ui.diff.word_diff`; the styles are component classes on theme variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.command import Provider
+from textual.containers import Horizontal, HorizontalScroll, Vertical, VerticalScroll
+from textual.content import Content
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.style import Style as VisualStyle
+from textual.widget import Widget
+from textual.widgets import Checkbox, Footer, Input, Select, Static
+
+from tui.stream.events import Finished, RunEvent, TextDelta
+from tui.ui.diff import SideKind, WordDiff, word_diff
+from tui.ui.live import LiveRun, LiveSession
+from tui.ui.screens.replay import ScreenBindingCommands
+from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
+from tui.ui.widgets.metrics_bar import MetricsBar
+from tui.ui.widgets.transcript import TranscriptView
+
+METRICS_HZ = 5.0
+"""How often each column's metrics bar gets a new snapshot."""
+
+_SIDE_CLASS: dict[SideKind, str] = {
+    "equal": "",
+    "insert": "diff--insert",
+    "delete": "diff--delete",
+}
+
+
+class DiffText(Widget):
+    """One side of a word diff, with changed words highlighted.
+
+    The highlight styles are the component classes ``diff--insert`` and ``diff--delete``
+    (theme variables), resolved at render time so that a theme switch restyles them.
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"diff--insert", "diff--delete"}
+    DEFAULT_CSS = """
+    DiffText { height: auto; padding: 0 1; }
+    DiffText > .diff--insert { background: $success 35%; text-style: bold; }
+    DiffText > .diff--delete { background: $error 35%; text-style: strike; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.pieces: list[tuple[str, SideKind]] = []
+        """The text to show, as (text, kind) pieces."""
+
+    def show(self, pieces: list[tuple[str, SideKind]]) -> None:
+        """Show these pieces (from :meth:`WordDiff.left_pieces` / ``right_pieces``)."""
+        self.pieces = pieces
+        self.refresh(layout=True)
+
+    @property
+    def highlighted(self) -> list[tuple[str, SideKind]]:
+        """The pieces that are highlighted (inserted or deleted text)."""
+        return [(text, kind) for text, kind in self.pieces if kind != "equal"]
+
+    def render(self) -> Content:
+        """The pieces as one Content, changed words in their component style."""
+        styles = {
+            kind: self.get_visual_style(cls, partial=True) if cls else None
+            for kind, cls in _SIDE_CLASS.items()
+        }
+        parts: list[str | tuple[str, VisualStyle]] = []
+        for text, kind in self.pieces:
+            style = styles[kind]
+            parts.append(text if style is None else (text, style))
+        return Content.assemble(*parts)
+
+
+class CompareColumn(Vertical):
+    """One session in the compare screen: header, metrics, badges, transcript or diff."""
+
+    DEFAULT_CSS = """
+    CompareColumn {
+        width: 1fr;
+        min-width: 30;
+        height: 1fr;
+        border-right: vkey $panel;
+    }
+    CompareColumn.-diff-side { border-right: vkey $accent; }
+    CompareColumn > .column-head { height: 1; }
+    CompareColumn > .column-head > Checkbox {
+        border: none; padding: 0; height: 1; width: 1fr; background: transparent;
+    }
+    CompareColumn > .column-head > FinishBadge { dock: right; }
+    CompareColumn > MetricsBar { height: auto; max-height: 3; }
+    CompareColumn > DiffScroll { display: none; height: 1fr; }
+    CompareColumn.-diff-side > DiffScroll { display: block; }
+    CompareColumn.-diff-side > TranscriptView { display: none; }
+    """
+
+    def __init__(self, live: LiveSession, index: int) -> None:
+        super().__init__(id=f"column-{index}")
+        self.live = live
+        self.index = index
+        self.run: LiveRun | None = None
+        """The run shown (the session's current run once this column saw it start)."""
+        self._unsubscribe: Callable[[], None] | None = None
+
+    @property
+    def session_name(self) -> str:
+        """The session this column follows."""
+        return self.live.name
+
+    def compose(self) -> ComposeResult:
+        session = self.live.session
+        with Horizontal(classes="column-head"):
+            yield Checkbox(f"{session.name} · {session.model}", value=True, classes="send")
+            yield FinishBadge()
+        yield MetricsBar()
+        yield ReconnectStatus(idle_timeout_s=session.reconnect.idle_timeout_s)
+        yield TranscriptView(placeholder="no run yet: type a prompt below")
+        with DiffScroll():
+            yield DiffText()
+
+    def on_mount(self) -> None:
+        """Follow the session's events and show its current run, if any."""
+        self._unsubscribe = self.live.subscribe(self)
+        self.set_interval(1 / METRICS_HZ, self.publish_metrics)
+        run = self.live.current
+        if run is None:
+            self.query_one(FinishBadge).clear("idle")
+            return
+        # A run already happened or is going on: show what it has so far, then follow it.
+        self.run = run
+        acc = run.accumulator
+        view = self.query_one(TranscriptView)
+        if acc.output_text:
+            view.apply(TextDelta(0.0, acc.output_text))
+        if run.finished is not None:
+            view.apply(run.finished)
+            self.query_one(FinishBadge).set_finished(run.finished)
+        else:
+            self.query_one(FinishBadge).clear(self.live.state)
+        self.publish_metrics()
+
+    def on_unmount(self) -> None:
+        """Stop following the session (its run goes on)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # -- LiveListener ---------------------------------------------------------------------
+
+    def run_started(self, live: LiveSession, run: LiveRun) -> None:
+        """A new run of the session: clear the column for it."""
+        self.run = run
+        self.query_one(TranscriptView).reset()
+        self.query_one(FinishBadge).clear("connecting")
+        self.query_one(ReconnectStatus).clear()
+        self.query_one(MetricsBar).snapshot = None
+        self.show_diff(None)
+
+    def run_event(self, live: LiveSession, run: LiveRun, event: RunEvent) -> None:
+        """One event of the session's current run (cheap: the widgets batch)."""
+        if run is not self.run or not self.is_attached:
+            return
+        self.query_one(TranscriptView).apply(event)
+        self.query_one(ReconnectStatus).apply(event)
+        badge = self.query_one(FinishBadge)
+        if isinstance(event, Finished):
+            badge.set_finished(event)
+            self.publish_metrics()
+        elif badge.status is None and badge.live_label != live.state:
+            badge.live_label = live.state
+
+    @property
+    def selected(self) -> bool:
+        """True when the next broadcast goes to this session."""
+        return self.query_one(Checkbox).value
+
+    @selected.setter
+    def selected(self, value: bool) -> None:
+        self.query_one(Checkbox).value = value
+
+    @property
+    def done(self) -> bool:
+        """True when the run shown has finished."""
+        return self.run is not None and self.run.done
+
+    @property
+    def output_text(self) -> str:
+        """The answer of the run shown, as the engine received it."""
+        return "" if self.run is None else self.run.accumulator.output_text
+
+    def start(self, prompt: str) -> None:
+        """Start a new run of this session with ``prompt`` (:meth:`run_started` clears)."""
+        self.live.start(prompt)
+
+    def publish_metrics(self) -> None:
+        """Hand the metrics bar a fresh snapshot (a few times a second)."""
+        if self.run is not None and self.run is self.live.current:
+            self.query_one(MetricsBar).snapshot = self.live.snapshot()
+
+    def show_diff(self, pieces: list[tuple[str, SideKind]] | None) -> None:
+        """Show a side of a diff instead of the transcript (None: back to the transcript)."""
+        self.set_class(pieces is not None, "-diff-side")
+        if pieces is not None:
+            self.query_one(DiffText).show(pieces)
+
+
+class DiffScroll(VerticalScroll):
+    """Scrolls a :class:`DiffText`."""
+
+
+class CompareScreen(Screen[None]):
+    """2-4 sessions side by side (more scroll), one prompt for all, word-level diff."""
+
+    TITLE = "Compare"
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ScreenBindingCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "focus_prompt", "Prompt"),
+        Binding("d", "toggle_diff", "Diff"),
+        Binding("l", "toggle_link", "Link scroll"),
+        Binding("a", "select_all", "All/none"),
+        Binding("ctrl+x", "cancel_runs", "Cancel"),
+        Binding("escape", "close", "Back"),
+    ]
+
+    DEFAULT_CSS = """
+    CompareScreen { layout: vertical; }
+    CompareScreen #compare-columns { height: 1fr; }
+    CompareScreen #compare-columns.-many > CompareColumn { width: 25%; }
+    CompareScreen #diff-bar { height: auto; display: none; padding: 0 1; background: $boost; }
+    CompareScreen.-diff #diff-bar { display: block; }
+    CompareScreen #diff-bar > Select { width: 30; }
+    CompareScreen #diff-summary { width: 1fr; height: 3; content-align: left middle; padding: 0 1; }
+    CompareScreen #compare-prompt { dock: bottom; margin-bottom: 1; }
+    """
+
+    diff_mode: reactive[bool] = reactive(False)
+    """True while two columns show their word diff."""
+    linked: reactive[bool] = reactive(False)
+    """True while scrolling one column scrolls the others to the same line."""
+
+    def __init__(self, sessions: Sequence[LiveSession]) -> None:
+        """Compare ``sessions`` (2-4 fit side by side; more scroll horizontally)."""
+        super().__init__()
+        self.sessions = list(sessions)
+        self.diff: WordDiff | None = None
+        """The diff shown in diff mode."""
+        self.diff_pair: tuple[int, int] = (0, 1 if len(self.sessions) > 1 else 0)
+        """Indexes of the two columns diffed (left, right)."""
+        self._syncing = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="diff-bar"):
+            options = [(live.name, i) for i, live in enumerate(self.sessions)]
+            yield Select[int](options, value=self.diff_pair[0], allow_blank=False, id="diff-left")
+            yield Select[int](options, value=self.diff_pair[1], allow_blank=False, id="diff-right")
+            yield Static("", id="diff-summary")
+        with HorizontalScroll(id="compare-columns"):
+            for index, live in enumerate(self.sessions):
+                yield CompareColumn(live, index)
+        yield Input(
+            placeholder="prompt for the checked sessions (enter sends)", id="compare-prompt"
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        columns = self.query_one("#compare-columns")
+        columns.set_class(len(self.sessions) > 4, "-many")
+        for column in self.columns:
+            for scroller in (column.query_one(TranscriptView), column.query_one(DiffScroll)):
+                self.watch(scroller, "scroll_y", self._make_sync(scroller), init=False)
+        self.query_one("#compare-prompt", Input).focus()
+
+    @property
+    def columns(self) -> list[CompareColumn]:
+        """The columns, in session order."""
+        return list(self.query(CompareColumn))
+
+    # -- broadcast ------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#compare-prompt")
+    def _prompt_submitted(self, event: Input.Submitted) -> None:
+        prompt = event.value.strip()
+        if prompt:
+            self.broadcast(prompt)
+            event.input.value = ""
+            self.focus_columns()
+
+    def focus_columns(self) -> None:
+        """Focus the first column's transcript, so the screen's keys work."""
+        columns = self.columns
+        if columns:
+            columns[0].query_one(TranscriptView).focus()
+
+    def broadcast(self, prompt: str) -> list[str]:
+        """Start a run with ``prompt`` in every checked session; returns their names."""
+        targets = [column for column in self.columns if column.selected]
+        if not targets:
+            self.notify("No session is checked: check one in a column header.", severity="warning")
+            return []
+        self.diff_mode = False
+        for column in targets:
+            column.start(prompt)
+        names = [column.session_name for column in targets]
+        self.notify(f"sent to {', '.join(names)}", timeout=2)
+        return names
+
+    # -- diff -----------------------------------------------------------------------------
+
+    def watch_diff_mode(self, diff_mode: bool) -> None:
+        self.set_class(diff_mode, "-diff")
+        if diff_mode:
+            self.refresh_diff()
+        else:
+            self.diff = None
+            for column in self.columns:
+                column.show_diff(None)
+
+    def refresh_diff(self) -> None:
+        """Diff the two picked columns' answers and show the highlighted sides."""
+        left_index, right_index = self.diff_pair
+        columns = self.columns
+        left, right = columns[left_index], columns[right_index]
+        self.diff = diff = word_diff(left.output_text, right.output_text)
+        for column in columns:
+            column.show_diff(None)
+        left.show_diff(diff.left_pieces())
+        right.show_diff(diff.right_pieces())
+        if diff.identical:
+            summary = "identical answers"
+        else:
+            changes = diff.changed
+            plural = "" if changes == 1 else "s"
+            summary = (
+                f"{changes} difference{plural} · {diff.similarity():.0%} similar · "
+                "[$text-error]removed[/] / [$text-success]added[/]"
+            )
+        self.query_one("#diff-summary", Static).update(Content.from_markup(summary))
+
+    @on(Select.Changed, "#diff-bar Select")
+    def _pick_diff_columns(self) -> None:
+        left = self.query_one("#diff-left", Select).value
+        right = self.query_one("#diff-right", Select).value
+        if isinstance(left, int) and isinstance(right, int):
+            self.diff_pair = (left, right)
+            if self.diff_mode:
+                self.refresh_diff()
+
+    def action_toggle_diff(self) -> None:
+        """Highlight where the two picked answers differ (when their runs are done)."""
+        if self.diff_mode:
+            self.diff_mode = False
+            return
+        if len(self.sessions) < 2:
+            self.notify("Diff needs two sessions.", severity="warning")
+            return
+        pending = [
+            self.columns[i].session_name for i in set(self.diff_pair) if not self.columns[i].done
+        ]
+        if pending:
+            self.notify(f"Still streaming or not run: {', '.join(pending)}", severity="warning")
+            return
+        self.diff_mode = True
+
+    # -- linked scrolling ----------------------------------------------------------------
+
+    def _make_sync(self, source: Widget) -> Callable[[float], None]:
+        def sync(scroll_y: float) -> None:
+            if not self.linked or self._syncing:
+                return
+            self._syncing = True
+            try:
+                for column in self.columns:
+                    for target in (column.query_one(TranscriptView), column.query_one(DiffScroll)):
+                        if target is not source and target.display:
+                            target.scroll_to(y=scroll_y, animate=False, immediate=True)
+            finally:
+                self._syncing = False
+
+        return sync
+
+    def action_toggle_link(self) -> None:
+        """Link or unlink the columns' scrolling."""
+        self.linked = not self.linked
+        self.notify("scrolling linked" if self.linked else "scrolling unlinked", timeout=1.5)
+
+    # -- other actions --------------------------------------------------------------------
+
+    def action_focus_prompt(self) -> None:
+        """Move the focus to the prompt box."""
+        self.query_one("#compare-prompt", Input).focus()
+
+    def action_select_all(self) -> None:
+        """Check every session, or uncheck them all when all are checked."""
+        columns = self.columns
+        value = not all(column.selected for column in columns)
+        for column in columns:
+            column.selected = value
+
+    def action_cancel_runs(self) -> None:
+        """Cancel the running runs of the checked sessions."""
+        for column in self.columns:
+            if column.selected and not column.done:
+                column.live.cancel()
+
+    def action_close(self) -> None:
+        """Leave the prompt box, or go back to the dashboard (the runs go on)."""
+        prompt = self.query_one("#compare-prompt", Input)
+        if prompt.has_focus:
+            self.focus_columns()
+            return
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+        else:
+            self.app.exit()

@@ -1,0 +1,362 @@
+"""Replay a saved run with its original timing (``tokentop replay RUN_ID`` or from history).
+
+The store hands back the run's recorded events (each with its original offset ``t``); a
+:class:`ReplayClock` paces them at 0.25x-10x or instantly, with pause, and changes speed
+live. Every event goes through a :class:`RunAccumulator` whose clock *is* the replay
+position in original run time, so the metrics bar shows the TTFT and tokens/s of the
+original run whatever the playback speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from tui.stream.accumulate import RunAccumulator
+from tui.stream.events import Finished, RunEvent
+from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
+from tui.ui.widgets.metrics_bar import MetricsBar
+from tui.ui.widgets.transcript import TranscriptView
+
+if TYPE_CHECKING:
+    from tui.store import Store
+
+
+class ScreenBindingCommands(Provider):
+    """Command palette entries for the current screen's own bindings.
+
+    Every action of a screen is then also reachable from the palette, named by its
+    binding description (posting and harlequin do the same for their screens).
+    """
+
+    def _commands(self) -> list[tuple[str, Callable[[], Awaitable[object]], str]]:
+        """(description, callback, key) of each active binding of the screen."""
+        commands: list[tuple[str, Callable[[], Awaitable[object]], str]] = []
+        seen: set[str] = set()
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or not active.enabled or binding.description in seen:
+                continue
+            seen.add(binding.description)
+            callback = partial(self.app.run_action, binding.action, active.node)
+            commands.append((binding.description, callback, self.app.get_key_display(binding)))
+        return commands
+
+    async def discover(self) -> Hits:
+        """All of the screen's actions, when the palette opens with no query."""
+        for description, callback, key in self._commands():
+            yield DiscoveryHit(description, callback, help=f"key: {key}")
+
+    async def search(self, query: str) -> Hits:
+        """The screen's actions whose description matches ``query``."""
+        matcher = self.matcher(query)
+        for description, callback, key in self._commands():
+            if (score := matcher.match(description)) > 0:
+                yield Hit(score, matcher.highlight(description), callback, help=f"key: {key}")
+
+
+SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
+"""Playback speeds that ``-`` and ``+`` step through."""
+
+
+class ReplayClock:
+    """Original run time, played back at a variable speed, with pause and instant mode.
+
+    ``position`` is in seconds of the original run. It advances ``speed`` times as fast as
+    wall time while playing, stands still while paused, and jumps to the end in instant mode.
+    """
+
+    def __init__(self, speed: float = 1.0, *, now: Callable[[], float] = time.monotonic) -> None:
+        self._now = now
+        self._speed = speed
+        self._anchor_wall = now()
+        self._anchor_pos = 0.0
+        self._paused = False
+        self._instant = False
+        self._changed = asyncio.Event()
+
+    @property
+    def position(self) -> float:
+        """Seconds of original run time played so far."""
+        if self._paused or self._instant:
+            return self._anchor_pos
+        return self._anchor_pos + (self._now() - self._anchor_wall) * self._speed
+
+    @property
+    def speed(self) -> float:
+        """Playback speed factor (1.0 = original timing)."""
+        return self._speed
+
+    @property
+    def paused(self) -> bool:
+        """True while paused."""
+        return self._paused
+
+    @property
+    def instant(self) -> bool:
+        """True once instant mode plays everything without waiting."""
+        return self._instant
+
+    def _rebase(self) -> None:
+        """Freeze the position at now, so a change of speed or pause starts from here."""
+        self._anchor_pos = self.position
+        self._anchor_wall = self._now()
+
+    def _notify(self) -> None:
+        """Wake whoever waits in :meth:`wait_until`."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def set_speed(self, speed: float) -> None:
+        """Play at ``speed`` from now on (leaves instant mode)."""
+        self._rebase()
+        self._speed = speed
+        self._instant = False
+        self._notify()
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume."""
+        self._rebase()
+        self._paused = paused
+        self._notify()
+
+    def go_instant(self) -> None:
+        """Play the rest without waiting (also un-pauses)."""
+        self._rebase()
+        self._instant = True
+        self._paused = False
+        self._notify()
+
+    def advance_to(self, t: float) -> None:
+        """Record that an event at ``t`` was played (instant mode moves the position)."""
+        if t > self._anchor_pos and (self._instant or self.position < t):
+            # Instant mode and late wake-ups: the position is never behind a played event.
+            self._anchor_pos = t
+            self._anchor_wall = self._now()
+
+    async def wait_until(self, t: float) -> None:
+        """Return once the position reaches ``t`` (at once in instant mode)."""
+        while not self._instant:
+            remaining = t - self.position
+            if remaining <= 0 and not self._paused:
+                break
+            changed = self._changed
+            timeout = None if self._paused else remaining / self._speed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout)
+        self.advance_to(t)
+
+
+class ReplayScreen(Screen[None]):
+    """Streams a saved run back into a transcript with its original timing."""
+
+    TITLE = "Replay"
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ScreenBindingCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_pause", "Pause/resume"),
+        Binding("minus", "slower", "Slower"),
+        Binding("plus,equals_sign", "faster", "Faster", key_display="+"),
+        Binding("i", "instant", "Instant"),
+        Binding("r", "restart", "Replay again"),
+        Binding("escape,q", "close", "Close", key_display="esc"),
+    ]
+
+    DEFAULT_CSS = """
+    ReplayScreen { layout: vertical; }
+    ReplayScreen #replay-head { height: auto; padding: 0 1; background: $boost; }
+    ReplayScreen #replay-titlebar { height: 1; }
+    ReplayScreen #replay-title { width: 1fr; height: 1; text-style: bold; }
+    ReplayScreen #replay-prompt { height: auto; max-height: 3; color: $text-muted; }
+    ReplayScreen #replay-state { width: auto; height: 1; padding: 0 1; color: $text-accent; }
+    ReplayScreen #replay-state.-paused { color: $warning; text-style: bold; }
+    ReplayScreen #replay-state.-done { color: $success; }
+    ReplayScreen #replay-badges { height: 1; }
+    ReplayScreen MetricsBar { height: auto; }
+    ReplayScreen TranscriptView { height: 1fr; }
+    ReplayScreen #replay-error { color: $error; padding: 1 2; display: none; }
+    ReplayScreen.-error #replay-error { display: block; }
+    """
+
+    def __init__(self, store: Store, run_id: str, speed: float | None = 1.0) -> None:
+        """Replay ``run_id`` (a unique prefix is enough) from ``store``.
+
+        ``speed`` is the playback factor (clamped to 0.25-10); ``None`` plays instantly.
+        """
+        super().__init__()
+        self.store = store
+        self.run_id = run_id
+        self._initial_speed = speed
+        self.clock = self._new_clock()
+        self.accumulator: RunAccumulator | None = None
+        self.done = False
+        """True once the whole run has been played."""
+        self.error: str | None = None
+        """Why the run could not be replayed (unknown id, store error)."""
+        self._last_t = 0.0
+        self._applying: float | None = None
+
+    def _new_clock(self) -> ReplayClock:
+        speed = self._initial_speed
+        clock = ReplayClock(1.0 if speed is None else min(max(speed, SPEEDS[0]), SPEEDS[-1]))
+        if speed is None:
+            clock.go_instant()
+        return clock
+
+    def compose(self) -> ComposeResult:
+        """Title and state line, prompt, badges, metrics, the transcript, footer."""
+        with Vertical(id="replay-head"):
+            with Horizontal(id="replay-titlebar"):
+                yield Static(f"replay {self.run_id}", id="replay-title", markup=False)
+                yield Static("", id="replay-state")
+            yield Static("", id="replay-prompt", markup=False)
+            with Horizontal(id="replay-badges"):
+                yield FinishBadge()
+                yield ReconnectStatus()
+            yield MetricsBar()
+        yield Static("", id="replay-error", markup=False)
+        yield TranscriptView()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Start playing, and refresh the metrics and state line a few times a second."""
+        self.set_interval(1 / 5, self._publish)
+        self.play()
+
+    # -- the player ---------------------------------------------------------------------
+
+    def _run_now(self) -> float:
+        """The accumulator's clock: the replay position in original run seconds."""
+        if self._applying is not None:
+            return self._applying
+        if self.done:
+            return self._last_t
+        return max(self._last_t, self.clock.position)
+
+    @work(exclusive=True, group="replay", exit_on_error=False)
+    async def play(self) -> None:
+        """Feed the recorded events, paced by their original offsets, to the widgets."""
+        view = self.query_one(TranscriptView)
+        view.reset()
+        self.query_one(FinishBadge).clear("replaying")
+        self.query_one(ReconnectStatus).clear()
+        self.done = False
+        self._last_t = 0.0
+        self._applying = None
+        try:
+            run = await self.store.get_run(self.run_id)
+        except Exception as exc:  # a store error is shown, never fatal
+            self._show_error(f"cannot read run {self.run_id}: {exc}")
+            return
+        if run is None:
+            self._show_error(f"no saved run {self.run_id!r}")
+            return
+        self.query_one("#replay-title", Static).update(
+            f"replay {run.run_id}  ·  {run.session}  ·  {run.model}  ·  {run.api}"
+        )
+        self.query_one("#replay-prompt", Static).update(run.prompt or "")
+        acc = RunAccumulator(
+            run.run_id, run.session, run.api, run.model, run.prompt or "", clock=self._run_now
+        )
+        self.accumulator = acc
+        try:
+            async for event in self.store.replay(run.run_id, None):
+                await self.clock.wait_until(event.t)
+                self._apply(acc, event)
+        except Exception as exc:
+            self._show_error(f"replay stopped: {exc}")
+            return
+        self.done = True
+        self._publish()
+
+    def _apply(self, acc: RunAccumulator, event: RunEvent) -> None:
+        """One recorded event into the accumulator and the widgets."""
+        self._applying = event.t
+        try:
+            acc.apply(event)
+        finally:
+            self._applying = None
+        self._last_t = max(self._last_t, event.t)
+        self.query_one(TranscriptView).apply(event)
+        self.query_one(ReconnectStatus).apply(event)
+        if isinstance(event, Finished):
+            self.query_one(FinishBadge).set_finished(event)
+
+    def _show_error(self, message: str) -> None:
+        """Put an error in place of the transcript."""
+        self.error = message
+        self.query_one("#replay-error", Static).update(message)
+        self.add_class("-error")
+
+    def _publish(self) -> None:
+        """Metrics snapshot and state line (a few times a second, never per event)."""
+        if self.accumulator is not None:
+            self.query_one(MetricsBar).snapshot = self.accumulator.metrics()
+        clock = self.clock
+        if self.error is not None:
+            state = "error"
+        elif self.done:
+            state = "done"
+        elif clock.instant:
+            state = "instant"
+        elif clock.paused:
+            state = f"paused {clock.speed:g}x"
+        else:
+            state = f"▶ {clock.speed:g}x"
+        label = self.query_one("#replay-state", Static)
+        label.update(f"{state}  {self._run_now():.1f}s")
+        label.set_class(clock.paused and not self.done, "-paused")
+        label.set_class(self.done, "-done")
+
+    # -- actions --------------------------------------------------------------------------
+
+    def action_toggle_pause(self) -> None:
+        """Pause or resume the playback."""
+        self.clock.set_paused(not self.clock.paused)
+        self._publish()
+
+    def _step_speed(self, step: int) -> None:
+        current = self.clock.speed
+        index = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - current))
+        index = min(max(index + step, 0), len(SPEEDS) - 1)
+        self.clock.set_speed(SPEEDS[index])
+        self._publish()
+
+    def action_slower(self) -> None:
+        """Halve the speed (down to 0.25x)."""
+        self._step_speed(-1)
+
+    def action_faster(self) -> None:
+        """Double the speed (up to 10x)."""
+        self._step_speed(+1)
+
+    def action_instant(self) -> None:
+        """Play the rest at once."""
+        self.clock.go_instant()
+        self._publish()
+
+    def action_restart(self) -> None:
+        """Play the run again from the start at the current speed."""
+        speed = self.clock.speed
+        self.clock = ReplayClock(speed)
+        self.remove_class("-error")
+        self.error = None
+        self.play()
+
+    def action_close(self) -> None:
+        """Back to where the replay was opened from (quit when it is the only screen)."""
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+        else:
+            self.app.exit()
