@@ -105,6 +105,11 @@ class SimApp:
         self.seed = seed
         self.attempts = fx.AttemptCounter()
         self.stored: OrderedDict[str, StoredResponse] = OrderedDict()
+        self.closing = asyncio.Event()
+
+    def close_streams(self) -> None:
+        """Cut every open stream (call on the server's loop, before stopping it)."""
+        self.closing.set()
 
     def asgi(self) -> Starlette:
         """The Starlette application serving ``/v1``."""
@@ -255,6 +260,7 @@ class SimApp:
             bom=faults.has("bom"),
             eol=line_ending(faults),
             seed=seed,
+            closing=self.closing,
         )
 
     def _store(self, stored: StoredResponse) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import socket
 import sys
 import threading
@@ -38,10 +39,10 @@ def _base_url(sock: socket.socket) -> str:
     return f"http://{host}:{port}/v1"
 
 
-def _config(seed: int, log_level: str) -> uvicorn.Config:
+def _config(app: SimApp, log_level: str) -> uvicorn.Config:
     install_drop_log_filter()
     return uvicorn.Config(
-        SimApp(seed).asgi(),
+        app.asgi(),
         loop="asyncio",
         http="httptools",
         ws="none",
@@ -52,6 +53,19 @@ def _config(seed: int, log_level: str) -> uvicorn.Config:
         timeout_graceful_shutdown=1,
         timeout_keep_alive=30,
     )
+
+
+def _finish(loop: asyncio.AbstractEventLoop) -> None:
+    """Let cancelled leftovers run their cleanup, then close the loop."""
+    try:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
 
 
 class Simulator:
@@ -65,6 +79,8 @@ class Simulator:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._base_url: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._app: SimApp | None = None
         self._lock = threading.Lock()
 
     @property
@@ -80,17 +96,18 @@ class Simulator:
             if self._base_url is not None:
                 return self._base_url
             sock = _bind(self.host, self.port)
-            server = uvicorn.Server(_config(self.seed, "warning"))
+            app = SimApp(self.seed)
+            server = uvicorn.Server(_config(app, "warning"))
             failure: list[BaseException] = []
+            loop = asyncio.new_event_loop()
 
             def run() -> None:
-                loop = asyncio.new_event_loop()
                 try:
                     loop.run_until_complete(server.serve(sockets=[sock]))
                 except BaseException as exc:  # reported to start() or ignored after stop
                     failure.append(exc)
                 finally:
-                    loop.close()
+                    _finish(loop)
                     sock.close()
 
             thread = threading.Thread(target=run, name="tokentop-sim", daemon=True)
@@ -102,6 +119,7 @@ class Simulator:
                     raise RuntimeError(f"the simulator did not start: {failure!r}")
                 time.sleep(0.002)
             self._server, self._thread = server, thread
+            self._loop, self._app = loop, app
             self.port = sock.getsockname()[1]
             self._base_url = _base_url(sock)
             return self._base_url
@@ -109,11 +127,13 @@ class Simulator:
     def stop(self) -> None:
         """Stop serving and wait for the thread (open streams are cut after about a second)."""
         with self._lock:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
+            server, thread, loop, app = self._server, self._thread, self._loop, self._app
+            self._server = self._thread = self._loop = self._app = None
             self._base_url = None
-        if server is None or thread is None:
+        if server is None or thread is None or loop is None or app is None:
             return
+        with contextlib.suppress(RuntimeError):  # RuntimeError: the loop already ended
+            loop.call_soon_threadsafe(app.close_streams)
         server.should_exit = True
         thread.join(timeout=2.0)
         if thread.is_alive():
@@ -153,7 +173,7 @@ def serve(host: str, port: int) -> None:
     """Run the simulator in the foreground until interrupted; print the base URL first."""
     sock = _bind(host, port)
     print(_base_url(sock), flush=True)
-    server = uvicorn.Server(_config(0, "warning"))
+    server = uvicorn.Server(_config(SimApp(0), "warning"))
     try:
         server.run(sockets=[sock])
     finally:

@@ -16,6 +16,8 @@ from tui.sim.faults import FaultSet
 
 BOM = b"\xef\xbb\xbf"
 KEEPALIVE = b": keep-alive\n\n"
+IDLE_NAP = 0.1
+"""Longest single sleep of a stream (how soon it notices a cancel, a disconnect or a stop)."""
 BATCH_EVENTS = 2048
 """Events joined into one write when many are due at once (about 0.5 MB)."""
 
@@ -148,6 +150,8 @@ class StreamSpec:
     """For background responses: how many frames exist right now (a cancel lowers it)."""
     eol: Callable[[bytes], bytes] = bytes
     seed: int = 0
+    closing: asyncio.Event | None = None
+    """Set when the simulator stops: open streams are cut (a drop)."""
 
 
 class ScheduledStream(Response):
@@ -205,15 +209,15 @@ class ScheduledStream(Response):
         for fault, after in (("drop", spec.drop_after), ("stall", spec.stall_after)):
             if after is not None and spec.start + after <= end:
                 end, outcome = spec.start + after, fault
-        prefix = BOM if spec.bom else b""
         keepalive = spec.keepalive
+        if spec.bom:
+            await self._write(send, BOM, rng)
         last_write = loop.time()
-        if prefix:
-            await self._write(send, prefix, rng)
-            prefix = b""
         while i < end:
             if self._gone.is_set():
                 return "gone"
+            if spec.closing is not None and spec.closing.is_set():
+                return "drop"  # the simulator is stopping: cut the connection
             if spec.limit is not None and i >= spec.limit():
                 return "done"  # a cancelled background response: end cleanly
             now = loop.time()
@@ -222,9 +226,9 @@ class ScheduledStream(Response):
                 wake = due
                 if keepalive and last_write + keepalive < wake:
                     wake = max(last_write + keepalive, now)
-                if spec.limit is not None:
-                    wake = min(wake, now + 0.05)  # notice a cancel soon
-                await asyncio.sleep(wake - now)
+                # Long waits are cut into short naps so a cancel, a disconnect or a stop is
+                # noticed soon; short waits (the hot path at high token rates) are exact.
+                await asyncio.sleep(min(wake - now, IDLE_NAP))
                 now = loop.time()
                 if now < due and keepalive and now >= last_write + keepalive:
                     await self._write(send, spec.eol(KEEPALIVE), rng)
@@ -238,11 +242,14 @@ class ScheduledStream(Response):
                 await self._write(send, frames[i] if k == i + 1 else b"".join(frames[i:k]), rng)
                 i = k
             last_write = loop.time()
-        if outcome == "stall":
-            while not self._gone.is_set():
-                try:
-                    await asyncio.wait_for(self._gone.wait(), keepalive or 3600.0)
-                except TimeoutError:
-                    await self._write(send, spec.eol(KEEPALIVE), rng)
-            return "gone"
-        return outcome
+        if outcome != "stall":
+            return outcome
+        while not self._gone.is_set():
+            if spec.closing is not None and spec.closing.is_set():
+                return "drop"
+            await asyncio.sleep(IDLE_NAP)
+            now = loop.time()
+            if keepalive and now >= last_write + keepalive:
+                await self._write(send, spec.eol(KEEPALIVE), rng)
+                last_write = now
+        return "gone"
