@@ -1,1 +1,54 @@
-"""The transcript store: SQLite via aiosqlite."""
+"""The transcript store: every run and every event in SQLite (aiosqlite), headless.
+
+Names are imported lazily, so that ``tui.store.commands`` (imported by ``tokentop --help``)
+does not pull in aiosqlite and msgspec.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import StoreError
+    from .records import (
+        AttemptRecord,
+        ErrorRecord,
+        RunDetail,
+        RunSummary,
+        ToolCallRecord,
+        result_record,
+    )
+    from .store import Store
+
+__all__ = [
+    "AttemptRecord",
+    "ErrorRecord",
+    "RunDetail",
+    "RunSummary",
+    "Store",
+    "StoreError",
+    "ToolCallRecord",
+    "result_record",
+]
+
+_HOMES = {
+    "Store": ".store",
+    "StoreError": ".errors",
+    "AttemptRecord": ".records",
+    "ErrorRecord": ".records",
+    "RunDetail": ".records",
+    "RunSummary": ".records",
+    "ToolCallRecord": ".records",
+    "result_record": ".records",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public names on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(home, __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,122 @@
+"""SQL for the store's queries (history filters, full-text search, run id prefixes)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .fold import ATTEMPT_COLUMNS, RUN_COLUMNS
+from .records import SUMMARY_COLUMNS
+
+INSERT_EVENT = "INSERT INTO events(run, seq, t, kind, payload) VALUES (?, ?, ?, ?, ?)"
+
+UPDATE_RUN = "UPDATE runs SET " + ", ".join(f"{c} = ?" for c in RUN_COLUMNS) + " WHERE id = ?"
+
+UPSERT_ATTEMPT = (
+    f"INSERT INTO attempts(run, {', '.join(ATTEMPT_COLUMNS)}) "
+    f"VALUES (?, {', '.join('?' for _ in ATTEMPT_COLUMNS)}) "
+    "ON CONFLICT(run, number) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ATTEMPT_COLUMNS if c != "number")
+)
+
+INSERT_SESSION = (
+    "INSERT INTO sessions(name, config_json, config_hash, created_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT(config_hash) DO UPDATE SET name = excluded.name RETURNING id"
+)
+
+INSERT_RUN = (
+    "INSERT INTO runs(run_id, session_id, session_name, api, model, prompt, started_at, "
+    "writer_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+
+MARK_INTERRUPTED = """
+UPDATE runs SET
+    status = 'interrupted',
+    ended_s = COALESCE((SELECT max(t) FROM events WHERE events.run = runs.id), ended_s),
+    duration_ms = 1000.0 * COALESCE(
+        (SELECT max(t) FROM events WHERE events.run = runs.id), ended_s)
+WHERE status = 'running'
+"""
+"""Runs left ``running`` by a process that died: only run while holding the writer lock."""
+
+SELECT_ATTEMPTS = f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE run = ? ORDER BY number"
+
+SELECT_EVENTS = "SELECT kind, payload FROM events WHERE run = ? ORDER BY seq"
+
+MIN_TRIGRAM = 3
+"""The trigram tokenizer can only match terms of at least three characters."""
+
+
+def _like_pattern(term: str) -> str:
+    return "%" + re.sub(r"([\\%_])", r"\\\1", term) + "%"
+
+
+def _fts_phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def list_runs_sql(
+    *,
+    search: str | None,
+    session: str | None,
+    model: str | None,
+    finish: str | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """SELECT of run summaries matching every given filter, newest first.
+
+    ``search`` is split on whitespace; every term must occur (as a substring, case-insensitive
+    for Latin letters) in the prompt, output or reasoning. Terms of three or more characters
+    use the FTS5 trigram index of ended runs; shorter ones (a two-syllable Korean word such as
+    ``서울``) and running runs, which are not indexed yet, fall back to ``LIKE``.
+    ``finish`` matches the normalized finish reason or the status (``interrupted``).
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    for term in (search or "").split():
+        like = _like_pattern(term)
+        text_like = (
+            "(r.prompt LIKE ? ESCAPE '\\' OR r.output_text LIKE ? ESCAPE '\\' "
+            "OR r.reasoning_text LIKE ? ESCAPE '\\')"
+        )
+        if len(term) >= MIN_TRIGRAM:
+            where.append(
+                "(r.id IN (SELECT rowid FROM runs_fts WHERE runs_fts MATCH ?) "
+                f"OR (r.status = 'running' AND {text_like}))"
+            )
+            params += [_fts_phrase(term), like, like, like]
+        else:
+            where.append(text_like)
+            params += [like, like, like]
+    if session is not None:
+        where.append("r.session_name = ?")
+        params.append(session)
+    if model is not None:
+        where.append("r.model = ?")
+        params.append(model)
+    if finish is not None:
+        where.append("(r.finish_reason = ? OR r.status = ?)")
+        params += [finish, finish]
+    sql = f"SELECT {SUMMARY_COLUMNS} FROM runs AS r"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY r.started_at DESC, r.id DESC LIMIT ?"
+    params.append(max(0, limit))
+    return sql, params
+
+
+def prefix_sql(prefix: str) -> tuple[str, list[Any]]:
+    """SELECT of up to 6 (id, run_id) whose run id starts with ``prefix``, exact match first."""
+    like = re.sub(r"([\\%_])", r"\\\1", prefix) + "%"
+    return (
+        "SELECT id, run_id FROM runs WHERE run_id LIKE ? ESCAPE '\\' "
+        "ORDER BY run_id = ? DESC, run_id LIMIT 6",
+        [like, prefix],
+    )
+
+
+DETAIL_SQL = (
+    f"SELECT {SUMMARY_COLUMNS}, s.config_json, "
+    "(SELECT count(*) FROM events WHERE events.run = r.id) "
+    "FROM runs AS r JOIN sessions AS s ON s.id = r.session_id WHERE r.id = ?"
+)

@@ -1,0 +1,153 @@
+"""Schema and migrations, keyed on ``PRAGMA user_version`` (as oterm does).
+
+``MIGRATIONS[n - 1]`` takes a database from version ``n - 1`` to version ``n``. Each step is
+one SQL script applied in a single transaction together with its ``user_version`` bump, so a
+crash in the middle of an upgrade leaves the previous version intact. Steps are never edited
+once released: a change to the schema is a new step at the end (simonw/llm's rule).
+
+Every table is keyed on tokentop's own ids (integer rowids, and run ids from
+:func:`tui.stream.events.new_run_id`); server ids (response ids, request ids) are plain
+columns, because some servers reuse them.
+"""
+
+from __future__ import annotations
+
+APPLICATION_ID = 0x746F6B74
+"""``PRAGMA application_id`` of a tokentop database ("tokt"), to refuse foreign SQLite files."""
+
+V1 = f"""
+CREATE TABLE sessions (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    config_json TEXT NOT NULL,           -- the SessionConfig as used, secrets removed
+    config_hash TEXT NOT NULL UNIQUE,    -- sha256 of config_json: one row per distinct snapshot
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE runs (
+    id                INTEGER PRIMARY KEY,
+    run_id            TEXT NOT NULL UNIQUE,   -- tokentop's id, never the server's
+    session_id        INTEGER NOT NULL REFERENCES sessions(id),
+    session_name      TEXT NOT NULL,
+    api               TEXT NOT NULL,
+    model             TEXT NOT NULL,
+    prompt            TEXT NOT NULL,
+    started_at        TEXT NOT NULL,          -- wall time, ISO 8601 UTC
+    first_token_s     REAL,                   -- offsets in seconds since the run started
+    ended_s           REAL,
+    status            TEXT NOT NULL DEFAULT 'running',
+    finish_reason     TEXT,
+    raw_finish_reason TEXT,
+    input_tokens      INTEGER,
+    output_tokens     INTEGER,
+    reasoning_tokens  INTEGER,
+    cached_tokens     INTEGER,
+    total_tokens      INTEGER,
+    tokens_estimated  INTEGER NOT NULL DEFAULT 1,
+    ttft_ms           REAL,
+    duration_ms       REAL,
+    tokens_per_s      REAL,
+    itl_p50_ms        REAL,
+    itl_p95_ms        REAL,
+    itl_p99_ms        REAL,
+    chunks            INTEGER NOT NULL DEFAULT 0,
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    resumes           INTEGER NOT NULL DEFAULT 0,
+    error_kind        TEXT,
+    error_status      INTEGER,
+    error_message     TEXT,
+    error_code        TEXT,
+    response_id       TEXT,
+    request_id        TEXT,
+    output_text       TEXT NOT NULL DEFAULT '',
+    reasoning_text    TEXT NOT NULL DEFAULT '',
+    tool_calls_json   TEXT NOT NULL DEFAULT '[]',
+    writer_pid        INTEGER
+);
+CREATE INDEX runs_by_started ON runs(started_at);
+
+CREATE TABLE attempts (
+    id            INTEGER PRIMARY KEY,
+    run           INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    number        INTEGER NOT NULL,
+    at_s          REAL NOT NULL,              -- offset of the attempt's request
+    mode          TEXT,                       -- retry | resume | restart (attempts after the first)
+    http_status   INTEGER,
+    request_id    TEXT,
+    cause_kind    TEXT,                       -- why this attempt ended early
+    cause_status  INTEGER,
+    cause_message TEXT,
+    resumed_after INTEGER,                    -- Responses sequence number resumed after
+    last_event_id TEXT,
+    UNIQUE (run, number)
+);
+
+CREATE TABLE events (
+    run     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    seq     INTEGER NOT NULL,                 -- 0, 1, 2, ... per run, in arrival order
+    t       REAL NOT NULL,                    -- seconds since the run started
+    kind    TEXT NOT NULL,                    -- event class name (tui.stream.events.EVENT_TYPES)
+    payload BLOB NOT NULL,                    -- msgspec JSON of the event dataclass
+    PRIMARY KEY (run, seq)
+) WITHOUT ROWID;
+
+PRAGMA application_id = {APPLICATION_ID};
+"""
+"""Version 1: sessions, runs, attempts and events."""
+
+V2 = """
+-- Full-text search over prompts and outputs. The trigram tokenizer indexes every
+-- three-character window, so it matches substrings in any script: Korean, Japanese and
+-- Chinese have no spaces between words (or attach particles to them), which defeats the
+-- unicode61 tokenizer's word splitting. Runs are indexed once they end (while running,
+-- their text changes every flush), and kept in sync by triggers.
+CREATE VIRTUAL TABLE runs_fts USING fts5(
+    prompt, output_text, reasoning_text,
+    content='runs', content_rowid='id', tokenize='trigram'
+);
+
+CREATE TRIGGER runs_fts_ended AFTER UPDATE OF status ON runs
+WHEN old.status = 'running' AND new.status <> 'running' BEGIN
+    INSERT INTO runs_fts(rowid, prompt, output_text, reasoning_text)
+    VALUES (new.id, new.prompt, new.output_text, new.reasoning_text);
+END;
+
+CREATE TRIGGER runs_fts_inserted AFTER INSERT ON runs
+WHEN new.status <> 'running' BEGIN
+    INSERT INTO runs_fts(rowid, prompt, output_text, reasoning_text)
+    VALUES (new.id, new.prompt, new.output_text, new.reasoning_text);
+END;
+
+CREATE TRIGGER runs_fts_changed AFTER UPDATE OF prompt, output_text, reasoning_text ON runs
+WHEN old.status <> 'running' AND new.status <> 'running' BEGIN
+    INSERT INTO runs_fts(runs_fts, rowid, prompt, output_text, reasoning_text)
+    VALUES ('delete', old.id, old.prompt, old.output_text, old.reasoning_text);
+    INSERT INTO runs_fts(rowid, prompt, output_text, reasoning_text)
+    VALUES (new.id, new.prompt, new.output_text, new.reasoning_text);
+END;
+
+CREATE TRIGGER runs_fts_deleted AFTER DELETE ON runs
+WHEN old.status <> 'running' BEGIN
+    INSERT INTO runs_fts(runs_fts, rowid, prompt, output_text, reasoning_text)
+    VALUES ('delete', old.id, old.prompt, old.output_text, old.reasoning_text);
+END;
+
+INSERT INTO runs_fts(rowid, prompt, output_text, reasoning_text)
+SELECT id, prompt, output_text, reasoning_text FROM runs WHERE status <> 'running';
+
+-- history filters
+CREATE INDEX runs_by_session ON runs(session_name, started_at);
+CREATE INDEX runs_by_model ON runs(model, started_at);
+"""
+"""Version 2: FTS5 (trigram) over prompts and outputs, and indexes for history filters."""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
+"""Upgrade scripts; ``MIGRATIONS[n - 1]`` produces version ``n``."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+"""The version this tokentop writes."""
+
+
+def migration_script(target: int) -> str:
+    """The whole transaction that upgrades a version ``target - 1`` database to ``target``."""
+    return f"BEGIN IMMEDIATE;\n{MIGRATIONS[target - 1]}\nPRAGMA user_version = {target};\nCOMMIT;\n"
