@@ -41,7 +41,7 @@ def install_drop_log_filter() -> None:
         logger.addFilter(_DropLogFilter())
 
 
-def _multiline(data: bytes) -> bytes:
+def spread_data(data: bytes) -> bytes:
     """Spread JSON over several ``data:`` lines, breaking only after commas outside strings."""
     out = bytearray()
     in_str = esc = False
@@ -85,7 +85,7 @@ def frame_events(
     append = frames.append
     for name, data in zip(names, datas, strict=True):
         if multiline:
-            data = _multiline(data)
+            data = spread_data(data)
         if name is None:
             append(b"data: " + data + b"\n\n")
         else:
