@@ -39,7 +39,11 @@ WHERE status = 'running'
 """
 """Runs left ``running`` by a process that died: only run while holding the writer lock."""
 
-SELECT_ATTEMPTS = f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts WHERE run = ? ORDER BY number"
+SELECT_ATTEMPTS = (
+    f"SELECT run, {', '.join(ATTEMPT_COLUMNS)} FROM attempts "
+    "WHERE run IN ({marks}) ORDER BY run, number"
+)
+"""Attempts of several runs (``{marks}``: one ``?`` per run rowid)."""
 
 SELECT_EVENTS = "SELECT kind, payload FROM events WHERE run = ? ORDER BY seq"
 
@@ -97,7 +101,7 @@ def list_runs_sql(
     if finish is not None:
         where.append("(r.finish_reason = ? OR r.status = ?)")
         params += [finish, finish]
-    sql = f"SELECT {SUMMARY_COLUMNS} FROM runs AS r"
+    sql = f"SELECT {SUMMARY_COLUMNS}, r.id FROM runs AS r"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY r.started_at DESC, r.id DESC LIMIT ?"

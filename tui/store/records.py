@@ -51,11 +51,30 @@ class AttemptRecord:
     resumed_after: int | None
     """Responses sequence number this attempt resumed after."""
     last_event_id: str | None
+    """SSE ``Last-Event-ID`` this attempt resumed after (instead of a sequence number)."""
+    output_text: str | None = None
+    """The partial output this attempt produced before a restart gave it up."""
+    reasoning_text: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The attempt as in the ``run --jsonl`` result record."""
+        cause = self.cause
+        return {
+            "number": self.number,
+            "http_status": self.http_status,
+            "cause": None
+            if cause is None
+            else {"kind": cause.kind, "status": cause.http_status, "message": cause.message},
+            "resumed_after": self.resumed_after
+            if self.resumed_after is not None
+            else self.last_event_id,
+            "output_text": self.output_text,
+        }
 
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
-    """One stored run: identity, outcome, usage, metrics and text (everything but attempts)."""
+    """One stored run: identity, outcome, usage, metrics, text and attempts."""
 
     run_id: str
     session: str
@@ -90,13 +109,13 @@ class RunSummary:
     output_text: str
     reasoning_text: str
     tool_calls: tuple[ToolCallRecord, ...]
+    attempt_records: tuple[AttemptRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class RunDetail(RunSummary):
-    """A run with its attempts, its session's config snapshot and its event count."""
+    """A run with its session's config snapshot and its event count."""
 
-    attempt_records: tuple[AttemptRecord, ...] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
     """The session settings as used (secrets removed)."""
     event_count: int = 0
@@ -165,14 +184,15 @@ def summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def _round(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(value, digits)
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def result_record(run: RunSummary) -> dict[str, Any]:
-    """The run as a ``tokentop run --jsonl`` result record (issue 2's keys) plus ``started_at``.
+    """The run as a ``tokentop run --jsonl`` result record plus ``started_at``.
 
-    For runs that never finished, ``status`` is ``running`` or ``interrupted``.
+    The keys, shapes and rounding are those of :meth:`RunAccumulator.result`; for runs that
+    never finished, ``status`` is ``running`` or ``interrupted``.
     """
     error = run.error
     return {
@@ -192,13 +212,13 @@ def result_record(run: RunSummary) -> dict[str, Any]:
         "chunks": run.chunks,
         "ttft_ms": _round(run.ttft_ms),
         "duration_ms": _round(run.duration_ms),
-        "tokens_per_s": _round(run.tokens_per_s, 2),
+        "tokens_per_s": _round(run.tokens_per_s),
         "itl_ms": {
-            "p50": _round(run.itl_p50_ms, 2),
-            "p95": _round(run.itl_p95_ms, 2),
-            "p99": _round(run.itl_p99_ms, 2),
+            "p50": _round(run.itl_p50_ms),
+            "p95": _round(run.itl_p95_ms),
+            "p99": _round(run.itl_p99_ms),
         },
-        "attempts": run.attempts,
+        "attempts": [a.as_dict() for a in run.attempt_records],
         "resumes": run.resumes,
         "error": (
             None

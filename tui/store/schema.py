@@ -79,6 +79,8 @@ CREATE TABLE attempts (
     cause_message TEXT,
     resumed_after INTEGER,                    -- Responses sequence number resumed after
     last_event_id TEXT,
+    output_text   TEXT,                       -- partial output given up by a restart
+    reasoning_text TEXT,
     UNIQUE (run, number)
 );
 

@@ -29,6 +29,7 @@ from urllib.parse import quote
 import aiosqlite
 
 from tui.config import SessionConfig
+from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Finished, RunEvent, new_run_id
 
 from . import queries
@@ -250,7 +251,8 @@ class Store:
                 self._fail(exc)
                 self._dropping.add(run_id)
                 return run_id
-        self._active[run_id] = RunFold(int(rowid))
+        accumulator = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
+        self._active[run_id] = RunFold(int(rowid), accumulator)
         return run_id
 
     def add_event(self, run_id: str, event: RunEvent) -> None:
@@ -382,7 +384,35 @@ class Store:
         sql, params = queries.list_runs_sql(
             search=search, session=session, model=model, finish=finish, limit=limit
         )
-        return [RunSummary(**summary_fields(tuple(row))) for row in await self._query(sql, params)]
+        rows = await self._query(sql, params)
+        attempts = await self._attempts([int(row[-1]) for row in rows])
+        return [
+            RunSummary(**summary_fields(tuple(row[:-1])), attempt_records=attempts.get(row[-1], ()))
+            for row in rows
+        ]
+
+    async def _attempts(self, rowids: list[int]) -> dict[int, tuple[AttemptRecord, ...]]:
+        """The attempts of the given runs, by run rowid."""
+        found: dict[int, list[AttemptRecord]] = {}
+        for start in range(0, len(rowids), 500):
+            chunk = rowids[start : start + 500]
+            sql = queries.SELECT_ATTEMPTS.format(marks=", ".join("?" for _ in chunk))
+            for a in await self._query(sql, chunk):
+                found.setdefault(a[0], []).append(
+                    AttemptRecord(
+                        number=a[1],
+                        at_s=a[2],
+                        mode=a[3],
+                        http_status=a[4],
+                        request_id=a[5],
+                        cause=ErrorRecord(a[6], a[8] or "", a[7]) if a[6] else None,
+                        resumed_after=a[9],
+                        last_event_id=a[10],
+                        output_text=a[11],
+                        reasoning_text=a[12],
+                    )
+                )
+        return {k: tuple(v) for k, v in found.items()}
 
     async def _resolve(self, run_id_or_prefix: str) -> tuple[int, str]:
         prefix = run_id_or_prefix.strip()
@@ -404,19 +434,7 @@ class Store:
         rowid, _ = await self._resolve(run_id_or_prefix)
         (row,) = await self._query(queries.DETAIL_SQL, (rowid,))
         fields = summary_fields(tuple(row[:-2]))
-        attempts = tuple(
-            AttemptRecord(
-                number=a[0],
-                at_s=a[1],
-                mode=a[2],
-                http_status=a[3],
-                request_id=a[4],
-                cause=ErrorRecord(a[5], a[7] or "", a[6]) if a[5] else None,
-                resumed_after=a[8],
-                last_event_id=a[9],
-            )
-            for a in await self._query(queries.SELECT_ATTEMPTS, (rowid,))
-        )
+        attempts = (await self._attempts([rowid])).get(rowid, ())
         return RunDetail(
             **fields, attempt_records=attempts, config=json.loads(row[-2]), event_count=row[-1]
         )

@@ -1,0 +1,110 @@
+"""Shared helpers for the store tests: sessions, one event of every kind, an open store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tui.config import SessionConfig
+from tui.store import Store
+from tui.stream.events import (
+    EVENT_TYPES,
+    Connecting,
+    Finished,
+    Notice,
+    RawEvent,
+    ReasoningDelta,
+    ResponseInfo,
+    Resumed,
+    Retrying,
+    RunError,
+    RunEvent,
+    Started,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+
+
+def make_session(name: str = "poem", model: str = "gpt-test", **kw: object) -> SessionConfig:
+    """A simulator session with the given overrides."""
+    return SessionConfig(
+        name=name, model=model, prompt=str(kw.pop("prompt", "Write a poem.")), **kw
+    )  # type: ignore[arg-type]
+
+
+def every_kind_events() -> list[RunEvent]:
+    """A plausible run that uses every event kind in tui.stream.events, odd values included."""
+    events: list[RunEvent] = [
+        Connecting(0.0, 1, "POST", "http://127.0.0.1:1/v1/responses"),
+        Started(0.012, 1, 200, "req_1", (("x-request-id", "req_1"), ("server", "sim"))),
+        ResponseInfo(0.013, "resp_abc", "gpt-test-2025"),
+        RawEvent(0.0131, 1, "response.created", '{"type":"response.created"}', "1"),
+        ReasoningDelta(0.02, "thinking…"),
+        TextDelta(0.05, "Hello"),
+        TextDelta(0.06, " wörld \u2028 한국어 ✓"),
+        ToolCallDelta(0.07, 0, '{"city": ', "get_weather", "call_1"),
+        ToolCallDelta(0.08, 0, '"Seoul"}'),
+        Notice(0.081, "empty_stop", "stop with no content"),
+        Retrying(
+            0.09, 1, 4, 0.5, "resume", RunError("dropped", "connection reset", None, None, None)
+        ),
+        Connecting(0.6, 2, "GET", "http://127.0.0.1:1/v1/responses/resp_abc?stream=true"),
+        Started(0.61, 2, 200, None),
+        Resumed(0.611, 2, 7, None),
+        RawEvent(0.62, 2, None, "data without event name", None),
+        TextDelta(0.63, "!"),
+        Usage(0.64, 12, 5, 1, 3, 17),
+        Finished(
+            0.65,
+            "failed",
+            "error",
+            None,
+            RunError("server", "in-band error", 500, "req_2", "server_error"),
+        ),
+    ]
+    assert {type(e).__name__ for e in events} == set(EVENT_TYPES)
+    return events
+
+
+def completed_events(text: str, *, start: float = 0.0, step: float = 0.01) -> list[RunEvent]:
+    """A completed run streaming ``text`` word by word."""
+    words = text.split(" ")
+    events: list[RunEvent] = [
+        Connecting(start, 1, "POST", "http://x/v1/responses"),
+        Started(start + 0.001, 1, 200, "req"),
+    ]
+    t = start + 0.1
+    for i, word in enumerate(words):
+        events.append(TextDelta(t, word if i == 0 else " " + word))
+        t += step
+    events.append(Finished(t, "completed", "stop", "completed"))
+    return events
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Where the test database lives."""
+    return tmp_path / "data" / "tokentop.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[Store]:
+    """An open store on a fresh file, closed after the test."""
+    s = await Store.open(db_path)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def record(store: Store, events: list[RunEvent], **session_kw: object) -> str:
+    """Store one run with ``events``; its run id."""
+    session = make_session(**session_kw)
+    run_id = await store.start_run(session, prompt=session.prompt)
+    for event in events:
+        store.add_event(run_id, event)
+    await store.flush()
+    return run_id

@@ -1,0 +1,111 @@
+"""Every event kind survives the store unchanged; the run row agrees with the accumulator."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.store.conftest import completed_events, every_kind_events, make_session, record
+from tui.store import Store, result_record
+from tui.store.codec import decode_event, encode_event
+from tui.stream.accumulate import RunAccumulator
+from tui.stream.events import EVENT_TYPES, Connecting, Finished, Retrying, RunError, TextDelta
+
+
+def test_codec_round_trips_every_kind() -> None:
+    events = every_kind_events()
+    for event in events:
+        back = decode_event(type(event).__name__, encode_event(event))
+        assert back == event
+        assert type(back) is type(event)
+        assert hash(back) == hash(event)  # frozen dataclasses, tuples restored as tuples
+
+
+async def test_every_kind_round_trips_through_the_db(store: Store, db_path: Path) -> None:
+    events = every_kind_events()
+    run_id = await record(store, events)
+    assert await store.run_events(run_id) == events
+    await store.close()
+    # and again from a fresh connection
+    async with await Store.open(db_path) as again:
+        stored = await again.run_events(run_id)
+    assert stored == events
+    assert [type(e) for e in stored] == [type(e) for e in events]
+    assert {type(e).__name__ for e in stored} == set(EVENT_TYPES)
+
+
+async def test_run_row_matches_the_accumulator_result(store: Store) -> None:
+    events = every_kind_events()
+    session = make_session()
+    run_id = await store.start_run(session, prompt="the prompt")
+    acc = RunAccumulator(run_id, session.name, session.api, session.model, "the prompt")
+    for event in events:
+        store.add_event(run_id, event)
+        acc.apply(event)
+    run = await store.get_run(run_id)
+    record_ = result_record(run)
+    assert record_.pop("started_at") == run.started_at.isoformat()
+    assert record_ == acc.result()
+    assert run.status == "failed" and run.finish_reason == "error"
+    assert run.error is not None and run.error.kind == "server" and run.error.http_status == 500
+    assert run.response_id == "resp_abc" and run.request_id == "req_1"
+    assert run.output_text == "Hello wörld \u2028 한국어 ✓!"
+    assert run.reasoning_text == "thinking…"
+    assert [(c.name, c.call_id, c.arguments) for c in run.tool_calls] == [
+        ("get_weather", "call_1", '{"city": "Seoul"}')
+    ]
+    assert (run.input_tokens, run.output_tokens, run.reasoning_tokens) == (12, 5, 1)
+    assert (run.cached_tokens, run.total_tokens, run.tokens_estimated) == (3, 17, False)
+    assert run.first_token_s == 0.02 and run.ended_s == 0.65
+    assert run.event_count == len(events)
+    first, second = run.attempt_records
+    assert (first.number, first.at_s, first.http_status, first.mode) == (1, 0.0, 200, None)
+    assert first.cause is not None and first.cause.kind == "dropped"
+    assert (second.number, second.mode, second.resumed_after) == (2, "resume", 7)
+    assert second.cause is not None and second.cause.kind == "server"
+    assert run.attempts == 2 and run.resumes == 1
+
+
+async def test_restart_keeps_the_given_up_output_as_the_attempts_record(store: Store) -> None:
+    events = [
+        Connecting(0.0, 1, "POST", "u"),
+        TextDelta(0.1, "first try"),
+        Retrying(0.2, 1, 3, 0.1, "restart", RunError("dropped", "reset")),
+        Connecting(0.3, 2, "POST", "u"),
+        TextDelta(0.4, "second"),
+        Finished(0.5, "completed", "stop", "stop"),
+    ]
+    run = await store.get_run(await record(store, events))
+    assert run.output_text == "second"
+    assert [a.output_text for a in run.attempt_records] == ["first try", None]
+    assert run.attempt_records[1].mode == "restart"
+    assert result_record(run)["attempts"][0]["output_text"] == "first try"
+
+
+async def test_finished_is_flushed_at_once_and_checkpoints_within_the_interval(
+    store: Store,
+) -> None:
+    session = make_session()
+    run_id = await store.start_run(session, prompt="p")
+    store.add_event(run_id, TextDelta(0.1, "partial"))
+    deadline = asyncio.get_running_loop().time() + 5
+    while store.events_written < 1:  # the background flusher, not an explicit flush
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+    (summary,) = await store.list_runs()
+    assert summary.status == "running" and summary.output_text == "partial"
+    store.add_event(run_id, Finished(0.2, "completed", "stop", "stop"))
+    started = asyncio.get_running_loop().time()
+    while store.events_written < 2:
+        await asyncio.sleep(0.001)
+    # far sooner than the 200 ms period: Finished wakes the flusher
+    assert asyncio.get_running_loop().time() - started < 0.15
+    assert (await store.get_run(run_id)).status == "completed"
+
+
+async def test_many_runs_newest_first_and_prefix_lookup(store: Store) -> None:
+    ids = [await record(store, completed_events(f"answer number {i}")) for i in range(3)]
+    runs = await store.list_runs()
+    assert [r.run_id for r in runs] == ids[::-1]
+    assert (await store.get_run(ids[1][:16])).output_text == "answer number 1"
+    assert len(await store.list_runs(limit=2)) == 2

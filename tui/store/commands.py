@@ -1,0 +1,215 @@
+"""``tokentop history`` and ``tokentop export``: click commands over the store.
+
+Only click is imported at module level (``tokentop --help`` stays fast); the store is
+imported when a command runs. Expected problems (no database yet, an unknown run id, any
+:class:`~tui.store.errors.StoreError`) print one line on stderr and exit 1; bad arguments
+exit 2 (click's usage errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from .records import RunSummary
+
+T = TypeVar("T")
+
+FINISH_CHOICES = (
+    "stop",
+    "length",
+    "tool_calls",
+    "content_filter",
+    "error",
+    "truncated",
+    "cancelled",
+    "interrupted",
+    "running",
+)
+"""``--finish`` values: the normalized finish reasons, plus the two unfinished statuses."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _db_option(command: F) -> F:
+    """The ``--db PATH`` option every store command has."""
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Database file (default: $TOKENTOP_DB, else tokentop.db in the user data dir).",
+    )(command)
+
+
+def _db_path(db: Path | None) -> Path:
+    if db is not None:
+        return db
+    from tui.paths import default_db_path
+
+    return default_db_path()
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``main`` and turn a StoreError into a one-line message with exit status 1."""
+    from .errors import StoreError
+
+    try:
+        return asyncio.run(main())
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _fmt_num(value: float | None, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def history_table(runs: list[RunSummary]) -> str:
+    """Runs as a plain text table (local times), one line per run."""
+    header = ("TIME", "SESSION", "MODEL", "STATUS", "FINISH", "TOKENS", "TTFT ms", "TOK/S", "RUN")
+    rows = [header]
+    for run in runs:
+        tokens = "–" if run.output_tokens is None else str(run.output_tokens)
+        if run.tokens_estimated and run.output_tokens is not None:
+            tokens = "~" + tokens
+        rows.append(
+            (
+                run.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+                run.session[:28],
+                run.model[:28],
+                run.status,
+                run.finish_reason or "–",
+                tokens,
+                _fmt_num(run.ttft_ms),
+                _fmt_num(run.tokens_per_s, 1),
+                run.run_id[:14],
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    right = {5, 6, 7}
+    lines = [
+        "  ".join(
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ).rstrip()
+        for row in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _emit(text: str, out: TextIO) -> None:
+    try:
+        out.write(text)
+        out.flush()
+    except BrokenPipeError:  # `tokentop history | head`
+        sys.stderr.close()
+        raise SystemExit(0) from None
+
+
+@click.command("history")
+@click.option("--search", metavar="TEXT", help="Full-text search in prompts and outputs.")
+@click.option("--session", metavar="NAME", help="Only runs of this session.")
+@click.option("--model", metavar="M", help="Only runs of this model.")
+@click.option(
+    "--finish",
+    metavar="REASON",
+    type=click.Choice(FINISH_CHOICES),
+    help="Only runs with this finish reason (or interrupted / running).",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most N runs."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="JSON lines (the run --jsonl result records)."
+)
+@_db_option
+def history_command(
+    search: str | None,
+    session: str | None,
+    model: str | None,
+    finish: str | None,
+    limit: int,
+    as_json: bool,
+    db: Path | None,
+) -> None:
+    """List stored runs, newest first."""
+    path = _db_path(db)
+
+    async def main() -> list[RunSummary]:
+        from .store import Store
+
+        store = await Store.open(path, readonly=True)
+        try:
+            return await store.list_runs(
+                search=search, session=session, model=model, finish=finish, limit=limit
+            )
+        finally:
+            await store.close()
+
+    runs = _run(main)
+    out = sys.stdout
+    if as_json:
+        import json
+
+        from .records import result_record
+
+        _emit("".join(json.dumps(result_record(r), ensure_ascii=False) + "\n" for r in runs), out)
+    elif runs:
+        _emit(history_table(runs), out)
+    else:
+        click.echo(
+            "no runs match" if (search or session or model or finish) else "no runs yet", err=True
+        )
+
+
+@click.command("export")
+@click.argument("run_id")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "json", "jsonl"]),
+    default="md",
+    show_default=True,
+    help="md: for reading; json: the whole run with its attempts; jsonl: one line per event.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write to FILE instead of stdout.",
+)
+@_db_option
+def export_command(run_id: str, fmt: str, output: Path | None, db: Path | None) -> None:
+    """Export one stored run (a unique run id prefix is enough)."""
+    path = _db_path(db)
+
+    async def main() -> str:
+        from . import export
+        from .store import Store
+
+        store = await Store.open(path, readonly=True)
+        try:
+            run = await store.get_run(run_id)
+            if fmt == "md":
+                return export.to_markdown(run)
+            if fmt == "json":
+                return export.to_json(run)
+            return "".join(export.to_jsonl(await store.run_events(run.run_id)))
+        finally:
+            await store.close()
+
+    text = _run(main)
+    if output is None:
+        _emit(text, sys.stdout)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None

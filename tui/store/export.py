@@ -1,0 +1,159 @@
+"""A stored run rendered for people (Markdown) or programs (JSON, JSON lines)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, TypeAlias
+
+from tui.stream.events import RunEvent
+
+from .codec import event_fields
+from .records import RunDetail, result_record
+
+ExportFormat: TypeAlias = Literal["md", "json", "jsonl"]
+FORMATS: tuple[ExportFormat, ...] = ("md", "json", "jsonl")
+
+
+def _num(value: float | None, unit: str = "", digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _cell(text: str) -> str:
+    """``text`` safe inside a Markdown table cell (one line, pipes escaped)."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _fence(text: str, info: str = "") -> str:
+    """``text`` in a code fence longer than any backtick run inside it."""
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{info}\n{text}\n{ticks}"
+
+
+def to_markdown(run: RunDetail) -> str:
+    """The run for reading: prompt, output, finish reason, metrics, attempts."""
+    finish = run.finish_reason or "–"
+    if run.raw_finish_reason and run.raw_finish_reason != run.finish_reason:
+        finish += f" (server said `{run.raw_finish_reason}`)"
+    tokens = "–" if run.output_tokens is None else str(run.output_tokens)
+    if run.tokens_estimated and run.output_tokens is not None:
+        tokens += " (estimated)"
+    rows = [
+        ("Run", f"`{run.run_id}`"),
+        ("Session", run.session),
+        ("Model", f"{run.model} ({run.api} API)"),
+        ("Started", run.started_at.isoformat(timespec="seconds")),
+        ("Status", run.status),
+        ("Finish reason", finish),
+        ("TTFT", _num(run.ttft_ms, " ms")),
+        ("Tokens/s", _num(run.tokens_per_s, "", 2)),
+        (
+            "ITL p50 / p95 / p99",
+            " / ".join(_num(v, " ms", 2) for v in (run.itl_p50_ms, run.itl_p95_ms, run.itl_p99_ms)),
+        ),
+        ("Duration", _num(run.duration_ms, " ms")),
+        ("Input tokens", "–" if run.input_tokens is None else str(run.input_tokens)),
+        ("Output tokens", tokens),
+        ("Chunks", str(run.chunks)),
+        ("Attempts", f"{run.attempts} ({run.resumes} resumed)"),
+    ]
+    if run.response_id:
+        rows.append(("Response id", f"`{run.response_id}`"))
+    if run.request_id:
+        rows.append(("Request id", f"`{run.request_id}`"))
+    out = [f"# {run.session} · {run.model}", "", "| | |", "|---|---|"]
+    out += [f"| {k} | {_cell(v)} |" for k, v in rows]
+    out += [
+        "",
+        "## Prompt",
+        "",
+        _fence(run.prompt),
+        "",
+        "## Output",
+        "",
+        run.output_text or "_(none)_",
+    ]
+    if run.reasoning_text:
+        out += ["", "## Reasoning", "", run.reasoning_text]
+    if run.tool_calls:
+        out += ["", "## Tool calls", ""]
+        for call in run.tool_calls:
+            out += [
+                f"### {call.name or '(unnamed)'} `{call.call_id or ''}`",
+                "",
+                _fence(call.arguments, "json"),
+                "",
+            ]
+    if run.error is not None:
+        status = f" (HTTP {run.error.http_status})" if run.error.http_status else ""
+        out += ["", "## Error", "", f"**{run.error.kind}**{status}: {run.error.message}"]
+    if len(run.attempt_records) > 1 or any(a.cause for a in run.attempt_records):
+        out += ["", "## Attempts", "", "| # | at | mode | HTTP | cause |", "|---|---|---|---|---|"]
+        for a in run.attempt_records:
+            cause = f"{a.cause.kind}: {a.cause.message}" if a.cause else ""
+            out.append(
+                f"| {a.number} | {a.at_s:.3f} s | {a.mode or ''} | {a.http_status or ''} "
+                f"| {_cell(cause)} |"
+            )
+    return "\n".join(out).rstrip() + "\n"
+
+
+def to_json(run: RunDetail) -> str:
+    """The whole run: the result record plus ids, usage, config snapshot and attempts."""
+    record: dict[str, Any] = result_record(run)
+    record.update(
+        {
+            "prompt": run.prompt,
+            "response_id": run.response_id,
+            "request_id": run.request_id,
+            "first_token_s": run.first_token_s,
+            "ended_s": run.ended_s,
+            "usage": {
+                "input_tokens": run.input_tokens,
+                "output_tokens": run.output_tokens,
+                "reasoning_tokens": run.reasoning_tokens,
+                "cached_tokens": run.cached_tokens,
+                "total_tokens": run.total_tokens,
+            },
+            "tool_calls": [
+                {"index": c.index, "call_id": c.call_id, "name": c.name, "arguments": c.arguments}
+                for c in run.tool_calls
+            ],
+            "attempts": [
+                {
+                    "number": a.number,
+                    "at_s": a.at_s,
+                    "mode": a.mode,
+                    "http_status": a.http_status,
+                    "request_id": a.request_id,
+                    "cause": None
+                    if a.cause is None
+                    else {
+                        "kind": a.cause.kind,
+                        "status": a.cause.http_status,
+                        "message": a.cause.message,
+                    },
+                    "resumed_after": a.resumed_after,
+                    "last_event_id": a.last_event_id,
+                    "output_text": a.output_text,
+                }
+                for a in run.attempt_records
+            ],
+            "config": dict(run.config),
+            "events": run.event_count,
+        }
+    )
+    return json.dumps(record, ensure_ascii=False, indent=2) + "\n"
+
+
+def to_jsonl(events: Sequence[RunEvent]) -> Iterator[str]:
+    """One JSON line per event: ``seq``, ``t`` (seconds since the run started), ``kind``
+    and the event's fields."""
+    for seq, event in enumerate(events):
+        line: dict[str, Any] = {"seq": seq, "t": event.t, "kind": type(event).__name__}
+        line.update(event_fields(event))
+        yield json.dumps(line, ensure_ascii=False) + "\n"
