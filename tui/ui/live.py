@@ -21,6 +21,7 @@ allowed to stop the stream. Everything here runs on the app's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -110,6 +111,8 @@ class LiveRun:
     debug_events: deque[DebugEvent] = field(default_factory=lambda: deque(maxlen=RAW_EVENT_LIMIT))
     finished: Finished | None = None
     events: int = 0
+    debug_total: int = 0
+    """How many debug events were ever appended (the deque keeps the last ones)."""
 
     @property
     def done(self) -> bool:
@@ -184,7 +187,7 @@ class LiveSession:
         self._snapshot_key: tuple[int, float] = (-1, -1.0)
         self._last_sample = 0.0
 
-    # -- identity -----------------------------------------------------------------------
+    # -- identity ----
 
     @property
     def name(self) -> str:
@@ -201,7 +204,7 @@ class LiveSession:
         """The worker of the current run loop (None before the first start)."""
         return self._worker
 
-    # -- listeners ----------------------------------------------------------------------
+    # -- listeners ----
 
     def subscribe(self, listener: LiveListener) -> Callable[[], None]:
         """Follow this session; returns the function that unsubscribes."""
@@ -213,7 +216,7 @@ class LiveSession:
 
         return unsubscribe
 
-    # -- lifecycle ----------------------------------------------------------------------
+    # -- lifecycle ----
 
     def start(self, prompt: str | None = None) -> Worker[None]:
         """Start a new run (with ``prompt``, else the current prompt). A running run is
@@ -256,10 +259,8 @@ class LiveSession:
                 return
             self.state = "waiting"
             self.version += 1
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(control.wake.wait(), timeout=repeat.every_s)
-            except TimeoutError:
-                pass
 
     async def _base_url(self) -> str:
         if not self.session.is_simulated:
@@ -271,9 +272,11 @@ class LiveSession:
         # Starting the simulator waits for its thread to listen: keep that off the loop.
         return await asyncio.to_thread(shared_simulator)
 
-    async def _one_run(self, prompt: str, control: _LoopControl) -> None:
+    def begin_run(self, prompt: str, *, run_id: str | None = None) -> LiveRun:
+        """Make a new run current and tell the listeners (the run loop calls this; a test or
+        a replay feed may call it and then :meth:`handle_event` to drive the views)."""
         session = self.session
-        run_id = new_run_id()
+        run_id = run_id or new_run_id()
         acc = RunAccumulator(
             run_id, session.name, session.api, session.model, prompt, clock=self._clock
         )
@@ -288,6 +291,12 @@ class LiveSession:
                 listener.run_started(self, run)
             except Exception:
                 log.exception("listener failed on run start of %s", self.name)
+        return run
+
+    async def _one_run(self, prompt: str, control: _LoopControl) -> None:
+        session = self.session
+        run = self.begin_run(prompt)
+        run_id = run.run_id
         if self.store is not None:
             try:
                 await self.store.start_run(session, prompt=prompt, run_id=run_id)
@@ -333,6 +342,7 @@ class LiveSession:
                 self._store_failed(exc)
         if isinstance(event, (RawEvent, Connecting, Started, Retrying, Resumed, Finished)):
             run.debug_events.append(event)
+            run.debug_total += 1
         if isinstance(event, Connecting):
             if self.state not in ("retrying", "resumed"):
                 self.state = "connecting"
@@ -376,7 +386,7 @@ class LiveSession:
         else:
             log.warning("store error in %s: %s", self.name, exc)
 
-    # -- metrics --------------------------------------------------------------------------
+    # -- metrics ----
 
     def snapshot(self) -> MetricsSnapshot | None:
         """The current run's metrics (None before the first run).

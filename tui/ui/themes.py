@@ -56,7 +56,9 @@ APP_VARIABLES: dict[str, str] = {
     "unread": "$accent",
 }
 """tokentop's own colour variables and their defaults for themes that do not set them
-(Textual built-ins): used from TCSS as ``$status-ok`` and for DataTable cell styles."""
+(Textual built-ins): used from TCSS as ``$status-ok`` and for DataTable cell styles.
+``$name`` refers to the theme's generated colour of that name; a trailing ``NN%`` fades it
+into the background. :func:`app_variable_defaults` turns them into literal colours."""
 
 _OTHER_KEYS = frozenset({"name", "dark", "variables", "luminosity_spread", "text_alpha"})
 
@@ -84,6 +86,28 @@ class ThemeCatalog:
 
 class ThemeFileError(ValueError):
     """A theme file that cannot be used; the message lists every problem in it."""
+
+
+def resolve_colour(value: str, variables: dict[str, str]) -> Color:
+    """A colour value as a :class:`Color`: ``$name`` looked up in ``variables``, an optional
+    ``NN%`` blended into ``$background`` (so Rich styles get an opaque colour)."""
+    parts = value.split()
+    colour_text = parts[0]
+    if colour_text.startswith("$"):
+        colour_text = variables[colour_text[1:]]
+        colour_text = colour_text.split()[0]
+    colour = Color.parse(colour_text)
+    if len(parts) > 1 and parts[1].endswith("%"):
+        background = Color.parse(variables.get("background", "#000000").split()[0])
+        colour = background.blend(colour, float(parts[1][:-1]) / 100)
+    return colour
+
+
+def app_variable_defaults(theme: Theme) -> dict[str, str]:
+    """:data:`APP_VARIABLES` as literal hex colours for ``theme`` (for themes that do not
+    set them; Textual needs literal values here)."""
+    base = theme.to_color_system().generate()
+    return {name: resolve_colour(ref, base).hex for name, ref in APP_VARIABLES.items()}
 
 
 def _check_colour(key: str, value: object, problems: list[str]) -> str | None:
@@ -131,7 +155,22 @@ def parse_theme(data: dict[str, Any], *, default_name: str) -> Theme:
         problems.append("unknown key(s): " + ", ".join(repr(k) for k in unknown))
     if problems:
         raise ThemeFileError("; ".join(problems))
-    return Theme(name=name.strip(), dark=dark, variables=variables, **colours)
+    return Theme(
+        name=name.strip(),
+        dark=dark,
+        variables=variables,
+        primary=colours.get("primary", "#888888"),
+        secondary=colours.get("secondary"),
+        warning=colours.get("warning"),
+        error=colours.get("error"),
+        success=colours.get("success"),
+        accent=colours.get("accent"),
+        foreground=colours.get("foreground"),
+        background=colours.get("background"),
+        surface=colours.get("surface"),
+        panel=colours.get("panel"),
+        boost=colours.get("boost"),
+    )
 
 
 def load_theme_file(path: Path) -> Theme:

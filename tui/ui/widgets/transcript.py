@@ -17,6 +17,7 @@ Cost model (STYLE.md section 3):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 
@@ -55,10 +56,9 @@ class _ToolCallView:
 
     def render_text(self) -> str:
         args = "".join(self.arguments)
-        try:
+        # Still streaming (or not JSON): show it as received.
+        with contextlib.suppress(ValueError):
             args = json.dumps(json.loads(args), indent=2, ensure_ascii=False)
-        except ValueError:
-            pass  # still streaming (or not JSON): show it as received
         head = f"⚙ {self.name or '…'}"
         if self.call_id:
             head += f"  ({self.call_id})"
@@ -144,6 +144,7 @@ class TranscriptView(VerticalScroll):
         self._in_fence = False
         self._line_carry = ""
         self._lock = asyncio.Lock()
+        self._follow = True
 
     def compose(self) -> ComposeResult:
         with Collapsible(title="reasoning", collapsed=True, id="reasoning"):
@@ -154,11 +155,22 @@ class TranscriptView(VerticalScroll):
         yield Vertical(id="notices")
 
     def on_mount(self) -> None:
-        self.anchor()
         self._reasoning_feed = _MarkdownFeed(self.query_one("#reasoning-md", Markdown))
         self.set_interval(1 / FLUSH_HZ, self._tick, name="transcript-flush")
 
-    # -- feeding -------------------------------------------------------------------------
+    def on_show(self) -> None:
+        self.call_after_refresh(self._maybe_anchor)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._maybe_anchor)
+
+    def _maybe_anchor(self) -> None:
+        # Textual's anchor bottom-aligns content shorter than the view (chat style), which
+        # leaves a short answer floating at the bottom: anchor only once the view overflows.
+        if self._follow and not self.is_anchored and self.max_scroll_y > 0:
+            self.anchor()
+
+    # -- feeding ----
 
     @property
     def text(self) -> str:
@@ -185,6 +197,23 @@ class TranscriptView(VerticalScroll):
             or any(t.dirty for t in self._tools.values())
             or (self._finished and not self._final_done)
         )
+
+    @property
+    def following(self) -> bool:
+        """True while the view is pinned to the end (a user scroll up releases the anchor;
+        scrolling back to the end re-engages it)."""
+        # Textual exposes is_anchored but not the "released by the user" half.
+        return self._follow and not (self.is_anchored and self._anchor_released)
+
+    def set_following(self, follow: bool) -> None:
+        """Pin the view to the end (and jump there), or stop pinning it."""
+        self._follow = follow
+        if follow:
+            self.anchor(False)
+            self.scroll_end(animate=False, immediate=True)
+            self._maybe_anchor()
+        else:
+            self.anchor(False)
 
     def reset(self) -> None:
         """Forget the current run and clear the view (for a new run)."""
@@ -220,7 +249,8 @@ class TranscriptView(VerticalScroll):
             self._reasoning_feed.parts.clear()
             self._reasoning_feed.chars = 0
             await self._reasoning_feed.widget.update("")
-        self.anchor()
+        self.anchor(False)
+        self.scroll_home(animate=False, immediate=True)
 
     def apply(self, event: RunEvent) -> None:
         """Take one event into the buffers (O(1)); rendering happens on the next flush."""
@@ -260,7 +290,10 @@ class TranscriptView(VerticalScroll):
 
     def _restart_answer(self, attempt: int) -> None:
         self._pending_text.clear()
+        self._pending_reasoning.clear()
         self._received = []
+        self._reasoning = []
+        self._tools = {}
         self._add_notice(f"↻ restarted (retry {attempt}): the answer starts over", "notice")
         old_segments, self._segments = self._segments, []
         self._in_fence = False
@@ -273,8 +306,14 @@ class TranscriptView(VerticalScroll):
             for seg in old_segments:
                 await seg.close(full_render=False)
                 await seg.widget.remove()
+            await self.query_one("#tools").remove_children()
+            if self._reasoning_feed is not None:
+                await self._reasoning_feed.close(full_render=False)
+                self._reasoning_feed.parts.clear()
+                self._reasoning_feed.chars = 0
+                await self._reasoning_feed.widget.update("")
 
-    # -- flushing ------------------------------------------------------------------------
+    # -- flushing ----
 
     def _tick(self) -> None:
         if self._flushing or not self.has_pending or not self.is_on_screen:
@@ -309,6 +348,8 @@ class TranscriptView(VerticalScroll):
             self._pending_text.clear()
             self.add_class("-has-output")
             await self._write_answer(chunk)
+        if self._follow and not self.is_anchored:
+            self.call_after_refresh(self._maybe_anchor)
         if generation != self._generation:
             return
         if self._finished and not self._final_done:

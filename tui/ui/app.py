@@ -1,0 +1,336 @@
+"""TokentopApp: the Textual dashboard. Thin by design: screens compose, widgets own behaviour.
+
+The app owns what outlives screens: the theme catalog, the keymap, the store, the httpx
+client and one :class:`~tui.ui.live.LiveSession` per configured session (whose stream
+workers run on the app, see ``live.py``). Nothing that goes wrong here ends the app: a
+broken theme file, an unknown keymap id or a store that cannot be opened becomes a
+notification.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import httpx
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from tui.config import AppConfig
+from tui.ui.keymap import BINDING_IDS, check_keymap, usable_keymap
+from tui.ui.live import LiveSession
+from tui.ui.screens.main import MainScreen
+from tui.ui.themes import ThemeCatalog, app_variable_defaults, load_themes, problems_message
+
+if TYPE_CHECKING:
+    from tui.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THEME = "tokentop-dark"
+
+STORE_ERROR_INTERVAL_S = 10.0
+"""At most one store-error notification per this many seconds (errors can come per event)."""
+
+
+def _theme_dirs() -> list[Path | None]:
+    from tui import paths
+
+    user: Path | None
+    try:
+        user = paths.user_themes_dir()
+    except OSError:  # an unusable config dir only loses the user themes
+        user = None
+    return [paths.shipped_themes_dir(), user]
+
+
+class TokentopApp(App[None]):
+    """The tokentop dashboard: overview, session tabs, compare, history and replay."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tokentop"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+t", "cycle_theme", "Theme", id="cycle_theme"),
+        Binding("c", "compare", "Compare", id="compare"),
+        Binding("h", "history", "History", id="history"),
+        Binding("ctrl+p", "command_palette", "Commands", id="command_palette", show=False),
+    ]
+
+    def __init__(
+        self,
+        config: AppConfig,
+        *,
+        db_path: Path | None = None,
+        theme: str | None = None,
+        replay_run_id: str | None = None,
+        replay_speed: float = 1.0,
+        clock: Callable[[], float] | None = None,
+        theme_dirs: Iterable[Path | None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.db_path = db_path
+        self.requested_theme = theme or config.ui.theme
+        self.replay_run_id = replay_run_id
+        self.replay_speed = replay_speed
+        self.clock: Callable[[], float] = clock or time.monotonic
+        self.store: Store | None = None
+        self.sessions: list[LiveSession] = []
+        self.theme_catalog = ThemeCatalog()
+        self._theme_dirs = list(theme_dirs) if theme_dirs is not None else None
+        self._client: httpx.AsyncClient | None = None
+        self._last_store_error = 0.0
+        self._load_themes()
+        self._apply_keymap()
+
+    # -- themes and keymap ----
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """tokentop's colour variables (``$status-ok`` ...) for themes that do not set them."""
+        return app_variable_defaults(self.current_theme)
+
+    def _load_themes(self) -> None:
+        dirs = self._theme_dirs if self._theme_dirs is not None else _theme_dirs()
+        self.theme_catalog = load_themes(dirs)
+        for theme in self.theme_catalog.themes.values():
+            self.register_theme(theme)
+        wanted = self.requested_theme or DEFAULT_THEME
+        if wanted in self.available_themes:
+            self.theme = wanted
+        elif DEFAULT_THEME in self.available_themes:
+            self.theme = DEFAULT_THEME
+
+    def _apply_keymap(self) -> None:
+        self.set_keymap(usable_keymap(self.config.keymap, self.known_binding_ids()))
+
+    def known_binding_ids(self) -> dict[str, str]:
+        """Binding ids of tokentop and of every screen that declares some."""
+        known = dict(BINDING_IDS)
+        for screen_cls in _optional_screens():
+            for binding in getattr(screen_cls, "BINDINGS", []):
+                if isinstance(binding, Binding) and binding.id:
+                    known.setdefault(binding.id, binding.description or binding.action)
+        return known
+
+    def _report_startup_problems(self) -> None:
+        if self.theme_catalog.problems:
+            self.notify(
+                problems_message(self.theme_catalog.problems),
+                title="Theme files",
+                severity="warning",
+                timeout=12,
+            )
+        wanted = self.requested_theme
+        if wanted and wanted not in self.available_themes:
+            self.notify(
+                f"Unknown theme {wanted!r}; using {self.theme!r}.",
+                title="Theme",
+                severity="warning",
+                timeout=8,
+            )
+        problems = check_keymap(self.config.keymap, self.known_binding_ids())
+        if problems:
+            self.notify("\n".join(problems), title="[keymap]", severity="warning", timeout=12)
+
+    def action_cycle_theme(self) -> None:
+        """Switch to the next theme (tokentop's own first, then Textual's)."""
+        ours = sorted(self.theme_catalog.themes)
+        others = sorted(set(self.available_themes) - set(ours))
+        names = ours + others
+        index = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(index + 1) % len(names)]
+        self.notify(f"Theme: {self.theme}", timeout=1.5)
+
+    # -- lifecycle ----
+
+    async def on_mount(self) -> None:
+        self._report_startup_problems()
+        await self._open_store()
+        self._client = httpx.AsyncClient(timeout=None, limits=httpx.Limits(max_connections=None))
+        self.sessions = [
+            LiveSession(
+                session,
+                owner=self,
+                client=self._client,
+                store=self.store,
+                clock=self.clock,
+                on_store_error=self.report_store_error,
+            )
+            for session in self.config.sessions
+        ]
+        await self.push_screen(MainScreen(self.sessions))
+        if self.replay_run_id is not None:
+            self.open_replay(self.replay_run_id, self.replay_speed)
+            return
+        for live in self.sessions:
+            live.start()
+
+    async def _open_store(self) -> None:
+        if self.db_path is None:
+            return
+        try:
+            from tui.store import Store
+
+            self.store = await Store.open(self.db_path)
+            self.store.on_error = partial(self.report_store_error, "store")
+        except Exception as exc:  # the dashboard works without history
+            log.warning("store not opened: %s", exc)
+            self.store = None
+            self.notify(
+                f"Runs will not be saved: cannot open {self.db_path}: {exc}",
+                title="Store",
+                severity="error",
+                timeout=12,
+            )
+
+    async def on_unmount(self) -> None:
+        for live in self.sessions:
+            live.cancel()
+        if self.store is not None:
+            try:
+                await self.store.flush()
+                await self.store.close()
+            except Exception as exc:
+                log.warning("store close failed: %s", exc)
+        if self._client is not None:
+            await self._client.aclose()
+
+    def report_store_error(self, where: str, problem: BaseException | str) -> None:
+        """Notify about a store failure (rate-limited; the runs go on unsaved)."""
+        log.warning("store error (%s): %s", where, problem)
+        now = time.monotonic()
+        if now - self._last_store_error < STORE_ERROR_INTERVAL_S:
+            return
+        self._last_store_error = now
+        self.notify(
+            f"Saving runs failed ({where}): {problem}. The streams go on unsaved.",
+            title="Store",
+            severity="error",
+        )
+
+    # -- other screens ----
+
+    @property
+    def main_screen(self) -> MainScreen | None:
+        """The main screen (None before mount)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        return None
+
+    def open_replay(self, run_id: str, speed: float = 1.0) -> None:
+        """Replay a saved run in its own screen."""
+        if self.store is None:
+            self.notify("Replay needs the store (no database).", severity="error")
+            return
+        from tui.ui.screens.replay import ReplayScreen
+
+        self.push_screen(ReplayScreen(self.store, run_id, speed))
+
+    def action_compare(self) -> None:
+        """Open the compare screen."""
+        try:
+            from tui.ui.screens.compare import CompareScreen
+        except ImportError as exc:
+            self.notify(f"Compare is not available: {exc}", severity="warning")
+            return
+        self.push_screen(CompareScreen(self.sessions))
+
+    def action_history(self) -> None:
+        """Open the history screen."""
+        if self.store is None:
+            self.notify("History needs the store (no database).", severity="warning")
+            return
+        try:
+            from tui.ui.screens.history import HistoryScreen
+        except ImportError as exc:
+            self.notify(f"History is not available: {exc}", severity="warning")
+            return
+        self.push_screen(HistoryScreen(self.store))
+
+    # -- command palette ----
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Every action in the command palette (plus one "open session" per session)."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Next theme", "Switch to the next theme", self.action_cycle_theme)
+        yield SystemCommand(
+            "Compare sessions", "Side by side, with a prompt box", self.action_compare
+        )
+        yield SystemCommand("History", "Browse saved runs", self.action_history)
+        main = self.main_screen
+        if main is None:
+            return
+        for title, help_text, action in (
+            ("Overview", "Show the overview tab", main.action_overview),
+            ("Cancel run", "Cancel the current session's run", main.action_cancel_run),
+            ("Restart run", "Restart the current session's run", main.action_restart_run),
+            ("Restart all sessions", "Restart every session", main.action_restart_all),
+            ("Edit prompt", "Edit the prompt and run again", main.action_edit_prompt),
+            ("Copy answer", "Copy the answer to the clipboard", main.action_copy_answer),
+            ("Toggle follow", "Follow / unfollow the transcript tail", main.action_toggle_follow),
+            (
+                "Toggle raw events",
+                "Raw server events instead of the transcript",
+                main.action_toggle_raw,
+            ),
+        ):
+            yield SystemCommand(title, help_text, action)
+        for live in self.sessions:
+            yield SystemCommand(
+                f"Open session: {live.name}",
+                f"{live.session.model} · {live.session.api}",
+                partial(self._open_session, live.name),
+            )
+
+    def _open_session(self, name: str) -> None:
+        main = self.main_screen
+        if main is None:
+            return
+        while self.screen is not main and len(self.screen_stack) > 1:
+            self.pop_screen()
+        main.show_session(name)
+
+
+def _optional_screens() -> list[type[object]]:
+    """Screen classes of the other screens that exist (for their binding ids)."""
+    found: list[type[object]] = [MainScreen, TokentopApp]
+    from tui.ui.widgets.overview import OverviewTable
+
+    found.append(OverviewTable)
+    for module, name in (
+        ("tui.ui.screens.compare", "CompareScreen"),
+        ("tui.ui.screens.history", "HistoryScreen"),
+        ("tui.ui.screens.replay", "ReplayScreen"),
+    ):
+        try:
+            mod = __import__(module, fromlist=[name])
+            found.append(getattr(mod, name))
+        except Exception:  # a screen that does not exist (yet) has no bindings to remap
+            continue
+    return found
+
+
+def run_dashboard(
+    config: AppConfig,
+    *,
+    db_path: Path | None,
+    theme: str | None,
+    replay_run_id: str | None = None,
+    replay_speed: float = 1.0,
+) -> None:
+    """Run the dashboard until the user quits (the CLI's entry point)."""
+    TokentopApp(
+        config,
+        db_path=db_path,
+        theme=theme,
+        replay_run_id=replay_run_id,
+        replay_speed=replay_speed,
+    ).run()

@@ -1,0 +1,56 @@
+"""Binding ids for the ``[keymap]`` table (posting-style remapping).
+
+Every remappable :class:`~textual.binding.Binding` in tokentop has an ``id`` listed here, and
+the config's ``[keymap]`` maps ids to keys (``cancel_run = "ctrl+x"``; several keys are
+comma-separated). :func:`check_keymap` finds ids that do not exist so the app can report
+them in one notification instead of silently ignoring a typo; the rest is handed to
+:meth:`textual.app.App.set_keymap`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+BINDING_IDS: dict[str, str] = {
+    "quit": "Quit tokentop",
+    "overview": "Show the overview tab",
+    "next_tab": "Next tab",
+    "previous_tab": "Previous tab",
+    "cancel_run": "Cancel the current session's run",
+    "restart_run": "Restart the current session's run",
+    "edit_prompt": "Edit the prompt and run again",
+    "copy_answer": "Copy the answer to the clipboard",
+    "toggle_follow": "Follow / unfollow the tail of the transcript",
+    "toggle_raw": "Show the raw server events instead of the transcript",
+    "restart_all": "Restart every session",
+    "cycle_theme": "Switch to the next theme",
+    "compare": "Compare sessions side by side",
+    "history": "Browse saved runs",
+    "command_palette": "Open the command palette",
+    "overview.filter": "Overview: filter sessions",
+    "overview.sort": "Overview: sort by the next column",
+    "overview.sort_reverse": "Overview: reverse the sort order",
+}
+"""Every binding id tokentop defines, with what it does (for docs and validation)."""
+
+
+def check_keymap(keymap: Mapping[str, str], known: Mapping[str, str] = BINDING_IDS) -> list[str]:
+    """Problems in a ``[keymap]`` table: unknown ids and empty key lists (one line each)."""
+    problems: list[str] = []
+    for binding_id, keys in keymap.items():
+        if binding_id not in known:
+            problems.append(f"unknown binding id {binding_id!r}")
+        elif not isinstance(keys, str) or not keys.strip():
+            problems.append(f"{binding_id!r}: no key given")
+    return problems
+
+
+def usable_keymap(
+    keymap: Mapping[str, str], known: Mapping[str, str] = BINDING_IDS
+) -> dict[str, str]:
+    """The part of ``keymap`` that can be applied (known ids with keys)."""
+    return {
+        binding_id: keys.strip()
+        for binding_id, keys in keymap.items()
+        if binding_id in known and isinstance(keys, str) and keys.strip()
+    }

@@ -1,0 +1,276 @@
+"""MainScreen: totals header, then tabs: the overview first and one tab per session.
+
+The screen only composes and routes: session actions (cancel, restart, edit prompt, copy,
+follow, raw) apply to the *current session*: the active tab's session, or on the overview
+the session under the cursor. Tab labels show a state marker (``-streaming``, ``-unread``,
+``-done``, ``-warn``, ``-failed`` classes on the Tab, styled in app.tcss).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from tui.ui.live import LiveSession
+from tui.ui.screens.prompt import PromptEditor
+from tui.ui.widgets.overview import OverviewTable
+from tui.ui.widgets.session_pane import SessionPane
+from tui.ui.widgets.totals import TotalsBar
+
+TAB_REFRESH_HZ = 4.0
+
+TAB_MARKERS: dict[str, tuple[str, str]] = {
+    "queued": ("", ""),
+    "waiting": ("◔", ""),
+    "connecting": ("◌", "-streaming"),
+    "streaming": ("●", "-streaming"),
+    "retrying": ("↻", "-retrying"),
+    "resumed": ("↺", "-streaming"),
+    "done": ("✓", "-done"),
+    "incomplete": ("▲", "-warn"),
+    "failed": ("✖", "-failed"),
+    "cancelled": ("■", "-cancelled"),
+}
+"""Tab label glyph and Tab class per session state."""
+
+TAB_CLASSES = ("-streaming", "-retrying", "-done", "-warn", "-failed", "-cancelled", "-unread")
+
+
+def session_tab_id(index: int) -> str:
+    """The TabPane id of the session at ``index`` (names are free text, ids are not)."""
+    return f"session-{index}"
+
+
+class MainScreen(Screen[None]):
+    """Overview and session tabs."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("o", "overview", "Overview", id="overview"),
+        Binding("right_square_bracket", "next_tab", "Next", id="next_tab"),
+        Binding("left_square_bracket", "previous_tab", "Prev", id="previous_tab", show=False),
+        Binding("x", "cancel_run", "Cancel", id="cancel_run"),
+        Binding("r", "restart_run", "Restart", id="restart_run"),
+        Binding("e", "edit_prompt", "Edit", id="edit_prompt"),
+        Binding("y", "copy_answer", "Copy", id="copy_answer"),
+        Binding("f", "toggle_follow", "Follow", id="toggle_follow"),
+        Binding("v", "toggle_raw", "Raw", id="toggle_raw"),
+        Binding("R", "restart_all", "Restart all", id="restart_all", show=False),
+    ]
+
+    def __init__(self, sessions: Sequence[LiveSession]) -> None:
+        super().__init__()
+        self.sessions = list(sessions)
+        self._tab_state: dict[str, tuple[str, frozenset[str]]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield TotalsBar(self.sessions, id="totals")
+        with TabbedContent(id="tabs", initial="overview"):
+            with TabPane("Overview", id="overview"):
+                yield OverviewTable(self.sessions, id="overview-panel")
+            for index, live in enumerate(self.sessions):
+                with TabPane(live.name, id=session_tab_id(index)):
+                    yield SessionPane(live, id=f"pane-{index}")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_tabs()
+        self.set_interval(1 / TAB_REFRESH_HZ, self.refresh_tabs, name="tab-refresh")
+        self.query_one(OverviewTable).table.focus()
+
+    # -- where are we ----
+
+    @property
+    def tabs(self) -> TabbedContent:
+        """The tab container."""
+        return self.query_one("#tabs", TabbedContent)
+
+    @property
+    def overview(self) -> OverviewTable:
+        """The overview table widget."""
+        return self.query_one(OverviewTable)
+
+    def pane_for(self, live: LiveSession) -> SessionPane:
+        """The pane that shows ``live``."""
+        return self.query_one(f"#pane-{self.sessions.index(live)}", SessionPane)
+
+    @property
+    def current_pane(self) -> SessionPane | None:
+        """The pane of the active session tab (None on the overview)."""
+        active = self.tabs.active
+        if not active.startswith("session-"):
+            return None
+        return self.query_one(f"#pane-{active.removeprefix('session-')}", SessionPane)
+
+    @property
+    def current_session(self) -> LiveSession | None:
+        """The active tab's session, or the overview's selected row."""
+        pane = self.current_pane
+        if pane is not None:
+            return pane.live
+        return self.overview.selected_session
+
+    def show_session(self, name: str) -> None:
+        """Activate the tab of the session called ``name``."""
+        for index, live in enumerate(self.sessions):
+            if live.name == name:
+                self.tabs.active = session_tab_id(index)
+                self.pane_for(live).transcript.focus()
+                return
+
+    # -- tab labels ----
+
+    def refresh_tabs(self) -> None:
+        """Update each session tab's marker and classes from its state (4 Hz)."""
+        tabs = self.tabs
+        for index, live in enumerate(self.sessions):
+            pane_id = session_tab_id(index)
+            pane = self.query_one(f"#pane-{index}", SessionPane)
+            glyph, state_class = TAB_MARKERS[live.state]
+            classes = {state_class} if state_class else set()
+            if pane.unread:
+                classes.add("-unread")
+            label = f"{glyph} {live.name}" if glyph else live.name
+            if pane.unread:
+                label += " •"
+            key = (label, frozenset(classes))
+            if self._tab_state.get(pane_id) == key:
+                continue
+            self._tab_state[pane_id] = key
+            tab = tabs.get_tab(pane_id)
+            tab.label = label
+            tab.remove_class(*TAB_CLASSES)
+            tab.add_class(*classes)
+
+    @on(SessionPane.UnreadChanged)
+    def _unread_changed(self, event: SessionPane.UnreadChanged) -> None:
+        self.refresh_tabs()
+
+    @on(SessionPane.RunFinished)
+    def notify_run_finished(self, event: SessionPane.RunFinished) -> None:
+        """Tell the user when a session that is not in view ends or fails."""
+        self.refresh_tabs()
+        if event.pane is self.current_pane and self.app.screen is self:
+            return
+        finished = event.event
+        on_overview = self.current_pane is None and self.app.screen is self
+        if on_overview and finished.status == "completed" and finished.reason != "length":
+            return  # the overview row already says so; only surprises get a toast
+        name = event.live.name
+        if finished.status == "failed":
+            why = finished.error.message if finished.error else finished.reason
+            self.notify(f"{name} failed: {why}", title="Run failed", severity="error")
+        elif finished.status == "cancelled":
+            return
+        elif finished.status == "incomplete" or finished.reason in ("length", "content_filter"):
+            self.notify(f"{name} ended: {finished.reason}", severity="warning")
+        else:
+            self.notify(f"{name} finished ({finished.reason})", timeout=3)
+
+    @on(OverviewTable.SessionChosen)
+    def _session_chosen(self, event: OverviewTable.SessionChosen) -> None:
+        self.show_session(event.name)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane = self.current_pane
+        if pane is not None:
+            pane.unread = False
+            self.call_after_refresh(pane.refresh_metrics)
+        self.refresh_bindings()
+
+    # -- actions ----
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Pane-only actions are shown disabled on the overview."""
+        if action in ("toggle_follow", "toggle_raw") and self.current_pane is None:
+            return None
+        return True
+
+    def action_overview(self) -> None:
+        """Show the overview tab."""
+        self.tabs.active = "overview"
+        self.overview.table.focus()
+
+    def _cycle_tab(self, step: int) -> None:
+        ids = ["overview", *(session_tab_id(i) for i in range(len(self.sessions)))]
+        current = ids.index(self.tabs.active) if self.tabs.active in ids else 0
+        self.tabs.active = ids[(current + step) % len(ids)]
+        pane = self.current_pane
+        if pane is not None:
+            pane.transcript.focus()
+        else:
+            self.overview.table.focus()
+
+    def action_next_tab(self) -> None:
+        """Show the next tab."""
+        self._cycle_tab(1)
+
+    def action_previous_tab(self) -> None:
+        """Show the previous tab."""
+        self._cycle_tab(-1)
+
+    def action_cancel_run(self) -> None:
+        """Cancel the current session's run."""
+        live = self.current_session
+        if live is None:
+            return
+        if live.running:
+            live.cancel()
+            self.notify(f"Cancelling {live.name}…", timeout=2)
+        else:
+            self.notify(f"{live.name} is not running.", timeout=2)
+
+    def action_restart_run(self) -> None:
+        """Restart the current session's run."""
+        live = self.current_session
+        if live is not None:
+            live.restart()
+
+    def action_restart_all(self) -> None:
+        """Restart every session."""
+        for live in self.sessions:
+            live.restart()
+
+    def action_edit_prompt(self) -> None:
+        """Edit the current session's prompt in a modal, then run it."""
+        live = self.current_session
+        if live is None:
+            return
+
+        def run_edited(prompt: str | None) -> None:
+            if prompt is not None:
+                live.start(prompt)
+
+        self.app.push_screen(PromptEditor(live.name, live.prompt), run_edited)
+
+    def action_copy_answer(self) -> None:
+        """Copy the current session's answer to the clipboard."""
+        live = self.current_session
+        if live is None or live.current is None:
+            self.notify("Nothing to copy yet.", severity="warning", timeout=2)
+            return
+        text = live.current.accumulator.output_text
+        if not text:
+            self.notify("Nothing to copy yet.", severity="warning", timeout=2)
+            return
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied {len(text):,} characters of {live.name}.", timeout=2)
+
+    def action_toggle_follow(self) -> None:
+        """Follow the tail of the transcript, or stop following it."""
+        pane = self.current_pane
+        if pane is not None:
+            following = pane.toggle_follow()
+            self.notify("Following the tail." if following else "Not following.", timeout=1.5)
+
+    def action_toggle_raw(self) -> None:
+        """Switch between the transcript and the raw event log."""
+        pane = self.current_pane
+        if pane is not None:
+            pane.raw = not pane.raw

@@ -1,0 +1,355 @@
+"""OverviewTable: one row per session, updated from immutable snapshots at 5 Hz.
+
+Never per token: a timer reads each :class:`~tui.ui.live.LiveSession`'s cached snapshot,
+and only cells whose text changed are written. Sortable by any column (``s`` / ``S`` or a
+click on the header), filterable with the input above the table (``/``), ``enter`` opens
+the session (posts :class:`OverviewTable.SessionChosen`). Narrow terminals get a compact
+column set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.theme import Theme
+from textual.widgets import DataTable, Input
+
+from tui.stream.metrics import MetricsSnapshot
+from tui.ui.live import LiveSession
+from tui.ui.themes import resolve_colour
+from tui.ui.widgets.badges import finish_tone
+from tui.ui.widgets.format import fmt_count, fmt_elapsed, fmt_ms, fmt_rate, sparkline
+
+OVERVIEW_HZ = 5.0
+"""Row refresh rate."""
+
+COMPACT_BELOW = 112
+"""Below this width the table drops the api, trend and elapsed columns."""
+
+STATE_STYLE: dict[str, tuple[str, str]] = {
+    "queued": ("○", "status-queued"),
+    "connecting": ("◌", "status-connecting"),
+    "streaming": ("●", "status-streaming"),
+    "retrying": ("↻", "status-retry"),
+    "resumed": ("↺", "status-ok"),
+    "waiting": ("◔", "status-queued"),
+    "done": ("✓", "status-ok"),
+    "incomplete": ("▲", "status-warn"),
+    "failed": ("✖", "status-failed"),
+    "cancelled": ("■", "status-cancelled"),
+}
+"""Status marker glyph and the theme variable that colours it, per live state."""
+
+TONE_VARIABLE = {
+    "-ok": "status-ok",
+    "-warn": "status-warn",
+    "-failed": "status-failed",
+    "-cancelled": "status-cancelled",
+    "-running": "status-queued",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RowData:
+    """Everything one overview row shows, taken from a session at one instant."""
+
+    live: LiveSession
+    snapshot: MetricsSnapshot | None
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return self.snapshot.ttft_ms if self.snapshot else None
+
+    @property
+    def rate(self) -> float | None:
+        if self.snapshot is None:
+            return None
+        if self.live.current is not None and not self.live.current.done:
+            return self.snapshot.rolling_tokens_per_s
+        return self.snapshot.tokens_per_s
+
+    @property
+    def output_tokens(self) -> int | None:
+        return self.snapshot.output_tokens if self.snapshot else None
+
+    @property
+    def elapsed_s(self) -> float | None:
+        return self.snapshot.elapsed_s if self.snapshot else None
+
+    @property
+    def attempts(self) -> tuple[int, int]:
+        acc = self.live.current.accumulator if self.live.current else None
+        return (len(acc.attempts), acc.resumes) if acc else (0, 0)
+
+    @property
+    def finish(self) -> tuple[str | None, str | None]:
+        run = self.live.current
+        if run is None or run.finished is None:
+            return (None, None)
+        return (run.finished.status, run.finished.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One overview column: its key, header, sort key and whether compact mode keeps it."""
+
+    key: str
+    label: str
+    sort_key: Callable[[RowData], tuple[float, str]]
+    compact: bool = True
+
+
+def _num(value: float | None) -> tuple[float, str]:
+    return (-1.0 if value is None else float(value), "")
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("state", "status", lambda r: (float(list(STATE_STYLE).index(r.live.state)), "")),
+    Column("name", "session", lambda r: (0.0, r.live.name.lower())),
+    Column("model", "model", lambda r: (0.0, r.live.session.model.lower())),
+    Column("api", "api", lambda r: (0.0, r.live.session.api), compact=False),
+    Column("ttft", "TTFT", lambda r: _num(r.ttft_ms)),
+    Column("rate", "tok/s", lambda r: _num(r.rate)),
+    Column("trend", "trend", lambda r: _num(r.rate), compact=False),
+    Column("out", "out", lambda r: _num(r.output_tokens)),
+    Column("elapsed", "elapsed", lambda r: _num(r.elapsed_s), compact=False),
+    Column("tries", "att/res", lambda r: (float(r.attempts[0] * 1000 + r.attempts[1]), "")),
+    Column("finish", "finish", lambda r: (0.0, r.finish[1] or "")),
+)
+
+
+class OverviewTable(Vertical):
+    """All sessions at a glance; filter, sort, open."""
+
+    DEFAULT_CSS = """
+    OverviewTable { height: 1fr; }
+    OverviewTable #overview-filter { height: 1; border: none; padding: 0 1; }
+    OverviewTable DataTable { height: 1fr; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_filter", "Filter", id="overview.filter"),
+        Binding("s", "sort_next", "Sort", id="overview.sort"),
+        Binding("S", "sort_reverse", "Reverse", id="overview.sort_reverse"),
+    ]
+
+    @dataclass
+    class SessionChosen(Message):
+        """The user chose a session (enter on its row)."""
+
+        name: str
+
+    def __init__(
+        self,
+        sessions: Sequence[LiveSession],
+        *,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.sessions = list(sessions)
+        self.sort_column = "name"
+        self.sort_reverse = False
+        self.filter_text = ""
+        self.compact = False
+        self._cells: dict[str, dict[str, str]] = {}
+        self._order: list[str] = []
+        self._styles: dict[str, Style] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter sessions (/)", id="overview-filter")
+        table: DataTable[Text | str] = DataTable(
+            id="overview-table", cursor_type="row", zebra_stripes=True
+        )
+        yield table
+
+    @property
+    def table(self) -> DataTable[Text | str]:
+        """The sessions table."""
+        return self.query_one("#overview-table", DataTable)
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._styles = self._theme_styles()
+        self.compact = self.app.size.width < COMPACT_BELOW
+        self._rebuild()
+        self.set_interval(1 / OVERVIEW_HZ, self.refresh_rows, name="overview-refresh")
+
+    def on_resize(self) -> None:
+        compact = self.size.width < COMPACT_BELOW
+        if compact != self.compact:
+            self.compact = compact
+            self._rebuild()
+
+    def _theme_changed(self, theme: Theme) -> None:
+        self._styles = self._theme_styles()
+        self._cells.clear()
+        self.refresh_rows()
+
+    def _theme_styles(self) -> dict[str, Style]:
+        variables = self.app.get_css_variables()
+        styles: dict[str, Style] = {}
+        for name in {v for _, v in STATE_STYLE.values()} | set(TONE_VARIABLE.values()):
+            if name in variables:
+                styles[name] = Style(color=resolve_colour(variables[name], variables).rich_color)
+        return styles
+
+    # -- rows ----
+
+    @property
+    def columns(self) -> list[Column]:
+        """The columns shown at the current width."""
+        return [c for c in COLUMNS if c.compact or not self.compact]
+
+    @property
+    def visible_names(self) -> list[str]:
+        """Session names currently in the table, in display order."""
+        return list(self._order)
+
+    def _matches(self, live: LiveSession) -> bool:
+        needle = self.filter_text.strip().lower()
+        if not needle:
+            return True
+        hay = f"{live.name} {live.session.model} {live.session.api} {live.state}".lower()
+        return all(part in hay for part in needle.split())
+
+    def _rebuild(self) -> None:
+        table = self.table
+        selected = self._selected_name()
+        table.clear(columns=True)
+        for column in self.columns:
+            marker = ""
+            if column.key == self.sort_column:
+                marker = " ▼" if self.sort_reverse else " ▲"
+            table.add_column(column.label + marker, key=column.key)
+        self._cells.clear()
+        rows = self._sorted_rows([live for live in self.sessions if self._matches(live)])
+        self._order = [r.live.name for r in rows]
+        for row in rows:
+            cells = self._row_cells(row)
+            self._cells[row.live.name] = {k: str(v) for k, v in cells.items()}
+            table.add_row(*[cells[c.key] for c in self.columns], key=row.live.name)
+        if selected in self._order:
+            table.move_cursor(row=self._order.index(selected), animate=False)
+
+    def _selected_name(self) -> str | None:
+        if not self._order:
+            return None
+        row = self.table.cursor_row
+        return self._order[row] if 0 <= row < len(self._order) else None
+
+    @property
+    def selected_session(self) -> LiveSession | None:
+        """The session under the cursor (None when the table is empty)."""
+        name = self._selected_name()
+        return next((s for s in self.sessions if s.name == name), None)
+
+    def _sorted_rows(self, sessions: Sequence[LiveSession]) -> list[RowData]:
+        rows = [RowData(live, live.snapshot()) for live in sessions]
+        column = next((c for c in COLUMNS if c.key == self.sort_column), COLUMNS[1])
+        rows.sort(key=lambda r: (column.sort_key(r), r.live.name), reverse=self.sort_reverse)
+        return rows
+
+    def _styled(self, text: str, variable: str, bold: bool = False) -> Text:
+        style = self._styles.get(variable, Style())
+        return Text(text, style=style + Style(bold=bold) if bold else style, no_wrap=True)
+
+    def _row_cells(self, row: RowData) -> dict[str, Text | str]:
+        live = row.live
+        glyph, variable = STATE_STYLE[live.state]
+        attempts, resumes = row.attempts
+        status, reason = row.finish
+        tone = finish_tone(status, reason)
+        finish: Text | str = "–"
+        if reason is not None:
+            finish = self._styled(
+                reason.replace("_", " "), TONE_VARIABLE[tone], bold=tone in ("-warn", "-failed")
+            )
+        return {
+            "state": self._styled(f"{glyph} {live.state}", variable, bold=live.state == "failed"),
+            "name": Text(live.name, no_wrap=True),
+            "model": Text(live.session.model, no_wrap=True),
+            "api": live.session.api,
+            "ttft": Text(fmt_ms(row.ttft_ms), justify="right"),
+            "rate": Text(fmt_rate(row.rate), justify="right"),
+            "trend": self._styled(sparkline(live.rate_samples, 12), "status-streaming"),
+            "out": Text(fmt_count(row.output_tokens), justify="right"),
+            "elapsed": Text(fmt_elapsed(row.elapsed_s), justify="right"),
+            "tries": Text(f"{attempts}/{resumes}", justify="right"),
+            "finish": finish,
+        }
+
+    def refresh_rows(self) -> None:
+        """Write changed cells, and re-sort when the order changed (5 Hz timer)."""
+        table = self.table
+        visible = [s for s in self.sessions if s.name in self._cells]
+        rows = self._sorted_rows(visible)
+        order = [r.live.name for r in rows]
+        for row in rows:
+            cells = self._row_cells(row)
+            shown = self._cells.setdefault(row.live.name, {})
+            for column in self.columns:
+                value = cells[column.key]
+                plain = f"{value}|{getattr(value, 'style', '')}"
+                if shown.get(column.key) != plain:
+                    shown[column.key] = plain
+                    table.update_cell(row.live.name, column.key, value, update_width=True)
+        if order != self._order:
+            rank = {name: i for i, name in enumerate(order)}
+            table.sort("name", key=lambda cell: rank[str(cell)])
+            self._order = order
+
+    # -- actions ----
+
+    def action_focus_filter(self) -> None:
+        """Move focus to the filter input."""
+        self.query_one("#overview-filter", Input).focus()
+
+    def action_sort_next(self) -> None:
+        """Sort by the next column."""
+        keys = [c.key for c in self.columns]
+        index = keys.index(self.sort_column) if self.sort_column in keys else -1
+        self.sort_by(keys[(index + 1) % len(keys)])
+
+    def action_sort_reverse(self) -> None:
+        """Reverse the sort order."""
+        self.sort_by(self.sort_column, reverse=not self.sort_reverse)
+
+    def sort_by(self, column: str, *, reverse: bool | None = None) -> None:
+        """Sort by ``column`` (a column key); ``reverse`` None keeps the direction."""
+        self.sort_column = column
+        if reverse is not None:
+            self.sort_reverse = reverse
+        self._rebuild()
+
+    @on(DataTable.HeaderSelected)
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key == self.sort_column:
+            self.sort_by(key, reverse=not self.sort_reverse)
+        else:
+            self.sort_by(key, reverse=False)
+
+    @on(Input.Changed, "#overview-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self._rebuild()
+
+    @on(Input.Submitted, "#overview-filter")
+    def _filter_submitted(self) -> None:
+        self.table.focus()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(self.SessionChosen(str(event.row_key.value)))

@@ -1,0 +1,96 @@
+"""RawEventLog: every server event of every attempt, for debugging gateways.
+
+A :class:`~textual.widgets.Log` (Line API: renders only visible lines) with ``max_lines``.
+It pulls from the run's bounded debug deque at 10 Hz while it is on screen, so a hidden raw
+view costs nothing.
+"""
+
+from __future__ import annotations
+
+from textual.widgets import Log
+
+from tui.stream.events import Connecting, RawEvent, Resumed, Retrying, Started
+from tui.ui.live import RAW_EVENT_LIMIT, DebugEvent, LiveRun
+
+RAW_REFRESH_HZ = 10.0
+
+INTERESTING_HEADER_PREFIXES = (
+    "x-request-id",
+    "request-id",
+    "x-ratelimit",
+    "ratelimit",
+    "retry-after",
+)
+
+
+def format_debug_event(event: DebugEvent) -> str:
+    """One log line for a debug event (attempt boundaries are drawn as rules)."""
+    if isinstance(event, RawEvent):
+        parts = [f"{event.t:9.3f}", f"#{event.attempt}"]
+        if event.id is not None:
+            parts.append(f"id={event.id}")
+        parts.append(event.event or "message")
+        parts.append(event.data)
+        return "  ".join(parts)
+    if isinstance(event, Connecting):
+        return f"{event.t:9.3f}  ── attempt {event.attempt}: {event.method} {event.url}"
+    if isinstance(event, Started):
+        line = f"{event.t:9.3f}  ── HTTP {event.http_status}  request id {event.request_id or '–'}"
+        headers = [
+            f"{k}: {v}"
+            for k, v in event.headers
+            if k.lower().startswith(INTERESTING_HEADER_PREFIXES)
+        ]
+        others = [f"{k}: {v}" for k, v in event.headers if f"{k}: {v}" not in headers]
+        return "  ".join([line, *headers, *others])
+    if isinstance(event, Retrying):
+        cause = event.cause
+        status = f" HTTP {cause.http_status}" if cause.http_status else ""
+        return (
+            f"{event.t:9.3f}  ── {event.mode} {event.attempt}/{event.max_retries} in "
+            f"{event.delay_s:.2f} s: {cause.kind}{status}: {cause.message}"
+        )
+    if isinstance(event, Resumed):
+        where = event.after_sequence if event.after_sequence is not None else event.last_event_id
+        return f"{event.t:9.3f}  ── resumed (attempt {event.attempt}) after event {where}"
+    error = f"  {event.error.kind}: {event.error.message}" if event.error else ""
+    return (
+        f"{event.t:9.3f}  ── finished {event.status} / {event.reason}"
+        f" (raw {event.raw_reason!r}){error}"
+    )
+
+
+class RawEventLog(Log):
+    """The raw events of one run, appended in batches while visible."""
+
+    DEFAULT_CSS = """
+    RawEventLog { height: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(max_lines=RAW_EVENT_LIMIT, id=id, classes=classes, auto_scroll=True)
+        self._run: LiveRun | None = None
+        self._shown = 0
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / RAW_REFRESH_HZ, self.pull, name="raw-log-pull")
+
+    def follow_run(self, run: LiveRun | None) -> None:
+        """Show ``run`` from its start (clears the log)."""
+        self._run = run
+        self._shown = 0
+        self.clear()
+
+    def pull(self) -> None:
+        """Append the debug events that arrived since the last pull (only when visible)."""
+        run = self._run
+        if run is None or run.debug_total == self._shown or not self.is_on_screen:
+            return
+        new = run.debug_total - self._shown
+        events = (
+            list(run.debug_events)[-new:] if new < len(run.debug_events) else list(run.debug_events)
+        )
+        if new > len(run.debug_events):
+            self.write_line(f"… {new - len(run.debug_events)} older events not kept")
+        self.write_lines([format_debug_event(e) for e in events])
+        self._shown = run.debug_total

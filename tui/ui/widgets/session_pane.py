@@ -1,0 +1,217 @@
+"""SessionPane: everything about one session in one tab.
+
+Header line (finish badge, reconnect status, model and api), metrics bar, run history for
+``repeat`` sessions, an error banner, and either the transcript or the raw event log.
+
+The pane is a :class:`~tui.ui.live.LiveListener`: it receives every event of its session
+and hands it on to the cheap ``apply`` of its widgets. Rendering happens on their timers and
+only while the pane is on screen, so a background tab costs a list append per token.
+Attributes down, messages up: the pane posts :class:`SessionPane.RunFinished` and
+:class:`SessionPane.UnreadChanged` so the screen can update the tab label and notify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from tui.stream.events import Finished, ReasoningDelta, RunEvent, TextDelta, ToolCallDelta
+from tui.ui.live import LiveRun, LiveSession
+from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
+from tui.ui.widgets.metrics_bar import MetricsBar
+from tui.ui.widgets.raw_log import RawEventLog
+from tui.ui.widgets.run_history import RunHistory
+from tui.ui.widgets.transcript import TranscriptView
+
+METRICS_HZ = 5.0
+"""How often the visible pane pulls a metrics snapshot."""
+
+
+def _nothing() -> None:
+    """Placeholder unsubscribe before the pane is mounted."""
+
+
+class SessionPane(Vertical):
+    """One session: transcript (or raw events), metrics, badges; follows a LiveSession."""
+
+    DEFAULT_CSS = """
+    SessionPane { height: 1fr; }
+    SessionPane #pane-header { height: 1; }
+    SessionPane #pane-title { width: 1fr; height: 1; padding: 0 1; }
+    SessionPane #pane-error { display: none; height: auto; padding: 0 1; }
+    SessionPane.-failed #pane-error { display: block; }
+    SessionPane RawEventLog { display: none; }
+    SessionPane.-raw RawEventLog { display: block; }
+    SessionPane.-raw TranscriptView { display: none; }
+    SessionPane RunHistory { display: none; }
+    SessionPane.-repeat RunHistory { display: block; }
+    """
+
+    @dataclass
+    class RunFinished(Message):
+        """A run of this pane's session ended (any status)."""
+
+        pane: SessionPane
+        live: LiveSession
+        event: Finished
+
+    @dataclass
+    class UnreadChanged(Message):
+        """The pane got unread output while hidden, or was read."""
+
+        pane: SessionPane
+        unread: bool
+
+    raw: reactive[bool] = reactive(False)
+    """Show the raw event log instead of the transcript."""
+    unread: reactive[bool] = reactive(False)
+    """Output arrived while the pane was not on screen."""
+
+    def __init__(
+        self,
+        live: LiveSession,
+        *,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.live = live
+        self._unsubscribe: Callable[[], None] = _nothing
+
+    def compose(self) -> ComposeResult:
+        session = self.live.session
+        with Horizontal(id="pane-header"):
+            yield FinishBadge(id="badge")
+            yield ReconnectStatus(idle_timeout_s=session.reconnect.idle_timeout_s, id="reconnect")
+            yield Static(self._title(), id="pane-title", markup=False)
+        yield MetricsBar(id="metrics")
+        yield RunHistory(id="history")
+        yield Static("", id="pane-error", markup=False)
+        yield TranscriptView(id="transcript")
+        yield RawEventLog(id="raw-log")
+
+    def _title(self) -> str:
+        s = self.live.session
+        where = "sim" if s.is_simulated else s.base_url
+        return f"{s.model} · {s.api} · {where}"
+
+    def on_mount(self) -> None:
+        self.set_class(self.live.session.repeat is not None, "-repeat")
+        self._unsubscribe = self.live.subscribe(self)
+        run = self.live.current
+        if run is not None:  # the run started before this pane existed: catch up
+            self.run_started(self.live, run)
+        self.set_interval(1 / METRICS_HZ, self.refresh_metrics, name="pane-metrics")
+
+    def on_unmount(self) -> None:
+        self._unsubscribe()
+
+    # -- widgets ----
+
+    @property
+    def transcript(self) -> TranscriptView:
+        """The pane's transcript view."""
+        return self.query_one(TranscriptView)
+
+    @property
+    def raw_log(self) -> RawEventLog:
+        """The pane's raw event log."""
+        return self.query_one(RawEventLog)
+
+    @property
+    def badge(self) -> FinishBadge:
+        """The pane's finish badge."""
+        return self.query_one(FinishBadge)
+
+    @property
+    def reconnect_status(self) -> ReconnectStatus:
+        """The pane's reconnect status line."""
+        return self.query_one(ReconnectStatus)
+
+    # -- LiveListener ----
+
+    def run_started(self, live: LiveSession, run: LiveRun) -> None:
+        """Reset every view for the new run (and replay what it already received)."""
+        self.transcript.reset()
+        self.reconnect_status.clear()
+        self.badge.clear(live.state)
+        self.raw_log.follow_run(run)
+        self.remove_class("-failed")
+        self.query_one("#pane-error", Static).update("")
+        self.query_one(MetricsBar).snapshot = None
+        # A pane mounted mid-run catches up from the accumulator's state.
+        acc = run.accumulator
+        if acc.reasoning_text:
+            self.transcript.apply(ReasoningDelta(0.0, acc.reasoning_text))
+        for call in acc.tool_calls:
+            self.transcript.apply(
+                ToolCallDelta(0.0, call.index, call.arguments, call.name, call.call_id)
+            )
+        if acc.output_text:
+            self.transcript.apply(TextDelta(0.0, acc.output_text))
+        if run.finished is not None:
+            self._show_finished(run.finished)
+
+    def run_event(self, live: LiveSession, run: LiveRun, event: RunEvent) -> None:
+        """Forward one event to the widgets (cheap: they buffer)."""
+        self.transcript.apply(event)
+        self.reconnect_status.apply(event)
+        if isinstance(event, (TextDelta, ToolCallDelta)) and not self.unread:
+            if not self.is_on_screen:
+                self.unread = True
+        elif isinstance(event, Finished):
+            self._show_finished(event)
+            self.post_message(self.RunFinished(self, live, event))
+
+    def _show_finished(self, event: Finished) -> None:
+        self.badge.set_finished(event)
+        if event.error is not None:
+            self.add_class("-failed")
+            status = f" (HTTP {event.error.http_status})" if event.error.http_status else ""
+            self.query_one("#pane-error", Static).update(
+                f"✖ {event.error.kind}{status}: {event.error.message}"
+            )
+
+    # -- periodic ----
+
+    def refresh_metrics(self) -> None:
+        """Pull the session's metrics snapshot (only while on screen)."""
+        if not self.is_on_screen:
+            return
+        self.query_one(MetricsBar).snapshot = self.live.snapshot()
+        if self.badge.status is None:
+            self.badge.live_label = self.live.state
+        if self.live.session.repeat is not None or len(self.live.history) > 1:
+            self.add_class("-repeat")
+            self.query_one(RunHistory).show(self.live.history)
+        if self.unread:
+            self.unread = False
+        self.set_class(not self.follow, "-unfollowed")
+
+    # -- actions (called by the screen) ------------------------------------------------------
+
+    @property
+    def follow(self) -> bool:
+        """True while the transcript stays pinned to the end (scrolling up releases it)."""
+        return self.transcript.following
+
+    def toggle_follow(self) -> bool:
+        """Follow the tail, or stop following; returns the new state."""
+        following = not self.follow
+        self.transcript.set_following(following)
+        self.set_class(not following, "-unfollowed")
+        return following
+
+    def watch_raw(self, raw: bool) -> None:
+        self.set_class(raw, "-raw")
+        if raw and self.is_mounted:
+            self.call_after_refresh(self.raw_log.pull)
+
+    def watch_unread(self, unread: bool) -> None:
+        self.post_message(self.UnreadChanged(self, unread))

@@ -1,0 +1,77 @@
+"""TotalsBar: the header line with totals across sessions (streaming, tokens/s, failures)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.content import Content
+from textual.widgets import Static
+
+from tui.ui.live import LiveSession
+from tui.ui.widgets.format import fmt_rate
+
+TOTALS_HZ = 4.0
+
+LIVE_STATES = frozenset({"connecting", "streaming", "retrying", "resumed"})
+
+
+def totals_content(sessions: Sequence[LiveSession]) -> Content:
+    """``tokentop  ● 3 streaming  1,234 tok/s  ↻ 1 retrying  ✖ 1 failed  ✓ 4 done  / 9``."""
+    streaming = sum(1 for s in sessions if s.state in LIVE_STATES)
+    retrying = sum(1 for s in sessions if s.state == "retrying")
+    failed = sum(1 for s in sessions if s.state == "failed")
+    done = sum(1 for s in sessions if s.state in ("done", "incomplete"))
+    rate = 0.0
+    for s in sessions:
+        run = s.current
+        if run is None or run.done or s.state not in LIVE_STATES:
+            continue
+        snap = s.snapshot()
+        if snap is not None and snap.rolling_tokens_per_s:
+            rate += snap.rolling_tokens_per_s
+    parts = [
+        Content.from_markup("[b $primary]tokentop[/]"),
+        Content.from_markup("[$status-streaming]●[/] [b]$n[/] streaming", n=str(streaming)),
+        Content.from_markup("[b]$rate[/] [$text-muted]tok/s[/]", rate=fmt_rate(rate)),
+    ]
+    if retrying:
+        parts.append(Content.from_markup("[$status-retry]↻ $n retrying[/]", n=str(retrying)))
+    parts.append(
+        Content.from_markup(
+            "[$status-failed]✖ $n failed[/]" if failed else "[$text-muted]✖ 0 failed[/]",
+            n=str(failed),
+        )
+    )
+    parts.append(Content.from_markup("[$status-ok]✓[/] $n done", n=str(done)))
+    parts.append(Content.from_markup("[$text-muted]$n sessions[/]", n=str(len(sessions))))
+    return Content("  ").join(parts)
+
+
+class TotalsBar(Static):
+    """One line of totals, refreshed a few times a second from the sessions' snapshots."""
+
+    DEFAULT_CSS = """
+    TotalsBar { height: 1; padding: 0 1; }
+    """
+
+    def __init__(
+        self,
+        sessions: Sequence[LiveSession],
+        *,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__("", id=id, classes=classes)
+        self.sessions = list(sessions)
+        self._last: Content | None = None
+
+    def on_mount(self) -> None:
+        self.refresh_totals()
+        self.set_interval(1 / TOTALS_HZ, self.refresh_totals, name="totals-refresh")
+
+    def refresh_totals(self) -> None:
+        """Recompute the totals line (skips the update when nothing changed)."""
+        content = totals_content(self.sessions)
+        if content != self._last:
+            self._last = content
+            self.update(content)
