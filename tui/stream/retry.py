@@ -1,0 +1,159 @@
+"""Retry policy pieces for the runner: which failures to retry, how long to wait, and one
+clear sentence for an HTTP error (HTML stripped, never the key).
+
+Follows openai-python's ``_should_retry`` / ``_calculate_retry_timeout`` (protocol reference
+section 5): ``retry-after-ms``, then ``Retry-After`` in seconds or as an HTTP date; a
+``Retry-After`` above 120 s means no retry; ``x-should-retry`` overrides the status; 408,
+409, 429 and 5xx are retried. tokentop never retries 400, 401, 403, 404 and 422.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import msgspec
+
+from tui.config import ReconnectPolicy
+from tui.stream.events import RunError
+
+__all__ = [
+    "MAX_RETRY_AFTER_S",
+    "NEVER_RETRY",
+    "backoff_delay",
+    "describe_http_error",
+    "retry_after_s",
+    "should_retry_status",
+]
+
+MAX_RETRY_AFTER_S = 120.0
+"""A longer ``Retry-After`` means: do not retry (as openai-python)."""
+
+NEVER_RETRY = frozenset({400, 401, 403, 404, 422})
+
+_TAG = re.compile(rb"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+_SPACE = re.compile(r"\s+")
+_SNIPPET = 160
+
+
+def backoff_delay(retry: int, policy: ReconnectPolicy, rng: random.Random) -> float:
+    """Delay before retry number ``retry`` (1-based): ``initial * 2**(n-1)`` capped at
+    ``backoff_max_s``, minus up to 25% jitter."""
+    base = min(policy.backoff_initial_s * 2.0 ** (retry - 1), policy.backoff_max_s)
+    return base * (1.0 - 0.25 * rng.random())
+
+
+def retry_after_s(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """The server's requested delay in seconds (``retry-after-ms``, then ``Retry-After`` as
+    seconds or HTTP date), or None when absent or unreadable. ``now`` is Unix time."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            value = float(raw_ms) / 1000.0
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return value
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        value = when.timestamp() - (time.time() if now is None else now)
+    return value if math.isfinite(value) else None
+
+
+def should_retry_status(status: int, headers: Mapping[str, str]) -> bool:
+    """Whether an HTTP error status may be retried (before any stream started)."""
+    if status in NEVER_RETRY:
+        return False
+    hint = headers.get("x-should-retry", "").strip().lower()
+    if hint == "true":
+        return True
+    if hint == "false":
+        return False
+    return status in (408, 409, 429) or status >= 500
+
+
+def _snippet(body: bytes, content_type: str) -> str:
+    if "html" in content_type or body.lstrip()[:1] == b"<":
+        body = _TAG.sub(b" ", body)
+    text = _SPACE.sub(" ", body.decode("utf-8", "replace")).strip()
+    return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "…"
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None]:
+    """``(message, code)`` of a JSON error body in either shape, or ``(None, None)``."""
+    try:
+        value: Any = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None, None
+    if not isinstance(value, dict):
+        return None, None
+    err = value.get("error")
+    src = err if isinstance(err, dict) else value
+    message = src.get("message")
+    if not isinstance(message, str):
+        message = err if isinstance(err, str) else None
+    code = src.get("code") if src.get("code") is not None else src.get("type")
+    return message, None if code is None else str(code)
+
+
+def describe_http_error(
+    status: int,
+    reason: str,
+    content_type: str,
+    body: bytes,
+    *,
+    api_key_env: str | None,
+    api_key: str | None,
+    request_id: str | None,
+) -> RunError:
+    """One clear RunError for a non-200 answer (401/403 name the env var, never the key)."""
+    ctype = content_type.split(";")[0].strip() or "no content type"
+    message, code = _error_fields(body) if "json" in ctype else (None, None)
+    detail = message if message is not None else _snippet(body, ctype)
+    if api_key:
+        detail = detail.replace(api_key, "***")
+    head = f"HTTP {status} {reason}".strip()
+    if status in (401, 403):
+        if api_key_env is None:
+            who = "no API key was sent (the session sets no api_key_env)"
+        elif not api_key:
+            who = f"no API key was sent: the environment variable {api_key_env} is not set"
+        elif status == 401:
+            who = f"the server rejected the API key from the environment variable {api_key_env}"
+        else:
+            who = (
+                f"the API key from the environment variable {api_key_env} is not allowed to do this"
+            )
+        text = f"{head}: {who}" + (f" ({detail})" if detail else "")
+        return RunError("auth", text, http_status=status, request_id=request_id, code=code)
+    if message is None:
+        text = f"{head} ({ctype})" + (f": {detail}" if detail else "")
+    else:
+        text = f"{head}: {detail}"
+    return RunError("http", text, http_status=status, request_id=request_id, code=code)
+
+
+def not_event_stream(content_type: str, body: bytes, request_id: str | None) -> RunError:
+    """A 200 answer that is not ``text/event-stream``."""
+    ctype = content_type.split(";")[0].strip() or "no content type"
+    snippet = _snippet(body, ctype)
+    return RunError(
+        "protocol",
+        f"expected an event stream (text/event-stream) but got {ctype}"
+        + (f": {snippet}" if snippet else ""),
+        http_status=200,
+        request_id=request_id,
+    )

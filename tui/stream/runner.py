@@ -1,0 +1,466 @@
+"""StreamRun: one run = one request and its stream, with retries before the first byte,
+resume / restart after a drop or a stall, and cancel.
+
+A producer task does all the I/O and puts *batches* of events (one per network chunk) on a
+queue; iterating the run hands them out one by one (or use :meth:`StreamRun.batches`). This
+keeps the per-event overhead low and lets :meth:`StreamRun.cancel` interrupt any await.
+
+Policy (``session.reconnect``):
+
+- Before a stream started: connect errors, timeouts, 408/409/429/5xx are retried with
+  exponential backoff and jitter, or after the server's ``retry-after-ms`` / ``Retry-After``
+  (> 120 s: no retry); ``x-should-retry`` is obeyed; 400/401/403/404/422 never are.
+- After a drop (the connection broke), a stall (no byte for ``idle_timeout_s``: it is httpx's
+  read timeout, so keep-alive comments count) or a truncation (clean EOF without
+  ``[DONE]`` / terminal event), ``on_drop`` decides. ``resume``: a background Responses run
+  continues with ``GET /responses/{id}?stream=true&starting_after=<seq>`` (duplicates dropped
+  by sequence number); a stream that carried SSE ``id:`` is re-sent with ``Last-Event-ID``;
+  anything else falls back to ``restart``: a new request whose output replaces the partial
+  one (``Retrying(mode="restart")``). ``fail`` ends the run.
+- Every retry counts against ``max_retries``; then the run fails with
+  ``gave up after N retries: <cause>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+import msgspec
+
+from tui.config import SessionConfig
+from tui.stream.adapter import Adapter, Outcome
+from tui.stream.chat import ChatAdapter, build_chat_body
+from tui.stream.events import (
+    Connecting,
+    Finished,
+    FinishReason,
+    Notice,
+    Resumed,
+    Retrying,
+    RetryMode,
+    RunError,
+    RunEvent,
+    Started,
+)
+from tui.stream.responses import ResponsesAdapter, build_responses_body
+from tui.stream.retry import (
+    MAX_RETRY_AFTER_S,
+    backoff_delay,
+    describe_http_error,
+    not_event_stream,
+    retry_after_s,
+    should_retry_status,
+)
+from tui.stream.sse import SSEDecoder
+
+__all__ = ["CANCEL_TIMEOUT_S", "StreamRun"]
+
+CANCEL_TIMEOUT_S = 2.0
+"""Time allowed for ``POST /responses/{id}/cancel`` when a background run is cancelled."""
+
+_ERROR_BODY_LIMIT = 64 * 1024
+_KEPT_HEADERS = ("x-request-id", "request-id", "retry-after", "retry-after-ms", "server")
+_KEPT_PREFIXES = ("x-ratelimit-", "openai-")
+
+_Continue = Literal["create", "resume_seq", "resume_id"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """An attempt that ended without an outcome."""
+
+    error: RunError
+    started: bool
+    """The stream had started (a drop, stall or truncation) rather than failing before."""
+    retryable: bool = True
+    delay_s: float | None = None
+    """The server's requested delay (Retry-After)."""
+
+
+def _kept_headers(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
+    kept: list[tuple[str, str]] = []
+    for key, value in headers.multi_items():
+        k = key.lower()
+        if k in _KEPT_HEADERS or k.startswith(_KEPT_PREFIXES):
+            kept.append((k, value))
+    return tuple(kept)
+
+
+def _request_id(headers: httpx.Headers) -> str | None:
+    value: str | None = headers.get("x-request-id") or headers.get("request-id")
+    return value
+
+
+class StreamRun:
+    """One run of ``session``: ``async for event in run`` yields :data:`RunEvent` objects and
+    ends with exactly one :class:`Finished`. :meth:`cancel` may be called from any task."""
+
+    def __init__(
+        self,
+        session: SessionConfig,
+        *,
+        client: httpx.AsyncClient,
+        base_url: str,
+        prompt: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.session = session
+        self._client = client
+        self._base = base_url.rstrip("/")
+        self.prompt = session.prompt if prompt is None else prompt
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._adapter: Adapter
+        self._responses: ResponsesAdapter | None = None
+        if session.api == "chat":
+            self._adapter = ChatAdapter()
+            self._body = msgspec.json.encode(build_chat_body(session, self.prompt))
+            self._path = "/chat/completions"
+        else:
+            self._responses = ResponsesAdapter()
+            self._adapter = self._responses
+            self._body = msgspec.json.encode(build_responses_body(session, self.prompt))
+            self._path = "/responses"
+        self._queue: asyncio.Queue[list[RunEvent]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._batch: list[RunEvent] = []
+        self._pos = 0
+        self._ended = False
+        self._cancelled = False
+        self._t0 = 0.0
+        self._last_event_id: str | None = None
+
+    # -- public API --------------------------------------------------------------------
+    def __aiter__(self) -> StreamRun:
+        return self
+
+    async def __anext__(self) -> RunEvent:
+        pos = self._pos
+        batch = self._batch
+        if pos >= len(batch):
+            if self._ended:
+                raise StopAsyncIteration
+            batch = self._batch = await self._next_batch()
+            pos = 0
+        event = batch[pos]
+        self._pos = pos + 1
+        if type(event) is Finished:
+            self._ended = True
+        return event
+
+    async def batches(self) -> AsyncIterator[list[RunEvent]]:
+        """The events in the batches they arrived in (one per network chunk); the last
+        batch ends with the :class:`Finished`. Do not mix with plain iteration."""
+        while not self._ended:
+            batch = await self._next_batch()
+            if type(batch[-1]) is Finished:
+                self._ended = True
+            yield batch
+
+    def cancel(self) -> None:
+        """End the run with ``Finished(status="cancelled")`` (a background Responses run is
+        also cancelled on the server). Safe to call at any time, more than once."""
+        if self._cancelled:
+            return
+        self._cancelled = True
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def aclose(self) -> None:
+        """Stop the run without waiting to consume its events (for consumers that leave
+        early); the producer task is cancelled and awaited."""
+        self.cancel()
+        task = self._task
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- producer ----------------------------------------------------------------------
+    async def _next_batch(self) -> list[RunEvent]:
+        if self._task is None:
+            self._t0 = self._clock()
+            self._task = asyncio.get_running_loop().create_task(self._produce())
+        return await self._queue.get()
+
+    def _now(self) -> float:
+        return self._clock() - self._t0
+
+    def _put(self, batch: list[RunEvent]) -> None:
+        self._queue.put_nowait(batch)
+
+    async def _produce(self) -> None:
+        try:
+            if self._cancelled:
+                raise asyncio.CancelledError
+            finished = await self._run()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            finished = await self._cancelled_finish()
+        except Exception as exc:  # an engine bug must still end the run with Finished
+            error = RunError("protocol", f"tokentop internal error: {exc!r}")
+            finished = Finished(self._now(), "failed", "error", None, error)
+        self._put([finished])
+
+    async def _cancelled_finish(self) -> Finished:
+        responses = self._responses
+        if (
+            responses is not None
+            and (self.session.background or responses.background)
+            and responses.response_id is not None
+        ):
+            url = f"{self._base}/responses/{responses.response_id}/cancel"
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self._client.post(url, headers=self._headers(json=False)),
+                    CANCEL_TIMEOUT_S,
+                )
+        return Finished(self._now(), "cancelled", "cancelled", None, None)
+
+    def _headers(self, *, json: bool = True) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream"}
+        if json:
+            headers["Content-Type"] = "application/json"
+        headers.update(self.session.headers)
+        key = self.session.api_key()
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def _request(self, how: _Continue) -> tuple[str, str, bytes | None, dict[str, str]]:
+        if how == "resume_seq":
+            assert self._responses is not None and self._responses.response_id is not None
+            url = (
+                f"{self._base}/responses/{self._responses.response_id}"
+                f"?stream=true&starting_after={self._responses.last_seq}"
+            )
+            return "GET", url, None, self._headers(json=False)
+        headers = self._headers()
+        if how == "resume_id" and self._last_event_id:
+            headers["Last-Event-ID"] = self._last_event_id
+        return "POST", self._base + self._path, self._body, headers
+
+    def _can_resume(self) -> _Continue | None:
+        responses = self._responses
+        if (
+            responses is not None
+            and (self.session.background or responses.background)
+            and responses.response_id is not None
+            and responses.last_seq is not None
+        ):
+            return "resume_seq"
+        if self._last_event_id:
+            return "resume_id"
+        return None
+
+    async def _run(self) -> Finished:
+        policy = self.session.reconnect
+        adapter = self._adapter
+        attempt = retries = 0
+        how: _Continue = "create"
+        restart = True
+        while True:
+            attempt += 1
+            adapter.begin_attempt(attempt, restart=restart)
+            restart = False
+            result = await self._attempt(attempt, how)
+            if isinstance(result, Outcome):
+                return self._finish(result)
+            failure = result
+            mode: RetryMode = "retry"
+            if failure.started:
+                resume = self._can_resume() if policy.on_drop == "resume" else None
+                if policy.on_drop == "fail":
+                    return self._fail(failure.error)
+                if resume is not None:
+                    how, mode = resume, "resume"
+                else:
+                    how, mode, restart = "create", "restart", True
+            elif not failure.retryable:
+                if how == "create" or failure.error.kind == "auth":
+                    return self._fail(failure.error)
+                # the response cannot be streamed again (e.g. 404): start over
+                how, mode, restart = "create", "restart", True
+            elif how != "create":
+                mode = "resume"
+            if retries >= policy.max_retries:
+                return self._fail(failure.error, gave_up=retries)
+            retries += 1
+            delay = failure.delay_s
+            if delay is None:
+                delay = backoff_delay(retries, policy, self._rng)
+            self._put(
+                [Retrying(self._now(), retries, policy.max_retries, delay, mode, failure.error)]
+            )
+            await self._sleep(delay)
+
+    def _finish(self, outcome: Outcome) -> Finished:
+        t = self._now()
+        if outcome.reason == "stop" and not self._adapter.content_seen:
+            self._put(
+                [
+                    Notice(
+                        t,
+                        "empty_stop",
+                        "the server said stop but sent no content (a masked error?)",
+                    )
+                ]
+            )
+        return Finished(t, outcome.status, outcome.reason, outcome.raw_reason, outcome.error)
+
+    def _fail(self, error: RunError, *, gave_up: int = 0) -> Finished:
+        if gave_up:
+            error = RunError(
+                error.kind,
+                f"gave up after {gave_up} retries: {error.message}",
+                error.http_status,
+                error.request_id,
+                error.code,
+            )
+        reason: FinishReason = (
+            "truncated" if error.kind in ("dropped", "stalled", "truncated") else "error"
+        )
+        return Finished(self._now(), "failed", reason, None, error)
+
+    async def _attempt(self, attempt: int, how: _Continue) -> Outcome | _Failure:
+        policy = self.session.reconnect
+        method, url, body, headers = self._request(how)
+        self._put([Connecting(self._now(), attempt, method, url)])
+        timeout = httpx.Timeout(
+            connect=policy.connect_timeout_s,
+            read=policy.idle_timeout_s,
+            write=policy.idle_timeout_s,
+            pool=policy.connect_timeout_s,
+        )
+        started = False
+        try:
+            async with self._client.stream(
+                method, url, content=body, headers=headers, timeout=timeout
+            ) as response:
+                failure = await self._check_response(response)
+                if failure is not None:
+                    return failure
+                started = True
+                self._started(response, attempt, how)
+                return await self._read(response)
+        except httpx.TimeoutException as exc:
+            if started:
+                msg = f"no data for {policy.idle_timeout_s:g} s (stalled stream)"
+                return _Failure(RunError("stalled", msg), started=True)
+            what = "connect" if isinstance(exc, httpx.ConnectTimeout) else "the response"
+            msg = f"timed out waiting for {what} from {url}"
+            return _Failure(RunError("timeout", msg), started=False)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            if started:
+                msg = f"connection dropped mid-stream: {exc or type(exc).__name__}"
+                return _Failure(RunError("dropped", msg), started=True)
+            msg = f"connection closed before the response: {exc or type(exc).__name__}"
+            return _Failure(RunError("connect", msg), started=False)
+        except httpx.TransportError as exc:
+            msg = f"cannot connect to {url}: {exc or type(exc).__name__}"
+            return _Failure(RunError("connect", msg), started=False)
+
+    async def _check_response(self, response: httpx.Response) -> _Failure | None:
+        status = response.status_code
+        ctype = response.headers.get("content-type", "")
+        if status == 200 and ctype.split(";")[0].strip().lower() == "text/event-stream":
+            return None
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) >= _ERROR_BODY_LIMIT:
+                break
+        request_id = _request_id(response.headers)
+        if status == 200:
+            return _Failure(
+                not_event_stream(ctype, bytes(body), request_id), started=False, retryable=False
+            )
+        error = describe_http_error(
+            status,
+            response.reason_phrase,
+            ctype,
+            bytes(body),
+            api_key_env=self.session.api_key_env,
+            api_key=self.session.api_key(),
+            request_id=request_id,
+        )
+        headers = response.headers
+        retryable = should_retry_status(status, headers)
+        delay = retry_after_s(headers) if retryable else None
+        if delay is not None and delay > MAX_RETRY_AFTER_S:
+            retryable = False
+            error = RunError(
+                error.kind,
+                f"{error.message} (Retry-After {delay:.0f} s is longer than "
+                f"{MAX_RETRY_AFTER_S:.0f} s: not retried)",
+                error.http_status,
+                error.request_id,
+                error.code,
+            )
+        if delay is not None and delay <= 0:
+            delay = None
+        return _Failure(error, started=False, retryable=retryable, delay_s=delay)
+
+    def _started(self, response: httpx.Response, attempt: int, how: _Continue) -> None:
+        t = self._now()
+        events: list[RunEvent] = [
+            Started(
+                t,
+                attempt,
+                response.status_code,
+                _request_id(response.headers),
+                _kept_headers(response.headers),
+            )
+        ]
+        if how == "resume_seq":
+            assert self._responses is not None
+            events.append(Resumed(t, attempt, self._responses.last_seq))
+        elif how == "resume_id":
+            events.append(Resumed(t, attempt, None, self._last_event_id))
+        self._put(events)
+
+    async def _read(self, response: httpx.Response) -> Outcome | _Failure:
+        adapter = self._adapter
+        decoder = SSEDecoder()
+        decoder.last_event_id = self._last_event_id
+        feed = decoder.feed
+        handle = adapter.handle
+        clock, t0, put = self._clock, self._t0, self._queue.put_nowait
+        try:
+            async for chunk in response.aiter_bytes():
+                events = feed(chunk)
+                if not events:
+                    continue
+                t = clock() - t0
+                out: list[RunEvent] = []
+                for event in events:
+                    handle(event, t, out)
+                    if adapter.outcome is not None:
+                        break
+                if out:
+                    put(out)
+                if adapter.outcome is not None:
+                    return adapter.outcome
+        finally:
+            if decoder.saw_id:
+                self._last_event_id = decoder.last_event_id
+        outcome = adapter.eof_outcome(decoder.pending_data())
+        if outcome is not None:
+            return outcome
+        what = "[DONE] or finish_reason" if self.session.api == "chat" else "a terminal event"
+        return _Failure(
+            RunError("truncated", f"the stream ended without {what}"),
+            started=True,
+        )

@@ -1,0 +1,160 @@
+"""An incremental, WHATWG-compliant Server-Sent Events decoder over bytes.
+
+Why not httpx-sse or openai-python's decoder: both lose the first event after a BOM,
+dispatch events with empty data (which crashes JSON decoding after ``id:`` + keep-alive),
+parse ``retry`` with ``int()`` and hold a trailing CR back until the next chunk.
+
+Rules implemented (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+
+- lines end with LF, CR or CRLF, split anywhere; a CRLF split across chunks is handled by
+  remembering that the last chunk ended in CR (nothing is held back);
+- one leading UTF-8 BOM is stripped, even when it arrives split across chunks;
+- comment lines (``:``) are ignored; unknown fields are ignored; one leading space is
+  stripped from a value; a line without a colon is a field with an empty value;
+- ``data`` lines are joined with ``\\n``; an event with an empty data buffer is NOT dispatched;
+- ``id`` persists across events and is ignored when it contains NUL; ``retry`` is accepted
+  only when it is ASCII digits;
+- pending data at EOF is discarded (but :meth:`SSEDecoder.pending_data` exposes it, so a
+  chat stream ending in ``data: [DONE]`` without its blank line can still be recognised);
+- the decoder works on bytes and never decodes a line, so a multi-byte UTF-8 character split
+  across chunks and U+2028/U+2029 inside JSON are harmless. Event data stays bytes (ready for
+  msgspec); :func:`data_text` decodes it for display.
+
+Whole chunks are processed with ``bytes.split``; the per-line loop only classifies lines.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["BOM", "SSEDecoder", "SSEEvent", "data_text"]
+
+BOM = b"\xef\xbb\xbf"
+
+
+class SSEEvent(NamedTuple):
+    """One dispatched event: ``event`` is None for the default type (``message``)."""
+
+    event: str | None
+    data: bytes
+    id: str | None
+
+
+def data_text(data: bytes) -> str:
+    """Event data as text (invalid UTF-8 replaced, as the spec's decoder does)."""
+    return data.decode("utf-8", "replace")
+
+
+def _is_ascii_digits(value: bytes) -> bool:
+    return bool(value) and value.isdigit()
+
+
+class SSEDecoder:
+    """Feed it network chunks with :meth:`feed`; it returns the events they complete.
+
+    State that outlives events: :attr:`last_event_id` (None until an ``id`` field was seen),
+    :attr:`retry_ms` (None until a valid ``retry`` field was seen).
+    """
+
+    __slots__ = (
+        "_bom_pending",
+        "_data",
+        "_event",
+        "_head",
+        "_line",
+        "_skip_lf",
+        "last_event_id",
+        "retry_ms",
+        "saw_id",
+    )
+
+    def __init__(self) -> None:
+        self._line = b""  # an incomplete line carried over to the next chunk
+        self._skip_lf = False  # the previous chunk ended in CR: a leading LF ends nothing
+        self._bom_pending = True
+        self._head = b""  # up to 2 bytes that may still turn out to be a BOM
+        self._data: list[bytes] = []
+        self._event: str | None = None
+        self.last_event_id: str | None = None
+        """The last event ID buffer (persists across events); None before any ``id``."""
+        self.retry_ms: int | None = None
+        """The reconnection time the server asked for, in milliseconds."""
+        self.saw_id = False
+        """True once any ``id`` field was accepted (the stream supports Last-Event-ID)."""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Decode one chunk; return the events completed by it (possibly none)."""
+        if self._bom_pending:
+            chunk = self._head + chunk
+            if len(chunk) < 3 and BOM.startswith(chunk):
+                self._head = chunk
+                return []
+            self._bom_pending = False
+            self._head = b""
+            if chunk.startswith(BOM):
+                chunk = chunk[3:]
+        if not chunk:
+            return []
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[0] == 0x0A:
+                chunk = chunk[1:]
+                if not chunk:
+                    return []
+        if b"\r" in chunk:
+            if chunk[-1] == 0x0D:
+                self._skip_lf = True
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = chunk.split(b"\n")
+        if self._line:
+            lines[0] = self._line + lines[0]
+        self._line = lines.pop()
+        if not lines:
+            return []
+        return self._lines(lines)
+
+    def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
+        out: list[SSEEvent] = []
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    payload = data[0] if len(data) == 1 else b"\n".join(data)
+                    out.append(SSEEvent(self._event, payload, self.last_event_id))
+                    data.clear()
+                self._event = None
+            elif line[:6] == b"data: ":
+                data.append(line[6:])
+            elif line[0] == 0x3A:  # ":" comment
+                continue
+            else:
+                self._field(line)
+        return out
+
+    def _field(self, line: bytes) -> None:
+        name, colon, value = line.partition(b":")
+        if colon and value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace") or None
+        elif name == b"id":
+            if b"\x00" not in value:
+                self.last_event_id = value.decode("utf-8", "replace")
+                self.saw_id = True
+        elif name == b"retry" and _is_ascii_digits(value):
+            self.retry_ms = int(value)
+
+    def pending_data(self) -> bytes | None:
+        """At EOF: the data of the event that never got its blank line (None when there is
+        none). The spec discards it; a caller may still look at it (``[DONE]``)."""
+        data = list(self._data)
+        line = self._line
+        if line:
+            name, colon, value = line.partition(b":")
+            if name == b"data":
+                data.append(value[1:] if colon and value[:1] == b" " else value)
+        if not data:
+            return None
+        return b"\n".join(data)
