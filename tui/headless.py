@@ -229,11 +229,11 @@ class _LiveRun:
     def line(self, name_width: int) -> str:
         """One compact progress line."""
         p = self.progress()
+        ttft = "-" if p["ttft_ms"] is None else f"{p['ttft_ms']:.0f}ms"
         return (
-            f"{self.session.name:<{name_width}}  {self.phase:<18}  "
-            f"{_tokens(p['output_tokens'], p['tokens_estimated']):>6} tok  "
-            f"{_rate(p['tokens_per_s']):>8} tok/s  ttft {_ms(p['ttft_ms']):>9}  "
-            f"{p['elapsed_s']:6.1f}s"
+            f"{self.session.name:<{name_width}}  {self.phase:<17} "
+            f"{_tokens(p['output_tokens'], p['tokens_estimated']):>5} tok "
+            f"{_rate(p['tokens_per_s']):>6} tok/s  ttft {ttft:>6}  {p['elapsed_s']:.1f}s"
         )
 
 
