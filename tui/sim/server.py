@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import socket
 import sys
 import threading
@@ -37,6 +36,20 @@ def _base_url(sock: socket.socket) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}/v1"
+
+
+class _SimServer(uvicorn.Server):
+    """uvicorn's server that cuts the simulator's open streams first when it shuts down
+    (otherwise a stalled or slow stream would hold the graceful shutdown)."""
+
+    def __init__(self, app: SimApp, log_level: str) -> None:
+        super().__init__(_config(app, log_level))
+        self.sim_app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Cut open streams, then shut down as usual."""
+        self.sim_app.close_streams()
+        await super().shutdown(sockets=sockets)
 
 
 def _config(app: SimApp, log_level: str) -> uvicorn.Config:
@@ -76,11 +89,9 @@ class Simulator:
         self.seed = seed
         self.host = host
         self.port = port
-        self._server: uvicorn.Server | None = None
+        self._server: _SimServer | None = None
         self._thread: threading.Thread | None = None
         self._base_url: str | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._app: SimApp | None = None
         self._lock = threading.Lock()
 
     @property
@@ -96,8 +107,7 @@ class Simulator:
             if self._base_url is not None:
                 return self._base_url
             sock = _bind(self.host, self.port)
-            app = SimApp(self.seed)
-            server = uvicorn.Server(_config(app, "warning"))
+            server = _SimServer(SimApp(self.seed), "warning")
             failure: list[BaseException] = []
             loop = asyncio.new_event_loop()
 
@@ -119,7 +129,6 @@ class Simulator:
                     raise RuntimeError(f"the simulator did not start: {failure!r}")
                 time.sleep(0.002)
             self._server, self._thread = server, thread
-            self._loop, self._app = loop, app
             self.port = sock.getsockname()[1]
             self._base_url = _base_url(sock)
             return self._base_url
@@ -127,13 +136,11 @@ class Simulator:
     def stop(self) -> None:
         """Stop serving and wait for the thread (open streams are cut after about a second)."""
         with self._lock:
-            server, thread, loop, app = self._server, self._thread, self._loop, self._app
-            self._server = self._thread = self._loop = self._app = None
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
             self._base_url = None
-        if server is None or thread is None or loop is None or app is None:
+        if server is None or thread is None:
             return
-        with contextlib.suppress(RuntimeError):  # RuntimeError: the loop already ended
-            loop.call_soon_threadsafe(app.close_streams)
         server.should_exit = True
         thread.join(timeout=2.0)
         if thread.is_alive():
@@ -170,12 +177,18 @@ def shared_simulator() -> str:
 
 
 def serve(host: str, port: int) -> None:
-    """Run the simulator in the foreground until interrupted; print the base URL first."""
+    """Run the simulator in the foreground; print the base URL first.
+
+    Returns after Ctrl-C (SIGINT) once open streams are cut; SIGTERM ends the process the
+    usual way (uvicorn re-raises it after a graceful shutdown).
+    """
     sock = _bind(host, port)
     print(_base_url(sock), flush=True)
-    server = uvicorn.Server(_config(SimApp(0), "warning"))
+    server = _SimServer(SimApp(0), "warning")
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT after shutting down
+        pass
     finally:
         sock.close()
 

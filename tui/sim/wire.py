@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 from tui.sim.faults import FaultSet
 
 BOM = b"\xef\xbb\xbf"
+_CONTINUATION = re.compile(rb"[\x80-\xbf]")
 KEEPALIVE = b": keep-alive\n\n"
 IDLE_NAP = 0.1
 """Longest single sleep of a stream (how soon it notices a cancel, a disconnect or a stop)."""
@@ -117,10 +119,9 @@ def split_points(body: bytes, rng: random.Random) -> list[int]:
     if n < 2:
         return []
     cuts: set[int] = set()
-    for i in range(1, n):
-        if 0x80 <= body[i] < 0xC0:  # a UTF-8 continuation byte: cut inside the character
-            cuts.add(i)
-            break
+    inside = _CONTINUATION.search(body, 1)
+    if inside is not None:  # a UTF-8 continuation byte: cut inside the character
+        cuts.add(inside.start())
     crlf = body.find(b"\r\n")
     if crlf >= 0:
         cuts.add(crlf + 1)
