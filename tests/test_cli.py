@@ -1,0 +1,185 @@
+"""The ``tokentop`` command line as a real subprocess: help, start-up cost, sim, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tui import __version__
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Private XDG directories, so no test touches the user's database or config."""
+    env = {k: v for k, v in os.environ.items() if k != "TOKENTOP_DB"}
+    env.update(
+        XDG_DATA_HOME=str(tmp_path / "xdg-data"),
+        XDG_CONFIG_HOME=str(tmp_path / "xdg-config"),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def tokentop(tmp_path: Path, *args: str, timeout: float = 50) -> subprocess.CompletedProcess[str]:
+    """``tokentop ARGS`` in a subprocess with cwd = tmp_path."""
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(tmp_path),
+        cwd=tmp_path,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    proc = tokentop(tmp_path, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "[CONFIG | COMMAND [ARGS]...]" in proc.stdout
+    commands = proc.stdout.split("Commands:", 1)[1].split()
+    for name in ("dashboard", "export", "history", "replay", "run", "sim"):
+        assert name in commands, name
+    run_help = tokentop(tmp_path, "run", "--help").stdout
+    for option in ("--jsonl", "--only", "--prompt", "--db", "--no-store"):
+        assert option in run_help
+    assert "--search" in tokentop(tmp_path, "history", "--help").stdout
+    assert "--format" in tokentop(tmp_path, "export", "--help").stdout
+
+
+def test_version(tmp_path: Path) -> None:
+    proc = tokentop(tmp_path, "--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"tokentop, version {__version__}"
+
+
+def test_help_imports_nothing_heavy_and_is_fast(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from tui.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "heavy = ('textual', 'rich', 'httpx', 'uvicorn', 'aiosqlite', 'starlette', 'msgspec')\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, env=cli_env(tmp_path), capture_output=True
+    )
+
+    def fastest(*args: str) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, *args], check=True, capture_output=True)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    bare = fastest("-c", "pass")
+    help_time = fastest("-m", "tui", "--help")
+    assert help_time - bare < 0.150, (help_time, bare)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_sim_command_serves_models(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "sim", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(tmp_path),
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip()
+        assert base_url == f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = httpx.get(f"{base_url}/models", timeout=5)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        assert response.status_code == 200
+        models = {m["id"] for m in response.json()["data"]}
+        assert {"sim", "sim-flaky", "sim-think"} <= models
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_sim_command_reports_a_busy_port(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        proc = tokentop(tmp_path, "sim", "--port", str(port))
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_dashboard_with_a_broken_config_exits_2_before_starting(tmp_path: Path) -> None:
+    broken = tmp_path / "mine.toml"
+    broken.write_text('[[sessions]]\nname = "x"\nmodel = "sim"\nprompt = "p"\nwat = 1\n')
+    for args in (["mine.toml"], ["--theme", "x", "mine.toml"], ["dashboard", "mine.toml"]):
+        proc = tokentop(tmp_path, *args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "mine.toml:5, session 'x', key 'wat': unknown key 'wat'" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    # ./sessions.toml is the default config of the dashboard and of run
+    (tmp_path / "sessions.toml").write_text(broken.read_text())
+    for args in ([], ["run"]):
+        proc = tokentop(tmp_path, *args)
+        assert proc.returncode == 2 and "sessions.toml:5" in proc.stderr, args
+
+
+def test_unknown_command_and_missing_config(tmp_path: Path) -> None:
+    proc = tokentop(tmp_path, "nosuch")
+    assert proc.returncode == 2 and "No such command 'nosuch'" in proc.stderr
+    proc = tokentop(tmp_path, "missing.toml")
+    assert proc.returncode == 2 and "missing.toml: file not found" in proc.stderr
+    proc = tokentop(tmp_path, "replay", "abc", "--speed", "0")
+    assert proc.returncode == 2 and "--speed" in proc.stderr
+
+
+def test_group_db_option_reaches_the_store_commands(tmp_path: Path) -> None:
+    config = tmp_path / "one.toml"
+    config.write_text(
+        '[[sessions]]\nname = "one"\nmodel = "sim-fast"\nprompt = "p"\n'
+        'headers = { "X-Sim-Timing" = "tokens=8" }\n'
+    )
+    db = tmp_path / "runs.db"
+    proc = tokentop(tmp_path, "--db", str(db), "run", str(config), "--jsonl")
+    assert proc.returncode == 0, proc.stderr
+    (result,) = (json.loads(line) for line in proc.stdout.splitlines() if '"result"' in line)
+    assert db.is_file()
+    proc = tokentop(tmp_path, "--db", str(db), "history", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = (json.loads(line) for line in proc.stdout.splitlines())
+    assert row["run_id"] == result["run_id"] and row["output_text"] == result["output_text"]
+    # without --db nothing was written to the default location
+    assert not (tmp_path / "xdg-data" / "tokentop" / "tokentop.db").exists()
