@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from tui.config import SessionConfig
 from tui.store import Store
 from tui.stream.events import (
     EVENT_TYPES,
+    Api,
     Connecting,
     Finished,
     Notice,
@@ -28,11 +30,26 @@ from tui.stream.events import (
 )
 
 
-def make_session(name: str = "poem", model: str = "gpt-test", **kw: object) -> SessionConfig:
+def make_session(
+    name: str = "poem",
+    model: str = "gpt-test",
+    *,
+    prompt: str = "Write a poem.",
+    api: Api = "responses",
+    api_key_env: str | None = None,
+    headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+) -> SessionConfig:
     """A simulator session with the given overrides."""
     return SessionConfig(
-        name=name, model=model, prompt=str(kw.pop("prompt", "Write a poem.")), **kw
-    )  # type: ignore[arg-type]
+        name=name,
+        model=model,
+        prompt=prompt,
+        api=api,
+        api_key_env=api_key_env,
+        headers=headers or {},
+        params=params or {},
+    )
 
 
 def every_kind_events() -> list[RunEvent]:
@@ -100,9 +117,9 @@ async def store(db_path: Path) -> AsyncIterator[Store]:
         await s.close()
 
 
-async def record(store: Store, events: list[RunEvent], **session_kw: object) -> str:
-    """Store one run with ``events``; its run id."""
-    session = make_session(**session_kw)
+async def record(store: Store, events: list[RunEvent], session: SessionConfig | None = None) -> str:
+    """Store one run of ``session`` (default: :func:`make_session`) with ``events``."""
+    session = session or make_session()
     run_id = await store.start_run(session, prompt=session.prompt)
     for event in events:
         store.add_event(run_id, event)

@@ -9,7 +9,15 @@ from tests.store.conftest import completed_events, every_kind_events, make_sessi
 from tui.store import Store, result_record
 from tui.store.codec import decode_event, encode_event
 from tui.stream.accumulate import RunAccumulator
-from tui.stream.events import EVENT_TYPES, Connecting, Finished, Retrying, RunError, TextDelta
+from tui.stream.events import (
+    EVENT_TYPES,
+    Connecting,
+    Finished,
+    Retrying,
+    RunError,
+    RunEvent,
+    TextDelta,
+)
 
 
 def test_codec_round_trips_every_kind() -> None:
@@ -67,7 +75,7 @@ async def test_run_row_matches_the_accumulator_result(store: Store) -> None:
 
 
 async def test_restart_keeps_the_given_up_output_as_the_attempts_record(store: Store) -> None:
-    events = [
+    events: list[RunEvent] = [
         Connecting(0.0, 1, "POST", "u"),
         TextDelta(0.1, "first try"),
         Retrying(0.2, 1, 3, 0.1, "restart", RunError("dropped", "reset")),
@@ -94,10 +102,11 @@ async def test_finished_is_flushed_at_once_and_checkpoints_within_the_interval(
         await asyncio.sleep(0.01)
     (summary,) = await store.list_runs()
     assert summary.status == "running" and summary.output_text == "partial"
+    flushed = asyncio.Event()
+    store.on_flush = lambda written: flushed.set() if written >= 2 else None
     store.add_event(run_id, Finished(0.2, "completed", "stop", "stop"))
     started = asyncio.get_running_loop().time()
-    while store.events_written < 2:
-        await asyncio.sleep(0.001)
+    await asyncio.wait_for(flushed.wait(), 5)
     # far sooner than the 200 ms period: Finished wakes the flusher
     assert asyncio.get_running_loop().time() - started < 0.15
     assert (await store.get_run(run_id)).status == "completed"

@@ -162,9 +162,14 @@ class Store:
 
     @classmethod
     async def _open_readonly(cls, db: Path) -> Store:
+        # A WAL database needs its -shm file even for reading; in a read-only directory
+        # without one, a cleanly closed database (no -wal) can still be read as immutable.
+        flags = ["mode=ro"]
+        if not os.access(db.parent, os.W_OK) and not db.with_name(db.name + "-wal").exists():
+            flags.append("immutable=1")
         conn: aiosqlite.Connection | None = None
         try:
-            uri = f"file:{quote(str(db))}?mode=ro"
+            uri = f"file:{quote(str(db))}?{'&'.join(flags)}"
             conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
             await conn.execute("PRAGMA busy_timeout = 5000")
             await _check_version(conn, db, upgradable=False)
@@ -474,6 +479,8 @@ def _claim(path: Path, *, readonly: bool) -> tuple[Path, DbLock | None]:
     if readonly:
         if not db.is_file():
             raise StoreError(f"no database at {db} yet (nothing has been recorded)")
+        if not (os.access(db, os.W_OK) and os.access(db.parent, os.W_OK)):
+            return db, None
         try:
             return db, DbLock.acquire(db)
         except StoreError:  # another tokentop writes it, or the directory is read-only
@@ -484,6 +491,17 @@ def _claim(path: Path, *, readonly: bool) -> tuple[Path, DbLock | None]:
         db.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the directory {db.parent}: {exc.strerror}") from None
+    # Ask first, so that the message names the cause rather than a failed lock file.
+    if db.exists() and not os.access(db, os.W_OK):
+        raise StoreError(
+            f"database {db} is read-only: tokentop needs write access to record runs "
+            "(fix its permissions, or use --db)"
+        )
+    if not os.access(db.parent, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"the directory {db.parent} is read-only: tokentop needs to create files next to "
+            f"{db.name} (its journal and lock); fix the permissions, or use --db"
+        )
     return db, DbLock.acquire(db)
 
 

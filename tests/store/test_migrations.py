@@ -1,0 +1,185 @@
+"""Schema creation and upgrades keyed on PRAGMA user_version; refusing what is not ours."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.store.conftest import completed_events, record
+from tui.store import Store, StoreError
+from tui.store.codec import encode_event
+from tui.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, migration_script
+from tui.stream.events import TextDelta
+
+
+def build_old(path: Path, version: int) -> None:
+    """A database as an older tokentop left it: schema ``version`` (0 = an empty file) with
+    a completed run, and a run still marked running by a process that is gone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path, isolation_level=None)
+    for target in range(1, version + 1):
+        con.executescript(migration_script(target))
+    if version >= 1:
+        con.execute(
+            "INSERT INTO sessions(id, name, config_json, config_hash, created_at) "
+            "VALUES (1, 'old', '{\"name\": \"old\"}', 'h1', '2025-01-01T00:00:00+00:00')"
+        )
+        for rowid, run_id, status, text in (
+            (1, "0000000000aa00000001", "completed", "an old answer about 바다"),
+            (2, "0000000000bb00000002", "running", "half an ans"),
+        ):
+            con.execute(
+                "INSERT INTO runs(id, run_id, session_id, session_name, api, model, prompt, "
+                "started_at, status, output_text, finish_reason, writer_pid) "
+                "VALUES (?, ?, 1, 'old', 'chat', 'm-old', 'old prompt', ?, ?, ?, ?, 999999)",
+                (
+                    rowid,
+                    run_id,
+                    f"2025-01-0{rowid}T00:00:00+00:00",
+                    status,
+                    text,
+                    "stop" if status == "completed" else None,
+                ),
+            )
+            con.execute(
+                "INSERT INTO attempts(run, number, at_s, http_status) VALUES (?, 1, 0.0, 200)",
+                (rowid,),
+            )
+            for seq, piece in enumerate(text.split(" ")):
+                event = TextDelta(0.1 * (seq + 1), piece)
+                con.execute(
+                    "INSERT INTO events(run, seq, t, kind, payload) VALUES (?, ?, ?, ?, ?)",
+                    (rowid, seq, event.t, "TextDelta", encode_event(event)),
+                )
+    con.close()
+
+
+def user_version(path: Path) -> int:
+    con = sqlite3.connect(path)
+    try:
+        return int(con.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        con.close()
+
+
+def test_there_is_a_real_upgrade_path() -> None:
+    assert SCHEMA_VERSION >= 2 and len(MIGRATIONS) == SCHEMA_VERSION
+
+
+async def test_a_new_file_gets_the_current_schema(db_path: Path) -> None:
+    async with await Store.open(db_path) as store:
+        assert await store.schema_version() == SCHEMA_VERSION
+    con = sqlite3.connect(db_path)
+    assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+    assert {"sessions", "runs", "attempts", "events", "runs_fts"} <= tables
+    con.close()
+
+
+@pytest.mark.parametrize("version", range(SCHEMA_VERSION))
+async def test_upgrade_from_each_earlier_version(db_path: Path, version: int) -> None:
+    build_old(db_path, version)
+    assert user_version(db_path) == version
+    async with await Store.open(db_path) as store:
+        assert await store.schema_version() == SCHEMA_VERSION
+        runs = await store.list_runs()
+        if version == 0:
+            assert runs == []
+        else:
+            old, stale = sorted(runs, key=lambda r: r.run_id)
+            assert (old.status, old.output_text, old.model) == (
+                "completed",
+                "an old answer about 바다",
+                "m-old",
+            )
+            assert [e.text for e in await store.run_events(old.run_id)] == [  # type: ignore[union-attr]
+                "an",
+                "old",
+                "answer",
+                "about",
+                "바다",
+            ]
+            # the run a dead process left running is interrupted, its partial text kept
+            assert stale.status == "interrupted" and stale.output_text == "half an ans"
+            assert stale.ended_s == pytest.approx(0.3)
+            # rows written before the FTS table existed are searchable after the upgrade
+            assert [r.run_id for r in await store.list_runs(search="old answer")] == [old.run_id]
+            assert [r.run_id for r in await store.list_runs(search="half")] == [stale.run_id]
+            assert (await store.get_run("0000000000aa")).attempt_records[0].http_status == 200
+        # and new runs go in next to the old ones
+        new_id = await record(store, completed_events("fresh words"))
+        assert (await store.list_runs())[0].run_id == new_id
+    assert user_version(db_path) == SCHEMA_VERSION
+    con = sqlite3.connect(db_path)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    con.close()
+
+
+async def test_reopening_applies_nothing_twice(db_path: Path) -> None:
+    async with await Store.open(db_path) as store:
+        run_id = await record(store, completed_events("only once"))
+    async with await Store.open(db_path) as store:
+        assert [r.run_id for r in await store.list_runs(search="only once")] == [run_id]
+        assert await store.schema_version() == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+async def test_a_newer_schema_is_refused_clearly(db_path: Path, readonly: bool) -> None:
+    async with await Store.open(db_path):
+        pass
+    con = sqlite3.connect(db_path)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    con.close()
+    with pytest.raises(StoreError) as err:
+        await Store.open(db_path, readonly=readonly)
+    message = str(err.value)
+    assert "newer tokentop" in message and f"schema version {SCHEMA_VERSION + 5}" in message
+    # nothing was changed, and the lock was given back
+    assert user_version(db_path) == SCHEMA_VERSION + 5
+    con = sqlite3.connect(db_path)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    con.close()
+    async with await Store.open(db_path):
+        pass
+
+
+@pytest.mark.parametrize(
+    "content", [b"this is not a database at all\n" * 40, b"SQLite format 3\x00" + b"\xff" * 2000]
+)
+@pytest.mark.parametrize("readonly", [False, True])
+async def test_a_corrupt_file_is_refused_clearly(
+    db_path: Path, content: bytes, readonly: bool
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(content)
+    with pytest.raises(StoreError, match="not a tokentop database: the file is corrupt"):
+        await Store.open(db_path, readonly=readonly)
+    assert db_path.read_bytes() == content  # untouched
+
+
+async def test_another_programs_sqlite_file_is_refused(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    con = sqlite3.connect(db_path)
+    con.execute("CREATE TABLE notes (body TEXT)")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="not one of tokentop's"):
+        await Store.open(db_path)
+    con = sqlite3.connect(db_path)
+    assert [r[0] for r in con.execute("SELECT name FROM sqlite_master")] == ["notes"]
+    con.close()
+
+
+async def test_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="is a directory"):
+        await Store.open(tmp_path)
+
+
+async def test_readonly_open_of_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no database at"):
+        await Store.open(tmp_path / "missing.db", readonly=True)
+    assert not (tmp_path / "missing.db").exists()
