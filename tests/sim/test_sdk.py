@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk
@@ -274,6 +275,16 @@ def test_model_presets_tools_and_think(client: openai.OpenAI, sim_key: str) -> N
     assert [o.type for o in think.output] == ["reasoning", "message"]
     models = {m.id for m in client.models.list()}
     assert {"sim", "sim-flaky", "sim-429", "sim-broken", "sim-tools"} <= models
+    assert client.models.retrieve("sim-fast").id == "sim-fast"
+
+
+def test_unknown_path_and_method_are_json_errors(sim_url: str) -> None:
+    missing = httpx.get(sim_url + "/embeddings")
+    assert missing.status_code == 404 and missing.json()["error"]["message"]
+    wrong = httpx.get(sim_url + "/chat/completions")
+    assert wrong.status_code == 405 and "error" in wrong.json()
+    bad = httpx.post(sim_url + "/chat/completions", content=b"{not json")
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_background_resume_is_exact(client: openai.OpenAI, sim_key: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 import json
 import statistics
+import time
 
+import httpx
 import pytest
 
 from tests.sim.wire_helpers import Api, Capture, capture, parse_sse
@@ -72,3 +74,13 @@ def test_due_events_leave_in_one_write(sim_url: str, sim_key: str) -> None:
     cap = capture(sim_url, "chat", headers=fast)
     assert len(cap.events()) == 404
     assert len(cap.pieces) < 300  # several tokens per wake-up at 0.25 ms per token
+
+
+def test_non_streaming_answer_takes_the_whole_schedule(sim_url: str, sim_key: str) -> None:
+    headers = {"X-Sim-Key": sim_key, "X-Sim-Timing": "ttft=0.2,tps=50,jitter=0,tokens=11"}
+    body = {"model": "sim", "input": "whole"}
+    start = time.perf_counter()
+    resp = httpx.post(sim_url + "/responses", json=body, headers=headers, timeout=10)
+    took = time.perf_counter() - start
+    assert resp.status_code == 200 and resp.json()["status"] == "completed"
+    assert 0.38 <= took <= 1.5, took  # ttft 0.2 s + 10 gaps of 20 ms

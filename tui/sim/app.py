@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import string
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -60,6 +62,24 @@ def _request_headers(attempt: int) -> dict[str, str]:
         "openai-processing-ms": "1",
         "cache-control": "no-cache",
     }
+
+
+def _model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 1_767_225_600, "owned_by": "tokentop-sim"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Routing errors (unknown path, wrong method) as OpenAI-style JSON."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    return error_response(status, f"{request.method} {request.url.path}: {exc}")
+
+
+async def _sleep_until(deadline: float, closing: asyncio.Event) -> None:
+    """Sleep until loop time ``deadline`` (a stopping simulator ends it early)."""
+    left = deadline - asyncio.get_running_loop().time()
+    if left > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(closing.wait(), left)
 
 
 @dataclass(slots=True)
@@ -120,16 +140,18 @@ class SimApp:
                 Route("/v1/responses/{rid}", self.retrieve, methods=["GET"]),
                 Route("/v1/responses/{rid}/cancel", self.cancel, methods=["POST"]),
                 Route("/v1/models", self.models, methods=["GET"]),
-            ]
+                Route("/v1/models/{model}", self.model, methods=["GET"]),
+            ],
+            exception_handlers={404: _http_error, 405: _http_error},
         )
 
     async def models(self, request: Request) -> Response:
         """``GET /v1/models``: the presets."""
-        data = [
-            {"id": name, "object": "model", "created": 1_767_225_600, "owned_by": "tokentop-sim"}
-            for name in fx.PRESETS
-        ]
-        return JSONResponse({"object": "list", "data": data})
+        return JSONResponse({"object": "list", "data": [_model(name) for name in fx.PRESETS]})
+
+    async def model(self, request: Request) -> Response:
+        """``GET /v1/models/{model}``: any name works (unknown names get the default preset)."""
+        return JSONResponse(_model(request.path_params["model"]))
 
     async def chat(self, request: Request) -> Response:
         """``POST /v1/chat/completions``."""
@@ -225,6 +247,8 @@ class SimApp:
                 return JSONResponse(
                     response_object(req, stored.rid, created, "queued"), headers=headers
                 )
+            # A whole answer takes as long as its stream would have (the schedule's end).
+            await _sleep_until(t0 + (dues[-1] if dues else 0.0), self.closing)
             return JSONResponse(plan.final, headers=headers)
         start = 0
         if last_id is not None:

@@ -162,8 +162,14 @@ class ScheduledStream(Response):
     media_type = "text/event-stream; charset=utf-8"
 
     def __init__(self, spec: StreamSpec, headers: dict[str, str]) -> None:
+        # Response.__init__ would render a body; this response writes its own.
         self.spec = spec
         self.extra_headers = headers
+        self.status_code = 200
+        self.background = None
+        self.body = b""
+        self.raw_headers = [(b"content-type", self.media_type.encode())]
+        self.raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         self._gone = asyncio.Event()
 
     async def _watch(self, receive: Receive) -> None:
@@ -175,9 +181,7 @@ class ScheduledStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the stream (ASGI)."""
-        raw_headers = [(b"content-type", self.media_type.encode())]
-        raw_headers += [(k.lower().encode(), v.encode()) for k, v in self.extra_headers.items()]
-        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         watcher = asyncio.ensure_future(self._watch(receive))
         try:
             outcome = await self._run(send)
