@@ -229,11 +229,11 @@ class CompareScreen(Screen[None]):
     TITLE = "Compare"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ScreenBindingCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "focus_prompt", "Prompt"),
-        Binding("d", "toggle_diff", "Diff"),
-        Binding("l", "toggle_link", "Link scroll"),
-        Binding("a", "select_all", "All/none"),
-        Binding("ctrl+x", "cancel_runs", "Cancel"),
+        Binding("p", "focus_prompt", "Prompt", id="compare.prompt"),
+        Binding("d", "toggle_diff", "Diff", id="compare.diff"),
+        Binding("l", "toggle_link", "Link scroll", id="compare.link"),
+        Binding("a", "select_all", "All/none", id="compare.select_all"),
+        Binding("ctrl+x", "cancel_runs", "Cancel", id="compare.cancel"),
         Binding("escape", "close", "Back"),
     ]
 

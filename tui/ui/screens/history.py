@@ -81,11 +81,11 @@ class HistoryScreen(Screen[None]):
     TITLE = "History"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ScreenBindingCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "focus_search", "Search", key_display="/"),
-        Binding("enter", "open_run", "Replay", show=True, priority=False),
-        Binding("o", "open_instant", "Open instantly"),
-        Binding("ctrl+r", "reload", "Reload"),
-        Binding("ctrl+l", "clear_filters", "Clear filters"),
+        Binding("slash", "focus_search", "Search", id="history.search", key_display="/"),
+        Binding("enter", "open_run", "Replay", id="history.open", show=True, priority=False),
+        Binding("o", "open_instant", "Open instantly", id="history.open_instant"),
+        Binding("ctrl+r", "reload", "Reload", id="history.reload"),
+        Binding("ctrl+l", "clear_filters", "Clear filters", id="history.clear_filters"),
         Binding("escape", "close", "Back"),
     ]
 

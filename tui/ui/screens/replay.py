@@ -24,8 +24,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tui.store.errors import StoreError
 from tui.stream.accumulate import RunAccumulator
-from tui.stream.events import Finished, RunEvent
+from tui.stream.events import Api, Finished, RunEvent
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.transcript import TranscriptView
@@ -165,11 +166,11 @@ class ReplayScreen(Screen[None]):
     TITLE = "Replay"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ScreenBindingCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_pause", "Pause/resume"),
-        Binding("minus", "slower", "Slower"),
-        Binding("plus,equals_sign", "faster", "Faster", key_display="+"),
-        Binding("i", "instant", "Instant"),
-        Binding("r", "restart", "Replay again"),
+        Binding("space", "toggle_pause", "Pause/resume", id="replay.pause"),
+        Binding("minus", "slower", "Slower", id="replay.slower"),
+        Binding("plus,equals_sign", "faster", "Faster", id="replay.faster", key_display="+"),
+        Binding("i", "instant", "Instant", id="replay.instant"),
+        Binding("r", "restart", "Replay again", id="replay.restart"),
         Binding("escape,q", "close", "Close", key_display="esc"),
     ]
 
@@ -256,18 +257,19 @@ class ReplayScreen(Screen[None]):
         self._applying = None
         try:
             run = await self.store.get_run(self.run_id)
-        except Exception as exc:  # a store error is shown, never fatal
-            self._show_error(f"cannot read run {self.run_id}: {exc}")
+        except StoreError as exc:  # unknown or ambiguous id: the message says which
+            self._show_error(str(exc))
             return
-        if run is None:
-            self._show_error(f"no saved run {self.run_id!r}")
+        except Exception as exc:  # any other store failure is shown, never fatal
+            self._show_error(f"cannot read run {self.run_id}: {exc}")
             return
         self.query_one("#replay-title", Static).update(
             f"replay {run.run_id}  ·  {run.session}  ·  {run.model}  ·  {run.api}"
         )
-        self.query_one("#replay-prompt", Static).update(run.prompt or "")
+        self.query_one("#replay-prompt", Static).update(run.prompt)
+        api: Api = "chat" if run.api == "chat" else "responses"
         acc = RunAccumulator(
-            run.run_id, run.session, run.api, run.model, run.prompt or "", clock=self._run_now
+            run.run_id, run.session, api, run.model, run.prompt, clock=self._run_now
         )
         self.accumulator = acc
         try:

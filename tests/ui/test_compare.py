@@ -1,0 +1,219 @@
+"""CompareScreen: broadcast one prompt to simulated sessions, compare answers, word diff."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+import httpx
+import pytest
+from textual.app import App
+from textual.widgets import Input, Select
+
+from tui.config import SessionConfig
+from tui.ui.live import LiveSession
+from tui.ui.screens.compare import CompareColumn, CompareScreen, DiffText
+from tui.ui.widgets.badges import FinishBadge
+from tui.ui.widgets.metrics_bar import MetricsBar
+from tui.ui.widgets.transcript import TranscriptView
+
+
+def session(name: str, *, tokens: int, seed: int, model: str = "sim-fast") -> SessionConfig:
+    """A fast simulated session; the same seed and prompt give the same words, so a session
+    with more tokens answers with a longer version of the same text."""
+    return SessionConfig(
+        name=name,
+        model=model,
+        prompt="unused: the compare screen sends its own prompt",
+        base_url="sim",
+        headers={"X-Sim-Timing": f"ttft=0.02,tps=400,jitter=0,tokens={tokens},seed={seed}"},
+    )
+
+
+class CompareApp(App[None]):
+    """Opens a CompareScreen over LiveSessions that talk to the test simulator."""
+
+    def __init__(self, sim_url: str, sessions: Sequence[SessionConfig]) -> None:
+        super().__init__()
+        self.sim_url = sim_url
+        self.configs = sessions
+        self.client = httpx.AsyncClient(timeout=30)
+        self.live: list[LiveSession] = []
+
+    def on_mount(self) -> None:
+        self.live = [
+            LiveSession(
+                config, owner=self, client=self.client, resolve_simulator=lambda: self.sim_url
+            )
+            for config in self.configs
+        ]
+        self.push_screen(CompareScreen(self.live))
+
+    async def on_unmount(self) -> None:
+        await self.client.aclose()
+
+
+@pytest.fixture
+async def three(sim_url: str) -> AsyncIterator[CompareApp]:
+    """Three sessions: b is a longer version of a's answer, c is a different answer."""
+    yield CompareApp(
+        sim_url,
+        [
+            session("a", tokens=40, seed=1),
+            session("b", tokens=70, seed=1),
+            session("c", tokens=50, seed=2, model="sim"),
+        ],
+    )
+
+
+async def wait_for_runs(app: CompareApp) -> None:
+    """Wait until every stream worker ended and every transcript rendered what it got."""
+    await app.workers.wait_for_complete()
+    screen = app.screen
+    assert isinstance(screen, CompareScreen)
+    for column in screen.columns:
+        await column.query_one(TranscriptView).flush()
+
+
+async def test_broadcast_reaches_every_session(three: CompareApp) -> None:
+    async with three.run_test(size=(160, 40)) as pilot:
+        screen = three.screen
+        assert isinstance(screen, CompareScreen)
+        await pilot.pause()
+        assert len(screen.columns) == 3
+        prompt_box = screen.query_one("#compare-prompt", Input)
+        assert prompt_box.has_focus
+        prompt_box.value = "explain streaming latency"
+        await pilot.press("enter")
+        await wait_for_runs(three)
+        await pilot.pause()
+
+        for column, live in zip(screen.columns, three.live, strict=True):
+            run = live.current
+            assert run is not None and run.done
+            assert run.prompt == "explain streaming latency"
+            assert column.run is run
+            view = column.query_one(TranscriptView)
+            assert run.accumulator.output_text  # the simulator answered
+            assert view.text == run.accumulator.output_text
+            assert view.rendered_text == run.accumulator.output_text
+            badge = column.query_one(FinishBadge)
+            assert badge.status == "completed" and badge.reason == "stop"
+            column.publish_metrics()
+            snapshot = column.query_one(MetricsBar).snapshot
+            assert snapshot is not None and snapshot.output_tokens
+        # b's answer is a's answer continued; c's is another answer.
+        a, b, c = (live.current.accumulator.output_text for live in three.live if live.current)
+        assert b.startswith(a.rstrip()) and len(b) > len(a)
+        assert not c.startswith(a[:40])
+        assert prompt_box.value == ""
+
+
+async def test_broadcast_only_to_checked_sessions(three: CompareApp) -> None:
+    async with three.run_test(size=(160, 40)) as pilot:
+        screen = three.screen
+        assert isinstance(screen, CompareScreen)
+        await pilot.pause()
+        screen.columns[1].selected = False
+        assert screen.broadcast("only a and c") == ["a", "c"]
+        await wait_for_runs(three)
+        assert three.live[0].current is not None and three.live[0].current.prompt == "only a and c"
+        assert three.live[1].current is None
+        assert three.live[2].current is not None and three.live[2].current.done
+
+        screen.focus_columns()  # keys typed in the prompt box are text, not commands
+        await pilot.press("a")  # not all checked -> check all
+        assert all(column.selected for column in screen.columns)
+        await pilot.press("a")  # all checked -> uncheck all
+        assert not any(column.selected for column in screen.columns)
+        assert screen.broadcast("nobody") == []
+
+
+async def test_diff_mode_highlights_word_differences(three: CompareApp) -> None:
+    async with three.run_test(size=(160, 40)) as pilot:
+        screen = three.screen
+        assert isinstance(screen, CompareScreen)
+        await pilot.pause()
+        screen.focus_columns()
+        await pilot.press("d")  # nothing ran yet: refused, no diff
+        assert not screen.diff_mode
+
+        screen.broadcast("how do retries work")
+        await wait_for_runs(three)
+        await pilot.press("d")
+        assert screen.diff_mode
+        await pilot.pause()
+        a, b, c = screen.columns
+        assert a.has_class("-diff-side") and b.has_class("-diff-side")
+        assert not c.has_class("-diff-side")
+        assert not a.query_one(TranscriptView).display
+
+        left, right = a.query_one(DiffText), b.query_one(DiffText)
+        assert "".join(text for text, _ in left.pieces) == a.output_text
+        assert "".join(text for text, _ in right.pieces) == b.output_text
+        # b continues a: what b adds is highlighted as inserted, at the end.
+        assert right.highlighted and all(kind == "insert" for _, kind in right.highlighted)
+        assert right.pieces[-1][1] == "insert"
+        assert b.output_text.endswith(right.pieces[-1][0])
+        assert screen.diff is not None and not screen.diff.identical
+        # The highlight styles resolve from the theme (not plain text).
+        assert left.render().plain == a.output_text
+        rendered = right.render()
+        assert any(span.style for span in rendered.spans)
+
+        # Pick c as the right side: a completely different answer.
+        screen.query_one("#diff-right", Select).value = 2
+        await pilot.pause()
+        assert screen.diff_pair == (0, 2)
+        assert c.has_class("-diff-side") and not b.has_class("-diff-side")
+        assert screen.diff is not None and screen.diff.similarity() < 0.9
+        assert "".join(t for t, _ in c.query_one(DiffText).pieces) == c.output_text
+
+        await pilot.press("d")
+        assert not screen.diff_mode
+        assert not any(col.has_class("-diff-side") for col in screen.columns)
+
+
+async def test_identical_answers_say_so(sim_url: str) -> None:
+    app = CompareApp(sim_url, [session("x", tokens=30, seed=4), session("y", tokens=30, seed=4)])
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await pilot.pause()
+        screen.broadcast("same question")
+        await wait_for_runs(app)
+        screen.action_toggle_diff()
+        await pilot.pause()
+        assert screen.diff is not None and screen.diff.identical
+        x, y = screen.columns
+        assert x.query_one(DiffText).highlighted == []
+        assert y.query_one(DiffText).highlighted == []
+
+
+async def test_many_sessions_scroll_horizontally_and_link(sim_url: str) -> None:
+    configs = [session(f"s{i}", tokens=200, seed=i) for i in range(6)]
+    app = CompareApp(sim_url, configs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await pilot.pause()
+        columns_box = screen.query_one("#compare-columns")
+        assert columns_box.has_class("-many")
+        assert columns_box.max_scroll_x > 0  # six columns do not fit in 80 cells
+        first: CompareColumn = screen.columns[0]
+        assert first.size.width >= 20
+
+        screen.broadcast("a long answer please")
+        await wait_for_runs(app)
+        await pilot.pause()
+        screen.focus_columns()
+        await pilot.press("l")
+        assert screen.linked
+        views = [column.query_one(TranscriptView) for column in screen.columns[:2]]
+        assert views[0].max_scroll_y > 3 and views[1].max_scroll_y > 3
+        views[0].scroll_to(y=3, animate=False, immediate=True)
+        await pilot.pause()
+        assert views[1].scroll_y == 3
+        await pilot.press("l")
+        views[0].scroll_to(y=0, animate=False, immediate=True)
+        await pilot.pause()
+        assert views[1].scroll_y == 3  # unlinked: the other column stays

@@ -1,0 +1,346 @@
+"""HistoryScreen and ReplayScreen over a real SQLite store seeded with simulator runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from textual.app import App
+from textual.widgets import DataTable, Input, Select
+
+from tui.config import SessionConfig
+from tui.store import Store
+from tui.stream.accumulate import RunAccumulator
+from tui.stream.events import new_run_id
+from tui.ui.screens.history import HistoryScreen
+from tui.ui.screens.replay import ReplayClock, ReplayScreen
+from tui.ui.widgets.badges import FinishBadge
+from tui.ui.widgets.metrics_bar import MetricsBar
+from tui.ui.widgets.transcript import TranscriptView
+
+# -- ReplayClock (pure) -----------------------------------------------------------------------
+
+
+class FakeTime:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_clock_plays_at_speed_and_pauses() -> None:
+    wall = FakeTime()
+    clock = ReplayClock(2.0, now=wall)
+    wall.now += 1.0
+    assert clock.position == pytest.approx(2.0)
+    clock.set_paused(True)
+    wall.now += 5.0
+    assert clock.position == pytest.approx(2.0)
+    clock.set_paused(False)
+    clock.set_speed(0.25)
+    wall.now += 4.0
+    assert clock.position == pytest.approx(3.0)
+
+
+def test_clock_instant_jumps_to_each_event() -> None:
+    wall = FakeTime()
+    clock = ReplayClock(1.0, now=wall)
+    clock.go_instant()
+    clock.advance_to(7.5)
+    assert clock.position == 7.5
+    wall.now += 100
+    assert clock.position == 7.5  # instant mode does not drift with wall time
+
+
+async def test_clock_wait_until_wakes_on_instant() -> None:
+    clock = ReplayClock(0.25)
+    waiter = asyncio.create_task(clock.wait_until(1000.0))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    clock.go_instant()
+    await asyncio.wait_for(waiter, 5)
+    assert clock.position == 1000.0
+
+
+async def test_clock_wait_until_holds_while_paused() -> None:
+    clock = ReplayClock(10.0)
+    clock.set_paused(True)
+    waiter = asyncio.create_task(clock.wait_until(0.01))
+    await asyncio.sleep(0.05)
+    assert not waiter.done()  # 0.01 s at 10x would have passed long ago
+    clock.set_paused(False)
+    await asyncio.wait_for(waiter, 5)
+
+
+# -- a real store with real runs -----------------------------------------------------------
+
+
+def sim_session(name: str, model: str, *, tokens: int = 60, tps: int = 300) -> SessionConfig:
+    """A simulated session with fixed timing."""
+    return SessionConfig(
+        name=name,
+        model=model,
+        prompt="",
+        base_url="sim",
+        headers={"X-Sim-Timing": f"ttft=0.08,tps={tps},jitter=0.2,tokens={tokens},seed=3"},
+    )
+
+
+@dataclass
+class Recorded:
+    """A run written to the store, with the accumulator that saw it live."""
+
+    run_id: str
+    session: SessionConfig
+    prompt: str
+    accumulator: RunAccumulator
+
+
+async def record(store: Store, sim_url: str, session: SessionConfig, prompt: str) -> Recorded:
+    """Stream one run from the simulator into the store, as the dashboard does."""
+    from tui.stream.runner import StreamRun
+
+    run_id = new_run_id()
+    await store.start_run(session, prompt=prompt, run_id=run_id)
+    acc = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
+    async with httpx.AsyncClient(timeout=30) as client:
+        async for event in StreamRun(session, client=client, base_url=sim_url, prompt=prompt):
+            acc.apply(event)
+            store.add_event(run_id, event)
+    await store.flush()
+    return Recorded(run_id, session, prompt, acc)
+
+
+@dataclass
+class Seeded:
+    """A store with three runs: two sessions, two models, one content_filter finish."""
+
+    store: Store
+    runs: list[Recorded]
+
+
+@pytest.fixture
+async def seeded(sim_url: str, tmp_path: Path) -> AsyncIterator[Seeded]:
+    store = await Store.open(tmp_path / "runs.db")
+    runs = [
+        await record(store, sim_url, sim_session("writer", "sim-fast"), "zebra migration facts"),
+        await record(store, sim_url, sim_session("critic", "sim"), "penguin diving depth"),
+        await record(store, sim_url, sim_session("writer", "sim-filter"), "blocked topic"),
+    ]
+    try:
+        yield Seeded(store, runs)
+    finally:
+        await store.close()
+
+
+class ScreenApp(App[None]):
+    """Opens one screen built by ``make`` (the dashboard's hooks do the same)."""
+
+    def __init__(self, make: Callable[[], HistoryScreen | ReplayScreen]) -> None:
+        super().__init__()
+        self.make = make
+
+    def on_mount(self) -> None:
+        self.push_screen(self.make())
+
+
+async def wait_for(predicate: Callable[[], bool], pilot_pause: Callable[[], object]) -> None:
+    """Poll ``predicate`` between pilot pauses (up to 20 s)."""
+    for _ in range(400):
+        if predicate():
+            return
+        await pilot_pause()  # type: ignore[misc]
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+# -- history ----------------------------------------------------------------------------------
+
+
+def table_sessions(screen: HistoryScreen) -> list[str]:
+    return [run.session for run in screen.runs]
+
+
+async def test_history_lists_searches_filters(seeded: Seeded) -> None:
+    app = ScreenApp(lambda: HistoryScreen(seeded.store))
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        await wait_for(lambda: screen.loads >= 1, pilot.pause)
+        table = screen.query_one(DataTable)
+        assert table.row_count == 3
+        # Newest first.
+        assert [r.run_id for r in screen.runs] == [r.run_id for r in reversed(seeded.runs)]
+        assert screen.error is None and not screen.has_class("-empty")
+
+        # Full-text search over prompts (typing is debounced).
+        loads = screen.loads
+        await pilot.press("slash")
+        await pilot.press(*"penguin")
+        await wait_for(lambda: screen.loads > loads and table.row_count == 1, pilot.pause)
+        assert screen.runs[0].run_id == seeded.runs[1].run_id
+
+        # Filters: session, then finish reason (search cleared first).
+        await pilot.press("ctrl+l")
+        await wait_for(lambda: table.row_count == 3, pilot.pause)
+        screen.query_one("#filter-session", Select).value = "writer"
+        await wait_for(lambda: table_sessions(screen) == ["writer", "writer"], pilot.pause)
+        screen.query_one("#filter-finish", Select).value = "content_filter"
+        await wait_for(lambda: table.row_count == 1, pilot.pause)
+        assert screen.runs[0].run_id == seeded.runs[2].run_id
+        assert screen.runs[0].finish_reason == "content_filter"
+
+        # A search that matches nothing: the friendly empty state.
+        await pilot.press("ctrl+l")
+        screen.query_one("#history-search", Input).value = "nothingmatchesthis"
+        await wait_for(lambda: screen.has_class("-empty"), pilot.pause)
+        assert "No saved run matches" in str(screen.query_one("#history-empty").render())
+
+
+async def test_history_enter_opens_replay(seeded: Seeded) -> None:
+    app = ScreenApp(lambda: HistoryScreen(seeded.store))
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        await wait_for(lambda: screen.loads >= 1, pilot.pause)
+        screen.query_one(DataTable).focus()
+        await pilot.press("down")  # the second newest: critic's run
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, ReplayScreen), pilot.pause)
+        replay = app.screen
+        assert isinstance(replay, ReplayScreen)
+        assert replay.run_id == seeded.runs[1].run_id
+        await pilot.press("i")
+        await wait_for(lambda: replay.done, pilot.pause)
+        view = replay.query_one(TranscriptView)
+        await view.flush()
+        assert view.text == seeded.runs[1].accumulator.output_text
+        await pilot.press("escape")
+        await wait_for(lambda: app.screen is screen, pilot.pause)
+
+
+async def test_history_empty_store(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "empty.db")
+    try:
+        app = ScreenApp(lambda: HistoryScreen(store))
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, HistoryScreen)
+            await wait_for(lambda: screen.loads >= 1, pilot.pause)
+            assert screen.has_class("-empty")
+            assert "No saved runs yet" in str(screen.query_one("#history-empty").render())
+            await pilot.press("enter")  # nothing to open: nothing happens
+            assert app.screen is screen
+    finally:
+        await store.close()
+
+
+async def test_history_store_error_is_shown_not_fatal(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "closed.db")
+    await store.close()  # every query now fails
+    app = ScreenApp(lambda: HistoryScreen(store))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        await wait_for(lambda: screen.loads >= 1, pilot.pause)
+        assert screen.error is not None and "could not read the history" in screen.error
+        assert screen.has_class("-error")
+        assert app.is_running
+
+
+# -- replay -----------------------------------------------------------------------------------
+
+
+async def test_replay_reproduces_text_and_metrics(seeded: Seeded) -> None:
+    original = seeded.runs[0]
+    app = ScreenApp(lambda: ReplayScreen(seeded.store, original.run_id, 4.0))
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ReplayScreen)
+        await wait_for(lambda: screen.done, pilot.pause)
+        view = screen.query_one(TranscriptView)
+        await view.flush()
+        assert view.text == original.accumulator.output_text
+        assert view.rendered_text == original.accumulator.output_text
+        assert screen.accumulator is not None
+        assert screen.accumulator.output_text == original.accumulator.output_text
+        screen._publish()
+        replayed = screen.query_one(MetricsBar).snapshot
+        live = original.accumulator.metrics()
+        stored = await seeded.store.get_run(original.run_id)
+        assert replayed is not None and live.ttft_ms is not None and stored is not None
+        assert replayed.ttft_ms == pytest.approx(live.ttft_ms, abs=1.0)
+        assert replayed.ttft_ms == pytest.approx(stored.ttft_ms, abs=1.0)
+        assert replayed.output_tokens == live.output_tokens
+        assert replayed.tokens_per_s == pytest.approx(live.tokens_per_s, rel=0.01)
+        badge = screen.query_one(FinishBadge)
+        assert (badge.status, badge.reason) == ("completed", "stop")
+
+
+async def test_replay_pause_stops_progress_and_instant_finishes(
+    sim_url: str, tmp_path: Path
+) -> None:
+    store = await Store.open(tmp_path / "slow.db")
+    try:
+        # 120 tokens at 40 tok/s: about 3 s of original time, 12 s at 0.25x.
+        slow = await record(store, sim_url, sim_session("slow", "sim", tokens=120, tps=40), "go")
+        app = ScreenApp(lambda: ReplayScreen(store, slow.run_id, 0.25))
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ReplayScreen)
+            view = screen.query_one(TranscriptView)
+            await wait_for(lambda: bool(view.text), pilot.pause)
+            await pilot.press("space")
+            assert screen.clock.paused
+            paused_at = screen.clock.position
+            text_at_pause = view.text
+            await pilot.pause(0.6)  # at 0.25x this would be ~6 more tokens if not paused
+            assert view.text == text_at_pause
+            assert screen.clock.position == paused_at
+            assert not screen.done
+
+            await pilot.press("space")
+            await pilot.press("plus", "plus")
+            assert screen.clock.speed == 1.0 and not screen.clock.paused
+            await pilot.press("minus")
+            assert screen.clock.speed == 0.5
+
+            await pilot.press("i")
+            await wait_for(lambda: screen.done, pilot.pause)
+            await view.flush()
+            assert view.text == slow.accumulator.output_text
+    finally:
+        await store.close()
+
+
+async def test_replay_instant_from_start(seeded: Seeded) -> None:
+    original = seeded.runs[2]
+    app = ScreenApp(lambda: ReplayScreen(seeded.store, original.run_id[:12], None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ReplayScreen)
+        await wait_for(lambda: screen.done, pilot.pause)
+        assert screen.clock.instant
+        view = screen.query_one(TranscriptView)
+        await view.flush()
+        assert view.text == original.accumulator.output_text
+        badge = screen.query_one(FinishBadge)
+        assert badge.reason == "content_filter"
+
+
+async def test_replay_unknown_run_shows_error(seeded: Seeded) -> None:
+    app = ScreenApp(lambda: ReplayScreen(seeded.store, "ffffffffffff", 1.0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ReplayScreen)
+        await wait_for(lambda: screen.error is not None, pilot.pause)
+        assert "ffffffffffff" in (screen.error or "")
+        assert screen.has_class("-error")
+        assert app.is_running
