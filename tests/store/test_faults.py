@@ -60,31 +60,29 @@ async def test_a_writer_in_another_process_is_named_and_readers_still_read(
 ) -> None:
     async with await Store.open(db_path) as first:
         run_id = await record(first, completed_events("kept before the other process"))
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import asyncio, sys
-                from tui.store import Store
-                async def main():
-                    store = await Store.open({str(db_path)!r})
-                    print("ready", flush=True)
-                    sys.stdin.readline()
-                    await store.close()
-                asyncio.run(main())
-                """
-            ),
-        ],
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        textwrap.dedent(
+            f"""
+            import asyncio, sys
+            from tui.store import Store
+            async def main():
+                store = await Store.open({str(db_path)!r})
+                print("ready", flush=True)
+                sys.stdin.readline()
+                await store.close()
+            asyncio.run(main())
+            """
+        ),
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdin is not None
-        assert holder.stdout.readline().strip() == "ready"
+        line = await asyncio.wait_for(holder.stdout.readline(), 30)
+        assert line.strip() == b"ready"
         with pytest.raises(StoreError) as err:
             await Store.open(db_path)
         assert f"database {db_path} is in use by another tokentop (pid {holder.pid})" in str(
@@ -96,13 +94,13 @@ async def test_a_writer_in_another_process_is_named_and_readers_still_read(
             assert [r.run_id for r in await reader.list_runs()] == [run_id]
             with pytest.raises(StoreError, match="open read-only"):
                 await reader.start_run(make_session(), prompt="x")
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        assert holder.wait(timeout=30) == 0
+        holder.stdin.write(b"\n")
+        await holder.stdin.drain()
+        assert await asyncio.wait_for(holder.wait(), 30) == 0
     finally:
-        if holder.poll() is None:
+        if holder.returncode is None:
             holder.kill()
-            holder.wait()
+            await holder.wait()
     async with await Store.open(db_path) as again:  # the lock is free again
         assert not again.readonly
 
@@ -188,8 +186,9 @@ async def test_a_full_disk_stops_recording_visibly_and_damages_nothing(
     store.add_event(run_id, TextDelta(0.01, "start "))
     await store.flush()
     # No room to grow: the next batch cannot be written (SQLITE_FULL).
-    pages = (await store._conn.execute_fetchall("PRAGMA page_count"))[0][0]  # noqa: SLF001
-    await store._conn.execute(f"PRAGMA max_page_count = {pages}")  # noqa: SLF001
+    # (a test may reach into the store's connection: the limit is per connection)
+    (pages,) = next(iter(await store._conn.execute_fetchall("PRAGMA page_count")))
+    await store._conn.execute(f"PRAGMA max_page_count = {pages}")
     for i in range(20_000):
         store.add_event(run_id, RawEvent(0.02 + i * 1e-5, 1, "delta", "x" * 200))
     await store.flush()

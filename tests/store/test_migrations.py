@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -155,10 +156,10 @@ async def test_a_corrupt_file_is_refused_clearly(
     db_path: Path, content: bytes, readonly: bool
 ) -> None:
     db_path.parent.mkdir(parents=True)
-    db_path.write_bytes(content)
+    await asyncio.to_thread(db_path.write_bytes, content)
     with pytest.raises(StoreError, match="not a tokentop database: the file is corrupt"):
         await Store.open(db_path, readonly=readonly)
-    assert db_path.read_bytes() == content  # untouched
+    assert await asyncio.to_thread(db_path.read_bytes) == content  # untouched
 
 
 async def test_another_programs_sqlite_file_is_refused(db_path: Path) -> None:
