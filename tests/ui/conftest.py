@@ -60,7 +60,7 @@ def app_config(
 async def wait_until(
     pilot: Pilot[Any], predicate: Callable[[], bool], *, within: float = 20.0, what: str = ""
 ) -> None:
-    """Poll ``predicate`` between short pilot pauses until it holds (fails after ``within`` seconds)."""
+    """Poll ``predicate`` between short pilot pauses until it holds (fails after ``within`` s)."""
     deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:

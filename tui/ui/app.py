@@ -73,6 +73,7 @@ class TokentopApp(App[None]):
         replay_speed: float = 1.0,
         clock: Callable[[], float] | None = None,
         theme_dirs: Iterable[Path | None] | None = None,
+        autostart: bool = True,
     ) -> None:
         super().__init__()
         self.config = config
@@ -85,6 +86,8 @@ class TokentopApp(App[None]):
         self.sessions: list[LiveSession] = []
         self.theme_catalog = ThemeCatalog()
         self._theme_dirs = list(theme_dirs) if theme_dirs is not None else None
+        self.autostart = autostart
+        """Start every session on mount (tests and snapshots feed events themselves)."""
         self._client: httpx.AsyncClient | None = None
         self._last_store_error = 0.0
         self._load_themes()
@@ -169,8 +172,9 @@ class TokentopApp(App[None]):
         if self.replay_run_id is not None:
             self.open_replay(self.replay_run_id, self.replay_speed)
             return
-        for live in self.sessions:
-            live.start()
+        if self.autostart:
+            for live in self.sessions:
+                live.start()
 
     async def _open_store(self) -> None:
         if self.db_path is None:

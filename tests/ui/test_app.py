@@ -1,0 +1,188 @@
+"""The app as a whole: startup, failing sessions, the store, keymap, command palette."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ui.conftest import app_config, sim_session, wait_until
+from tui.store import Store
+from tui.ui.app import TokentopApp
+from tui.ui.screens.main import MainScreen
+from tui.ui.widgets.session_pane import SessionPane
+from tui.ui.widgets.totals import TotalsBar
+
+
+def _notes(app: TokentopApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    notes: list[str] = []
+    original = app.notify
+
+    def recording_notify(message: str, **kwargs: Any) -> None:
+        notes.append(message)
+        original(message, **kwargs)
+
+    monkeypatch.setattr(app, "notify", recording_notify)
+    return notes
+
+
+def _main(app: TokentopApp) -> MainScreen:
+    screen = app.main_screen
+    assert screen is not None
+    return screen
+
+
+async def test_failing_session_shows_its_error_while_the_others_finish(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    config = app_config(
+        sim_session(sim_url, "good-1", key=sim_key),
+        sim_session(sim_url, "broken", model="sim-broken", key=sim_key),
+        sim_session(sim_url, "good-2", api="chat", key=sim_key),
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: len(app.sessions) == 3, what="sessions")
+        await wait_until(
+            pilot, lambda: all(s.state in ("done", "failed") for s in app.sessions), what="end"
+        )
+        states = {s.name: s.state for s in app.sessions}
+        assert states == {"good-1": "done", "broken": "failed", "good-2": "done"}
+        main = _main(app)
+        main.show_session("broken")
+        await pilot.pause()
+        pane = main.current_pane
+        assert pane is not None and pane.live.name == "broken"
+        await wait_until(pilot, lambda: pane.has_class("-failed"), what="failed class")
+        error = str(pane.query_one("#pane-error").render())
+        assert "HTTP 502" in error
+        assert pane.badge.has_class("-failed")
+        # The good sessions' panes hold their whole answers; the app is still running.
+        for live in app.sessions:
+            if live.name != "broken":
+                assert live.current is not None
+                assert len(live.current.accumulator.output_text) > 20
+        assert app.is_running
+        totals = str(app.screen.query_one(TotalsBar).render())
+        assert "1 failed" in totals and "2 done" in totals
+
+
+async def test_runs_are_saved_to_the_store(
+    sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
+) -> None:
+    db = tmp_path / "runs.db"
+    config = app_config(sim_session(sim_url, "saved", key=sim_key))
+    app = TokentopApp(config, db_path=db, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: bool(app.sessions) and app.sessions[0].state == "done")
+        live = app.sessions[0]
+        assert app.store is not None and live.current is not None
+        runs = await app.store.list_runs()
+        assert [r.run_id for r in runs] == [live.current.run_id]
+        assert runs[0].status == "completed"
+        answer = live.current.accumulator.output_text
+    async with await Store.open(db) as store:
+        detail = await store.get_run(runs[0].run_id)
+        assert detail.output_text == answer
+
+
+async def test_store_that_cannot_open_is_a_notification_not_a_crash(
+    sim_url: str,
+    sim_key: str,
+    tmp_path: Path,
+    theme_dirs: list[Path | None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    not_a_db = tmp_path / "dir-not-db"
+    not_a_db.mkdir()
+    config = app_config(sim_session(sim_url, "unsaved", key=sim_key))
+    app = TokentopApp(config, db_path=not_a_db, theme_dirs=theme_dirs)
+    notes = _notes(app, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: bool(app.sessions) and app.sessions[0].state == "done")
+        assert app.store is None
+        assert any("will not be saved" in n for n in notes)
+
+
+async def test_keymap_override_and_unknown_ids_reported(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = "ttft=0.05,tps=30,tokens=2000"
+    config = app_config(
+        sim_session(sim_url, "slow", timing=slow, key=sim_key),
+        keymap={"cancel_run": "ctrl+k", "no_such_action": "ctrl+z"},
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    notes = _notes(app, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: bool(app.sessions) and app.sessions[0].state == "streaming")
+        assert any("no_such_action" in n for n in notes)
+        live = app.sessions[0]
+        await pilot.press("x")  # the default key no longer cancels
+        await pilot.pause(0.2)
+        assert live.state == "streaming"
+        await pilot.press("ctrl+k")
+        await wait_until(pilot, lambda: live.state == "cancelled", what="cancelled")
+        # The footer shows the remapped key.
+        assert "cancel_run" in app.known_binding_ids()
+
+
+async def test_every_action_is_in_the_command_palette(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    config = app_config(sim_session(sim_url, "one", key=sim_key))
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: bool(app.sessions) and app.sessions[0].state == "done")
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for wanted in (
+            "Cancel run",
+            "Restart run",
+            "Restart all sessions",
+            "Edit prompt",
+            "Copy answer",
+            "Toggle follow",
+            "Toggle raw events",
+            "Next theme",
+            "Compare sessions",
+            "History",
+            "Overview",
+            "Open session: one",
+        ):
+            assert wanted in titles
+        # Use the palette as a person would: open it, type, enter.
+        live = app.sessions[0]
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"Restart all sessions")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: live.runs_started == 2, what="restart via palette")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+async def test_small_and_large_terminals(
+    size: tuple[int, int], sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    config = app_config(
+        *(sim_session(sim_url, f"s{i}", key=sim_key) for i in range(4)),
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=size) as pilot:
+        await wait_until(pilot, lambda: all(s.state == "done" for s in app.sessions))
+        await pilot.pause(0.3)
+        main = _main(app)
+        table = main.overview.table
+        assert table.row_count == 4
+        labels = [str(c.label) for c in table.columns.values()]
+        if size[0] < 100:
+            assert "trend" not in " ".join(labels)  # compact columns
+            assert table.region.width <= size[0]
+        else:
+            assert any("trend" in label for label in labels)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        pane = main.current_pane
+        assert isinstance(pane, SessionPane)
+        assert pane.transcript.region.height >= size[1] - 10

@@ -1,0 +1,99 @@
+"""The overview: one row per session, live cells, sorting, filtering, enter opens a session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.ui.conftest import app_config, sim_session, wait_until
+from tui.ui.app import TokentopApp
+from tui.ui.screens.main import MainScreen
+from tui.ui.widgets.overview import OverviewTable
+
+
+def _overview(app: TokentopApp) -> OverviewTable:
+    main = app.main_screen
+    assert isinstance(main, MainScreen)
+    return main.overview
+
+
+def _column(table: OverviewTable, key: str) -> list[str]:
+    return [str(table.table.get_cell(name, key)) for name in table.visible_names]
+
+
+async def test_rows_show_each_session_and_fill_in_live(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    config = app_config(
+        sim_session(sim_url, "alpha", key=sim_key, timing="ttft=0.05,tps=200,tokens=80"),
+        sim_session(sim_url, "bravo", api="chat", key=sim_key),
+        sim_session(sim_url, "capped", model="sim", key=sim_key, max_output_tokens=16),
+        sim_session(sim_url, "down", model="sim-broken", key=sim_key),
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_until(pilot, lambda: len(app.sessions) == 4)
+        overview = _overview(app)
+        # While streaming, the status column says so (rows refresh at 5 Hz, not per token).
+        await wait_until(
+            pilot, lambda: "● streaming" in _column(overview, "state"), what="streaming row"
+        )
+        await wait_until(pilot, lambda: not any(s.running for s in app.sessions), what="end")
+        await pilot.pause(0.4)
+        assert overview.visible_names == ["alpha", "bravo", "capped", "down"]
+        states = dict(zip(overview.visible_names, _column(overview, "state"), strict=True))
+        assert states == {
+            "alpha": "✓ done",
+            "bravo": "✓ done",
+            "capped": "▲ incomplete",
+            "down": "✖ failed",
+        }
+        finish = dict(zip(overview.visible_names, _column(overview, "finish"), strict=True))
+        assert finish["capped"] == "length" and finish["down"] == "error"
+        out = dict(zip(overview.visible_names, _column(overview, "out"), strict=True))
+        assert out["alpha"] == "80"
+        ttft = dict(zip(overview.visible_names, _column(overview, "ttft"), strict=True))
+        assert ttft["alpha"].endswith("ms") and ttft["down"] == "–"
+        tries = dict(zip(overview.visible_names, _column(overview, "tries"), strict=True))
+        assert tries["down"] == "2/0"  # one retry of the 502, then it gave up
+
+
+async def test_sort_filter_and_enter(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    config = app_config(
+        sim_session(sim_url, "zulu", key=sim_key, timing="ttft=0.01,tps=0,tokens=30"),
+        sim_session(sim_url, "mike", key=sim_key, timing="ttft=0.01,tps=0,tokens=90"),
+        sim_session(sim_url, "alpha", api="chat", key=sim_key, timing="ttft=0.01,tps=0,tokens=60"),
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_until(pilot, lambda: len(app.sessions) == 3)
+        await wait_until(pilot, lambda: all(s.state == "done" for s in app.sessions))
+        overview = _overview(app)
+        await pilot.pause(0.3)
+        assert overview.visible_names == ["alpha", "mike", "zulu"]
+        # "s" walks the sort column: status, then session, then model ... up to "out".
+        for _ in range(
+            ["state", "name", "model", "api", "ttft", "rate", "trend", "out"].index("out") - 1
+        ):
+            await pilot.press("s")
+        assert overview.sort_column == "out"
+        assert overview.visible_names == ["zulu", "alpha", "mike"]
+        await pilot.press("S")
+        assert overview.visible_names == ["mike", "alpha", "zulu"]
+        # A click on a header sorts by that column too.
+        await pilot.click(overview.table, offset=(3, 0))
+        assert overview.sort_column == "state"
+        # Filter: "/" focuses the input; words must all match (name, model, api or state).
+        await pilot.press("slash")
+        await pilot.press(*"chat")
+        await pilot.pause()
+        assert overview.visible_names == ["alpha"]
+        await pilot.press("enter")  # leaves the input for the table
+        await pilot.press("enter")  # opens the session
+        await pilot.pause()
+        main = app.main_screen
+        assert main is not None and main.current_pane is not None
+        assert main.current_pane.live.name == "alpha"
+        await pilot.press("o")
+        assert main.current_pane is None and main.tabs.active == "overview"

@@ -1,0 +1,246 @@
+"""Session pane actions: cancel, restart, edit prompt, copy, follow, raw view; background tabs,
+repeat history and the reconnect status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import TextArea
+
+from tests.ui.conftest import app_config, settle, sim_session, wait_until
+from tui.stream.events import Retrying, RunEvent, Started
+from tui.ui.app import TokentopApp
+from tui.ui.live import LiveRun, LiveSession
+from tui.ui.screens.main import MainScreen
+from tui.ui.screens.prompt import PromptEditor
+from tui.ui.widgets.session_pane import SessionPane
+
+SLOW = "ttft=0.02,tps=40,tokens=4000"
+
+
+def _main(app: TokentopApp) -> MainScreen:
+    screen = app.main_screen
+    assert screen is not None
+    return screen
+
+
+async def _open(app: TokentopApp, pilot: Any, name: str) -> SessionPane:
+    await wait_until(pilot, lambda: app.main_screen is not None and bool(app.sessions))
+    main = _main(app)
+    main.show_session(name)
+    await pilot.pause()
+    pane = main.current_pane
+    assert pane is not None and pane.live.name == name
+    return pane
+
+
+async def test_cancel_restart_and_edit_prompt(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    config = app_config(sim_session(sim_url, "slow", timing=SLOW, key=sim_key))
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(app, pilot, "slow")
+        live = pane.live
+        await wait_until(pilot, lambda: live.state == "streaming")
+        await wait_until(pilot, lambda: len(pane.transcript.text) > 0, what="first text")
+
+        await pilot.press("x")
+        await wait_until(pilot, lambda: live.state == "cancelled", what="cancel")
+        assert live.current is not None and live.current.finished is not None
+        assert live.current.finished.reason == "cancelled"
+        await settle(pilot)
+        assert pane.badge.has_class("-cancelled")
+        first_run = live.current.run_id
+
+        await pilot.press("r")
+        await wait_until(
+            pilot, lambda: live.current is not None and live.current.run_id != first_run
+        )
+        await wait_until(pilot, lambda: live.state == "streaming", what="restarted")
+        assert pane.badge.status is None  # live again
+
+        # Edit the prompt: the modal opens with the current prompt; ctrl+s runs the new one.
+        await pilot.press("e")
+        await pilot.pause()
+        editor = app.screen
+        assert isinstance(editor, PromptEditor)
+        assert editor.text == live.prompt
+        editor.query_one(TextArea).text = "A brand new question?"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is _main(app)
+        await wait_until(
+            pilot,
+            lambda: live.current is not None and live.current.prompt == "A brand new question?",
+            what="edited run",
+        )
+        assert live.prompt == "A brand new question?"
+        assert live.runs_started == 3
+        # The runs that were replaced ended as cancelled (recorded), not silently dropped.
+        assert [h.status for h in live.history] == ["cancelled", "cancelled"]
+        await pilot.press("x")
+        await wait_until(pilot, lambda: not live.running, what="stopped")
+
+        # Escape leaves the prompt alone.
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is _main(app) and live.runs_started == 3
+
+
+async def test_copy_follow_and_raw_view(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    long = "ttft=0.01,tps=2000,tokens=1500"
+    config = app_config(sim_session(sim_url, "long", timing=long, key=sim_key))
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = await _open(app, pilot, "long")
+        live = pane.live
+        await wait_until(pilot, lambda: live.state == "done")
+        await settle(pilot)
+        assert live.current is not None
+        answer = live.current.accumulator.output_text
+        assert pane.transcript.rendered_text == answer
+
+        await pilot.press("y")
+        assert app.clipboard == answer
+
+        # Following: pinned to the end; scrolling up stops it; "f" toggles it back.
+        transcript = pane.transcript
+        await wait_until(pilot, lambda: transcript.max_scroll_y > 0, what="overflow")
+        await wait_until(pilot, lambda: transcript.scroll_y == transcript.max_scroll_y)
+        assert pane.follow
+        transcript.focus()
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert not pane.follow
+        assert transcript.scroll_y < transcript.max_scroll_y
+        await pilot.press("f")
+        await pilot.pause()
+        assert pane.follow and transcript.scroll_y == transcript.max_scroll_y
+        await pilot.press("f")
+        assert not pane.follow
+
+        # Raw view: every server event of the attempt, with the request id header line.
+        await pilot.press("v")
+        await settle(pilot)
+        assert pane.raw and transcript.display is False
+        raw = pane.raw_log
+        assert raw.region.height > 0 and transcript.region.height == 0
+        lines = list(raw.lines)
+        started = next(e for e in live.current.debug_events if isinstance(e, Started))
+        assert any("HTTP 200" in line and str(started.request_id) in line for line in lines)
+        assert sum(1 for line in lines if "response.output_text.delta" in line) > 100
+        await pilot.press("v")
+        await pilot.pause()
+        assert not pane.raw and transcript.region.height > 0
+
+
+async def test_background_tab_unread_marker_and_notification(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = app_config(
+        sim_session(sim_url, "front", timing=SLOW, key=sim_key),
+        sim_session(sim_url, "back", key=sim_key, timing="ttft=0.3,tps=300,tokens=100"),
+        sim_session(sim_url, "back-fail", model="sim-broken", key=sim_key),
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    notes: list[tuple[str, str]] = []
+    original = app.notify
+
+    def record(message: str, **kwargs: Any) -> None:
+        notes.append((message, str(kwargs.get("severity", "information"))))
+        original(message, **kwargs)
+
+    monkeypatch.setattr(app, "notify", record)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(app, pilot, "front")
+        main = _main(app)
+        back_pane = main.query_one("#pane-1", SessionPane)
+        await wait_until(pilot, lambda: back_pane.unread, what="unread")
+        await wait_until(
+            pilot, lambda: app.sessions[1].state == "done" and app.sessions[2].state == "failed"
+        )
+        await pilot.pause(0.4)
+        tab = main.tabs.get_tab("session-1")
+        assert tab.has_class("-unread") and tab.has_class("-done")
+        assert "✓" in str(tab.label) and "•" in str(tab.label)
+        assert main.tabs.get_tab("session-2").has_class("-failed")
+        assert any("back finished" in m for m, _ in notes)
+        assert any("back-fail failed" in m and sev == "error" for m, sev in notes)
+        # Hidden panes buffered: nothing rendered until shown; then it is all there.
+        assert back_pane.transcript.rendered_text == ""
+        main.show_session("back")
+        await settle(pilot)
+        assert not back_pane.unread and not tab.has_class("-unread")
+        live = app.sessions[1]
+        assert live.current is not None
+        assert back_pane.transcript.rendered_text == live.current.accumulator.output_text
+
+
+async def test_repeat_session_shows_run_history(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    from tui.config import Repeat
+
+    config = app_config(
+        sim_session(sim_url, "probe", key=sim_key, repeat=Repeat(every_s=0.2, count=3)),
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(app, pilot, "probe")
+        live = pane.live
+        await wait_until(pilot, lambda: len(live.history) == 3, what="three runs")
+        await wait_until(pilot, lambda: not live.running)
+        await settle(pilot)
+        history = pane.query_one("#history")
+        assert history.region.height == 1
+        text = str(history.render())
+        assert "runs 3" in text and "TTFT" in text and "tok/s" in text
+        assert all(h.status == "completed" for h in live.history)
+
+
+class _Recorder:
+    """A LiveListener that keeps every event (to check what the views were told)."""
+
+    def __init__(self) -> None:
+        self.events: list[RunEvent] = []
+
+    def run_started(self, live: LiveSession, run: LiveRun) -> None:
+        self.events.clear()
+
+    def run_event(self, live: LiveSession, run: LiveRun, event: RunEvent) -> None:
+        self.events.append(event)
+
+
+async def test_reconnect_status_through_a_429(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    config = app_config(
+        sim_session(
+            sim_url,
+            "limited",
+            key=sim_key,
+            headers={"X-Sim-Fault": "status=429,retry_after=0.3"},
+        )
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs, autostart=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(app, pilot, "limited")
+        live = pane.live
+        recorder = _Recorder()
+        live.subscribe(recorder)
+        live.start()
+        await wait_until(pilot, lambda: live.state == "retrying", what="retrying")
+        await pilot.pause(0.05)
+        status = pane.reconnect_status
+        assert status.tone == "retrying"
+        assert status.message.startswith("retrying 1/1 in ") and "(HTTP 429)" in status.message
+        await wait_until(pilot, lambda: live.state == "done", what="done after retry")
+        assert status.message == "connected on attempt 2"
+        assert any(isinstance(e, Retrying) for e in recorder.events)
