@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -453,6 +454,53 @@ def test_sigint_cancels_cleanly_and_prints_results(tmp_path: Path, slow_config: 
     monitor = [r for r in results if r["session"] == "monitor"]
     assert monitor and all(r["status"] in ("completed", "cancelled") for r in monitor)
     assert len(results) == len({r["run_id"] for r in results})
+    # the store got every event up to the cancel
+    stored = asyncio.run(stored_runs(db, [r["run_id"] for r in slow.values()]))
+    for r in slow.values():
+        assert stored[r["run_id"]].status == "cancelled"
+        assert stored[r["run_id"]].output_text == r["output_text"]
+
+
+def test_sigterm_without_jsonl_still_prints_the_table(tmp_path: Path, slow_config: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "run", str(slow_config), "--no-store"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(tmp_path),
+        cwd=tmp_path,
+    )
+    lines: list[str] = []
+    seen = threading.Event()
+    reader = threading.Thread(target=_read_lines, args=(proc.stderr, lines, seen), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            streaming = {
+                name
+                for line in list(lines)
+                for name in ("slow responses", "slow chat")
+                if re.match(rf"{name} +streaming +~[1-9]", line)
+            }
+            if len(streaming) == 2:
+                break
+            seen.wait(0.5)
+            seen.clear()
+        else:
+            pytest.fail(f"no progress in time: {lines}")
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(timeout=10)
+    assert not any("Traceback" in line for line in lines)
+    rows = [line.split() for line in stdout.splitlines()[2:]]
+    slow = [row for row in rows if row[0] == "slow"]
+    assert len(slow) == 2 and all(row[3:5] == ["cancelled", "cancelled"] for row in slow)
 
 
 def test_summary_table_formats_missing_values() -> None:

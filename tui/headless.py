@@ -310,6 +310,7 @@ class _Batch:
             self.aborted = True
             return
         self.stopping.set()
+        self.stop_started = time.monotonic()
         self.progress.message(
             f"interrupted: cancelling {len(self.live)} run(s) (press Ctrl-C again to abort)"
         )
@@ -419,35 +420,36 @@ class _Batch:
         """Run every session; the exit status."""
         tasks = [asyncio.create_task(self.session_loop(s)) for s in self.sessions]
         ticker = asyncio.create_task(self.ticker())
+        unfinished = 0
         try:
             pending = set(tasks)
             while pending:
                 _, pending = await asyncio.wait(pending, timeout=0.1)
-                if self.aborted or (self.stopping.is_set() and self._grace_over()):
+                if pending and (self.aborted or self._grace_over()):
+                    unfinished = len(self.live)
                     for task in pending:
                         task.cancel()
                     await asyncio.gather(*pending, return_exceptions=True)
                     self.aborted = True
-                    break
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
             self.progress.clear()
         if self.aborted:
-            self.progress.message(f"aborted: {len(self.live)} run(s) did not finish")
+            self.progress.message(f"aborted: {unfinished} run(s) did not finish")
         for task in tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                exc = task.exception()
+            exc = None if task.cancelled() else task.exception()
+            if exc is not None:  # a bug in this module: say so in one line, fail the run
                 self.progress.message(f"error: {type(exc).__name__}: {exc}")
                 self.aborted = True
         failed = any(r["status"] == "failed" for r in self.results)
         return EXIT_FAILED if failed or self.aborted else EXIT_OK
 
     def _grace_over(self) -> bool:
-        if self.stop_started is None:
-            self.stop_started = time.monotonic()
-        return time.monotonic() - self.stop_started > _CANCEL_GRACE_S
+        """Cancelled runs have had their time to end."""
+        started = self.stop_started
+        return started is not None and time.monotonic() - started > _CANCEL_GRACE_S
 
 
 async def _open_recorder(options: RunOptions, progress: _Progress) -> RunRecorder | None:
@@ -498,7 +500,11 @@ async def run_sessions(
     if any(s.is_simulated for s in sessions):
         from tui.sim.server import shared_simulator
 
-        sim_url = await asyncio.to_thread(shared_simulator)
+        try:
+            sim_url = await asyncio.to_thread(shared_simulator)
+        except (OSError, RuntimeError) as exc:
+            progress.message(f"error: the built-in simulator did not start: {exc}")
+            return EXIT_FAILED
     if recorder is None:
         try:
             recorder = await _open_recorder(options, progress)
@@ -543,12 +549,13 @@ def run_headless(
     err: TextIO | None = None,
 ) -> int:
     """``tokentop run``: run the sessions on a new event loop, with Ctrl-C handling."""
-    return asyncio.run(
-        run_sessions(
-            sessions,
-            options,
-            out=out or sys.stdout,
-            err=err or sys.stderr,
-            handle_signals=True,
+    err = err or sys.stderr
+    try:
+        return asyncio.run(
+            run_sessions(sessions, options, out=out or sys.stdout, err=err, handle_signals=True)
         )
-    )
+    except KeyboardInterrupt:
+        # Ctrl-C before the runs started (our handler is installed once they start)
+        with contextlib.suppress(OSError, ValueError):
+            err.write("interrupted before any run started\n")
+        return EXIT_OK
