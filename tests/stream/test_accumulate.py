@@ -1,0 +1,146 @@
+"""RunAccumulator: the fold of a run's events and its result record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.stream.helpers import fold
+from tui.stream.accumulate import RunAccumulator
+from tui.stream.events import (
+    Connecting,
+    Finished,
+    Notice,
+    RawEvent,
+    ReasoningDelta,
+    ResponseInfo,
+    Resumed,
+    Retrying,
+    RunError,
+    RunEvent,
+    Started,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+
+RESULT_KEYS = {
+    "session",
+    "run_id",
+    "api",
+    "model",
+    "status",
+    "finish_reason",
+    "raw_finish_reason",
+    "output_text",
+    "reasoning_text",
+    "tool_calls",
+    "input_tokens",
+    "output_tokens",
+    "tokens_estimated",
+    "chunks",
+    "ttft_ms",
+    "duration_ms",
+    "tokens_per_s",
+    "itl_ms",
+    "attempts",
+    "resumes",
+    "error",
+}
+
+DROP = RunError("dropped", "connection dropped mid-stream")
+
+
+def restarted_run() -> list[RunEvent]:
+    return [
+        Connecting(0.0, 1, "POST", "http://x/v1/chat/completions"),
+        Started(0.1, 1, 200, "req_a", (("x-request-id", "req_a"),)),
+        ResponseInfo(0.1, "chatcmpl-1", "m"),
+        RawEvent(0.2, 1, None, "{}"),
+        TextDelta(0.2, "Hel"),
+        ReasoningDelta(0.2, "r1"),
+        Retrying(0.3, 1, 4, 0.01, "restart", DROP),
+        Connecting(0.31, 2, "POST", "http://x/v1/chat/completions"),
+        Started(0.4, 2, 200, "req_b"),
+        TextDelta(0.5, "Hello"),
+        TextDelta(0.6, " world"),
+        ToolCallDelta(0.6, 0, "", "get", "call_1"),
+        ToolCallDelta(0.65, 0, '{"a":'),
+        ToolCallDelta(0.7, 0, "1}"),
+        Usage(0.8, 7, 4, None, None, 11),
+        Finished(0.9, "completed", "stop", "stop"),
+    ]
+
+
+def test_result_record_exact_keys_and_values() -> None:
+    acc = fold(restarted_run(), "chat")
+    result = acc.result()
+    assert set(result) == RESULT_KEYS
+    json.dumps(result)  # JSON-ready
+    assert result["status"] == "completed" and result["finish_reason"] == "stop"
+    assert result["raw_finish_reason"] == "stop"
+    assert result["output_text"] == "Hello world" and result["reasoning_text"] == ""
+    assert result["tool_calls"] == [{"name": "get", "arguments": '{"a":1}'}]
+    assert result["input_tokens"] == 7 and result["output_tokens"] == 4
+    assert result["tokens_estimated"] is False and result["chunks"] == 5
+    assert result["ttft_ms"] == pytest.approx(190.0)  # 0.5 - 0.31
+    assert result["duration_ms"] == pytest.approx(900.0)
+    assert result["tokens_per_s"] == pytest.approx(3 / 0.2)
+    assert set(result["itl_ms"]) == {"p50", "p95", "p99"}
+    assert result["error"] is None and result["resumes"] == 0
+    first, second = result["attempts"]
+    assert first["number"] == 1 and first["output_text"] == "Hel"
+    assert first["cause"] == {"kind": "dropped", "status": None, "message": DROP.message}
+    assert second["number"] == 2 and second["output_text"] is None and second["cause"] is None
+    assert acc.attempts[0].reasoning_text == "r1"
+    assert acc.request_id == "req_b" and acc.response_id == "chatcmpl-1" and acc.done
+
+
+def test_resume_and_failure() -> None:
+    events: list[RunEvent] = [
+        Connecting(0.0, 1, "POST", "u"),
+        Started(0.1, 1, 200, None),
+        TextDelta(0.2, "a"),
+        Retrying(0.3, 1, 2, 0.01, "resume", RunError("stalled", "no data")),
+        Connecting(0.4, 2, "GET", "u?starting_after=5"),
+        Started(0.5, 2, 200, None),
+        Resumed(0.5, 2, 5),
+        TextDelta(0.6, "b"),
+        Retrying(0.7, 2, 2, 0.01, "resume", DROP),
+        Connecting(0.8, 3, "POST", "u"),
+        Started(0.85, 3, 200, None),
+        Resumed(0.85, 3, None, "17"),
+        Notice(0.9, "empty_stop", "x"),
+        Finished(1.0, "failed", "error", None, RunError("server", "boom", code="server_error")),
+    ]
+    acc = fold(events, "responses")
+    result = acc.result()
+    assert result["output_text"] == "ab" and result["resumes"] == 2
+    assert [a["resumed_after"] for a in result["attempts"]] == [None, 5, "17"]
+    assert result["error"] == {"kind": "server", "status": None, "message": "boom"}
+    assert result["attempts"][-1]["cause"]["message"] == "boom"
+    assert acc.notices == ["empty_stop"]
+    assert result["tokens_estimated"] is True and result["output_tokens"] == 2
+
+
+def test_http_status_of_failed_attempt_comes_from_cause() -> None:
+    acc = fold(
+        [
+            Connecting(0.0, 1, "POST", "u"),
+            Retrying(0.1, 1, 3, 1.0, "retry", RunError("http", "HTTP 429", 429)),
+            Connecting(1.1, 2, "POST", "u"),
+        ]
+    )
+    assert [a.http_status for a in acc.attempts] == [429, None]
+    assert acc.status is None and not acc.done
+
+
+def test_output_text_is_cached_and_incremental() -> None:
+    acc = RunAccumulator("r", "s", "chat", "m", "p", clock=lambda: 0.0)
+    for i in range(1000):
+        acc.apply(TextDelta(i * 0.001, "x"))
+        if i % 100 == 0:
+            assert acc.output_text == "x" * (i + 1)
+    assert acc.output_text == "x" * 1000
+    assert acc.output_text is acc.output_text  # cached until the next delta

@@ -1,0 +1,184 @@
+"""The SSE decoder against recorded byte streams, each also split at every byte position
+(and fed byte by byte), for every WHATWG rule the reference lists."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from tui.stream.sse import BOM, SSEDecoder, SSEEvent, data_text
+
+Triple = tuple[str | None, bytes, str | None]
+
+
+def decode(chunks: list[bytes]) -> tuple[list[Triple], SSEDecoder]:
+    decoder = SSEDecoder()
+    events: list[SSEEvent] = []
+    for chunk in chunks:
+        events.extend(decoder.feed(chunk))
+    return [(e.event, e.data, e.id) for e in events], decoder
+
+
+def every_split(stream: bytes) -> list[list[bytes]]:
+    """The stream whole, byte by byte, and cut in two at every position."""
+    ways = [[stream], [stream[i : i + 1] for i in range(len(stream))]]
+    ways += [[stream[:i], stream[i:]] for i in range(len(stream) + 1)]
+    return ways
+
+
+CASES: dict[str, tuple[bytes, list[Triple]]] = {
+    "lf": (b"data: a\n\ndata: b\n\n", [(None, b"a", None), (None, b"b", None)]),
+    "crlf": (b"data: a\r\n\r\ndata: b\r\n\r\n", [(None, b"a", None), (None, b"b", None)]),
+    "cr": (b"data: a\r\rdata: b\r\r", [(None, b"a", None), (None, b"b", None)]),
+    "mixed line ends": (b"data: a\r\ndata: b\rdata: c\n\r\n", [(None, b"a\nb\nc", None)]),
+    "crlf inside one event": (b"data: a\r\ndata: b\r\n\r\n", [(None, b"a\nb", None)]),
+    "bom": (BOM + b"data: x\n\n", [(None, b"x", None)]),
+    "only one bom stripped": (BOM + BOM + b"data: x\n\ndata: y\n\n", [(None, b"y", None)]),
+    "comments ignored": (
+        b": keep-alive\n:\ndata: a\n: inside\ndata: b\n\n",
+        [(None, b"a\nb", None)],
+    ),
+    "one leading space stripped": (
+        b"data:x\n\ndata:  y\n\n",
+        [(None, b"x", None), (None, b" y", None)],
+    ),
+    "event type and reset": (
+        b"event: response.created\ndata: {}\n\ndata: 2\n\n",
+        [("response.created", b"{}", None), (None, b"2", None)],
+    ),
+    "empty data not dispatched": (b"event: ping\n\nid: 7\n\ndata: z\n\n", [(None, b"z", "7")]),
+    "data without colon is empty data": (b"data\n\n", [(None, b"", None)]),
+    "empty data value is dispatched": (b"data:\n\n", [(None, b"", None)]),
+    "id persists": (
+        b"id: 1\ndata: a\n\ndata: b\n\nid: 2\ndata: c\n\n",
+        [(None, b"a", "1"), (None, b"b", "1"), (None, b"c", "2")],
+    ),
+    "id with NUL ignored": (
+        b"id: 1\ndata: a\n\nid: x\x00y\ndata: b\n\n",
+        [
+            (None, b"a", "1"),
+            (None, b"b", "1"),
+        ],
+    ),
+    "keep-alives after id dispatch nothing": (
+        b"id: 5\ndata: a\n\n: ping\n\n: ping\n\n\n\ndata: b\n\n",
+        [(None, b"a", "5"), (None, b"b", "5")],
+    ),
+    "unknown fields ignored": (
+        b'error: {"message":"x"}\nfoo: bar\ndata: [DONE]\n\n',
+        [(None, b"[DONE]", None)],
+    ),
+    "field names are case-sensitive": (b"DATA: a\nData: b\ndata: c\n\n", [(None, b"c", None)]),
+    "utf-8 split safe": (
+        "data: héllo 😀 ünïcode\n\n".encode(),
+        [(None, "héllo 😀 ünïcode".encode(), None)],
+    ),
+    "u2028 is not a line break": (
+        'data: {"t":"a\u2028b\u2029c\x85d"}\n\n'.encode(),
+        [(None, '{"t":"a\u2028b\u2029c\x85d"}'.encode(), None)],
+    ),
+    "pending data at eof discarded": (b"data: a\n\ndata: b\n", [(None, b"a", None)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_recorded_stream_at_every_split(name: str) -> None:
+    stream, expected = CASES[name]
+    for chunks in every_split(stream):
+        got, _ = decode(chunks)
+        assert got == expected, (name, chunks)
+
+
+def test_three_way_splits_of_bom_and_crlf() -> None:
+    stream = BOM + b"data: \xc3\xa9\r\n\r\nid: 3\r\ndata: b\r\n\r\n"
+    expected: list[Triple] = [(None, "é".encode(), None), (None, b"b", "3")]
+    n = len(stream)
+    for i in range(n + 1):
+        for j in range(i, n + 1):
+            got, _ = decode([stream[:i], stream[i:j], stream[j:]])
+            assert got == expected, (i, j)
+
+
+def test_trailing_cr_is_not_held_back() -> None:
+    """A CR-only server's event is dispatched by the chunk that carries its CR."""
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    assert decoder.feed(b"\r") == [SSEEvent(None, b"a", None)]
+    # the LF that follows a CR in the next chunk is not a second (blank) line
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    assert decoder.feed(b"\ndata: b\r\n\r\n") == [SSEEvent(None, b"a\nb", None)]
+
+
+def test_retry_only_ascii_digits() -> None:
+    for value, expected in [
+        (b"1000", 1000),
+        (b"0", 0),
+        (b" 5", None),
+        (b"-1", None),
+        (b"1_000", None),
+        (b"5x", None),
+        (b"", None),
+        ("٣".encode(), None),  # a non-ASCII digit
+    ]:
+        _, decoder = decode([b"retry: " + value + b"\n\n"])
+        assert decoder.retry_ms == expected, value
+
+
+def test_retry_keeps_last_valid_value() -> None:
+    _, decoder = decode([b"retry: 250\n\nretry: nope\n\n"])
+    assert decoder.retry_ms == 250
+
+
+def test_last_event_id_state() -> None:
+    decoder = SSEDecoder()
+    assert decoder.last_event_id is None and not decoder.saw_id
+    decoder.feed(b"id: 9\n\n")  # not dispatched, but the id is kept
+    assert decoder.last_event_id == "9" and decoder.saw_id
+    decoder.feed(b"id\n\n")  # an empty id resets it
+    assert decoder.last_event_id == ""
+
+
+def test_pending_data_at_eof() -> None:
+    """``data: [DONE]`` without its blank line (llama.cpp) is visible to the caller."""
+    for stream in (
+        b"data: x\n\ndata: [DONE]",
+        b"data: x\n\ndata: [DONE]\n",
+        b"data: x\n\ndata: [DONE]\r",
+    ):
+        for chunks in every_split(stream):
+            decoder = SSEDecoder()
+            events = [e for c in chunks for e in decoder.feed(c)]
+            assert [e.data for e in events] == [b"x"]
+            assert decoder.pending_data() == b"[DONE]"
+    decoder = SSEDecoder()
+    decoder.feed(b"data: x\n\n")
+    assert decoder.pending_data() is None
+
+
+def test_bom_prefix_that_is_not_a_bom() -> None:
+    """Bytes that start like a BOM but are not one are kept."""
+    got, _ = decode([b"\xef", b"\xbbX\ndata: a\n\n"])
+    assert got == [(None, b"a", None)]
+    decoder = SSEDecoder()
+    assert decoder.feed(b"\xef\xbb") == []  # still undecided
+    assert decoder.feed(b"\xbf") == []
+    assert decoder.feed(b"data: a\n\n") == [SSEEvent(None, b"a", None)]
+
+
+def test_json_with_u2028_decodes() -> None:
+    stream = 'data: {"t":"x\u2028y"}\n\n'.encode()
+    (event,) = SSEDecoder().feed(stream)
+    assert msgspec.json.decode(event.data) == {"t": "x\u2028y"}
+    assert data_text(event.data) == '{"t":"x\u2028y"}'
+
+
+def test_invalid_utf8_replaced_in_text() -> None:
+    (event,) = SSEDecoder().feed(b"data: a\xffb\n\n")
+    assert data_text(event.data) == "a\ufffdb"
+
+
+def test_large_chunk_many_events() -> None:
+    stream = b"".join(b"data: %d\n\n" % i for i in range(5000))
+    got, _ = decode([stream[:7777], stream[7777:]])
+    assert [d for _, d, _ in got] == [b"%d" % i for i in range(5000)]
