@@ -32,10 +32,13 @@ def session(name: str, *, tokens: int, seed: int, model: str = "sim-fast") -> Se
 class CompareApp(App[None]):
     """Opens a CompareScreen over LiveSessions that talk to the test simulator."""
 
-    def __init__(self, sim_url: str, sessions: Sequence[SessionConfig]) -> None:
+    def __init__(
+        self, sim_url: str, sessions: Sequence[SessionConfig], *, open_compare: bool = True
+    ) -> None:
         super().__init__()
         self.sim_url = sim_url
         self.configs = sessions
+        self.open_compare = open_compare
         self.client = httpx.AsyncClient(timeout=30)
         self.live: list[LiveSession] = []
 
@@ -46,7 +49,8 @@ class CompareApp(App[None]):
             )
             for config in self.configs
         ]
-        self.push_screen(CompareScreen(self.live))
+        if self.open_compare:
+            self.push_screen(CompareScreen(self.live))
 
     async def on_unmount(self) -> None:
         await self.client.aclose()
@@ -217,3 +221,51 @@ async def test_many_sessions_scroll_horizontally_and_link(sim_url: str) -> None:
         views[0].scroll_to(y=0, animate=False, immediate=True)
         await pilot.pause()
         assert views[1].scroll_y == 3  # unlinked: the other column stays
+
+
+async def test_columns_opened_after_the_runs_show_them(sim_url: str) -> None:
+    tools = SessionConfig(
+        name="tools",
+        model="sim-tools",
+        prompt="weather in Lisbon?",
+        base_url="sim",
+        api="chat",
+        params={
+            "tools": [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": "get_weather",
+                        "parameters": {
+                            "type": "object",
+                            "properties": {"city": {"type": "string"}},
+                        },
+                    },
+                }
+            ]
+        },
+    )
+    app = CompareApp(sim_url, [session("a", tokens=30, seed=1), tools], open_compare=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        for live in app.live:
+            live.start("first prompt")
+        await app.workers.wait_for_complete()
+        await app.push_screen(CompareScreen(app.live))
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await pilot.pause()
+        text_column, tool_column = screen.columns
+        for column in screen.columns:
+            await column.query_one(TranscriptView).flush()
+        assert text_column.output_text
+        assert text_column.query_one(TranscriptView).rendered_text == text_column.output_text
+        assert text_column.query_one(FinishBadge).reason == "stop"
+        run = app.live[1].current
+        assert run is not None and run.accumulator.tool_calls
+        call = run.accumulator.tool_calls[0]
+        shown = [str(w.render()) for w in tool_column.query(".tool-call")]
+        assert len(shown) == 1 and call.name is not None and call.name in shown[0]
+        assert tool_column.query_one(FinishBadge).reason == "tool_calls"
+        # Answers to look at: the focus is on the columns, so the screen's keys work.
+        assert not screen.query_one("#compare-prompt", Input).has_focus

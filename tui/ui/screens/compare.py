@@ -27,7 +27,7 @@ from textual.style import Style as VisualStyle
 from textual.widget import Widget
 from textual.widgets import Checkbox, Footer, Input, Select, Static
 
-from tui.stream.events import Finished, RunEvent, TextDelta
+from tui.stream.events import Finished, ReasoningDelta, RunEvent, TextDelta, ToolCallDelta
 from tui.ui.diff import SideKind, WordDiff, word_diff
 from tui.ui.live import LiveRun, LiveSession
 from tui.ui.screens.replay import ScreenBindingCommands
@@ -87,6 +87,20 @@ class DiffText(Widget):
         return Content.assemble(*parts)
 
 
+def catch_up_events(run: LiveRun) -> list[RunEvent]:
+    """Events that rebuild what ``run`` shows so far: its reasoning, tool calls and answer
+    folded into one delta each (a column can open in the middle of a run)."""
+    acc = run.accumulator
+    events: list[RunEvent] = []
+    if acc.reasoning_text:
+        events.append(ReasoningDelta(0.0, acc.reasoning_text))
+    for call in acc.tool_calls:
+        events.append(ToolCallDelta(0.0, call.index, call.arguments, call.name, call.call_id))
+    if acc.output_text:
+        events.append(TextDelta(0.0, acc.output_text))
+    return events
+
+
 class CompareColumn(Vertical):
     """One session in the compare screen: header, metrics, badges, transcript or diff."""
 
@@ -143,10 +157,9 @@ class CompareColumn(Vertical):
             return
         # A run already happened or is going on: show what it has so far, then follow it.
         self.run = run
-        acc = run.accumulator
         view = self.query_one(TranscriptView)
-        if acc.output_text:
-            view.apply(TextDelta(0.0, acc.output_text))
+        for event in catch_up_events(run):
+            view.apply(event)
         if run.finished is not None:
             view.apply(run.finished)
             self.query_one(FinishBadge).set_finished(run.finished)
@@ -283,7 +296,10 @@ class CompareScreen(Screen[None]):
         for column in self.columns:
             for scroller in (column.query_one(TranscriptView), column.query_one(DiffScroll)):
                 self.watch(scroller, "scroll_y", self._make_sync(scroller), init=False)
-        self.query_one("#compare-prompt", Input).focus()
+        if any(live.current is not None for live in self.sessions):
+            self.focus_columns()  # there are answers to look at: the screen's keys work
+        else:
+            self.query_one("#compare-prompt", Input).focus()
 
     @property
     def columns(self) -> list[CompareColumn]:

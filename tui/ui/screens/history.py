@@ -203,7 +203,8 @@ class HistoryScreen(Screen[None]):
             self.query_one("#history-empty", Static).update(message)
         noun = "run" if len(self.runs) == 1 else "runs"
         more = f" (newest {self.limit})" if len(self.runs) >= self.limit else ""
-        self.query_one("#history-count", Static).update(f"{len(self.runs)} {noun}{more}")
+        hint = " · enter replays the selected run, o shows it at once" if self.runs else ""
+        self.query_one("#history-count", Static).update(f"{len(self.runs)} {noun}{more}{hint}")
 
     @staticmethod
     def _cells(run: RunSummary) -> tuple[str, ...]:

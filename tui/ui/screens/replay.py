@@ -207,6 +207,7 @@ class ReplayScreen(Screen[None]):
         """Why the run could not be replayed (unknown id, store error)."""
         self._last_t = 0.0
         self._applying: float | None = None
+        self._total_s: float | None = None
 
     def _new_clock(self) -> ReplayClock:
         speed = self._initial_speed
@@ -267,6 +268,7 @@ class ReplayScreen(Screen[None]):
             f"replay {run.run_id}  ·  {run.session}  ·  {run.model}  ·  {run.api}"
         )
         self.query_one("#replay-prompt", Static).update(run.prompt)
+        self._total_s = run.ended_s
         api: Api = "chat" if run.api == "chat" else "responses"
         acc = RunAccumulator(
             run.run_id, run.session, api, run.model, run.prompt, clock=self._run_now
@@ -317,7 +319,8 @@ class ReplayScreen(Screen[None]):
         else:
             state = f"▶ {clock.speed:g}x"
         label = self.query_one("#replay-state", Static)
-        label.update(f"{state}  {self._run_now():.1f}s")
+        total = f" / {self._total_s:.1f}" if self._total_s is not None else ""
+        label.update(f"{state}  {self._run_now():.1f}{total} s")
         label.set_class(clock.paused and not self.done, "-paused")
         label.set_class(self.done, "-done")
 
