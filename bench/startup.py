@@ -1,0 +1,186 @@
+"""Part 5, start-up: ``tokentop --help`` and the first painted dashboard frame, each against a
+reference measured in the same run.
+
+Four kinds of fresh subprocess, interleaved, best of N (wall time with ``time.perf_counter``,
+which is ``CLOCK_MONOTONIC`` on Linux and therefore comparable across processes):
+
+- ``python -c pass``: Python's bare start.
+- ``tokentop --help`` (the installed console script).
+- a minimal Textual app (one ``Static``), headless at 200x60: the time from spawning the
+  process to the first refresh after mount (``call_after_refresh`` from ``on_mount``), which
+  the child writes to a file and then ``os._exit``s (teardown is not start-up).
+- the dashboard the way ``tokentop`` opens it with no CONFIG (the CLI module, the default
+  config: ``./sessions.toml`` or the shipped example on the built-in simulator, a fresh
+  database file), headless at 200x60, same probe: the time at which the main screen has been
+  mounted and refreshed once.
+
+Bars: ``--help`` < 2 x bare + 150 ms; first frame < 1.5 x the minimal Textual app.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import ROOT, Figure, PartResult, fmt_ratio, part_main
+
+HELP_FACTOR = 2.0
+HELP_EXTRA_S = 0.150
+FRAME_FACTOR = 1.5
+
+_PROBE = """
+import os, sys, time
+
+def _painted_at(out):
+    with open(out, "w") as f:
+        f.write(repr(time.perf_counter()))
+    os._exit(0)
+"""
+
+MINIMAL_APP = (
+    _PROBE
+    + """
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+class Minimal(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Static("hello")
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(_painted_at, sys.argv[1])
+
+Minimal().run(headless=True, size=(200, 60))
+"""
+)
+"""The reference: the smallest Textual app that paints something."""
+
+DASHBOARD_APP = (
+    _PROBE
+    + """
+from pathlib import Path
+import tui.cli  # what `tokentop` imports first
+import tui.ui.app
+from tui.config import load_default_config
+from tui.ui.app import TokentopApp
+from tui.ui.screens.main import MainScreen
+
+class Probe(TokentopApp):
+    # Textual resolves a relative CSS_PATH next to the file of the class: point at the real one
+    CSS_PATH = str(Path(tui.ui.app.__file__).with_name("app.tcss"))
+
+    def on_mount(self) -> None:
+        # runs before TokentopApp.on_mount (Textual calls each class's handler, subclass
+        # first); the callback runs after the refresh that follows it, and waits until the
+        # main screen is the one painted
+        self.call_after_refresh(self._probe)
+
+    def _probe(self) -> None:
+        if isinstance(self.screen, MainScreen) and self.screen.is_mounted:
+            _painted_at(sys.argv[1])
+        self.call_after_refresh(self._probe)
+
+config = load_default_config()
+Probe(config, db_path=Path(sys.argv[2]), theme=config.ui.theme).run(
+    headless=True, size=(200, 60)
+)
+"""
+)
+"""The dashboard as ``tokentop`` (no CONFIG) opens it, with the same probe."""
+
+
+def _tokentop() -> str:
+    script = Path(sys.executable).with_name("tokentop")
+    return str(script) if script.exists() else "tokentop"
+
+
+def _wall(argv: list[str]) -> float:
+    """Seconds from spawning ``argv`` to its exit."""
+    started = time.perf_counter()
+    subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - started
+
+
+def _first_frame(code: str, workdir: Path, index: int) -> float:
+    """Seconds from spawning the probe ``code`` to its first painted frame."""
+    out = workdir / f"frame-{index}.txt"
+    db = workdir / f"db-{index}.sqlite"
+    # a real file, not -c: Textual looks up the source file of the App class
+    script = workdir / f"probe_{abs(hash(code))}.py"
+    if not script.exists():
+        script.write_text(code)
+    env = dict(os.environ)
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(script), str(out), str(db)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    if not out.exists():
+        tail = " | ".join(proc.stderr.strip().splitlines()[-4:])
+        raise RuntimeError(f"probe exited {proc.returncode} without painting: {tail}")
+    return float(out.read_text()) - started
+
+
+def measure(repeat: int = 3) -> PartResult:
+    """Run the start-up part (best of ``max(5, 2 * repeat)`` runs of each process)."""
+    runs = max(5, 2 * repeat)
+    result = PartResult("startup")
+    bare: list[float] = []
+    help_: list[float] = []
+    minimal: list[float] = []
+    dashboard: list[float] = []
+    tokentop = _tokentop()
+    with tempfile.TemporaryDirectory(prefix="tokentop-bench-") as tmp:
+        workdir = Path(tmp)
+        # warm the page cache (and .pyc files) once, untimed
+        _wall([sys.executable, "-c", "pass"])
+        _wall([tokentop, "--help"])
+        _first_frame(MINIMAL_APP, workdir, -1)
+        _first_frame(DASHBOARD_APP, workdir, -2)
+        for i in range(runs):
+            bare.append(_wall([sys.executable, "-c", "pass"]))
+            help_.append(_wall([tokentop, "--help"]))
+            minimal.append(_first_frame(MINIMAL_APP, workdir, 2 * i))
+            dashboard.append(_first_frame(DASHBOARD_APP, workdir, 2 * i + 1))
+    b, h, m, d = min(bare), min(help_), min(minimal), min(dashboard)
+    help_bar = HELP_FACTOR * b + HELP_EXTRA_S
+    result.figures = [
+        Figure(
+            "startup",
+            "tokentop --help vs python -c pass",
+            f"< 2 x bare + 150 ms (= {help_bar * 1000:.0f} ms)",
+            f"{h * 1000:.0f} ms ({fmt_ratio(h / b)} bare)",
+            h < help_bar,
+            f"bare {b * 1000:.0f} ms, --help {h * 1000:.0f} ms (best of {runs})",
+        ),
+        Figure(
+            "startup",
+            "first dashboard frame / minimal Textual app",
+            f"< {FRAME_FACTOR:g}x",
+            fmt_ratio(d / m),
+            d / m < FRAME_FACTOR,
+            f"minimal app {m * 1000:.0f} ms, dashboard {d * 1000:.0f} ms (best of {runs})",
+        ),
+    ]
+    result.notes = [
+        f"bare python {b * 1000:.0f} ms, tokentop --help {h * 1000:.0f} ms, minimal Textual "
+        f"first frame {m * 1000:.0f} ms, dashboard first frame {d * 1000:.0f} ms "
+        f"(best of {runs}; medians {sorted(bare)[runs // 2] * 1000:.0f} / "
+        f"{sorted(help_)[runs // 2] * 1000:.0f} / {sorted(minimal)[runs // 2] * 1000:.0f} / "
+        f"{sorted(dashboard)[runs // 2] * 1000:.0f} ms)"
+    ]
+    return result
+
+
+if __name__ == "__main__":
+    part_main("startup", measure)
