@@ -253,6 +253,7 @@ def test_missing_key_for_a_simulated_session_is_fine(tmp_path: Path) -> None:
 
 def test_key_values_are_never_printed(tmp_path: Path) -> None:
     secret = "sk-live-0123456789abcdef"
+    header_secret = "Bearer " + secret
     path = write(
         tmp_path,
         f"""
@@ -269,6 +270,7 @@ def test_key_values_are_never_printed(tmp_path: Path) -> None:
         prompt = "p"
         base_url = "https://user:{secret}@example.com/v1 nope"
         api_key_env = "SET_KEY"
+        headers = {{ Authorization = "{header_secret}\\n" }}
         """,
     )
     with pytest.raises(ConfigError) as info:
@@ -277,6 +279,7 @@ def test_key_values_are_never_printed(tmp_path: Path) -> None:
     assert secret not in rendered
     assert "NAME of an environment variable" in rendered
     assert "session 'set', key 'base_url'" in rendered
+    assert "the value of Authorization contains a line break" in rendered
 
 
 def test_toml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
@@ -324,6 +327,7 @@ def test_every_bad_value_type(tmp_path: Path) -> None:
         max_output_tokens = 0
         repeat = { every_s = 0, count = -1, often = true }
         reconnect = { connect_timeout_s = -2, max_retries = 1.5 }
+        headers = { "Bad Name" = "x" }
         """,
     )
     problems = problems_of(path)
@@ -338,6 +342,7 @@ def test_every_bad_value_type(tmp_path: Path) -> None:
     assert messages["repeat.often"].startswith("unknown key 'often'")
     assert messages["reconnect.connect_timeout_s"].endswith("got -2")
     assert messages["reconnect.max_retries"].endswith("must be an integer, got float")
+    assert messages["headers"] == "headers: 'Bad Name' is not a valid header name"
     assert all(p.session == "types" for p in problems)
 
 

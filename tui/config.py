@@ -251,6 +251,21 @@ def _string_table(key: str, value: object) -> dict[str, str]:
     return table
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _headers(key: str, value: object) -> dict[str, str]:
+    table = _string_table(key, value)
+    bad_names = [name for name in table if not _HEADER_NAME.fullmatch(name)]
+    if bad_names:
+        raise _Invalid(f"{key}: {', '.join(map(repr, bad_names))} is not a valid header name")
+    # values are not echoed: a header may carry a secret
+    bad_values = [name for name, v in table.items() if "\r" in v or "\n" in v]
+    if bad_values:
+        raise _Invalid(f"{key}: the value of {', '.join(bad_values)} contains a line break")
+    return table
+
+
 def _choice(key: str, value: object, allowed: tuple[str, ...]) -> str:
     text = _text(key, value)
     if text not in allowed:
@@ -324,7 +339,7 @@ _SESSION_CHECKS: dict[str, _Check] = {
     "temperature": _number,
     "background": _boolean,
     "params": _table,
-    "headers": _string_table,
+    "headers": _headers,
     # repeat and reconnect are nested tables, checked key by key (see _Loader._nested)
     "repeat": _table,
     "reconnect": _table,
