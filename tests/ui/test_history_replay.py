@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from textual.app import App
+from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, Input, Select
 
 from tui.config import SessionConfig
@@ -151,12 +152,14 @@ class ScreenApp(App[None]):
         self.push_screen(self.make())
 
 
-async def wait_for(predicate: Callable[[], bool], pilot_pause: Callable[[], object]) -> None:
+async def wait_for(
+    predicate: Callable[[], bool], pilot_pause: Callable[[], Awaitable[None]]
+) -> None:
     """Poll ``predicate`` between pilot pauses (up to 20 s)."""
     for _ in range(400):
         if predicate():
             return
-        await pilot_pause()  # type: ignore[misc]
+        await pilot_pause()
         await asyncio.sleep(0.05)
     raise AssertionError("condition not reached")
 
@@ -344,3 +347,34 @@ async def test_replay_unknown_run_shows_error(seeded: Seeded) -> None:
         assert "ffffffffffff" in (screen.error or "")
         assert screen.has_class("-error")
         assert app.is_running
+
+
+def first_command(app: App[None]) -> str:
+    """The best match in the open command palette ("" while it lists nothing)."""
+    commands = app.screen.query_one(CommandList)
+    if not commands.option_count:
+        return ""
+    return str(commands.get_option_at_index(0).prompt)
+
+
+async def test_replay_actions_are_in_the_command_palette(seeded: Seeded) -> None:
+    original = seeded.runs[0]
+    app = ScreenApp(lambda: ReplayScreen(seeded.store, original.run_id, 0.25))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ReplayScreen)
+        await pilot.press("ctrl+p")
+        await wait_for(lambda: isinstance(app.screen, CommandPalette), pilot.pause)
+        await pilot.press(*"replay: pause")
+        await wait_for(lambda: first_command(app).startswith("Replay: Pause"), pilot.pause)
+        await pilot.press("enter")
+        clock = screen.clock
+        await wait_for(lambda: app.screen is screen and clock.paused, pilot.pause)
+
+        await pilot.press("ctrl+p")
+        await wait_for(lambda: isinstance(app.screen, CommandPalette), pilot.pause)
+        await pilot.press(*"replay: instant")
+        await wait_for(lambda: first_command(app).startswith("Replay: Instant"), pilot.pause)
+        await pilot.press("enter")
+        await wait_for(lambda: screen.done, pilot.pause)
+        assert screen.clock.instant

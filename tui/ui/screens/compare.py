@@ -242,11 +242,41 @@ class CompareScreen(Screen[None]):
     TITLE = "Compare"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ScreenBindingCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "focus_prompt", "Prompt", id="compare.prompt"),
-        Binding("d", "toggle_diff", "Diff", id="compare.diff"),
-        Binding("l", "toggle_link", "Link scroll", id="compare.link"),
-        Binding("a", "select_all", "All/none", id="compare.select_all"),
-        Binding("ctrl+x", "cancel_runs", "Cancel", id="compare.cancel"),
+        Binding(
+            "p",
+            "focus_prompt",
+            "Prompt",
+            id="compare.prompt",
+            tooltip="Type a prompt for the checked sessions",
+        ),
+        Binding(
+            "d",
+            "toggle_diff",
+            "Diff",
+            id="compare.diff",
+            tooltip="Highlight where two finished answers differ, word by word",
+        ),
+        Binding(
+            "l",
+            "toggle_link",
+            "Link scroll",
+            id="compare.link",
+            tooltip="Scroll all columns together",
+        ),
+        Binding(
+            "a",
+            "select_all",
+            "All/none",
+            id="compare.select_all",
+            tooltip="Check or uncheck every session for the next prompt",
+        ),
+        Binding(
+            "ctrl+x",
+            "cancel_runs",
+            "Cancel",
+            id="compare.cancel",
+            tooltip="Cancel the running runs of the checked sessions",
+        ),
         Binding("escape", "close", "Back"),
     ]
 

@@ -81,11 +81,38 @@ class HistoryScreen(Screen[None]):
     TITLE = "History"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ScreenBindingCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "focus_search", "Search", id="history.search", key_display="/"),
-        Binding("enter", "open_run", "Replay", id="history.open", show=True, priority=False),
-        Binding("o", "open_instant", "Open instantly", id="history.open_instant"),
-        Binding("ctrl+r", "reload", "Reload", id="history.reload"),
-        Binding("ctrl+l", "clear_filters", "Clear filters", id="history.clear_filters"),
+        Binding(
+            "slash",
+            "focus_search",
+            "Search",
+            id="history.search",
+            tooltip="Full-text search over prompts and answers",
+            key_display="/",
+        ),
+        Binding(
+            "enter",
+            "open_run",
+            "Replay",
+            id="history.open",
+            tooltip="Replay the selected run with its original timing",
+            show=True,
+            priority=False,
+        ),
+        Binding(
+            "o",
+            "open_instant",
+            "Open instantly",
+            id="history.open_instant",
+            tooltip="Show the selected run at once",
+        ),
+        Binding("ctrl+r", "reload", "Reload", id="history.reload", tooltip="Read the store again"),
+        Binding(
+            "ctrl+l",
+            "clear_filters",
+            "Clear filters",
+            id="history.clear_filters",
+            tooltip="Clear the search and every filter",
+        ),
         Binding("escape", "close", "Back"),
     ]
 

@@ -43,29 +43,35 @@ class ScreenBindingCommands(Provider):
     """
 
     def _commands(self) -> list[tuple[str, Callable[[], Awaitable[object]], str]]:
-        """(description, callback, key) of each active binding of the screen."""
+        """(name, callback, help) of each active binding of the screen with a description."""
+        screen = self.screen
+        prefix = f"{screen.title}: " if screen.title else ""
         commands: list[tuple[str, Callable[[], Awaitable[object]], str]] = []
         seen: set[str] = set()
-        for active in self.screen.active_bindings.values():
+        for active in screen.active_bindings.values():
             binding = active.binding
+            if active.node is self.app:  # the app's own commands are already listed
+                continue
             if not binding.description or not active.enabled or binding.description in seen:
                 continue
             seen.add(binding.description)
             callback = partial(self.app.run_action, binding.action, active.node)
-            commands.append((binding.description, callback, self.app.get_key_display(binding)))
+            key = self.app.get_key_display(binding)
+            help_text = f"{binding.tooltip}  ({key})" if binding.tooltip else f"key: {key}"
+            commands.append((prefix + binding.description, callback, help_text))
         return commands
 
     async def discover(self) -> Hits:
         """All of the screen's actions, when the palette opens with no query."""
-        for description, callback, key in self._commands():
-            yield DiscoveryHit(description, callback, help=f"key: {key}")
+        for name, callback, help_text in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
         """The screen's actions whose description matches ``query``."""
         matcher = self.matcher(query)
-        for description, callback, key in self._commands():
-            if (score := matcher.match(description)) > 0:
-                yield Hit(score, matcher.highlight(description), callback, help=f"key: {key}")
+        for name, callback, help_text in self._commands():
+            if (score := matcher.match(name)) > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
 
 
 SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
@@ -166,11 +172,42 @@ class ReplayScreen(Screen[None]):
     TITLE = "Replay"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ScreenBindingCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_pause", "Pause/resume", id="replay.pause"),
-        Binding("minus", "slower", "Slower", id="replay.slower"),
-        Binding("plus,equals_sign", "faster", "Faster", id="replay.faster", key_display="+"),
-        Binding("i", "instant", "Instant", id="replay.instant"),
-        Binding("r", "restart", "Replay again", id="replay.restart"),
+        Binding(
+            "space",
+            "toggle_pause",
+            "Pause/resume",
+            id="replay.pause",
+            tooltip="Pause or resume the replay",
+        ),
+        Binding(
+            "minus",
+            "slower",
+            "Slower",
+            id="replay.slower",
+            tooltip="Halve the replay speed (down to 0.25x)",
+        ),
+        Binding(
+            "plus,equals_sign",
+            "faster",
+            "Faster",
+            id="replay.faster",
+            tooltip="Double the replay speed (up to 10x)",
+            key_display="+",
+        ),
+        Binding(
+            "i",
+            "instant",
+            "Instant",
+            id="replay.instant",
+            tooltip="Show the rest of the run at once",
+        ),
+        Binding(
+            "r",
+            "restart",
+            "Replay again",
+            id="replay.restart",
+            tooltip="Replay the run again from the start",
+        ),
         Binding("escape,q", "close", "Close", key_display="esc"),
     ]
 
@@ -188,6 +225,9 @@ class ReplayScreen(Screen[None]):
     ReplayScreen TranscriptView { height: 1fr; }
     ReplayScreen #replay-error { color: $error; padding: 1 2; display: none; }
     ReplayScreen.-error #replay-error { display: block; }
+    ReplayScreen.-error TranscriptView { display: none; }
+    ReplayScreen.-error #replay-badges { display: none; }
+    ReplayScreen.-error MetricsBar { display: none; }
     """
 
     def __init__(self, store: Store, run_id: str, speed: float | None = 1.0) -> None:
@@ -319,8 +359,11 @@ class ReplayScreen(Screen[None]):
         else:
             state = f"▶ {clock.speed:g}x"
         label = self.query_one("#replay-state", Static)
-        total = f" / {self._total_s:.1f}" if self._total_s is not None else ""
-        label.update(f"{state}  {self._run_now():.1f}{total} s")
+        if self.error is not None:
+            label.update(state)
+        else:
+            total = f" / {self._total_s:.1f}" if self._total_s is not None else ""
+            label.update(f"{state}  {self._run_now():.1f}{total} s")
         label.set_class(clock.paused and not self.done, "-paused")
         label.set_class(self.done, "-done")
 
