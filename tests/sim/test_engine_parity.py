@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from tui.config import ReconnectPolicy, SessionConfig
+from tui.sim import text
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Api, Finished, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from tui.stream.runner import StreamRun
@@ -193,3 +194,22 @@ async def test_engine_recovers_from_a_drop_to_the_same_text(
     assert engine.output_tokens == sdk.output_tokens
     if api == "responses":  # a background response is resumed, not restarted
         assert engine.resumes == 1 and engine.text == sdk.text
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_engine_resumes_with_last_event_id(sim_url: str, sim_key: str, api: Api) -> None:
+    timing = "ttft=0.01,tps=3000,tokens=50"
+    headers = {"X-Sim-Key": sim_key, "X-Sim-Timing": timing, "X-Sim-Fault": "ids,drop=12"}
+    engine = await _engine(sim_url, api, "plain", headers)
+    assert engine.finish == ["stop"] and engine.resumes == 1
+    assert engine.text == engine.final_text == "".join(text.answer_tokens(0, PROMPT, 50))
+    assert engine.output_tokens == 50
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_sdk_reads_spec_valid_framing_quirks(sim_url: str, sim_key: str, api: Api) -> None:
+    quirks = {"X-Sim-Fault": "crlf,comments,multiline,split,keepalive=0.05"}
+    timing = "ttft=0.1,tps=400"
+    plain = await _sdk(sim_url, api, "plain", {"X-Sim-Key": sim_key, "X-Sim-Timing": timing})
+    odd = await _sdk(sim_url, api, "plain", {"X-Sim-Key": sim_key, "X-Sim-Timing": timing} | quirks)
+    assert odd == plain and plain.text
