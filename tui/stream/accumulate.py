@@ -18,6 +18,7 @@ from tui.stream.events import (
     Finished,
     FinishReason,
     Notice,
+    RawEvent,
     ReasoningDelta,
     ResponseInfo,
     Resumed,
@@ -143,9 +144,15 @@ class RunAccumulator:
         """Fold one event in (cheap: called for every event)."""
         cls = type(event)
         if cls is TextDelta:
-            self._text.append(event.text)  # type: ignore[union-attr]
+            text = event.text  # type: ignore[union-attr]
+            if text:
+                self._text.append(text)
+                self._metrics.content(event.t)
+        elif cls is RawEvent:
+            return
         elif cls is ReasoningDelta:
             self._reasoning.append(event.text)  # type: ignore[union-attr]
+            self._metrics.content(event.t)
         elif cls is ToolCallDelta:
             assert isinstance(event, ToolCallDelta)
             parts = self._tools.get(event.index)
@@ -157,9 +164,10 @@ class RunAccumulator:
                 parts.call_id = event.call_id
             if event.arguments:
                 parts.arguments.append(event.arguments)
+            self._metrics.content(event.t)
         else:
             self._apply_other(event)
-        self._metrics.apply(event)
+            self._metrics.apply(event)
 
     def _apply_other(self, event: RunEvent) -> None:
         if isinstance(event, Connecting):

@@ -18,10 +18,9 @@ import msgspec
 
 from tui.config import SessionConfig
 from tui.stream.adapter import ErrorBody, Outcome, error_outcome, protocol_outcome
+from tui.stream.construct import raw_event, reasoning_delta, text_delta
 from tui.stream.events import (
     FinishReason,
-    RawEvent,
-    ReasoningDelta,
     ResponseInfo,
     RunEvent,
     RunStatus,
@@ -171,7 +170,7 @@ class ChatAdapter:
         data = event.data
         self.count += 1
         out.append(
-            RawEvent(t, self._attempt, event.event, data.decode("utf-8", "replace"), event.id)
+            raw_event(t, self._attempt, event.event, data.decode("utf-8", "replace"), event.id)
         )
         if data[:6] == b"[DONE]":
             self.outcome = self._done_outcome()
@@ -204,8 +203,23 @@ class ChatAdapter:
         choices = chunk.choices
         if choices:
             for choice in choices:
-                if choice.index == 0:
-                    self._choice(choice, t, out)
+                if choice.index:
+                    continue  # n > 1: only the first choice is the answer
+                delta = choice.delta
+                if delta is not None:
+                    content = delta.content
+                    if content:
+                        self.content_seen = True
+                        out.append(text_delta(t, content))
+                    if (
+                        delta.reasoning_content
+                        or delta.reasoning
+                        or delta.refusal
+                        or delta.tool_calls
+                    ):
+                        self._rare_delta(delta, t, out)
+                if choice.finish_reason:
+                    self.finish_raw = choice.finish_reason
         usage = chunk.usage
         if usage is not None:
             ptd, ctd = usage.prompt_tokens_details, usage.completion_tokens_details
@@ -220,33 +234,26 @@ class ChatAdapter:
                 )
             )
 
-    def _choice(self, choice: _Choice, t: float, out: list[RunEvent]) -> None:
-        delta = choice.delta
-        if delta is not None:
-            if delta.content:
-                self.content_seen = True
-                out.append(TextDelta(t, delta.content))
-            reasoning = delta.reasoning_content or delta.reasoning
-            if reasoning:
-                out.append(ReasoningDelta(t, reasoning))
-            if delta.refusal:
-                self.content_seen = True
-                out.append(TextDelta(t, delta.refusal))
-            if delta.tool_calls:
-                self.content_seen = True
-                for call in delta.tool_calls:
-                    fn = call.function
-                    out.append(
-                        ToolCallDelta(
-                            t,
-                            call.index,
-                            (fn.arguments or "") if fn is not None else "",
-                            fn.name if fn is not None else None,
-                            call.id,
-                        )
+    def _rare_delta(self, delta: _Delta, t: float, out: list[RunEvent]) -> None:
+        reasoning = delta.reasoning_content or delta.reasoning
+        if reasoning:
+            out.append(reasoning_delta(t, reasoning))
+        if delta.refusal:
+            self.content_seen = True
+            out.append(TextDelta(t, delta.refusal))
+        if delta.tool_calls:
+            self.content_seen = True
+            for call in delta.tool_calls:
+                fn = call.function
+                out.append(
+                    ToolCallDelta(
+                        t,
+                        call.index,
+                        (fn.arguments or "") if fn is not None else "",
+                        fn.name if fn is not None else None,
+                        call.id,
                     )
-        if choice.finish_reason:
-            self.finish_raw = choice.finish_reason
+                )
 
     def _loose(self, data: bytes) -> None:
         """A chunk that is JSON but not shaped like a chunk: only an error matters."""

@@ -15,20 +15,23 @@ Definitions (all times are event ``t``, seconds since the run started):
   by the server's tokens-per-chunk ratio once usage arrived), per second.
 
 A restart (``Retrying(mode="restart")``) starts the content metrics over: they describe the
-output that is kept. The clock is only used for the live rolling rate's "now".
+output that is kept. The clock is only used for the live rolling rate's "now" (read on
+the first content and on the rare non-content events, never per delta).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections import deque
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tui.stream.events import (
     Connecting,
     Finished,
+    RawEvent,
     ReasoningDelta,
     Retrying,
     RunEvent,
@@ -148,11 +151,10 @@ class MetricsAccumulator:
 
     __slots__ = (
         "_clock",
-        "_gaps",
         "_hist",
         "_offset",
-        "_recent",
         "_sorted",
+        "_times",
         "chunks",
         "connect_t",
         "finished_t",
@@ -174,31 +176,34 @@ class MetricsAccumulator:
         self.usage_output_tokens: int | None = None
         self.input_tokens: int | None = None
         self.finished_t: float | None = None
-        self._gaps: list[float] = []
         self._hist = LogHistogram()
-        self._recent: deque[float] = deque()
+        self._times: list[float] = []  # content chunk times (non-decreasing)
         self._sorted: list[float] | None = None
 
     def _reset_content(self) -> None:
         self.first_t = self.last_t = self.ttft_s = None
         self.chunks = 0
         self.usage_output_tokens = self.input_tokens = None
-        self._gaps = []
         self._hist = LogHistogram()
-        self._recent.clear()
+        self._times = []
         self._sorted = None
 
     def apply(self, event: RunEvent) -> None:
         """Fold one event in."""
+        cls = type(event)
+        if cls is TextDelta:
+            if event.text:  # type: ignore[union-attr]
+                self.content(event.t)
+            return
+        if cls is ReasoningDelta or cls is ToolCallDelta:
+            self.content(event.t)
+            return
+        if cls is RawEvent:
+            return
         t = event.t
         if self.finished_t is None:
             self._offset = self._clock() - t
-        cls = type(event)
-        if cls is TextDelta or cls is ReasoningDelta or cls is ToolCallDelta:
-            if cls is TextDelta and not event.text:  # type: ignore[union-attr]
-                return
-            self._content(t)
-        elif cls is Usage:
+        if cls is Usage:
             assert isinstance(event, Usage)
             if event.output_tokens is not None:
                 self.usage_output_tokens = event.output_tokens
@@ -213,26 +218,22 @@ class MetricsAccumulator:
         elif cls is Finished:
             self.finished_t = t
 
-    def _content(self, t: float) -> None:
+    def content(self, t: float) -> None:
+        """One content chunk (text, reasoning or tool-call delta) arrived at run time ``t``
+        (the hot path: :meth:`apply` calls it, so may a caller that already knows)."""
         last = self.last_t
         if last is None:
             self.first_t = t
             self.ttft_s = t - (self.connect_t or 0.0)
+            self._offset = self._clock() - t
         else:
-            gap = t - last
-            if gap < 0.0:
-                gap = 0.0
-            self._gaps.append(gap)
-            self._hist.add(gap)
+            if t < last:  # never let a clock hiccup reorder the chunk times
+                t = last
+            self._hist.add(t - last)
             self._sorted = None
         self.last_t = t
         self.chunks += 1
-        recent = self._recent
-        recent.append(t)
-        if len(recent) > 4096 and recent[0] < t - ROLLING_WINDOW_S:
-            cutoff = t - ROLLING_WINDOW_S
-            while recent and recent[0] < cutoff:
-                recent.popleft()
+        self._times.append(t)
 
     def now(self) -> float:
         """Current run time (the finish time once finished)."""
@@ -251,15 +252,18 @@ class MetricsAccumulator:
     def _rolling(self, now: float) -> float | None:
         if self.first_t is None:
             return None
-        cutoff = now - ROLLING_WINDOW_S
-        recent = self._recent
-        while recent and recent[0] <= cutoff:
-            recent.popleft()
+        times = self._times
+        recent = len(times) - bisect_right(times, now - ROLLING_WINDOW_S)
         window = min(ROLLING_WINDOW_S, max(now - self.first_t, 1e-9))
         scale = 1.0
         if self.usage_output_tokens is not None and self.chunks:
             scale = self.usage_output_tokens / self.chunks
-        return len(recent) * scale / window
+        return recent * scale / window
+
+    def gaps(self) -> list[float]:
+        """Every inter-chunk gap so far, in arrival order (exact ITL values)."""
+        times = self._times
+        return [b - a for a, b in itertools.pairwise(times)]
 
     def snapshot(self) -> MetricsSnapshot:
         """The metrics now (exact percentiles once finished, histogram ones before)."""
@@ -267,7 +271,7 @@ class MetricsAccumulator:
         finished = self.finished_t is not None
         if finished:
             if self._sorted is None:
-                self._sorted = sorted(self._gaps)
+                self._sorted = sorted(self.gaps())
             ordered = self._sorted
             p50 = exact_quantile(ordered, 0.50)
             p95 = exact_quantile(ordered, 0.95)

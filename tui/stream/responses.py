@@ -17,10 +17,10 @@ import msgspec
 
 from tui.config import SessionConfig
 from tui.stream.adapter import ErrorBody, Outcome, error_outcome, protocol_outcome
+from tui.stream.construct import raw_event, reasoning_delta, text_delta
 from tui.stream.events import (
     FinishReason,
     RawEvent,
-    ReasoningDelta,
     ResponseInfo,
     RunEvent,
     TextDelta,
@@ -199,17 +199,17 @@ class ResponsesAdapter:
         if kind == _TEXT:
             if ev.delta:
                 self.content_seen = True
-                out.append(TextDelta(t, ev.delta))
+                out.append(text_delta(t, ev.delta))
         elif kind in _REASONING:
             if ev.delta:
-                out.append(ReasoningDelta(t, ev.delta))
+                out.append(reasoning_delta(t, ev.delta))
         else:
             handler = self._dispatch.get(kind)
             if handler is not None:
                 handler(ev, t, out)
 
     def _raw(self, event: SSEEvent, t: float) -> RawEvent:
-        return RawEvent(
+        return raw_event(
             t, self._attempt, event.event, event.data.decode("utf-8", "replace"), event.id
         )
 
