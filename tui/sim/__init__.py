@@ -1,1 +1,20 @@
-"""The built-in OpenAI-compatible streaming simulator (a real HTTP server)."""
+"""The built-in OpenAI-compatible streaming simulator (a real HTTP server: Starlette + uvicorn).
+
+Public API (:mod:`tui.sim.server`)::
+
+    sim = Simulator(seed=0)          # host="127.0.0.1", port=0 (a free port)
+    base_url = sim.start()           # "http://127.0.0.1:PORT/v1"; uvicorn in a daemon thread
+    sim.stop()                       # also a context manager: ``with Simulator() as sim:``
+    shared_simulator() -> str        # the process-wide instance for ``base_url = "sim"``
+    serve(host, port)                # foreground, prints the base URL first (``tokentop sim``)
+
+Routes: ``POST /v1/chat/completions``, ``POST /v1/responses``, ``GET /v1/responses/{id}``
+(``?stream=true&starting_after=N`` for background responses), ``POST
+/v1/responses/{id}/cancel``, ``GET /v1/models``, ``GET /v1/models/{id}``. Faults, timing and
+model presets: :mod:`tui.sim.faults`.
+
+Modules: ``faults`` (headers and presets), ``text`` (deterministic Markdown answers),
+``plan`` (content decision and schedule), ``chat`` / ``responses`` (the two wire formats),
+``wire`` (SSE framing and the scheduled streaming response), ``app`` (Starlette routes and
+background responses), ``server`` (threads, ``serve``).
+"""

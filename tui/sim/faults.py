@@ -54,10 +54,27 @@ Details fixed by the implementation:
 tokens per second, relative jitter 0..1, output length in tokens, seed). ``tps=0`` sends as
 fast as possible. Defaults come from the model preset.
 
-Model presets (the model name; unknown ``sim*`` names and any other name get the default
-preset):
-``sim`` / ``sim-fast`` / ``sim-slow`` / ``sim-flaky`` (drops once) / ``sim-429`` /
-``sim-broken`` (502 HTML) / ``sim-filter`` / ``sim-tools`` / ``sim-think`` (reasoning).
+Timing details: token k leaves at ``ttft + k gaps``, each gap ``1/tps`` times a uniform factor
+in ``[1 - jitter, 1 + jitter]`` (so the mean rate stays ``tps``); ``response.created`` and
+``response.in_progress`` leave at once; every other event rides with the token next to it;
+events due at the same wake-up go out as one write. A non-streaming answer is sent when its
+schedule ends. Reasoning (``reasoning.summary`` / ``reasoning_effort`` / ``sim-think``) adds
+``min(48, tokens // 4)`` (at least 4) reasoning tokens before the answer; a cap
+(``max_output_tokens`` / ``max_tokens``) counts reasoning tokens too.
+
+Model presets (the model name, case-insensitive; any other name gets the ``sim`` preset):
+
+==============  ==============================================================
+``sim``         ttft 0.25 s, 60 tok/s, jitter 0.2, 160 tokens
+``sim-fast``    ttft 0.05 s, 400 tok/s, jitter 0.1, 400 tokens
+``sim-slow``    ttft 1.5 s, 8 tok/s, jitter 0.3, 120 tokens
+``sim-flaky``   ``sim`` + ``drop=40`` on the first attempt
+``sim-429``     ``sim`` + ``status=429`` on the first attempt, ``retry_after=1``
+``sim-broken``  ``sim`` + ``html`` on every attempt (a 502 page, always)
+``sim-filter``  ``sim`` + ``content_filter``
+``sim-tools``   ``sim`` that calls a tool (``get_weather``) even when none is offered
+``sim-think``   ``sim`` that reasons (with a summary) even when not asked
+==============  ==============================================================
 """
 
 from __future__ import annotations
