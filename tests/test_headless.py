@@ -520,3 +520,12 @@ def test_summary_table_formats_missing_values() -> None:
         ]
     )
     assert table.splitlines()[2].split() == ["s", "m", "failed", "error", "~0", "-", "-", "2"]
+
+
+def test_without_a_config_the_example_runs(tmp_path: Path) -> None:
+    proc = tokentop(tmp_path, "run", "--only", "capped · length")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = (line.split() for line in proc.stdout.splitlines()[2:])
+    assert row[:6] == ["capped", "·", "length", "sim", "incomplete", "length"]
+    # stored in the default database (here under the private XDG data directory)
+    assert (tmp_path / "xdg-data" / "tokentop" / "tokentop.db").is_file()
