@@ -19,9 +19,16 @@ from typing import Any
 
 import pytest
 
-from tui.config import example_config_path, load_config
-from tui.headless import RunOptions, run_sessions, select_sessions, summary_table
+from tui.config import SessionConfig, example_config_path, load_config
+from tui.headless import (
+    RunOptions,
+    failure_line,
+    run_sessions,
+    select_sessions,
+    summary_table,
+)
 from tui.store import Store
+from tui.stream.events import RunError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -529,3 +536,17 @@ def test_without_a_config_the_example_runs(tmp_path: Path) -> None:
     assert row[:6] == ["capped", "·", "length", "sim", "incomplete", "length"]
     # stored in the default database (here under the private XDG data directory)
     assert (tmp_path / "xdg-data" / "tokentop" / "tokentop.db").is_file()
+
+
+def test_failure_line_hints_at_the_key_variable() -> None:
+    remote = SessionConfig(name="gpt-5 poem", model="gpt-5", prompt="p", api_key_env="MY_KEY")
+    keyless = SessionConfig(name="local", model="m", prompt="p")
+    denied = RunError("auth", "Unauthorized", http_status=401)
+    assert (
+        failure_line(remote, denied) == "[gpt-5 poem] failed: HTTP 401: Unauthorized — check MY_KEY"
+    )
+    assert failure_line(keyless, denied).endswith("set api_key_env in the session")
+    named = RunError("auth", "HTTP 401: the key in MY_KEY was rejected", http_status=401)
+    assert failure_line(remote, named) == f"[gpt-5 poem] failed: {named.message}"
+    dropped = RunError("dropped", "the connection broke after 40 events")
+    assert failure_line(keyless, dropped) == f"[local] failed: {dropped.message}"
