@@ -13,7 +13,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -381,12 +381,6 @@ async def test_progress_modes(tmp_path: Path, sim_key: str) -> None:
     assert "[steady] completed (stop)" in err.getvalue()
 
 
-def _read_lines(stream: Any, sink: list[str], seen: threading.Event) -> None:
-    for line in stream:
-        sink.append(line)
-        seen.set()
-
-
 @pytest.fixture
 def slow_config(tmp_path: Path) -> Iterator[Path]:
     yield write_config(
@@ -415,44 +409,70 @@ def slow_config(tmp_path: Path) -> Iterator[Path]:
     )
 
 
-def test_sigint_cancels_cleanly_and_prints_results(tmp_path: Path, slow_config: Path) -> None:
-    db = tmp_path / "runs.db"
+def _read_lines(stream: Any, sink: list[str], seen: threading.Event) -> None:
+    for line in stream:
+        sink.append(line)
+        seen.set()
+
+
+def signal_when(
+    tmp_path: Path,
+    args: list[str],
+    signum: signal.Signals,
+    ready: Callable[[list[str], list[str]], bool],
+) -> tuple[int, list[str], list[str]]:
+    """Start ``tokentop ARGS``, send ``signum`` once ``ready(stdout_lines, stderr_lines)``,
+    and return the exit status and every line of stdout and stderr."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "run", str(slow_config), "--jsonl", "--db", str(db)],
+        [sys.executable, "-m", "tui", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(tmp_path),
         cwd=tmp_path,
     )
-    lines: list[str] = []
+    out: list[str] = []
+    err: list[str] = []
     seen = threading.Event()
-    reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines, seen), daemon=True)
-    reader.start()
+    readers = [
+        threading.Thread(target=_read_lines, args=(stream, sink, seen), daemon=True)
+        for stream, sink in ((proc.stdout, out), (proc.stderr, err))
+    ]
+    for reader in readers:
+        reader.start()
     try:
         deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            records = [json.loads(line) for line in list(lines)]
-            streaming = {
-                r["session"] for r in records if r["type"] == "progress" and r["output_tokens"]
-            }
-            if {"slow responses", "slow chat"} <= streaming:
-                break
+        while not ready(list(out), list(err)):
+            if time.monotonic() > deadline:
+                pytest.fail(f"not ready in time: {out} {err}")
             seen.wait(0.5)
             seen.clear()
-        else:
-            pytest.fail(f"no progress in time: {lines}")
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        proc.send_signal(signum)
+        status = proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    reader.join(timeout=10)
-    assert proc.stderr is not None
-    stderr = proc.stderr.read()
+    for reader in readers:
+        reader.join(timeout=10)
+    return status, out, err
+
+
+def test_sigint_cancels_cleanly_and_prints_results(tmp_path: Path, slow_config: Path) -> None:
+    def both_streaming(out: list[str], err: list[str]) -> bool:
+        records = [json.loads(line) for line in out]
+        streaming = {
+            r["session"] for r in records if r["type"] == "progress" and r["output_tokens"]
+        }
+        return {"slow responses", "slow chat"} <= streaming
+
+    db = tmp_path / "runs.db"
+    args = ["run", str(slow_config), "--jsonl", "--db", str(db)]
+    status, out, err = signal_when(tmp_path, args, signal.SIGINT, both_streaming)
+    assert status == 0
+    stderr = "".join(err)
     assert "Traceback" not in stderr and "interrupted: cancelling" in stderr
-    results = [r for r in (json.loads(line) for line in lines) if r["type"] == "result"]
+    results = [r for r in (json.loads(line) for line in out) if r["type"] == "result"]
     slow = {r["session"]: r for r in results if r["session"].startswith("slow")}
     assert set(slow) == {"slow responses", "slow chat"}
     for r in slow.values():
@@ -469,43 +489,15 @@ def test_sigint_cancels_cleanly_and_prints_results(tmp_path: Path, slow_config: 
 
 
 def test_sigterm_without_jsonl_still_prints_the_table(tmp_path: Path, slow_config: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "run", str(slow_config), "--no-store"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(tmp_path),
-        cwd=tmp_path,
-    )
-    lines: list[str] = []
-    seen = threading.Event()
-    reader = threading.Thread(target=_read_lines, args=(proc.stderr, lines, seen), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            streaming = {
-                name
-                for line in list(lines)
-                for name in ("slow responses", "slow chat")
-                if re.match(rf"{name} +streaming +~[1-9]", line)
-            }
-            if len(streaming) == 2:
-                break
-            seen.wait(0.5)
-            seen.clear()
-        else:
-            pytest.fail(f"no progress in time: {lines}")
-        proc.send_signal(signal.SIGTERM)
-        stdout, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    reader.join(timeout=10)
-    assert not any("Traceback" in line for line in lines)
-    rows = [line.split() for line in stdout.splitlines()[2:]]
+    def both_streaming(out: list[str], err: list[str]) -> bool:
+        names = ("slow responses", "slow chat")
+        return all(any(re.match(rf"{n} +streaming +~[1-9]", line) for line in err) for n in names)
+
+    args = ["run", str(slow_config), "--no-store"]
+    status, out, err = signal_when(tmp_path, args, signal.SIGTERM, both_streaming)
+    assert status == 0
+    assert not any("Traceback" in line for line in err)
+    rows = [line.split() for line in out[2:]]
     slow = [row for row in rows if row[0] == "slow"]
     assert len(slow) == 2 and all(row[3:5] == ["cancelled", "cancelled"] for row in slow)
 
