@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import resource
 import signal
 import socket
@@ -14,33 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.test_headless import cli_env, tokentop
 from tui import __version__
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    """Private XDG directories, so no test touches the user's database or config."""
-    env = {k: v for k, v in os.environ.items() if k != "TOKENTOP_DB"}
-    env.update(
-        XDG_DATA_HOME=str(tmp_path / "xdg-data"),
-        XDG_CONFIG_HOME=str(tmp_path / "xdg-config"),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def tokentop(tmp_path: Path, *args: str, timeout: float = 50) -> subprocess.CompletedProcess[str]:
-    """``tokentop ARGS`` in a subprocess with cwd = tmp_path."""
-    return subprocess.run(
-        [sys.executable, "-m", "tui", *args],
-        capture_output=True,
-        text=True,
-        env=cli_env(tmp_path),
-        cwd=tmp_path,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:

@@ -30,8 +30,6 @@ from tui.headless import (
 from tui.store import Store
 from tui.stream.events import RunError
 
-REPO = Path(__file__).resolve().parent.parent
-
 RESULT_KEYS = {
     "session",
     "run_id",
