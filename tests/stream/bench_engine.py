@@ -104,7 +104,9 @@ def in_memory() -> float:
     head = '"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m"'
     chunks = [
         (
-            "data: {" + head + ',"choices":[{"index":0,"delta":{"content":'
+            "data: {"
+            + head
+            + ',"choices":[{"index":0,"delta":{"content":'
             + json.dumps(f" tok{i % 50}")
             + '},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"abcd"}\n\n'
         ).encode()

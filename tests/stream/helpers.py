@@ -3,12 +3,21 @@ adapter, and collecting a run's events."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
+import httpx
+
+from tui.config import ReconnectPolicy, SessionConfig
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.adapter import Adapter, Outcome
-from tui.stream.events import Api, ReasoningDelta, RunEvent, TextDelta
+from tui.stream.events import Api, Finished, ReasoningDelta, RunEvent, TextDelta
+from tui.stream.runner import StreamRun
 from tui.stream.sse import SSEDecoder
+
+T = TypeVar("T")
 
 
 def sse(*datas: str, event: Iterable[str | None] | None = None, eol: str = "\n") -> bytes:
@@ -55,3 +64,96 @@ def texts(events: Iterable[RunEvent], cls: type[TextDelta | ReasoningDelta] = Te
     return "".join(
         e.text for e in events if isinstance(e, (TextDelta, ReasoningDelta)) and type(e) is cls
     )
+
+
+class FakeSleep:
+    """Records requested delays and only yields to the loop (retries without waiting)."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        await asyncio.sleep(0)
+
+
+def make_session(
+    api: Api = "chat",
+    *,
+    fault: str | None = None,
+    key: str | None = None,
+    timing: str | None = "ttft=0.01,tps=0,tokens=60",
+    model: str = "sim-fast",
+    prompt: str = "Tell me about rivers.",
+    background: bool = False,
+    api_key_env: str | None = None,
+    **policy: Any,
+) -> SessionConfig:
+    """A session for the simulator with small test-friendly reconnect settings."""
+    headers: dict[str, str] = {}
+    if fault:
+        headers["X-Sim-Fault"] = fault
+    if key:
+        headers["X-Sim-Key"] = key
+    if timing:
+        headers["X-Sim-Timing"] = timing
+    reconnect = ReconnectPolicy(
+        **{
+            "max_retries": 3,
+            "backoff_initial_s": 0.01,
+            "backoff_max_s": 0.05,
+            "idle_timeout_s": 10.0,
+            "connect_timeout_s": 5.0,
+            **policy,
+        }
+    )
+    return SessionConfig(
+        name="test",
+        model=model,
+        prompt=prompt,
+        api=api,
+        background=background,
+        headers=headers,
+        api_key_env=api_key_env,
+        reconnect=reconnect,
+    )
+
+
+async def run_session(
+    session: SessionConfig,
+    base_url: str,
+    *,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+    client: httpx.AsyncClient | None = None,
+) -> tuple[list[RunEvent], RunAccumulator]:
+    """Run ``session`` to its end; return every event and the folded accumulator."""
+    own = client is None
+    http = client or httpx.AsyncClient()
+    try:
+        kwargs: dict[str, Any] = {"rng": random.Random(7)}
+        if sleep is not None:
+            kwargs["sleep"] = sleep
+        run = StreamRun(session, client=http, base_url=base_url, **kwargs)
+        acc = RunAccumulator("run", session.name, session.api, session.model, session.prompt)
+        events: list[RunEvent] = []
+        async for event in run:
+            events.append(event)
+            acc.apply(event)
+    finally:
+        if own:
+            await http.aclose()
+    check_well_formed(events)
+    return events, acc
+
+
+def check_well_formed(events: list[RunEvent]) -> None:
+    """Exactly one Finished, last; times never go backwards."""
+    assert events and isinstance(events[-1], Finished)
+    assert sum(isinstance(e, Finished) for e in events) == 1
+    times = [e.t for e in events]
+    assert times == sorted(times)
+
+
+def of_type(events: Iterable[RunEvent], cls: type[T]) -> list[T]:
+    """The events of one type."""
+    return [e for e in events if isinstance(e, cls)]

@@ -1,0 +1,215 @@
+"""StreamRun against canned byte responses over loopback: request headers and body, the
+headers kept from a response, and server behaviours the simulator does not produce."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from email.utils import formatdate
+
+import pytest
+
+from tests.stream.canned import CannedServer, response
+from tests.stream.helpers import FakeSleep, make_session, of_type, run_session, sse
+from tui.stream.chat import build_chat_body
+from tui.stream.events import Connecting, Resumed, Retrying, Started
+
+CHUNK = '{"id":"c1","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":%s}]}'
+CHAT_OK = sse(CHUNK % ("Hi", "null"), CHUNK % (" there", '"stop"'), "[DONE]")
+
+
+def created(seq: int) -> str:
+    return json.dumps(
+        {
+            "type": "response.created",
+            "sequence_number": seq,
+            "response": {"id": "resp_1", "status": "queued", "background": True},
+        }
+    )
+
+
+def delta(seq: int, text: str) -> str:
+    return json.dumps({"type": "response.output_text.delta", "sequence_number": seq, "delta": text})
+
+
+def completed(seq: int) -> str:
+    return json.dumps(
+        {
+            "type": "response.completed",
+            "sequence_number": seq,
+            "response": {"id": "resp_1", "status": "completed", "output": []},
+        }
+    )
+
+
+async def test_request_headers_and_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOKENTOP_WIRE_KEY", "sk-wire")
+    async with CannedServer([[response(body=CHAT_OK)]]) as server:
+        session = make_session("chat", timing=None, api_key_env="TOKENTOP_WIRE_KEY")
+        session = dataclasses.replace(session, headers={"X-Team": "eval"})
+        _, acc = await run_session(session, server.base_url)
+        (request,) = server.requests
+    assert acc.status == "completed" and acc.output_text == "Hi there"
+    assert request.method == "POST" and request.path == "/v1/chat/completions"
+    assert request.headers["authorization"] == "Bearer sk-wire"
+    assert request.headers["accept"] == "text/event-stream"
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["x-team"] == "eval"
+    assert json.loads(request.body) == build_chat_body(session)
+
+
+async def test_no_authorization_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOKENTOP_WIRE_KEY", raising=False)
+    async with CannedServer([[response(body=CHAT_OK)]]) as server:
+        session = make_session("chat", timing=None, api_key_env="TOKENTOP_WIRE_KEY")
+        await run_session(session, server.base_url)
+        assert "authorization" not in server.requests[0].headers
+        await run_session(make_session("chat", timing=None), server.base_url)
+        assert "authorization" not in server.requests[1].headers
+
+
+async def test_started_keeps_ids_and_rate_limit_headers() -> None:
+    headers = {
+        "x-request-id": "req_abc",
+        "x-ratelimit-remaining-tokens": "999",
+        "x-ratelimit-reset-requests": "1s",
+        "openai-processing-ms": "12",
+        "set-cookie": "session=secret",
+    }
+    async with CannedServer([[response(body=CHAT_OK, headers=headers)]]) as server:
+        events, acc = await run_session(make_session("chat", timing=None), server.base_url)
+    (started,) = of_type(events, Started)
+    kept = dict(started.headers)
+    assert started.request_id == "req_abc" == acc.request_id
+    assert kept["x-ratelimit-remaining-tokens"] == "999" and kept["openai-processing-ms"] == "12"
+    assert "set-cookie" not in kept
+
+
+async def test_request_id_header_variant() -> None:
+    async with CannedServer([[response(body=CHAT_OK, headers={"request-id": "r-9"})]]) as server:
+        events, _ = await run_session(make_session("chat", timing=None), server.base_url)
+    assert of_type(events, Started)[0].request_id == "r-9"
+
+
+async def test_done_without_blank_line_at_eof() -> None:
+    body = sse(CHUNK % ("a", "null")) + b"data: [DONE]"
+    async with CannedServer([[response(body=body)]]) as server:
+        events, acc = await run_session(make_session("chat", timing=None), server.base_url)
+    assert acc.status == "completed" and acc.output_text == "a"
+    assert not of_type(events, Retrying)
+
+
+async def test_chat_eof_without_finish_or_done_is_truncated() -> None:
+    body = sse(CHUNK % ("a", "null"), CHUNK % ("b", "null"))
+    async with CannedServer([[response(body=body)]]) as server:
+        session = make_session("chat", timing=None, on_drop="fail")
+        _, acc = await run_session(session, server.base_url)
+    assert (acc.status, acc.finish_reason) == ("failed", "truncated")
+    assert acc.error is not None and acc.error.kind == "truncated"
+    assert "[DONE]" in acc.error.message and acc.output_text == "ab"
+
+
+async def test_flat_error_chunk_over_the_wire() -> None:
+    flat = '{"object":"error","message":"context too long","type":"BadRequestError","code":400}'
+    body = sse(CHUNK % ("partial", "null"), flat, "[DONE]")
+    async with CannedServer([[response(body=body)]]) as server:
+        _, acc = await run_session(make_session("chat", timing=None), server.base_url)
+    assert acc.status == "failed" and acc.output_text == "partial"
+    assert acc.error is not None and acc.error.message == "context too long"
+
+
+async def test_retry_after_http_date() -> None:
+    when = formatdate(time.time() + 30, usegmt=True)
+    busy = response(
+        503,
+        b'{"error":{"message":"busy"}}',
+        reason="Service Unavailable",
+        content_type="application/json",
+        headers={"retry-after": when},
+        length=True,
+    )
+    async with CannedServer([[busy], [response(body=CHAT_OK)]]) as server:
+        sleep = FakeSleep()
+        _, acc = await run_session(make_session("chat", timing=None), server.base_url, sleep=sleep)
+    assert acc.status == "completed"
+    (delay,) = sleep.delays
+    assert 25.0 <= delay <= 31.0  # the date has a one-second resolution
+
+
+@pytest.mark.parametrize(
+    ("status", "hint", "retried"),
+    [(503, "false", False), (418, "true", True), (400, "true", False), (418, None, False)],
+)
+async def test_x_should_retry(status: int, hint: str | None, retried: bool) -> None:
+    headers = {"x-should-retry": hint} if hint else {}
+    failing = response(
+        status,
+        b'{"error":{"message":"no"}}',
+        reason="Nope",
+        content_type="application/json",
+        headers=headers,
+        length=True,
+    )
+    async with CannedServer([[failing], [response(body=CHAT_OK)]]) as server:
+        events, acc = await run_session(
+            make_session("chat", timing=None), server.base_url, sleep=FakeSleep()
+        )
+    assert (acc.status == "completed") is retried
+    assert len(of_type(events, Retrying)) == int(retried)
+    if not retried:
+        assert acc.error is not None and acc.error.message == f"HTTP {status} Nope: no"
+
+
+async def test_timeout_waiting_for_headers_is_retried() -> None:
+    async with CannedServer([None, [response(body=CHAT_OK)]]) as server:
+        session = make_session("chat", timing=None, idle_timeout_s=0.3)
+        events, acc = await run_session(session, server.base_url, sleep=FakeSleep())
+    assert acc.status == "completed"
+    (retry,) = of_type(events, Retrying)
+    assert retry.cause.kind == "timeout" and retry.mode == "retry"
+
+
+async def test_resume_that_404s_falls_back_to_restart() -> None:
+    dropped = sse(
+        created(0), delta(1, "Hel"), event=["response.created", "response.output_text.delta"]
+    )
+    full = sse(
+        created(0),
+        delta(1, "Hello"),
+        completed(2),
+        event=["response.created", "response.output_text.delta", "response.completed"],
+    )
+    gone = response(
+        404,
+        b'{"error":{"message":"No response found"}}',
+        reason="Not Found",
+        content_type="application/json",
+        length=True,
+    )
+    async with CannedServer([[response(body=dropped)], [gone], [response(body=full)]]) as server:
+        session = make_session("responses", timing=None, background=True)
+        events, acc = await run_session(session, server.base_url, sleep=FakeSleep())
+        paths = [(r.method, r.path) for r in server.requests]
+    assert paths == [
+        ("POST", "/v1/responses"),
+        ("GET", "/v1/responses/resp_1?stream=true&starting_after=1"),
+        ("POST", "/v1/responses"),
+    ]
+    assert [r.mode for r in of_type(events, Retrying)] == ["resume", "restart"]
+    assert acc.status == "completed" and acc.output_text == "Hello"
+    assert acc.attempts[1].output_text == "Hel"  # the restart kept the partial output
+    assert not of_type(events, Resumed)
+    assert [c.method for c in of_type(events, Connecting)] == ["POST", "GET", "POST"]
+
+
+async def test_resume_sends_last_event_id_header() -> None:
+    first = b"id: 0\ndata: " + (CHUNK % ("a", "null")).encode() + b"\n\n"
+    rest = b"id: 1\ndata: " + (CHUNK % ("b", '"stop"')).encode() + b"\n\nid: 2\ndata: [DONE]\n\n"
+    async with CannedServer([[response(body=first)], [response(body=rest)]]) as server:
+        _, acc = await run_session(
+            make_session("chat", timing=None), server.base_url, sleep=FakeSleep()
+        )
+        assert "last-event-id" not in server.requests[0].headers
+        assert server.requests[1].headers["last-event-id"] == "0"
+    assert acc.output_text == "ab" and acc.status == "completed" and acc.resumes == 1
