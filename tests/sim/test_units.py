@@ -138,3 +138,11 @@ def test_split_points_cut_inside_characters_and_crlf() -> None:
     assert any(0x80 <= body[c] < 0xC0 for c in cuts)
     assert body.index(b"\r\n") + 1 in cuts
     assert split_points(b"x", random.Random(0)) == []
+
+
+def test_the_spec_docstring_names_every_fault_and_preset() -> None:
+    doc = fx.__doc__ or ""
+    for name in sorted(fx.ALL_FAULTS):
+        assert f"``{name}" in doc, name
+    for preset in fx.PRESETS:
+        assert f"``{preset}``" in doc, preset

@@ -24,7 +24,7 @@ from tui.sim.chat import chat_plan, chat_request
 from tui.sim.plan import GenRequest, decide_content, hex_id, schedule
 from tui.sim.responses import response_object, responses_plan, responses_request
 from tui.sim.text import seeded_rng
-from tui.sim.wire import ScheduledStream, StreamSpec, frame_events, line_ending
+from tui.sim.wire import Frames, ScheduledStream, StreamSpec, line_ending
 
 MAX_STORED = 512
 """Responses kept for ``GET /v1/responses/{id}`` (oldest evicted first)."""
@@ -126,6 +126,7 @@ class SimApp:
         self.attempts = fx.AttemptCounter()
         self.stored: OrderedDict[str, StoredResponse] = OrderedDict()
         self.closing = asyncio.Event()
+        self.created_by_key: dict[str, int] = {}
 
     def close_streams(self) -> None:
         """Cut every open stream (call on the server's loop, before stopping it)."""
@@ -207,6 +208,12 @@ class SimApp:
         pad_rng = seeded_rng(seed, "pad", req.prompt)
         pad = ["".join(pad_rng.choices(_PAD_ALPHABET, k=pad_rng.randint(1, 14))) for _ in range(17)]
         created = int(time.time())
+        if stable:
+            # A stream continued with Last-Event-ID regenerates the same bytes: same ids, and
+            # the same timestamps as the attempt it continues.
+            created = self.created_by_key.setdefault(key, created)
+            while len(self.created_by_key) > fx.AttemptCounter.DEFAULT_CAPACITY:
+                del self.created_by_key[next(iter(self.created_by_key))]
         if api == "chat":
             plan = chat_plan(
                 req,
@@ -273,7 +280,7 @@ class SimApp:
     ) -> StreamSpec:
         keepalive = faults.float_of("keepalive")
         return StreamSpec(
-            frames=frame_events(names, datas, faults),
+            frames=Frames(names, datas, faults),
             dues=dues,
             t0=t0,
             start=start,

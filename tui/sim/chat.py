@@ -14,6 +14,7 @@ from tui.sim.plan import (
     EventPlan,
     GenRequest,
     ToolSpec,
+    encode_tokens,
     json_encode,
 )
 
@@ -118,18 +119,21 @@ def chat_plan(
     plan = EventPlan([], [], [], {})
     role = b'"role":"assistant","content":' + (b"null" if c.tool else b'""') + b',"refusal":null'
     plan.add(None, chunk(role, 0))
-    cache: dict[str, bytes] = {}
     n = 1
+    # The hot loop of a long stream: one join per token, every constant part prebuilt.
+    tails = [post + (b',"obfuscation":' + p + b"}" if obf else b"}") for p in pads]
     for field_name, tokens in ((b'"reasoning_content":', c.reasoning), (b'"content":', c.text)):
-        for tok in tokens:
-            enc = cache.get(tok)
-            if enc is None:
-                enc = cache[tok] = json_encode(tok)
-            data = pre + field_name + enc + post
-            plan.add(
-                None, data + (b',"obfuscation":' + pads[n % n_pad] + b"}" if obf else b"}"), TOKEN
-            )
-            n += 1
+        if not tokens:
+            continue
+        lead = pre + field_name
+        enc = encode_tokens(tokens)
+        join = b"".join
+        plan.datas.extend(
+            [join((lead, enc[tok], tails[k % n_pad])) for k, tok in enumerate(tokens, n)]
+        )
+        plan.names.extend([None] * len(tokens))
+        plan.kinds.extend([TOKEN] * len(tokens))
+        n += len(tokens)
     if c.tool is not None:
         first = {
             "tool_calls": [

@@ -314,7 +314,9 @@ def scenario_key(explicit: str | None, body: bytes) -> str:
 class AttemptCounter:
     """Counts attempts per scenario key (bounded LRU; used from one event loop)."""
 
-    def __init__(self, capacity: int = 20_000) -> None:
+    DEFAULT_CAPACITY = 20_000
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._counts: OrderedDict[str, int] = OrderedDict()
         self._capacity = capacity
 

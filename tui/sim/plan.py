@@ -25,6 +25,11 @@ IMMEDIATE = 2
 json_encode = msgspec.json.Encoder().encode
 
 
+def encode_tokens(tokens: Sequence[str]) -> dict[str, bytes]:
+    """The JSON string literal of every distinct token (answers repeat their words a lot)."""
+    return {tok: json_encode(tok) for tok in set(tokens)}
+
+
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
     """A function the request offers."""

@@ -15,6 +15,7 @@ from tui.sim.plan import (
     EventPlan,
     GenRequest,
     ToolSpec,
+    encode_tokens,
     json_encode,
 )
 
@@ -174,21 +175,24 @@ def responses_plan(
     done_status = "incomplete" if c.finish in ("length", "content_filter") else "completed"
 
     def deltas(type_: str, fixed: dict[str, Any], tokens: tuple[str, ...]) -> None:
+        # The hot loop of a long stream: one join per token, every constant part prebuilt.
         head = json_encode({"type": type_})[:-1] + b',"sequence_number":'
         mid = json_encode(fixed)[:-1].replace(b"{", b",", 1) + b',"delta":'
-        cache: dict[str, bytes] = {}
-        name = type_.encode()
-        for i, tok in enumerate(tokens):
-            enc = cache.get(tok)
-            if enc is None:
-                enc = cache[tok] = json_encode(tok)
-            data = head + str(seq.n).encode() + mid + enc
-            if type_ == "response.output_text.delta":
-                data += b',"logprobs":[]'
-            if obf:
-                data += b',"obfuscation":' + pads[i % len(pads)]
-            plan.add(name, data + b"}", TOKEN)
-            seq.n += 1
+        logprobs = b',"logprobs":[]' if type_ == "response.output_text.delta" else b""
+        tails = [logprobs + (b',"obfuscation":' + p if obf else b"") + b"}" for p in pads]
+        n_pad = len(tails)
+        enc = encode_tokens(tokens)
+        join = b"".join
+        first = seq.n
+        plan.datas.extend(
+            [
+                join((head, str(first + i).encode(), mid, enc[tok], tails[i % n_pad]))
+                for i, tok in enumerate(tokens)
+            ]
+        )
+        plan.names.extend([type_.encode()] * len(tokens))
+        plan.kinds.extend([TOKEN] * len(tokens))
+        seq.n += len(tokens)
 
     if c.reasoning:
         idx, item_id = len(output), ids[0]
