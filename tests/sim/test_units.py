@@ -12,7 +12,7 @@ import pytest
 from tui.sim import faults as fx
 from tui.sim import text
 from tui.sim.plan import IMMEDIATE, STRUCTURAL, TOKEN, schedule
-from tui.sim.wire import frame_events, split_points, spread_data
+from tui.sim.wire import Frames, frame_events, split_points, spread_data
 
 
 def test_fault_header_defaults_and_star_k() -> None:
@@ -146,3 +146,18 @@ def test_the_spec_docstring_names_every_fault_and_preset() -> None:
         assert f"``{name}" in doc, name
     for preset in fx.PRESETS:
         assert f"``{preset}``" in doc, preset
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_lazy_frames_equal_framed_events(named: bool) -> None:
+    datas = [b'{"n":%d,"t":"\xed\x95\x9c"}' % i for i in range(5000)]
+    names: list[bytes | None] = [b"response.output_text.delta" if named else None] * len(datas)
+    framed = frame_events(names, datas, fx.FaultSet())
+    lazy = Frames(names, datas, fx.FaultSet())
+    assert len(lazy) == 5000
+    for start, stop in [(0, 1), (0, 2048), (2048, 5000), (4999, 5000), (10, 10)]:
+        assert lazy.chunk(start, stop) == b"".join(framed[start:stop])
+    quirky = fx.active_faults(fx.parse_fault_header("crlf,ids"), 1)
+    assert Frames(names, datas, quirky).chunk(0, 3) == b"".join(
+        frame_events(names, datas, quirky)[:3]
+    )
