@@ -133,9 +133,10 @@ async def test_copy_follow_and_raw_view(
         raw = pane.raw_log
         assert raw.region.height > 0 and transcript.region.height == 0
         lines = list(raw.lines)
-        started = next(e for e in live.current.debug_events if isinstance(e, Started))
+        started = next(e for e in live.current.attempt_events if isinstance(e, Started))
         assert any("HTTP 200" in line and str(started.request_id) in line for line in lines)
         assert sum(1 for line in lines if "response.output_text.delta" in line) > 100
+        assert any("older events not kept" in line for line in lines)  # 1,500 tokens
         await pilot.press("v")
         await pilot.pause()
         assert not pane.raw and transcript.region.height > 0

@@ -190,6 +190,9 @@ class OverviewTable(Vertical):
             self.compact = compact
             self._rebuild()
 
+    def on_show(self) -> None:
+        self.call_after_refresh(self.refresh_rows)
+
     def _theme_changed(self, theme: Theme) -> None:
         self._styles = self._theme_styles()
         self._cells.clear()
@@ -290,6 +293,8 @@ class OverviewTable(Vertical):
 
     def refresh_rows(self) -> None:
         """Write changed cells, and re-sort when the order changed (5 Hz timer)."""
+        if not self.is_on_screen:
+            return  # a hidden overview catches up on its next tick once shown
         table = self.table
         visible = [s for s in self.sessions if s.name in self._cells]
         rows = self._sorted_rows(visible)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual.widgets import Log
 
-from tui.stream.events import Connecting, RawEvent, Resumed, Retrying, Started
+from tui.stream.events import Connecting, Resumed, Retrying, Started
 from tui.ui.live import RAW_EVENT_LIMIT, DebugEvent, LiveRun
 
 RAW_REFRESH_HZ = 10.0
@@ -25,12 +25,13 @@ INTERESTING_HEADER_PREFIXES = (
 
 def format_debug_event(event: DebugEvent) -> str:
     """One log line for a debug event (attempt boundaries are drawn as rules)."""
-    if isinstance(event, RawEvent):
-        parts = [f"{event.t:9.3f}", f"#{event.attempt}"]
-        if event.id is not None:
-            parts.append(f"id={event.id}")
-        parts.append(event.event or "message")
-        parts.append(event.data)
+    if isinstance(event, tuple):
+        t, attempt, name, data, event_id = event
+        parts = [f"{t:9.3f}", f"#{attempt}"]
+        if event_id is not None:
+            parts.append(f"id={event_id}")
+        parts.append(name or "message")
+        parts.append(data)
         return "  ".join(parts)
     if isinstance(event, Connecting):
         return f"{event.t:9.3f}  ── attempt {event.attempt}: {event.method} {event.url}"
@@ -68,7 +69,8 @@ class RawEventLog(Log):
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(max_lines=RAW_EVENT_LIMIT, id=id, classes=classes, auto_scroll=True)
+        # Room for the kept events plus the attempt summary written above them.
+        super().__init__(max_lines=RAW_EVENT_LIMIT + 200, id=id, classes=classes, auto_scroll=True)
         self._run: LiveRun | None = None
         self._shown = 0
 
@@ -91,6 +93,11 @@ class RawEventLog(Log):
             list(run.debug_events)[-new:] if new < len(run.debug_events) else list(run.debug_events)
         )
         if new > len(run.debug_events):
-            self.write_line(f"… {new - len(run.debug_events)} older events not kept")
+            dropped = new - len(run.debug_events)
+            self.write_line(f"… {dropped} older events not kept; the attempts so far:")
+            kept = {id(e) for e in events}
+            self.write_lines(
+                [format_debug_event(e) for e in run.attempt_events if id(e) not in kept]
+            )
         self.write_lines([format_debug_event(e) for e in events])
         self._shown = run.debug_total

@@ -21,7 +21,14 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.stream.events import Finished, ReasoningDelta, RunEvent, TextDelta, ToolCallDelta
+from tui.stream.events import (
+    Finished,
+    RawEvent,
+    ReasoningDelta,
+    RunEvent,
+    TextDelta,
+    ToolCallDelta,
+)
 from tui.ui.live import LiveRun, LiveSession
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.metrics_bar import MetricsBar
@@ -83,18 +90,30 @@ class SessionPane(Vertical):
         super().__init__(id=id, classes=classes)
         self.live = live
         self._unsubscribe: Callable[[], None] = _nothing
+        # Built here (not queried) because run_event touches them for every event.
+        self.transcript = TranscriptView(id="transcript")
+        """The pane's transcript view."""
+        self.raw_log = RawEventLog(id="raw-log")
+        """The pane's raw event log."""
+        self.badge = FinishBadge(id="badge")
+        """The pane's finish badge."""
+        self.reconnect_status = ReconnectStatus(
+            idle_timeout_s=live.session.reconnect.idle_timeout_s, id="reconnect"
+        )
+        """The pane's reconnect status line."""
+        self._visible = False
 
     def compose(self) -> ComposeResult:
         session = self.live.session
         with Horizontal(id="pane-header"):
-            yield FinishBadge(id="badge")
-            yield ReconnectStatus(idle_timeout_s=session.reconnect.idle_timeout_s, id="reconnect")
+            yield self.badge
+            yield self.reconnect_status
             yield Static(self._title(), id="pane-title", markup=False)
         yield MetricsBar(id="metrics")
         yield RunHistory(id="history")
         yield Static("", id="pane-error", markup=False)
-        yield TranscriptView(id="transcript")
-        yield RawEventLog(id="raw-log")
+        yield self.transcript
+        yield self.raw_log
 
     def _title(self) -> str:
         s = self.live.session
@@ -113,26 +132,6 @@ class SessionPane(Vertical):
         self._unsubscribe()
 
     # -- widgets ----
-
-    @property
-    def transcript(self) -> TranscriptView:
-        """The pane's transcript view."""
-        return self.query_one(TranscriptView)
-
-    @property
-    def raw_log(self) -> RawEventLog:
-        """The pane's raw event log."""
-        return self.query_one(RawEventLog)
-
-    @property
-    def badge(self) -> FinishBadge:
-        """The pane's finish badge."""
-        return self.query_one(FinishBadge)
-
-    @property
-    def reconnect_status(self) -> ReconnectStatus:
-        """The pane's reconnect status line."""
-        return self.query_one(ReconnectStatus)
 
     # -- LiveListener ----
 
@@ -160,12 +159,16 @@ class SessionPane(Vertical):
 
     def run_event(self, live: LiveSession, run: LiveRun, event: RunEvent) -> None:
         """Forward one event to the widgets (cheap: they buffer)."""
+        cls = type(event)
+        if cls is RawEvent:  # the most frequent event; only the raw log shows it
+            return
         self.transcript.apply(event)
-        self.reconnect_status.apply(event)
-        if isinstance(event, (TextDelta, ToolCallDelta)) and not self.unread:
-            if not self.is_on_screen:
+        if cls is TextDelta or cls is ToolCallDelta:
+            if not self.unread and not self._visible:
                 self.unread = True
-        elif isinstance(event, Finished):
+            return
+        self.reconnect_status.apply(event)
+        if isinstance(event, Finished):
             self._show_finished(event)
             self.post_message(self.RunFinished(self, live, event))
 
@@ -182,7 +185,8 @@ class SessionPane(Vertical):
 
     def refresh_metrics(self) -> None:
         """Pull the session's metrics snapshot (only while on screen)."""
-        if not self.is_on_screen:
+        self._visible = self.is_on_screen
+        if not self._visible:
             return
         self.query_one(MetricsBar).snapshot = self.live.snapshot()
         if self.badge.status is None:
@@ -193,6 +197,10 @@ class SessionPane(Vertical):
         if self.unread:
             self.unread = False
         self.set_class(not self.follow, "-unfollowed")
+
+    def mark_hidden(self) -> None:
+        """The pane is (about to be) hidden: new output counts as unread from now on."""
+        self._visible = False
 
     # -- actions (called by the screen) ------------------------------------------------------
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from textual.app import ComposeResult
@@ -35,12 +37,17 @@ from tui.stream.events import (
     TextDelta,
     ToolCallDelta,
 )
+from tui.ui.widgets.plain_text import PlainText
 
 FLUSH_HZ = 20.0
 """How often buffered text is pushed into the Markdown widgets."""
 
-SEGMENT_CHARS = 24_000
+SEGMENT_CHARS = 8_000
 """Start a new Markdown segment once the current one holds this many characters."""
+
+PLAIN_AFTER_CHARS = 24_000
+"""Past this many characters the answer switches to a plain Line-API view: Markdown lays
+out every block on each refresh, which made each flush slower as the answer grew."""
 
 
 @dataclass(slots=True)
@@ -145,6 +152,10 @@ class TranscriptView(VerticalScroll):
         self._line_carry = ""
         self._lock = asyncio.Lock()
         self._follow = True
+        self._plain: PlainText | None = None
+        self._pending_since: float | None = None
+        self.display_lags: deque[float] = deque(maxlen=2_000)
+        """Seconds from the oldest buffered text to its render, per flush (while shown)."""
 
     def compose(self) -> ComposeResult:
         with Collapsible(title="reasoning", collapsed=True, id="reasoning"):
@@ -180,6 +191,8 @@ class TranscriptView(VerticalScroll):
     @property
     def rendered_text(self) -> str:
         """The answer text the Markdown widgets hold."""
+        if self._plain is not None:
+            return self._plain.text
         return "".join(seg.text for seg in self._segments)
 
     @property
@@ -219,6 +232,7 @@ class TranscriptView(VerticalScroll):
         """Forget the current run and clear the view (for a new run)."""
         self._generation += 1
         self._pending_text.clear()
+        self._pending_since = None
         self._pending_reasoning.clear()
         self._received = []
         self._reasoning = []
@@ -230,32 +244,45 @@ class TranscriptView(VerticalScroll):
         self._in_fence = False
         self._line_carry = ""
         old_segments, self._segments = self._segments, []
-        self.remove_class("-has-reasoning", "-has-output", "-finished")
+        old_plain, self._plain = self._plain, None
+        self.remove_class("-has-reasoning", "-has-output", "-finished", "-plain")
         if self.is_mounted:
-            self.run_worker(self._clear(old_segments), group="transcript-reset")
+            self.run_worker(self._clear(old_segments, old_plain), group="transcript-reset")
 
-    async def _clear(self, old_segments: list[_MarkdownFeed]) -> None:
+    async def _clear(self, old_segments: list[_MarkdownFeed], old_plain: PlainText | None) -> None:
         async with self._lock:
-            await self._clear_locked(old_segments)
+            await self._drop_answer(old_segments, old_plain)
+            await self.query_one("#tools").remove_children()
+            await self.query_one("#notices").remove_children()
+            await self._clear_reasoning()
+            self.anchor(False)
+            self.scroll_home(animate=False, immediate=True)
 
-    async def _clear_locked(self, old_segments: list[_MarkdownFeed]) -> None:
+    async def _drop_answer(
+        self, old_segments: list[_MarkdownFeed], old_plain: PlainText | None
+    ) -> None:
+        # Remove exactly the old widgets: a flush may already have mounted new ones.
         for seg in old_segments:
             await seg.close(full_render=False)
-        await self.query_one("#answer").remove_children()
-        await self.query_one("#tools").remove_children()
-        await self.query_one("#notices").remove_children()
+        widgets = [seg.widget for seg in old_segments]
+        if old_plain is not None:
+            widgets.append(old_plain)
+        if widgets:
+            await self.query_one("#answer").remove_children(widgets)
+
+    async def _clear_reasoning(self) -> None:
         if self._reasoning_feed is not None:
             await self._reasoning_feed.close(full_render=False)
             self._reasoning_feed.parts.clear()
             self._reasoning_feed.chars = 0
             await self._reasoning_feed.widget.update("")
-        self.anchor(False)
-        self.scroll_home(animate=False, immediate=True)
 
     def apply(self, event: RunEvent) -> None:
         """Take one event into the buffers (O(1)); rendering happens on the next flush."""
         if isinstance(event, TextDelta):
             if event.text:
+                if not self._pending_text:
+                    self._pending_since = time.monotonic()
                 self._pending_text.append(event.text)
                 self._received.append(event.text)
         elif isinstance(event, ReasoningDelta):
@@ -290,28 +317,27 @@ class TranscriptView(VerticalScroll):
 
     def _restart_answer(self, attempt: int) -> None:
         self._pending_text.clear()
+        self._pending_since = None
         self._pending_reasoning.clear()
         self._received = []
         self._reasoning = []
         self._tools = {}
         self._add_notice(f"↻ restarted (retry {attempt}): the answer starts over", "notice")
         old_segments, self._segments = self._segments, []
+        old_plain, self._plain = self._plain, None
+        self.remove_class("-plain")
         self._in_fence = False
         self._line_carry = ""
         if self.is_mounted:
-            self.run_worker(self._drop_segments(old_segments), group="transcript-reset")
+            self.run_worker(self._drop_segments(old_segments, old_plain), group="transcript-reset")
 
-    async def _drop_segments(self, old_segments: list[_MarkdownFeed]) -> None:
+    async def _drop_segments(
+        self, old_segments: list[_MarkdownFeed], old_plain: PlainText | None
+    ) -> None:
         async with self._lock:
-            for seg in old_segments:
-                await seg.close(full_render=False)
-                await seg.widget.remove()
+            await self._drop_answer(old_segments, old_plain)
             await self.query_one("#tools").remove_children()
-            if self._reasoning_feed is not None:
-                await self._reasoning_feed.close(full_render=False)
-                self._reasoning_feed.parts.clear()
-                self._reasoning_feed.chars = 0
-                await self._reasoning_feed.widget.update("")
+            await self._clear_reasoning()
 
     # -- flushing ----
 
@@ -348,6 +374,9 @@ class TranscriptView(VerticalScroll):
             self._pending_text.clear()
             self.add_class("-has-output")
             await self._write_answer(chunk)
+            if self._pending_since is not None:
+                self.display_lags.append(time.monotonic() - self._pending_since)
+                self._pending_since = None
         if self._follow and not self.is_anchored:
             self.call_after_refresh(self._maybe_anchor)
         if generation != self._generation:
@@ -355,26 +384,62 @@ class TranscriptView(VerticalScroll):
         if self._finished and not self._final_done:
             self._final_done = True
             self.add_class("-finished")
-            if self._segments:
+            if self._segments and self._plain is None:
                 await self._segments[-1].close(full_render=True)
             if self._reasoning_feed is not None:
                 await self._reasoning_feed.close(full_render=True)
 
     async def _write_answer(self, chunk: str) -> None:
+        if self._plain is not None:
+            self._plain.append(chunk)
+            return
+        if sum(seg.chars for seg in self._segments) + len(chunk) > PLAIN_AFTER_CHARS:
+            await self._switch_to_plain(chunk)
+            return
         segment = self._segments[-1] if self._segments else None
-        if segment is None or self._should_split(segment):
-            if segment is not None:
+        if segment is not None and segment.chars >= SEGMENT_CHARS:
+            cut = self._paragraph_cut(chunk)
+            if cut >= 0:
+                head, chunk = chunk[:cut], chunk[cut:]
+                if head:
+                    await segment.write(head)
+                    self._track_fences(head)
                 await segment.close(full_render=False)
+                segment = None
+        if segment is None:
             widget = Markdown(classes="answer-segment")
             await self.query_one("#answer").mount(widget)
             segment = _MarkdownFeed(widget)
             self._segments.append(segment)
-        await segment.write(chunk)
-        self._track_fences(chunk)
+        if chunk:
+            await segment.write(chunk)
+            self._track_fences(chunk)
 
-    def _should_split(self, segment: _MarkdownFeed) -> bool:
-        # Split only at a line end outside a code fence, so each segment is valid Markdown.
-        return segment.chars >= SEGMENT_CHARS and not self._in_fence and not self._line_carry
+    async def _switch_to_plain(self, chunk: str) -> None:
+        text = "".join(seg.text for seg in self._segments) + chunk
+        old_segments, self._segments = self._segments, []
+        await self._drop_answer(old_segments, None)
+        self._plain = PlainText(text, classes="answer-plain")
+        await self.query_one("#answer").mount(self._plain)
+        self.add_class("-plain")
+        self._add_notice("long answer: shown as plain text from here on (Markdown off)", "notice")
+        await self._render_notices()
+
+    def _paragraph_cut(self, chunk: str) -> int:
+        """Where a new segment may start in ``chunk``: just after its last blank line, if
+        that point is outside a code fence; -1 when there is no such point (yet)."""
+        text = self._line_carry + chunk
+        cut = text.rfind("\n\n")
+        if cut < 0:
+            return -1
+        in_fence = self._in_fence
+        for line in text[:cut].split("\n"):
+            stripped = line.lstrip()
+            if stripped.startswith("```") or stripped.startswith("~~~"):
+                in_fence = not in_fence
+        position = cut + 2 - len(self._line_carry)
+        # A blank line inside the carried-over text was already written: no cut there.
+        return -1 if in_fence or position < 0 else position
 
     def _track_fences(self, chunk: str) -> None:
         lines = (self._line_carry + chunk).split("\n")
