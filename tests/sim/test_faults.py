@@ -142,6 +142,8 @@ def test_in_band_errors(sim_url: str, sim_key: str) -> None:
     flat = capture(sim_url, "responses", headers=_h(sim_key, "error=4,error_shape=flat")).events()
     last = json.loads(flat[-1].data)
     assert "error" not in last and last["code"] == "server_error" and last["message"]
+    late = capture(sim_url, "chat", headers=_h(sim_key, "error=100000")).events()
+    assert "error" in json.loads(late[-1].data) and json.loads(late[-2].data)["choices"] == []
     failed = capture(sim_url, "responses", headers=_h(sim_key, "fail=6")).events()
     last = json.loads(failed[-1].data)
     assert last["type"] == "response.failed" and last["sequence_number"] == 6

@@ -163,11 +163,11 @@ def chat_plan(
 
 
 def apply_chat_faults(plan: EventPlan, faults: FaultSet) -> None:
-    """Cut the plan for ``error`` / ``fail`` / ``no_done``."""
-    cut = min(
-        x for x in (faults.int_of("error"), faults.int_of("fail"), len(plan)) if x is not None
-    )
-    if cut < len(plan) and (faults.has("error") or faults.has("fail")):
+    """Cut the plan for ``error`` / ``fail`` (never later than just before ``[DONE]``) and
+    ``no_done``."""
+    ats = [x for x in (faults.int_of("error"), faults.int_of("fail")) if x is not None]
+    if ats:
+        cut = min(*ats, len(plan) - 1)
         del plan.names[cut:], plan.datas[cut:], plan.kinds[cut:]
         plan.add(None, error_chunk())
     elif faults.has("no_done") and plan.datas[-1] == b"[DONE]":

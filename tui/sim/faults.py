@@ -15,7 +15,8 @@ item                   effect
 =====================  ==========================================================
 ``drop=N``             close the socket abruptly after N events (no terminal chunk)
 ``stall=N``            after N events send nothing more (connection stays open)
-``keepalive=S``        send ``: keep-alive`` comments every S seconds (also while stalled)
+``keepalive=S``        send ``: keep-alive`` comments after S seconds without a write (also
+                       while waiting for the first token and while stalled)
 ``status=CODE``        answer HTTP CODE with a JSON error body (nested ``error`` shape)
 ``retry_after=S``      with ``status``: ``Retry-After: S`` header (seconds)
 ``retry_after_ms=MS``  with ``status``: ``retry-after-ms: MS`` header
@@ -48,7 +49,8 @@ Details fixed by the implementation:
   equal to ``sequence_number``); ``Last-Event-ID: K`` continues with event ``K + 1``.
 - ``no_done``: chat ends after the usage chunk (or the ``finish_reason`` chunk) without
   ``data: [DONE]``; responses ends without the terminal ``response.*`` event.
-- After an in-band ``error`` / ``fail`` the stream ends (chat: no ``[DONE]``).
+- After an in-band ``error`` / ``fail`` the stream ends (chat: no ``[DONE]``). An N past the
+  end puts the error just before the terminal event / ``[DONE]``, so it always happens.
 
 ``X-Sim-Timing``: ``ttft=S,tps=R,jitter=J,tokens=N,seed=K`` (time to first token in seconds,
 tokens per second, relative jitter 0..1, output length in tokens, seed). ``tps=0`` sends as

@@ -276,12 +276,16 @@ def _apply_faults(
     c: Content,
 ) -> None:
     err_at, fail_at = faults.int_of("error"), faults.int_of("fail")
-    cuts = [x for x in (err_at, fail_at) if x is not None and x < len(plan)]
-    if cuts:
-        cut = min(cuts)
+    # Never later than just before the terminal event, so the fault always happens.
+    last = len(plan) - 1
+    err_cut = min(err_at, last) if err_at is not None else None
+    fail_cut = min(fail_at, last) if fail_at is not None else None
+    use_error = err_cut is not None and (fail_cut is None or err_cut <= fail_cut)
+    cut = err_cut if use_error else fail_cut
+    if cut is not None:
         del plan.names[cut:], plan.datas[cut:], plan.kinds[cut:]
         seq.n = cut
-        if cut == err_at:
+        if use_error:
             inner = {
                 "type": "server_error",
                 "code": "server_error",
