@@ -8,13 +8,16 @@ never end the app.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.style import Style
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.color import Color, ColorParseError
 from textual.command import Provider
 from textual.containers import Horizontal
 from textual.screen import Screen
@@ -41,6 +44,31 @@ FINISH_REASONS: tuple[str, ...] = (
     "cancelled",
 )
 """Normalized finish reasons offered by the filter (see ``tui.stream.events``)."""
+
+STATUS_VARIABLES: dict[str, str] = {
+    "completed": "status-ok",
+    "incomplete": "status-warn",
+    "failed": "status-failed",
+    "interrupted": "status-failed",
+    "cancelled": "text-muted",
+    "running": "status-retry",
+}
+"""Theme variable that colours each stored status (and its finish reason) in the table."""
+
+
+def status_styles(variables: Mapping[str, str]) -> dict[str, Style]:
+    """Rich styles for each stored status, from the current theme's variables."""
+    styles: dict[str, Style] = {}
+    for status, name in STATUS_VARIABLES.items():
+        value = variables.get(name)
+        if value is None:
+            continue
+        try:
+            styles[status] = Style(color=Color.parse(value).rich_color)
+        except ColorParseError:
+            continue
+    return styles
+
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("time", "time"),
@@ -144,6 +172,8 @@ class HistoryScreen(Screen[None]):
         self.loads = 0
         """How many loads have completed (tests wait on it)."""
         self._debounce: Timer | None = None
+        self._colours: dict[str, Style] = {}
+        self._filtered = False
         self._options_loaded = False
 
     def compose(self) -> ComposeResult:
@@ -168,7 +198,17 @@ class HistoryScreen(Screen[None]):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         table.focus()
+        self.watch(self.app, "theme", self._recolour, init=False)
         self.load_runs()
+
+    def _recolour(self) -> None:
+        """A new theme: the status colours come from its variables."""
+        self._fill_table(filtered=self._filtered)
+
+    def on_screen_resume(self) -> None:
+        """Back from a replay or the dashboard: show runs saved in the meantime."""
+        if self.loads:
+            self.load_runs()
 
     # -- loading --------------------------------------------------------------------------
 
@@ -216,8 +256,10 @@ class HistoryScreen(Screen[None]):
     def _fill_table(self, *, filtered: bool) -> None:
         table = self.query_one(DataTable)
         table.clear()
+        self._colours = status_styles(self.app.get_css_variables())
         for run in self.runs:
             table.add_row(*self._cells(run), key=run.run_id)
+        self._filtered = filtered
         empty = not self.runs
         self.set_class(empty, "-empty")
         if empty:
@@ -233,19 +275,19 @@ class HistoryScreen(Screen[None]):
         hint = " · enter replays the selected run, o shows it at once" if self.runs else ""
         self.query_one("#history-count", Static).update(f"{len(self.runs)} {noun}{more}{hint}")
 
-    @staticmethod
-    def _cells(run: RunSummary) -> tuple[str, ...]:
+    def _cells(self, run: RunSummary) -> tuple[str | Text, ...]:
         """The table cells of one run (same order as :data:`COLUMNS`)."""
-        prompt = " ".join((run.prompt or "").split())
+        prompt = " ".join(run.prompt.split())
+        tone = self._colours.get(run.status, Style())
         return (
             fmt_started(run.started_at),
             run.session,
             run.model or "–",
-            run.status or "running",
-            run.finish_reason or "–",
-            fmt_count(run.output_tokens),
-            fmt_ms(run.ttft_ms),
-            fmt_rate(run.tokens_per_s),
+            Text(run.status, style=tone),
+            Text(run.finish_reason or "–", style=tone),
+            Text(fmt_count(run.output_tokens), justify="right"),
+            Text(fmt_ms(run.ttft_ms), justify="right"),
+            Text(fmt_rate(run.tokens_per_s), justify="right"),
             prompt[:60] + ("…" if len(prompt) > 60 else ""),
         )
 
