@@ -3,17 +3,20 @@ headers kept from a response, and server behaviours the simulator does not produ
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
 from email.utils import formatdate
 
+import httpx
 import pytest
 
 from tests.stream.canned import CannedServer, response
 from tests.stream.helpers import FakeSleep, make_session, of_type, run_session, sse
 from tui.stream.chat import build_chat_body
 from tui.stream.events import Connecting, Resumed, Retrying, Started
+from tui.stream.runner import StreamRun
 
 CHUNK = '{"id":"c1","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":%s}]}'
 CHAT_OK = sse(CHUNK % ("Hi", "null"), CHUNK % (" there", '"stop"'), "[DONE]")
@@ -213,3 +216,35 @@ async def test_resume_sends_last_event_id_header() -> None:
         assert "last-event-id" not in server.requests[0].headers
         assert server.requests[1].headers["last-event-id"] == "0"
     assert acc.output_text == "ab" and acc.status == "completed" and acc.resumes == 1
+
+
+async def test_stall_after_finish_reason_is_complete() -> None:
+    """finish_reason arrived, then silence without [DONE]: the answer is whole, not stalled."""
+    body = sse(CHUNK % ("a", "null"), CHUNK % ("b", '"length"'))
+    async with CannedServer([[response(body=body), 3.0]]) as server:
+        session = make_session("chat", timing=None, idle_timeout_s=0.3)
+        events, acc = await run_session(session, server.base_url, sleep=FakeSleep())
+    assert (acc.status, acc.finish_reason) == ("incomplete", "length")
+    assert not of_type(events, Retrying) and len(server.requests) == 1
+
+
+async def test_consumer_cancelled_stops_the_stream() -> None:
+    body = sse(CHUNK % ("a", "null"))
+    server = CannedServer([[response(body=body), 30.0]])
+    async with server, httpx.AsyncClient() as client:
+        session = make_session("chat", timing=None)
+        run = StreamRun(session, client=client, base_url=server.base_url)
+
+        async def consume() -> None:
+            async for _ in run:
+                pass
+
+        task = asyncio.get_running_loop().create_task(consume())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        producer = run._task
+        assert producer is not None
+        await asyncio.wait_for(asyncio.shield(producer), 5.0)
+        assert producer.done()

@@ -191,7 +191,11 @@ class StreamRun:
         if self._task is None:
             self._t0 = self._clock()
             self._task = asyncio.get_running_loop().create_task(self._produce())
-        return await self._queue.get()
+        try:
+            return await self._queue.get()
+        except asyncio.CancelledError:
+            self.cancel()  # nobody is listening any more: stop the stream too
+            raise
 
     def _now(self) -> float:
         return self._clock() - self._t0
@@ -357,6 +361,9 @@ class StreamRun:
                 return await self._read(response)
         except httpx.TimeoutException as exc:
             if started:
+                done = self._adapter.eof_outcome(None)
+                if done is not None:  # finish_reason already here: only [DONE] is missing
+                    return done
                 msg = f"no data for {policy.idle_timeout_s:g} s (stalled stream)"
                 return _Failure(RunError("stalled", msg), started=True)
             what = "connect" if isinstance(exc, httpx.ConnectTimeout) else "the response"
@@ -364,6 +371,9 @@ class StreamRun:
             return _Failure(RunError("timeout", msg), started=False)
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             if started:
+                done = self._adapter.eof_outcome(None)
+                if done is not None:
+                    return done
                 msg = f"connection dropped mid-stream: {exc or type(exc).__name__}"
                 return _Failure(RunError("dropped", msg), started=True)
             msg = f"connection closed before the response: {exc or type(exc).__name__}"

@@ -1,0 +1,142 @@
+"""Retry policy helpers: Retry-After parsing, which statuses retry, backoff bounds, and the
+one-sentence HTTP error (HTML stripped, key never shown)."""
+
+from __future__ import annotations
+
+import random
+from email.utils import formatdate
+
+import pytest
+
+from tui.config import ReconnectPolicy
+from tui.stream.retry import (
+    backoff_delay,
+    describe_http_error,
+    not_event_stream,
+    retry_after_s,
+    should_retry_status,
+)
+
+
+def test_retry_after_forms() -> None:
+    now = 1_800_000_000.0
+    assert retry_after_s({}) is None
+    assert retry_after_s({"retry-after": "2"}) == 2.0
+    assert retry_after_s({"retry-after": "1.5"}) == 1.5
+    assert retry_after_s({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert retry_after_s({"retry-after-ms": "soon", "retry-after": "9"}) == 9.0
+    assert retry_after_s({"retry-after": formatdate(now + 42, usegmt=True)}, now) == 42.0
+    assert retry_after_s({"retry-after": "not a date"}) is None
+    assert retry_after_s({"retry-after": "inf"}) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected"),
+    [
+        (408, {}, True),
+        (409, {}, True),
+        (429, {}, True),
+        (500, {}, True),
+        (503, {}, True),
+        (503, {"x-should-retry": "false"}, False),
+        (418, {"x-should-retry": "true"}, True),
+        (418, {}, False),
+        (400, {"x-should-retry": "true"}, False),
+        (401, {}, False),
+        (403, {}, False),
+        (404, {}, False),
+        (422, {}, False),
+    ],
+)
+def test_should_retry_status(status: int, headers: dict[str, str], expected: bool) -> None:
+    assert should_retry_status(status, headers) is expected
+
+
+def test_backoff_doubles_caps_and_jitters_down() -> None:
+    policy = ReconnectPolicy(backoff_initial_s=0.5, backoff_max_s=8.0)
+    rng = random.Random(3)
+    for n, base in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (9, 8.0)]:
+        for _ in range(50):
+            delay = backoff_delay(n, policy, rng)
+            assert base * 0.75 <= delay <= base
+
+
+def test_http_error_json_and_html() -> None:
+    error = describe_http_error(
+        429,
+        "Too Many Requests",
+        "application/json",
+        b'{"error":{"message":"Slow down.","type":"requests","code":"rate_limit_exceeded"}}',
+        api_key_env=None,
+        api_key=None,
+        request_id="req_1",
+    )
+    assert error.message == "HTTP 429 Too Many Requests: Slow down."
+    assert (error.kind, error.code, error.request_id) == ("http", "rate_limit_exceeded", "req_1")
+    page = b"<html><head><title>502</title><style>p{}</style></head><body><h1>Bad</h1>" + (
+        b"<p>padding</p>" * 100
+    )
+    error = describe_http_error(
+        502,
+        "Bad Gateway",
+        "text/html; charset=utf-8",
+        page,
+        api_key_env=None,
+        api_key=None,
+        request_id=None,
+    )
+    assert error.message.startswith("HTTP 502 Bad Gateway (text/html): 502 Bad padding")
+    assert "<" not in error.message and "p{}" not in error.message and len(error.message) < 250
+    flat = describe_http_error(
+        400,
+        "Bad Request",
+        "application/json",
+        b'{"object":"error","message":"bad","code":400}',
+        api_key_env=None,
+        api_key=None,
+        request_id=None,
+    )
+    assert flat.message == "HTTP 400 Bad Request: bad" and flat.code == "400"
+
+
+def test_auth_error_names_env_var_and_hides_the_key() -> None:
+    body = b'{"error":{"message":"Incorrect API key provided: sk-live-abc123."}}'
+    error = describe_http_error(
+        401,
+        "Unauthorized",
+        "application/json",
+        body,
+        api_key_env="MY_KEY",
+        api_key="sk-live-abc123",
+        request_id=None,
+    )
+    assert error.kind == "auth" and error.http_status == 401
+    assert "environment variable MY_KEY" in error.message
+    assert "sk-live-abc123" not in error.message and "***" in error.message
+    missing = describe_http_error(
+        401,
+        "Unauthorized",
+        "application/json",
+        b"{}",
+        api_key_env=None,
+        api_key=None,
+        request_id=None,
+    )
+    assert "no API key was sent" in missing.message
+    forbidden = describe_http_error(
+        403,
+        "Forbidden",
+        "text/plain",
+        b"nope",
+        api_key_env="MY_KEY",
+        api_key="k",
+        request_id=None,
+    )
+    assert "MY_KEY is not allowed" in forbidden.message
+
+
+def test_not_event_stream() -> None:
+    error = not_event_stream("application/json", b'{"id": 1}', "r")
+    assert error.kind == "protocol" and "application/json" in error.message
+    assert '{"id": 1}' in error.message
+    assert "no content type" in not_event_stream("", b"", None).message
