@@ -89,18 +89,15 @@ def test_as_fast_as_possible_stream_is_not_the_bottleneck(standalone: tuple[str,
     headers = {"X-Sim-Timing": "ttft=0,tps=0,tokens=100000"}
     best = 0.0
     for _ in range(3):  # best of three: other tests may share the two cores
-        chunks = 0
         start = time.perf_counter()
         with httpx.stream(
             "POST", url + "/chat/completions", json=body, headers=headers, timeout=60
         ) as resp:
-            for line in resp.iter_lines():
-                if line.startswith("data:"):
-                    chunks += 1
-        rate = chunks / (time.perf_counter() - start)
-        assert chunks == 100_003  # role chunk, 100,000 tokens, finish chunk, [DONE]
+            raw = b"".join(resp.iter_raw())  # the simulator's speed, not a parser's
+        rate = raw.count(b"data: ") / (time.perf_counter() - start)
+        assert raw.count(b"data: ") == 100_003  # role chunk, 100,000 tokens, finish, [DONE]
         best = max(best, rate)
         if best > 300_000:
             break
-    print(f"\ntps=0: {best:,.0f} chunks/s read with plain httpx")
+    print(f"\ntps=0: {best:,.0f} chunks/s delivered (100,000-token chat stream)")
     assert best > 150_000

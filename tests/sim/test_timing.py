@@ -44,15 +44,15 @@ def test_ttft_and_rate_follow_schedule(sim_url: str, sim_key: str, api: Api) -> 
     times, first_any = _delta_times(api, cap)
     assert len(times) == 26
     ttft = times[0]
-    assert 0.18 <= ttft <= 0.45, ttft
+    assert 0.18 <= ttft <= 0.6, ttft
     # 25 gaps of 20 ms after the first token: 0.5 s, with generous room for a busy machine.
     span = times[-1] - times[0]
-    assert 0.42 <= span <= 0.9, span
+    assert 0.42 <= span <= 1.2, span
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert 0.012 <= statistics.median(gaps) <= 0.04
     if api == "responses":
         # response.created / in_progress leave at once, before the first token.
-        assert first_any < 0.15
+        assert first_any < times[0] - 0.05
 
 
 def test_jitter_keeps_the_mean_rate(sim_url: str, sim_key: str) -> None:
@@ -60,7 +60,7 @@ def test_jitter_keeps_the_mean_rate(sim_url: str, sim_key: str) -> None:
     cap = capture(sim_url, "chat", headers=headers)
     times, _ = _delta_times("chat", cap)
     span = times[-1] - times[0]
-    assert 0.4 <= span <= 0.9, span  # 50 gaps of 10 ms on average
+    assert 0.4 <= span <= 1.2, span  # 50 gaps of 10 ms on average
 
 
 def test_due_events_leave_in_one_write(sim_url: str, sim_key: str) -> None:
