@@ -176,6 +176,15 @@ async def test_diff_mode_highlights_word_differences(three: CompareApp) -> None:
         assert not screen.diff_mode
         assert not any(col.has_class("-diff-side") for col in screen.columns)
 
+        # A new run in a diffed session (a repeat, a restart elsewhere) ends diff mode.
+        await pilot.press("d")
+        assert screen.diff_mode
+        three.live[2].start("c runs again")
+        await wait_for_runs(three)
+        await pilot.pause()
+        assert not screen.diff_mode
+        assert not c.has_class("-diff-side")
+
 
 async def test_identical_answers_say_so(sim_url: str) -> None:
     app = CompareApp(sim_url, [session("x", tokens=30, seed=4), session("y", tokens=30, seed=4)])

@@ -13,6 +13,7 @@ picked in the diff bar) with their answers highlighted word by word, using
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import on
@@ -21,6 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.command import Provider
 from textual.containers import Horizontal, HorizontalScroll, Vertical, VerticalScroll
 from textual.content import Content
+from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.style import Style as VisualStyle
@@ -123,6 +125,12 @@ class CompareColumn(Vertical):
     CompareColumn.-diff-side > TranscriptView { display: none; }
     """
 
+    @dataclass
+    class RunStarted(Message):
+        """The column's session started a new run (its old answer is gone)."""
+
+        column: CompareColumn
+
     def __init__(self, live: LiveSession, index: int) -> None:
         super().__init__(id=f"column-{index}")
         self.live = live
@@ -183,6 +191,7 @@ class CompareColumn(Vertical):
         self.query_one(ReconnectStatus).clear()
         self.query_one(MetricsBar).snapshot = None
         self.show_diff(None)
+        self.post_message(self.RunStarted(self))
 
     def run_event(self, live: LiveSession, run: LiveRun, event: RunEvent) -> None:
         """One event of the session's current run (cheap: the widgets batch)."""
@@ -396,6 +405,12 @@ class CompareScreen(Screen[None]):
                 "[$text-error]removed[/] / [$text-success]added[/]"
             )
         self.query_one("#diff-summary", Static).update(Content.from_markup(summary))
+
+    @on(CompareColumn.RunStarted)
+    def leave_diff_for_new_run(self, message: CompareColumn.RunStarted) -> None:
+        """A diffed answer is being replaced by a new run: the diff no longer holds."""
+        if self.diff_mode and message.column.index in self.diff_pair:
+            self.diff_mode = False
 
     @on(Select.Changed, "#diff-bar Select")
     def _pick_diff_columns(self) -> None:
