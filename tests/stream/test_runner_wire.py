@@ -15,7 +15,7 @@ import pytest
 from tests.stream.canned import CannedServer, response
 from tests.stream.helpers import FakeSleep, make_session, of_type, run_session, sse
 from tui.stream.chat import build_chat_body
-from tui.stream.events import Connecting, Resumed, Retrying, Started
+from tui.stream.events import Connecting, RawEvent, Resumed, Retrying, Started
 from tui.stream.runner import StreamRun
 
 CHUNK = '{"id":"c1","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":%s}]}'
@@ -248,3 +248,14 @@ async def test_consumer_cancelled_stops_the_stream() -> None:
         assert producer is not None
         await asyncio.wait_for(asyncio.shield(producer), 5.0)
         assert producer.done()
+
+
+async def test_on_drop_restart_does_not_send_last_event_id() -> None:
+    first = b"id: 0\ndata: " + (CHUNK % ("a", "null")).encode() + b"\n\n"
+    async with CannedServer([[response(body=first)], [response(body=CHAT_OK)]]) as server:
+        session = make_session("chat", timing=None, on_drop="restart")
+        events, acc = await run_session(session, server.base_url, sleep=FakeSleep())
+        assert "last-event-id" not in server.requests[1].headers
+    assert [r.mode for r in of_type(events, Retrying)] == ["restart"]
+    assert acc.output_text == "Hi there" and acc.attempts[0].output_text == "a"
+    assert all(e.id is None for e in of_type(events, RawEvent) if e.attempt == 2)

@@ -14,19 +14,26 @@ import random
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import httpx
 import msgspec
 
-from tui.config import ReconnectPolicy
+from tui.config import ReconnectPolicy, SessionConfig
 from tui.stream.events import RunError
 
 __all__ = [
     "MAX_RETRY_AFTER_S",
     "NEVER_RETRY",
+    "AttemptFailure",
     "backoff_delay",
+    "check_response",
     "describe_http_error",
+    "kept_headers",
+    "not_event_stream",
+    "request_id_of",
     "retry_after_s",
     "should_retry_status",
 ]
@@ -35,6 +42,10 @@ MAX_RETRY_AFTER_S = 120.0
 """A longer ``Retry-After`` means: do not retry (as openai-python)."""
 
 NEVER_RETRY = frozenset({400, 401, 403, 404, 422})
+
+_ERROR_BODY_LIMIT = 64 * 1024
+_KEPT_HEADERS = ("x-request-id", "request-id", "retry-after", "retry-after-ms", "server")
+_KEPT_PREFIXES = ("x-ratelimit-", "openai-")
 
 _TAG = re.compile(rb"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
@@ -157,3 +168,74 @@ def not_event_stream(content_type: str, body: bytes, request_id: str | None) -> 
         http_status=200,
         request_id=request_id,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFailure:
+    """An attempt that ended without an outcome."""
+
+    error: RunError
+    started: bool
+    """The stream had started (a drop, stall or truncation) rather than failing before."""
+    retryable: bool = True
+    delay_s: float | None = None
+    """The server's requested delay (Retry-After)."""
+
+
+def kept_headers(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
+    """The debug-worthy response headers: request ids, rate limits, server (no secrets)."""
+    kept: list[tuple[str, str]] = []
+    for key, value in headers.multi_items():
+        k = key.lower()
+        if k in _KEPT_HEADERS or k.startswith(_KEPT_PREFIXES):
+            kept.append((k, value))
+    return tuple(kept)
+
+
+def request_id_of(headers: httpx.Headers) -> str | None:
+    """The server's request id (``x-request-id`` or ``request-id``)."""
+    value: str | None = headers.get("x-request-id") or headers.get("request-id")
+    return value
+
+
+async def check_response(response: httpx.Response, session: SessionConfig) -> AttemptFailure | None:
+    """None for a 200 event stream; otherwise the failure, with whether and when to retry
+    (the body is read, up to 64 KiB, for the message)."""
+    status = response.status_code
+    ctype = response.headers.get("content-type", "")
+    if status == 200 and ctype.split(";")[0].strip().lower() == "text/event-stream":
+        return None
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= _ERROR_BODY_LIMIT:
+            break
+    headers = response.headers
+    request_id = request_id_of(headers)
+    if status == 200:
+        error = not_event_stream(ctype, bytes(body), request_id)
+        return AttemptFailure(error, started=False, retryable=False)
+    error = describe_http_error(
+        status,
+        response.reason_phrase,
+        ctype,
+        bytes(body),
+        api_key_env=session.api_key_env,
+        api_key=session.api_key(),
+        request_id=request_id,
+    )
+    retryable = should_retry_status(status, headers)
+    delay = retry_after_s(headers) if retryable else None
+    if delay is not None and delay > MAX_RETRY_AFTER_S:
+        retryable = False
+        error = RunError(
+            error.kind,
+            f"{error.message} (Retry-After {delay:.0f} s is longer than "
+            f"{MAX_RETRY_AFTER_S:.0f} s: not retried)",
+            error.http_status,
+            error.request_id,
+            error.code,
+        )
+    if delay is not None and delay <= 0:
+        delay = None
+    return AttemptFailure(error, started=False, retryable=retryable, delay_s=delay)

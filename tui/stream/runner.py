@@ -28,7 +28,6 @@ import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Literal
 
 import httpx
@@ -51,12 +50,11 @@ from tui.stream.events import (
 )
 from tui.stream.responses import ResponsesAdapter, build_responses_body
 from tui.stream.retry import (
-    MAX_RETRY_AFTER_S,
+    AttemptFailure,
     backoff_delay,
-    describe_http_error,
-    not_event_stream,
-    retry_after_s,
-    should_retry_status,
+    check_response,
+    kept_headers,
+    request_id_of,
 )
 from tui.stream.sse import SSEDecoder
 
@@ -65,37 +63,7 @@ __all__ = ["CANCEL_TIMEOUT_S", "StreamRun"]
 CANCEL_TIMEOUT_S = 2.0
 """Time allowed for ``POST /responses/{id}/cancel`` when a background run is cancelled."""
 
-_ERROR_BODY_LIMIT = 64 * 1024
-_KEPT_HEADERS = ("x-request-id", "request-id", "retry-after", "retry-after-ms", "server")
-_KEPT_PREFIXES = ("x-ratelimit-", "openai-")
-
 _Continue = Literal["create", "resume_seq", "resume_id"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    """An attempt that ended without an outcome."""
-
-    error: RunError
-    started: bool
-    """The stream had started (a drop, stall or truncation) rather than failing before."""
-    retryable: bool = True
-    delay_s: float | None = None
-    """The server's requested delay (Retry-After)."""
-
-
-def _kept_headers(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
-    kept: list[tuple[str, str]] = []
-    for key, value in headers.multi_items():
-        k = key.lower()
-        if k in _KEPT_HEADERS or k.startswith(_KEPT_PREFIXES):
-            kept.append((k, value))
-    return tuple(kept)
-
-
-def _request_id(headers: httpx.Headers) -> str | None:
-    value: str | None = headers.get("x-request-id") or headers.get("request-id")
-    return value
 
 
 class StreamRun:
@@ -292,11 +260,13 @@ class StreamRun:
                     how, mode = resume, "resume"
                 else:
                     how, mode, restart = "create", "restart", True
+                    self._last_event_id = None
             elif not failure.retryable:
                 if how == "create" or failure.error.kind == "auth":
                     return self._fail(failure.error)
                 # the response cannot be streamed again (e.g. 404): start over
                 how, mode, restart = "create", "restart", True
+                self._last_event_id = None
             elif how != "create":
                 mode = "resume"
             if retries >= policy.max_retries:
@@ -338,7 +308,7 @@ class StreamRun:
         )
         return Finished(self._now(), "failed", reason, None, error)
 
-    async def _attempt(self, attempt: int, how: _Continue) -> Outcome | _Failure:
+    async def _attempt(self, attempt: int, how: _Continue) -> Outcome | AttemptFailure:
         policy = self.session.reconnect
         method, url, body, headers = self._request(how)
         self._put([Connecting(self._now(), attempt, method, url)])
@@ -353,7 +323,7 @@ class StreamRun:
             async with self._client.stream(
                 method, url, content=body, headers=headers, timeout=timeout
             ) as response:
-                failure = await self._check_response(response)
+                failure = await check_response(response, self.session)
                 if failure is not None:
                     return failure
                 started = True
@@ -365,63 +335,22 @@ class StreamRun:
                 if done is not None:  # finish_reason already here: only [DONE] is missing
                     return done
                 msg = f"no data for {policy.idle_timeout_s:g} s (stalled stream)"
-                return _Failure(RunError("stalled", msg), started=True)
+                return AttemptFailure(RunError("stalled", msg), started=True)
             what = "connect" if isinstance(exc, httpx.ConnectTimeout) else "the response"
             msg = f"timed out waiting for {what} from {url}"
-            return _Failure(RunError("timeout", msg), started=False)
+            return AttemptFailure(RunError("timeout", msg), started=False)
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             if started:
                 done = self._adapter.eof_outcome(None)
                 if done is not None:
                     return done
                 msg = f"connection dropped mid-stream: {exc or type(exc).__name__}"
-                return _Failure(RunError("dropped", msg), started=True)
+                return AttemptFailure(RunError("dropped", msg), started=True)
             msg = f"connection closed before the response: {exc or type(exc).__name__}"
-            return _Failure(RunError("connect", msg), started=False)
+            return AttemptFailure(RunError("connect", msg), started=False)
         except httpx.TransportError as exc:
             msg = f"cannot connect to {url}: {exc or type(exc).__name__}"
-            return _Failure(RunError("connect", msg), started=False)
-
-    async def _check_response(self, response: httpx.Response) -> _Failure | None:
-        status = response.status_code
-        ctype = response.headers.get("content-type", "")
-        if status == 200 and ctype.split(";")[0].strip().lower() == "text/event-stream":
-            return None
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) >= _ERROR_BODY_LIMIT:
-                break
-        request_id = _request_id(response.headers)
-        if status == 200:
-            return _Failure(
-                not_event_stream(ctype, bytes(body), request_id), started=False, retryable=False
-            )
-        error = describe_http_error(
-            status,
-            response.reason_phrase,
-            ctype,
-            bytes(body),
-            api_key_env=self.session.api_key_env,
-            api_key=self.session.api_key(),
-            request_id=request_id,
-        )
-        headers = response.headers
-        retryable = should_retry_status(status, headers)
-        delay = retry_after_s(headers) if retryable else None
-        if delay is not None and delay > MAX_RETRY_AFTER_S:
-            retryable = False
-            error = RunError(
-                error.kind,
-                f"{error.message} (Retry-After {delay:.0f} s is longer than "
-                f"{MAX_RETRY_AFTER_S:.0f} s: not retried)",
-                error.http_status,
-                error.request_id,
-                error.code,
-            )
-        if delay is not None and delay <= 0:
-            delay = None
-        return _Failure(error, started=False, retryable=retryable, delay_s=delay)
+            return AttemptFailure(RunError("connect", msg), started=False)
 
     def _started(self, response: httpx.Response, attempt: int, how: _Continue) -> None:
         t = self._now()
@@ -430,8 +359,8 @@ class StreamRun:
                 t,
                 attempt,
                 response.status_code,
-                _request_id(response.headers),
-                _kept_headers(response.headers),
+                request_id_of(response.headers),
+                kept_headers(response.headers),
             )
         ]
         if how == "resume_seq":
@@ -441,7 +370,7 @@ class StreamRun:
             events.append(Resumed(t, attempt, None, self._last_event_id))
         self._put(events)
 
-    async def _read(self, response: httpx.Response) -> Outcome | _Failure:
+    async def _read(self, response: httpx.Response) -> Outcome | AttemptFailure:
         adapter = self._adapter
         decoder = SSEDecoder()
         decoder.last_event_id = self._last_event_id
@@ -470,7 +399,7 @@ class StreamRun:
         if outcome is not None:
             return outcome
         what = "[DONE] or finish_reason" if self.session.api == "chat" else "a terminal event"
-        return _Failure(
+        return AttemptFailure(
             RunError("truncated", f"the stream ended without {what}"),
             started=True,
         )
