@@ -178,8 +178,8 @@ class MainScreen(Screen[None]):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        for pane in self.query(SessionPane):
-            pane.mark_hidden()
+        for hidden in self.query(SessionPane):
+            hidden.mark_hidden()
         pane = self.current_pane
         if pane is not None:
             pane.unread = False

@@ -104,7 +104,6 @@ class SessionPane(Vertical):
         self._visible = False
 
     def compose(self) -> ComposeResult:
-        session = self.live.session
         with Horizontal(id="pane-header"):
             yield self.badge
             yield self.reconnect_status

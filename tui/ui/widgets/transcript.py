@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
@@ -264,7 +265,7 @@ class TranscriptView(VerticalScroll):
         # Remove exactly the old widgets: a flush may already have mounted new ones.
         for seg in old_segments:
             await seg.close(full_render=False)
-        widgets = [seg.widget for seg in old_segments]
+        widgets: list[Widget] = [seg.widget for seg in old_segments]
         if old_plain is not None:
             widgets.append(old_plain)
         if widgets:
