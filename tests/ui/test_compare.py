@@ -278,3 +278,20 @@ async def test_columns_opened_after_the_runs_show_them(sim_url: str) -> None:
         assert tool_column.query_one(FinishBadge).reason == "tool_calls"
         # Answers to look at: the focus is on the columns, so the screen's keys work.
         assert not screen.query_one("#compare-prompt", Input).has_focus
+
+
+async def test_typing_in_the_columns_starts_a_prompt(three: CompareApp) -> None:
+    async with three.run_test(size=(120, 30)) as pilot:
+        screen = three.screen
+        assert isinstance(screen, CompareScreen)
+        await pilot.pause()
+        screen.focus_columns()
+        await pilot.press(*"Tell me")  # "T" is no command: the prompt box takes over
+        prompt_box = screen.query_one("#compare-prompt", Input)
+        assert prompt_box.has_focus and prompt_box.value == "Tell me"
+        assert not screen.linked  # the "l" of "Tell" went into the prompt, not to a command
+        assert all(column.selected for column in screen.columns)  # nor did "a"s elsewhere
+        await pilot.press("escape")
+        assert not prompt_box.has_focus
+        await pilot.press("l")  # a command key while the columns have the focus
+        assert screen.linked

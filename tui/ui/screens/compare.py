@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Provider
@@ -325,7 +325,9 @@ class CompareScreen(Screen[None]):
             for index, live in enumerate(self.sessions):
                 yield CompareColumn(live, index)
         yield Input(
-            placeholder="prompt for the checked sessions (enter sends)", id="compare-prompt"
+            placeholder="prompt for the checked sessions (enter sends)",
+            id="compare-prompt",
+            select_on_focus=False,
         )
         yield Footer()
 
@@ -354,6 +356,19 @@ class CompareScreen(Screen[None]):
             self.broadcast(prompt)
             event.input.value = ""
             self.focus_columns()
+
+    def on_key(self, event: events.Key) -> None:
+        """Type-ahead: printable text that is not one of the screen's keys starts a prompt,
+        so typing a question never fires commands letter by letter."""
+        prompt = self.query_one("#compare-prompt", Input)
+        if prompt.has_focus or not event.is_printable or event.character is None:
+            return
+        if event.key in self.active_bindings or isinstance(self.focused, Checkbox | Select):
+            return
+        event.stop()
+        event.prevent_default()
+        prompt.focus()
+        prompt.insert_text_at_cursor(event.character)
 
     def focus_columns(self) -> None:
         """Focus the first column's transcript, so the screen's keys work."""
