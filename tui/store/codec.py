@@ -82,8 +82,8 @@ def config_snapshot(session: SessionConfig) -> dict[str, Any]:
     ``cookie``, anything with ``token``/``secret``/``auth``...) are removed, their names kept
     in ``redacted``; and the key itself, should it appear anywhere, is blanked out.
     """
-    key = session.api_key()
-    secrets = (key,) if key and len(key) >= 4 else ()
+    key = secret_of(session)
+    secrets = (key,) if key else ()
     snapshot: dict[str, Any] = _plain(session, secrets)
     removed = sorted(
         [f"headers.{k}" for k in session.headers if _looks_secret(k)]
@@ -100,9 +100,15 @@ def snapshot_json(snapshot: Mapping[str, Any]) -> tuple[str, str]:
     return text, hashlib.sha256(text.encode()).hexdigest()
 
 
-def scrub(text: str, session: SessionConfig) -> str:
-    """``text`` with the session's API key blanked out, should a prompt ever contain it."""
+def secret_of(session: SessionConfig) -> str | None:
+    """The session's API key as it is now (None without one, or when too short to search)."""
     key = session.api_key()
-    if key and len(key) >= 4 and key in text:
+    return key if key and len(key) >= 4 else None
+
+
+def scrub(text: str, session: SessionConfig | str | None) -> str:
+    """``text`` with the API key (of ``session``, or given as is) blanked out."""
+    key = secret_of(session) if isinstance(session, SessionConfig) else session
+    if key and key in text:
         return text.replace(key, REDACTED)
     return text

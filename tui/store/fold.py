@@ -28,6 +28,8 @@ from tui.stream.events import (
     Usage,
 )
 
+from .codec import scrub
+
 RUN_COLUMNS: tuple[str, ...] = (
     "first_token_s",
     "ended_s",
@@ -130,6 +132,8 @@ class RunFold:
     next_mode: str | None = None
     finished: Finished | None = None
     last_t: float = 0.0
+    secret: str | None = None
+    """The session's API key, blanked out of every text written (should one echo it)."""
 
     def apply(self, event: RunEvent) -> None:
         """Fold one event in (O(1))."""
@@ -188,7 +192,13 @@ class RunFold:
 
     def take_dirty_attempts(self) -> list[tuple[Any, ...]]:
         """Rows of the attempts changed since the last call (``run`` first)."""
-        rows = [(self.rowid, *self.attempts[n].row()) for n in sorted(self.dirty_attempts)]
+        rows = [
+            tuple(
+                scrub(v, self.secret) if self.secret and isinstance(v, str) else v
+                for v in (self.rowid, *self.attempts[n].row())
+            )
+            for n in sorted(self.dirty_attempts)
+        ]
         self.dirty_attempts.clear()
         return rows
 
@@ -209,7 +219,7 @@ class RunFold:
         else:
             status = "interrupted" if final else "running"
             ended = self.last_t if final else None
-        return (
+        row = (
             self.first_token_s,
             ended,
             status,
@@ -251,3 +261,6 @@ class RunFold:
                 ensure_ascii=False,
             ),
         )
+        if self.secret is None:
+            return row
+        return tuple(scrub(v, self.secret) if isinstance(v, str) else v for v in row)

@@ -33,7 +33,15 @@ from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Finished, RunEvent, new_run_id
 
 from . import queries
-from .codec import config_snapshot, decode_event, encode_event, scrub, snapshot_json
+from .codec import (
+    REDACTED,
+    config_snapshot,
+    decode_event,
+    encode_event,
+    scrub,
+    secret_of,
+    snapshot_json,
+)
 from .errors import StoreError
 from .fold import RunFold
 from .lock import DbLock
@@ -46,6 +54,8 @@ from .records import (
 )
 from .replay import paced
 from .schema import APPLICATION_ID, SCHEMA_VERSION, migration_script
+
+REDACTED_BYTES = REDACTED.encode()
 
 FLUSH_INTERVAL_S = 0.2
 """The longest time an event should wait in memory before it is committed (the crash bound)."""
@@ -78,10 +88,24 @@ def describe_sqlite_error(path: Path, exc: BaseException) -> str:
     return f"database {path}: {text}"
 
 
-def _encoded(batch: list[tuple[int, int, RunEvent]]) -> Iterator[tuple[Any, ...]]:
-    """Event rows, encoded lazily: ``executemany`` consumes this in SQLite's thread."""
+def _encoded(
+    batch: list[tuple[int, int, RunEvent]], secrets: dict[int, bytes]
+) -> Iterator[tuple[Any, ...]]:
+    """Event rows, encoded lazily: ``executemany`` consumes this in SQLite's thread.
+
+    ``secrets`` (run rowid -> the API key of its session) are blanked out of payloads,
+    should a server or a URL ever echo one.
+    """
+    if not secrets:
+        for rowid, seq, event in batch:
+            yield rowid, seq, event.t, type(event).__name__, encode_event(event)
+        return
     for rowid, seq, event in batch:
-        yield rowid, seq, event.t, type(event).__name__, encode_event(event)
+        payload = encode_event(event)
+        secret = secrets.get(rowid)
+        if secret is not None and secret in payload:
+            payload = payload.replace(secret, REDACTED_BYTES)
+        yield rowid, seq, event.t, type(event).__name__, payload
 
 
 class Store:
@@ -109,6 +133,7 @@ class Store:
         self._ended: set[str] = set()
         self._dropping: set[str] = set()
         self._pending: list[tuple[int, int, RunEvent]] = []
+        self._secrets: dict[int, bytes] = {}
         self._write_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
@@ -262,7 +287,10 @@ class Store:
                 self._dropping.add(run_id)
                 return run_id
         accumulator = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
-        self._active[run_id] = RunFold(int(rowid), accumulator)
+        secret = secret_of(session)
+        self._active[run_id] = RunFold(int(rowid), accumulator, secret=secret)
+        if secret is not None:
+            self._secrets[int(rowid)] = secret.encode()
         return run_id
 
     def add_event(self, run_id: str, event: RunEvent) -> None:
@@ -320,7 +348,9 @@ class Store:
             try:
                 await self._conn.execute("BEGIN IMMEDIATE")
                 if batch:
-                    await self._conn.executemany(queries.INSERT_EVENT, _encoded(batch))
+                    await self._conn.executemany(
+                        queries.INSERT_EVENT, _encoded(batch, self._secrets)
+                    )
                 if run_rows:
                     await self._conn.executemany(queries.UPDATE_RUN, run_rows)
                 if attempt_rows:
@@ -337,6 +367,7 @@ class Store:
                 if final:
                     del self._active[run_id]
                     self._ended.add(run_id)
+                    self._secrets.pop(fold.rowid, None)
         if self.on_flush is not None:
             self.on_flush(self.events_written)
 
