@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import httpx
 import pytest
+from textual import events
 from textual.app import App
 from textual.widgets import Input, Select
 
@@ -295,3 +296,15 @@ async def test_typing_in_the_columns_starts_a_prompt(three: CompareApp) -> None:
         assert not prompt_box.has_focus
         await pilot.press("l")  # a command key while the columns have the focus
         assert screen.linked
+
+        # Keys that arrive together (a fast typist, a paste) all land in the prompt, even
+        # those that come before the focus has moved.
+        prompt_box.value = ""
+        screen.focus_columns()
+        await pilot.pause()
+        for char in "Tell all":
+            key = "space" if char == " " else char
+            three.post_message(events.Key(key, char))
+        await pilot.pause()
+        assert prompt_box.value == "Tell all"
+        assert screen.linked  # unchanged by the "l"s

@@ -314,6 +314,7 @@ class CompareScreen(Screen[None]):
         self.diff_pair: tuple[int, int] = (0, 1 if len(self.sessions) > 1 else 0)
         """Indexes of the two columns diffed (left, right)."""
         self._syncing = False
+        self._typing_ahead = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="diff-bar"):
@@ -358,17 +359,25 @@ class CompareScreen(Screen[None]):
             self.focus_columns()
 
     def on_key(self, event: events.Key) -> None:
-        """Type-ahead: printable text that is not one of the screen's keys starts a prompt,
-        so typing a question never fires commands letter by letter."""
+        """Type-ahead: printable text that does not start with one of the screen's keys
+        goes to the prompt box, so typing a question never fires commands letter by letter
+        (keys that arrive before the focus has moved go to the prompt too)."""
         prompt = self.query_one("#compare-prompt", Input)
         if prompt.has_focus or not event.is_printable or event.character is None:
             return
-        if event.key in self.active_bindings or isinstance(self.focused, Checkbox | Select):
+        if not self._typing_ahead and (
+            event.key in self.active_bindings or isinstance(self.focused, Checkbox | Select)
+        ):
             return
         event.stop()
         event.prevent_default()
+        self._typing_ahead = True
         prompt.focus()
         prompt.insert_text_at_cursor(event.character)
+
+    @on(Input.Blurred, "#compare-prompt")
+    def _prompt_left(self) -> None:
+        self._typing_ahead = False
 
     def focus_columns(self) -> None:
         """Focus the first column's transcript, so the screen's keys work."""
