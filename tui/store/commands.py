@@ -155,11 +155,10 @@ def history_command(
     runs = _run(main)
     out = sys.stdout
     if as_json:
-        import json
-
+        from .export import json_line
         from .records import result_record
 
-        _emit("".join(json.dumps(result_record(r), ensure_ascii=False) + "\n" for r in runs), out)
+        _emit("".join(json_line(result_record(r)) for r in runs), out)
     elif runs:
         _emit(history_table(runs), out)
     else:

@@ -19,6 +19,13 @@ def _num(value: float | None, unit: str = "", digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}{unit}"
 
 
+def json_line(value: Any) -> str:
+    """``value`` as one line of JSON (UTF-8 kept; U+2028/U+2029, which some readers take for
+    line breaks, escaped), newline included."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
+
+
 def _cell(text: str) -> str:
     """``text`` safe inside a Markdown table cell (one line, pipes escaped)."""
     return " ".join(text.split()).replace("|", "\\|")
@@ -156,4 +163,4 @@ def to_jsonl(events: Sequence[RunEvent]) -> Iterator[str]:
     for seq, event in enumerate(events):
         line: dict[str, Any] = {"seq": seq, "t": event.t, "kind": type(event).__name__}
         line.update(event_fields(event))
-        yield json.dumps(line, ensure_ascii=False) + "\n"
+        yield json_line(line)
