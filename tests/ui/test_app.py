@@ -186,3 +186,13 @@ async def test_small_and_large_terminals(
         pane = main.current_pane
         assert isinstance(pane, SessionPane)
         assert pane.transcript.region.height >= size[1] - 10
+        # Raw events: over the transcript on a small terminal, beside it on a wide one.
+        await pilot.press("v")
+        await pilot.pause(0.2)
+        assert pane.raw_log.region.height > 0
+        if size[0] >= 160:
+            assert pane.has_class("-wide")
+            assert pane.transcript.region.width > 0
+            assert pane.raw_log.region.x > pane.transcript.region.x
+        else:
+            assert pane.transcript.region.height == 0

@@ -159,8 +159,9 @@ class MainScreen(Screen[None]):
             return
         finished = event.event
         on_overview = self.current_pane is None and self.app.screen is self
-        if on_overview and finished.status == "completed" and finished.reason != "length":
-            return  # the overview row already says so; only surprises get a toast
+        routine = event.live.session.repeat is not None or on_overview
+        if routine and finished.status == "completed":
+            return  # the overview row / tab marker already says so; only surprises get a toast
         name = event.live.name
         if finished.status == "failed":
             why = finished.error.message if finished.error else finished.reason

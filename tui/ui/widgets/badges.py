@@ -181,8 +181,11 @@ class ReconnectStatus(Static):
         elif isinstance(event, Finished):
             if event.status == "failed" and self._retries:
                 why = event.error.message if event.error else event.reason
-                plural = "retry" if self._retries == 1 else "retries"
-                self._set(f"gave up after {self._retries} {plural}: {why}", "failed")
+                if why.startswith("gave up after"):  # the engine already said it
+                    self._set(why, "failed")
+                else:
+                    plural = "retry" if self._retries == 1 else "retries"
+                    self._set(f"gave up after {self._retries} {plural}: {why}", "failed")
             elif self.tone == "retrying":
                 self._set("", "")
 

@@ -51,10 +51,10 @@ def metrics_content(snapshot: MetricsSnapshot | None) -> Content:
 
 class MetricsBar(Static):
     """TTFT, ITL p50/p95, tokens/s, tokens in/out (``est.`` until the server's usage
-    confirms them), elapsed: one line, updated from :attr:`snapshot`."""
+    confirms them), elapsed: one line (wrapping on narrow terminals), from :attr:`snapshot`."""
 
     DEFAULT_CSS = """
-    MetricsBar { height: 1; width: 1fr; padding: 0 1; }
+    MetricsBar { height: auto; width: 1fr; padding: 0 1; }
     """
 
     snapshot: reactive[MetricsSnapshot | None] = reactive(None, always_update=False)

@@ -195,7 +195,8 @@ class OverviewTable(Vertical):
 
     def _theme_changed(self, theme: Theme) -> None:
         self._styles = self._theme_styles()
-        self._cells.clear()
+        for shown in self._cells.values():
+            shown.clear()  # forget what was written: every cell is rewritten in new colours
         self.refresh_rows()
 
     def _theme_styles(self) -> dict[str, Style]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
@@ -39,6 +39,9 @@ from tui.ui.widgets.transcript import TranscriptView
 METRICS_HZ = 5.0
 """How often the visible pane pulls a metrics snapshot."""
 
+WIDE_COLUMNS = 160
+"""From this width on, the raw event view opens beside the transcript."""
+
 
 def _nothing() -> None:
     """Placeholder unsubscribe before the pane is mounted."""
@@ -53,9 +56,13 @@ class SessionPane(Vertical):
     SessionPane #pane-title { width: 1fr; height: 1; padding: 0 1; }
     SessionPane #pane-error { display: none; height: auto; padding: 0 1; }
     SessionPane.-failed #pane-error { display: block; }
+    SessionPane #pane-body { height: 1fr; layout: vertical; }
     SessionPane RawEventLog { display: none; }
     SessionPane.-raw RawEventLog { display: block; }
     SessionPane.-raw TranscriptView { display: none; }
+    SessionPane.-wide #pane-body { layout: horizontal; }
+    SessionPane.-wide.-raw TranscriptView { display: block; width: 1fr; }
+    SessionPane.-wide.-raw RawEventLog { width: 1fr; }
     SessionPane RunHistory { display: none; }
     SessionPane.-repeat RunHistory { display: block; }
     """
@@ -76,7 +83,7 @@ class SessionPane(Vertical):
         unread: bool
 
     raw: reactive[bool] = reactive(False)
-    """Show the raw event log instead of the transcript."""
+    """Show the raw event log: instead of the transcript, or beside it on wide terminals."""
     unread: reactive[bool] = reactive(False)
     """Output arrived while the pane was not on screen."""
 
@@ -91,7 +98,7 @@ class SessionPane(Vertical):
         self.live = live
         self._unsubscribe: Callable[[], None] = _nothing
         # Built here (not queried) because run_event touches them for every event.
-        self.transcript = TranscriptView(id="transcript")
+        self.transcript = TranscriptView(id="transcript", show_errors=False)
         """The pane's transcript view."""
         self.raw_log = RawEventLog(id="raw-log")
         """The pane's raw event log."""
@@ -111,12 +118,13 @@ class SessionPane(Vertical):
         yield MetricsBar(id="metrics")
         yield RunHistory(id="history")
         yield Static("", id="pane-error", markup=False)
-        yield self.transcript
-        yield self.raw_log
+        with Container(id="pane-body"):
+            yield self.transcript
+            yield self.raw_log
 
     def _title(self) -> str:
         s = self.live.session
-        where = "sim" if s.is_simulated else s.base_url
+        where = "built-in simulator" if s.is_simulated else s.base_url
         return f"{s.model} · {s.api} · {where}"
 
     def on_mount(self) -> None:
@@ -196,6 +204,10 @@ class SessionPane(Vertical):
         if self.unread:
             self.unread = False
         self.set_class(not self.follow, "-unfollowed")
+
+    def on_resize(self) -> None:
+        # Wide terminals show the raw events next to the transcript instead of over it.
+        self.set_class(self.size.width >= WIDE_COLUMNS, "-wide")
 
     def mark_hidden(self) -> None:
         """The pane is (about to be) hidden: new output counts as unread from now on."""

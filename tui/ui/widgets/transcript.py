@@ -133,9 +133,13 @@ class TranscriptView(VerticalScroll):
         id: str | None = None,
         classes: str | None = None,
         placeholder: str = "waiting for the first token…",
+        show_errors: bool = True,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._placeholder = placeholder
+        self.show_errors = show_errors
+        """Show a failed run's error at the end of the transcript (off when the owner
+        shows it elsewhere, like the session pane's banner)."""
         self._pending_text: list[str] = []
         self._pending_reasoning: list[str] = []
         self._received: list[str] = []
@@ -309,7 +313,7 @@ class TranscriptView(VerticalScroll):
             self._restart_answer(event.attempt)
         elif isinstance(event, Finished):
             self._finished = True
-            if event.error is not None:
+            if event.error is not None and self.show_errors:
                 self._add_notice(f"✖ {event.error.kind}: {event.error.message}", "error")
 
     def _add_notice(self, text: str, kind: str) -> None:
