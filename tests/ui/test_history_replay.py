@@ -16,7 +16,8 @@ from textual.widgets import DataTable, Input, Select
 from tui.config import SessionConfig
 from tui.store import Store
 from tui.stream.accumulate import RunAccumulator
-from tui.stream.events import new_run_id
+from tui.stream.events import TextDelta, new_run_id
+from tui.stream.runner import StreamRun
 from tui.ui.screens.history import HistoryScreen
 from tui.ui.screens.replay import ReplayClock, ReplayScreen
 from tui.ui.widgets.badges import FinishBadge
@@ -106,8 +107,6 @@ class Recorded:
 
 async def record(store: Store, sim_url: str, session: SessionConfig, prompt: str) -> Recorded:
     """Stream one run from the simulator into the store, as the dashboard does."""
-    from tui.stream.runner import StreamRun
-
     run_id = new_run_id()
     await store.start_run(session, prompt=prompt, run_id=run_id)
     acc = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
@@ -378,3 +377,39 @@ async def test_replay_actions_are_in_the_command_palette(seeded: Seeded) -> None
         await pilot.press("enter")
         await wait_for(lambda: screen.done, pilot.pause)
         assert screen.clock.instant
+
+
+async def test_replay_of_an_interrupted_run(sim_url: str, tmp_path: Path) -> None:
+    db = tmp_path / "cut.db"
+    store = await Store.open(db)
+    session = sim_session("cut", "sim", tokens=80)
+    run_id = new_run_id()
+    await store.start_run(session, prompt="cut short", run_id=run_id)
+    deltas = 0
+    async with httpx.AsyncClient(timeout=30) as client:
+        stream = StreamRun(session, client=client, base_url=sim_url, prompt="cut short")
+        async for event in stream:
+            store.add_event(run_id, event)
+            deltas += isinstance(event, TextDelta)
+            if deltas == 10:  # the process "dies" here: no Finished is ever recorded
+                stream.cancel()
+                break
+    await store.flush()
+    await store.close()
+
+    store = await Store.open(db)  # the next start marks the run interrupted
+    try:
+        stored = await store.get_run(run_id)
+        assert stored.status == "interrupted" and stored.output_text
+        app = ScreenApp(lambda: ReplayScreen(store, run_id, None))
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ReplayScreen)
+            await wait_for(lambda: screen.done, pilot.pause)
+            view = screen.query_one(TranscriptView)
+            await view.flush()
+            assert view.text == stored.output_text
+            badge = screen.query_one(FinishBadge)
+            assert badge.status is None and "interrupted" in badge.text
+    finally:
+        await store.close()

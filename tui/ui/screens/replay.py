@@ -322,6 +322,9 @@ class ReplayScreen(Screen[None]):
             self._show_error(f"replay stopped: {exc}")
             return
         self.done = True
+        if not acc.done:
+            # The recording has no final event (the process died mid-run): say so.
+            self.query_one(FinishBadge).clear(f"{run.status}: the recording ends here")
         self._publish()
 
     def _apply(self, acc: RunAccumulator, event: RunEvent) -> None:
