@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import httpx
 import pytest
 from textual import events
-from textual.app import App
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal
 from textual.widgets import Input, Select
 
 from tui.config import SessionConfig
+from tui.ui.diff import word_diff
 from tui.ui.live import LiveSession
 from tui.ui.screens.compare import CompareColumn, CompareScreen, DiffText
 from tui.ui.widgets.badges import FinishBadge
@@ -308,3 +310,31 @@ async def test_typing_in_the_columns_starts_a_prompt(three: CompareApp) -> None:
         await pilot.pause()
         assert prompt_box.value == "Tell all"
         assert screen.linked  # unchanged by the "l"s
+
+
+class DiffPairApp(App[None]):
+    """Two DiffText sides of a fixed diff (Korean prose and a code block), for a snapshot."""
+
+    LEFT = (
+        "## 스트리밍 지연\n\n첫 토큰까지의 시간은 250 ms 입니다. "
+        "The stream keeps a steady pace.\n\n"
+        "```python\ndef rate(tokens, elapsed):\n    return tokens / elapsed\n```\n"
+    )
+    RIGHT = (
+        "## 스트리밍 지연\n\n첫 토큰까지의 시간은 310 ms 입니다. "
+        "The stream keeps an even pace.\n\n"
+        "```python\ndef rate(tokens, elapsed):\n    return tokens / max(elapsed, 1e-9)\n```\n"
+    )
+
+    def compose(self) -> ComposeResult:
+        diff = word_diff(self.LEFT, self.RIGHT)
+        left, right = DiffText(), DiffText()
+        left.show(diff.left_pieces())
+        right.show(diff.right_pieces())
+        with Horizontal():
+            yield left
+            yield right
+
+
+def test_diff_highlight_snapshot(snap_compare: Callable[..., bool]) -> None:
+    assert snap_compare(DiffPairApp(), terminal_size=(100, 14))

@@ -56,9 +56,9 @@ class DiffText(Widget):
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"diff--insert", "diff--delete"}
     DEFAULT_CSS = """
-    DiffText { height: auto; padding: 0 1; }
-    DiffText > .diff--insert { background: $success 35%; text-style: bold; }
-    DiffText > .diff--delete { background: $error 35%; text-style: strike; }
+    DiffText { width: 1fr; height: auto; padding: 0 1; }
+    DiffText > .diff--insert { background: $success-muted; color: $text; text-style: bold; }
+    DiffText > .diff--delete { background: $error-muted; color: $text; text-style: strike; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -79,8 +79,7 @@ class DiffText(Widget):
     def render(self) -> Content:
         """The pieces as one Content, changed words in their component style."""
         styles = {
-            kind: self.get_visual_style(cls, partial=True) if cls else None
-            for kind, cls in _SIDE_CLASS.items()
+            kind: self.get_visual_style(cls) if cls else None for kind, cls in _SIDE_CLASS.items()
         }
         parts: list[str | tuple[str, VisualStyle]] = []
         for text, kind in self.pieces:
