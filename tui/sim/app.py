@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from tui.sim import faults as fx
 from tui.sim.chat import chat_plan, chat_request
-from tui.sim.plan import GenRequest, decide_content, hex_id, schedule
+from tui.sim.plan import EventPlan, GenRequest, decide_content, hex_id, schedule
 from tui.sim.responses import response_object, responses_plan, responses_request
 from tui.sim.text import seeded_rng
 from tui.sim.wire import Frames, ScheduledStream, StreamSpec, line_ending
@@ -80,6 +80,24 @@ async def _sleep_until(deadline: float, closing: asyncio.Event) -> None:
     if left > 0:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(closing.wait(), left)
+
+
+Api = Literal["chat", "responses"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Incoming:
+    """A checked create request."""
+
+    req: GenRequest
+    preset: fx.Preset
+    items: tuple[fx.FaultItem, ...]
+    timing: fx.Timing
+    key: str
+    continues: bool
+    """It carries ``Last-Event-ID``."""
+    start: int
+    """Index of the first event to send (after ``Last-Event-ID``)."""
 
 
 @dataclass(slots=True)
@@ -176,7 +194,8 @@ class SimApp:
             return HTMLResponse(_HTML_502, status_code=502, headers=headers)
         return None
 
-    async def _create(self, request: Request, api: Literal["chat", "responses"]) -> Response:
+    async def _parse(self, request: Request, api: Api) -> _Incoming | Response:
+        """Read and check a create request (a 400 JSON error when it cannot be served)."""
         raw = await request.body()
         try:
             body = json.loads(raw)
@@ -186,52 +205,60 @@ class SimApp:
             return error_response(400, "The request body must be a JSON object.")
         preset = fx.preset_for(str(body.get("model") or "sim"))
         h = request.headers
+        last_id = h.get("last-event-id")
         try:
             items = preset.faults + fx.parse_fault_header(h.get("x-sim-fault"))
             timing = fx.parse_timing_header(h.get("x-sim-timing"), preset.timing)
             req = chat_request(body) if api == "chat" else responses_request(body)
-        except ValueError as exc:
+            start = 0 if last_id is None else int(last_id.strip()) + 1
+        except ValueError as exc:  # SimSpecError is a ValueError too
             return error_response(400, str(exc))
         key = fx.scenario_key(h.get("x-sim-key"), raw)
-        attempt = self.attempts.next(key)
-        faults = fx.active_faults(items, attempt)
+        return _Incoming(req, preset, items, timing, key, last_id is not None, start)
+
+    def _plan(
+        self, api: Api, inc: _Incoming, faults: fx.FaultSet, seed: int
+    ) -> tuple[EventPlan, int]:
+        """The event plan of a create request, and its ``created`` timestamp."""
+        req = inc.req
+        content = decide_content(req, inc.timing, inc.preset, faults, seed)
+        created = int(time.time())
+        if faults.has("ids") or inc.continues:
+            # A stream continued with Last-Event-ID regenerates the same bytes: the same ids
+            # and the same timestamps as the attempt it continues.
+            rng = seeded_rng(seed, "ids", inc.key, req.prompt)
+            created = self.created_by_key.setdefault(inc.key, created)
+            while len(self.created_by_key) > fx.AttemptCounter.DEFAULT_CAPACITY:
+                del self.created_by_key[next(iter(self.created_by_key))]
+        else:
+            rng = seeded_rng(seed, "ids", secrets.token_hex(8))
+        pad_rng = seeded_rng(seed, "pad", req.prompt)
+        pad = ["".join(pad_rng.choices(_PAD_ALPHABET, k=pad_rng.randint(1, 14))) for _ in range(17)]
+        if api == "chat":
+            chat_id = "chatcmpl-" + hex_id(rng, 24)
+            return chat_plan(
+                req, content, faults, chat_id=chat_id, created=created, pad=pad
+            ), created
+        ids = ["rs_" + hex_id(rng, 40), "msg_" + hex_id(rng, 40), "fc_" + hex_id(rng, 40)]
+        rid = "resp_" + hex_id(rng, 40)
+        plan = responses_plan(req, content, faults, rid=rid, created_at=created, ids=ids, pad=pad)
+        return plan, created
+
+    async def _create(self, request: Request, api: Api) -> Response:
+        t0 = asyncio.get_running_loop().time()  # the schedule counts from the request
+        inc = await self._parse(request, api)
+        if isinstance(inc, Response):
+            return inc
+        attempt = self.attempts.next(inc.key)
+        faults = fx.active_faults(inc.items, attempt)
         headers = _request_headers(attempt)
         early = self._early_fault(faults, headers)
         if early is not None:
             return early
-        seed = self.seed if timing.seed is None else timing.seed
-        content = decide_content(req, timing, preset, faults, seed)
-        last_id = h.get("last-event-id")
-        stable = faults.has("ids") or last_id is not None
-        id_rng = seeded_rng(seed, "ids", key, req.prompt) if stable else None
-        rng = id_rng or seeded_rng(seed, "ids", secrets.token_hex(8))
-        pad_rng = seeded_rng(seed, "pad", req.prompt)
-        pad = ["".join(pad_rng.choices(_PAD_ALPHABET, k=pad_rng.randint(1, 14))) for _ in range(17)]
-        created = int(time.time())
-        if stable:
-            # A stream continued with Last-Event-ID regenerates the same bytes: same ids, and
-            # the same timestamps as the attempt it continues.
-            created = self.created_by_key.setdefault(key, created)
-            while len(self.created_by_key) > fx.AttemptCounter.DEFAULT_CAPACITY:
-                del self.created_by_key[next(iter(self.created_by_key))]
-        if api == "chat":
-            plan = chat_plan(
-                req,
-                content,
-                faults,
-                chat_id="chatcmpl-" + hex_id(rng, 24),
-                created=created,
-                pad=pad,
-            )
-        else:
-            ids = ["rs_" + hex_id(rng, 40), "msg_" + hex_id(rng, 40), "fc_" + hex_id(rng, 40)]
-            rid = "resp_" + hex_id(rng, 40)
-            plan = responses_plan(
-                req, content, faults, rid=rid, created_at=created, ids=ids, pad=pad
-            )
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        dues = schedule(plan.kinds, timing, seeded_rng(seed, "timing", req.prompt))
+        req = inc.req
+        seed = self.seed if inc.timing.seed is None else inc.timing.seed
+        plan, created = self._plan(api, inc, faults, seed)
+        dues = schedule(plan.kinds, inc.timing, seeded_rng(seed, "timing", req.prompt))
         stored: StoredResponse | None = None
         if api == "responses":
             bg = req.background
@@ -244,8 +271,8 @@ class SimApp:
                 dues if bg else [],
                 t0,
                 plan.final,
-                key,
-                items,
+                inc.key,
+                inc.items,
                 seed,
             )
             self._store(stored)
@@ -257,13 +284,7 @@ class SimApp:
             # A whole answer takes as long as its stream would have (the schedule's end).
             await _sleep_until(t0 + (dues[-1] if dues else 0.0), self.closing)
             return JSONResponse(plan.final, headers=headers)
-        start = 0
-        if last_id is not None:
-            try:
-                start = int(last_id.strip()) + 1
-            except ValueError:
-                return error_response(400, "Last-Event-ID must be an event number.")
-        spec = self._spec(plan.names, plan.datas, dues, t0, start, faults, seed)
+        spec = self._spec(plan.names, plan.datas, dues, t0, inc.start, faults, seed)
         if stored is not None and req.background:
             spec.limit = stored.limit
         return ScheduledStream(spec, headers)
