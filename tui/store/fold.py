@@ -121,6 +121,8 @@ class RunFold:
 
     rowid: int
     acc: RunAccumulator
+    key: int = 0
+    """``rowid`` shifted to key this run's queued events (see ``store.SEQ_BITS``)."""
     next_seq: int = 0
     """Sequence number of the next event (0, 1, 2, ... per run)."""
     flushed_seq: int = 0
