@@ -116,3 +116,34 @@ async def test_sigkill_mid_run_loses_at_most_one_flush_interval(tmp_path: Path) 
     )
     assert max(gaps) < FLUSH_INTERVAL_S + 0.15  # slack only for a heavily loaded machine
     assert lost_s < FLUSH_INTERVAL_S + 0.15
+
+
+async def test_a_store_never_closed_does_not_keep_the_process_alive(tmp_path: Path) -> None:
+    db = tmp_path / "forgotten.db"
+    code = textwrap.dedent(
+        """
+        import asyncio, sys
+        from tui.config import SessionConfig
+        from tui.store import Store
+        from tui.stream.events import TextDelta
+
+        async def main():
+            store = await Store.open(sys.argv[1])
+            session = SessionConfig(name="s", model="m", prompt="p")
+            run_id = await store.start_run(session, prompt="p")
+            store.add_event(run_id, TextDelta(0.1, "kept"))
+            await store.flush()
+            print(run_id, flush=True)
+            # no close(): the interpreter must still exit
+
+        asyncio.run(main())
+        """
+    )
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, str(db), cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(child.communicate(), 30)
+    assert child.returncode == 0
+    async with await Store.open(db) as store:
+        run = await store.get_run(out.decode().strip())
+    assert (run.status, run.output_text) == ("interrupted", "kept")

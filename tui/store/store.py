@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -169,7 +170,7 @@ class Store:
     async def _open_locked(cls, db: Path, lock: DbLock) -> Store:
         conn: aiosqlite.Connection | None = None
         try:
-            conn = await aiosqlite.connect(str(db), isolation_level=None)
+            conn = await _connect(str(db))
             await conn.execute("PRAGMA busy_timeout = 5000")
             mode = await _fetch_one(conn, "PRAGMA journal_mode = WAL")
             if str(mode).lower() != "wal":
@@ -205,7 +206,7 @@ class Store:
         conn: aiosqlite.Connection | None = None
         try:
             uri = f"file:{quote(str(db))}?{'&'.join(flags)}"
-            conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+            conn = await _connect(uri, uri=True)
             await conn.execute("PRAGMA busy_timeout = 5000")
             await _check_version(conn, db, upgradable=False)
         except BaseException as exc:
@@ -516,6 +517,21 @@ class Store:
     async def schema_version(self) -> int:
         """``PRAGMA user_version`` of the open database."""
         return int(await _fetch_one(self._conn, "PRAGMA user_version"))
+
+
+async def _connect(database: str, *, uri: bool = False) -> aiosqlite.Connection:
+    """An autocommit aiosqlite connection whose worker thread is a daemon.
+
+    aiosqlite's thread is not a daemon: a store that was never closed (a crash screen, a
+    forgotten ``close``) would keep the process from exiting. As a daemon, it dies with the
+    process, which is safe: SQLite rolls back an unfinished transaction on the next open,
+    exactly as after ``kill -9``.
+    """
+    conn = aiosqlite.connect(database, uri=uri, isolation_level=None)
+    thread = getattr(conn, "_thread", None)
+    if isinstance(thread, threading.Thread) and not thread.is_alive():
+        thread.daemon = True
+    return await conn
 
 
 def _claim(path: Path, *, readonly: bool) -> tuple[Path, DbLock | None]:
