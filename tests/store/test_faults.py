@@ -247,3 +247,19 @@ async def test_misuse_is_reported(store: Store) -> None:
         await store.get_run("custom-id-")
     with pytest.raises(StoreError, match="no run 'zzz'"):
         await store.get_run("zzz")
+
+
+async def test_a_reader_never_blocks_a_writer(db_path: Path) -> None:
+    async with await Store.open(db_path) as first:
+        run_id = await first.start_run(make_session(), prompt="left running")
+        first.add_event(run_id, TextDelta(0.1, "partial"))
+        await first.flush()
+        # simulate a crash: the lock goes, the row stays `running`
+        first._lock.release()  # type: ignore[union-attr]
+        async with await Store.open(db_path, readonly=True) as reader:
+            # the reader did the upkeep (nobody held the lock) and gave the lock back
+            assert (await reader.get_run(run_id)).status == "interrupted"
+            async with await Store.open(db_path) as writer:
+                assert not writer.readonly
+                second = await record(writer, completed_events("written while reading"))
+            assert (await reader.get_run(second)).output_text == "written while reading"

@@ -184,3 +184,13 @@ async def test_readonly_open_of_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no database at"):
         await Store.open(tmp_path / "missing.db", readonly=True)
     assert not (tmp_path / "missing.db").exists()
+
+
+async def test_a_reader_upgrades_an_old_database_when_nobody_writes(db_path: Path) -> None:
+    build_old(db_path, 1)
+    async with await Store.open(db_path, readonly=True) as reader:
+        assert reader.readonly
+        assert await reader.schema_version() == SCHEMA_VERSION
+        assert [r.run_id for r in await reader.list_runs(search="old answer")] == [
+            "0000000000aa00000001"
+        ]

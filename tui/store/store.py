@@ -154,15 +154,20 @@ class Store:
         A writer takes the exclusive lock ``<path>.lock`` (another tokentop holding it ->
         :class:`StoreError` naming its pid), applies pending migrations and marks runs left
         ``running`` by a dead process ``interrupted``. ``readonly=True`` (history, export)
-        never fails because of the lock: it does that upkeep when the lock is free and
-        otherwise only reads. Every expected problem raises :class:`StoreError`.
+        never fails because of the lock: when the lock is free it does that upkeep and gives
+        the lock back at once, then reads through a read-only connection, so that a
+        dashboard starting meanwhile is not refused. Every expected problem raises
+        :class:`StoreError`.
         """
         db, lock = _claim(Path(path), readonly=readonly)
+        if not readonly:
+            assert lock is not None  # _claim raises when a writer cannot lock
+            return await cls._open_locked(db, lock)
         if lock is not None:
             try:
-                return await cls._open_locked(db, lock)
+                await (await cls._open_locked(db, lock)).close()
             except StoreError as exc:
-                if not readonly or "read-only" not in str(exc):
+                if "read-only" not in str(exc):
                     raise
         return await cls._open_readonly(db)
 
@@ -405,6 +410,8 @@ class Store:
                 await self._flusher
         if not self.readonly:
             await self._flush_batch(closing=True)
+            with contextlib.suppress(Exception):  # keeps query plans good; optional
+                await self._conn.execute("PRAGMA optimize")
         self._closed = True
         with contextlib.suppress(Exception):
             await self._conn.close()
