@@ -196,3 +196,53 @@ async def test_small_and_large_terminals(
             assert pane.raw_log.region.x > pane.transcript.region.x
         else:
             assert pane.transcript.region.height == 0
+
+
+async def test_replay_mode_shows_the_saved_run_and_quits_when_closed(
+    sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
+) -> None:
+    from tui.ui.screens.replay import ReplayScreen
+
+    db = tmp_path / "runs.db"
+    config = app_config(sim_session(sim_url, "recorded", key=sim_key))
+    recorder = TokentopApp(config, db_path=db, theme_dirs=theme_dirs)
+    async with recorder.run_test(size=(100, 30)) as pilot:
+        await wait_until(
+            pilot, lambda: bool(recorder.sessions) and not recorder.sessions[0].running
+        )
+        run = recorder.sessions[0].current
+        assert run is not None and run.finished is not None
+        run_id = run.run_id
+    replayer = TokentopApp(
+        config, db_path=db, theme_dirs=theme_dirs, replay_run_id=run_id, replay_speed=10.0
+    )
+    async with replayer.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: isinstance(replayer.screen, ReplayScreen))
+        assert replayer.main_screen is None  # nothing else runs in replay mode
+        assert all(s.current is None for s in replayer.sessions)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not replayer.is_running, what="exit after closing")
+
+
+async def test_compare_and_history_open_from_the_dashboard(
+    sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
+) -> None:
+    from tui.ui.screens.compare import CompareScreen
+    from tui.ui.screens.history import HistoryScreen
+
+    config = app_config(
+        sim_session(sim_url, "left", key=sim_key), sim_session(sim_url, "right", key=sim_key)
+    )
+    app = TokentopApp(config, db_path=tmp_path / "runs.db", theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: len(app.sessions) == 2)
+        await wait_until(pilot, lambda: not any(s.running for s in app.sessions))
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.main_screen)
+        await pilot.press("h")
+        await wait_until(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.main_screen)
+        assert app.is_running

@@ -172,13 +172,18 @@ class TokentopApp(App[None]):
             )
             for session in self.config.sessions
         ]
+        if self.replay_run_id is not None and self.store is not None:
+            # `tokentop replay RUN_ID`: the replay is the whole app; closing it quits.
+            await self.push_screen(_ReplayHost())
+            self.open_replay(self.replay_run_id, self.replay_speed)
+            return
         await self.push_screen(MainScreen(self.sessions))
         if self.freeze_gc:
             # Full (gen 2) collections scan every tracked object; under 16 busy streams they
             # took 100+ ms and showed up as event-loop lag. The startup heap (Textual, widgets,
             # config) lives as long as the app, so freezing it keeps those scans small.
             gc.freeze()
-        if self.replay_run_id is not None:
+        if self.replay_run_id is not None:  # no store: say so over the (idle) main screen
             self.open_replay(self.replay_run_id, self.replay_speed)
             return
         if self.autostart:
@@ -312,6 +317,19 @@ class TokentopApp(App[None]):
         main.show_session(name)
 
 
+class _ReplayHost(Screen[None]):
+    """The empty screen under a command-line replay: when the replay closes, quit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._resumed = 0
+
+    def on_screen_resume(self) -> None:
+        self._resumed += 1
+        if self._resumed > 1:  # the first resume is its own push
+            self.app.exit()
+
+
 def _optional_screens() -> list[type[object]]:
     """Screen classes of the other screens that exist (for their binding ids)."""
     found: list[type[object]] = [MainScreen, TokentopApp]
@@ -339,10 +357,16 @@ def run_dashboard(
     replay_run_id: str | None = None,
     replay_speed: float = 1.0,
 ) -> None:
-    """Run the dashboard until the user quits (the CLI's entry point)."""
+    """Run the dashboard until the user quits (the CLI's entry point).
+
+    ``db_path`` None means the default database (``$TOKENTOP_DB`` or the data directory);
+    the app itself takes None as "no store" (tests).
+    """
+    from tui.paths import default_db_path
+
     TokentopApp(
         config,
-        db_path=db_path,
+        db_path=db_path or default_db_path(),
         theme=theme,
         replay_run_id=replay_run_id,
         replay_speed=replay_speed,

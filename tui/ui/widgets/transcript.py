@@ -427,7 +427,9 @@ class TranscriptView(VerticalScroll):
         self._plain = PlainText(text, classes="answer-plain")
         await self.query_one("#answer").mount(self._plain)
         self.add_class("-plain")
-        self._add_notice("long answer: shown as plain text from here on (Markdown off)", "notice")
+        self._add_notice(
+            "long answer: shown as plain text (Markdown is off past 24,000 characters)", "notice"
+        )
         await self._render_notices()
 
     def _paragraph_cut(self, chunk: str) -> int:
