@@ -12,6 +12,7 @@ import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -263,3 +264,22 @@ async def test_a_reader_never_blocks_a_writer(db_path: Path) -> None:
                 assert not writer.readonly
                 second = await record(writer, completed_events("written while reading"))
             assert (await reader.get_run(second)).output_text == "written while reading"
+
+
+async def test_an_event_that_cannot_be_saved_stops_recording_visibly(
+    store: Store, db_path: Path
+) -> None:
+    kept = await record(store, completed_events("saved before the bad event"))
+    run_id = await store.start_run(make_session(), prompt="p")
+    store.add_event(run_id, TextDelta(0.1, "fine "))
+    await store.flush()
+    bogus = RawEvent(0.2, 1, "x", cast(str, object()))  # not JSON-encodable
+    store.add_event(run_id, bogus)
+    await store.flush()  # never raises: the error is reported instead
+    assert store.last_error is not None and "internal error" in store.last_error
+    store.add_event(run_id, TextDelta(0.3, "dropped"))
+    await store.close()
+    async with await Store.open(db_path) as again:
+        assert (await again.get_run(kept)).status == "completed"
+        run = await again.get_run(run_id)
+        assert (run.status, run.output_text) == ("interrupted", "fine ")

@@ -1,0 +1,128 @@
+"""Opening the database file: locking, connecting, refusing what is not ours, migrating.
+
+Each failure becomes a :class:`StoreError` with one sentence naming the file and the cause.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from .errors import StoreError
+from .lock import DbLock
+from .schema import APPLICATION_ID, SCHEMA_VERSION, migration_script
+
+
+def describe_sqlite_error(path: Path, exc: BaseException) -> str:
+    """A one-sentence explanation of why ``path`` could not be opened or written."""
+    text = str(exc)
+    low = text.lower()
+    if "not a database" in low or "malformed" in low:
+        return f"{path} is not a tokentop database: the file is corrupt or not SQLite ({text})"
+    if "readonly" in low or "read-only" in low:
+        return (
+            f"database {path} is read-only ({text}); tokentop needs write access to record "
+            "runs: fix the permissions of the file and its directory, or use --db"
+        )
+    if "unable to open" in low:
+        return (
+            f"cannot open database {path} ({text}): check that its directory exists and is "
+            "writable, or use --db"
+        )
+    if "full" in low:
+        return f"cannot write to {path}: {text}"
+    if "locked" in low or "busy" in low:
+        return f"database {path} is in use by another program ({text})"
+    return f"database {path}: {text}"
+
+
+async def connect(database: str, *, uri: bool = False) -> aiosqlite.Connection:
+    """An autocommit aiosqlite connection whose worker thread is a daemon.
+
+    aiosqlite's thread is not a daemon: a store that was never closed (a crash screen, a
+    forgotten ``close``) would keep the process from exiting. As a daemon, it dies with the
+    process, which is safe: SQLite rolls back an unfinished transaction on the next open,
+    exactly as after ``kill -9``.
+    """
+    conn = aiosqlite.connect(database, uri=uri, isolation_level=None)
+    thread = getattr(conn, "_thread", None)
+    if isinstance(thread, threading.Thread) and not thread.is_alive():
+        thread.daemon = True
+    return await conn
+
+
+def claim(path: Path, *, readonly: bool) -> tuple[Path, DbLock | None]:
+    """The absolute database path and its writer lock (None: read without upkeep)."""
+    db = path.expanduser().absolute()
+    if readonly:
+        if not db.is_file():
+            raise StoreError(f"no database at {db} yet (nothing has been recorded)")
+        if not (os.access(db, os.W_OK) and os.access(db.parent, os.W_OK)):
+            return db, None
+        try:
+            return db, DbLock.acquire(db)
+        except StoreError:  # another tokentop writes it, or the directory is read-only
+            return db, None
+    if db.is_dir():
+        raise StoreError(f"{db} is a directory, not a database file")
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the directory {db.parent}: {exc.strerror}") from None
+    # Ask first, so that the message names the cause rather than a failed lock file.
+    if db.exists() and not os.access(db, os.W_OK):
+        raise StoreError(
+            f"database {db} is read-only: tokentop needs write access to record runs "
+            "(fix its permissions, or use --db)"
+        )
+    if not os.access(db.parent, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"the directory {db.parent} is read-only: tokentop needs to create files next to "
+            f"{db.name} (its journal and lock); fix the permissions, or use --db"
+        )
+    return db, DbLock.acquire(db)
+
+
+async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> Any:
+    async with conn.execute(sql, params) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else row[0]
+
+
+async def check_version(conn: aiosqlite.Connection, db: Path, *, upgradable: bool) -> int:
+    """The database's schema version, after refusing foreign and newer databases."""
+    version = int(await fetch_one(conn, "PRAGMA user_version"))
+    app_id = int(await fetch_one(conn, "PRAGMA application_id"))
+    if app_id not in (0, APPLICATION_ID) or (
+        version == 0 and await fetch_one(conn, "SELECT count(*) FROM sqlite_master") > 0
+    ):
+        raise StoreError(f"{db} is an SQLite database, but not one of tokentop's; use --db")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database {db} was written by a newer tokentop (schema version {version}; this "
+            f"one understands up to {SCHEMA_VERSION}): upgrade tokentop, or use --db"
+        )
+    if version < SCHEMA_VERSION and not upgradable:
+        raise StoreError(
+            f"database {db} has schema version {version} and needs an upgrade to "
+            f"{SCHEMA_VERSION}, which another tokentop holding it must do first"
+        )
+    return version
+
+
+async def migrate(conn: aiosqlite.Connection, db: Path) -> None:
+    """Apply every migration step after the database's version, one transaction each."""
+    version = await check_version(conn, db, upgradable=True)
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        try:
+            await conn.executescript(migration_script(target))
+        except sqlite3.Error:
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
+            raise

@@ -1,0 +1,144 @@
+"""The store's queries: run summaries, one run in detail, its events, and replay.
+
+SQL never leaves ``tui/store``: every method returns the dataclasses of :mod:`.records`
+or the original :mod:`tui.stream.events` objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from tui.stream.events import RunEvent
+
+from . import queries
+from .codec import decode_event
+from .connection import describe_sqlite_error, fetch_one
+from .errors import StoreError
+from .records import AttemptRecord, ErrorRecord, RunDetail, RunSummary, summary_fields
+from .replay import paced
+
+
+class RunQueries:
+    """Read access to the runs of an open database (mixed into :class:`~.store.Store`)."""
+
+    _conn: aiosqlite.Connection
+    _closed: bool
+    path: Path
+
+    async def flush(self) -> None:
+        """Commit whatever is queued, so that queries see it (a no-op when only reading)."""
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def _query(self, sql: str, params: Any = ()) -> list[Any]:
+        if self._closed:
+            raise StoreError("the store is closed")
+        try:
+            return list(await self._conn.execute_fetchall(sql, params))
+        except sqlite3.Error as exc:
+            raise StoreError(describe_sqlite_error(self.path, exc)) from None
+
+    async def list_runs(
+        self,
+        *,
+        search: str | None = None,
+        session: str | None = None,
+        model: str | None = None,
+        finish: str | None = None,
+        limit: int = 50,
+    ) -> list[RunSummary]:
+        """Runs matching every given filter, newest first (see :func:`queries.list_runs_sql`)."""
+        await self.flush()
+        sql, params = queries.list_runs_sql(
+            search=search, session=session, model=model, finish=finish, limit=limit
+        )
+        rows = await self._query(sql, params)
+        attempts = await self._attempts([int(row[-1]) for row in rows])
+        return [
+            RunSummary(**summary_fields(tuple(row[:-1])), attempt_records=attempts.get(row[-1], ()))
+            for row in rows
+        ]
+
+    async def _attempts(self, rowids: list[int]) -> dict[int, tuple[AttemptRecord, ...]]:
+        """The attempts of the given runs, by run rowid."""
+        found: dict[int, list[AttemptRecord]] = {}
+        for start in range(0, len(rowids), 500):
+            chunk = rowids[start : start + 500]
+            sql = queries.SELECT_ATTEMPTS.format(marks=", ".join("?" for _ in chunk))
+            for a in await self._query(sql, chunk):
+                found.setdefault(a[0], []).append(
+                    AttemptRecord(
+                        number=a[1],
+                        at_s=a[2],
+                        mode=a[3],
+                        http_status=a[4],
+                        request_id=a[5],
+                        cause=ErrorRecord(a[6], a[8] or "", a[7]) if a[6] else None,
+                        resumed_after=a[9],
+                        last_event_id=a[10],
+                        output_text=a[11],
+                        reasoning_text=a[12],
+                    )
+                )
+        return {k: tuple(v) for k, v in found.items()}
+
+    async def _resolve(self, run_id_or_prefix: str) -> tuple[int, str]:
+        prefix = run_id_or_prefix.strip()
+        if not prefix:
+            raise StoreError("no run id given")
+        rows = await self._query(*queries.prefix_sql(prefix))
+        if not rows:
+            raise StoreError(f"no run {prefix!r} in {self.path}")
+        if rows[0][1] != prefix and len(rows) > 1:
+            shown = ", ".join(r[1] for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+            raise StoreError(
+                f"run id prefix {prefix!r} is ambiguous: it matches {shown}; give more characters"
+            )
+        return int(rows[0][0]), str(rows[0][1])
+
+    async def get_run(self, run_id_or_prefix: str) -> RunDetail:
+        """The run whose id is or uniquely starts with the argument, with its attempts."""
+        await self.flush()
+        rowid, _ = await self._resolve(run_id_or_prefix)
+        (row,) = await self._query(queries.DETAIL_SQL, (rowid,))
+        fields = summary_fields(tuple(row[:-2]))
+        attempts = (await self._attempts([rowid])).get(rowid, ())
+        return RunDetail(
+            **fields, attempt_records=attempts, config=json.loads(row[-2]), event_count=row[-1]
+        )
+
+    async def run_events(self, run_id_or_prefix: str) -> list[RunEvent]:
+        """Every recorded event of the run, in arrival order, as the original dataclasses."""
+        await self.flush()
+        rowid, _ = await self._resolve(run_id_or_prefix)
+        rows = await self._query(queries.SELECT_EVENTS, (rowid,))
+        return [decode_event(kind, payload) for kind, payload in rows]
+
+    async def replay(
+        self,
+        run_id_or_prefix: str,
+        speed: float | None = 1.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> AsyncIterator[RunEvent]:
+        """The run's events again, each at its original offset divided by ``speed``.
+
+        ``speed=None`` yields them all at once. The events are loaded before the first one is
+        yielded; pacing uses ``clock`` and ``sleep`` (injectable for tests).
+        """
+        events = await self.run_events(run_id_or_prefix)
+        async for event in paced(events, speed, clock=clock, sleep=sleep):
+            yield event
+
+    async def schema_version(self) -> int:
+        """``PRAGMA user_version`` of the open database."""
+        return int(await fetch_one(self._conn, "PRAGMA user_version"))
