@@ -222,6 +222,18 @@ async def test_many_sessions_scroll_horizontally_and_link(sim_url: str) -> None:
         await wait_for_runs(app)
         await pilot.pause()
         screen.focus_columns()
+        assert columns_box.scroll_x == 0
+        await pilot.press(*"]" * 5)  # to the sixth column, out of view at first
+        await pilot.pause()
+        last = screen.columns[5]
+        assert last.query_one(TranscriptView).has_focus
+        assert columns_box.scroll_x > 0
+        assert last.region.right <= columns_box.region.right  # scrolled into view
+        await pilot.press("right_square_bracket")  # wraps around to the first
+        assert screen.columns[0].query_one(TranscriptView).has_focus
+        await pilot.press("left_square_bracket")
+        assert last.query_one(TranscriptView).has_focus
+        screen.focus_columns()
         await pilot.press("l")
         assert screen.linked
         views = [column.query_one(TranscriptView) for column in screen.columns[:2]]

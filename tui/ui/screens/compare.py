@@ -285,6 +285,22 @@ class CompareScreen(Screen[None]):
             id="compare.cancel",
             tooltip="Cancel the running runs of the checked sessions",
         ),
+        Binding(
+            "right_square_bracket",
+            "next_column",
+            "Next column",
+            id="compare.next_column",
+            tooltip="Focus the next column (scrolls it into view)",
+            key_display="]",
+        ),
+        Binding(
+            "left_square_bracket",
+            "previous_column",
+            "Previous column",
+            id="compare.previous_column",
+            tooltip="Focus the previous column",
+            show=False,
+        ),
         Binding("escape", "close", "Back"),
     ]
 
@@ -483,6 +499,34 @@ class CompareScreen(Screen[None]):
         self.notify("scrolling linked" if self.linked else "scrolling unlinked", timeout=1.5)
 
     # -- other actions --------------------------------------------------------------------
+
+    def _focused_column(self) -> int:
+        """Index of the column that holds the focus (-1: none does)."""
+        node = self.focused
+        while node is not None and not isinstance(node, CompareColumn):
+            node = node.parent if isinstance(node.parent, Widget) else None
+        return -1 if node is None else node.index
+
+    def _go_to_column(self, step: int) -> None:
+        columns = self.columns
+        if not columns:
+            return
+        current = self._focused_column()
+        index = (max(current, 0) + step) % len(columns) if current >= 0 else 0
+        column = columns[index]
+        scroller = column.query_one(
+            DiffScroll if column.has_class("-diff-side") else TranscriptView
+        )
+        scroller.focus()
+        self.query_one("#compare-columns").scroll_to_widget(column, animate=False)
+
+    def action_next_column(self) -> None:
+        """Focus the next column (scrolls it into view when there are many)."""
+        self._go_to_column(+1)
+
+    def action_previous_column(self) -> None:
+        """Focus the previous column."""
+        self._go_to_column(-1)
 
     def action_focus_prompt(self) -> None:
         """Move the focus to the prompt box."""
