@@ -441,7 +441,7 @@ class CompareScreen(Screen[None]):
             plural = "" if changes == 1 else "s"
             summary = (
                 f"{changes} difference{plural} · {diff.similarity():.0%} similar · "
-                "[$text-error]removed[/] / [$text-success]added[/]"
+                "[strike on $error-muted] removed [/] [b on $success-muted] added [/]"
             )
         self.query_one("#diff-summary", Static).update(Content.from_markup(summary))
 
