@@ -339,9 +339,15 @@ def test_background_cancel(client: openai.OpenAI, sim_key: str) -> None:
     assert len(events) < 10
 
 
-def test_unknown_response_is_404(client: openai.OpenAI) -> None:
+def test_unknown_or_unstored_response_is_404(client: openai.OpenAI, sim_key: str) -> None:
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve("resp_does_not_exist")
+    unstored = client.responses.create(
+        model="sim", input="x", store=False, extra_headers=_headers(sim_key)
+    )
+    assert unstored.output_text
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(unstored.id)
 
 
 async def test_async_sdk_both_apis(aclient: openai.AsyncOpenAI, sim_key: str) -> None:

@@ -275,7 +275,8 @@ class SimApp:
                 inc.items,
                 seed,
             )
-            self._store(stored)
+            if bg or req.body.get("store") is not False:  # store=false: never retrievable
+                self._store(stored)
         if not req.stream or faults.has("not_sse"):
             if stored is not None and req.background and not faults.has("not_sse"):
                 return JSONResponse(
