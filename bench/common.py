@@ -117,6 +117,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def runqueue_wait_seconds() -> float:
+    """Seconds the calling thread has spent runnable but waiting for a CPU (Linux
+    ``/proc/thread-self/schedstat``; 0 elsewhere). Its growth over a window, divided by the
+    window, is the share of time other processes took from us: the noise of a shared box."""
+    try:
+        fields = Path("/proc/thread-self/schedstat").read_text().split()
+        return int(fields[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 # -- the machine ------------------------------------------------------------------------------
 
 

@@ -1,0 +1,491 @@
+"""Part 3, the dashboard under load: the real app, headless at 200x60, 16 sessions streaming
+from the simulator (another process) at 1,000 tokens/s each for 20 s.
+
+What is measured, in the app's own event loop and process:
+
+- **event-loop lag**: a task that sleeps 5 ms in a loop and records how late it wakes up
+  (p50 / p99 / max over the streaming window).
+- **display lag**, token received -> visible on screen, for the pane on screen (session 0's
+  tab; the other 15 panes are hidden tabs that buffer, as designed). The receive time of
+  every text delta is taken in the engine consumer (a :class:`~tui.ui.live.LiveListener`
+  subscribed to the session, called in the same ``LiveSession.handle_event`` as the pane).
+  The visible time is when the screen refresh that follows the ``Markdown.append`` carrying
+  that character has run (``call_after_refresh`` after the append's mount completed):
+  :class:`DisplayProbe` wraps Textual's public ``Markdown.append`` for the answer segments
+  of the watched :class:`~tui.ui.widgets.transcript.TranscriptView`. The hook tokentop
+  would need for this without wrapping a Textual method: a ``TranscriptView.Flushed``
+  message (or callback) carrying the number of answer characters the flush made visible.
+- **CPU seconds per 1,000 tokens** (``resource.getrusage`` of the app process, which also
+  runs the engine and the store's writer; the simulator runs elsewhere), and the CPU share
+  of one core over the streaming window.
+- **no token lost**: every session received exactly 20,000 text deltas, and every pane,
+  once shown and flushed, holds exactly the text its session received (the sources of the
+  Markdown segments joined, the transcript's ``rendered_text``, and the accumulator's
+  ``output_text``).
+
+The store is on (a fresh SQLite file), as in the real dashboard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual.await_complete import AwaitComplete
+from textual.widgets import Markdown
+
+from bench.common import (
+    Figure,
+    PartResult,
+    cpu_seconds,
+    part_main,
+    peak_rss_mb,
+    percentile,
+    runqueue_wait_seconds,
+)
+from tui.config import AppConfig, SessionConfig
+from tui.stream.events import Api, Finished, RunEvent, TextDelta
+from tui.ui.live import LiveRun, LiveSession
+from tui.ui.widgets.transcript import TranscriptView
+
+SESSIONS = 16
+TPS = 1_000
+SECONDS = 20
+LOOP_LAG_BAR_MS = 50.0
+DISPLAY_LAG_BAR_MS = 150.0
+TICK_S = 0.005
+PROFILE_ENV = "TOKENTOP_BENCH_PROFILE"
+"""Set to a directory to write cProfile stats of the measured window there."""
+
+
+# -- probes -----------------------------------------------------------------------------------
+
+
+class LoopLagTicker:
+    """Sleeps :data:`TICK_S` in a loop and records how late it wakes (ms)."""
+
+    def __init__(self) -> None:
+        self.lags_ms: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+        self._recording = False
+
+    def start(self) -> None:
+        """Start ticking (recording begins with :meth:`record`)."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def record(self, on: bool) -> None:
+        """Start or stop recording the lag."""
+        self._recording = on
+
+    async def _run(self) -> None:
+        clock = time.perf_counter
+        while True:
+            before = clock()
+            await asyncio.sleep(TICK_S)
+            if self._recording:
+                self.lags_ms.append(max(0.0, (clock() - before - TICK_S) * 1000.0))
+
+    async def stop(self) -> None:
+        """Stop the task."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+@dataclass(slots=True)
+class ReceivedText:
+    """A LiveListener that records what the engine consumer received for one session: the
+    text (to check the panes) and, when ``timed``, the receive time of every delta."""
+
+    timed: bool = False
+    parts: list[str] = field(default_factory=list)
+    deltas: int = 0
+    chars: int = 0
+    times: list[float] = field(default_factory=list)
+    """perf_counter() when the delta was handled (timed only)."""
+    ends: list[int] = field(default_factory=list)
+    """Cumulative answer chars after that delta (timed only)."""
+    finished: Finished | None = None
+    on_delta: Callable[[int, float], None] | None = None
+
+    def run_started(self, live: LiveSession, run: LiveRun) -> None:
+        """A new run: forget the last one."""
+        self.parts.clear()
+        self.times.clear()
+        self.ends.clear()
+        self.deltas = self.chars = 0
+        self.finished = None
+
+    def run_event(self, live: LiveSession, run: LiveRun, event: RunEvent) -> None:
+        """Record one event (O(1))."""
+        if type(event) is TextDelta:
+            text = event.text
+            if not text:
+                return
+            self.parts.append(text)
+            self.deltas += 1
+            self.chars += len(text)
+            if self.timed:
+                now = time.perf_counter()
+                self.times.append(now)
+                self.ends.append(self.chars)
+                if self.on_delta is not None:
+                    self.on_delta(self.chars, now)
+        elif type(event) is Finished:
+            self.finished = event
+
+    @property
+    def text(self) -> str:
+        """Everything received."""
+        return "".join(self.parts)
+
+
+class DisplayProbe:
+    """Times when answer characters of one TranscriptView become visible.
+
+    The transcript renders its answer with ``Markdown`` segments (through
+    ``Markdown.get_stream``, whose task calls ``Markdown.append``) and, for very long answers,
+    a Line-API ``PlainText``. Both ``append`` methods are wrapped class-wide (undone by
+    :meth:`uninstall`); after an append into the watched view (for Markdown: once its blocks
+    are mounted), ``call_after_refresh`` samples how many answer characters the view's
+    widgets hold, once the screen has refreshed. That sample, with its time, is what was
+    visible then.
+    """
+
+    def __init__(self, view: TranscriptView) -> None:
+        self.view = view
+        self.visible_times: list[float] = []
+        self.visible_chars: list[int] = []
+        self.appends = 0
+        self._plain_chars: dict[int, int] = {}
+        self._originals: list[tuple[type, Any]] = []
+        self._scheduled = False
+
+    def install(self) -> None:
+        """Wrap ``Markdown.append`` and ``PlainText.append``."""
+        probe = self
+        markdown_append = Markdown.append
+
+        def append(widget: Markdown, markdown: str) -> AwaitComplete:
+            awaitable = markdown_append(widget, markdown)
+            if not probe._in_view(widget):
+                return awaitable
+
+            async def appended() -> None:
+                await awaitable
+                probe._schedule()
+
+            probe.appends += 1
+            return AwaitComplete(appended())
+
+        self._originals.append((Markdown, markdown_append))
+        Markdown.append = append  # type: ignore[method-assign]
+        try:
+            from tui.ui.widgets.plain_text import PlainText
+        except ImportError:  # an older transcript without the plain view
+            return
+        plain_append = PlainText.append
+
+        def plain(widget: PlainText, text: str) -> None:
+            plain_append(widget, text)
+            # counted for every PlainText: the first append happens before it is mounted
+            probe._plain_chars[id(widget)] = probe._plain_chars.get(id(widget), 0) + len(text)
+            probe.appends += 1
+            probe._schedule()
+
+        self._originals.append((PlainText, plain_append))
+        PlainText.append = plain  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        """Put the wrapped methods back."""
+        for cls, original in self._originals:
+            cls.append = original  # type: ignore[attr-defined]
+        self._originals.clear()
+
+    def _in_view(self, widget: Any) -> bool:
+        answer = widget.parent
+        return answer is not None and answer.id == "answer" and answer.parent is self.view
+
+    def _schedule(self) -> None:
+        if not self._scheduled and self.view.is_attached:
+            self._scheduled = True
+            self.view.app.call_after_refresh(self._sample)
+
+    def shown_chars(self) -> int:
+        """Answer characters the view's widgets hold now."""
+        total = 0
+        answer = self.view.query_one("#answer")
+        for child in answer.children:
+            if isinstance(child, Markdown):
+                total += len(child.source)
+            else:
+                total += self._plain_chars.get(id(child), 0)
+        return total
+
+    def _sample(self) -> None:
+        self._scheduled = False
+        chars = self.shown_chars()
+        if self.visible_chars and chars < self.visible_chars[-1]:
+            chars = self.visible_chars[-1]  # a reset never happens mid-run here
+        self.visible_times.append(time.perf_counter())
+        self.visible_chars.append(chars)
+
+    def lags_ms(self, received: ReceivedText) -> tuple[list[float], int]:
+        """Display lag of every timed delta (ms), and how many never became visible."""
+        lags: list[float] = []
+        missing = 0
+        # visible_chars is non-decreasing (appends are ordered, refresh callbacks FIFO)
+        chars, times = self.visible_chars, self.visible_times
+        for end, t in zip(received.ends, received.times, strict=True):
+            i = bisect_left(chars, end)
+            if i == len(chars):
+                missing += 1
+                continue
+            lags.append(max(0.0, (times[i] - t) * 1000.0))
+        return lags, missing
+
+
+def start_profile() -> Any:
+    """A running cProfile when ``TOKENTOP_BENCH_PROFILE`` names a directory, else None."""
+    import os
+
+    if not os.environ.get(PROFILE_ENV):
+        return None
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
+def stop_profile(profiler: Any, name: str) -> None:
+    """Stop ``profiler`` and write ``<dir>/<name>.prof`` and a text summary."""
+    if profiler is None:
+        return
+    import os
+    import pstats
+
+    profiler.disable()
+    out = Path(os.environ[PROFILE_ENV])
+    out.mkdir(parents=True, exist_ok=True)
+    profiler.dump_stats(out / f"{name}.prof")
+    with (out / f"{name}.txt").open("w") as f:
+        stats = pstats.Stats(profiler, stream=f)
+        stats.sort_stats("tottime").print_stats(40)
+        stats.sort_stats("cumulative").print_stats(60)
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def load_config(base_url: str, sessions: int, timing: str, db_hint: str = "") -> AppConfig:
+    """``sessions`` sessions on the simulator at ``base_url`` (chat and responses alternate)."""
+    apis: tuple[Api, Api] = ("chat", "responses")
+    return AppConfig(
+        path=None,
+        sessions=tuple(
+            SessionConfig(
+                name=f"s{i:02d} {apis[i % 2]}",
+                model="sim",
+                prompt=f"Session {i}: write a long and detailed answer. {db_hint}",
+                base_url=base_url,
+                api=apis[i % 2],
+                headers={"X-Sim-Timing": timing},
+            )
+            for i in range(sessions)
+        ),
+    )
+
+
+async def wait_until(check: Callable[[], bool], limit_s: float, step: float = 0.05) -> bool:
+    """Poll ``check`` until true or ``limit_s`` seconds passed."""
+    deadline = time.monotonic() + limit_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(step)
+    return True
+
+
+async def settle_pane(main: Any, live: LiveSession, limit_s: float = 60.0) -> TranscriptView:
+    """Show ``live``'s tab and wait until its transcript rendered everything (incl. the
+    final full render)."""
+    main.show_session(live.name)
+    pane = main.pane_for(live)
+    view: TranscriptView = pane.transcript
+    await wait_until(lambda: view.is_on_screen, 10.0, 0.01)
+    await wait_until(lambda: not view.has_pending, limit_s, 0.02)
+    await view.flush()
+    return view
+
+
+def pane_text_problems(
+    view: TranscriptView, received: ReceivedText, live: LiveSession
+) -> list[str]:
+    """Differences between what a pane holds and what its session received."""
+    problems: list[str] = []
+    want = received.text
+    shown = "".join(md.source for md in view.query("#answer > Markdown").results(Markdown))
+    if not shown:  # the plain Line-API view of a very long answer
+        shown = view.rendered_text
+    run = live.current
+    acc_text = run.accumulator.output_text if run is not None else ""
+    if shown != want:
+        problems.append(f"{live.name}: Markdown holds {len(shown):,} chars, received {len(want):,}")
+    if view.rendered_text != want:
+        problems.append(f"{live.name}: rendered_text differs from the received text")
+    if acc_text != want:
+        problems.append(f"{live.name}: accumulator text differs from the received text")
+    return problems
+
+
+async def _measure_async(
+    base_url: str, seconds: int, workdir: Path, sessions: int = SESSIONS
+) -> PartResult:
+    from tui.ui.app import TokentopApp
+
+    tokens = TPS * seconds
+    timing = f"ttft=0.2,tps={TPS},tokens={tokens}"
+    config = load_config(base_url, sessions, timing)
+    app = TokentopApp(config, db_path=workdir / "bench.sqlite", autostart=False)
+    result = PartResult("dashboard")
+    ticker = LoopLagTicker()
+    async with app.run_test(headless=True, size=(200, 60)) as pilot:
+        main = app.main_screen
+        assert main is not None
+        await wait_until(lambda: len(app.sessions) == sessions, 10.0)
+        received = [ReceivedText(timed=(i == 0)) for i in range(sessions)]
+        for live, rec in zip(app.sessions, received, strict=True):
+            live.subscribe(rec)
+        watched = app.sessions[0]
+        main.show_session(watched.name)
+        await pilot.pause()
+        probe = DisplayProbe(main.pane_for(watched).transcript)
+        probe.install()
+        ticker.start()
+        await asyncio.sleep(0.3)  # let the tab switch settle before recording
+        ticker.record(True)
+        profiler = start_profile()
+        cpu0, wall0, wait0 = cpu_seconds(), time.perf_counter(), runqueue_wait_seconds()
+        for live in app.sessions:
+            live.start()
+        done = await wait_until(
+            lambda: all(r.finished is not None for r in received), seconds * 3 + 30, 0.05
+        )
+        wall = time.perf_counter() - wall0
+        cpu = cpu_seconds() - cpu0
+        waited = runqueue_wait_seconds() - wait0
+        stop_profile(profiler, "dashboard")
+        ticker.record(False)
+        # let the watched pane's last flush become visible, then stop probing
+        await wait_until(lambda: not main.pane_for(watched).transcript.has_pending, 10.0, 0.02)
+        await pilot.pause()
+        await asyncio.sleep(0.2)
+        probe.uninstall()
+        await ticker.stop()
+        problems: list[str] = []
+        if not done:
+            problems.append("not every session finished in time")
+        for live, rec in zip(app.sessions, received, strict=True):
+            if rec.finished is None or rec.finished.status != "completed":
+                why = rec.finished.reason if rec.finished else "no Finished"
+                problems.append(f"{live.name}: run ended {why}")
+            if rec.deltas != tokens:
+                problems.append(f"{live.name}: {rec.deltas:,} text deltas, expected {tokens:,}")
+        catch_up: list[float] = []
+        for live, rec in zip(app.sessions, received, strict=True):
+            shown = time.perf_counter()
+            view = await settle_pane(main, live)
+            catch_up.append(time.perf_counter() - shown)
+            problems += pane_text_problems(view, rec, live)
+        total_tokens = sum(r.deltas for r in received)
+        lags, missing = probe.lags_ms(received[0])
+    loop_p50 = percentile(ticker.lags_ms, 50)
+    loop_p99 = percentile(ticker.lags_ms, 99)
+    disp_p50 = percentile(lags, 50)
+    disp_p99 = percentile(lags, 99)
+    cpu_per_k = cpu / (total_tokens / 1000) if total_tokens else float("nan")
+    if missing:
+        problems.append(f"{missing:,} deltas of the watched pane never became visible")
+    lost_ok = not problems
+    result.figures = [
+        Figure(
+            "dashboard",
+            f"event-loop lag p99 ({sessions}x{TPS} tok/s)",
+            f"<= {LOOP_LAG_BAR_MS:g} ms",
+            f"{loop_p99:.1f} ms (p50 {loop_p50:.1f})",
+            loop_p99 <= LOOP_LAG_BAR_MS,
+            f"{len(ticker.lags_ms):,} ticks, max {max(ticker.lags_ms, default=0):.1f} ms",
+        ),
+        Figure(
+            "dashboard",
+            "display lag p99 (received -> on screen)",
+            f"<= {DISPLAY_LAG_BAR_MS:g} ms",
+            f"{disp_p99:.1f} ms (p50 {disp_p50:.1f})",
+            disp_p99 <= DISPLAY_LAG_BAR_MS and not missing,
+            f"{len(lags):,} deltas, {probe.appends:,} appends, max {max(lags, default=0):.1f} ms",
+        ),
+        Figure(
+            "dashboard",
+            "no token lost (every pane = received text)",
+            "0 differences",
+            f"{len(problems)} differences",
+            lost_ok,
+            "; ".join(problems[:5]),
+        ),
+        Figure(
+            "dashboard",
+            "hidden tab shown after the run: fully rendered in",
+            "-",
+            f"{max(catch_up[1:], default=0):.2f} s max",
+            None,
+            f"median {percentile(catch_up[1:], 50):.2f} s for {tokens:,} buffered tokens",
+        ),
+        Figure(
+            "dashboard",
+            "CPU per 1,000 tokens (share of one core)",
+            "-",
+            f"{cpu_per_k * 1000:.1f} ms ({cpu / wall:.0%} of a core)",
+            None,
+            f"{cpu:.1f} CPU s over {wall:.1f} s wall for {total_tokens:,} tokens",
+        ),
+    ]
+    result.notes = [
+        f"{sessions} sessions x {TPS} tok/s x {seconds} s: {total_tokens:,} tokens in "
+        f"{wall:.1f} s; CPU {cpu:.1f} s ({cpu_per_k * 1000:.1f} ms per 1,000 tokens, "
+        f"{cpu / wall:.0%} of one core); loop lag p50 {loop_p50:.1f} / p99 {loop_p99:.1f} / "
+        f"max {max(ticker.lags_ms, default=0):.1f} ms; display lag p50 {disp_p50:.1f} / "
+        f"p99 {disp_p99:.1f} / max {max(lags, default=0):.1f} ms over {len(lags):,} deltas "
+        f"of the visible pane; peak RSS {peak_rss_mb():.0f} MB; the loop thread waited "
+        f"{waited:.1f} s ({waited / wall:.0%} of the window) for a CPU taken by other "
+        f"processes; showing a hidden tab after the run took {percentile(catch_up[1:], 50):.2f} s "
+        f"(median) / {max(catch_up[1:], default=0):.2f} s (max) to render its "
+        f"{tokens:,} buffered tokens",
+        *problems[:10],
+    ]
+    return result
+
+
+def run_with_simulator(
+    body: Callable[[str, Path], Coroutine[Any, Any, PartResult]],
+) -> PartResult:
+    """Run ``body(base_url, workdir)`` with a simulator process and a temp directory."""
+    from bench.common import simulator
+
+    with simulator() as base_url, tempfile.TemporaryDirectory(prefix="tokentop-bench-") as tmp:
+        return asyncio.run(body(base_url, Path(tmp)))
+
+
+def measure(repeat: int = 1, seconds: int = SECONDS, sessions: int = SESSIONS) -> PartResult:
+    """Run the dashboard part once (a 20 s run is long enough to damp the noise)."""
+    return run_with_simulator(lambda url, tmp: _measure_async(url, seconds, tmp, sessions))
+
+
+if __name__ == "__main__":
+    part_main("dashboard", lambda repeat: measure(repeat))
