@@ -8,6 +8,7 @@ from tests.ui.conftest import app_config, sim_session, wait_until
 from tui.ui.app import TokentopApp
 from tui.ui.screens.main import MainScreen
 from tui.ui.widgets.overview import OverviewTable
+from tui.ui.widgets.preview import SessionPreview
 
 
 def _overview(app: TokentopApp) -> OverviewTable:
@@ -55,6 +56,20 @@ async def test_rows_show_each_session_and_fill_in_live(
         assert ttft["alpha"].endswith("ms") and ttft["down"] == "–"
         tries = dict(zip(overview.visible_names, _column(overview, "tries"), strict=True))
         assert tries["down"] == "2/0"  # one retry of the 502, then it gave up
+
+        # A tall terminal shows the selected row's details and answer tail under the table.
+        preview = overview.query_one(SessionPreview)
+        assert overview.has_class("-tall") and preview.region.height > 5
+        overview.table.focus()
+        await pilot.press("home")
+        await pilot.pause(0.3)
+        alpha = app.sessions[0].current
+        assert alpha is not None
+        assert "alpha" in preview.text and alpha.run_id in preview.text
+        assert alpha.accumulator.output_text[-40:] in preview.text
+        await pilot.press("down", "down", "down")  # "down": its error is spelled out
+        await pilot.pause(0.3)
+        assert "✖ http" in preview.text and "502" in preview.text
 
 
 async def test_sort_filter_and_enter(

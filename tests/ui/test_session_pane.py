@@ -245,3 +245,47 @@ async def test_reconnect_status_through_a_429(
         await wait_until(pilot, lambda: live.state == "done", what="done after retry")
         assert status.message == "connected on attempt 2"
         assert any(isinstance(e, Retrying) for e in recorder.events)
+
+
+async def test_drops_resume_or_restart_and_the_pane_ends_with_the_engine_text(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    from tui.config import ReconnectPolicy
+
+    policy = {"backoff_initial_s": 0.05, "backoff_max_s": 0.1, "max_retries": 2}
+    config = app_config(
+        sim_session(
+            sim_url,
+            "resumes",
+            model="sim-flaky",
+            background=True,
+            key=sim_key,
+            reconnect=ReconnectPolicy(on_drop="resume", **policy),  # type: ignore[arg-type]
+        ),
+        sim_session(
+            sim_url,
+            "restarts",
+            api="chat",
+            key=sim_key,
+            headers={"X-Sim-Fault": "drop=30"},
+            reconnect=ReconnectPolicy(on_drop="restart", **policy),  # type: ignore[arg-type]
+        ),
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: len(app.sessions) == 2)
+        main = _main(app)
+        await wait_until(pilot, lambda: all(s.state == "done" for s in app.sessions), what="done")
+        for index, live in enumerate(app.sessions):
+            main.show_session(live.name)
+            pane = main.query_one(f"#pane-{index}", SessionPane)
+            await wait_until(pilot, lambda: not pane.transcript.has_pending)  # noqa: B023
+            await settle(pilot)
+            assert live.current is not None
+            acc = live.current.accumulator
+            assert pane.transcript.rendered_text == acc.output_text
+            assert len(acc.attempts) == 2
+        resumed = main.query_one("#pane-0", SessionPane).reconnect_status
+        assert resumed.tone == "resumed" and resumed.message.startswith("resumed after event ")
+        restarted = main.query_one("#pane-1", SessionPane)
+        assert any("restarted" in n for n in restarted.transcript.notices)

@@ -28,9 +28,13 @@ from tui.ui.live import LiveSession
 from tui.ui.themes import resolve_colour
 from tui.ui.widgets.badges import finish_tone
 from tui.ui.widgets.format import fmt_count, fmt_elapsed, fmt_ms, fmt_rate, sparkline
+from tui.ui.widgets.preview import SessionPreview
 
 OVERVIEW_HZ = 5.0
 """Row refresh rate."""
+
+TALL_FROM = 30
+"""From this height on, the selected session's preview shows under the table."""
 
 COMPACT_BELOW = 112
 """Below this width the table drops the api, trend and elapsed columns."""
@@ -132,6 +136,9 @@ class OverviewTable(Vertical):
 
     DEFAULT_CSS = """
     OverviewTable { height: 1fr; }
+    OverviewTable SessionPreview { display: none; }
+    OverviewTable.-tall SessionPreview { display: block; }
+    OverviewTable.-tall DataTable { height: auto; max-height: 60%; }
     OverviewTable #overview-filter { height: 1; border: none; padding: 0 1; }
     OverviewTable DataTable { height: 1fr; }
     """
@@ -171,6 +178,7 @@ class OverviewTable(Vertical):
             id="overview-table", cursor_type="row", zebra_stripes=True
         )
         yield table
+        yield SessionPreview(id="overview-preview")
 
     @property
     def table(self) -> DataTable[Text | str]:
@@ -185,6 +193,8 @@ class OverviewTable(Vertical):
         self.set_interval(1 / OVERVIEW_HZ, self.refresh_rows, name="overview-refresh")
 
     def on_resize(self) -> None:
+        # Tall terminals get a preview of the selected session under the table.
+        self.set_class(self.size.height >= TALL_FROM, "-tall")
         compact = self.size.width < COMPACT_BELOW
         if compact != self.compact:
             self.compact = compact
@@ -353,6 +363,10 @@ class OverviewTable(Vertical):
     @on(Input.Submitted, "#overview-filter")
     def _filter_submitted(self) -> None:
         self.table.focus()
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.query_one(SessionPreview).show_session(self.selected_session)
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:

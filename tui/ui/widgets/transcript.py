@@ -206,6 +206,11 @@ class TranscriptView(VerticalScroll):
         return "".join(self._reasoning)
 
     @property
+    def notices(self) -> list[str]:
+        """The notice lines shown under the answer (restarts, flagged stops, errors)."""
+        return [n.split("\x00", 1)[1] for n in self._notices]
+
+    @property
     def has_pending(self) -> bool:
         """True while received content waits for the next flush."""
         return bool(
