@@ -74,6 +74,9 @@ class ScreenBindingCommands(Provider):
                 yield Hit(score, matcher.highlight(name), callback, help=help_text)
 
 
+YIELD_EVERY_S = 0.02
+"""Longest stretch the player feeds events without giving the event loop a turn."""
+
 SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
 """Playback speeds that ``-`` and ``+`` step through."""
 
@@ -314,10 +317,15 @@ class ReplayScreen(Screen[None]):
             run.run_id, run.session, api, run.model, run.prompt, clock=self._run_now
         )
         self.accumulator = acc
+        last_yield = time.monotonic()
         try:
             async for event in self.store.replay(run.run_id, None):
                 await self.clock.wait_until(event.t)
                 self._apply(acc, event)
+                if time.monotonic() - last_yield > YIELD_EVERY_S:
+                    # Instant mode (or catching up) never sleeps: let the screen breathe.
+                    await asyncio.sleep(0)
+                    last_yield = time.monotonic()
         except Exception as exc:
             self._show_error(f"replay stopped: {exc}")
             return
