@@ -41,6 +41,7 @@ SESSION = SessionConfig(
 
 
 def start_simulator() -> tuple[subprocess.Popen[str], str]:
+    """Start the simulator in its own process; return it and its base URL."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui.sim.server", "127.0.0.1", "0"],
         stdout=subprocess.PIPE,
@@ -53,6 +54,7 @@ def start_simulator() -> tuple[subprocess.Popen[str], str]:
 
 
 async def raw_httpx(client: httpx.AsyncClient, url: str) -> int:
+    """Read the stream with plain httpx and only count event separators."""
     body = build_chat_body(SESSION)
     events = 0
     async with client.stream("POST", url + "/chat/completions", json=body, headers=HEADERS) as r:
@@ -62,6 +64,7 @@ async def raw_httpx(client: httpx.AsyncClient, url: str) -> int:
 
 
 async def engine(client: httpx.AsyncClient, url: str) -> int:
+    """The whole engine: StreamRun events one by one into a RunAccumulator."""
     acc = RunAccumulator("r", "bench", "chat", "sim-fast", "benchmark")
     run = StreamRun(SESSION, client=client, base_url=url)
     async for event in run:
@@ -71,6 +74,7 @@ async def engine(client: httpx.AsyncClient, url: str) -> int:
 
 
 async def engine_batches(client: httpx.AsyncClient, url: str) -> int:
+    """The whole engine, consumed batch by batch."""
     acc = RunAccumulator("r", "bench", "chat", "sim-fast", "benchmark")
     run = StreamRun(SESSION, client=client, base_url=url)
     apply = acc.apply
@@ -82,6 +86,7 @@ async def engine_batches(client: httpx.AsyncClient, url: str) -> int:
 
 
 async def openai_sdk(client: httpx.AsyncClient, url: str) -> int:
+    """The openai SDK reading the same stream (parsed chunk objects)."""
     from openai import AsyncOpenAI
 
     sdk = AsyncOpenAI(base_url=url, api_key="x", max_retries=0)
@@ -127,6 +132,7 @@ def in_memory() -> float:
 async def measure(
     name: str, fn: Callable[[httpx.AsyncClient, str], Awaitable[int]], url: str
 ) -> float:
+    """Best of three runs of ``fn`` in chunks per second (printed and returned)."""
     best = 0.0
     async with httpx.AsyncClient(timeout=60) as client:
         for _ in range(3):
@@ -138,6 +144,7 @@ async def measure(
 
 
 async def main() -> None:
+    """Run every measurement against one simulator process and print the ratios."""
     proc, url = start_simulator()
     try:
         print(f"{TOKENS:,} chat chunks, simulator in a separate process at {url}")

@@ -73,6 +73,7 @@ class FakeSleep:
         self.delays: list[float] = []
 
     async def __call__(self, delay: float) -> None:
+        """Record ``delay`` and yield once."""
         self.delays.append(delay)
         await asyncio.sleep(0)
 

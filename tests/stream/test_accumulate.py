@@ -53,6 +53,7 @@ DROP = RunError("dropped", "connection dropped mid-stream")
 
 
 def restarted_run() -> list[RunEvent]:
+    """A chat run whose first attempt dropped and was restarted."""
     return [
         Connecting(0.0, 1, "POST", "http://x/v1/chat/completions"),
         Started(0.1, 1, 200, "req_a", (("x-request-id", "req_a"),)),

@@ -26,6 +26,7 @@ HEAD = '"id":"chatcmpl-9","object":"chat.completion.chunk","created":1760000000,
 
 
 def chunk(delta: str, finish: str = "null", extra: str = "") -> str:
+    """One chat chunk with the given delta JSON, finish_reason and extra fields."""
     return (
         "{" + HEAD + ',"choices":[{"index":0,"delta":' + delta + ',"logprobs":null,'
         '"finish_reason":' + finish + "}]" + extra + "}"
@@ -47,6 +48,7 @@ OPENAI = sse(
 def check_every_split(
     stream: bytes, check: Callable[[list[RunEvent], Outcome | None], None]
 ) -> None:
+    """Run ``check`` on the adapter output for every two-way split of ``stream``."""
     for chunks in splits(stream):
         events, outcome, _ = feed(ChatAdapter(), chunks)
         check(events, outcome)

@@ -22,10 +22,13 @@ from tui.stream.metrics import LogHistogram, MetricsAccumulator, exact_quantile
 
 
 class FakeClock:
+    """A clock that only moves when the test says so."""
+
     def __init__(self) -> None:
         self.now = 0.0
 
     def __call__(self) -> float:
+        """The current fake time."""
         return self.now
 
 

@@ -26,6 +26,7 @@ from tui.stream.responses import (
 
 
 def frame(events: list[dict[str, Any]], eol: str = "\n") -> bytes:
+    """Frame Responses events as SSE, numbering them with ``sequence_number``."""
     out = []
     for i, ev in enumerate(events):
         ev = {"sequence_number": i, **ev}
@@ -34,6 +35,7 @@ def frame(events: list[dict[str, Any]], eol: str = "\n") -> bytes:
 
 
 def resp(status: str, **extra: Any) -> dict[str, Any]:
+    """A minimal Response object."""
     return {"id": "resp_01", "object": "response", "status": status, "output": [], **extra}
 
 
@@ -48,6 +50,7 @@ REF = {"item_id": "msg_01", "output_index": 0, "content_index": 0}
 
 
 def text_stream(terminal: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A text response's events, optionally ending with ``terminal``."""
     events: list[dict[str, Any]] = [
         {"type": "response.created", "response": resp("in_progress", model="gpt", usage=None)},
         {"type": "response.in_progress", "response": resp("in_progress")},

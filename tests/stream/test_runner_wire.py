@@ -23,6 +23,7 @@ CHAT_OK = sse(CHUNK % ("Hi", "null"), CHUNK % (" there", '"stop"'), "[DONE]")
 
 
 def created(seq: int) -> str:
+    """A ``response.created`` event of a background response."""
     return json.dumps(
         {
             "type": "response.created",
@@ -33,10 +34,12 @@ def created(seq: int) -> str:
 
 
 def delta(seq: int, text: str) -> str:
+    """A ``response.output_text.delta`` event."""
     return json.dumps({"type": "response.output_text.delta", "sequence_number": seq, "delta": text})
 
 
 def completed(seq: int) -> str:
+    """A ``response.completed`` event."""
     return json.dumps(
         {
             "type": "response.completed",

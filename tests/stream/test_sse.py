@@ -12,6 +12,7 @@ Triple = tuple[str | None, bytes, str | None]
 
 
 def decode(chunks: list[bytes]) -> tuple[list[Triple], SSEDecoder]:
+    """Decode chunks; return (event, data, id) triples and the decoder."""
     decoder = SSEDecoder()
     events: list[SSEEvent] = []
     for chunk in chunks:
