@@ -24,15 +24,54 @@ _TOPICS = (
     "request batching",
     "cache warmup",
 )
-_PROSE = (
-    "the stream keeps a steady pace while the client reads every chunk as it arrives "
-    "and each delta is a small piece of text that the dashboard folds into the answer "
-    "latency depends on the queue the model the prompt length and the network between "
-    "them so a careful measurement separates the first token from the rest of the output "
-    "throughput is counted in tokens per second never in bytes because padding and "
-    "framing change the byte count without changing the work the server did"
+_SUBJECTS = (
+    "The server",
+    "A streaming client",
+    "The dashboard",
+    "Each delta",
+    "The first token",
+    "A slow network",
+    "The retry policy",
+    "Every chunk",
+    "The model",
+    "A long prompt",
 )
-_WORDS = tuple(_PROSE.split(" "))
+_VERBS = (
+    "shows",
+    "measures",
+    "depends on",
+    "hides",
+    "reveals",
+    "changes",
+    "keeps track of",
+    "reports",
+    "slows down",
+    "protects",
+)
+_OBJECTS = (
+    "the time to first token",
+    "the token rate",
+    "the queue in front of the model",
+    "the length of the prompt",
+    "how long the connection stays open",
+    "the gap between two chunks",
+    "the usage at the end of the stream",
+    "the work the server really did",
+    "{topic}",
+)
+_TAILS = (
+    "",
+    "",
+    " under load",
+    " when the connection drops",
+    " on a busy machine",
+    " for long answers",
+    " in most deployments",
+    ", so measure it more than once",
+    ", which is why tokens per second beats bytes per second",
+)
+_LABELS = ("Latency", "Throughput", "Retries", "Buffers", "Usage", "Timeouts", "Framing")
+_HEADINGS = ("Why it matters", "A worked example", "Pitfalls", "In practice", "요약", "정리")
 _KOREAN = (
     "스트리밍 응답은 첫 토큰까지의 시간과 초당 토큰 수로 측정합니다.",
     "연결이 끊어지면 마지막 이벤트 번호부터 다시 이어서 받을 수 있습니다.",
@@ -68,20 +107,23 @@ def tokenize(text: str) -> list[str]:
 
 
 def _sentence(rng: random.Random, topic: str) -> str:
-    start = rng.randrange(len(_WORDS))
-    n = rng.randint(7, 16)
-    words = [_WORDS[(start + i) % len(_WORDS)] for i in range(n)]
-    if rng.random() < 0.4:
-        words.insert(rng.randrange(len(words)), topic)
-    text = " ".join(words)
-    return text[0].upper() + text[1:] + rng.choice((".", ".", ".", "!", "?"))
+    obj = rng.choice(_OBJECTS).format(topic=topic)
+    text = f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {obj}{rng.choice(_TAILS)}"
+    return text + ("?" if rng.random() < 0.05 else ".")
+
+
+def _title(prompt: str, topic: str) -> str:
+    """The first line of the prompt, cut at a word boundary (or the topic)."""
+    line = prompt.strip().splitlines()[0].strip() if prompt.strip() else ""
+    if len(line) > 48:
+        line = line[:48].rsplit(" ", 1)[0]
+    return line.rstrip(" .,:;?!") or topic.capitalize()
 
 
 def _blocks(rng: random.Random, prompt: str) -> Iterator[str]:
     """An endless supply of Markdown blocks about a topic chosen by the prompt."""
     topic = rng.choice(_TOPICS)
-    title = prompt.strip().splitlines()[0][:48] if prompt.strip() else topic.title()
-    yield f"## {title}\n\n"
+    yield f"## {_title(prompt, topic)}\n\n"
     section = 0
     while True:
         kind = rng.choice(("para", "para", "list", "code", "korean", "heading"))
@@ -91,12 +133,12 @@ def _blocks(rng: random.Random, prompt: str) -> Iterator[str]:
         if kind == "para":
             yield " ".join(_sentence(rng, topic) for _ in range(rng.randint(2, 4))) + "\n\n"
         elif kind == "list":
-            n = rng.randint(3, 5)
             ordered = rng.random() < 0.5
-            lines = []
-            for i in range(n):
-                bullet = f"{i + 1}." if ordered else "-"
-                lines.append(f"{bullet} **{rng.choice(_WORDS)}**: {_sentence(rng, topic)}")
+            labels = rng.sample(_LABELS, k=rng.randint(3, 5))
+            lines = [
+                f"{f'{i + 1}.' if ordered else '-'} **{label}**: {_sentence(rng, topic)}"
+                for i, label in enumerate(labels)
+            ]
             yield "\n".join(lines) + "\n\n"
         elif kind == "code":
             lang, code = rng.choice(_CODE)
@@ -105,7 +147,7 @@ def _blocks(rng: random.Random, prompt: str) -> Iterator[str]:
             picks = rng.sample(_KOREAN, k=2)
             yield " ".join(picks) + "\n\n"
         else:
-            yield f"### {rng.choice(_TOPICS).capitalize()} {section}\n\n"
+            yield f"### {rng.choice(_HEADINGS)}\n\n"
 
 
 def answer_tokens(seed: int, prompt: str, count: int) -> list[str]:
