@@ -262,3 +262,21 @@ async def test_on_drop_restart_does_not_send_last_event_id() -> None:
     assert [r.mode for r in of_type(events, Retrying)] == ["restart"]
     assert acc.output_text == "Hi there" and acc.attempts[0].output_text == "a"
     assert all(e.id is None for e in of_type(events, RawEvent) if e.attempt == 2)
+
+
+async def test_injected_clock_drives_every_timestamp() -> None:
+    """Every ``t`` comes from the injected clock (minus its reading at the start)."""
+    ticks: list[float] = []
+
+    def clock() -> float:
+        ticks.append(1000.0 + 0.25 * len(ticks))
+        return ticks[-1]
+
+    async with CannedServer([[response(body=CHAT_OK)]]) as server, httpx.AsyncClient() as client:
+        run = StreamRun(
+            make_session("chat", timing=None), client=client, base_url=server.base_url, clock=clock
+        )
+        events = [e async for e in run]
+    assert ticks[0] == 1000.0 and isinstance(events[0], Connecting) and events[0].t == 0.25
+    assert all((e.t / 0.25).is_integer() for e in events)
+    assert events[-1].t == ticks[-1] - 1000.0

@@ -146,7 +146,9 @@ class RunAccumulator:
         if cls is TextDelta:
             text = event.text  # type: ignore[union-attr]
             if text:
-                self._text.append(text)
+                piece = self._text
+                piece._pieces.append(text)  # _Text.append, inlined on the hot path
+                piece._cache = None
                 self._metrics.content(event.t)
         elif cls is RawEvent:
             return

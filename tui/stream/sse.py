@@ -40,6 +40,9 @@ class SSEEvent(NamedTuple):
     id: str | None
 
 
+_tuple_new = tuple.__new__
+
+
 def data_text(data: bytes) -> str:
     """Event data as text (invalid UTF-8 replaced, as the spec's decoder does)."""
     return data.decode("utf-8", "replace")
@@ -120,7 +123,8 @@ class SSEDecoder:
             if not line:
                 if data:
                     payload = data[0] if len(data) == 1 else b"\n".join(data)
-                    out.append(SSEEvent(self._event, payload, self.last_event_id))
+                    # tuple.__new__ skips the NamedTuple's Python-level __new__ (hot path)
+                    out.append(_tuple_new(SSEEvent, (self._event, payload, self.last_event_id)))
                     data.clear()
                 self._event = None
             elif line[:6] == b"data: ":
