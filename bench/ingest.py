@@ -72,9 +72,9 @@ def _path(api: Api) -> str:
     return "/chat/completions" if api == "chat" else "/responses"
 
 
-async def count_events(client: httpx.AsyncClient, session: SessionConfig) -> tuple[int, int]:
+async def count_events(client: httpx.AsyncClient, session: SessionConfig) -> tuple[int, int, bytes]:
     """Untimed: the number of SSE events (``data:`` lines; the simulator sends one per
-    event in this configuration) and bytes of the stream."""
+    event in this configuration), bytes of the stream, and the bytes themselves."""
     body = bytearray()
     async with client.stream(
         "POST",
@@ -86,7 +86,63 @@ async def count_events(client: httpx.AsyncClient, session: SessionConfig) -> tup
         async for chunk in response.aiter_bytes():
             body += chunk
     events = body.count(b"\ndata:") + (1 if body.startswith(b"data:") else 0)
-    return events, len(body)
+    return events, len(body), bytes(body)
+
+
+def stage_costs(api: Api, body: bytes, events: int, repeat: int) -> dict[str, float]:
+    """Microseconds per SSE event of each engine stage, run in memory over the recorded
+    stream cut in 64 KiB pieces (what the socket hands over at full speed): the SSE
+    decoder; + the API adapter; + the RunAccumulator; and a floor (``bytes.split`` on
+    blank lines + ``msgspec`` decoding of each event) that any Python reader pays."""
+    from tui.stream.chat import ChatAdapter
+    from tui.stream.events import RunEvent
+    from tui.stream.responses import ResponsesAdapter
+    from tui.stream.sse import SSEDecoder
+
+    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    decode = msgspec.json.decode
+
+    def floor() -> None:
+        for block in body.split(b"\n\n"):
+            start = block.find(b"data: ")
+            if start >= 0 and not block.endswith(b"[DONE]"):
+                decode(block[start + 6 :])
+
+    def decoder() -> None:
+        feed = SSEDecoder().feed
+        for chunk in chunks:
+            feed(chunk)
+
+    def adapter(accumulate: bool) -> None:
+        feed = SSEDecoder().feed
+        adapter = ChatAdapter() if api == "chat" else ResponsesAdapter()
+        adapter.begin_attempt(1, restart=True)
+        handle = adapter.handle
+        acc = RunAccumulator("bench", "bench", api, "sim", PROMPT)
+        apply = acc.apply
+        for chunk in chunks:
+            out: list[RunEvent] = []
+            for event in feed(chunk):
+                handle(event, 0.0, out)
+            if accumulate:
+                for run_event in out:
+                    apply(run_event)
+
+    stages = {
+        "floor (split + msgspec)": floor,
+        "SSE decoder": decoder,
+        "+ adapter": lambda: adapter(False),
+        "+ accumulator": lambda: adapter(True),
+    }
+    costs: dict[str, float] = {}
+    for name, fn in stages.items():
+        best = float("inf")
+        for _ in range(repeat):
+            started = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - started)
+        costs[name] = best / events * 1e6
+    return costs
 
 
 async def engine_read(client: httpx.AsyncClient, session: SessionConfig) -> Sample:
@@ -154,7 +210,9 @@ async def measure_api(
 ) -> tuple[list[Figure], list[str]]:
     """Figures for one API: engine vs SDK and engine vs raw ceiling."""
     session = session_for(base_url, api)
-    events, size = await count_events(client, session)
+    events, size, body = await count_events(client, session)
+    stages = stage_costs(api, body, events, repeat)
+    del body
     # warm-up (imports, connection pool, JIT-free but cache-warm): not timed
     await engine_read(client, session)
     # the SDK's warm-up is a short stream: a full one costs 10-20 s and warms nothing more
@@ -196,7 +254,12 @@ async def measure_api(
             detail,
         ),
     ]
-    notes = [f"{api}: {detail}"]
+    per_event = ", ".join(f"{name} {us:.2f}" for name, us in stages.items())
+    notes = [
+        f"{api}: {detail}",
+        f"{api}: us per SSE event, in memory: {per_event}; over the socket: engine "
+        f"{1e6 / rate_engine:.2f}, raw read {1e6 / rate_raw:.2f}, SDK {1e6 / rate_sdk:.2f}",
+    ]
     if not same_text:
         notes.append(
             f"{api}: engine text {engine[0].text_chars:,} chars != SDK "
