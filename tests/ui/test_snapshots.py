@@ -25,6 +25,7 @@ from tui.stream.events import (
 )
 from tui.ui.app import TokentopApp
 from tui.ui.live import LiveSession
+from tui.ui.widgets.session_pane import SessionPane
 
 SnapCompare = Callable[..., bool]
 
@@ -169,6 +170,16 @@ def _scenario() -> tuple[TokentopApp, Callable[[Pilot[Any]], Awaitable[None]], F
     return app, feed, clock
 
 
+async def _settle_pane(pilot: Pilot[Any], pane: SessionPane) -> None:
+    """Render everything buffered and let layout and animations finish (robust under load)."""
+    for _ in range(3):
+        await pilot.pause(0.1)
+        await pane.transcript.flush()
+        pane.refresh_metrics()
+        await pilot.wait_for_scheduled_animations()
+    await pilot.pause(0.2)
+
+
 def test_overview_snapshot(snap_compare: SnapCompare) -> None:
     app, feed, _ = _scenario()
     assert snap_compare(app, terminal_size=(120, 24), run_before=feed)
@@ -193,9 +204,10 @@ def test_session_pane_snapshot(snap_compare: SnapCompare) -> None:
         assert main is not None
         main.show_session("thinker")
         await pilot.pause(0.3)
-        reasoning = main.current_pane.query_one("#reasoning", Collapsible)  # type: ignore[union-attr]
-        reasoning.collapsed = False
-        await pilot.pause(0.3)
+        pane = main.current_pane
+        assert pane is not None
+        pane.query_one("#reasoning", Collapsible).collapsed = False
+        await _settle_pane(pilot, pane)
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=open_thinker)
 
@@ -208,6 +220,8 @@ def test_failed_session_snapshot(snap_compare: SnapCompare) -> None:
         main = app.main_screen
         assert main is not None
         main.show_session("down")
-        await pilot.pause(0.3)
+        pane = main.current_pane
+        assert pane is not None
+        await _settle_pane(pilot, pane)
 
     assert snap_compare(app, terminal_size=(100, 20), run_before=open_down)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import on
@@ -110,6 +111,9 @@ class Column:
     label: str
     sort_key: Callable[[RowData], tuple[float, str]]
     compact: bool = True
+    width: int | None = None
+    """Fixed width in cells (None: as wide as the longest value, for names and models).
+    Fixed widths keep columns from jumping while values change."""
 
 
 def _num(value: float | None) -> tuple[float, str]:
@@ -117,17 +121,25 @@ def _num(value: float | None) -> tuple[float, str]:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("state", "status", lambda r: (float(list(STATE_STYLE).index(r.live.state)), "")),
+    Column(
+        "state", "status", lambda r: (float(list(STATE_STYLE).index(r.live.state)), ""), width=12
+    ),
     Column("name", "session", lambda r: (0.0, r.live.name.lower())),
     Column("model", "model", lambda r: (0.0, r.live.session.model.lower())),
-    Column("api", "api", lambda r: (0.0, r.live.session.api), compact=False),
-    Column("ttft", "TTFT", lambda r: _num(r.ttft_ms)),
-    Column("rate", "tok/s", lambda r: _num(r.rate)),
-    Column("trend", "trend", lambda r: _num(r.rate), compact=False),
-    Column("out", "out", lambda r: _num(r.output_tokens)),
-    Column("elapsed", "elapsed", lambda r: _num(r.elapsed_s), compact=False),
-    Column("tries", "att/res", lambda r: (float(r.attempts[0] * 1000 + r.attempts[1]), "")),
-    Column("finish", "finish", lambda r: (0.0, r.finish[1] or "")),
+    Column("api", "api", lambda r: (0.0, r.live.session.api), compact=False, width=9),
+    Column("ttft", "TTFT", lambda r: _num(r.ttft_ms), width=6),
+    Column("rate", "tok/s", lambda r: _num(r.rate), width=6),
+    Column("trend", "trend", lambda r: _num(r.rate), compact=False, width=12),
+    Column("out", "out", lambda r: _num(r.output_tokens), width=6),
+    Column("elapsed", "elapsed", lambda r: _num(r.elapsed_s), compact=False, width=7),
+    Column(
+        "tries",
+        "att/res",
+        lambda r: (float(r.attempts[0] * 1000 + r.attempts[1]), ""),
+        compact=False,
+        width=7,
+    ),
+    Column("finish", "finish", lambda r: (0.0, r.finish[1] or ""), width=14),
 )
 
 
@@ -244,7 +256,16 @@ class OverviewTable(Vertical):
             marker = ""
             if column.key == self.sort_column:
                 marker = " ▼" if self.sort_reverse else " ▲"
-            table.add_column(column.label + marker, key=column.key)
+            width = column.width
+            if width is None:  # names and models: as wide as the longest in the config
+                texts = [
+                    live.name if column.key == "name" else live.session.model
+                    for live in self.sessions
+                ]
+                width = max([cell_len(column.label) + 2, *(cell_len(t) for t in texts)])
+            else:
+                width = max(width, len(column.label) + len(marker))
+            table.add_column(column.label + marker, key=column.key, width=width)
         self._cells.clear()
         rows = self._sorted_rows([live for live in self.sessions if self._matches(live)])
         self._order = [r.live.name for r in rows]
@@ -318,7 +339,7 @@ class OverviewTable(Vertical):
                 plain = f"{value}|{getattr(value, 'style', '')}"
                 if shown.get(column.key) != plain:
                     shown[column.key] = plain
-                    table.update_cell(row.live.name, column.key, value, update_width=True)
+                    table.update_cell(row.live.name, column.key, value)
         if order != self._order:
             rank = {name: i for i, name in enumerate(order)}
             table.sort("name", key=lambda cell: rank[str(cell)])
