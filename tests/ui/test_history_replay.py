@@ -199,6 +199,14 @@ async def test_history_lists_searches_filters(seeded: Seeded) -> None:
         assert screen.runs[0].run_id == seeded.runs[2].run_id
         assert screen.runs[0].finish_reason == "content_filter"
 
+        # The model filter offers the models in the store (an unknown value would raise).
+        await pilot.press("ctrl+l")
+        await wait_for(lambda: table.row_count == 3, pilot.pause)
+        model_filter = screen.query_one("#filter-model", Select)
+        model_filter.value = "sim"
+        await wait_for(lambda: table.row_count == 1, pilot.pause)
+        assert screen.runs[0].run_id == seeded.runs[1].run_id
+
         # A search that matches nothing: the friendly empty state.
         await pilot.press("ctrl+l")
         screen.query_one("#history-search", Input).value = "nothingmatchesthis"
@@ -226,6 +234,14 @@ async def test_history_enter_opens_replay(seeded: Seeded) -> None:
         assert view.text == seeded.runs[1].accumulator.output_text
         await pilot.press("escape")
         await wait_for(lambda: app.screen is screen, pilot.pause)
+
+        # "o" shows the selected run at once.
+        screen.query_one(DataTable).focus()
+        await pilot.press("o")
+        await wait_for(lambda: isinstance(app.screen, ReplayScreen), pilot.pause)
+        instant = app.screen
+        assert isinstance(instant, ReplayScreen) and instant.clock.instant
+        await wait_for(lambda: instant.done, pilot.pause)
 
 
 async def test_history_empty_store(tmp_path: Path) -> None:
