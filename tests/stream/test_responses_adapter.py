@@ -246,7 +246,9 @@ def test_duplicates_dropped_by_sequence_number() -> None:
     assert texts(first) + texts(second) == "Good dáy"
     assert outcome == Outcome("completed", "stop", "completed")
     assert all(e.attempt == 2 for e in second if isinstance(e, RawEvent))
-    assert len([e for e in second if isinstance(e, RawEvent)]) == 3  # seq 5, 6, 7
+    # every received event is in the raw log, duplicates included
+    assert len([e for e in second if isinstance(e, RawEvent)]) == len(events_in)
+    assert [type(e).__name__ for e in second if not isinstance(e, RawEvent)] == ["TextDelta"]
 
 
 def test_malformed_json_names_event() -> None:
@@ -299,3 +301,10 @@ def test_request_body() -> None:
     }
     body = build_responses_body(SessionConfig(name="s", model="m", prompt="p"), "other")
     assert body == {"model": "m", "input": "other", "stream": True}
+
+
+def test_done_marker_is_not_an_end() -> None:
+    stream = frame(text_stream(None)) + b"data: [DONE]\n\n"
+    events, outcome, before_eof = feed(ResponsesAdapter(), [stream])
+    assert outcome is None and not before_eof  # still truncated: no terminal event
+    assert [e.data for e in events if isinstance(e, RawEvent)][-1] == "[DONE]"

@@ -173,17 +173,18 @@ class ResponsesAdapter:
             self.response_id = None
 
     def handle(self, event: SSEEvent, t: float, out: list[RunEvent]) -> None:
-        """Decode one event into ``out`` (RawEvent first); a duplicate (sequence number not
-        above the cursor) is dropped without a trace."""
+        """Decode one event into ``out`` (RawEvent first, for every event received); a
+        duplicate (sequence number not above the cursor) yields nothing else."""
         data = event.data
         self.count += 1
+        out.append(self._raw(event, t))
+        if data[:6] == b"[DONE]":
+            return  # a gateway's chat habit: not an end (only a terminal event is)
         try:
             ev = _decode_event(data)
         except msgspec.ValidationError:
-            out.append(self._raw(event, t))
             return  # JSON, but not an event shape we read: pass through
         except msgspec.DecodeError as exc:
-            out.append(self._raw(event, t))
             self.outcome = protocol_outcome(
                 f"malformed JSON in event {self.count} of attempt {self._attempt}: {exc}"
             )
@@ -194,7 +195,6 @@ class ResponsesAdapter:
             if last is not None and seq <= last:
                 return
             self.last_seq = seq
-        out.append(self._raw(event, t))
         kind = ev.type or event.event or ""
         if kind == _TEXT:
             if ev.delta:
