@@ -14,7 +14,7 @@ from textual.widgets import Input, Select
 from tui.config import SessionConfig
 from tui.ui.diff import word_diff
 from tui.ui.live import LiveSession
-from tui.ui.screens.compare import CompareColumn, CompareScreen, DiffText
+from tui.ui.screens.compare import CompareColumn, CompareScreen, DiffScroll, DiffText
 from tui.ui.widgets.badges import FinishBadge
 from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.transcript import TranscriptView
@@ -350,3 +350,34 @@ class DiffPairApp(App[None]):
 
 def test_diff_highlight_snapshot(snap_compare: Callable[..., bool]) -> None:
     assert snap_compare(DiffPairApp(), terminal_size=(100, 14))
+
+
+async def test_next_change_scrolls_to_the_difference(sim_url: str) -> None:
+    app = CompareApp(
+        sim_url, [session("short", tokens=150, seed=5), session("long", tokens=400, seed=5)]
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await pilot.pause()
+        screen.focus_columns()
+        assert screen.check_action("next_change", ()) is False  # only in diff mode
+        screen.broadcast("a long answer")
+        await wait_for_runs(app)
+        screen.focus_columns()
+        await pilot.press("d")
+        assert screen.diff_mode and screen.check_action("next_change", ())
+        await pilot.pause()
+        long = screen.columns[1]
+        scroller = long.query_one(DiffScroll)
+        starts = long.query_one(DiffText).change_lines()
+        # "long" continues "short": its one highlighted region starts below the first screen.
+        assert len(starts) == 1 and starts[0] > scroller.size.height
+        assert scroller.scroll_y == 0
+        await pilot.press("n")
+        await pilot.pause()
+        assert scroller.scroll_y == min(starts[0], scroller.max_scroll_y)
+        await pilot.press("d")
+        assert not screen.diff_mode
+        await pilot.press("n")  # no command outside diff mode: it starts a prompt instead
+        assert screen.query_one("#compare-prompt", Input).value == "n"

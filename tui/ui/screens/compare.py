@@ -76,6 +76,23 @@ class DiffText(Widget):
         """The pieces that are highlighted (inserted or deleted text)."""
         return [(text, kind) for text, kind in self.pieces if kind != "equal"]
 
+    def change_lines(self) -> list[int]:
+        """The line (at the current width) where each highlighted region starts."""
+        width = self.content_region.width
+        if width <= 0:
+            return []
+        starts: list[int] = []
+        previous = False
+        for number, line in enumerate(self.render().wrap(width)):
+            if not line.plain.strip():
+                continue  # a blank line inside a change does not end it
+            # Only highlighted pieces carry a style (see render), so any span is a change.
+            highlighted = bool(line.spans)
+            if highlighted and not previous:
+                starts.append(number)
+            previous = highlighted
+        return starts
+
     def render(self) -> Content:
         """The pieces as one Content, changed words in their component style."""
         styles = {
@@ -301,6 +318,13 @@ class CompareScreen(Screen[None]):
             tooltip="Focus the previous column",
             show=False,
         ),
+        Binding(
+            "n",
+            "next_change",
+            "Next change",
+            id="compare.next_change",
+            tooltip="Scroll both diffed answers to their next difference",
+        ),
         Binding("escape", "close", "Back"),
     ]
 
@@ -415,7 +439,25 @@ class CompareScreen(Screen[None]):
 
     # -- diff -----------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``next_change`` only exists in diff mode."""
+        if action == "next_change":
+            return self.diff_mode
+        return True
+
+    def action_next_change(self) -> None:
+        """Scroll each diffed answer to its next highlighted region (wraps around)."""
+        for index in sorted(set(self.diff_pair)):
+            column = self.columns[index]
+            scroller = column.query_one(DiffScroll)
+            starts = column.query_one(DiffText).change_lines()
+            if not starts:
+                continue
+            target = next((line for line in starts if line > scroller.scroll_y), starts[0])
+            scroller.scroll_to(y=target, animate=False, immediate=True)
+
     def watch_diff_mode(self, diff_mode: bool) -> None:
+        self.refresh_bindings()
         self.set_class(diff_mode, "-diff")
         if diff_mode:
             self.refresh_diff()
