@@ -280,3 +280,12 @@ async def test_injected_clock_drives_every_timestamp() -> None:
     assert ticks[0] == 1000.0 and isinstance(events[0], Connecting) and events[0].t == 0.25
     assert all((e.t / 0.25).is_integer() for e in events)
     assert events[-1].t == ticks[-1] - 1000.0
+
+
+async def test_last_event_id_reconnect_waits_the_streams_retry_time() -> None:
+    first = b"retry: 1500\nid: 0\ndata: " + (CHUNK % ("a", "null")).encode() + b"\n\n"
+    rest = b"id: 1\ndata: " + (CHUNK % ("b", '"stop"')).encode() + b"\n\ndata: [DONE]\n\n"
+    async with CannedServer([[response(body=first)], [response(body=rest)]]) as server:
+        sleep = FakeSleep()
+        _, acc = await run_session(make_session("chat", timing=None), server.base_url, sleep=sleep)
+    assert acc.output_text == "ab" and sleep.delays == [1.5]

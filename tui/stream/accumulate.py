@@ -29,6 +29,7 @@ from tui.stream.events import (
     Started,
     TextDelta,
     ToolCallDelta,
+    Usage,
 )
 from tui.stream.metrics import MetricsAccumulator, MetricsSnapshot
 
@@ -152,6 +153,8 @@ class RunAccumulator:
                 self._metrics.content(event.t)
         elif cls is RawEvent:
             return
+        elif cls is Usage:
+            self._metrics.apply(event)
         elif cls is ReasoningDelta:
             self._reasoning.append(event.text)  # type: ignore[union-attr]
             self._metrics.content(event.t)

@@ -200,16 +200,17 @@ class MetricsAccumulator:
             return
         if cls is RawEvent:
             return
-        t = event.t
-        if self.finished_t is None:
-            self._offset = self._clock() - t
-        if cls is Usage:
+        if cls is Usage:  # may come with every chunk (vLLM continuous usage): no clock read
             assert isinstance(event, Usage)
             if event.output_tokens is not None:
                 self.usage_output_tokens = event.output_tokens
             if event.input_tokens is not None:
                 self.input_tokens = event.input_tokens
-        elif cls is Connecting:
+            return
+        t = event.t
+        if self.finished_t is None:
+            self._offset = self._clock() - t
+        if cls is Connecting:
             self.connect_t = t
         elif cls is Retrying:
             assert isinstance(event, Retrying)

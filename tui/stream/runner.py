@@ -14,9 +14,10 @@ Policy (``session.reconnect``):
   read timeout, so keep-alive comments count) or a truncation (clean EOF without
   ``[DONE]`` / terminal event), ``on_drop`` decides. ``resume``: a background Responses run
   continues with ``GET /responses/{id}?stream=true&starting_after=<seq>`` (duplicates dropped
-  by sequence number); a stream that carried SSE ``id:`` is re-sent with ``Last-Event-ID``;
-  anything else falls back to ``restart``: a new request whose output replaces the partial
-  one (``Retrying(mode="restart")``). ``fail`` ends the run.
+  by sequence number); a stream that carried SSE ``id:`` is re-sent with ``Last-Event-ID``
+  (after the stream's ``retry:`` time, if it gave one); anything else falls back to
+  ``restart``: a new request whose output replaces the partial one
+  (``Retrying(mode="restart")``). ``fail`` ends the run.
 - Every retry counts against ``max_retries``; then the run fails with
   ``gave up after N retries: <cause>``.
 """
@@ -50,6 +51,7 @@ from tui.stream.events import (
 )
 from tui.stream.responses import ResponsesAdapter, build_responses_body
 from tui.stream.retry import (
+    MAX_RETRY_AFTER_S,
     AttemptFailure,
     backoff_delay,
     check_response,
@@ -107,6 +109,7 @@ class StreamRun:
         self._cancelled = False
         self._t0 = 0.0
         self._last_event_id: str | None = None
+        self._sse_retry_s: float | None = None  # the stream's ``retry:`` field
 
     # -- public API --------------------------------------------------------------------
     def __aiter__(self) -> StreamRun:
@@ -273,6 +276,8 @@ class StreamRun:
                 return self._fail(failure.error, gave_up=retries)
             retries += 1
             delay = failure.delay_s
+            if delay is None and how == "resume_id" and self._sse_retry_s is not None:
+                delay = self._sse_retry_s  # the reconnection time the stream asked for
             if delay is None:
                 delay = backoff_delay(retries, policy, self._rng)
             self._put(
@@ -395,6 +400,8 @@ class StreamRun:
         finally:
             if decoder.saw_id:
                 self._last_event_id = decoder.last_event_id
+            if decoder.retry_ms is not None:
+                self._sse_retry_s = min(decoder.retry_ms / 1000.0, MAX_RETRY_AFTER_S)
         outcome = adapter.eof_outcome(decoder.pending_data())
         if outcome is not None:
             return outcome
