@@ -289,3 +289,11 @@ async def test_last_event_id_reconnect_waits_the_streams_retry_time() -> None:
         sleep = FakeSleep()
         _, acc = await run_session(make_session("chat", timing=None), server.base_url, sleep=sleep)
     assert acc.output_text == "ab" and sleep.delays == [1.5]
+
+
+async def test_unusable_url_fails_at_once() -> None:
+    sleep = FakeSleep()
+    events, acc = await run_session(make_session("chat"), "ftp://example.invalid/v1", sleep=sleep)
+    assert acc.status == "failed" and acc.error is not None and acc.error.kind == "connect"
+    assert "cannot use the URL" in acc.error.message and sleep.delays == []
+    assert not of_type(events, Retrying)

@@ -353,6 +353,9 @@ class StreamRun:
                 return AttemptFailure(RunError("dropped", msg), started=True)
             msg = f"connection closed before the response: {exc or type(exc).__name__}"
             return AttemptFailure(RunError("connect", msg), started=False)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            msg = f"cannot use the URL {url}: {exc}"
+            return AttemptFailure(RunError("connect", msg), started=False, retryable=False)
         except httpx.TransportError as exc:
             msg = f"cannot connect to {url}: {exc or type(exc).__name__}"
             return AttemptFailure(RunError("connect", msg), started=False)
