@@ -118,3 +118,25 @@ async def test_the_canary_key_never_reaches_the_db_or_an_export(
     for path in copy.rglob("*"):
         if path.is_file():
             assert canary.encode() not in path.read_bytes(), path
+
+
+async def test_the_snapshot_keeps_ordinary_settings(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TT_KEY", "sk-not-stored-0000")
+    session = make_session(
+        "settings",
+        api_key_env="TT_KEY",
+        headers={"X-Team": "eval", "X-Auth-Token": "t0ken", "X-Goog-Api-Key": "g"},
+        params={"max_tokens": 50, "top_k": 3, "prompt_cache_key": "c", "hf_token": "h"},
+    )
+    run_id = await store.start_run(session, prompt="p")
+    config = (await store.get_run(run_id)).config
+    assert config["headers"] == {"X-Team": "eval"}
+    assert config["params"] == {"max_tokens": 50, "top_k": 3, "prompt_cache_key": "c"}
+    assert config["redacted"] == [
+        "headers.X-Auth-Token",
+        "headers.X-Goog-Api-Key",
+        "params.hf_token",
+    ]
+    assert config["api_key_env"] == "TT_KEY" and config["model"] == "gpt-test"

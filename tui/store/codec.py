@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,17 +44,18 @@ SECRET_HEADERS = frozenset(
 )
 """Header names never stored (compared case-insensitively)."""
 
-_SECRET_NAME_PARTS = (
-    "auth", "api-key", "api_key", "apikey", "token", "secret", "password", "cookie",
-)  # fmt: skip
-"""Header and parameter names that smell of a credential are dropped too (defence in depth)."""
+_SECRET_NAME = re.compile(
+    r"auth|api[-_]?key|secret|passw|cookie|credential|^key$|(^|[-_])[a-z]*[-_]?token$"
+)
+"""Header and parameter names that smell of a credential are dropped too (defence in depth):
+``X-Auth-Token``, ``hf_token``, ``client_secret``... but not ``max_tokens``."""
 
 REDACTED = "[redacted]"
 
 
 def _looks_secret(name: str) -> bool:
     lowered = name.strip().lower()
-    return lowered in SECRET_HEADERS or any(part in lowered for part in _SECRET_NAME_PARTS)
+    return lowered in SECRET_HEADERS or _SECRET_NAME.search(lowered) is not None
 
 
 def _plain(value: Any, secrets: tuple[str, ...]) -> Any:
