@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from itertools import cycle, islice, repeat
 from typing import Any
 
 from tui.sim import text
@@ -125,12 +126,13 @@ def chat_plan(
     for field_name, tokens in ((b'"reasoning_content":', c.reasoning), (b'"content":', c.text)):
         if not tokens:
             continue
-        lead = pre + field_name
         enc = encode_tokens(tokens)
-        join = b"".join
-        plan.datas.extend(
-            [join((lead, enc[tok], tails[k % n_pad])) for k, tok in enumerate(tokens, n)]
+        parts = zip(
+            repeat(pre + field_name),
+            map(enc.__getitem__, tokens),
+            islice(cycle(tails), n % n_pad, None),
         )
+        plan.datas.extend(map(b"%b%b%b".__mod__, parts))  # C-level loop: ~0.3 us a token
         plan.names.extend([None] * len(tokens))
         plan.kinds.extend([TOKEN] * len(tokens))
         n += len(tokens)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any, Literal, TypeAlias
 
 import msgspec
@@ -176,28 +177,30 @@ def schedule(kinds: Sequence[int], timing: Timing, rng: random.Random) -> list[f
     factor in ``[1 - jitter, 1 + jitter]``. ``IMMEDIATE`` events are due at 0, structural
     events ride with the previous token (or the first one when no token came yet).
     """
-    n_tokens = sum(1 for k in kinds if k == TOKEN)
-    times: list[float] = []
-    t = timing.ttft
+    n_tokens = kinds.count(TOKEN)
+    times: list[float]
     if timing.tps > 0:
         gap = 1.0 / timing.tps
         jit = timing.jitter
         rand = rng.random
-        for k in range(n_tokens):
-            if k:
-                t += gap * (1.0 + jit * (2.0 * rand() - 1.0)) if jit else gap
-            times.append(t)
+        times = [timing.ttft] * n_tokens
+        t = timing.ttft
+        for k in range(1, n_tokens):
+            t += gap * (1.0 + jit * (2.0 * rand() - 1.0)) if jit else gap
+            times[k] = t
     else:
-        times = [t] * n_tokens
+        times = [timing.ttft] * n_tokens
     first = times[0] if times else timing.ttft
+    # Walk runs of equal kinds (a handful per response), not single events.
     dues: list[float] = []
     k = 0
-    for kind in kinds:
+    for kind, run in groupby(kinds):
+        size = len(list(run))
         if kind == TOKEN:
-            dues.append(times[k])
-            k += 1
+            dues += times[k : k + size]
+            k += size
         elif kind == IMMEDIATE and k == 0:
-            dues.append(0.0)
+            dues += [0.0] * size
         else:
-            dues.append(times[k - 1] if k else first)
+            dues += [times[k - 1] if k else first] * size
     return dues

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from itertools import cycle, repeat
 from typing import Any
 
 from tui.sim import text
@@ -180,16 +181,15 @@ def responses_plan(
         mid = json_encode(fixed)[:-1].replace(b"{", b",", 1) + b',"delta":'
         logprobs = b',"logprobs":[]' if type_ == "response.output_text.delta" else b""
         tails = [logprobs + (b',"obfuscation":' + p if obf else b"") + b"}" for p in pads]
-        n_pad = len(tails)
         enc = encode_tokens(tokens)
-        join = b"".join
-        first = seq.n
-        plan.datas.extend(
-            [
-                join((head, str(first + i).encode(), mid, enc[tok], tails[i % n_pad]))
-                for i, tok in enumerate(tokens)
-            ]
+        parts = zip(
+            repeat(head),
+            range(seq.n, seq.n + len(tokens)),
+            repeat(mid),
+            map(enc.__getitem__, tokens),
+            cycle(tails),
         )
+        plan.datas.extend(map(b"%b%d%b%b%b".__mod__, parts))  # C-level loop: ~0.6 us a token
         plan.names.extend([type_.encode()] * len(tokens))
         plan.kinds.extend([TOKEN] * len(tokens))
         seq.n += len(tokens)
