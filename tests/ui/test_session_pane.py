@@ -227,7 +227,7 @@ async def test_reconnect_status_through_a_429(
             sim_url,
             "limited",
             key=sim_key,
-            headers={"X-Sim-Fault": "status=429,retry_after=0.3"},
+            headers={"X-Sim-Fault": "status=429,retry_after=1.5"},
         )
     )
     app = TokentopApp(config, theme_dirs=theme_dirs, autostart=False)
@@ -237,10 +237,10 @@ async def test_reconnect_status_through_a_429(
         recorder = _Recorder()
         live.subscribe(recorder)
         live.start()
-        await wait_until(pilot, lambda: live.state == "retrying", what="retrying")
-        await pilot.pause(0.05)
         status = pane.reconnect_status
-        assert status.tone == "retrying"
+        # The status changes in the same call as the session state: check it at once.
+        await wait_until(pilot, lambda: status.tone == "retrying", what="retrying")
+        assert live.state == "retrying"
         assert status.message.startswith("retrying 1/1 in ") and "(HTTP 429)" in status.message
         await wait_until(pilot, lambda: live.state == "done", what="done after retry")
         assert status.message == "connected on attempt 2"

@@ -352,6 +352,9 @@ class TranscriptView(VerticalScroll):
     # -- flushing ----
 
     def _tick(self) -> None:
+        if self._follow and not self.is_anchored and self.max_scroll_y > 0:
+            # Content can grow after a flush (Markdown mounts blocks later): pin it now.
+            self.anchor()
         if self._flushing or not self.has_pending or not self.is_on_screen:
             return
         self._flushing = True
