@@ -155,7 +155,7 @@ def answer_tokens(seed: int, prompt: str, count: int) -> list[str]:
     return list(_answer_tokens(seed, prompt, count))
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=8)
 def _answer_tokens(seed: int, prompt: str, count: int) -> tuple[str, ...]:
     # Cached: benchmarks and dashboards repeat the same long requests.
     rng = seeded_rng(seed, "answer", prompt)
