@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.command import CommandList, CommandPalette
 
 from tests.ui.conftest import app_config, sim_session, wait_until
 from tui.store import Store
@@ -154,9 +155,14 @@ async def test_every_action_is_in_the_command_palette(
         # Use the palette as a person would: open it, type, enter.
         live = app.sessions[0]
         await pilot.press("ctrl+p")
-        await pilot.pause(0.2)
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*"Restart all sessions")
-        await pilot.pause(0.5)
+
+        def top_hit() -> str:
+            hits = app.screen.query_one(CommandList)
+            return str(hits.get_option_at_index(0).prompt) if hits.option_count else ""
+
+        await wait_until(pilot, lambda: top_hit().startswith("Restart all sessions"))
         await pilot.press("enter")
         await wait_until(pilot, lambda: live.runs_started == 2, what="restart via palette")
 

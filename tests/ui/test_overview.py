@@ -39,15 +39,9 @@ async def test_rows_show_each_session_and_fill_in_live(
             pilot, lambda: "● streaming" in _column(overview, "state"), what="streaming row"
         )
         await wait_until(pilot, lambda: not any(s.running for s in app.sessions), what="end")
-        await pilot.pause(0.4)
         assert overview.visible_names == ["alpha", "bravo", "capped", "down"]
-        states = dict(zip(overview.visible_names, _column(overview, "state"), strict=True))
-        assert states == {
-            "alpha": "✓ done",
-            "bravo": "✓ done",
-            "capped": "▲ incomplete",
-            "down": "✖ failed",
-        }
+        final = ["✓ done", "✓ done", "▲ incomplete", "✖ failed"]
+        await wait_until(pilot, lambda: _column(overview, "state") == final, what="final rows")
         finish = dict(zip(overview.visible_names, _column(overview, "finish"), strict=True))
         assert finish["capped"] == "length" and finish["down"] == "error"
         out = dict(zip(overview.visible_names, _column(overview, "out"), strict=True))
@@ -62,14 +56,14 @@ async def test_rows_show_each_session_and_fill_in_live(
         assert overview.has_class("-tall") and preview.region.height > 5
         overview.table.focus()
         await pilot.press("home")
-        await pilot.pause(0.3)
         alpha = app.sessions[0].current
         assert alpha is not None
-        assert "alpha" in preview.text and alpha.run_id in preview.text
+        await wait_until(pilot, lambda: alpha.run_id in preview.text, what="alpha preview")
+        assert "alpha" in preview.text
         assert alpha.accumulator.output_text[-40:] in preview.text
         await pilot.press("down", "down", "down")  # "down": its error is spelled out
-        await pilot.pause(0.3)
-        assert "✖ http" in preview.text and "502" in preview.text
+        await wait_until(pilot, lambda: "✖ http" in preview.text, what="down preview")
+        assert "502" in preview.text
 
 
 async def test_sort_filter_and_enter(

@@ -167,9 +167,8 @@ async def test_background_tab_unread_marker_and_notification(
         await wait_until(
             pilot, lambda: app.sessions[1].state == "done" and app.sessions[2].state == "failed"
         )
-        await pilot.pause(0.4)
         tab = main.tabs.get_tab("session-1")
-        assert tab.has_class("-unread") and tab.has_class("-done")
+        await wait_until(pilot, lambda: tab.has_class("-unread") and tab.has_class("-done"))
         assert "✓" in str(tab.label) and "•" in str(tab.label)
         assert main.tabs.get_tab("session-2").has_class("-failed")
         assert any("back finished" in m for m, _ in notes)
