@@ -294,3 +294,19 @@ def test_request_body() -> None:
     minimal = build_chat_body(SessionConfig(name="s", model="m", prompt="p", api="chat"), "other")
     assert minimal["messages"] == [{"role": "user", "content": "other"}]
     assert "max_tokens" not in minimal and "temperature" not in minimal
+
+
+def test_non_standard_error_lines_never_look_complete() -> None:
+    """llama.cpp before PR #16109 sent ``error: {...}`` (a field compliant parsers ignore) and
+    Ollama's native writer an NDJSON ``{"error": ...}`` line: the error is lost to SSE, but
+    the stream must end as truncated, never as a completed answer, and never crash on the
+    empty event that follows."""
+    for tail in (
+        b'error: {"code":500,"message":"context overflow"}\n\n',
+        b'{"error":"model crashed"}\n\n',
+    ):
+        stream = sse(chunk('{"content":"partial"}')) + tail
+        for chunks in splits(stream):
+            events, outcome, _ = feed(ChatAdapter(), chunks)
+            assert outcome is None and texts(events) == "partial"
+            assert sum(isinstance(e, RawEvent) for e in events) == 1

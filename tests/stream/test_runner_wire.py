@@ -12,7 +12,7 @@ from email.utils import formatdate
 import httpx
 import pytest
 
-from tests.stream.canned import CannedServer, response
+from tests.stream.canned import Canned, CannedServer, response
 from tests.stream.helpers import FakeSleep, make_session, of_type, run_session, sse
 from tui.stream.chat import build_chat_body
 from tui.stream.events import Connecting, RawEvent, Resumed, Retrying, Started
@@ -297,3 +297,31 @@ async def test_unusable_url_fails_at_once() -> None:
     assert acc.status == "failed" and acc.error is not None and acc.error.kind == "connect"
     assert "cannot use the URL" in acc.error.message and sleep.delays == []
     assert not of_type(events, Retrying)
+
+
+async def test_empty_200_body_is_truncated_never_a_stop() -> None:
+    """LiteLLM turned an upstream reset into a 200 with an empty body (PR #33222)."""
+    async with CannedServer([[response(body=b"")]]) as server:
+        session = make_session("chat", timing=None, on_drop="fail")
+        _, acc = await run_session(session, server.base_url)
+    assert (acc.status, acc.finish_reason) == ("failed", "truncated")
+
+
+async def test_resumed_stream_ending_without_terminal_resumes_again() -> None:
+    """openai-node #2600: a resumed stream can end cleanly while the response is still in
+    progress; it is resumed again from the new cursor, not reported complete."""
+    names = ["response.created", "response.output_text.delta"]
+    first = sse(created(0), delta(1, "a"), event=names)
+    middle = sse(delta(2, "b"), event=names[1:])
+    last = sse(delta(3, "c"), completed(4), event=[names[1], "response.completed"])
+    answers: list[Canned] = [[response(body=first)], [response(body=middle)], [response(body=last)]]
+    async with CannedServer(answers) as server:
+        session = make_session("responses", timing=None, background=True)
+        events, acc = await run_session(session, server.base_url, sleep=FakeSleep())
+        paths = [r.path for r in server.requests]
+    assert paths[1:] == [
+        "/v1/responses/resp_1?stream=true&starting_after=1",
+        "/v1/responses/resp_1?stream=true&starting_after=2",
+    ]
+    assert acc.status == "completed" and acc.output_text == "abc" and acc.resumes == 2
+    assert [r.cause.kind for r in of_type(events, Retrying)] == ["truncated", "truncated"]
