@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.contract import RESULT_KEYS
 from tui.config import SessionConfig, example_config_path, load_config
 from tui.headless import (
     RunOptions,
@@ -29,31 +30,6 @@ from tui.headless import (
 )
 from tui.store import Store
 from tui.stream.events import RunError
-
-RESULT_KEYS = {
-    "session",
-    "run_id",
-    "api",
-    "model",
-    "status",
-    "finish_reason",
-    "raw_finish_reason",
-    "output_text",
-    "reasoning_text",
-    "tool_calls",
-    "input_tokens",
-    "output_tokens",
-    "tokens_estimated",
-    "chunks",
-    "ttft_ms",
-    "duration_ms",
-    "tokens_per_s",
-    "itl_ms",
-    "attempts",
-    "resumes",
-    "error",
-}
-"""The result record keys listed in issue #2."""
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -136,7 +112,7 @@ async def test_example_config_jsonl(tmp_path: Path) -> None:
             assert r["reasoning_text"] and r["output_text"]
         if session.model == "sim-flaky":
             assert r["status"] == "completed" and r["resumes"] >= 1
-            assert len(r["attempts"]) >= 2
+            assert r["attempts"] >= 2 and len(r["attempt_log"]) == r["attempts"]
     progress = [r for r in records if r["type"] == "progress"]
     assert progress and {p["session"] for p in progress} <= set(by_session)
     assert all(p["run_id"] in {r["run_id"] for r in results} for p in progress)
@@ -276,7 +252,7 @@ def test_auth_failure_names_the_variable_never_the_key(
     assert re.search(r"^\[gpt-5 poem\] failed: .*401.*TOKENTOP_TEST_KEY", proc.stderr, re.M)
     (result,) = json_lines(proc.stdout)
     assert result["status"] == "failed" and result["error"]["status"] == 401
-    assert len(result["attempts"]) == 1  # 401 is never retried
+    assert result["attempts"] == 1  # 401 is never retried
     assert canary not in proc.stdout + proc.stderr
     for path in tmp_path.glob("runs.db*"):
         assert canary.encode() not in path.read_bytes()
@@ -512,7 +488,7 @@ def test_summary_table_formats_missing_values() -> None:
                 "tokens_estimated": True,
                 "ttft_ms": None,
                 "tokens_per_s": None,
-                "attempts": [{"number": 1}, {"number": 2}],
+                "attempts": 2,
             }
         ]
     )

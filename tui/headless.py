@@ -142,9 +142,7 @@ def _tokens(count: int | None, estimated: bool) -> str:
 
 
 def _count(attempts: object) -> str:
-    """The attempts of a result record: a list of attempt records (or a plain number)."""
-    if isinstance(attempts, list):
-        return str(len(attempts))
+    """The attempt count of a result record."""
     return "-" if attempts is None else str(attempts)
 
 

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 
+from tests.contract import RESULT_KEYS
 from tests.store.conftest import every_kind_events, make_session
 from tui.config import SessionConfig
 from tui.store import Store, result_record
@@ -133,12 +134,7 @@ def test_history_table_and_json(filled: tuple[Path, str, str]) -> None:
     result = CliRunner().invoke(history_command, ["--json", "--db", str(db)])
     records = [json.loads(line) for line in result.output.splitlines()]
     assert [r["run_id"] for r in records] == [second, first]
-    keys = {
-        "session", "run_id", "api", "model", "status", "finish_reason", "raw_finish_reason",
-        "output_text", "reasoning_text", "tool_calls", "input_tokens", "output_tokens",
-        "tokens_estimated", "chunks", "ttft_ms", "duration_ms", "tokens_per_s", "itl_ms",
-        "attempts", "resumes", "error", "started_at",
-    }  # fmt: skip
+    keys = RESULT_KEYS | {"started_at"}
     assert all(set(r) == keys for r in records)
     assert records[0]["output_text"] == "Hi!" and records[0]["ttft_ms"] == 200.0
     result = CliRunner().invoke(

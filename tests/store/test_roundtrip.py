@@ -87,7 +87,7 @@ async def test_restart_keeps_the_given_up_output_as_the_attempts_record(store: S
     assert run.output_text == "second"
     assert [a.output_text for a in run.attempt_records] == ["first try", None]
     assert run.attempt_records[1].mode == "restart"
-    assert result_record(run)["attempts"][0]["output_text"] == "first try"
+    assert result_record(run)["attempt_log"][0]["output_text"] == "first try"
 
 
 async def test_finished_is_flushed_at_once_and_checkpoints_within_the_interval(

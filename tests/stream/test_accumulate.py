@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.contract import RESULT_KEYS
 from tests.stream.helpers import fold
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import (
@@ -24,30 +25,6 @@ from tui.stream.events import (
     ToolCallDelta,
     Usage,
 )
-
-RESULT_KEYS = {
-    "session",
-    "run_id",
-    "api",
-    "model",
-    "status",
-    "finish_reason",
-    "raw_finish_reason",
-    "output_text",
-    "reasoning_text",
-    "tool_calls",
-    "input_tokens",
-    "output_tokens",
-    "tokens_estimated",
-    "chunks",
-    "ttft_ms",
-    "duration_ms",
-    "tokens_per_s",
-    "itl_ms",
-    "attempts",
-    "resumes",
-    "error",
-}
 
 DROP = RunError("dropped", "connection dropped mid-stream")
 
@@ -90,7 +67,8 @@ def test_result_record_exact_keys_and_values() -> None:
     assert result["tokens_per_s"] == pytest.approx(3 / 0.2)
     assert set(result["itl_ms"]) == {"p50", "p95", "p99"}
     assert result["error"] is None and result["resumes"] == 0
-    first, second = result["attempts"]
+    assert result["attempts"] == 2
+    first, second = result["attempt_log"]
     assert first["number"] == 1 and first["output_text"] == "Hel"
     assert first["cause"] == {"kind": "dropped", "status": None, "message": DROP.message}
     assert second["number"] == 2 and second["output_text"] is None and second["cause"] is None
@@ -118,9 +96,9 @@ def test_resume_and_failure() -> None:
     acc = fold(events, "responses")
     result = acc.result()
     assert result["output_text"] == "ab" and result["resumes"] == 2
-    assert [a["resumed_after"] for a in result["attempts"]] == [None, 5, "17"]
+    assert [a["resumed_after"] for a in result["attempt_log"]] == [None, 5, "17"]
     assert result["error"] == {"kind": "server", "status": None, "message": "boom"}
-    assert result["attempts"][-1]["cause"]["message"] == "boom"
+    assert result["attempt_log"][-1]["cause"]["message"] == "boom"
     assert acc.notices == ["empty_stop"]
     assert result["tokens_estimated"] is True and result["output_tokens"] == 2
 

@@ -218,12 +218,13 @@ def result_record(run: RunSummary) -> dict[str, Any]:
             "p95": _round(run.itl_p95_ms),
             "p99": _round(run.itl_p99_ms),
         },
-        "attempts": [a.as_dict() for a in run.attempt_records],
+        "attempts": len(run.attempt_records),
         "resumes": run.resumes,
         "error": (
             None
             if error is None
             else {"kind": error.kind, "status": error.http_status, "message": error.message}
         ),
+        "attempt_log": [a.as_dict() for a in run.attempt_records],
         "started_at": run.started_at.isoformat(),
     }

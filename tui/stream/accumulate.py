@@ -248,7 +248,9 @@ class RunAccumulator:
         return self._metrics.snapshot()
 
     def result(self) -> dict[str, Any]:
-        """The ``run --jsonl`` result record (exactly the keys of issue #2)."""
+        """The ``run --jsonl`` result record: the keys of issue #2 (``attempts`` and ``resumes``
+        are counts) plus ``attempt_log``, one record per attempt (HTTP status, cause, where it
+        resumed, and the partial output a restart left behind)."""
         m = self.metrics()
         err = self.error
         return {
@@ -274,11 +276,12 @@ class RunAccumulator:
                 "p95": _round(m.itl_p95_ms),
                 "p99": _round(m.itl_p99_ms),
             },
-            "attempts": [a.as_dict() for a in self.attempts],
+            "attempts": len(self.attempts),
             "resumes": self.resumes,
             "error": None
             if err is None
             else {"kind": err.kind, "status": err.http_status, "message": err.message},
+            "attempt_log": [a.as_dict() for a in self.attempts],
         }
 
 
