@@ -174,6 +174,9 @@ class DisplayProbe:
         self.visible_times: list[float] = []
         self.visible_waits: list[float] = []
         self.visible_chars: list[int] = []
+        self.visible_plain: list[bool] = []
+        """Whether the answer was in the plain Line-API view at that sample."""
+        self.own_by_mode: dict[str, list[float]] = {"markdown": [], "plain": []}
         self.appends = 0
         self._plain_chars: dict[int, int] = {}
         self._originals: list[tuple[type, Any]] = []
@@ -229,20 +232,24 @@ class DisplayProbe:
             self._scheduled = True
             self.view.app.call_after_refresh(self._sample)
 
-    def shown_chars(self) -> int:
-        """Answer characters the view's widgets hold now."""
+    def shown_chars(self) -> tuple[int, bool]:
+        """Answer characters the view's widgets hold now, and whether any of them is the
+        plain (non-Markdown) view."""
         total = 0
+        plain = False
         answer = self.view.query_one("#answer")
         for child in answer.children:
             if isinstance(child, Markdown):
                 total += len(child.source)
             else:
                 total += self._plain_chars.get(id(child), 0)
-        return total
+                plain = True
+        return total, plain
 
     def _sample(self) -> None:
         self._scheduled = False
-        chars = self.shown_chars()
+        chars, plain = self.shown_chars()
+        self.visible_plain.append(plain)
         if self.visible_chars and chars < self.visible_chars[-1]:
             chars = self.visible_chars[-1]  # a reset never happens mid-run here
         self.visible_times.append(time.perf_counter())
@@ -265,6 +272,8 @@ class DisplayProbe:
             lag = times[i] - t
             lags.append(max(0.0, lag * 1000.0))
             own.append(max(0.0, (lag - (waits[i] - w)) * 1000.0))
+            mode = "plain" if self.visible_plain[i] else "markdown"
+            self.own_by_mode[mode].append(own[-1])
         return lags, own, missing
 
 
@@ -455,7 +464,11 @@ async def _measure_async(
             f"{own_disp_p99:.1f} ms (p50 {own_disp_p50:.1f})",
             own_disp_p99 <= DISPLAY_LAG_BAR_MS and not missing,
             f"{len(lags):,} deltas, {probe.appends:,} appends, "
-            f"max {max(own_lags, default=0):.1f} ms",
+            f"max {max(own_lags, default=0):.1f} ms; p99 while the answer was Markdown "
+            f"{percentile(probe.own_by_mode['markdown'], 99):.0f} ms "
+            f"({len(probe.own_by_mode['markdown']):,} deltas), after the switch to the plain "
+            f"view {percentile(probe.own_by_mode['plain'], 99):.0f} ms "
+            f"({len(probe.own_by_mode['plain']):,} deltas)",
         ),
         Figure(
             "dashboard",
@@ -493,9 +506,9 @@ async def _measure_async(
         ),
         Figure(
             "dashboard",
-            "CPU per 1,000 tokens (share of one core)",
+            "CPU per 1,000 tokens -> cores this load needs",
             "-",
-            f"{cpu_per_k * 1000:.1f} ms ({cpu / wall:.0%} of a core)",
+            f"{cpu_per_k * 1000:.1f} ms -> {cpu_per_k * sessions * TPS / 1000:.2f} cores",
             None,
             f"{cpu:.1f} CPU s over {wall:.1f} s wall for {total_tokens:,} tokens",
         ),

@@ -175,6 +175,22 @@ async def raw_read(client: httpx.AsyncClient, session: SessionConfig) -> Sample:
     return Sample(time.perf_counter() - started, size)
 
 
+async def lines_read(client: httpx.AsyncClient, session: SessionConfig) -> Sample:
+    """Informational: the simplest httpx SSE reader, ``aiter_lines()`` with nothing done
+    per line (a line-oriented ceiling; the bar is against :func:`raw_read`)."""
+    body = _body(session)
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    headers.update(session.headers)
+    started = time.perf_counter()
+    count = 0
+    async with client.stream(
+        "POST", session.base_url + _path(session.api), content=body, headers=headers
+    ) as response:
+        async for _line in response.aiter_lines():
+            count += 1
+    return Sample(time.perf_counter() - started, count)
+
+
 def sdk_read(sdk: object, session: SessionConfig) -> Sample:
     """The openai SDK, sync client, ``for chunk in stream`` (TokenLab's guide)."""
     from openai import OpenAI
@@ -220,14 +236,17 @@ async def measure_api(
     engine: list[Sample] = []
     sdk_samples: list[Sample] = []
     raw: list[Sample] = []
+    lines: list[Sample] = []
     for _ in range(repeat):
         engine.append(await engine_read(client, session))
         # a thread only so the event loop stays free; nothing else runs meanwhile
         sdk_samples.append(await asyncio.to_thread(sdk_read, sdk, session))
         raw.append(await raw_read(client, session))
+        lines.append(await lines_read(client, session))
     best_engine = min(s.seconds for s in engine)
     best_sdk = min(s.seconds for s in sdk_samples)
     best_raw = min(s.seconds for s in raw)
+    rate_lines = events / min(s.seconds for s in lines)
     rate_engine, rate_sdk, rate_raw = events / best_engine, events / best_sdk, events / best_raw
     same_text = engine[0].text_chars == sdk_samples[0].text_chars
     vs_sdk = rate_engine / rate_sdk
@@ -247,6 +266,14 @@ async def measure_api(
         ),
         Figure(
             "ingest",
+            f"{api}: engine / httpx aiter_lines (info)",
+            "-",
+            fmt_ratio(rate_engine / rate_lines),
+            None,
+            f"aiter_lines {rate_lines:,.0f} chunks/s",
+        ),
+        Figure(
+            "ingest",
             f"{api}: engine / raw httpx ceiling",
             f">= {CEILING_BAR:g}x",
             fmt_ratio(vs_raw),
@@ -257,6 +284,8 @@ async def measure_api(
     per_event = ", ".join(f"{name} {us:.2f}" for name, us in stages.items())
     notes = [
         f"{api}: {detail}",
+        f"{api}: httpx aiter_lines() (no work per line) {rate_lines:,.0f} chunks/s; the "
+        f"engine is {rate_engine / rate_lines:.2f}x that",
         f"{api}: us per SSE event, in memory: {per_event}; over the socket: engine "
         f"{1e6 / rate_engine:.2f}, raw read {1e6 / rate_raw:.2f}, SDK {1e6 / rate_sdk:.2f}",
     ]
