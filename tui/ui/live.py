@@ -74,6 +74,10 @@ FINAL_STATES: dict[str, LiveState] = {
     "cancelled": "cancelled",
 }
 
+_BOUNDARY_EVENTS: frozenset[type[RunEvent]] = frozenset(
+    {Connecting, Started, Retrying, Resumed, Finished}
+)
+
 RAW_EVENT_LIMIT = 1_500
 """Debug events kept per run for the raw view (older ones are dropped)."""
 
@@ -188,7 +192,8 @@ class LiveSession:
         self._clock = clock
         self._on_store_error = on_store_error
         self._resolve_simulator = resolve_simulator
-        self._listeners: list[LiveListener] = []
+        self._listeners: tuple[LiveListener, ...] = ()
+        """Copy-on-write, so that the per-event loop needs no copy."""
         self._worker: Worker[None] | None = None
         self._control = _LoopControl()
         self._snapshot: MetricsSnapshot | None = None
@@ -216,11 +221,10 @@ class LiveSession:
 
     def subscribe(self, listener: LiveListener) -> Callable[[], None]:
         """Follow this session; returns the function that unsubscribes."""
-        self._listeners.append(listener)
+        self._listeners = (*self._listeners, listener)
 
         def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
+            self._listeners = tuple(x for x in self._listeners if x is not listener)
 
         return unsubscribe
 
@@ -294,7 +298,7 @@ class LiveSession:
         self.rate_samples.clear()
         self.state = "connecting"
         self.version += 1
-        for listener in list(self._listeners):
+        for listener in self._listeners:
             try:
                 listener.run_started(self, run)
             except Exception:
@@ -348,13 +352,25 @@ class LiveSession:
                 self.store.add_event(run.run_id, event)
             except Exception as exc:
                 self._store_failed(exc)
-        if type(event) is RawEvent:
+        cls = type(event)
+        if cls is RawEvent:
+            assert isinstance(event, RawEvent)
             run.debug_events.append((event.t, event.attempt, event.event, event.data, event.id))
             run.debug_total += 1
-        elif isinstance(event, (Connecting, Started, Retrying, Resumed, Finished)):
-            run.debug_events.append(event)
-            run.attempt_events.append(event)
-            run.debug_total += 1
+        elif cls in _BOUNDARY_EVENTS:
+            self._note_boundary(run, event)
+        for listener in self._listeners:
+            try:
+                listener.run_event(self, run, event)
+            except Exception:
+                log.exception("listener failed on an event of %s", self.name)
+
+    def _note_boundary(self, run: LiveRun, event: RunEvent) -> None:
+        """An attempt boundary: keep it for the raw view and move the session state."""
+        assert isinstance(event, (Connecting, Started, Retrying, Resumed, Finished))
+        run.debug_events.append(event)
+        run.attempt_events.append(event)
+        run.debug_total += 1
         if isinstance(event, Connecting):
             if self.state not in ("retrying", "resumed"):
                 self.state = "connecting"
@@ -365,15 +381,10 @@ class LiveSession:
             self.state = "retrying"
         elif isinstance(event, Resumed):
             self.state = "resumed"
-        elif isinstance(event, Finished):
+        else:
             run.finished = event
             self.state = FINAL_STATES[event.status]
             self._record_history(run)
-        for listener in list(self._listeners):
-            try:
-                listener.run_event(self, run, event)
-            except Exception:
-                log.exception("listener failed on an event of %s", self.name)
 
     def _record_history(self, run: LiveRun) -> None:
         snap = run.accumulator.metrics()
