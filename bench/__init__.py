@@ -4,3 +4,5 @@ table of figure, bar, measured value and pass/fail; ``python -m bench PART`` run
 Not part of the test run. Every figure is a ratio measured in the same run (see
 ``bench/common.py`` and ``bench/RESULTS.md``).
 """
+
+from __future__ import annotations
