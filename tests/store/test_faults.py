@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import sqlite3
@@ -50,13 +51,38 @@ def run_python(code: str, *, unprivileged: bool = False, timeout: float = 30) ->
     return proc.stdout
 
 
-async def test_a_second_writer_in_this_process_is_refused(store: Store, db_path: Path) -> None:
-    with pytest.raises(StoreError) as err:
-        await Store.open(db_path)
-    assert f"in use by another tokentop (pid {os.getpid()})" in str(err.value)
+async def test_a_second_writer_in_this_process_is_a_writer_too(store: Store, db_path: Path) -> None:
+    async with await Store.open(db_path) as second:
+        assert not second.readonly and second.owner != store.owner
+        first_run = await record(store, completed_events("from the first"))
+        second_run = await record(second, completed_events("from the second"))
+        assert (await second.get_run(first_run)).output_text == "from the first"
+    assert (await store.get_run(second_run)).output_text == "from the second"
 
 
-async def test_a_writer_in_another_process_is_named_and_readers_still_read(
+async def test_an_older_tokentop_holding_the_legacy_lock_is_named(db_path: Path) -> None:
+    """tokentop before schema 3 locked ``<db>.lock`` exclusively and wrote its pid there."""
+    db_path.parent.mkdir(parents=True)
+    fd = os.open(db_path.with_name(db_path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, b"4242\n")
+        with pytest.raises(StoreError) as err:
+            await Store.open(db_path)
+        assert f"database {db_path} is in use by an older tokentop (pid 4242)" in str(err.value)
+    finally:
+        os.close(fd)
+    async with await Store.open(db_path) as store:  # and a new writer locks it shared
+        assert not store.readonly
+        legacy = os.open(db_path.with_name(db_path.name + ".lock"), os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(legacy, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(legacy)
+
+
+async def test_a_writer_in_another_process_does_not_stop_this_one_or_readers(
     db_path: Path,
 ) -> None:
     async with await Store.open(db_path) as first:
@@ -84,15 +110,14 @@ async def test_a_writer_in_another_process_is_named_and_readers_still_read(
         assert holder.stdout is not None and holder.stdin is not None
         line = await asyncio.wait_for(holder.stdout.readline(), 30)
         assert line.strip() == b"ready"
-        with pytest.raises(StoreError) as err:
-            await Store.open(db_path)
-        assert f"database {db_path} is in use by another tokentop (pid {holder.pid})" in str(
-            err.value
-        )
-        # `tokentop history` while the dashboard runs: reads without the lock
+        # `tokentop run` while the dashboard runs: both write
+        async with await Store.open(db_path) as writer:
+            assert not writer.readonly
+            second = await record(writer, completed_events("written next to the dashboard"))
+        # `tokentop history` while the dashboard runs
         async with await Store.open(db_path, readonly=True) as reader:
             assert reader.readonly
-            assert [r.run_id for r in await reader.list_runs()] == [run_id]
+            assert [r.run_id for r in await reader.list_runs()] == [second, run_id]
             with pytest.raises(StoreError, match="open read-only"):
                 await reader.start_run(make_session(), prompt="x")
         holder.stdin.write(b"\n")
@@ -102,7 +127,7 @@ async def test_a_writer_in_another_process_is_named_and_readers_still_read(
         if holder.returncode is None:
             holder.kill()
             await holder.wait()
-    async with await Store.open(db_path) as again:  # the lock is free again
+    async with await Store.open(db_path) as again:
         assert not again.readonly
 
 

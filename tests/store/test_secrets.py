@@ -27,9 +27,10 @@ from tui.stream.events import (
 
 def _files_bytes(db: Path) -> dict[str, bytes]:
     return {
-        p.name: p.read_bytes()
-        for p in sorted(db.parent.iterdir())
-        if p.name.startswith(db.name)  # the db, -wal, -shm and .lock
+        str(p.relative_to(db.parent)): p.read_bytes()
+        for p in sorted(db.parent.rglob("*"))
+        # the db, -wal, -shm, .lock and the writers' lock files
+        if p.is_file() and p.relative_to(db.parent).parts[0].startswith(db.name)
     }
 
 

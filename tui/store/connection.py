@@ -18,6 +18,15 @@ from .errors import StoreError
 from .lock import DbLock
 from .schema import APPLICATION_ID, SCHEMA_VERSION, migration_script
 
+BUSY_TIMEOUT_MS = 5000
+"""How long a statement waits for another connection's write transaction before failing:
+writers take turns for their short flush transactions; only a longer hold is an error."""
+
+
+def busy_timeout_sql() -> str:
+    """The PRAGMA that sets a connection's :data:`BUSY_TIMEOUT_MS`."""
+    return f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"
+
 
 def describe_sqlite_error(path: Path, exc: BaseException) -> str:
     """A one-sentence explanation of why ``path`` could not be opened or written."""
@@ -38,7 +47,11 @@ def describe_sqlite_error(path: Path, exc: BaseException) -> str:
     if "full" in low:
         return f"cannot write to {path}: {text}"
     if "locked" in low or "busy" in low:
-        return f"database {path} is in use by another program ({text})"
+        return (
+            f"database {path} is locked by another process (another tokentop, or a program "
+            f"such as the sqlite3 shell) that has held a write transaction for more than "
+            f"{BUSY_TIMEOUT_MS / 1000:g} s ({text}); close that program, or use --db"
+        )
     return f"database {path}: {text}"
 
 
@@ -58,7 +71,7 @@ async def connect(database: str, *, uri: bool = False) -> aiosqlite.Connection:
 
 
 def claim(path: Path, *, readonly: bool) -> tuple[Path, DbLock | None]:
-    """The absolute database path and its writer lock (None: read without upkeep)."""
+    """The absolute database path and a writer lock (None: read without upkeep)."""
     db = path.expanduser().absolute()
     if readonly:
         if not db.is_file():
@@ -67,7 +80,7 @@ def claim(path: Path, *, readonly: bool) -> tuple[Path, DbLock | None]:
             return db, None
         try:
             return db, DbLock.acquire(db)
-        except StoreError:  # another tokentop writes it, or the directory is read-only
+        except StoreError:  # an older tokentop writes it, or the directory is read-only
             return db, None
     if db.is_dir():
         raise StoreError(f"{db} is a directory, not a database file")
@@ -125,4 +138,7 @@ async def migrate(conn: aiosqlite.Connection, db: Path) -> None:
         except sqlite3.Error:
             with contextlib.suppress(Exception):
                 await conn.execute("ROLLBACK")
+            # another writer opening at the same time may have applied this step first
+            if int(await fetch_one(conn, "PRAGMA user_version")) >= target:
+                continue
             raise

@@ -26,7 +26,7 @@ INSERT_SESSION = (
 
 INSERT_RUN = (
     "INSERT INTO runs(run_id, session_id, session_name, api, model, prompt, started_at, "
-    "writer_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+    "writer_pid, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 
 MARK_INTERRUPTED = """
@@ -35,9 +35,12 @@ UPDATE runs SET
     ended_s = COALESCE((SELECT max(t) FROM events WHERE events.run = runs.id), ended_s),
     duration_ms = 1000.0 * COALESCE(
         (SELECT max(t) FROM events WHERE events.run = runs.id), ended_s)
-WHERE status = 'running'
+WHERE status = 'running' AND owner IS ?
 """
-"""Runs left ``running`` by a process that died: only run while holding the writer lock."""
+"""Runs left ``running`` by the writer ``?`` (an owner token, or NULL for runs of a tokentop
+from before owners): only for an owner known to be dead (:func:`tui.store.lock.owner_alive`)."""
+
+RUNNING_OWNERS = "SELECT DISTINCT owner FROM runs WHERE status = 'running'"
 
 SELECT_ATTEMPTS = (
     f"SELECT run, {', '.join(ATTEMPT_COLUMNS)} FROM attempts "

@@ -3,7 +3,9 @@
 ``MIGRATIONS[n - 1]`` takes a database from version ``n - 1`` to version ``n``. Each step is
 one SQL script applied in a single transaction together with its ``user_version`` bump, so a
 crash in the middle of an upgrade leaves the previous version intact. Steps are never edited
-once released: a change to the schema is a new step at the end (simonw/llm's rule).
+once released: a change to the schema is a new step at the end (simonw/llm's rule). Every
+step must fail when applied twice (no ``IF NOT EXISTS``): two writers opening an old database
+at once both try the upgrade, and the loser notices from that failure that it is done.
 
 Every table is keyed on tokentop's own ids (integer rowids, and run ids from
 :func:`tui.stream.events.new_run_id`); server ids (response ids, request ids) are plain
@@ -143,7 +145,16 @@ CREATE INDEX runs_by_model ON runs(model, started_at);
 """
 """Version 2: FTS5 (trigram) over prompts and outputs, and indexes for history filters."""
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+V3 = """
+-- Several tokentop writers may share a database: each run records the token of the writer
+-- that owns it (tui.store.lock), so that a new writer marks `running` runs `interrupted`
+-- only when their owner is dead. Runs written before have no owner (NULL).
+ALTER TABLE runs ADD COLUMN owner TEXT;
+CREATE INDEX runs_running ON runs(owner) WHERE status = 'running';
+"""
+"""Version 3: the owner (writer token) of each run."""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 """Upgrade scripts; ``MIGRATIONS[n - 1]`` produces version ``n``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,6 +9,25 @@ flush interval) and the changed attempts. A failed flush (disk full, file made r
 rolled back, nothing already committed is touched, recording stops, and the error is
 surfaced in :attr:`Store.errors` / :attr:`Store.last_error` / :attr:`Store.on_error`, while
 ``add_event`` keeps accepting (and dropping) events so that streams go on.
+
+Locking: any number of tokentop processes (the dashboard, ``tokentop run`` in another
+terminal, several stores in one process) write one database at once. SQLite in WAL mode
+serialises their write transactions, which are all short (one per flush, one per
+``start_run``); a writer waits up to ``busy_timeout`` (5 s) for its turn, and readers never
+wait. Only a transaction held longer than that (another program's ``BEGIN EXCLUSIVE``, a
+sqlite3 shell left in a transaction) makes opening fail with a :class:`StoreError`, or a
+flush stop recording with an :attr:`Store.on_error` message, naming the cause.
+
+Each writing store holds an exclusive ``flock`` on its own lock file
+``<db>.writers/<token>.lock`` while it is open and records its token as the ``owner`` of
+every run it starts (:mod:`tui.store.lock`). Opening a writer marks ``running`` runs
+``interrupted`` only when their owner is dead (its lock file can be locked, or is gone):
+the runs of live writers are never touched. Closing marks the store's own unfinished runs
+``interrupted`` and removes its lock file.
+
+Closing stops the flusher with an event (never by cancelling a flush in flight) and then
+commits what is left; a flush interrupted anyway (its task cancelled) is rolled back, so the
+connection never stays inside a transaction.
 """
 
 from __future__ import annotations
@@ -40,6 +59,7 @@ from .codec import (
     snapshot_json,
 )
 from .connection import (
+    busy_timeout_sql,
     check_version,
     claim,
     connect,
@@ -49,7 +69,7 @@ from .connection import (
 )
 from .errors import StoreError
 from .fold import RunFold
-from .lock import DbLock
+from .lock import DbLock, owner_alive, sweep_dead
 from .reading import RunQueries
 
 REDACTED_BYTES = REDACTED.encode()
@@ -96,7 +116,9 @@ class Store(RunQueries):
         """The database file."""
         self._lock = lock
         self.readonly = lock is None
-        """True when opened for reading only (another tokentop holds the writer lock)."""
+        """True when opened for reading only (``readonly=True``)."""
+        self.owner = lock.token if lock is not None else None
+        """This writer's token, the ``owner`` of the runs it starts (None when read-only)."""
         self.flush_period = FLUSH_PERIOD_S
         """Seconds between background flushes (tests and benchmarks may change it)."""
         self.errors: list[str] = []
@@ -116,6 +138,7 @@ class Store(RunQueries):
         self._write_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
+        self._stopping = False
         self._closed = False
 
     # -- opening -----------------------------------------------------------------------
@@ -124,13 +147,12 @@ class Store(RunQueries):
     async def open(cls, path: str | os.PathLike[str], *, readonly: bool = False) -> Store:
         """Open (creating, upgrading and repairing as needed) the database at ``path``.
 
-        A writer takes the exclusive lock ``<path>.lock`` (another tokentop holding it ->
-        :class:`StoreError` naming its pid), applies pending migrations and marks runs left
-        ``running`` by a dead process ``interrupted``. ``readonly=True`` (history, export)
-        never fails because of the lock: when the lock is free it does that upkeep and gives
-        the lock back at once, then reads through a read-only connection, so that a
-        dashboard starting meanwhile is not refused. Every expected problem raises
-        :class:`StoreError`.
+        A writer takes its own lock file (other writers, in this process or others, may be
+        open at the same time), applies pending migrations and marks runs left ``running``
+        by dead writers ``interrupted``. ``readonly=True`` (history, export) does the same
+        upkeep when it may write the file and gives its lock back at once, then reads
+        through a read-only connection; it skips the upkeep when the file is read-only or
+        stays locked. Every expected problem raises :class:`StoreError`.
         """
         db, lock = claim(Path(path), readonly=readonly)
         if not readonly:
@@ -140,7 +162,7 @@ class Store(RunQueries):
             try:
                 await (await cls._open_locked(db, lock)).close()
             except StoreError as exc:
-                if "read-only" not in str(exc):
+                if "read-only" not in str(exc) and "locked by another" not in str(exc):
                     raise
         return await cls._open_readonly(db)
 
@@ -149,7 +171,7 @@ class Store(RunQueries):
         conn: aiosqlite.Connection | None = None
         try:
             conn = await connect(str(db))
-            await conn.execute("PRAGMA busy_timeout = 5000")
+            await conn.execute(busy_timeout_sql())
             mode = await fetch_one(conn, "PRAGMA journal_mode = WAL")
             if str(mode).lower() != "wal":
                 # SQLite answers with the old mode when it cannot create the -wal file.
@@ -159,9 +181,18 @@ class Store(RunQueries):
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
             await migrate(conn, db)
-            await conn.execute("BEGIN IMMEDIATE")
-            await conn.execute(queries.MARK_INTERRUPTED)
-            await conn.execute("COMMIT")
+            owners = [row[0] for row in await conn.execute_fetchall(queries.RUNNING_OWNERS)]
+            dead = [o for o in owners if o != lock.token and not owner_alive(db, o)]
+            if dead:
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    await conn.executemany(queries.MARK_INTERRUPTED, [(o,) for o in dead])
+                    await conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await conn.execute("ROLLBACK")
+                    raise
+            sweep_dead(db, keep=lock.token)
         except BaseException as exc:
             if conn is not None:
                 with contextlib.suppress(Exception):
@@ -185,7 +216,7 @@ class Store(RunQueries):
         try:
             uri = f"file:{quote(str(db))}?{'&'.join(flags)}"
             conn = await connect(uri, uri=True)
-            await conn.execute("PRAGMA busy_timeout = 5000")
+            await conn.execute(busy_timeout_sql())
             await check_version(conn, db, upgradable=False)
         except BaseException as exc:
             if conn is not None:
@@ -259,6 +290,7 @@ class Store(RunQueries):
                         scrub(prompt, session),
                         now.isoformat(timespec="microseconds"),
                         os.getpid(),
+                        self.owner,
                     ),
                 )
                 await self._conn.execute("COMMIT")
@@ -309,10 +341,12 @@ class Store(RunQueries):
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time() + self.flush_period
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, next_at - loop.time()))
             self._wake.clear()
+            if self._stopping:
+                return  # close() does the last flush
             next_at = loop.time() + self.flush_period
             await self._flush_batch()
 
@@ -336,31 +370,70 @@ class Store(RunQueries):
                 attempt_rows = [
                     row for _, fold, _, _ in changed for row in fold.take_dirty_attempts()
                 ]
-                await self._conn.execute("BEGIN IMMEDIATE")
-                if batch:
-                    await self._conn.executemany(
-                        queries.INSERT_EVENT, _encoded(keys, batch, self._secrets)
-                    )
-                if run_rows:
-                    await self._conn.executemany(queries.UPDATE_RUN, run_rows)
-                if attempt_rows:
-                    await self._conn.executemany(queries.UPSERT_ATTEMPT, attempt_rows)
-                await self._conn.execute("COMMIT")
-            except Exception as exc:  # disk full, read-only, closed, or a bad event
-                await self._rollback()
+            except Exception as exc:  # a bad event
                 self.events_dropped += len(batch)
                 self._fail(exc)
                 return
-            self.events_written += len(batch)
-            for run_id, fold, seq, final in changed:
-                fold.flushed_seq = seq
-                if final:
-                    del self._active[run_id]
-                    self._ended.add(run_id)
-                    self._secrets.pop(fold.rowid, None)
-        if self.on_flush is not None:
+            # A flush is never cut short: when the task awaiting it is cancelled (close()
+            # does not, but a caller's task may be), the transaction still runs to its end
+            # and is accounted for before the cancellation goes on.
+            work = asyncio.ensure_future(self._commit(keys, batch, run_rows, attempt_rows))
+            try:
+                error = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                await asyncio.wait([work])
+                self._committed(work.result(), batch, changed)
+                raise
+            self._committed(error, batch, changed)
+        if self.on_flush is not None and error is None:
             with contextlib.suppress(Exception):
                 self.on_flush(self.events_written)
+
+    async def _commit(
+        self,
+        keys: list[int],
+        batch: list[RunEvent],
+        run_rows: list[tuple[Any, ...]],
+        attempt_rows: list[tuple[Any, ...]],
+    ) -> BaseException | None:
+        """One flush transaction; the exception that rolled it back, if any."""
+        try:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            if batch:
+                await self._conn.executemany(
+                    queries.INSERT_EVENT, _encoded(keys, batch, self._secrets)
+                )
+            if run_rows:
+                await self._conn.executemany(queries.UPDATE_RUN, run_rows)
+            if attempt_rows:
+                await self._conn.executemany(queries.UPSERT_ATTEMPT, attempt_rows)
+            await self._conn.execute("COMMIT")
+        except Exception as exc:  # disk full, read-only, busy, closed, or a bad event
+            await self._rollback()
+            return exc
+        except BaseException:  # the loop is going away: leave no transaction open
+            await asyncio.shield(self._rollback())
+            raise
+        return None
+
+    def _committed(
+        self,
+        error: BaseException | None,
+        batch: list[RunEvent],
+        changed: list[tuple[str, RunFold, int, bool]],
+    ) -> None:
+        """Account for a flush transaction that ended (``error``: rolled back)."""
+        if error is not None:
+            self.events_dropped += len(batch)
+            self._fail(error)
+            return
+        self.events_written += len(batch)
+        for run_id, fold, seq, final in changed:
+            fold.flushed_seq = seq
+            if final:
+                del self._active[run_id]
+                self._ended.add(run_id)
+                self._secrets.pop(fold.rowid, None)
 
     async def _rollback(self) -> None:
         with contextlib.suppress(Exception):
@@ -382,9 +455,10 @@ class Store(RunQueries):
         if self._closed:
             return
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            # stop it between flushes, never in the middle of one
+            self._stopping = True
+            self._wake.set()
+            await self._flusher
         if not self.readonly:
             await self._flush_batch(closing=True)
             with contextlib.suppress(Exception):  # keeps query plans good; optional
