@@ -464,16 +464,11 @@ async def _open_recorder(options: RunOptions, progress: _Progress) -> RunRecorde
 
 
 def _make_client(sim_url: str | None) -> httpx.AsyncClient:
-    import httpx
+    from tui.stream.transport import make_client
 
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
-    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
-    if sim_url is not None:
-        # the in-process simulator is never reached through an HTTP(S)_PROXY from the env
-        origin = sim_url.split("/v1", 1)[0]
-        mounts[origin] = httpx.AsyncHTTPTransport(limits=limits)
-    # no overall timeout: the runner sets connect and idle timeouts per session
-    return httpx.AsyncClient(timeout=None, limits=limits, mounts=mounts)
+    # the in-process simulator is never reached through an HTTP(S)_PROXY from the env
+    origins = [] if sim_url is None else [sim_url.split("/v1", 1)[0]]
+    return make_client(direct_origins=origins)
 
 
 async def run_sessions(

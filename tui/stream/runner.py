@@ -356,7 +356,15 @@ class StreamRun:
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             msg = f"cannot use the URL {url}: {exc}"
             return AttemptFailure(RunError("connect", msg), started=False, retryable=False)
+        except httpx.DecodingError as exc:  # a body that does not match its Content-Encoding
+            msg = f"cannot decode the response body: {exc or type(exc).__name__}"
+            return AttemptFailure(RunError("protocol", msg), started=False, retryable=False)
         except httpx.TransportError as exc:
+            # any other transport error (e.g. a proxy error); the transport in
+            # tui/stream/transport.py maps aiohttp's errors onto the httpx types above
+            if started:
+                msg = f"connection dropped mid-stream: {exc or type(exc).__name__}"
+                return AttemptFailure(RunError("dropped", msg), started=True)
             msg = f"cannot connect to {url}: {exc or type(exc).__name__}"
             return AttemptFailure(RunError("connect", msg), started=False)
 

@@ -1,0 +1,189 @@
+"""The engine's HTTP client: httpx's API over aiohttp's C HTTP parser when it can be used.
+
+:func:`make_client` returns an ``httpx.AsyncClient`` for :class:`tui.stream.runner.StreamRun`
+(no overall timeout: the runner sets connect and idle timeouts per request, no connection
+cap, keep-alive connections kept for :data:`KEEPALIVE_S`). Its transport is, in this order:
+
+- plain httpx (httpcore + h11) when ``TOKENTOP_HTTP=httpx`` is set (the escape hatch) or when
+  the environment configures a proxy (``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY``, read
+  the way httpx reads them, for any target): httpx then applies the proxies and ``NO_PROXY``
+  itself, exactly as before. ``direct_origins`` (the
+  in-process simulator) are mounted on a plain transport that never uses a proxy;
+- otherwise ``httpx_aiohttp.AiohttpTransport`` (about half the CPU per token for many fast
+  streams), subclassed here so that aiohttp's errors become the httpx exception types that
+  describe them (the library's own map turns a refused connection or a server that hung up
+  into ``ConnectTimeout``): a refused / unresolvable host is ``ConnectError``, a connect
+  timeout ``ConnectTimeout``, no byte for the read timeout ``ReadTimeout``, a connection
+  closed before or in the middle of a response ``RemoteProtocolError`` / ``ReadError``.
+  The aiohttp session never reads proxies from the environment (there are none configured
+  when it is used). Bodies are passed through undecoded: httpx decodes ``Content-Encoding``.
+
+Headless: no Textual, no Rich.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Literal
+
+import aiohttp
+import httpx
+from httpx._utils import get_environment_proxies
+from httpx_aiohttp import AiohttpTransport
+
+__all__ = ["HTTP_ENV", "KEEPALIVE_S", "http_backend", "make_client"]
+
+HTTP_ENV = "TOKENTOP_HTTP"
+"""``TOKENTOP_HTTP=httpx`` forces the plain httpx transport."""
+KEEPALIVE_S = 4.0
+"""How long an idle keep-alive connection is kept for reuse: below the 5 s of uvicorn-based
+servers (vLLM, the simulator's default), so a connection the server is closing is not reused."""
+_MAX_HEADER_LINE = 64 * 1024
+"""aiohttp's default limit for one header line is 8 KiB; h11 accepts more (large cookies)."""
+
+Backend = Literal["aiohttp", "httpx"]
+
+
+def env_proxies() -> dict[str, str]:
+    """The proxies the environment configures, as httpx reads them (``NO_PROXY=*`` means
+    none): mount pattern -> proxy URL."""
+    return {key: url for key, url in get_environment_proxies().items() if url is not None}
+
+
+def http_backend() -> Backend:
+    """Which transport :func:`make_client` uses now: ``aiohttp`` or ``httpx``."""
+    if os.environ.get(HTTP_ENV, "").strip().lower() == "httpx" or env_proxies():
+        return "httpx"
+    return "aiohttp"
+
+
+def make_client(*, direct_origins: Sequence[str] = ()) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` for the engine (see the module docstring).
+
+    ``direct_origins`` (``"http://127.0.0.1:8123"``) are never reached through a proxy from
+    the environment. Close the client (``await client.aclose()`` or ``async with``): that
+    also closes the aiohttp session.
+    """
+    if http_backend() == "aiohttp":
+        return httpx.AsyncClient(timeout=None, transport=_AiohttpTransport())
+    limits = httpx.Limits(
+        max_connections=None, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_S
+    )
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+        origin.rstrip("/"): httpx.AsyncHTTPTransport(limits=limits) for origin in direct_origins
+    }
+    return httpx.AsyncClient(timeout=None, limits=limits, mounts=mounts)
+
+
+# --- the aiohttp transport -------------------------------------------------------------------
+
+Phase = Literal["request", "body"]
+"""``request``: before the response headers arrived; ``body``: while reading the body."""
+
+
+def httpx_error(exc: BaseException, phase: Phase) -> httpx.TransportError | None:
+    """The httpx exception that describes ``exc`` (an aiohttp error, or an httpx error that
+    ``httpx_aiohttp`` raised from one), or None to let ``exc`` through unchanged."""
+    original = exc.__cause__ if isinstance(exc, httpx.TransportError) else exc
+    if not isinstance(original, aiohttp.ClientError | TimeoutError):
+        return None
+    message = str(original) or type(original).__name__
+    cls: type[httpx.TransportError]
+    if isinstance(original, aiohttp.ConnectionTimeoutError):
+        cls = httpx.ConnectTimeout
+    elif isinstance(original, TimeoutError):  # SocketTimeoutError: no byte for sock_read
+        cls = httpx.ReadTimeout
+    elif isinstance(original, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        cls = httpx.ProxyError
+    elif isinstance(original, aiohttp.ClientConnectorError | aiohttp.ServerFingerprintMismatch):
+        cls = httpx.ConnectError  # refused, unreachable, DNS, TLS
+    elif isinstance(original, aiohttp.ServerDisconnectedError):
+        cls = httpx.RemoteProtocolError
+        message = "the server closed the connection" + (
+            " without sending a response" if phase == "request" else " mid-body"
+        )
+    elif isinstance(original, aiohttp.ClientPayloadError):
+        # the body ended early; aiohttp words it "... <TransferEncodingError: 400, message=...>"
+        # (its parser's status, not an HTTP 400)
+        cls = httpx.RemoteProtocolError
+        message = "peer closed connection without sending complete message body"
+        if "ConnectionResetError" in str(original):  # only named in aiohttp's message
+            message += " (connection reset by peer)"
+    elif isinstance(original, aiohttp.ClientResponseError):
+        # a response aiohttp's parser rejected; ``status`` is its parser's, not the server's
+        cls = httpx.RemoteProtocolError
+        message = "invalid HTTP response: " + " ".join(original.message.split())
+    elif isinstance(original, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return None  # httpx_aiohttp maps these to UnsupportedProtocol
+    elif isinstance(original, aiohttp.ClientOSError):
+        cls = httpx.ReadError  # e.g. connection reset by peer
+    elif phase == "body":
+        cls = httpx.ReadError
+    elif isinstance(original, aiohttp.ClientConnectionError):
+        cls = httpx.ConnectError
+    else:
+        cls = httpx.TransportError
+    if type(exc) is cls:
+        return None
+    mapped = cls(message)
+    mapped.__cause__ = original
+    return mapped
+
+
+@contextlib.contextmanager
+def _mapped(phase: Phase) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:  # never CancelledError (a BaseException)
+        mapped = httpx_error(exc, phase)
+        if mapped is None:
+            raise
+        raise mapped from mapped.__cause__
+
+
+class _MappedStream(httpx.AsyncByteStream):
+    """A response body whose errors are mapped by :func:`httpx_error`."""
+
+    def __init__(self, inner: httpx.AsyncByteStream) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _mapped("body"):
+            async for chunk in self._inner:
+                yield chunk
+
+    async def aclose(self) -> None:
+        with _mapped("body"):
+            await self._inner.aclose()
+
+
+class _AiohttpTransport(AiohttpTransport):
+    """``httpx_aiohttp.AiohttpTransport`` with no connection cap, a longer header line limit,
+    no proxies from the environment, and truthful exception types."""
+
+    def get_client(self) -> aiohttp.ClientSession:
+        """A new aiohttp session (created on the first request, inside the running loop)."""
+        connector = aiohttp.TCPConnector(
+            limit=0,  # no cap: 16+ concurrent streams (httpx_aiohttp would default to 100)
+            limit_per_host=0,
+            keepalive_timeout=KEEPALIVE_S,
+            ssl=self.ssl_context,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            trust_env=False,
+            timeout=aiohttp.ClientTimeout(),  # every request passes its own
+            max_line_size=_MAX_HEADER_LINE,
+            max_field_size=_MAX_HEADER_LINE,
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request``; the response body maps its errors too."""
+        with _mapped("request"):
+            response: httpx.Response = await super().handle_async_request(request)
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        response.stream = _MappedStream(stream)
+        return response
