@@ -7,12 +7,12 @@ which is ``CLOCK_MONOTONIC`` on Linux and therefore comparable across processes)
 - ``python -c pass``: Python's bare start.
 - ``tokentop --help`` (the installed console script).
 - a minimal Textual app (one ``Static``), headless at 200x60: the time from spawning the
-  process to the first refresh after mount (``call_after_refresh`` from ``on_mount``), which
-  the child writes to a file and then ``os._exit``s (teardown is not start-up).
+  process to the first frame Textual hands to its driver (``App._display`` with an update),
+  which the child writes to a file and then ``os._exit``s (teardown is not start-up).
 - the dashboard the way ``tokentop`` opens it with no CONFIG (the CLI module, the default
   config: ``./sessions.toml`` or the shipped example on the built-in simulator, a fresh
-  database file), headless at 200x60, same probe: the time at which the main screen has been
-  mounted and refreshed once.
+  database file), headless at 200x60, same probe: the first frame of the main screen (the
+  overview with its rows; the session panes, the store and the streams start right after it).
 
 Bars: ``--help`` < 2 x bare + 150 ms; first frame < 1.5 x the minimal Textual app.
 """
@@ -51,8 +51,11 @@ class Minimal(App[None]):
     def compose(self) -> ComposeResult:
         yield Static("hello")
 
-    def on_mount(self) -> None:
-        self.call_after_refresh(_painted_at, sys.argv[1])
+    def _display(self, screen, renderable):
+        # the first frame Textual hands to its driver
+        if renderable is not None:
+            _painted_at(sys.argv[1])
+        return super()._display(screen, renderable)
 
 Minimal().run(headless=True, size=(200, 60))
 """
@@ -69,21 +72,16 @@ from tui.config import load_default_config
 from tui.ui.app import TokentopApp
 from tui.ui.screens.main import MainScreen
 
+
 class Probe(TokentopApp):
     # Textual resolves a relative CSS_PATH next to the file of the class: point at the real one
     CSS_PATH = str(Path(tui.ui.app.__file__).with_name("app.tcss"))
-
-    def on_mount(self) -> None:
-        # runs before TokentopApp.on_mount (Textual calls each class's handler, subclass
-        # first); the callback runs after the refresh that follows it, and waits until the
-        # main screen is the one painted
-        self.call_after_refresh(self._probe)
-
-    def _probe(self) -> None:
-        if isinstance(self.screen, MainScreen) and self.screen.is_mounted:
+    def _display(self, screen, renderable):
+        # the first frame of the main screen Textual hands to its driver (the overview,
+        # with its rows: the tab panes mount just after it)
+        if renderable is not None and isinstance(screen, MainScreen):
             _painted_at(sys.argv[1])
-        self.call_after_refresh(self._probe)
-
+        return super()._display(screen, renderable)
 config = load_default_config()
 Probe(config, db_path=Path(sys.argv[2]), theme=config.ui.theme).run(
     headless=True, size=(200, 60)

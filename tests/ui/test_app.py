@@ -213,9 +213,7 @@ async def test_replay_mode_shows_the_saved_run_and_quits_when_closed(
     config = app_config(sim_session(sim_url, "recorded", key=sim_key))
     recorder = TokentopApp(config, db_path=db, theme_dirs=theme_dirs)
     async with recorder.run_test(size=(100, 30)) as pilot:
-        await wait_until(
-            pilot, lambda: bool(recorder.sessions) and not recorder.sessions[0].running
-        )
+        await wait_until(pilot, lambda: recorder.begun and not recorder.sessions[0].running)
         run = recorder.sessions[0].current
         assert run is not None and run.finished is not None
         run_id = run.run_id
@@ -242,7 +240,7 @@ async def test_compare_and_history_open_from_the_dashboard(
     app = TokentopApp(config, db_path=tmp_path / "runs.db", theme_dirs=theme_dirs)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: len(app.sessions) == 2)
-        await wait_until(pilot, lambda: not any(s.running for s in app.sessions))
+        await wait_until(pilot, lambda: app.begun and not any(s.running for s in app.sessions))
         await pilot.press("c")
         await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen))
         await pilot.press("escape")

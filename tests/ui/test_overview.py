@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
+from rich.text import Text
+from textual.command import CommandList, CommandPalette
 
 from tests.ui.conftest import app_config, sim_session, wait_until
 from tui.ui.app import TokentopApp
@@ -38,7 +43,9 @@ async def test_rows_show_each_session_and_fill_in_live(
         await wait_until(
             pilot, lambda: "● streaming" in _column(overview, "state"), what="streaming row"
         )
-        await wait_until(pilot, lambda: not any(s.running for s in app.sessions), what="end")
+        await wait_until(
+            pilot, lambda: app.begun and not any(s.running for s in app.sessions), what="end"
+        )
         assert overview.visible_names == ["alpha", "bravo", "capped", "down"]
         final = ["✓ done", "✓ done", "▲ incomplete", "✖ failed"]
         await wait_until(pilot, lambda: _column(overview, "state") == final, what="final rows")
@@ -106,3 +113,71 @@ async def test_sort_filter_and_enter(
         assert main.current_pane.live.name == "alpha"
         await pilot.press("o")
         assert main.current_pane is None and main.tabs.active == "overview"
+
+
+async def test_theme_switches_while_streaming_sorted_and_filtered_keep_the_app_alive(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Regression: a theme switch emptied the overview's row cache, the next 5 Hz refresh saw
+    # no rows and re-sorted with an empty rank: KeyError in refresh_rows ended the app.
+    slow = "ttft=0.02,tps=40,tokens=4000"
+    config = app_config(
+        sim_session(sim_url, "zulu", key=sim_key, timing=slow),
+        sim_session(sim_url, "mike", api="chat", key=sim_key, timing=slow),
+        sim_session(sim_url, "alpha", key=sim_key, timing=slow),
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_until(pilot, lambda: len(app.sessions) == 3)
+        await wait_until(
+            pilot, lambda: all(s.state == "streaming" for s in app.sessions), what="streaming"
+        )
+        overview = _overview(app)
+
+        async def cycle_themes(times: int, expected: list[str]) -> None:
+            for _ in range(times):
+                before = app.theme
+                await pilot.press("ctrl+t")
+                await wait_until(pilot, lambda: app.theme != before, what="theme switch")  # noqa: B023
+                # Two timer refreshes after the switch: the crash came on the next tick.
+                ticks = overview.refreshes
+                await wait_until(
+                    pilot,
+                    lambda: overview.refreshes >= ticks + 2,  # noqa: B023
+                    what="overview refresh after a theme switch",
+                )
+                assert app.is_running
+                assert overview.visible_names == expected
+
+        await cycle_themes(3, ["alpha", "mike", "zulu"])
+        await pilot.press("S")  # reverse the sort (by session name)
+        assert overview.visible_names == ["zulu", "mike", "alpha"]
+        await cycle_themes(3, ["zulu", "mike", "alpha"])
+        await pilot.press("slash", *"responses", "enter")
+        await wait_until(pilot, lambda: overview.visible_names == ["zulu", "alpha"], what="filter")
+        await cycle_themes(3, ["zulu", "alpha"])
+        # The command palette's "Next theme" goes through the same path.
+        before = app.theme
+        app.action_command_palette()
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="palette")
+        await pilot.press(*"Next theme")
+        await wait_until(
+            pilot,
+            lambda: (
+                bool(app.screen.query(CommandList))
+                and app.screen.query_one(CommandList).option_count > 0
+            ),
+            what="palette match",
+        )
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.theme != before, what="theme via the palette")
+        ticks = overview.refreshes
+        await wait_until(pilot, lambda: overview.refreshes >= ticks + 2, what="refresh")
+        assert app.is_running and overview.visible_names == ["zulu", "alpha"]
+        # Cells carry the current theme's colours, and nothing went wrong on the way.
+        state_cell = overview.table.get_cell("zulu", "state")
+        assert (
+            isinstance(state_cell, Text)
+            and state_cell.style == overview._styles["status-streaming"]
+        )
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -9,6 +9,7 @@ notification.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -17,7 +18,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-import httpx
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -29,6 +29,8 @@ from tui.ui.screens.main import MainScreen
 from tui.ui.themes import ThemeCatalog, app_variable_defaults, load_themes, problems_message
 
 if TYPE_CHECKING:
+    import httpx
+
     from tui.store import Store
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ class TokentopApp(App[None]):
         """Move the startup heap out of the collector's sight once the UI is built."""
         self._client: httpx.AsyncClient | None = None
         self._last_store_error = 0.0
+        self._begun = asyncio.Event()
         self._load_themes()
         self._apply_keymap()
 
@@ -115,6 +118,8 @@ class TokentopApp(App[None]):
             self.theme = DEFAULT_THEME
 
     def _apply_keymap(self) -> None:
+        if not self.config.keymap:  # nothing to remap: spare the start-up the screen imports
+            return
         self.set_keymap(usable_keymap(self.config.keymap, self.known_binding_ids()))
 
     def known_binding_ids(self) -> dict[str, str]:
@@ -142,7 +147,9 @@ class TokentopApp(App[None]):
                 severity="warning",
                 timeout=8,
             )
-        problems = check_keymap(self.config.keymap, self.known_binding_ids())
+        problems = (
+            check_keymap(self.config.keymap, self.known_binding_ids()) if self.config.keymap else []
+        )
         if problems:
             self.notify("\n".join(problems), title="[keymap]", severity="warning", timeout=12)
 
@@ -159,36 +166,60 @@ class TokentopApp(App[None]):
 
     async def on_mount(self) -> None:
         self._report_startup_problems()
-        await self._open_store()
-        self._client = httpx.AsyncClient(timeout=None, limits=httpx.Limits(max_connections=None))
         self.sessions = [
             LiveSession(
                 session,
                 owner=self,
-                client=self._client,
-                store=self.store,
+                ready=self._begun.wait,
                 clock=self.clock,
                 on_store_error=self.report_store_error,
             )
             for session in self.config.sessions
         ]
-        if self.replay_run_id is not None and self.store is not None:
-            # `tokentop replay RUN_ID`: the replay is the whole app; closing it quits.
-            await self.push_screen(_ReplayHost())
+        if self.replay_run_id is not None:
+            await self._open_store()
+            if self.store is not None:
+                # `tokentop replay RUN_ID`: the replay is the whole app; closing it quits.
+                await self.push_screen(_ReplayHost())
+                self.open_replay(self.replay_run_id, self.replay_speed)
+                return
+        await self.push_screen(MainScreen(self.sessions))
+        # Paint first: the store, the HTTP client (and their imports) and the streams start
+        # once the overview is on screen (the session panes mount lazily meanwhile).
+        self.call_after_refresh(self._begin)
+
+    @property
+    def begun(self) -> bool:
+        """True once the store is open and the sessions started (just after the first frame)."""
+        return self._begun.is_set()
+
+    async def _begin(self) -> None:
+        if self.replay_run_id is not None:  # no store: say so over the (idle) main screen
             self.open_replay(self.replay_run_id, self.replay_speed)
             return
-        await self.push_screen(MainScreen(self.sessions))
+        await self._open_store()
+        from tui.stream.transport import make_client
+
+        direct: list[str] = []
+        if any(s.is_simulated for s in self.config.sessions):
+            from tui.sim.server import shared_simulator
+
+            # the built-in simulator listens on loopback: never through an env proxy
+            sim_url = await asyncio.to_thread(shared_simulator)
+            direct.append(sim_url.split("/v1", 1)[0])
+        self._client = make_client(direct_origins=direct)
+        for live in self.sessions:
+            live.store = self.store
+            live.client = self._client
         if self.freeze_gc:
             # Full (gen 2) collections scan every tracked object; under 16 busy streams they
             # took 100+ ms and showed up as event-loop lag. The startup heap (Textual, widgets,
             # config) lives as long as the app, so freezing it keeps those scans small.
             gc.freeze()
-        if self.replay_run_id is not None:  # no store: say so over the (idle) main screen
-            self.open_replay(self.replay_run_id, self.replay_speed)
-            return
         if self.autostart:
             for live in self.sessions:
                 live.start()
+        self._begun.set()
 
     async def _open_store(self) -> None:
         if self.db_path is None:

@@ -25,16 +25,14 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias
 
-import httpx
 from textual.dom import DOMNode
 from textual.worker import Worker
 
 from tui.config import SessionConfig
-from tui.store import Store
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import (
     Connecting,
@@ -48,7 +46,12 @@ from tui.stream.events import (
     new_run_id,
 )
 from tui.stream.metrics import MetricsSnapshot
-from tui.stream.runner import StreamRun
+
+if TYPE_CHECKING:  # imported when a run starts: the first frame does not wait for them
+    import httpx
+
+    from tui.store import Store
+    from tui.stream.runner import StreamRun
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +172,8 @@ class LiveSession:
         session: SessionConfig,
         *,
         owner: DOMNode,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None = None,
+        ready: Callable[[], Awaitable[object]] | None = None,
         store: Store | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_store_error: StoreErrorHandler | None = None,
@@ -188,7 +192,9 @@ class LiveSession:
         self.version = 0
         """Bumped on every event: views compare it to skip work when nothing changed."""
         self._owner = owner
-        self._client = client
+        self.client = client
+        """The HTTP client of the runs (the app sets it after its first frame)."""
+        self._ready = ready
         self._clock = clock
         self._on_store_error = on_store_error
         self._resolve_simulator = resolve_simulator
@@ -306,6 +312,8 @@ class LiveSession:
         return run
 
     async def _one_run(self, prompt: str, control: _LoopControl) -> None:
+        if self._ready is not None:  # the app opens its store and client after the first frame
+            await self._ready()
         session = self.session
         run = self.begin_run(prompt)
         run_id = run.run_id
@@ -316,9 +324,13 @@ class LiveSession:
                 self._store_failed(exc)
         t0 = self._clock()
         try:
+            from tui.stream.runner import StreamRun
+
+            if self.client is None:
+                raise RuntimeError("no HTTP client yet")
             base_url = await self._base_url()
             stream = StreamRun(
-                session, client=self._client, base_url=base_url, prompt=prompt, clock=self._clock
+                session, client=self.client, base_url=base_url, prompt=prompt, clock=self._clock
             )
             control.stream = stream
             if control.stop:  # cancelled while the run was being set up

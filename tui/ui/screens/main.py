@@ -9,19 +9,22 @@ the session under the cursor. Tab labels show a state marker (``-streaming``, ``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from tui.ui.live import LiveSession
 from tui.ui.screens.prompt import PromptEditor
 from tui.ui.widgets.overview import OverviewTable
-from tui.ui.widgets.session_pane import SessionPane
 from tui.ui.widgets.totals import TotalsBar
+
+if TYPE_CHECKING:
+    from tui.ui.widgets.session_pane import SessionPane
 
 TAB_REFRESH_HZ = 4.0
 
@@ -47,6 +50,38 @@ def session_tab_id(index: int) -> str:
     return f"session-{index}"
 
 
+class PendingPane(Widget):
+    """Stands in for a session pane until the first frame is on screen.
+
+    Session tabs start hidden, and a pane (transcript, Markdown, raw log, metrics) is the
+    bulk of the screen's widgets and imports: building them after the overview is painted
+    halves the time to the first frame. A pane that mounts mid-run catches up from the run's
+    accumulator (:meth:`SessionPane.run_started`).
+    """
+
+    DEFAULT_CSS = "PendingPane { display: none; }"
+
+    def __init__(self, live: LiveSession, index: int) -> None:
+        super().__init__()
+        self.live = live
+        self.index = index
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._swap)
+
+    async def _swap(self) -> None:
+        from tui.ui.widgets.session_pane import SessionPane
+
+        parent = self.parent
+        screen = self.screen
+        if not isinstance(parent, Widget) or not isinstance(screen, MainScreen):
+            return
+        pane = SessionPane(self.live, id=f"pane-{self.index}")
+        await parent.mount(pane, after=self)
+        screen.panes[self.index] = pane
+        await self.remove()
+
+
 class MainScreen(Screen[None]):
     """Overview and session tabs."""
 
@@ -67,6 +102,8 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.sessions = list(sessions)
         self._tab_state: dict[str, tuple[str, frozenset[str]]] = {}
+        self.panes: dict[int, SessionPane] = {}
+        """The mounted session panes by session index (they mount just after the first frame)."""
 
     def compose(self) -> ComposeResult:
         yield TotalsBar(self.sessions, id="totals")
@@ -75,7 +112,7 @@ class MainScreen(Screen[None]):
                 yield OverviewTable(self.sessions, id="overview-panel")
             for index, live in enumerate(self.sessions):
                 with TabPane(live.name, id=session_tab_id(index)):
-                    yield SessionPane(live, id=f"pane-{index}")
+                    yield PendingPane(live, index)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -95,9 +132,12 @@ class MainScreen(Screen[None]):
         """The overview table widget."""
         return self.query_one(OverviewTable)
 
-    def pane_for(self, live: LiveSession) -> SessionPane:
-        """The pane that shows ``live``."""
-        return self.query_one(f"#pane-{self.sessions.index(live)}", SessionPane)
+    def pane_for(self, live: LiveSession) -> SessionPane | None:
+        """The pane that shows ``live`` (None in the moment before the panes are mounted)."""
+        return self._pane(self.sessions.index(live))
+
+    def _pane(self, index: int) -> SessionPane | None:
+        return self.panes.get(index)
 
     @property
     def current_pane(self) -> SessionPane | None:
@@ -105,7 +145,7 @@ class MainScreen(Screen[None]):
         active = self.tabs.active
         if not active.startswith("session-"):
             return None
-        return self.query_one(f"#pane-{active.removeprefix('session-')}", SessionPane)
+        return self._pane(int(active.removeprefix("session-")))
 
     @property
     def current_session(self) -> LiveSession | None:
@@ -120,7 +160,9 @@ class MainScreen(Screen[None]):
         for index, live in enumerate(self.sessions):
             if live.name == name:
                 self.tabs.active = session_tab_id(index)
-                self.pane_for(live).transcript.focus()
+                pane = self._pane(index)
+                if pane is not None:
+                    pane.transcript.focus()
                 return
 
     # -- tab labels ----
@@ -130,13 +172,14 @@ class MainScreen(Screen[None]):
         tabs = self.tabs
         for index, live in enumerate(self.sessions):
             pane_id = session_tab_id(index)
-            pane = self.query_one(f"#pane-{index}", SessionPane)
+            pane = self._pane(index)
+            unread = pane is not None and pane.unread
             glyph, state_class = TAB_MARKERS[live.state]
             classes = {state_class} if state_class else set()
-            if pane.unread:
+            if unread:
                 classes.add("-unread")
             label = f"{glyph} {live.name}" if glyph else live.name
-            if pane.unread:
+            if unread:
                 label += " •"
             key = (label, frozenset(classes))
             if self._tab_state.get(pane_id) == key:
@@ -147,12 +190,10 @@ class MainScreen(Screen[None]):
             tab.remove_class(*TAB_CLASSES)
             tab.add_class(*classes)
 
-    @on(SessionPane.UnreadChanged)
-    def _unread_changed(self, event: SessionPane.UnreadChanged) -> None:
+    def on_session_pane_unread_changed(self, event: SessionPane.UnreadChanged) -> None:
         self.refresh_tabs()
 
-    @on(SessionPane.RunFinished)
-    def notify_run_finished(self, event: SessionPane.RunFinished) -> None:
+    def on_session_pane_run_finished(self, event: SessionPane.RunFinished) -> None:
         """Tell the user when a session that is not in view ends or fails."""
         self.refresh_tabs()
         if event.pane is self.current_pane and self.app.screen is self:
@@ -179,7 +220,7 @@ class MainScreen(Screen[None]):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        for hidden in self.query(SessionPane):
+        for hidden in self.panes.values():
             hidden.mark_hidden()
         pane = self.current_pane
         if pane is not None:
