@@ -9,6 +9,7 @@ column set.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -30,6 +31,8 @@ from tui.ui.themes import resolve_colour
 from tui.ui.widgets.badges import finish_tone
 from tui.ui.widgets.format import fmt_count, fmt_elapsed, fmt_ms, fmt_rate, sparkline
 from tui.ui.widgets.preview import SessionPreview
+
+log = logging.getLogger(__name__)
 
 OVERVIEW_HZ = 5.0
 """Row refresh rate."""
@@ -183,6 +186,8 @@ class OverviewTable(Vertical):
         self._cells: dict[str, dict[str, str]] = {}
         self._order: list[str] = []
         self._styles: dict[str, Style] = {}
+        self.refreshes = 0
+        """How many times the rows were refreshed (tests wait on it)."""
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter sessions (/)", id="overview-filter")
@@ -202,7 +207,7 @@ class OverviewTable(Vertical):
         self._styles = self._theme_styles()
         self.compact = self.app.size.width < COMPACT_BELOW
         self._rebuild()
-        self.set_interval(1 / OVERVIEW_HZ, self.refresh_rows, name="overview-refresh")
+        self.set_interval(1 / OVERVIEW_HZ, self._tick, name="overview-refresh")
 
     def on_resize(self) -> None:
         # Tall terminals get a preview of the selected session under the table.
@@ -213,13 +218,28 @@ class OverviewTable(Vertical):
             self._rebuild()
 
     def on_show(self) -> None:
-        self.call_after_refresh(self.refresh_rows)
+        self.call_after_refresh(self._tick)
+
+    def _tick(self) -> None:
+        # A timer callback that raises ends the app: a bad refresh is logged, and the table
+        # is rebuilt from the sessions so the next tick starts from a consistent state.
+        try:
+            self.refresh_rows()
+        except Exception:
+            log.exception("overview refresh failed; rebuilding the table")
+            try:
+                self._rebuild()
+            except Exception:
+                log.exception("overview rebuild failed")
 
     def _theme_changed(self, theme: Theme) -> None:
         self._styles = self._theme_styles()
+        # Forget what was written so every cell is rewritten in the new colours. Only the
+        # per-row caches are emptied: the set of rows (the keys) must keep matching the table,
+        # or refresh_rows sees no visible rows and re-sorts with an empty rank (KeyError).
         for shown in self._cells.values():
-            shown.clear()  # forget what was written: every cell is rewritten in new colours
-        self.refresh_rows()
+            shown.clear()
+        self._tick()
 
     def _theme_styles(self) -> dict[str, Style]:
         variables = self.app.get_css_variables()
@@ -344,6 +364,7 @@ class OverviewTable(Vertical):
             rank = {name: i for i, name in enumerate(order)}
             table.sort("name", key=lambda cell: rank[str(cell)])
             self._order = order
+        self.refreshes += 1
 
     # -- actions ----
 
