@@ -288,3 +288,31 @@ async def test_drops_resume_or_restart_and_the_pane_ends_with_the_engine_text(
         assert resumed.tone == "resumed" and resumed.message.startswith("resumed after event ")
         restarted = main.query_one("#pane-1", SessionPane)
         assert any("restarted" in n for n in restarted.transcript.notices)
+
+
+async def test_reconnect_status_says_gave_up_once(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    from tui.config import ReconnectPolicy
+
+    # The engine's final error already reads "gave up after N retries: <cause>".
+    policy = ReconnectPolicy(max_retries=2, backoff_initial_s=0.02, backoff_max_s=0.05)
+    config = app_config(
+        sim_session(sim_url, "down", model="sim-broken", key=sim_key, reconnect=policy)
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(app, pilot, "down")
+        live = pane.live
+        await wait_until(pilot, lambda: live.state == "failed", what="failed")
+        status = pane.reconnect_status
+        await wait_until(pilot, lambda: status.tone == "failed", what="failed status")
+        assert live.current is not None and live.current.finished is not None
+        error = live.current.finished.error
+        assert error is not None and error.message.startswith("gave up after 2 retries: ")
+        assert status.message == error.message
+        assert status.message.count("gave up after") == 1
+        await settle(pilot)
+        assert str(status.render()).count("gave up after") == 1
+        banner = str(pane.query_one("#pane-error").render())
+        assert banner.count("gave up after") == 1
