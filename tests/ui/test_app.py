@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.binding import Binding
 from textual.command import CommandList, CommandPalette
 
 from tests.ui.conftest import app_config, sim_session, wait_until
@@ -250,3 +251,60 @@ async def test_compare_and_history_open_from_the_dashboard(
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.main_screen)
         assert app.is_running
+
+
+def test_every_binding_has_a_remappable_id() -> None:
+    from tui.ui.keymap import BINDING_IDS, check_keymap
+    from tui.ui.screens.compare import CompareScreen
+    from tui.ui.screens.history import HistoryScreen
+    from tui.ui.screens.prompt import PromptEditor
+    from tui.ui.screens.replay import ReplayScreen
+    from tui.ui.widgets.overview import OverviewTable
+
+    classes = (
+        TokentopApp,
+        MainScreen,
+        OverviewTable,
+        CompareScreen,
+        HistoryScreen,
+        ReplayScreen,
+        PromptEditor,
+    )
+    ids: list[str] = []
+    for cls in classes:
+        for binding in cls.BINDINGS:
+            assert isinstance(binding, Binding), (cls.__name__, binding)
+            assert binding.id, f"{cls.__name__}: {binding.key} -> {binding.action} has no id"
+            ids.append(binding.id)
+    assert len(ids) == len(set(ids)), "binding ids repeat"
+    assert set(ids) == set(BINDING_IDS)  # every id documented, no stale entries
+    assert check_keymap({binding_id: "f12" for binding_id in ids}) == []
+
+
+async def test_compare_bindings_can_be_remapped(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.ui.screens.compare import CompareScreen
+
+    config = app_config(
+        sim_session(sim_url, "one", key=sim_key),
+        keymap={"compare.link": "k", "compare.close": "ctrl+b"},
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs, autostart=False)
+    notes = _notes(app, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.main_screen is not None, what="main screen")
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen), what="compare")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await pilot.pause()
+        screen.focus_columns()
+        await pilot.press("k")
+        assert screen.linked
+        await pilot.press("escape")  # the default key no longer closes the screen
+        await pilot.pause()
+        assert app.screen is screen
+        await pilot.press("ctrl+b")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="back")
+        assert not [n for n in notes if "unknown binding id" in n]

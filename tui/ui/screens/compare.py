@@ -325,7 +325,7 @@ class CompareScreen(Screen[None]):
             id="compare.next_change",
             tooltip="Scroll both diffed answers to their next difference",
         ),
-        Binding("escape", "close", "Back"),
+        Binding("escape", "close", "Back", id="compare.close"),
     ]
 
     DEFAULT_CSS = """

@@ -141,7 +141,7 @@ class HistoryScreen(Screen[None]):
             id="history.clear_filters",
             tooltip="Clear the search and every filter",
         ),
-        Binding("escape", "close", "Back"),
+        Binding("escape", "close", "Back", id="history.close"),
     ]
 
     DEFAULT_CSS = """

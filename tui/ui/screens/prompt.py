@@ -32,8 +32,8 @@ class PromptEditor(ModalScreen[str | None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "submit", "Run", priority=True),
-        Binding("escape", "dismiss_none", "Cancel"),
+        Binding("ctrl+s", "submit", "Run", priority=True, id="prompt.run"),
+        Binding("escape", "dismiss_none", "Cancel", id="prompt.cancel"),
     ]
 
     def __init__(self, session_name: str, prompt: str) -> None:

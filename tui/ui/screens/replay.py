@@ -211,7 +211,7 @@ class ReplayScreen(Screen[None]):
             id="replay.restart",
             tooltip="Replay the run again from the start",
         ),
-        Binding("escape,q", "close", "Close", key_display="esc"),
+        Binding("escape,q", "close", "Close", key_display="esc", id="replay.close"),
     ]
 
     DEFAULT_CSS = """
