@@ -308,3 +308,45 @@ async def test_compare_bindings_can_be_remapped(
         await pilot.press("ctrl+b")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="back")
         assert not [n for n in notes if "unknown binding id" in n]
+
+
+async def test_compare_and_history_keys_never_stack_a_second_screen(
+    sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
+) -> None:
+    from tui.ui.screens.compare import CompareScreen
+    from tui.ui.screens.history import HistoryScreen
+
+    config = app_config(sim_session(sim_url, "one", key=sim_key))
+    app = TokentopApp(config, db_path=tmp_path / "runs.db", theme_dirs=theme_dirs)
+
+    def stack() -> list[str]:
+        return [type(screen).__name__ for screen in app.screen_stack[1:]]
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: bool(app.sessions) and app.sessions[0].state == "done")
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen), what="compare")
+        compare = app.screen
+        await pilot.press("c")  # already on top: nothing happens
+        await pilot.pause()
+        assert stack() == ["MainScreen", "CompareScreen"] and app.screen is compare
+        await pilot.press("h")
+        await wait_until(pilot, lambda: isinstance(app.screen, HistoryScreen), what="history")
+        history = app.screen
+        await pilot.press("h")
+        await pilot.pause()
+        assert stack() == ["MainScreen", "CompareScreen", "HistoryScreen"]
+        # "c" from the history goes back to the open compare screen instead of a new one.
+        await pilot.press("c")
+        await wait_until(pilot, lambda: app.screen is compare, what="back to compare")
+        assert stack() == ["MainScreen", "CompareScreen"]
+        # The command palette's entries take the same path.
+        app.action_compare()
+        await pilot.pause()
+        assert stack() == ["MainScreen", "CompareScreen"] and app.screen is compare
+        await pilot.press("h")
+        await wait_until(pilot, lambda: isinstance(app.screen, HistoryScreen), what="history")
+        assert app.screen is not history  # the first one was closed on the way back
+        app.action_history()
+        await pilot.pause()
+        assert stack() == ["MainScreen", "CompareScreen", "HistoryScreen"]

@@ -290,7 +290,8 @@ class TokentopApp(App[None]):
         except ImportError as exc:
             self.notify(f"Compare is not available: {exc}", severity="warning")
             return
-        self.push_screen(CompareScreen(self.sessions))
+        if not self._return_to(CompareScreen):
+            self.push_screen(CompareScreen(self.sessions))
 
     def action_history(self) -> None:
         """Open the history screen."""
@@ -302,7 +303,17 @@ class TokentopApp(App[None]):
         except ImportError as exc:
             self.notify(f"History is not available: {exc}", severity="warning")
             return
-        self.push_screen(HistoryScreen(self.store))
+        if not self._return_to(HistoryScreen):
+            self.push_screen(HistoryScreen(self.store))
+
+    def _return_to(self, screen_type: type[Screen[None]]) -> bool:
+        """Go back to an open screen of ``screen_type`` (closing the screens above it)
+        instead of stacking a second one; False when none is open."""
+        if not any(isinstance(screen, screen_type) for screen in self.screen_stack):
+            return False
+        while not isinstance(self.screen, screen_type) and len(self.screen_stack) > 1:
+            self.pop_screen()
+        return True
 
     # -- command palette ----
 
