@@ -10,8 +10,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
+from click.testing import CliRunner
 
 from tests.test_headless import cli_env, tokentop
 from tui import __version__
@@ -161,3 +164,28 @@ def test_group_db_option_reaches_the_store_commands(tmp_path: Path) -> None:
     assert row["run_id"] == result["run_id"] and row["output_text"] == result["output_text"]
     # without --db nothing was written to the default location
     assert not (tmp_path / "xdg-data" / "tokentop" / "tokentop.db").exists()
+
+
+def test_replay_speed_and_instant_reach_the_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tui.ui.app
+    from tui.cli import main
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(tui.ui.app, "run_dashboard", lambda config, **kw: calls.append(kw))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    db = str(tmp_path / "runs.db")
+    for args, speed in (([], 1.0), (["--speed", "0.25"], 0.25), (["--instant"], None)):
+        result = runner.invoke(main, ["replay", "abc123", "--db", db, *args])
+        assert result.exit_code == 0, result.output
+        call = calls.pop()
+        assert call["replay_run_id"] == "abc123" and call["db_path"] == Path(db)
+        assert call["replay_speed"] == speed
+    # The replay screen's range (0.25x-10x); instant and a speed exclude each other.
+    for args in (["--speed", "20"], ["--speed", "0.1"], ["--instant", "--speed", "2"]):
+        result = runner.invoke(main, ["replay", "abc123", "--db", db, *args])
+        assert result.exit_code == 2, (args, result.output)
+    assert "exclude each other" in result.output
+    assert calls == []

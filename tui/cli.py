@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
 from tui import __version__
 
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
 
 EXIT_BAD_CONFIG = 2
 """Exit status for a broken sessions file (the same as click's usage errors)."""
+
+REPLAY_MIN_SPEED = 0.25
+REPLAY_MAX_SPEED = 10.0
+"""The replay speeds the replay screen offers (its ``-`` / ``+`` steps end there)."""
 
 _LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "history": (
@@ -224,18 +229,35 @@ def sim(host: str, port: int) -> None:
     "--speed",
     default=1.0,
     show_default=True,
-    type=click.FloatRange(min=0.0, min_open=True),
-    help="Replay speed factor (2 = twice as fast).",
+    type=click.FloatRange(REPLAY_MIN_SPEED, REPLAY_MAX_SPEED),
+    help=f"Replay speed factor, {REPLAY_MIN_SPEED:g} to {REPLAY_MAX_SPEED:g} (2 = twice as fast).",
 )
+@click.option("--instant", is_flag=True, help="Show the whole run at once, without delays.")
 @_DB_OPTION
 @_THEME_OPTION
 @click.pass_context
 def replay(
-    ctx: click.Context, run_id: str, speed: float, db: Path | None, theme: str | None
+    ctx: click.Context,
+    run_id: str,
+    speed: float,
+    instant: bool,
+    db: Path | None,
+    theme: str | None,
 ) -> None:
-    """Open the dashboard replaying a stored run with its original timing."""
+    """Open the dashboard replaying a stored run with its original timing.
+
+    In the replay, space pauses, - and + change the speed, i plays the rest at once.
+    """
+    if instant and ctx.get_parameter_source("speed") is ParameterSource.COMMANDLINE:
+        raise click.UsageError("--speed and --instant exclude each other")
     app_config = _load_config(None)
     theme = theme or (ctx.obj or {}).get("theme") or app_config.ui.theme
     from tui.ui.app import run_dashboard
 
-    run_dashboard(app_config, db_path=db, theme=theme, replay_run_id=run_id, replay_speed=speed)
+    run_dashboard(
+        app_config,
+        db_path=db,
+        theme=theme,
+        replay_run_id=run_id,
+        replay_speed=None if instant else speed,
+    )

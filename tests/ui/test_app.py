@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.command import CommandList, CommandPalette
 
 from tests.ui.conftest import app_config, sim_session, wait_until
+from tui.config import AppConfig
 from tui.store import Store
 from tui.ui.app import TokentopApp
 from tui.ui.screens.main import MainScreen
@@ -350,3 +351,49 @@ async def test_compare_and_history_keys_never_stack_a_second_screen(
         app.action_history()
         await pilot.pause()
         assert stack() == ["MainScreen", "CompareScreen", "HistoryScreen"]
+
+
+async def _record_one_run(
+    sim_url: str, sim_key: str, db: Path, theme_dirs: list[Path | None]
+) -> tuple[AppConfig, str]:
+    """Record one run of a session into ``db`` with the dashboard; its config and run id."""
+    config = app_config(sim_session(sim_url, "recorded", key=sim_key))
+    recorder = TokentopApp(config, db_path=db, theme_dirs=theme_dirs)
+    async with recorder.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: recorder.begun and not recorder.sessions[0].running)
+        run = recorder.sessions[0].current
+        assert run is not None and run.finished is not None
+    return config, run.run_id
+
+
+async def test_replay_mode_instant_plays_everything_at_once_and_again(
+    sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
+) -> None:
+    from tui.ui.screens.replay import ReplayScreen
+    from tui.ui.widgets.transcript import TranscriptView
+
+    db = tmp_path / "runs.db"
+    config, run_id = await _record_one_run(sim_url, sim_key, db, theme_dirs)
+    # `tokentop replay RUN_ID --instant` starts the app with replay_speed=None.
+    app = TokentopApp(
+        config, db_path=db, theme_dirs=theme_dirs, replay_run_id=run_id, replay_speed=None
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen), what="replay")
+        screen = app.screen
+        assert isinstance(screen, ReplayScreen)
+        assert screen.clock.instant
+        await wait_until(pilot, lambda: screen.done, what="played")
+        acc = screen.accumulator
+        assert acc is not None and acc.done and len(acc.output_text) > 20
+        view = screen.query_one(TranscriptView)
+        await wait_until(pilot, lambda: view.rendered_text == acc.output_text, what="shown")
+        # "Replay again" keeps the instant mode it was started in.
+        await pilot.press("r")
+        await wait_until(
+            pilot, lambda: screen.accumulator is not acc and screen.done, what="played again"
+        )
+        assert screen.clock.instant
+        # The in-app speed keys leave instant mode for a paced speed in the 0.25x-10x range.
+        await pilot.press("plus")
+        assert not screen.clock.instant and 0.25 <= screen.clock.speed <= 10

@@ -73,7 +73,7 @@ class TokentopApp(App[None]):
         db_path: Path | None = None,
         theme: str | None = None,
         replay_run_id: str | None = None,
-        replay_speed: float = 1.0,
+        replay_speed: float | None = 1.0,
         clock: Callable[[], float] | None = None,
         theme_dirs: Iterable[Path | None] | None = None,
         autostart: bool = True,
@@ -274,8 +274,8 @@ class TokentopApp(App[None]):
                 return screen
         return None
 
-    def open_replay(self, run_id: str, speed: float = 1.0) -> None:
-        """Replay a saved run in its own screen."""
+    def open_replay(self, run_id: str, speed: float | None = 1.0) -> None:
+        """Replay a saved run in its own screen (``speed`` None: all at once)."""
         if self.store is None:
             self.notify("Replay needs the store (no database).", severity="error")
             return
@@ -397,7 +397,7 @@ def run_dashboard(
     db_path: Path | None,
     theme: str | None,
     replay_run_id: str | None = None,
-    replay_speed: float = 1.0,
+    replay_speed: float | None = 1.0,
 ) -> None:
     """Run the dashboard until the user quits (the CLI's entry point).
 

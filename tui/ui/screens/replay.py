@@ -406,9 +406,11 @@ class ReplayScreen(Screen[None]):
         self._publish()
 
     def action_restart(self) -> None:
-        """Play the run again from the start at the current speed."""
-        speed = self.clock.speed
-        self.clock = ReplayClock(speed)
+        """Play the run again from the start at the current speed (instant stays instant)."""
+        instant = self.clock.instant
+        self.clock = ReplayClock(self.clock.speed)
+        if instant:
+            self.clock.go_instant()
         self.remove_class("-error")
         self.error = None
         self.play()
