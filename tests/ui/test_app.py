@@ -397,3 +397,39 @@ async def test_replay_mode_instant_plays_everything_at_once_and_again(
         # The in-app speed keys leave instant mode for a paced speed in the 0.25x-10x range.
         await pilot.press("plus")
         assert not screen.clock.instant and 0.25 <= screen.clock.speed <= 10
+
+
+async def test_replay_mode_reads_the_store_only_while_another_tokentop_writes(
+    sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
+) -> None:
+    from tui.stream.events import Started, TextDelta
+    from tui.ui.screens.replay import ReplayScreen
+
+    db = tmp_path / "runs.db"
+    config, run_id = await _record_one_run(sim_url, sim_key, db, theme_dirs)
+    # Another tokentop records into the same database during the whole replay.
+    writer = await Store.open(db)
+    try:
+        other = await writer.start_run(config.sessions[0], prompt="still going")
+        writer.add_event(other, Started(0.0, 1, 200, None))
+        writer.add_event(other, TextDelta(0.1, "partial"))
+        await writer.flush()
+        app = TokentopApp(
+            config, db_path=db, theme_dirs=theme_dirs, replay_run_id=run_id, replay_speed=None
+        )
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen), what="replay")
+            screen = app.screen
+            assert isinstance(screen, ReplayScreen)
+            await wait_until(pilot, lambda: screen.done, what="played")
+            assert screen.error is None
+            assert app.store is not None and app.store.readonly and app.store.owner is None
+            acc = screen.accumulator
+            assert acc is not None and acc.done and acc.output_text
+            # The writer goes on meanwhile, and its runs stay its own.
+            writer.add_event(other, TextDelta(0.2, " more"))
+            await writer.flush()
+        assert (await writer.get_run(other)).status == "running"
+        assert len(await writer.list_runs()) == 2  # the replay added nothing
+    finally:
+        await writer.close()

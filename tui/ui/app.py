@@ -224,16 +224,20 @@ class TokentopApp(App[None]):
     async def _open_store(self) -> None:
         if self.db_path is None:
             return
+        # Replay mode only reads: a read-only store never writes, and works on a database
+        # that another tokentop is recording into (or that this user cannot write).
+        replaying = self.replay_run_id is not None
         try:
             from tui.store import Store
 
-            self.store = await Store.open(self.db_path)
+            self.store = await Store.open(self.db_path, readonly=replaying)
             self.store.on_error = partial(self.report_store_error, "store")
         except Exception as exc:  # the dashboard works without history
             log.warning("store not opened: %s", exc)
             self.store = None
+            consequence = "Cannot replay" if replaying else "Runs will not be saved"
             self.notify(
-                f"Runs will not be saved: cannot open {self.db_path}: {exc}",
+                f"{consequence}: cannot open {self.db_path}: {exc}",
                 title="Store",
                 severity="error",
                 timeout=12,
