@@ -3,6 +3,8 @@ repeat history and the reconnect status."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -316,3 +318,46 @@ async def test_reconnect_status_says_gave_up_once(
         assert str(status.render()).count("gave up after") == 1
         banner = str(pane.query_one("#pane-error").render())
         assert banner.count("gave up after") == 1
+
+
+def _markdown_stream_tasks() -> list[asyncio.Task[Any]]:
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if not task.done() and "MarkdownStream._run" in repr(task.get_coro())
+    ]
+
+
+async def test_exit_mid_stream_leaves_no_markdown_stream_task_pending(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    loop = asyncio.get_running_loop()
+    reports: list[dict[str, Any]] = []
+    previous_handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reports.append(context))
+    try:
+        config = app_config(
+            sim_session(sim_url, "shown", timing=SLOW, key=sim_key, model="sim-think"),
+            sim_session(sim_url, "hidden", timing=SLOW, key=sim_key),
+        )
+        app = TokentopApp(config, theme_dirs=theme_dirs)
+        async with app.run_test(size=(120, 40)) as pilot:
+            pane = await _open(app, pilot, "shown")
+            # Streams are open on the answer and the reasoning when the app quits.
+            await wait_until(
+                pilot,
+                lambda: (
+                    len(pane.transcript.rendered_text) > 20 and pane.transcript.reasoning_text != ""
+                ),
+                what="streaming into the Markdown widgets",
+            )
+            assert _markdown_stream_tasks()
+            await pilot.press("q")
+            await wait_until(pilot, lambda: not app.is_running, what="exit")
+        assert _markdown_stream_tasks() == []
+        gc.collect()
+        await asyncio.sleep(0)
+        destroyed = [c for c in reports if "Task was destroyed" in str(c.get("message"))]
+        assert destroyed == []
+    finally:
+        loop.set_exception_handler(previous_handler)

@@ -96,6 +96,17 @@ class _MarkdownFeed:
         if full_render and self.parts:
             await self.widget.update("".join(self.parts))
 
+    async def abandon(self) -> None:
+        """Stop the stream without rendering more (its widget is going away)."""
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+        # MarkdownStream's updater is a bare asyncio task: left running, it outlives the
+        # app and the loop reports "Task was destroyed but it is pending" at exit. Its
+        # cancellation appends what is still queued, which fails on a removed widget.
+        with contextlib.suppress(Exception):
+            await stream.stop()
+
     @property
     def text(self) -> str:
         return "".join(self.parts)
@@ -148,6 +159,8 @@ class TranscriptView(VerticalScroll):
         self._notices: list[str] = []
         self._notices_dirty = False
         self._segments: list[_MarkdownFeed] = []
+        self._live_feeds: set[_MarkdownFeed] = set()
+        """Answer segments not closed yet, including those a reset is about to drop."""
         self._reasoning_feed: _MarkdownFeed | None = None
         self._finished = False
         self._final_done = False
@@ -173,6 +186,14 @@ class TranscriptView(VerticalScroll):
     def on_mount(self) -> None:
         self._reasoning_feed = _MarkdownFeed(self.query_one("#reasoning-md", Markdown))
         self.set_interval(1 / FLUSH_HZ, self._tick, name="transcript-flush")
+
+    async def on_unmount(self) -> None:
+        # Stop every Markdown stream (answer segments and reasoning) with the view.
+        feeds = [*self._live_feeds]
+        if self._reasoning_feed is not None:
+            feeds.append(self._reasoning_feed)
+        for feed in feeds:
+            await feed.abandon()
 
     def on_show(self) -> None:
         self.call_after_refresh(self._maybe_anchor)
@@ -274,6 +295,7 @@ class TranscriptView(VerticalScroll):
         # Remove exactly the old widgets: a flush may already have mounted new ones.
         for seg in old_segments:
             await seg.close(full_render=False)
+            self._live_feeds.discard(seg)
         widgets: list[Widget] = [seg.widget for seg in old_segments]
         if old_plain is not None:
             widgets.append(old_plain)
@@ -424,6 +446,7 @@ class TranscriptView(VerticalScroll):
             await self.query_one("#answer").mount(widget)
             segment = _MarkdownFeed(widget)
             self._segments.append(segment)
+            self._live_feeds.add(segment)
         if chunk:
             await segment.write(chunk)
             self._track_fences(chunk)
