@@ -12,7 +12,7 @@ import pytest
 from textual.widgets import TextArea
 
 from tests.ui.conftest import app_config, settle, sim_session, wait_until
-from tui.stream.events import Retrying, RunEvent, Started
+from tui.stream.events import Retrying, RunEvent, Started, TextDelta
 from tui.ui.app import TokentopApp
 from tui.ui.live import LiveRun, LiveSession
 from tui.ui.screens.main import MainScreen
@@ -361,3 +361,75 @@ async def test_exit_mid_stream_leaves_no_markdown_stream_task_pending(
         assert destroyed == []
     finally:
         loop.set_exception_handler(previous_handler)
+
+
+@pytest.mark.parametrize("plain_after", [None, 40], ids=["markdown", "plain"])
+async def test_repeat_second_run_shows_its_own_text_even_after_a_slow_flush(
+    sim_url: str,
+    sim_key: str,
+    theme_dirs: list[Path | None],
+    monkeypatch: pytest.MonkeyPatch,
+    plain_after: int | None,
+) -> None:
+    from tui.config import Repeat
+    from tui.ui.widgets import transcript as transcript_module
+    from tui.ui.widgets.transcript import TranscriptView
+
+    if plain_after is not None:  # the first flush switches to the plain view
+        monkeypatch.setattr(transcript_module, "PLAIN_AFTER_CHARS", plain_after)
+    config = app_config(
+        sim_session(
+            sim_url,
+            "probe",
+            key=sim_key,
+            timing="ttft=0.02,tps=80,tokens=200",
+            repeat=Repeat(every_s=0.01, count=2),
+        )
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs, autostart=False)
+    # The pane's first flush of run 1 is held until run 2 streams: a flush that was still
+    # writing when the next run began (a busy machine, a long Markdown layout).
+    held: list[TranscriptView] = []
+    second_run_streams = asyncio.Event()
+    write_answer = TranscriptView._write_answer
+
+    async def slow_write_answer(self: TranscriptView, chunk: str, generation: int) -> None:
+        if not held and self.id == "transcript":
+            held.append(self)
+            await second_run_streams.wait()
+        await write_answer(self, chunk, generation)
+
+    class SecondRunText(_Recorder):
+        def run_event(self, live: LiveSession, run: LiveRun, event: RunEvent) -> None:
+            if live.runs_started >= 2 and isinstance(event, TextDelta):
+                second_run_streams.set()
+
+    monkeypatch.setattr(TranscriptView, "_write_answer", slow_write_answer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(app, pilot, "probe")
+        live = pane.live
+        live.subscribe(SecondRunText())
+        live.start()
+        await wait_until(pilot, lambda: live.runs_started == 2, what="second run")
+        second = live.current
+        assert second is not None and held
+        view = pane.transcript
+        # While the second run streams, the pane shows its text (and only its text).
+        # (-has-output: a flush of this run's text happened; the runs' texts are equal, so
+        # a leftover of the first run shows as text that is no prefix of the second's.)
+        await wait_until(
+            pilot,
+            lambda: (
+                view.has_class("-has-output")
+                and bool(view.rendered_text)
+                and second.accumulator.output_text.startswith(view.rendered_text)
+            ),
+            what="the second run's text in the pane",
+        )
+        assert not second.done
+        await wait_until(pilot, lambda: not live.running, what="end")
+        await wait_until(pilot, lambda: not view.has_pending, what="flushed")
+        await settle(pilot)
+        assert view.rendered_text == second.accumulator.output_text
+        # One widget holds the answer: nothing of the first run is left over.
+        assert len(view.query_one("#answer").children) == 1

@@ -348,6 +348,7 @@ class TranscriptView(VerticalScroll):
         self._notices_dirty = True
 
     def _restart_answer(self, attempt: int) -> None:
+        self._generation += 1  # an in-flight flush stops writing the old attempt's text
         self._pending_text.clear()
         self._pending_since = None
         self._pending_reasoning.clear()
@@ -393,29 +394,42 @@ class TranscriptView(VerticalScroll):
         async with self._lock:
             await self._flush_locked()
 
+    def _stale(self, generation: int) -> bool:
+        """True once a new run (reset) or a restart began after ``generation``."""
+        return generation != self._generation
+
     async def _flush_locked(self) -> None:
+        # Any await below can let a new run begin (reset) or a restart: from then on the
+        # buffers and the widget lists belong to the new content, so this flush stops. What
+        # it mounted is dropped by the reset's cleanup, which waits for the lock.
         generation = self._generation
         if self._pending_reasoning and self._reasoning_feed is not None:
             chunk = "".join(self._pending_reasoning)
             self._pending_reasoning.clear()
             self.add_class("-has-reasoning")
             await self._reasoning_feed.write(chunk)
+            if self._stale(generation):
+                return
         if any(t.dirty for t in self._tools.values()):
             await self._render_tools()
+            if self._stale(generation):
+                return
         if self._notices_dirty:
             await self._render_notices()
+            if self._stale(generation):
+                return
         if self._pending_text:
             chunk = "".join(self._pending_text)
             self._pending_text.clear()
             self.add_class("-has-output")
-            await self._write_answer(chunk)
+            await self._write_answer(chunk, generation)
+            if self._stale(generation):
+                return
             if self._pending_since is not None:
                 self.display_lags.append(time.monotonic() - self._pending_since)
                 self._pending_since = None
         if self._follow and not self.is_anchored:
             self.call_after_refresh(self._maybe_anchor)
-        if generation != self._generation:
-            return
         if self._finished and not self._final_done:
             self._final_done = True
             self.add_class("-finished")
@@ -424,12 +438,15 @@ class TranscriptView(VerticalScroll):
             if self._reasoning_feed is not None:
                 await self._reasoning_feed.close(full_render=True)
 
-    async def _write_answer(self, chunk: str) -> None:
+    async def _write_answer(self, chunk: str, generation: int) -> None:
+        """Append ``chunk`` (answer text of ``generation``) to the answer widgets."""
+        if self._stale(generation):  # the text of a run (or attempt) that is gone
+            return
         if self._plain is not None:
             self._plain.append(chunk)
             return
         if sum(seg.chars for seg in self._segments) + len(chunk) > PLAIN_AFTER_CHARS:
-            await self._switch_to_plain(chunk)
+            await self._switch_to_plain(chunk, generation)
             return
         segment = self._segments[-1] if self._segments else None
         if segment is not None and segment.chars >= SEGMENT_CHARS:
@@ -437,31 +454,37 @@ class TranscriptView(VerticalScroll):
             if cut >= 0:
                 head, chunk = chunk[:cut], chunk[cut:]
                 if head:
-                    await segment.write(head)
                     self._track_fences(head)
+                    await segment.write(head)
                 await segment.close(full_render=False)
+                if self._stale(generation):
+                    return
                 segment = None
         if segment is None:
-            widget = Markdown(classes="answer-segment")
-            await self.query_one("#answer").mount(widget)
-            segment = _MarkdownFeed(widget)
+            segment = _MarkdownFeed(Markdown(classes="answer-segment"))
+            # Listed before the mount: a reset during the mount drops it with the others.
             self._segments.append(segment)
             self._live_feeds.add(segment)
+            await self.query_one("#answer").mount(segment.widget)
+            if self._stale(generation):
+                return
         if chunk:
-            await segment.write(chunk)
             self._track_fences(chunk)
+            await segment.write(chunk)
 
-    async def _switch_to_plain(self, chunk: str) -> None:
+    async def _switch_to_plain(self, chunk: str, generation: int) -> None:
         text = "".join(seg.text for seg in self._segments) + chunk
         old_segments, self._segments = self._segments, []
-        await self._drop_answer(old_segments, None)
-        self._plain = PlainText(text, classes="answer-plain")
-        await self.query_one("#answer").mount(self._plain)
+        # Current before the first await: a reset meanwhile drops it like any answer widget.
+        self._plain = plain = PlainText(text, classes="answer-plain")
         self.add_class("-plain")
         self._add_notice(
             "long answer: shown as plain text (Markdown is off past 24,000 characters)", "notice"
         )
-        await self._render_notices()
+        await self.query_one("#answer").mount(plain)
+        await self._drop_answer(old_segments, None)  # these are ours to drop in any case
+        if not self._stale(generation):
+            await self._render_notices()
 
     def _paragraph_cut(self, chunk: str) -> int:
         """Where a new segment may start in ``chunk``: just after its last blank line, if
@@ -489,8 +512,9 @@ class TranscriptView(VerticalScroll):
 
     async def _render_tools(self) -> None:
         container = self.query_one("#tools")
-        for index in sorted(self._tools):
-            view = self._tools[index]
+        tools = self._tools  # a reset during a mount below replaces the dict
+        for index in sorted(tools):
+            view = tools[index]
             if not view.dirty:
                 continue
             view.dirty = False
