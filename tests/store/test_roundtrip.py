@@ -118,3 +118,31 @@ async def test_many_runs_newest_first_and_prefix_lookup(store: Store) -> None:
     assert [r.run_id for r in runs] == ids[::-1]
     assert (await store.get_run(ids[1][:16])).output_text == "answer number 1"
     assert len(await store.list_runs(limit=2)) == 2
+
+
+async def test_periodic_flushes_commit_events_but_rewrite_a_running_row_only_per_checkpoint(
+    store: Store, db_path: Path
+) -> None:
+    session = make_session()
+    run_id = await store.start_run(session, prompt="p")
+    store.flush_period = 0.02
+    store.checkpoint_period = 60.0
+    store.add_event(run_id, TextDelta(0.1, "first "))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while store.events_written < 1:
+        assert loop.time() < deadline
+        await asyncio.sleep(0.01)
+    store.add_event(run_id, TextDelta(0.2, "second"))
+    while store.events_written < 2:
+        assert loop.time() < deadline
+        await asyncio.sleep(0.01)
+    # another reader (the writer's own queries would flush first) sees every event committed
+    # by the periodic flushes, and the row as of the first checkpoint: the whole text is not
+    # rewritten on every flush
+    async with await Store.open(db_path, readonly=True) as reader:
+        events = await reader.run_events(run_id)
+        assert [e.text for e in events] == ["first ", "second"]  # type: ignore[union-attr]
+        assert (await reader.get_run(run_id)).output_text == "first "
+        await store.flush()  # an explicit flush checkpoints every active run
+        assert (await reader.get_run(run_id)).output_text == "first second"

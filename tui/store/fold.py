@@ -127,6 +127,8 @@ class RunFold:
     """Sequence number of the next event (0, 1, 2, ... per run)."""
     flushed_seq: int = 0
     """``next_seq`` as of the last committed checkpoint."""
+    checkpoint_at: float = float("-inf")
+    """``time.monotonic()`` of the last checkpoint of the run row (see ``CHECKPOINT_S``)."""
     first_token_s: float | None = None
     usage: Usage | None = None
     attempts: dict[int, AttemptState] = field(default_factory=dict)

@@ -40,6 +40,11 @@ WHERE status = 'running' AND owner IS ?
 """Runs left ``running`` by the writer ``?`` (an owner token, or NULL for runs of a tokentop
 from before owners): only for an owner known to be dead (:func:`tui.store.lock.owner_alive`)."""
 
+RUNNING_OF_OWNER = (
+    "SELECT id, run_id, session_name, api, model, prompt FROM runs "
+    "WHERE status = 'running' AND owner IS ?"
+)
+
 RUNNING_OWNERS = "SELECT DISTINCT owner FROM runs WHERE status = 'running'"
 
 SELECT_ATTEMPTS = (

@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +54,7 @@ from . import queries
 from .codec import (
     REDACTED,
     config_snapshot,
+    decode_event,
     encode_event,
     scrub,
     secret_of,
@@ -78,6 +80,12 @@ FLUSH_INTERVAL_S = 0.2
 """The longest time an event should wait in memory before it is committed (the crash bound)."""
 
 FLUSH_PERIOD_S = 0.15
+CHECKPOINT_S = 2.0
+"""How often the periodic flush rewrites a running run's row (its text so far and metrics).
+
+Events are committed every :data:`FLUSH_PERIOD_S`; the run row holds the whole text, so
+rewriting it on every flush made each flush cost O(answer) and a long run quadratic (16 runs
+of 70 KB rewritten 7 times a second). Finished runs and :meth:`Store.flush` always write it."""
 """How often the flusher runs: shorter than :data:`FLUSH_INTERVAL_S`, leaving room for the
 commit itself and for event-loop jitter within the bound."""
 
@@ -106,6 +114,27 @@ def _encoded(
         yield rowid, key & SEQ_MASK, event.t, type(event).__name__, payload
 
 
+async def _refold_runs_of(conn: aiosqlite.Connection, owner: str | None) -> None:
+    """Rewrite the rows of a dead writer's running runs from their committed events, as
+    ``interrupted``: a running run's row is only a checkpoint (see :data:`CHECKPOINT_S`), the
+    events are the truth. Runs without events are left to ``MARK_INTERRUPTED``."""
+    runs = await conn.execute_fetchall(queries.RUNNING_OF_OWNER, (owner,))
+    for rowid, run_id, session_name, api, model, prompt in runs:
+        rows = await conn.execute_fetchall(queries.SELECT_EVENTS, (rowid,))
+        if not rows:
+            continue
+        fold = RunFold(
+            rowid, RunAccumulator(run_id, session_name, api, model, prompt or ""), next_seq=0
+        )
+        for kind, payload in rows:
+            fold.apply(decode_event(kind, payload))
+            fold.next_seq += 1
+        await conn.execute(queries.UPDATE_RUN, (*fold.row(final=True), rowid))
+        attempts = fold.take_dirty_attempts()
+        if attempts:
+            await conn.executemany(queries.UPSERT_ATTEMPT, attempts)
+
+
 class Store(RunQueries):
     """Every run and every event, in one SQLite file. Open with :meth:`open`."""
 
@@ -120,6 +149,8 @@ class Store(RunQueries):
         self.owner = lock.token if lock is not None else None
         """This writer's token, the ``owner`` of the runs it starts (None when read-only)."""
         self.flush_period = FLUSH_PERIOD_S
+        self.checkpoint_period = CHECKPOINT_S
+        """Seconds between two periodic rewrites of a running run's row."""
         """Seconds between background flushes (tests and benchmarks may change it)."""
         self.errors: list[str] = []
         """Write errors so far (recording stops at the first)."""
@@ -186,6 +217,8 @@ class Store(RunQueries):
             if dead:
                 await conn.execute("BEGIN IMMEDIATE")
                 try:
+                    for owner in dead:
+                        await _refold_runs_of(conn, owner)
                     await conn.executemany(queries.MARK_INTERRUPTED, [(o,) for o in dead])
                     await conn.execute("COMMIT")
                 except BaseException:
@@ -334,7 +367,7 @@ class Store(RunQueries):
             self._wake.set()
 
     async def flush(self) -> None:
-        """Commit everything queued so far."""
+        """Commit everything queued so far (and every active run's row)."""
         if not self.readonly and not self._closed:
             await self._flush_batch()
 
@@ -348,9 +381,9 @@ class Store(RunQueries):
             if self._stopping:
                 return  # close() does the last flush
             next_at = loop.time() + self.flush_period
-            await self._flush_batch()
+            await self._flush_batch(checkpoint_s=self.checkpoint_period)
 
-    async def _flush_batch(self, *, closing: bool = False) -> None:
+    async def _flush_batch(self, *, closing: bool = False, checkpoint_s: float = 0.0) -> None:
         async with self._write_lock:
             keys, batch = self._pending_keys, self._pending
             self._pending_keys, self._pending = [], []
@@ -359,11 +392,19 @@ class Store(RunQueries):
                 return
             # Snapshot run rows now, on the loop: they match exactly the events in `batch`.
             try:
+                now = time.monotonic()
+                due = now - checkpoint_s
                 changed = [
                     (run_id, fold, fold.next_seq, fold.finished is not None or closing)
                     for run_id, fold in self._active.items()
-                    if fold.next_seq != fold.flushed_seq or closing
+                    if closing
+                    or (
+                        fold.next_seq != fold.flushed_seq
+                        and (fold.finished is not None or fold.checkpoint_at <= due)
+                    )
                 ]
+                for _, fold, _, _ in changed:
+                    fold.checkpoint_at = now
                 if not batch and not changed:
                     return
                 run_rows = [(*fold.row(final=final), fold.rowid) for _, fold, _, final in changed]
