@@ -42,6 +42,24 @@ def wrap_line(line: str, width: int) -> list[str]:
     return rows
 
 
+class _Wrapped:
+    """The rows of the text at one width, and where its last logical line starts."""
+
+    __slots__ = ("last_start", "rows")
+
+    def __init__(self, lines: list[str], width: int) -> None:
+        self.rows: list[str] = []
+        for line in lines[:-1]:
+            self.rows.extend(wrap_line(line, width))
+        self.last_start = len(self.rows)
+        self.rows.extend(wrap_line(lines[-1], width))
+
+
+WIDTHS_KEPT = 3
+"""Wrapped layouts kept per widget: a scroll view asks for the height with and without its
+scrollbar, and a re-wrap of a long text costs O(text) each time the width flips."""
+
+
 class PlainText(Widget):
     """A long text as wrapped rows; :meth:`append` is O(length of the last paragraph)."""
 
@@ -60,10 +78,8 @@ class PlainText(Widget):
         self._lines: list[str] = [""]
         """Logical lines (split on newlines); the last one may still grow."""
         self._parts: list[str] = []
-        self._rows: list[str] = []
-        self._last_start = 0
-        """Index in ``_rows`` of the first row of the last logical line."""
-        self._width = 0
+        self._wrapped: dict[int, _Wrapped] = {}
+        """Rows per width, most recently used last (at most :data:`WIDTHS_KEPT`)."""
         if text:
             self.append(text)
 
@@ -75,7 +91,7 @@ class PlainText(Widget):
     @property
     def row_count(self) -> int:
         """Wrapped rows at the current width."""
-        return len(self._rows)
+        return len(self._at(self.size.width).rows) if self.size.width else 0
 
     def append(self, text: str) -> None:
         """Add ``text`` at the end (re-wraps only the last logical line)."""
@@ -83,35 +99,36 @@ class PlainText(Widget):
             return
         self._parts.append(text)
         pieces = text.split("\n")
-        self._lines[-1] += pieces[0]
-        first_new = len(self._lines) - 1
-        self._lines.extend(pieces[1:])
-        if self._width:
-            del self._rows[self._last_start :]
-            for index in range(first_new, len(self._lines)):
-                if index == len(self._lines) - 1:
-                    self._last_start = len(self._rows)
-                self._rows.extend(wrap_line(self._lines[index], self._width))
+        lines = self._lines
+        lines[-1] += pieces[0]
+        first_new = len(lines) - 1
+        lines.extend(pieces[1:])
+        last = len(lines) - 1
+        for width, wrapped in self._wrapped.items():
+            rows = wrapped.rows
+            del rows[wrapped.last_start :]
+            for index in range(first_new, last):
+                rows.extend(wrap_line(lines[index], width))
+            wrapped.last_start = len(rows)
+            rows.extend(wrap_line(lines[last], width))
         self.refresh(layout=True)
 
-    def _rewrap(self, width: int) -> None:
-        self._width = width
-        self._rows = []
-        for line in self._lines[:-1]:
-            self._rows.extend(wrap_line(line, width))
-        self._last_start = len(self._rows)
-        self._rows.extend(wrap_line(self._lines[-1], width))
+    def _at(self, width: int) -> _Wrapped:
+        wrapped = self._wrapped.pop(width, None)
+        if wrapped is None:
+            wrapped = _Wrapped(self._lines, width)
+            while len(self._wrapped) >= WIDTHS_KEPT:
+                del self._wrapped[next(iter(self._wrapped))]
+        self._wrapped[width] = wrapped
+        return wrapped
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        if width != self._width:
-            self._rewrap(width)
-        return len(self._rows)
+        return len(self._at(width).rows)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        if width != self._width:
-            self._rewrap(width)
-        if not 0 <= y < len(self._rows):
-            return Strip.blank(width, self.rich_style)
+        rows = self._at(width).rows
         style = self.rich_style
-        return Strip([Segment(self._rows[y], style)]).adjust_cell_length(width, style)
+        if not 0 <= y < len(rows):
+            return Strip.blank(width, style)
+        return Strip([Segment(rows[y], style)]).adjust_cell_length(width, style)
