@@ -433,3 +433,35 @@ async def test_repeat_second_run_shows_its_own_text_even_after_a_slow_flush(
         assert view.rendered_text == second.accumulator.output_text
         # One widget holds the answer: nothing of the first run is left over.
         assert len(view.query_one("#answer").children) == 1
+
+
+async def test_a_failing_transcript_render_is_logged_not_fatal(
+    sim_url: str,
+    sim_key: str,
+    theme_dirs: list[Path | None],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tui.ui.widgets import transcript as transcript_module
+
+    write = transcript_module._MarkdownFeed.write
+    failures: list[str] = []
+
+    async def write_failing_once(self: Any, text: str) -> None:
+        if not failures:
+            failures.append(text)
+            raise RuntimeError("render broke")
+        await write(self, text)
+
+    monkeypatch.setattr(transcript_module._MarkdownFeed, "write", write_failing_once)
+    config = app_config(sim_session(sim_url, "one", key=sim_key))
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(app, pilot, "one")
+        await wait_until(pilot, lambda: bool(failures), what="the failed render")
+        await wait_until(pilot, lambda: pane.live.state == "done", what="done")
+        # The app goes on, and so does the transcript with the text that came later.
+        await wait_until(pilot, lambda: len(pane.transcript.rendered_text) > 0, what="text")
+        assert app.is_running
+        assert pane.transcript.text.endswith(pane.transcript.rendered_text[-20:])
+        assert any("transcript flush failed" in r.getMessage() for r in caplog.records)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from tui.stream.events import (
     ToolCallDelta,
 )
 from tui.ui.widgets.plain_text import PlainText
+
+log = logging.getLogger(__name__)
 
 FLUSH_HZ = 20.0
 """How often buffered text is pushed into the Markdown widgets."""
@@ -278,7 +281,9 @@ class TranscriptView(VerticalScroll):
         old_plain, self._plain = self._plain, None
         self.remove_class("-has-reasoning", "-has-output", "-finished", "-plain")
         if self.is_mounted:
-            self.run_worker(self._clear(old_segments, old_plain), group="transcript-reset")
+            self.run_worker(
+                self._clear(old_segments, old_plain), group="transcript-reset", exit_on_error=False
+            )
 
     async def _clear(self, old_segments: list[_MarkdownFeed], old_plain: PlainText | None) -> None:
         async with self._lock:
@@ -362,7 +367,11 @@ class TranscriptView(VerticalScroll):
         self._in_fence = False
         self._line_carry = ""
         if self.is_mounted:
-            self.run_worker(self._drop_segments(old_segments, old_plain), group="transcript-reset")
+            self.run_worker(
+                self._drop_segments(old_segments, old_plain),
+                group="transcript-reset",
+                exit_on_error=False,
+            )
 
     async def _drop_segments(
         self, old_segments: list[_MarkdownFeed], old_plain: PlainText | None
@@ -381,11 +390,15 @@ class TranscriptView(VerticalScroll):
         if self._flushing or not self.has_pending or not self.is_on_screen:
             return
         self._flushing = True
-        self.run_worker(self._flush_once(), group="transcript-flush")
+        self.run_worker(self._flush_once(), group="transcript-flush", exit_on_error=False)
 
     async def _flush_once(self) -> None:
+        # A worker error ends the app by default: a failed render is logged instead (the
+        # text stays received; the next flush goes on with what arrives next).
         try:
             await self.flush()
+        except Exception:
+            log.exception("transcript flush failed")
         finally:
             self._flushing = False
 
