@@ -95,9 +95,9 @@ async def loop_lag(db: Path, seconds: float, runs: int) -> dict[str, float]:
     flush_starts: list[float] = []
     original = store._flush_batch
 
-    async def timed_flush(*, closing: bool = False) -> None:
+    async def timed_flush(*, closing: bool = False, checkpoint_s: float = 0.0) -> None:
         flush_starts.append(loop.time())
-        await original(closing=closing)
+        await original(closing=closing, checkpoint_s=checkpoint_s)
 
     store._flush_batch = timed_flush  # type: ignore[method-assign]
     stop = False

@@ -19,6 +19,9 @@ from .errors import StoreError
 encode_event = msgspec.json.Encoder().encode
 """Event dataclass -> compact JSON bytes (the class name is stored next to it as ``kind``)."""
 
+encode_rows = encode_event
+"""Rows (lists of tuples holding events) -> one JSON array, the events encoded as above."""
+
 _decoders: dict[str, msgspec.json.Decoder[Any]] = {
     name: msgspec.json.Decoder(cls) for name, cls in EVENT_TYPES.items()
 }

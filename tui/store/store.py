@@ -37,7 +37,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -55,7 +55,7 @@ from .codec import (
     REDACTED,
     config_snapshot,
     decode_event,
-    encode_event,
+    encode_rows,
     scrub,
     secret_of,
     snapshot_json,
@@ -96,22 +96,42 @@ the garbage collector never has to visit, keeping GC pauses short at high event 
 SEQ_MASK = (1 << SEQ_BITS) - 1
 
 
-def _encoded(
-    keys: list[int], events: list[RunEvent], secrets: dict[int, bytes]
-) -> Iterator[tuple[Any, ...]]:
-    """Event rows, encoded lazily: ``executemany`` consumes this in SQLite's thread.
+EVENTS_PER_INSERT = 2_000
+"""Events per ``INSERT ... FROM json_each(?)``: encoding one chunk holds the GIL ~1 ms."""
 
-    ``secrets`` (run rowid -> the API key of its session) are blanked out of payloads,
-    should a server or a URL ever echo one.
-    """
-    for key, event in zip(keys, events, strict=True):
-        rowid = key >> SEQ_BITS
-        payload = encode_event(event)
+
+class _EventRows:
+    """A chunk of queued events, encoded to the JSON array of :data:`queries.INSERT_EVENTS_JSON`
+    only when SQLite binds it: the sqlite3 adapter below runs in the writer's thread, so the
+    event loop never pays for the encoding."""
+
+    __slots__ = ("events", "keys", "secrets")
+
+    def __init__(self, keys: list[int], events: list[RunEvent], secrets: dict[int, bytes]) -> None:
+        self.keys = keys
+        self.events = events
+        self.secrets = secrets
+
+    def adapt(self) -> str:
+        """The rows as JSON text, with the API keys of their sessions blanked out (should a
+        server or a URL ever echo one)."""
+        keys = self.keys
+        blob = encode_rows(
+            [
+                (key >> SEQ_BITS, key & SEQ_MASK, event.t, type(event).__name__, event)
+                for key, event in zip(keys, self.events, strict=True)
+            ]
+        )
+        secrets = self.secrets
         if secrets:
-            secret = secrets.get(rowid)
-            if secret is not None and secret in payload:
-                payload = payload.replace(secret, REDACTED_BYTES)
-        yield rowid, key & SEQ_MASK, event.t, type(event).__name__, payload
+            for rowid in {key >> SEQ_BITS for key in keys} & secrets.keys():
+                if secrets[rowid] in blob:
+                    blob = blob.replace(secrets[rowid], REDACTED_BYTES)
+        # text, not bytes: SQLite 3.45+ reads a BLOB argument of a JSON function as JSONB
+        return blob.decode()
+
+
+sqlite3.register_adapter(_EventRows, _EventRows.adapt)
 
 
 async def _refold_runs_of(conn: aiosqlite.Connection, owner: str | None) -> None:
@@ -441,8 +461,20 @@ class Store(RunQueries):
         try:
             await self._conn.execute("BEGIN IMMEDIATE")
             if batch:
+                secrets = dict(self._secrets)
+                # one trip to the writer's thread for the whole batch, one INSERT per chunk
                 await self._conn.executemany(
-                    queries.INSERT_EVENT, _encoded(keys, batch, self._secrets)
+                    queries.INSERT_EVENTS_JSON,
+                    [
+                        (
+                            _EventRows(
+                                keys[i : i + EVENTS_PER_INSERT],
+                                batch[i : i + EVENTS_PER_INSERT],
+                                secrets,
+                            ),
+                        )
+                        for i in range(0, len(batch), EVENTS_PER_INSERT)
+                    ],
                 )
             if run_rows:
                 await self._conn.executemany(queries.UPDATE_RUN, run_rows)
