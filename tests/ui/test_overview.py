@@ -65,9 +65,15 @@ async def test_rows_show_each_session_and_fill_in_live(
         await pilot.press("home")
         alpha = app.sessions[0].current
         assert alpha is not None
-        await wait_until(pilot, lambda: alpha.run_id in preview.text, what="alpha preview")
+        # The preview refreshes on its own timer: it may still show alpha while streaming.
+        await wait_until(
+            pilot,
+            lambda: (
+                alpha.run_id in preview.text and alpha.accumulator.output_text[-40:] in preview.text
+            ),
+            what="alpha preview with the end of its answer",
+        )
         assert "alpha" in preview.text
-        assert alpha.accumulator.output_text[-40:] in preview.text
         await pilot.press("down", "down", "down")  # "down": its error is spelled out
         await wait_until(pilot, lambda: "✖ http" in preview.text, what="down preview")
         assert "502" in preview.text
