@@ -90,7 +90,7 @@ async def _measure_async(base_url: str, workdir: Path, tokens: int, tps: int) ->
 
     timing = f"ttft=0.2,tps={tps},tokens={tokens}"
     config = load_config(base_url, 1, timing)
-    app = TokentopApp(config, db_path=workdir / "long.sqlite", autostart=False)
+    app = TokentopApp(config, db_path=workdir / "long.sqlite", autostart=False, freeze_gc=True)
     result = PartResult("long")
     sampler = CpuSampler()
     received = ReceivedText(timed=True)
@@ -98,12 +98,14 @@ async def _measure_async(base_url: str, workdir: Path, tokens: int, tps: int) ->
     async with app.run_test(headless=True, size=(200, 60)) as pilot:
         main = app.main_screen
         assert main is not None
-        await wait_until(lambda: len(app.sessions) == 1, 10.0)
+        await wait_until(lambda: app.begun and len(main.panes) == 1, 10.0)
         live = app.sessions[0]
         live.subscribe(received)
         main.show_session(live.name)
         await pilot.pause()
-        view = main.pane_for(live).transcript
+        pane = main.pane_for(live)
+        assert pane is not None
+        view = pane.transcript
         probe = DisplayProbe(view)
         probe.install()
         await asyncio.sleep(0.3)

@@ -146,3 +146,25 @@ async def test_periodic_flushes_commit_events_but_rewrite_a_running_row_only_per
         assert (await reader.get_run(run_id)).output_text == "first "
         await store.flush()  # an explicit flush checkpoints every active run
         assert (await reader.get_run(run_id)).output_text == "first second"
+
+
+async def test_add_events_keeps_a_batch_in_order_and_nothing_after_finished(
+    store: Store,
+) -> None:
+    session = make_session()
+    one_by_one = await store.start_run(session, prompt="p")
+    batched = await store.start_run(session, prompt="p")
+    events: list[RunEvent] = [
+        TextDelta(0.1, "a"),
+        TextDelta(0.2, "b"),
+        Finished(0.3, "completed", "stop", "stop"),
+        TextDelta(0.4, "late"),
+    ]
+    for event in events:
+        store.add_event(one_by_one, event)
+    dropped = store.events_dropped
+    store.add_events(batched, events)
+    assert store.events_dropped == dropped + 1  # the event after Finished
+    await store.flush()
+    assert await store.run_events(batched) == await store.run_events(one_by_one) == events[:3]
+    assert (await store.get_run(batched)).output_text == "ab"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -216,8 +217,8 @@ class _Recorder:
     def run_started(self, live: LiveSession, run: LiveRun) -> None:
         self.events.clear()
 
-    def run_event(self, live: LiveSession, run: LiveRun, event: RunEvent) -> None:
-        self.events.append(event)
+    def run_events(self, live: LiveSession, run: LiveRun, events: Sequence[RunEvent]) -> None:
+        self.events.extend(events)
 
 
 async def test_reconnect_status_through_a_429(
@@ -400,8 +401,8 @@ async def test_repeat_second_run_shows_its_own_text_even_after_a_slow_flush(
         await write_answer(self, chunk, generation)
 
     class SecondRunText(_Recorder):
-        def run_event(self, live: LiveSession, run: LiveRun, event: RunEvent) -> None:
-            if live.runs_started >= 2 and isinstance(event, TextDelta):
+        def run_events(self, live: LiveSession, run: LiveRun, events: Sequence[RunEvent]) -> None:
+            if live.runs_started >= 2 and any(isinstance(e, TextDelta) for e in events):
                 second_run_streams.set()
 
     monkeypatch.setattr(TranscriptView, "_write_answer", slow_write_answer)

@@ -37,7 +37,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -369,22 +369,36 @@ class Store(RunQueries):
 
         Events after a write error, or after the run's :class:`Finished`, are dropped.
         """
+        self.add_events(run_id, (event,))
+
+    def add_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
+        """Queue several events of ``run_id`` (in order) for the next flush, as
+        :meth:`add_event` does one by one."""
         fold = self._active.get(run_id)
         if fold is None or fold.finished is not None:
             if fold is not None or run_id in self._ended or run_id in self._dropping:
-                self.events_dropped += 1
+                self.events_dropped += len(events)
                 return
             raise StoreError(f"run {run_id} was not started with Store.start_run")
         if self.errors:
-            self.events_dropped += 1
+            self.events_dropped += len(events)
             return
+        apply = fold.apply
+        keys = self._pending_keys.append
+        pending = self._pending.append
+        key = fold.key
         seq = fold.next_seq
-        fold.next_seq = seq + 1
-        fold.apply(event)
-        self._pending_keys.append(fold.key | seq)
-        self._pending.append(event)
-        if type(event) is Finished:
-            self._wake.set()
+        for event in events:
+            if fold.finished is not None:  # nothing after the run's Finished is kept
+                self.events_dropped += 1
+                continue
+            apply(event)
+            keys(key | seq)
+            pending(event)
+            seq += 1
+            if type(event) is Finished:
+                self._wake.set()
+        fold.next_seq = seq
 
     async def flush(self) -> None:
         """Commit everything queued so far (and every active run's row)."""

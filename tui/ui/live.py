@@ -25,9 +25,9 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias, cast
 
 from textual.dom import DOMNode
 from textual.worker import Worker
@@ -156,8 +156,9 @@ class LiveListener(Protocol):
     def run_started(self, live: LiveSession, run: LiveRun) -> None:
         """A new run began: reset whatever shows the previous one."""
 
-    def run_event(self, live: LiveSession, run: LiveRun, event: RunEvent) -> None:
-        """One event of ``run`` (called for every event: keep it O(1), buffer, render later)."""
+    def run_events(self, live: LiveSession, run: LiveRun, events: Sequence[RunEvent]) -> None:
+        """The next events of ``run``, as they arrived together (one network read): keep it
+        O(events), buffer, render later."""
 
 
 StoreErrorHandler: TypeAlias = Callable[[str, BaseException], None]
@@ -335,8 +336,8 @@ class LiveSession:
             control.stream = stream
             if control.stop:  # cancelled while the run was being set up
                 stream.cancel()
-            async for event in stream:
-                self.handle_event(run, event)
+            async for batch in stream.batches():
+                self.handle_events(run, batch)
         except asyncio.CancelledError:
             if run.finished is None:
                 self.handle_event(
@@ -355,27 +356,37 @@ class LiveSession:
             self.handle_event(run, Finished(self._clock() - t0, "failed", "truncated", None, error))
 
     def handle_event(self, run: LiveRun, event: RunEvent) -> None:
-        """Fold one event into the run, the store and the listeners (O(1) per event)."""
-        run.accumulator.apply(event)
-        run.events += 1
+        """Fold one event into the run, the store and the listeners."""
+        self.handle_events(run, (event,))
+
+    def handle_events(self, run: LiveRun, events: Sequence[RunEvent]) -> None:
+        """Fold the events of one network read into the run, then hand them to the store and
+        to each listener in one call (per-event work stays O(1) and call overhead per batch)."""
+        apply = run.accumulator.apply
+        debug = run.debug_events.append
+        raw = 0
+        for event in events:
+            apply(event)
+            cls = type(event)
+            if cls is RawEvent:
+                r = cast(RawEvent, event)
+                debug((r.t, r.attempt, r.event, r.data, r.id))
+                raw += 1
+            elif cls in _BOUNDARY_EVENTS:
+                self._note_boundary(run, event)
+        run.events += len(events)
+        run.debug_total += raw
         self.version += 1
         if self.store is not None:
             try:
-                self.store.add_event(run.run_id, event)
+                self.store.add_events(run.run_id, events)
             except Exception as exc:
                 self._store_failed(exc)
-        cls = type(event)
-        if cls is RawEvent:
-            assert isinstance(event, RawEvent)
-            run.debug_events.append((event.t, event.attempt, event.event, event.data, event.id))
-            run.debug_total += 1
-        elif cls in _BOUNDARY_EVENTS:
-            self._note_boundary(run, event)
         for listener in self._listeners:
             try:
-                listener.run_event(self, run, event)
+                listener.run_events(self, run, events)
             except Exception:
-                log.exception("listener failed on an event of %s", self.name)
+                log.exception("listener failed on events of %s", self.name)
 
     def _note_boundary(self, run: LiveRun, event: RunEvent) -> None:
         """An attempt boundary: keep it for the raw view and move the session state."""

@@ -29,7 +29,14 @@ from textual.style import Style as VisualStyle
 from textual.widget import Widget
 from textual.widgets import Checkbox, Footer, Input, Select, Static
 
-from tui.stream.events import Finished, ReasoningDelta, RunEvent, TextDelta, ToolCallDelta
+from tui.stream.events import (
+    Finished,
+    RawEvent,
+    ReasoningDelta,
+    RunEvent,
+    TextDelta,
+    ToolCallDelta,
+)
 from tui.ui.diff import SideKind, WordDiff, word_diff
 from tui.ui.live import LiveRun, LiveSession
 from tui.ui.screens.replay import ScreenBindingCommands
@@ -209,17 +216,22 @@ class CompareColumn(Vertical):
         self.show_diff(None)
         self.post_message(self.RunStarted(self))
 
-    def run_event(self, live: LiveSession, run: LiveRun, event: RunEvent) -> None:
-        """One event of the session's current run (cheap: the widgets batch)."""
+    def run_events(self, live: LiveSession, run: LiveRun, events: Sequence[RunEvent]) -> None:
+        """Events of the session's current run (cheap: the widgets batch)."""
         if run is not self.run or not self.is_attached:
             return
-        self.query_one(TranscriptView).apply(event)
-        self.query_one(ReconnectStatus).apply(event)
+        transcript = self.query_one(TranscriptView)
+        status = self.query_one(ReconnectStatus)
         badge = self.query_one(FinishBadge)
-        if isinstance(event, Finished):
-            badge.set_finished(event)
-            self.publish_metrics()
-        elif badge.status is None and badge.live_label != live.state:
+        for event in events:
+            if type(event) is RawEvent:
+                continue
+            transcript.apply(event)
+            status.apply(event)
+            if isinstance(event, Finished):
+                badge.set_finished(event)
+                self.publish_metrics()
+        if badge.status is None and badge.live_label != live.state:
             badge.live_label = live.state
 
     @property

@@ -12,7 +12,7 @@ Attributes down, messages up: the pane posts :class:`SessionPane.RunFinished` an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
@@ -97,7 +97,7 @@ class SessionPane(Vertical):
         super().__init__(id=id, classes=classes)
         self.live = live
         self._unsubscribe: Callable[[], None] = _nothing
-        # Built here (not queried) because run_event touches them for every event.
+        # Built here (not queried) because run_events touches them for every event.
         self.transcript = TranscriptView(id="transcript", show_errors=False)
         """The pane's transcript view."""
         self.raw_log = RawEventLog(id="raw-log")
@@ -164,20 +164,24 @@ class SessionPane(Vertical):
         if run.finished is not None:
             self._show_finished(run.finished)
 
-    def run_event(self, live: LiveSession, run: LiveRun, event: RunEvent) -> None:
-        """Forward one event to the widgets (cheap: they buffer)."""
-        cls = type(event)
-        if cls is RawEvent:  # the most frequent event; only the raw log shows it
-            return
-        self.transcript.apply(event)
-        if cls is TextDelta or cls is ToolCallDelta:
-            if not self.unread and not self._visible:
-                self.unread = True
-            return
-        self.reconnect_status.apply(event)
-        if isinstance(event, Finished):
-            self._show_finished(event)
-            self.post_message(self.RunFinished(self, live, event))
+    def run_events(self, live: LiveSession, run: LiveRun, events: Sequence[RunEvent]) -> None:
+        """Forward the events to the widgets (cheap: they buffer)."""
+        transcript = self.transcript.apply
+        text = False
+        for event in events:
+            cls = type(event)
+            if cls is RawEvent:  # the most frequent event; only the raw log shows it
+                continue
+            transcript(event)
+            if cls is TextDelta or cls is ToolCallDelta:
+                text = True
+                continue
+            self.reconnect_status.apply(event)
+            if isinstance(event, Finished):
+                self._show_finished(event)
+                self.post_message(self.RunFinished(self, live, event))
+        if text and not self.unread and not self._visible:
+            self.unread = True
 
     def _show_finished(self, event: Finished) -> None:
         self.badge.set_finished(event)
