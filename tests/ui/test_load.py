@@ -166,7 +166,7 @@ async def test_a_very_long_answer_stays_linear_and_exact() -> None:
         view.apply(Finished(1.0, "completed", "stop", "stop"))
         await view.flush()
         await pilot.pause()
-        assert view.has_class("-plain")  # switched to the Line-API view on the way
+        assert view.plain_mode  # switched to the Line-API view on the way
         assert view.rendered_text == view.text
         assert len(view.text) > 250_000
         n = len(flush_times)

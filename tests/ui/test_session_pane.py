@@ -416,12 +416,12 @@ async def test_repeat_second_run_shows_its_own_text_even_after_a_slow_flush(
         assert second is not None and held
         view = pane.transcript
         # While the second run streams, the pane shows its text (and only its text).
-        # (-has-output: a flush of this run's text happened; the runs' texts are equal, so
+        # (has_output: a flush of this run's text happened; the runs' texts are equal, so
         # a leftover of the first run shows as text that is no prefix of the second's.)
         await wait_until(
             pilot,
             lambda: (
-                view.has_class("-has-output")
+                view.has_output
                 and bool(view.rendered_text)
                 and second.accumulator.output_text.startswith(view.rendered_text)
             ),

@@ -10,6 +10,8 @@ Cost model (STYLE.md section 3):
   append, so a very long answer is split into *segments*: once a segment passes
   :data:`SEGMENT_CHARS` the next flush starts a new Markdown widget (at a line end outside a
   code fence). Each append then costs O(segment), and a 200k-token answer stays linear.
+- Closed segments far from the view hide their blocks behind their measured height
+  (:meth:`TranscriptView._virtualize`), so a layout only arranges the blocks near the view.
 - When the run finishes, the last segment gets one full ``update`` (fixes code fences left
   half-rendered by the incremental parser, as oterm does).
 """
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 FLUSH_HZ = 20.0
 """How often buffered text is pushed into the Markdown widgets."""
 
-SEGMENT_CHARS = 8_000
+SEGMENT_CHARS = 4_000
 """Start a new Markdown segment once the current one holds this many characters."""
 
 PLAIN_AFTER_CHARS = 24_000
@@ -84,6 +86,11 @@ class _MarkdownFeed:
         self.stream: MarkdownStream | None = None
         self.chars = 0
         self.parts: list[str] = []
+        self.closed = False
+        """No more text comes (a later segment took over, or the run ended)."""
+        self.frozen = False
+        """Its blocks are hidden behind a fixed height (far out of view, see
+        :meth:`TranscriptView._virtualize`)."""
 
     async def write(self, text: str) -> None:
         if self.stream is None:
@@ -93,6 +100,7 @@ class _MarkdownFeed:
         await self.stream.write(text)
 
     async def close(self, *, full_render: bool) -> None:
+        self.closed = True
         if self.stream is not None:
             await self.stream.stop()
             self.stream = None
@@ -129,15 +137,12 @@ class TranscriptView(VerticalScroll):
         padding: 0 1;
     }
     TranscriptView > #reasoning { display: none; margin: 0 0 1 0; }
-    TranscriptView.-has-reasoning > #reasoning { display: block; }
     TranscriptView #tools { height: auto; }
     TranscriptView .tool-call { margin: 0 0 1 0; padding: 0 1; }
     TranscriptView #answer { height: auto; }
     TranscriptView #answer > Markdown { margin: 0; padding: 0; }
     TranscriptView #notices { height: auto; }
     TranscriptView #placeholder { color: $text-muted; }
-    TranscriptView.-has-output #placeholder { display: none; }
-    TranscriptView.-finished #placeholder { display: none; }
     """
 
     def __init__(
@@ -174,6 +179,9 @@ class TranscriptView(VerticalScroll):
         self._lock = asyncio.Lock()
         self._follow = True
         self._plain: PlainText | None = None
+        self._virtual_width = 0
+        self._has_output = False
+        self._finished_shown = False
         self._pending_since: float | None = None
         self.display_lags: deque[float] = deque(maxlen=2_000)
         """Seconds from the oldest buffered text to its render, per flush (while shown)."""
@@ -209,6 +217,36 @@ class TranscriptView(VerticalScroll):
         # leaves a short answer floating at the bottom: anchor only once the view overflows.
         if self._follow and not self.is_anchored and self.max_scroll_y > 0:
             self.anchor()
+
+    # -- state ----
+    # Set on the widgets themselves, not as classes of the view: a class change restyles the
+    # whole subtree, hundreds of Markdown blocks in a long answer (50-200 ms each time).
+
+    @property
+    def has_output(self) -> bool:
+        """True once answer text (or a tool call) of this run was rendered."""
+        return self._has_output
+
+    @property
+    def plain_mode(self) -> bool:
+        """True once the answer switched to the plain Line-API view (a very long answer)."""
+        return self._plain is not None
+
+    def _set_state(
+        self,
+        *,
+        has_reasoning: bool | None = None,
+        has_output: bool | None = None,
+        finished: bool | None = None,
+    ) -> None:
+        if has_output is not None:
+            self._has_output = has_output
+        if finished is not None:
+            self._finished_shown = finished
+        if has_reasoning is not None and self.is_mounted:
+            self.query_one("#reasoning").display = has_reasoning
+        if self.is_mounted:
+            self.query_one("#placeholder").display = not (self._has_output or self._finished_shown)
 
     # -- feeding ----
 
@@ -279,7 +317,7 @@ class TranscriptView(VerticalScroll):
         self._line_carry = ""
         old_segments, self._segments = self._segments, []
         old_plain, self._plain = self._plain, None
-        self.remove_class("-has-reasoning", "-has-output", "-finished", "-plain")
+        self._set_state(has_reasoning=False, has_output=False, finished=False)
         if self.is_mounted:
             self.run_worker(
                 self._clear(old_segments, old_plain), group="transcript-reset", exit_on_error=False
@@ -363,7 +401,6 @@ class TranscriptView(VerticalScroll):
         self._add_notice(f"↻ restarted (retry {attempt}): the answer starts over", "notice")
         old_segments, self._segments = self._segments, []
         old_plain, self._plain = self._plain, None
-        self.remove_class("-plain")
         self._in_fence = False
         self._line_carry = ""
         if self.is_mounted:
@@ -381,12 +418,62 @@ class TranscriptView(VerticalScroll):
             await self.query_one("#tools").remove_children()
             await self._clear_reasoning()
 
+    # -- virtual segments ----
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if len(self._segments) > 1:
+            self._virtualize()
+
+    def _virtualize(self) -> None:
+        """Hide the blocks of closed segments far from the view behind their measured height,
+        and show them again as the view comes near.
+
+        Every layout arranges every Markdown block of the answer, so a long answer made each
+        flush slower (hundreds of block widgets, 60-300 ms layouts under load); with this, a
+        layout sees the live segment and the ones within a screen of the view. The scroll
+        height stays exact: a frozen segment keeps the height it had at this width (a new
+        width shows everything again, the next ticks freeze anew)."""
+        width = self.size.width
+        if width != self._virtual_width:
+            self._virtual_width = width
+            for seg in self._segments:
+                if seg.frozen:
+                    self._thaw(seg)
+            return
+        view = self.region
+        margin = max(view.height, 10)
+        low, high = view.y - margin, view.bottom + margin
+        for seg in self._segments[:-1]:
+            if not seg.closed:
+                continue
+            region = seg.widget.region
+            near = region.bottom > low and region.y < high
+            if seg.frozen:
+                if near:
+                    self._thaw(seg)
+            elif not near and region.height > 0:
+                seg.frozen = True
+                seg.widget.styles.height = region.height
+                # inline styles, not a class: a class change restyles the whole subtree
+                for block in seg.widget.children:
+                    block.display = False
+
+    @staticmethod
+    def _thaw(seg: _MarkdownFeed) -> None:
+        seg.frozen = False
+        for block in seg.widget.children:
+            block.display = True
+        seg.widget.styles.height = None
+
     # -- flushing ----
 
     def _tick(self) -> None:
         if self._follow and not self.is_anchored and self.max_scroll_y > 0:
             # Content can grow after a flush (Markdown mounts blocks later): pin it now.
             self.anchor()
+        if len(self._segments) > 1:
+            self._virtualize()
         if self._flushing or not self.has_pending or not self.is_on_screen:
             return
         self._flushing = True
@@ -419,7 +506,7 @@ class TranscriptView(VerticalScroll):
         if self._pending_reasoning and self._reasoning_feed is not None:
             chunk = "".join(self._pending_reasoning)
             self._pending_reasoning.clear()
-            self.add_class("-has-reasoning")
+            self._set_state(has_reasoning=True)
             await self._reasoning_feed.write(chunk)
             if self._stale(generation):
                 return
@@ -434,7 +521,7 @@ class TranscriptView(VerticalScroll):
         if self._pending_text:
             chunk = "".join(self._pending_text)
             self._pending_text.clear()
-            self.add_class("-has-output")
+            self._set_state(has_output=True)
             await self._write_answer(chunk, generation)
             if self._stale(generation):
                 return
@@ -445,7 +532,7 @@ class TranscriptView(VerticalScroll):
             self.call_after_refresh(self._maybe_anchor)
         if self._finished and not self._final_done:
             self._final_done = True
-            self.add_class("-finished")
+            self._set_state(finished=True)
             if self._segments and self._plain is None:
                 await self._segments[-1].close(full_render=True)
             if self._reasoning_feed is not None:
@@ -490,7 +577,6 @@ class TranscriptView(VerticalScroll):
         old_segments, self._segments = self._segments, []
         # Current before the first await: a reset meanwhile drops it like any answer widget.
         self._plain = plain = PlainText(text, classes="answer-plain")
-        self.add_class("-plain")
         self._add_notice(
             "long answer: shown as plain text (Markdown is off past 24,000 characters)", "notice"
         )
@@ -536,7 +622,7 @@ class TranscriptView(VerticalScroll):
                 await container.mount(view.widget)
             else:
                 view.widget.update(view.render_text())
-        self.add_class("-has-output")
+        self._set_state(has_output=True)
 
     async def _render_notices(self) -> None:
         self._notices_dirty = False
