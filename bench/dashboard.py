@@ -8,7 +8,7 @@ What is measured, in the app's own event loop and process:
 - **display lag**, token received -> visible on screen, for the pane on screen (session 0's
   tab; the other 15 panes are hidden tabs that buffer, as designed). The receive time of
   every text delta is taken in the engine consumer (a :class:`~tui.ui.live.LiveListener`
-  subscribed to the session, called in the same ``LiveSession.handle_event`` as the pane).
+  subscribed to the session, called in the same ``LiveSession.handle_events`` as the pane).
   The visible time is when the screen refresh that follows the ``Markdown.append`` carrying
   that character has run (``call_after_refresh`` after the append's mount completed):
   :class:`DisplayProbe` wraps Textual's public ``Markdown.append`` for the answer segments

@@ -82,8 +82,8 @@ class RunRecorder(Protocol):
         """Record a new run (the session's settings as used, without secrets)."""
         ...
 
-    def add_event(self, run_id: str, event: RunEvent) -> None:
-        """Record one event of a run (cheap: queued and written in batches)."""
+    def add_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
+        """Record events of a run, in order (cheap: queued and written in batches)."""
         ...
 
     async def flush(self) -> None:
@@ -346,27 +346,29 @@ class _Batch:
         try:
             try:
                 async for batch in stream.batches():
-                    for event in batch:
-                        self._apply(live, event)
+                    self._apply(live, batch)
             except Exception as exc:  # a bug below us: end the run as failed, keep going
                 error = RunError(
                     "protocol", f"tokentop internal error: {type(exc).__name__}: {exc}"
                 )
                 t = time.monotonic() - live.started
-                self._apply(live, Finished(t, "failed", "error", None, error))
+                self._apply(live, [Finished(t, "failed", "error", None, error)])
         finally:
             self.live.pop(run_id, None)
             await stream.aclose()  # no-op after Finished; stops the producer otherwise
         self._finished(live)
 
-    def _apply(self, live: _LiveRun, event: RunEvent) -> None:
-        live.accumulator.apply(event)
-        live.observe(event)
+    def _apply(self, live: _LiveRun, events: Sequence[RunEvent]) -> None:
+        """Fold the events of one network read into the run, then record them in one call."""
+        apply, observe = live.accumulator.apply, live.observe
+        for event in events:
+            apply(event)
+            observe(event)
         if self.recorder is not None:
             try:
-                self.recorder.add_event(live.run_id, event)
+                self.recorder.add_events(live.run_id, events)
             except Exception as exc:
-                self._record_failure("add_event", exc)
+                self._record_failure("add_events", exc)
 
     def _finished(self, live: _LiveRun) -> None:
         result = live.accumulator.result()

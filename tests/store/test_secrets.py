@@ -141,3 +141,34 @@ async def test_the_snapshot_keeps_ordinary_settings(
         "params.hf_token",
     ]
     assert config["api_key_env"] == "TT_KEY" and config["model"] == "gpt-test"
+
+
+async def test_a_key_with_json_escaped_characters_is_blanked_in_stored_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = 'sk-odd"key\\' + secrets.token_hex(6)  # a quote and a backslash: escaped in JSON
+    monkeypatch.setenv("TT_ODD_KEY", key)
+    session = make_session("odd", api_key_env="TT_ODD_KEY")
+    db = tmp_path / "odd.db"
+    async with await Store.open(db) as store:
+        run_id = await store.start_run(session, prompt="p")
+        store.add_events(
+            run_id,
+            [
+                RawEvent(0.01, 1, "error", json.dumps({"error": f"bad key {key}"})),
+                TextDelta(0.02, f"echo {key}"),
+                Finished(0.03, "completed", "stop", "stop"),
+            ],
+        )
+        await store.flush()
+        stored = await store.run_events(run_id)
+    encoded = {
+        key.encode(),
+        json.dumps(key)[1:-1].encode(),
+        json.dumps(json.dumps(key)[1:-1])[1:-1].encode(),
+    }
+    for name, data in (await asyncio.to_thread(_files_bytes, db)).items():
+        for form in encoded:
+            assert form not in data, f"the key is in {name}"
+    assert stored[1] == TextDelta(0.02, "echo [redacted]")
+    assert key not in stored[0].data  # type: ignore[union-attr]

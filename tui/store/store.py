@@ -1,14 +1,18 @@
 """The transcript store: one long-lived aiosqlite connection and a batched event writer.
 
-``add_event`` only appends to an in-memory list and folds the event into the run's state
-(O(1), never awaits). A background task flushes the list every ``flush_interval`` (200 ms) and
-at once after every :class:`~tui.stream.events.Finished`: one transaction per flush with the
-events (``executemany``; the JSON encoding runs lazily inside SQLite's worker thread), a
-checkpoint of every changed run row (its partial text too, so a ``kill -9`` loses at most one
-flush interval) and the changed attempts. A failed flush (disk full, file made read-only) is
-rolled back, nothing already committed is touched, recording stops, and the error is
-surfaced in :attr:`Store.errors` / :attr:`Store.last_error` / :attr:`Store.on_error`, while
-``add_event`` keeps accepting (and dropping) events so that streams go on.
+``add_event`` / ``add_events`` only append to an in-memory list and fold the events into the
+run's state (O(1) per event, never await). A background task flushes the list every
+``FLUSH_PERIOD_S`` (150 ms, within the 200 ms crash bound) and at once after every
+:class:`~tui.stream.events.Finished`: one transaction per flush with the events (one
+``INSERT ... FROM json_each(?)`` per 2,000 events, encoded in SQLite's worker thread), so a
+``kill -9`` loses at most one flush interval of events; every ``CHECKPOINT_S`` (2 s), and at
+the run's end, the transaction also rewrites the run's row (its partial text and metrics)
+and its changed attempts. A dead writer's runs are re-folded from their events when they are
+marked ``interrupted``, so their text is never older than their events. A failed flush (disk
+full, file made read-only) is rolled back, nothing already committed is touched, recording
+stops, and the error is surfaced in :attr:`Store.errors` / :attr:`Store.last_error` /
+:attr:`Store.on_error`, while ``add_event`` keeps accepting (and dropping) events so that
+streams go on.
 
 Locking: any number of tokentop processes (the dashboard, ``tokentop run`` in another
 terminal, several stores in one process) write one database at once. SQLite in WAL mode
@@ -80,14 +84,16 @@ FLUSH_INTERVAL_S = 0.2
 """The longest time an event should wait in memory before it is committed (the crash bound)."""
 
 FLUSH_PERIOD_S = 0.15
+"""How often the flusher runs: shorter than :data:`FLUSH_INTERVAL_S`, leaving room for the
+commit itself and for event-loop jitter within the bound."""
+
 CHECKPOINT_S = 2.0
 """How often the periodic flush rewrites a running run's row (its text so far and metrics).
 
 Events are committed every :data:`FLUSH_PERIOD_S`; the run row holds the whole text, so
 rewriting it on every flush made each flush cost O(answer) and a long run quadratic (16 runs
-of 70 KB rewritten 7 times a second). Finished runs and :meth:`Store.flush` always write it."""
-"""How often the flusher runs: shorter than :data:`FLUSH_INTERVAL_S`, leaving room for the
-commit itself and for event-loop jitter within the bound."""
+of 70 KB rewritten 7 times a second). Finished runs and :meth:`Store.flush` always write it;
+a dead writer's runs are re-folded from their events (``_refold_runs_of``)."""
 
 
 SEQ_BITS = 32
@@ -100,6 +106,15 @@ EVENTS_PER_INSERT = 2_000
 """Events per ``INSERT ... FROM json_each(?)``: encoding one chunk holds the GIL ~1 ms."""
 
 
+def secret_forms(secret: str) -> tuple[bytes, ...]:
+    """How ``secret`` can appear in the encoded events: as is, JSON-escaped (a key with a quote
+    or a backslash), and escaped twice (inside a raw event's data, itself JSON)."""
+    raw = secret.encode()
+    once = encode_rows(secret)[1:-1]
+    twice = encode_rows(once.decode())[1:-1]
+    return tuple(dict.fromkeys((twice, once, raw)))  # longest first, no duplicates
+
+
 class _EventRows:
     """A chunk of queued events, encoded to the JSON array of :data:`queries.INSERT_EVENTS_JSON`
     only when SQLite binds it: the sqlite3 adapter below runs in the writer's thread, so the
@@ -107,7 +122,9 @@ class _EventRows:
 
     __slots__ = ("events", "keys", "secrets")
 
-    def __init__(self, keys: list[int], events: list[RunEvent], secrets: dict[int, bytes]) -> None:
+    def __init__(
+        self, keys: list[int], events: list[RunEvent], secrets: dict[int, tuple[bytes, ...]]
+    ) -> None:
         self.keys = keys
         self.events = events
         self.secrets = secrets
@@ -125,8 +142,9 @@ class _EventRows:
         secrets = self.secrets
         if secrets:
             for rowid in {key >> SEQ_BITS for key in keys} & secrets.keys():
-                if secrets[rowid] in blob:
-                    blob = blob.replace(secrets[rowid], REDACTED_BYTES)
+                for form in secrets[rowid]:
+                    if form in blob:
+                        blob = blob.replace(form, REDACTED_BYTES)
         # text, not bytes: SQLite 3.45+ reads a BLOB argument of a JSON function as JSONB
         return blob.decode()
 
@@ -169,9 +187,9 @@ class Store(RunQueries):
         self.owner = lock.token if lock is not None else None
         """This writer's token, the ``owner`` of the runs it starts (None when read-only)."""
         self.flush_period = FLUSH_PERIOD_S
+        """Seconds between background flushes (tests and benchmarks may change it)."""
         self.checkpoint_period = CHECKPOINT_S
         """Seconds between two periodic rewrites of a running run's row."""
-        """Seconds between background flushes (tests and benchmarks may change it)."""
         self.errors: list[str] = []
         """Write errors so far (recording stops at the first)."""
         self.on_error: Callable[[str], None] | None = None
@@ -185,7 +203,7 @@ class Store(RunQueries):
         self._dropping: set[str] = set()
         self._pending_keys: list[int] = []
         self._pending: list[RunEvent] = []
-        self._secrets: dict[int, bytes] = {}
+        self._secrets: dict[int, tuple[bytes, ...]] = {}
         self._write_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
@@ -361,7 +379,7 @@ class Store(RunQueries):
             int(rowid), accumulator, key=int(rowid) << SEQ_BITS, secret=secret
         )
         if secret is not None:
-            self._secrets[int(rowid)] = secret.encode()
+            self._secrets[int(rowid)] = secret_forms(secret)
         return run_id
 
     def add_event(self, run_id: str, event: RunEvent) -> None:

@@ -271,6 +271,7 @@ class LiveSession:
                 log.debug("previous run of %s ended with an error", self.name)
         count = 0
         while not control.stop:
+            started = time.monotonic()
             await self._one_run(prompt, control)
             count += 1
             repeat = self.session.repeat
@@ -278,8 +279,12 @@ class LiveSession:
                 return
             self.state = "waiting"
             self.version += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(control.wake.wait(), timeout=repeat.every_s)
+            # every_s runs from one start to the next (as `tokentop run` does); a run longer
+            # than that is followed by the next one at once
+            delay = started + repeat.every_s - time.monotonic()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(control.wake.wait(), timeout=delay)
 
     async def _base_url(self) -> str:
         if not self.session.is_simulated:

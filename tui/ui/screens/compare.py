@@ -1,4 +1,5 @@
-"""Compare: 2-4 sessions side by side, one prompt broadcast to all, and a word-level diff.
+"""Compare: sessions side by side (up to four share the width, more scroll), one prompt
+broadcast to all, and a word-level diff.
 
 Each :class:`CompareColumn` follows one :class:`LiveSession`: a checkbox header (is this
 session part of the next broadcast?), a metrics bar, finish badge and reconnect status
@@ -274,7 +275,7 @@ class DiffScroll(VerticalScroll):
 
 
 class CompareScreen(Screen[None]):
-    """2-4 sessions side by side (more scroll), one prompt for all, word-level diff."""
+    """Sessions side by side (four share the width, more scroll), one prompt, word diff."""
 
     TITLE = "Compare"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ScreenBindingCommands}
@@ -357,7 +358,7 @@ class CompareScreen(Screen[None]):
     """True while scrolling one column scrolls the others to the same line."""
 
     def __init__(self, sessions: Sequence[LiveSession]) -> None:
-        """Compare ``sessions`` (2-4 fit side by side; more scroll horizontally)."""
+        """Compare ``sessions`` (up to four fit side by side; more scroll horizontally)."""
         super().__init__()
         self.sessions = list(sessions)
         self.diff: WordDiff | None = None

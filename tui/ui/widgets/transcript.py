@@ -8,7 +8,7 @@ Cost model (STYLE.md section 3):
   and render everything in one append when they are shown.
 - Markdown re-parses from the start of its last block and copies its whole source on every
   append, so a very long answer is split into *segments*: once a segment passes
-  :data:`SEGMENT_CHARS` the next flush starts a new Markdown widget (at a line end outside a
+  :data:`SEGMENT_CHARS` the next flush starts a new Markdown widget (after a blank line outside a
   code fence). Each append then costs O(segment), and a 200k-token answer stays linear.
 - Closed segments far from the view hide their blocks behind their measured height
   (:meth:`TranscriptView._virtualize`), so a layout only arranges the blocks near the view.
