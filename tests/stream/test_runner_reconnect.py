@@ -231,7 +231,7 @@ async def test_html_error_page(sim_url: str, sim_key: str) -> None:
     events, acc = await run_session(session, sim_url, sleep=FakeSleep())
     assert acc.status == "failed" and acc.error is not None and acc.error.http_status == 502
     message = acc.error.message
-    assert message.startswith("gave up after 1 retries: HTTP 502")
+    assert message.startswith("gave up after 1 retry: HTTP 502")
     assert "text/html" in message and "502 Bad Gateway" in message and "<" not in message
     assert len(of_type(events, Retrying)) == 1
 

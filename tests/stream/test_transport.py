@@ -141,7 +141,7 @@ async def test_connection_refused(client: httpx.AsyncClient) -> None:
     events, acc = await run({"max_retries": 1}, base, client)
     assert acc.status == "failed" and acc.error is not None and acc.error.kind == "connect"
     assert acc.error.message.startswith(
-        f"gave up after 1 retries: cannot connect to {base}/chat/completions: "
+        f"gave up after 1 retry: cannot connect to {base}/chat/completions: "
     )
     assert "timed out" not in acc.error.message.lower()
     (retry,) = of_type(events, Retrying)

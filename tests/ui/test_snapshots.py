@@ -150,7 +150,7 @@ def _scenario() -> tuple[TokentopApp, Callable[[Pilot[Any]], Awaitable[None]], F
             ),
             "run-capped",
         )
-        error = RunError("http", "gave up after 1 retries: HTTP 502 Bad Gateway", 502, "req_x")
+        error = RunError("http", "gave up after 1 retry: HTTP 502 Bad Gateway", 502, "req_x")
         _feed(
             by_name["down"],
             clock,

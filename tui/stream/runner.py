@@ -301,9 +301,10 @@ class StreamRun:
 
     def _fail(self, error: RunError, *, gave_up: int = 0) -> Finished:
         if gave_up:
+            retries = "retry" if gave_up == 1 else "retries"
             error = RunError(
                 error.kind,
-                f"gave up after {gave_up} retries: {error.message}",
+                f"gave up after {gave_up} {retries}: {error.message}",
                 error.http_status,
                 error.request_id,
                 error.code,
