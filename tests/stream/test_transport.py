@@ -144,6 +144,8 @@ async def test_connection_refused(client: httpx.AsyncClient) -> None:
         f"gave up after 1 retry: cannot connect to {base}/chat/completions: "
     )
     assert "timed out" not in acc.error.message.lower()
+    if http_backend() == "aiohttp":  # the OS's reason, not asyncio's "Connect call failed"
+        assert acc.error.message.endswith(": Connection refused"), acc.error.message
     (retry,) = of_type(events, Retrying)
     assert retry.mode == "retry" and retry.cause.kind == "connect"
 

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Literal
+from typing import Literal, cast
 
 import aiohttp
 import httpx
@@ -99,6 +100,14 @@ def httpx_error(exc: BaseException, phase: Phase) -> httpx.TransportError | None
         cls = httpx.ProxyError
     elif isinstance(original, aiohttp.ClientConnectorError | aiohttp.ServerFingerprintMismatch):
         cls = httpx.ConnectError  # refused, unreachable, DNS, TLS
+        if type(original) in (aiohttp.ClientConnectorError, aiohttp.ClientConnectorDNSError):
+            # aiohttp words it "Cannot connect to host h:p ssl:default [Connect call failed
+            # ('h', p)]"; the OS's reason is what a user needs (the runner names the URL)
+            os_error = cast(aiohttp.ClientConnectorError, original).os_error
+            if isinstance(os_error, socket.gaierror) or not os_error.errno:
+                message = os_error.strerror or str(os_error) or message
+            else:  # asyncio's "Connect call failed (...)" hides ECONNREFUSED and friends
+                message = os.strerror(os_error.errno)
     elif isinstance(original, aiohttp.ServerDisconnectedError):
         cls = httpx.RemoteProtocolError
         message = "the server closed the connection" + (
