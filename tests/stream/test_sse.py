@@ -183,3 +183,25 @@ def test_large_chunk_many_events() -> None:
     stream = b"".join(b"data: %d\n\n" % i for i in range(5000))
     got, _ = decode([stream[:7777], stream[7777:]])
     assert [d for _, d, _ in got] == [b"%d" % i for i in range(5000)]
+
+
+def test_event_names_are_the_same_through_the_name_cache() -> None:
+    """The ``event: `` fast path caches decoded names per line: the names stay exact (extra
+    space, empty name, non-ASCII), across decoders, and past the cache's size."""
+    from tui.stream import sse
+
+    lines = [
+        b"event: a",
+        b"event:  spaced",
+        b"event: ",
+        b"event: \xec\x9d\xb4\xeb\xb2\xa4\xed\x8a\xb8",
+    ]
+    lines += [f"event: name-{i}".encode() for i in range(sse.EVENT_NAME_CACHE + 20)]
+    want = ["a", " spaced", None, "이벤트"] + [
+        f"name-{i}" for i in range(sse.EVENT_NAME_CACHE + 20)
+    ]
+    for _ in range(2):  # the second decoder reads the cached names
+        decoder = sse.SSEDecoder()
+        events = decoder.feed(b"".join(line + b"\ndata: x\n\n" for line in lines))
+        assert [e.event for e in events] == want
+    assert len(sse._EVENT_NAMES) <= sse.EVENT_NAME_CACHE

@@ -52,6 +52,13 @@ def _is_ascii_digits(value: bytes) -> bool:
     return bool(value) and value.isdigit()
 
 
+EVENT_NAME_CACHE = 256
+"""Distinct ``event: `` lines whose decoded name is kept (a server has a handful)."""
+
+_EVENT_NAMES: dict[bytes, str] = {}
+"""``event: <name>`` line -> the decoded name ("" for an empty one), shared by all decoders."""
+
+
 class SSEDecoder:
     """Feed it network chunks with :meth:`feed`; it returns the events they complete.
 
@@ -129,6 +136,14 @@ class SSEDecoder:
                 self._event = None
             elif line[:6] == b"data: ":
                 data.append(line[6:])
+            elif line[:7] == b"event: ":  # every Responses event has one: skip _field
+                name = _EVENT_NAMES.get(line)
+                if name is None:
+                    self._field(line)
+                    if len(_EVENT_NAMES) < EVENT_NAME_CACHE:
+                        _EVENT_NAMES[line] = self._event or ""
+                else:
+                    self._event = name or None
             elif line[0] == 0x3A:  # ":" comment
                 continue
             else:
