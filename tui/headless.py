@@ -78,8 +78,16 @@ class RunOptions:
 class RunRecorder(Protocol):
     """Where finished and running runs are kept (the transcript store)."""
 
-    async def start_run(self, session: SessionConfig, *, prompt: str, run_id: str) -> str:
-        """Record a new run (the session's settings as used, without secrets)."""
+    async def start_run(
+        self,
+        session: SessionConfig,
+        *,
+        prompt: str,
+        run_id: str,
+        accumulator: RunAccumulator | None = None,
+    ) -> str:
+        """Record a new run (the session's settings as used, without secrets); it reads the
+        run's state from ``accumulator``, which the runner feeds before recording events."""
         ...
 
     def add_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
@@ -337,7 +345,9 @@ class _Batch:
         live = _LiveRun(session, run_id, stream, acc, time.monotonic())
         if self.recorder is not None:
             try:
-                await self.recorder.start_run(session, prompt=prompt, run_id=run_id)
+                await self.recorder.start_run(
+                    session, prompt=prompt, run_id=run_id, accumulator=acc
+                )
             except Exception as exc:
                 self._record_failure("start_run", exc)
         self.live[run_id] = live

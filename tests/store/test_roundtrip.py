@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 from tests.store.conftest import completed_events, every_kind_events, make_session, record
@@ -168,3 +169,20 @@ async def test_add_events_keeps_a_batch_in_order_and_nothing_after_finished(
     await store.flush()
     assert await store.run_events(batched) == await store.run_events(one_by_one) == events[:3]
     assert (await store.get_run(batched)).output_text == "ab"
+
+
+async def test_a_shared_accumulator_gives_the_same_run_row(store: Store) -> None:
+    events = every_kind_events()
+    session = make_session()
+    own = await store.start_run(session, prompt="the prompt")
+    shared_acc = RunAccumulator("x", session.name, session.api, session.model, "the prompt")
+    shared = await store.start_run(
+        session, prompt="the prompt", run_id=shared_acc.run_id, accumulator=shared_acc
+    )
+    for event in events:
+        store.add_event(own, event)
+        shared_acc.apply(event)  # the caller applies first, as LiveSession does
+        store.add_events(shared, [event])
+    a, b = await store.get_run(own), await store.get_run(shared)
+    assert dataclasses.replace(b, run_id=a.run_id, started_at=a.started_at) == a
+    assert await store.run_events(own) == await store.run_events(shared)

@@ -138,10 +138,13 @@ class RunFold:
     last_t: float = 0.0
     secret: str | None = None
     """The session's API key, blanked out of every text written (should one echo it)."""
+    shared: bool = False
+    """``acc`` is the caller's, who applies every event to it first: not applied again."""
 
     def apply(self, event: RunEvent) -> None:
         """Fold one event in (O(1))."""
-        self.acc.apply(event)
+        if not self.shared:
+            self.acc.apply(event)
         kind = type(event)
         self.last_t = event.t
         if kind is TextDelta or kind is ReasoningDelta or kind is ToolCallDelta:

@@ -325,9 +325,19 @@ class Store(RunQueries):
             raise StoreError("the store is closed")
 
     async def start_run(
-        self, session: SessionConfig, *, prompt: str, run_id: str | None = None
+        self,
+        session: SessionConfig,
+        *,
+        prompt: str,
+        run_id: str | None = None,
+        accumulator: RunAccumulator | None = None,
     ) -> str:
         """Record a new run of ``session`` (its config snapshot without secrets); its id.
+
+        ``accumulator``: the caller's own accumulator of this run, into which it applies
+        every event *before* handing it to :meth:`add_events` (the dashboard's live session
+        does): the store then reads the run's state from it instead of folding every event
+        a second time. Without it the store keeps its own.
 
         When recording has stopped after a write error, the run is not stored but its id is
         still returned, so that the stream goes on.
@@ -373,10 +383,12 @@ class Store(RunQueries):
                 self._fail(exc)
                 self._dropping.add(run_id)
                 return run_id
-        accumulator = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
+        shared = accumulator is not None
+        if accumulator is None:
+            accumulator = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
         secret = secret_of(session)
         self._active[run_id] = RunFold(
-            int(rowid), accumulator, key=int(rowid) << SEQ_BITS, secret=secret
+            int(rowid), accumulator, key=int(rowid) << SEQ_BITS, secret=secret, shared=shared
         )
         if secret is not None:
             self._secrets[int(rowid)] = secret_forms(secret)

@@ -325,7 +325,11 @@ class LiveSession:
         run_id = run.run_id
         if self.store is not None:
             try:
-                await self.store.start_run(session, prompt=prompt, run_id=run_id)
+                # the store reads the run's state from this session's accumulator, which
+                # handle_events feeds before it hands the events to the store
+                await self.store.start_run(
+                    session, prompt=prompt, run_id=run_id, accumulator=run.accumulator
+                )
             except Exception as exc:
                 self._store_failed(exc)
         t0 = self._clock()
