@@ -433,3 +433,30 @@ async def test_replay_mode_reads_the_store_only_while_another_tokentop_writes(
         assert len(await writer.list_runs()) == 2  # the replay added nothing
     finally:
         await writer.close()
+
+
+async def test_a_simulator_that_cannot_start_fails_its_sessions_and_not_the_others(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    import tui.sim.server
+
+    def no_simulator() -> str:
+        raise OSError("no free port")
+
+    monkeypatch.setattr(tui.sim.server, "shared_simulator", no_simulator)
+    builtin = dataclasses.replace(sim_session(sim_url, "builtin", key=sim_key), base_url="sim")
+    assert builtin.is_simulated
+    config = app_config(builtin, sim_session(sim_url, "remote", key=sim_key))
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(
+            pilot, lambda: app.begun and not any(s.running for s in app.sessions), what="end"
+        )
+        first, second = app.sessions
+        assert first.state == "failed" and second.state == "done"
+        assert first.current is not None and first.current.finished is not None
+        error = first.current.finished.error
+        assert error is not None and error.kind == "connect"
+        assert error.message == "the built-in simulator did not start: no free port"

@@ -205,30 +205,44 @@ class TokentopApp(App[None]):
         if self.replay_run_id is not None:  # no store: say so over the (idle) main screen
             self.open_replay(self.replay_run_id, self.replay_speed)
             return
-        await self._open_store()
+        try:
+            await self._open_store()
+            self._client = await self._make_client()
+            for live in self.sessions:
+                live.store = self.store
+                live.client = self._client
+            if self.freeze_gc:
+                # Full (gen 2) collections scan every tracked object; under 16 busy streams
+                # they took 100+ ms and showed up as event-loop lag. The startup heap (Textual,
+                # widgets, config) lives as long as the app, so freezing it keeps scans small.
+                gc.freeze()
+                gc.set_threshold(*GC_THRESHOLDS)
+            if self.autostart:
+                for live in self.sessions:
+                    live.start()
+        finally:  # never leave the sessions waiting for a start that will not come
+            self._begun.set()
+
+    async def _make_client(self) -> httpx.AsyncClient:
         from tui.stream.transport import make_client
 
         direct: list[str] = []
         if any(s.is_simulated for s in self.config.sessions):
             from tui.sim.server import shared_simulator
 
-            # the built-in simulator listens on loopback: never through an env proxy
-            sim_url = await asyncio.to_thread(shared_simulator)
-            direct.append(sim_url.split("/v1", 1)[0])
-        self._client = make_client(direct_origins=direct)
-        for live in self.sessions:
-            live.store = self.store
-            live.client = self._client
-        if self.freeze_gc:
-            # Full (gen 2) collections scan every tracked object; under 16 busy streams they
-            # took 100+ ms and showed up as event-loop lag. The startup heap (Textual, widgets,
-            # config) lives as long as the app, so freezing it keeps those scans small.
-            gc.freeze()
-            gc.set_threshold(*GC_THRESHOLDS)
-        if self.autostart:
-            for live in self.sessions:
-                live.start()
-        self._begun.set()
+            try:
+                # the built-in simulator listens on loopback: never through an env proxy
+                sim_url = await asyncio.to_thread(shared_simulator)
+                direct.append(sim_url.split("/v1", 1)[0])
+            except Exception as exc:  # each simulated run tries again and fails with it
+                log.warning("the built-in simulator did not start: %s", exc)
+        try:
+            return make_client(direct_origins=direct)
+        except Exception as exc:  # e.g. a broken aiohttp install: plain httpx still works
+            log.warning("falling back to plain httpx: %s", exc)
+            import httpx
+
+            return httpx.AsyncClient(timeout=None, limits=httpx.Limits(max_connections=None))
 
     async def _open_store(self) -> None:
         if self.db_path is None:

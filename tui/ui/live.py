@@ -338,7 +338,12 @@ class LiveSession:
 
             if self.client is None:
                 raise RuntimeError("no HTTP client yet")
-            base_url = await self._base_url()
+            try:
+                base_url = await self._base_url()
+            except Exception as exc:  # only the built-in simulator can fail to start here
+                error = RunError("connect", f"the built-in simulator did not start: {exc}")
+                self.handle_event(run, Finished(self._clock() - t0, "failed", "error", None, error))
+                return
             stream = StreamRun(
                 session, client=self.client, base_url=base_url, prompt=prompt, clock=self._clock
             )
