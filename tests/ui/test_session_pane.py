@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,36 @@ async def test_repeat_session_shows_run_history(
         text = str(history.render())
         assert "runs 3" in text and "TTFT" in text and "tok/s" in text
         assert all(h.status == "completed" for h in live.history)
+
+
+async def test_repeat_every_s_counts_from_one_start_to_the_next(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    from tui.config import Repeat
+
+    # a run of ~0.4 s every 1 s: the second starts ~1 s after the first, not 1.4 s
+    session = sim_session(
+        sim_url,
+        "pulse",
+        key=sim_key,
+        timing="ttft=0.2,tps=100,tokens=20",
+        repeat=Repeat(every_s=1.0, count=2),
+    )
+    app = TokentopApp(app_config(session), theme_dirs=theme_dirs, autostart=False)
+    starts: list[float] = []
+
+    class Starts(_Recorder):
+        def run_started(self, live: LiveSession, run: LiveRun) -> None:
+            starts.append(time.monotonic())
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.begun, what="start")
+        live = app.sessions[0]
+        live.subscribe(Starts())
+        live.start()
+        await wait_until(pilot, lambda: len(live.history) == 2, what="two runs")
+    assert len(starts) == 2
+    assert 0.95 <= starts[1] - starts[0] < 1.3
 
 
 class _Recorder:
