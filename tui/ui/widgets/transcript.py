@@ -168,7 +168,8 @@ class TranscriptView(VerticalScroll):
         self._notices_dirty = False
         self._segments: list[_MarkdownFeed] = []
         self._live_feeds: set[_MarkdownFeed] = set()
-        """Answer segments not closed yet, including those a reset is about to drop."""
+        """Answer segments not dropped yet, including those a reset is about to drop (their
+        Markdown streams are stopped on unmount)."""
         self._reasoning_feed: _MarkdownFeed | None = None
         self._finished = False
         self._final_done = False
@@ -181,7 +182,6 @@ class TranscriptView(VerticalScroll):
         self._plain: PlainText | None = None
         self._virtual_width = 0
         self._has_output = False
-        self._finished_shown = False
         self._pending_since: float | None = None
         self.display_lags: deque[float] = deque(maxlen=2_000)
         """Seconds from the oldest buffered text to its render, per flush (while shown)."""
@@ -233,20 +233,16 @@ class TranscriptView(VerticalScroll):
         return self._plain is not None
 
     def _set_state(
-        self,
-        *,
-        has_reasoning: bool | None = None,
-        has_output: bool | None = None,
-        finished: bool | None = None,
+        self, *, has_reasoning: bool | None = None, has_output: bool | None = None
     ) -> None:
+        """Show the reasoning block and the placeholder as the run's state says (the
+        placeholder goes once there is output or the run's end was rendered)."""
         if has_output is not None:
             self._has_output = has_output
-        if finished is not None:
-            self._finished_shown = finished
         if has_reasoning is not None and self.is_mounted:
             self.query_one("#reasoning").display = has_reasoning
         if self.is_mounted:
-            self.query_one("#placeholder").display = not (self._has_output or self._finished_shown)
+            self.query_one("#placeholder").display = not (self._has_output or self._final_done)
 
     # -- feeding ----
 
@@ -317,7 +313,7 @@ class TranscriptView(VerticalScroll):
         self._line_carry = ""
         old_segments, self._segments = self._segments, []
         old_plain, self._plain = self._plain, None
-        self._set_state(has_reasoning=False, has_output=False, finished=False)
+        self._set_state(has_reasoning=False, has_output=False)
         if self.is_mounted:
             self.run_worker(
                 self._clear(old_segments, old_plain), group="transcript-reset", exit_on_error=False
@@ -422,8 +418,7 @@ class TranscriptView(VerticalScroll):
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        if len(self._segments) > 1:
-            self._virtualize()
+        self._virtualize()
 
     def _virtualize(self) -> None:
         """Hide the blocks of closed segments far from the view behind their measured height,
@@ -434,6 +429,8 @@ class TranscriptView(VerticalScroll):
         layout sees the live segment and the ones within a screen of the view. The scroll
         height stays exact: a frozen segment keeps the height it had at this width (a new
         width shows everything again, the next ticks freeze anew)."""
+        if len(self._segments) < 2:  # only the live segment: nothing to hide
+            return
         width = self.size.width
         if width != self._virtual_width:
             self._virtual_width = width
@@ -472,8 +469,7 @@ class TranscriptView(VerticalScroll):
         if self._follow and not self.is_anchored and self.max_scroll_y > 0:
             # Content can grow after a flush (Markdown mounts blocks later): pin it now.
             self.anchor()
-        if len(self._segments) > 1:
-            self._virtualize()
+        self._virtualize()
         if self._flushing or not self.has_pending or not self.is_on_screen:
             return
         self._flushing = True
@@ -532,7 +528,7 @@ class TranscriptView(VerticalScroll):
             self.call_after_refresh(self._maybe_anchor)
         if self._finished and not self._final_done:
             self._final_done = True
-            self._set_state(finished=True)
+            self._set_state()
             if self._segments and self._plain is None:
                 await self._segments[-1].close(full_render=True)
             if self._reasoning_feed is not None:
