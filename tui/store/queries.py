@@ -8,8 +8,6 @@ from typing import Any
 from .fold import ATTEMPT_COLUMNS, RUN_COLUMNS
 from .records import SUMMARY_COLUMNS
 
-INSERT_EVENT = "INSERT INTO events(run, seq, t, kind, payload) VALUES (?, ?, ?, ?, ?)"
-
 INSERT_EVENTS_JSON = (
     "INSERT INTO events(run, seq, t, kind, payload) "
     "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value -> 4 FROM json_each(?)"

@@ -161,12 +161,9 @@ async def _refold_runs_of(conn: aiosqlite.Connection, owner: str | None) -> None
         rows = await conn.execute_fetchall(queries.SELECT_EVENTS, (rowid,))
         if not rows:
             continue
-        fold = RunFold(
-            rowid, RunAccumulator(run_id, session_name, api, model, prompt or ""), next_seq=0
-        )
+        fold = RunFold(rowid, RunAccumulator(run_id, session_name, api, model, prompt or ""))
         for kind, payload in rows:
             fold.apply(decode_event(kind, payload))
-            fold.next_seq += 1
         await conn.execute(queries.UPDATE_RUN, (*fold.row(final=True), rowid))
         attempts = fold.take_dirty_attempts()
         if attempts:
