@@ -236,13 +236,7 @@ class TokentopApp(App[None]):
                 direct.append(sim_url.split("/v1", 1)[0])
             except Exception as exc:  # each simulated run tries again and fails with it
                 log.warning("the built-in simulator did not start: %s", exc)
-        try:
-            return make_client(direct_origins=direct)
-        except Exception as exc:  # e.g. a broken aiohttp install: plain httpx still works
-            log.warning("falling back to plain httpx: %s", exc)
-            import httpx
-
-            return httpx.AsyncClient(timeout=None, limits=httpx.Limits(max_connections=None))
+        return make_client(direct_origins=direct)
 
     async def _open_store(self) -> None:
         if self.db_path is None:
