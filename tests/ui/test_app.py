@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from textual.binding import Binding
@@ -16,6 +16,11 @@ from tui.ui.app import TokentopApp
 from tui.ui.screens.main import MainScreen
 from tui.ui.widgets.session_pane import SessionPane
 from tui.ui.widgets.totals import TotalsBar
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from tui.ui.screens.replay import ReplayScreen
 
 
 def _notes(app: TokentopApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -212,13 +217,7 @@ async def test_replay_mode_shows_the_saved_run_and_quits_when_closed(
     from tui.ui.screens.replay import ReplayScreen
 
     db = tmp_path / "runs.db"
-    config = app_config(sim_session(sim_url, "recorded", key=sim_key))
-    recorder = TokentopApp(config, db_path=db, theme_dirs=theme_dirs)
-    async with recorder.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: recorder.begun and not recorder.sessions[0].running)
-        run = recorder.sessions[0].current
-        assert run is not None and run.finished is not None
-        run_id = run.run_id
+    config, run_id = await _record_one_run(sim_url, sim_key, db, theme_dirs)
     replayer = TokentopApp(
         config, db_path=db, theme_dirs=theme_dirs, replay_run_id=run_id, replay_speed=10.0
     )
@@ -366,10 +365,20 @@ async def _record_one_run(
     return config, run.run_id
 
 
+async def _played_replay(app: TokentopApp, pilot: Pilot[None]) -> ReplayScreen:
+    """Wait until ``app`` (started in replay mode) shows its replay and has played it."""
+    from tui.ui.screens.replay import ReplayScreen
+
+    await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen), what="replay")
+    screen = app.screen
+    assert isinstance(screen, ReplayScreen)
+    await wait_until(pilot, lambda: screen.done, what="played")
+    return screen
+
+
 async def test_replay_mode_instant_plays_everything_at_once_and_again(
     sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
 ) -> None:
-    from tui.ui.screens.replay import ReplayScreen
     from tui.ui.widgets.transcript import TranscriptView
 
     db = tmp_path / "runs.db"
@@ -379,11 +388,8 @@ async def test_replay_mode_instant_plays_everything_at_once_and_again(
         config, db_path=db, theme_dirs=theme_dirs, replay_run_id=run_id, replay_speed=None
     )
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen), what="replay")
-        screen = app.screen
-        assert isinstance(screen, ReplayScreen)
+        screen = await _played_replay(app, pilot)
         assert screen.clock.instant
-        await wait_until(pilot, lambda: screen.done, what="played")
         acc = screen.accumulator
         assert acc is not None and acc.done and len(acc.output_text) > 20
         view = screen.query_one(TranscriptView)
@@ -403,7 +409,6 @@ async def test_replay_mode_reads_the_store_only_while_another_tokentop_writes(
     sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
 ) -> None:
     from tui.stream.events import Started, TextDelta
-    from tui.ui.screens.replay import ReplayScreen
 
     db = tmp_path / "runs.db"
     config, run_id = await _record_one_run(sim_url, sim_key, db, theme_dirs)
@@ -418,10 +423,7 @@ async def test_replay_mode_reads_the_store_only_while_another_tokentop_writes(
             config, db_path=db, theme_dirs=theme_dirs, replay_run_id=run_id, replay_speed=None
         )
         async with app.run_test(size=(100, 30)) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen), what="replay")
-            screen = app.screen
-            assert isinstance(screen, ReplayScreen)
-            await wait_until(pilot, lambda: screen.done, what="played")
+            screen = await _played_replay(app, pilot)
             assert screen.error is None
             assert app.store is not None and app.store.readonly and app.store.owner is None
             acc = screen.accumulator
