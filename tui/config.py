@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias, get_args
 from urllib.parse import urlsplit
 
-from tui.stream.events import Api
+from tui.vocab import Api
 
 OnDrop: TypeAlias = Literal["resume", "restart", "fail"]
 

@@ -16,35 +16,14 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import TypeAlias
 
-Api: TypeAlias = Literal["responses", "chat"]
-
-RunStatus: TypeAlias = Literal["completed", "incomplete", "failed", "cancelled"]
-"""Final status of a run, as in the Responses API (``truncated`` streams are ``failed``)."""
-
-FinishReason: TypeAlias = Literal[
-    "stop", "length", "tool_calls", "content_filter", "error", "truncated", "cancelled"
-]
-"""Normalized termination reason of a run."""
-
-ErrorKind: TypeAlias = Literal[
-    "http",  # a 4xx/5xx answer before the stream started
-    "auth",  # 401/403: the key is missing, wrong or not allowed
-    "connect",  # could not connect (refused, DNS, TLS)
-    "timeout",  # connect timeout or no headers in time
-    "stalled",  # idle_timeout_s passed without a single byte
-    "dropped",  # the connection broke in the middle of the stream
-    "protocol",  # not an event stream, malformed SSE or JSON, HTML error page
-    "server",  # an in-band error event/chunk or response.failed
-    "truncated",  # the stream ended cleanly but without a terminal event or [DONE]
-]
-
-RetryMode: TypeAlias = Literal["retry", "resume", "restart"]
-"""How the next attempt continues: ``retry`` (nothing was received yet, send again),
-``resume`` (continue the same response after the last sequence number or event id), or
-``restart`` (a new request; the partial output so far stays as the earlier attempt's record).
-"""
+# the run vocabulary lives in tui.vocab; re-exported for the modules that speak events
+from tui.vocab import Api as Api
+from tui.vocab import ErrorKind as ErrorKind
+from tui.vocab import FinishReason as FinishReason
+from tui.vocab import RetryMode as RetryMode
+from tui.vocab import RunStatus as RunStatus
 
 
 def new_run_id() -> str:
