@@ -1,19 +1,23 @@
-"""Running the simulator: in a background thread (:class:`Simulator`, :func:`shared_simulator`)
-or standalone in the foreground (:func:`serve`, used by ``tokentop sim``)."""
+"""Running the simulator: in a background thread of this process (:class:`Simulator`, the
+tests' loopback server) or in the foreground (:func:`serve`: ``tokentop sim``, and the child
+process of :mod:`tui.sim.process` that serves ``base_url = "sim"``)."""
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 import uvicorn
 
 from tui.sim.app import SimApp
+
+# Kept until the callers (tui/headless.py, tui/ui/) import it from tui.sim.process; then delete.
+from tui.sim.process import shared_simulator
 from tui.sim.wire import install_drop_log_filter
 
 __all__ = ["Simulator", "serve", "shared_simulator"]
@@ -42,9 +46,18 @@ class _SimServer(uvicorn.Server):
     """uvicorn's server that cuts the simulator's open streams first when it shuts down
     (otherwise a stalled or slow stream would hold the graceful shutdown)."""
 
-    def __init__(self, app: SimApp, log_level: str) -> None:
+    def __init__(
+        self, app: SimApp, log_level: str, on_started: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(_config(app, log_level))
         self.sim_app = app
+        self.on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start as usual, then call ``on_started`` once connections are being accepted."""
+        await super().startup(sockets=sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Cut open streams, then shut down as usual."""
@@ -160,31 +173,27 @@ class Simulator:
         self.stop()
 
 
-_shared: Simulator | None = None
-_shared_lock = threading.Lock()
+def _print_url(base_url: str) -> None:
+    print(base_url, flush=True)
 
 
-def shared_simulator() -> str:
-    """The process-wide simulator (started on first use, thread-safe); its base URL."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            sim = Simulator()
-            sim.start()
-            atexit.register(sim.stop)
-            _shared = sim
-        return _shared.base_url
+def serve(
+    host: str,
+    port: int,
+    *,
+    seed: int = 0,
+    on_started: Callable[[str], None] = _print_url,
+) -> None:
+    """Run the simulator in the foreground (on this thread, with its own event loop).
 
-
-def serve(host: str, port: int) -> None:
-    """Run the simulator in the foreground; print the base URL first.
-
-    Returns after Ctrl-C (SIGINT) once open streams are cut; SIGTERM ends the process the
-    usual way (uvicorn re-raises it after a graceful shutdown).
+    ``on_started`` gets the base URL once connections are accepted (by default it is printed
+    as the first line of stdout). Raises OSError when ``host:port`` cannot be bound. Returns
+    after Ctrl-C (SIGINT) once open streams are cut; SIGTERM ends the process the usual way
+    (uvicorn re-raises it after a graceful shutdown).
     """
     sock = _bind(host, port)
-    print(_base_url(sock), flush=True)
-    server = _SimServer(SimApp(0), "warning")
+    base_url = _base_url(sock)
+    server = _SimServer(SimApp(seed), "warning", lambda: on_started(base_url))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT after shutting down
