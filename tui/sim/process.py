@@ -25,6 +25,7 @@ import contextlib
 import os
 import selectors
 import signal
+import site
 import subprocess
 import sys
 import threading
@@ -61,7 +62,7 @@ _HARD_EXIT_S = 5.0
 
 _TAIL_LINES = 20
 _PR_SET_PDEATHSIG = 1
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_PACKAGE_ROOT = os.path.realpath(Path(__file__).resolve().parents[2])
 
 
 # -- the parent side ---------------------------------------------------------------------------
@@ -215,17 +216,12 @@ class SimulatorProcess:
             raise _start_error(proc.returncode, stderr.lines(wait_s=2.0), reason)
 
     def _popen(self) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
-        # the child imports the same tui as this process, installed or not
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p
-        )
         return subprocess.Popen(
             self._command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=env,
+            env=_child_env(),
             start_new_session=True,
         )
 
@@ -271,6 +267,19 @@ class SimulatorProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _child_env() -> dict[str, str]:
+    """This process's environment, with the directory of the ``tui`` package on PYTHONPATH
+    when it is not a site directory (run from a checkout): the child imports the same ``tui``.
+    A site directory is left out: on PYTHONPATH it would come before the standard library."""
+    env = dict(os.environ)
+    site_dirs = {os.path.realpath(d) for d in (*site.getsitepackages(), site.getusersitepackages())}
+    if _PACKAGE_ROOT not in site_dirs:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p
+        )
+    return env
 
 
 def _pipe(stream: IO[bytes] | None) -> IO[bytes]:
