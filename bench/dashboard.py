@@ -7,8 +7,8 @@ What is measured, in the app's own event loop and process:
   (p50 / p99 / max over the streaming window).
 - **display lag**, token received -> visible on screen, for the pane on screen (session 0's
   tab; the other 15 panes are hidden tabs that buffer, as designed). The receive time of
-  every text delta is taken in the engine consumer (a :class:`~tui.ui.live.LiveListener`
-  subscribed to the session, called in the same ``LiveSession.handle_events`` as the pane).
+  every text delta is taken in the engine consumer (a :class:`~tui.session.SessionListener`
+  subscribed to the session, called in the same ``SessionController.handle_events`` as the pane).
   The visible time is when the screen refresh that follows the ``Markdown.append`` carrying
   that character has run (``call_after_refresh`` after the append's mount completed):
   :class:`DisplayProbe` wraps Textual's public ``Markdown.append`` for the answer segments
@@ -52,7 +52,7 @@ from bench.common import (
 )
 from tui.config import AppConfig, SessionConfig
 from tui.stream.events import Api, Finished, RunEvent, TextDelta
-from tui.ui.live import LiveRun, LiveSession
+from tui.session import SessionRun, SessionController
 from tui.ui.widgets.transcript import TranscriptView
 
 SESSIONS = 16
@@ -107,7 +107,7 @@ class LoopLagTicker:
 
 @dataclass(slots=True)
 class ReceivedText:
-    """A LiveListener that records what the engine consumer received for one session: the
+    """A SessionListener that records what the engine consumer received for one session: the
     text (to check the panes) and, when ``timed``, the receive time of every delta."""
 
     timed: bool = False
@@ -123,7 +123,7 @@ class ReceivedText:
     finished: Finished | None = None
     on_delta: Callable[[int, float], None] | None = None
 
-    def run_started(self, live: LiveSession, run: LiveRun) -> None:
+    def run_started(self, live: SessionController, run: SessionRun) -> None:
         """A new run: forget the last one."""
         self.parts.clear()
         self.times.clear()
@@ -132,7 +132,9 @@ class ReceivedText:
         self.deltas = self.chars = 0
         self.finished = None
 
-    def run_events(self, live: LiveSession, run: LiveRun, events: Sequence[RunEvent]) -> None:
+    def run_events(
+        self, live: SessionController, run: SessionRun, events: Sequence[RunEvent]
+    ) -> None:
         """Record the events (O(1) each)."""
         for event in events:
             if type(event) is not TextDelta:
@@ -406,7 +408,7 @@ async def wait_until(check: Callable[[], bool], limit_s: float, step: float = 0.
     return True
 
 
-async def settle_pane(main: Any, live: LiveSession, limit_s: float = 60.0) -> TranscriptView:
+async def settle_pane(main: Any, live: SessionController, limit_s: float = 60.0) -> TranscriptView:
     """Show ``live``'s tab and wait until its transcript rendered everything (incl. the
     final full render)."""
     main.show_session(live.name)
@@ -419,7 +421,7 @@ async def settle_pane(main: Any, live: LiveSession, limit_s: float = 60.0) -> Tr
 
 
 def pane_text_problems(
-    view: TranscriptView, received: ReceivedText, live: LiveSession
+    view: TranscriptView, received: ReceivedText, live: SessionController
 ) -> list[str]:
     """Differences between what a pane holds and what its session received."""
     problems: list[str] = []

@@ -23,31 +23,18 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tui.config import AppConfig, SessionConfig
-from tui.stream.events import (
-    Connecting,
-    Finished,
-    ReasoningDelta,
-    Resumed,
-    Retrying,
-    RunError,
-    RunEvent,
-    Started,
-    TextDelta,
-    ToolCallDelta,
-    new_run_id,
-)
+from tui.session import SessionController, SessionRun, SessionRuntime
+from tui.stream.events import Finished, RunError, RunEvent
+from tui.vocab import MISSING
 
 if TYPE_CHECKING:
-    import httpx
-
-    from tui.stream.accumulate import RunAccumulator
-    from tui.stream.runner import StreamRun
+    from tui.session import RunRecorder
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -73,34 +60,6 @@ class RunOptions:
     """Transcript database (None: :func:`tui.paths.default_db_path`)."""
     store: bool = True
     """Write every run to the transcript database."""
-
-
-class RunRecorder(Protocol):
-    """Where finished and running runs are kept (the transcript store)."""
-
-    async def start_run(
-        self,
-        session: SessionConfig,
-        *,
-        prompt: str,
-        run_id: str,
-        accumulator: RunAccumulator | None = None,
-    ) -> str:
-        """Record a new run (the session's settings as used, without secrets); it reads the
-        run's state from ``accumulator``, which the runner feeds before recording events."""
-        ...
-
-    def add_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
-        """Record events of a run, in order (cheap: queued and written in batches)."""
-        ...
-
-    async def flush(self) -> None:
-        """Write everything queued so far."""
-        ...
-
-    async def close(self) -> None:
-        """Write everything queued and close."""
-        ...
 
 
 def select_sessions(config: AppConfig, only: Sequence[str]) -> tuple[SessionConfig, ...]:
@@ -136,22 +95,22 @@ def failure_line(session: SessionConfig, error: RunError | None) -> str:
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f} ms"
+    return MISSING if value is None else f"{value:,.0f} ms"
 
 
 def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.1f}"
+    return MISSING if value is None else f"{value:,.1f}"
 
 
 def _tokens(count: int | None, estimated: bool) -> str:
     if count is None:
-        return "-"
+        return MISSING
     return f"~{count}" if estimated else str(count)
 
 
 def _count(attempts: object) -> str:
     """The attempt count of a result record."""
-    return "-" if attempts is None else str(attempts)
+    return MISSING if attempts is None else str(attempts)
 
 
 def summary_table(results: Sequence[dict[str, Any]]) -> str:
@@ -162,7 +121,7 @@ def summary_table(results: Sequence[dict[str, Any]]) -> str:
             str(r["session"]),
             str(r["model"]),
             str(r["status"]),
-            str(r["finish_reason"] or "-"),
+            str(r["finish_reason"] or MISSING),
             _tokens(r.get("output_tokens"), bool(r.get("tokens_estimated"))),
             _ms(r.get("ttft_ms")),
             _rate(r.get("tokens_per_s")),
@@ -183,64 +142,7 @@ def summary_table(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 
-# --- live state of one run ---------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _LiveRun:
-    """A run in flight: its stream, its accumulator and a short phase for progress."""
-
-    session: SessionConfig
-    run_id: str
-    stream: StreamRun
-    accumulator: RunAccumulator
-    started: float
-    phase: str = "connecting"
-
-    def observe(self, event: RunEvent) -> None:
-        """Update the phase shown in progress lines."""
-        if isinstance(event, Connecting):
-            self.phase = "connecting" if event.attempt == 1 else f"attempt {event.attempt}"
-        elif isinstance(event, Started):
-            self.phase = "waiting"
-        elif isinstance(event, TextDelta):
-            self.phase = "streaming"
-        elif isinstance(event, ReasoningDelta):
-            self.phase = "reasoning"
-        elif isinstance(event, ToolCallDelta):
-            self.phase = "tool call"
-        elif isinstance(event, Retrying):
-            self.phase = f"retry {event.attempt}/{event.max_retries} in {event.delay_s:.1f}s"
-        elif isinstance(event, Resumed):
-            self.phase = "resumed"
-        elif isinstance(event, Finished):
-            self.phase = event.status
-
-    def progress(self) -> dict[str, Any]:
-        """The ``--jsonl`` progress record."""
-        snap = self.accumulator.metrics()
-        return {
-            "type": "progress",
-            "session": self.session.name,
-            "run_id": self.run_id,
-            "phase": self.phase,
-            "attempts": len(self.accumulator.attempts),
-            "output_tokens": snap.output_tokens,
-            "tokens_estimated": snap.tokens_estimated,
-            "tokens_per_s": snap.rolling_tokens_per_s,
-            "ttft_ms": snap.ttft_ms,
-            "elapsed_s": round(time.monotonic() - self.started, 3),
-        }
-
-    def line(self, name_width: int) -> str:
-        """One compact progress line."""
-        p = self.progress()
-        ttft = "-" if p["ttft_ms"] is None else f"{p['ttft_ms']:.0f}ms"
-        return (
-            f"{self.session.name:<{name_width}}  {self.phase:<17} "
-            f"{_tokens(p['output_tokens'], p['tokens_estimated']):>5} tok "
-            f"{_rate(p['tokens_per_s']):>6} tok/s  ttft {ttft:>6}  {p['elapsed_s']:.1f}s"
-        )
+# --- output --------------------------------------------------------------------------------
 
 
 class _Progress:
@@ -282,27 +184,45 @@ class _Progress:
         self._drawn = len(lines)
 
 
-# --- the runner of many sessions ---------------------------------------------------------------
+# --- the runs ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Batch:
-    """All sessions of one ``tokentop run``."""
+def progress_record(controller: SessionController, run: SessionRun) -> dict[str, Any]:
+    """The ``--jsonl`` progress record of a running run."""
+    snap = run.accumulator.metrics()
+    return {
+        "type": "progress",
+        "session": controller.name,
+        "run_id": run.run_id,
+        "phase": controller.phase,
+        "attempts": len(run.accumulator.attempts),
+        "output_tokens": snap.output_tokens,
+        "tokens_estimated": snap.tokens_estimated,
+        "tokens_per_s": snap.rolling_tokens_per_s,
+        "ttft_ms": snap.ttft_ms,
+        "elapsed_s": round(time.time() - run.started_at, 3),
+    }
 
-    sessions: tuple[SessionConfig, ...]
-    options: RunOptions
-    out: TextIO
-    progress: _Progress
-    client: httpx.AsyncClient
-    sim_url: str | None
-    recorder: RunRecorder | None
-    results: list[dict[str, Any]] = field(default_factory=list)
-    live: dict[str, _LiveRun] = field(default_factory=dict)
-    stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    aborted: bool = False
-    stop_started: float | None = None
-    """When the first signal arrived (cancelled runs get a grace period to end)."""
-    recorder_failed: bool = False
+
+def progress_line(record: dict[str, Any], name_width: int) -> str:
+    """One compact progress line from a progress record."""
+    ttft = MISSING if record["ttft_ms"] is None else f"{record['ttft_ms']:.0f}ms"
+    tokens = _tokens(record["output_tokens"], record["tokens_estimated"])
+    return (
+        f"{record['session']:<{name_width}}  {record['phase']:<17} "
+        f"{tokens:>5} tok {_rate(record['tokens_per_s']):>6} tok/s  ttft {ttft:>6}  "
+        f"{record['elapsed_s']:.1f}s"
+    )
+
+
+class _Printer:
+    """Follows every session: a result (JSON line, stderr line) per finished run."""
+
+    def __init__(self, options: RunOptions, out: TextIO, progress: _Progress) -> None:
+        self.options = options
+        self.out = out
+        self.progress = progress
+        self.results: list[dict[str, Any]] = []
 
     def emit(self, record: dict[str, Any]) -> None:
         """One JSON line on stdout."""
@@ -310,177 +230,100 @@ class _Batch:
             self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
             self.out.flush()
 
-    def interrupt(self) -> None:
-        """First signal: cancel every run cleanly. Second: abort (see :meth:`run`)."""
-        if self.stopping.is_set():
-            self.aborted = True
-            return
-        self.stopping.set()
-        self.stop_started = time.monotonic()
-        self.progress.message(
-            f"interrupted: cancelling {len(self.live)} run(s) (press Ctrl-C again to abort)"
-        )
-        for live in list(self.live.values()):
-            live.stream.cancel()
+    def run_started(self, controller: SessionController, run: SessionRun) -> None:
+        """Nothing to say until the run shows progress."""
 
-    def _record_failure(self, what: str, exc: BaseException) -> None:
-        if not self.recorder_failed:
-            self.recorder_failed = True
-            self.progress.message(
-                f"warning: the transcript store failed ({what}: {exc}); "
-                "runs go on without being saved"
-            )
-        self.recorder = None
+    def run_events(
+        self, controller: SessionController, run: SessionRun, events: Sequence[RunEvent]
+    ) -> None:
+        """Report the run when its last batch arrives."""
+        if type(events[-1]) is Finished:
+            self._finished(controller.session, run)
 
-    async def one_run(self, session: SessionConfig) -> None:
-        """Stream one run of ``session`` to its end and report it."""
-        from tui.stream.accumulate import RunAccumulator
-        from tui.stream.runner import StreamRun
-
-        run_id = new_run_id()
-        prompt = self.options.prompt if self.options.prompt is not None else session.prompt
-        base_url = self.sim_url if session.is_simulated and self.sim_url else session.base_url
-        stream = StreamRun(session, client=self.client, base_url=base_url, prompt=prompt)
-        acc = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
-        live = _LiveRun(session, run_id, stream, acc, time.monotonic())
-        if self.recorder is not None:
-            try:
-                await self.recorder.start_run(
-                    session, prompt=prompt, run_id=run_id, accumulator=acc
-                )
-            except Exception as exc:
-                self._record_failure("start_run", exc)
-        self.live[run_id] = live
-        if self.stopping.is_set():
-            stream.cancel()
-        try:
-            try:
-                async for batch in stream.batches():
-                    self._apply(live, batch)
-            except Exception as exc:  # a bug below us: end the run as failed, keep going
-                error = RunError(
-                    "protocol", f"tokentop internal error: {type(exc).__name__}: {exc}"
-                )
-                t = time.monotonic() - live.started
-                self._apply(live, [Finished(t, "failed", "error", None, error)])
-        finally:
-            self.live.pop(run_id, None)
-            await stream.aclose()  # no-op after Finished; stops the producer otherwise
-        self._finished(live)
-
-    def _apply(self, live: _LiveRun, events: Sequence[RunEvent]) -> None:
-        """Fold the events of one network read into the run, then record them in one call."""
-        apply, observe = live.accumulator.apply, live.observe
-        for event in events:
-            apply(event)
-            observe(event)
-        if self.recorder is not None:
-            try:
-                self.recorder.add_events(live.run_id, events)
-            except Exception as exc:
-                self._record_failure("add_events", exc)
-
-    def _finished(self, live: _LiveRun) -> None:
-        result = live.accumulator.result()
+    def _finished(self, session: SessionConfig, run: SessionRun) -> None:
+        result = run.accumulator.result()
         self.results.append(result)
         if self.options.jsonl:
             self.emit({"type": "result", **result})
         if result["status"] == "failed":
-            self.progress.message(failure_line(live.session, live.accumulator.error))
-        else:
-            tokens = _tokens(result.get("output_tokens"), bool(result.get("tokens_estimated")))
-            attempts = _count(result.get("attempts"))
-            self.progress.message(
-                f"[{live.session.name}] {result['status']} ({result['finish_reason']}): "
-                f"{tokens} tokens, ttft {_ms(result.get('ttft_ms'))}, "
-                f"{_rate(result.get('tokens_per_s'))} tok/s, attempts {attempts}"
-            )
+            self.progress.message(failure_line(session, run.accumulator.error))
+            return
+        tokens = _tokens(result.get("output_tokens"), bool(result.get("tokens_estimated")))
+        self.progress.message(
+            f"[{session.name}] {result['status']} ({result['finish_reason']}): "
+            f"{tokens} tokens, ttft {_ms(result.get('ttft_ms'))}, "
+            f"{_rate(result.get('tokens_per_s'))} tok/s, attempts {_count(result.get('attempts'))}"
+        )
 
-    async def session_loop(self, session: SessionConfig) -> None:
-        """One run, or a run every ``repeat.every_s`` seconds ``repeat.count`` times."""
-        repeat = session.repeat
-        done = 0
-        while not self.stopping.is_set():
-            started = time.monotonic()
-            await self.one_run(session)
-            done += 1
-            if repeat is None or (repeat.count and done >= repeat.count):
-                return
-            delay = started + repeat.every_s - time.monotonic()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), timeout=delay)
-
-    async def ticker(self) -> None:
+    async def ticker(self, runtime: SessionRuntime) -> None:
         """Progress output until cancelled."""
         interval = _REDRAW_EVERY_S if self.progress.interactive else _PROGRESS_EVERY_S
         last_record = time.monotonic()
         while True:
             await asyncio.sleep(interval)
-            runs = list(self.live.values())
-            width = max((len(r.session.name) for r in runs), default=0)
-            self.progress.draw([r.line(width) for r in runs])
+            records = [
+                progress_record(c, c.current)
+                for c in runtime.controllers
+                if c.current is not None and not c.current.done
+            ]
+            width = max((len(r["session"]) for r in records), default=0)
+            self.progress.draw([progress_line(r, width) for r in records])
             now = time.monotonic()
             if self.options.jsonl and now - last_record >= _PROGRESS_EVERY_S - 0.05:
                 last_record = now
-                for r in runs:
-                    self.emit(r.progress())
+                for record in records:
+                    self.emit(record)
 
-    async def run(self) -> int:
-        """Run every session; the exit status."""
-        tasks = [asyncio.create_task(self.session_loop(s)) for s in self.sessions]
-        ticker = asyncio.create_task(self.ticker())
-        unfinished = 0
-        try:
-            pending = set(tasks)
-            while pending:
-                _, pending = await asyncio.wait(pending, timeout=0.1)
-                if pending and (self.aborted or self._grace_over()):
-                    unfinished = len(self.live)
-                    for task in pending:
-                        task.cancel()
-                    await asyncio.gather(*pending, return_exceptions=True)
-                    self.aborted = True
-        finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
-            self.progress.clear()
-        if self.aborted:
-            self.progress.message(f"aborted: {unfinished} run(s) did not finish")
-        for task in tasks:
-            exc = None if task.cancelled() else task.exception()
-            if exc is not None:  # a bug in this module: say so in one line, fail the run
-                self.progress.message(f"error: {type(exc).__name__}: {exc}")
-                self.aborted = True
-        failed = any(r["status"] == "failed" for r in self.results)
-        return EXIT_FAILED if failed or self.aborted else EXIT_OK
 
-    def _grace_over(self) -> bool:
-        """Cancelled runs have had their time to end."""
+class _Stopper:
+    """Signals: the first cancels every run cleanly, the second aborts."""
+
+    def __init__(self, runtime: SessionRuntime, progress: _Progress) -> None:
+        self.runtime = runtime
+        self.progress = progress
+        self.stop_started: float | None = None
+        self.aborted = False
+
+    def interrupt(self) -> None:
+        if self.stop_started is not None:
+            self.aborted = True
+            return
+        self.stop_started = time.monotonic()
+        running = sum(1 for c in self.runtime.controllers if c.current and not c.current.done)
+        self.progress.message(
+            f"interrupted: cancelling {running} run(s) (press Ctrl-C again to abort)"
+        )
+        self.runtime.cancel_all()
+
+    def must_abort(self) -> bool:
+        """A second signal came, or the cancelled runs have had their time to end."""
         started = self.stop_started
-        return started is not None and time.monotonic() - started > _CANCEL_GRACE_S
+        return self.aborted or (
+            started is not None and time.monotonic() - started > _CANCEL_GRACE_S
+        )
 
 
-async def _open_recorder(options: RunOptions, progress: _Progress) -> RunRecorder | None:
-    """The transcript store, or None with ``--no-store``; StoreError when it cannot open."""
-    if not options.store:
-        return None
-    from tui.paths import default_db_path
-    from tui.store import Store
+async def _drive(runtime: SessionRuntime, stopper: _Stopper) -> int:
+    """Until every session's runs ended, or an abort; how many runs did not finish."""
+    while runtime.live:
+        if await runtime.wait_idle(0.1):
+            break
+        if stopper.must_abort():
+            unfinished = sum(1 for c in runtime.live if c.current and not c.current.done)
+            await runtime.abort_all()
+            stopper.aborted = True
+            return unfinished
+    return 0
 
-    store = await Store.open(options.db_path or default_db_path())
-    # a write error (disk full, ...) stops recording; the streams go on and the user is told
-    store.on_error = lambda message: progress.message(f"warning: runs are not saved: {message}")
-    return store
 
-
-def _make_client(sim_url: str | None) -> httpx.AsyncClient:
-    from tui.stream.transport import make_client
-
-    # the in-process simulator is never reached through an HTTP(S)_PROXY from the env
-    origins = [] if sim_url is None else [sim_url.split("/v1", 1)[0]]
-    return make_client(direct_origins=origins)
+def _install_signals(handler: Callable[[], None]) -> list[signal.Signals]:
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, handler)
+            installed.append(signum)
+    return installed
 
 
 async def run_sessions(
@@ -501,49 +344,58 @@ async def run_sessions(
     if interactive is None:
         interactive = bool(getattr(err, "isatty", lambda: False)())
     progress = _Progress(err, interactive)
-    sim_url: str | None = None
-    if any(s.is_simulated for s in sessions):
-        from tui.sim.server import shared_simulator
+    warned: set[str] = set()
+
+    def store_error(where: str, exc: BaseException) -> None:
+        # a write error (disk full, ...) stops recording; the streams go on and the user is
+        # told once
+        if not warned:
+            warned.add(where)
+            progress.message(f"warning: runs are not saved ({where}: {exc})")
+
+    runtime = SessionRuntime(sessions, on_store_error=store_error)
+    if recorder is not None:
+        runtime.use_store(recorder)
+    elif options.store:
+        from tui.paths import default_db_path
 
         try:
-            sim_url = await asyncio.to_thread(shared_simulator)
-        except (OSError, RuntimeError) as exc:
-            progress.message(f"error: the built-in simulator did not start: {exc}")
-            return EXIT_FAILED
-    if recorder is None:
-        try:
-            recorder = await _open_recorder(options, progress)
+            await runtime.open_store(options.db_path or default_db_path())
         except Exception as exc:  # StoreError: a message fit to show as is
             progress.message(f"error: {exc} (use --db PATH, or --no-store to run without saving)")
             return EXIT_BAD_INPUT
-    async with _make_client(sim_url) as client:
-        batch = _Batch(tuple(sessions), options, out, progress, client, sim_url, recorder)
+    await runtime.start()
+    if runtime.sim_error is not None:
+        progress.message(f"error: {runtime.sim_error}")
+    printer = _Printer(options, out, progress)
+    stopper = _Stopper(runtime, progress)
+    for controller in runtime.controllers:
+        controller.subscribe(printer)
+        controller.start(options.prompt)
+    installed = _install_signals(stopper.interrupt) if handle_signals else []
+    ticker = asyncio.create_task(printer.ticker(runtime))
+    try:
+        unfinished = await _drive(runtime, stopper)
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        progress.clear()
         loop = asyncio.get_running_loop()
-        installed: list[signal.Signals] = []
-        if handle_signals:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.add_signal_handler(signum, batch.interrupt)
-                    installed.append(signum)
-        try:
-            status = await batch.run()
-        finally:
-            for signum in installed:
-                loop.remove_signal_handler(signum)
-            if batch.recorder is not None:
-                try:
-                    await batch.recorder.flush()
-                    await batch.recorder.close()
-                except Exception as exc:
-                    progress.message(f"warning: the transcript store did not close cleanly: {exc}")
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+        await runtime.close(grace_s=0)
+    if stopper.aborted:
+        progress.message(f"aborted: {unfinished} run(s) did not finish")
     if not options.jsonl:
         with contextlib.suppress(OSError, ValueError):
             # in the sessions' order (runs of one session in start order)
             order = {s.name: i for i, s in enumerate(sessions)}
-            results = sorted(batch.results, key=lambda r: order.get(r["session"], len(order)))
+            results = sorted(printer.results, key=lambda r: order.get(r["session"], len(order)))
             out.write(summary_table(results) + "\n" if results else "no runs\n")
             out.flush()
-    return status
+    failed = any(r["status"] == "failed" for r in printer.results)
+    return EXIT_FAILED if failed or stopper.aborted else EXIT_OK
 
 
 def run_headless(

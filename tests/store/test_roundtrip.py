@@ -181,7 +181,7 @@ async def test_a_shared_accumulator_gives_the_same_run_row(store: Store) -> None
     )
     for event in events:
         store.add_event(own, event)
-        shared_acc.apply(event)  # the caller applies first, as LiveSession does
+        shared_acc.apply(event)  # the caller applies first, as SessionController does
         store.add_events(shared, [event])
     a, b = await store.get_run(own), await store.get_run(shared)
     assert dataclasses.replace(b, run_id=a.run_id, started_at=a.started_at) == a

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import gzip
 import json
@@ -21,7 +22,6 @@ import pytest
 
 from tests.stream.canned import CannedServer, response
 from tests.stream.helpers import FakeSleep, make_session, of_type, run_session, sse
-from tui.headless import _make_client
 from tui.sim import text as sim_text
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Api, Retrying, RunEvent
@@ -361,11 +361,19 @@ async def test_env_proxy_is_used_except_for_direct_origins(
         assert not server.requests  # it went to the (dead) proxy, not to the server
 
 
-async def test_headless_client_uses_aiohttp(monkeypatch: pytest.MonkeyPatch, sim_url: str) -> None:
+async def test_session_runtime_client_uses_aiohttp(
+    monkeypatch: pytest.MonkeyPatch, sim_url: str
+) -> None:
+    from tui.session import SessionRuntime
+
     _clear_proxies(monkeypatch)
     monkeypatch.delenv(HTTP_ENV, raising=False)
-    async with _make_client(sim_url) as http:
-        assert type(http._transport).__name__ == "_AiohttpTransport"
+    runtime = SessionRuntime([dataclasses.replace(make_session(), base_url=sim_url)])
+    await runtime.start()
+    try:
+        assert type(runtime.client._transport).__name__ == "_AiohttpTransport"  # type: ignore[union-attr]
+    finally:
+        await runtime.close()
 
 
 async def test_aiohttp_session_settings_and_close(

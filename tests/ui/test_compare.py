@@ -12,8 +12,8 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Select
 
 from tui.config import SessionConfig
+from tui.session import SessionController, SessionRuntime
 from tui.ui.diff import word_diff
-from tui.ui.live import LiveSession
 from tui.ui.screens.compare import CompareColumn, CompareScreen, DiffScroll, DiffText
 from tui.ui.widgets.badges import FinishBadge
 from tui.ui.widgets.metrics_bar import MetricsBar
@@ -43,19 +43,19 @@ class CompareApp(App[None]):
         self.configs = sessions
         self.open_compare = open_compare
         self.client = httpx.AsyncClient(timeout=30)
-        self.live: list[LiveSession] = []
+        self.live: list[SessionController] = []
 
-    def on_mount(self) -> None:
-        self.live = [
-            LiveSession(
-                config, owner=self, client=self.client, resolve_simulator=lambda: self.sim_url
-            )
-            for config in self.configs
-        ]
+    async def on_mount(self) -> None:
+        self.runtime = SessionRuntime(
+            self.configs, client=self.client, simulator=lambda: self.sim_url
+        )
+        self.live = self.runtime.controllers
+        await self.runtime.start()
         if self.open_compare:
-            self.push_screen(CompareScreen(self.live))
+            await self.push_screen(CompareScreen(self.live))
 
     async def on_unmount(self) -> None:
+        await self.runtime.close()
         await self.client.aclose()
 
 
@@ -74,7 +74,7 @@ async def three(sim_url: str) -> AsyncIterator[CompareApp]:
 
 async def wait_for_runs(app: CompareApp) -> None:
     """Wait until every stream worker ended and every transcript rendered what it got."""
-    await app.workers.wait_for_complete()
+    await app.runtime.wait_idle()
     screen = app.screen
     assert isinstance(screen, CompareScreen)
     for column in screen.columns:
@@ -274,7 +274,7 @@ async def test_columns_opened_after_the_runs_show_them(sim_url: str) -> None:
         await pilot.pause()
         for live in app.live:
             live.start("first prompt")
-        await app.workers.wait_for_complete()
+        await app.runtime.wait_idle()
         await app.push_screen(CompareScreen(app.live))
         screen = app.screen
         assert isinstance(screen, CompareScreen)

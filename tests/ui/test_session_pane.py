@@ -14,9 +14,9 @@ import pytest
 from textual.widgets import TextArea
 
 from tests.ui.conftest import app_config, settle, sim_session, wait_until
+from tui.session import SessionController, SessionRun
 from tui.stream.events import Retrying, RunEvent, Started, TextDelta
 from tui.ui.app import TokentopApp
-from tui.ui.live import LiveRun, LiveSession
 from tui.ui.screens.main import MainScreen
 from tui.ui.screens.prompt import PromptEditor
 from tui.ui.widgets.session_pane import SessionPane
@@ -226,7 +226,7 @@ async def test_repeat_every_s_counts_from_one_start_to_the_next(
     starts: list[float] = []
 
     class Starts(_Recorder):
-        def run_started(self, live: LiveSession, run: LiveRun) -> None:
+        def run_started(self, live: SessionController, run: SessionRun) -> None:
             starts.append(time.monotonic())
 
     async with app.run_test(size=(120, 40)) as pilot:
@@ -240,15 +240,17 @@ async def test_repeat_every_s_counts_from_one_start_to_the_next(
 
 
 class _Recorder:
-    """A LiveListener that keeps every event (to check what the views were told)."""
+    """A SessionListener that keeps every event (to check what the views were told)."""
 
     def __init__(self) -> None:
         self.events: list[RunEvent] = []
 
-    def run_started(self, live: LiveSession, run: LiveRun) -> None:
+    def run_started(self, live: SessionController, run: SessionRun) -> None:
         self.events.clear()
 
-    def run_events(self, live: LiveSession, run: LiveRun, events: Sequence[RunEvent]) -> None:
+    def run_events(
+        self, live: SessionController, run: SessionRun, events: Sequence[RunEvent]
+    ) -> None:
         self.events.extend(events)
 
 
@@ -432,7 +434,9 @@ async def test_repeat_second_run_shows_its_own_text_even_after_a_slow_flush(
         await write_answer(self, chunk, generation)
 
     class SecondRunText(_Recorder):
-        def run_events(self, live: LiveSession, run: LiveRun, events: Sequence[RunEvent]) -> None:
+        def run_events(
+            self, live: SessionController, run: SessionRun, events: Sequence[RunEvent]
+        ) -> None:
             if live.runs_started >= 2 and any(isinstance(e, TextDelta) for e in events):
                 second_run_streams.set()
 

@@ -10,6 +10,7 @@ from textual.widgets import Collapsible
 
 from tests.ui.conftest import SHIPPED_THEMES, app_config
 from tui.config import SessionConfig
+from tui.session import SessionController
 from tui.stream.events import (
     Connecting,
     Finished,
@@ -24,7 +25,6 @@ from tui.stream.events import (
     Usage,
 )
 from tui.ui.app import TokentopApp
-from tui.ui.live import LiveSession
 from tui.ui.widgets.session_pane import SessionPane
 
 SnapCompare = Callable[..., bool]
@@ -97,7 +97,9 @@ def _run_events(
     return events
 
 
-def _feed(live: LiveSession, clock: FixedClock, events: Sequence[RunEvent], run_id: str) -> None:
+def _feed(
+    live: SessionController, clock: FixedClock, events: Sequence[RunEvent], run_id: str
+) -> None:
     start = clock.now
     run = live.begin_run(live.prompt, run_id=run_id)
     for event in events:

@@ -1,10 +1,10 @@
 """TokentopApp: the Textual dashboard. Thin by design: screens compose, widgets own behaviour.
 
-The app owns what outlives screens: the theme catalog, the keymap, the store, the httpx
-client and one :class:`~tui.ui.live.LiveSession` per configured session (whose stream
-workers run on the app, see ``live.py``). Nothing that goes wrong here ends the app: a
-broken theme file, an unknown keymap id or a store that cannot be opened becomes a
-notification.
+The app owns what outlives screens: the theme catalog, the keymap and the
+:class:`~tui.session.SessionRuntime` (the store, the HTTP client, the simulator and one
+:class:`~tui.session.SessionController` per configured session). Nothing that goes wrong
+here ends the app: a broken theme file, an unknown keymap id or a store that cannot be
+opened becomes a notification.
 """
 
 from __future__ import annotations
@@ -23,14 +23,12 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from tui.config import AppConfig
+from tui.session import SessionController, SessionRuntime
 from tui.ui.keymap import BINDING_IDS, check_keymap, usable_keymap
-from tui.ui.live import LiveSession
 from tui.ui.screens.main import MainScreen
 from tui.ui.themes import ThemeCatalog, app_variable_defaults, load_themes, problems_message
 
 if TYPE_CHECKING:
-    import httpx
-
     from tui.store import Store
 
 log = logging.getLogger(__name__)
@@ -38,11 +36,10 @@ log = logging.getLogger(__name__)
 DEFAULT_THEME = "tokentop-dark"
 
 GC_THRESHOLDS = (25_000, 10, 10)
-"""Collector thresholds while the dashboard runs (Python's default is 700, 10, 10). Rendering
-makes short-lived cycles (Textual strips and their caches) by the ten thousand per second;
-with the default every 0.5 s a full collection of 75-160 ms stalled the loop under 16 streams
-(``bench/RESULTS.md``). With a larger first generation the garbage dies young and 20 s of that
-load needed a few 10 ms young collections and six 80-120 ms middle ones, no full one."""
+"""Collector thresholds while the dashboard runs (Python's default is 700, 10, 10).
+Rendering makes short-lived cycles by the ten thousand per second; a first generation this
+large lets them die young instead of triggering frequent full collections, which stall the
+event loop (figures in ``bench/RESULTS.md``)."""
 
 STORE_ERROR_INTERVAL_S = 10.0
 """At most one store-error notification per this many seconds (errors can come per event)."""
@@ -94,7 +91,11 @@ class TokentopApp(App[None]):
         self.replay_speed = replay_speed
         self.clock: Callable[[], float] = clock or time.monotonic
         self.store: Store | None = None
-        self.sessions: list[LiveSession] = []
+        self.runtime = SessionRuntime(
+            config.sessions, clock=self.clock, on_store_error=self.report_store_error
+        )
+        """The sessions' runtime: store, simulator, HTTP client, one controller each."""
+        self.sessions: list[SessionController] = self.runtime.controllers
         self.theme_catalog = ThemeCatalog()
         self._theme_dirs = list(theme_dirs) if theme_dirs is not None else None
         self.autostart = autostart
@@ -102,7 +103,6 @@ class TokentopApp(App[None]):
         self.freeze_gc = freeze_gc
         """Tune the garbage collector for a long-running app once the UI is built (freeze
         the startup heap, collect less often: see :data:`GC_THRESHOLDS`)."""
-        self._client: httpx.AsyncClient | None = None
         self._last_store_error = 0.0
         self._begun = asyncio.Event()
         self._load_themes()
@@ -174,18 +174,8 @@ class TokentopApp(App[None]):
 
     async def on_mount(self) -> None:
         self._report_startup_problems()
-        self.sessions = [
-            LiveSession(
-                session,
-                owner=self,
-                ready=self._begun.wait,
-                clock=self.clock,
-                on_store_error=self.report_store_error,
-            )
-            for session in self.config.sessions
-        ]
         if self.replay_run_id is not None:
-            await self._open_store()
+            await self._open_replay_store()
             if self.store is not None:
                 # `tokentop replay RUN_ID`: the replay is the whole app; closing it quits.
                 await self.push_screen(_ReplayHost())
@@ -206,71 +196,52 @@ class TokentopApp(App[None]):
             self.open_replay(self.replay_run_id, self.replay_speed)
             return
         try:
-            await self._open_store()
-            self._client = await self._make_client()
-            for live in self.sessions:
-                live.store = self.store
-                live.client = self._client
+            if self.db_path is not None:
+                try:
+                    self.store = await self.runtime.open_store(self.db_path)
+                except Exception as exc:  # the dashboard works without history
+                    self._store_not_opened(exc, "Runs will not be saved")
+            await self.runtime.start()
             if self.freeze_gc:
-                # Full (gen 2) collections scan every tracked object; under 16 busy streams
-                # they took 100+ ms and showed up as event-loop lag. The startup heap (Textual,
-                # widgets, config) lives as long as the app, so freezing it keeps scans small.
+                # The startup heap (Textual, widgets, config) lives as long as the app:
+                # frozen, it is never scanned again by a full collection.
                 gc.freeze()
                 gc.set_threshold(*GC_THRESHOLDS)
-            if self.autostart:
-                for live in self.sessions:
-                    live.start()
         finally:  # never leave the sessions waiting for a start that will not come
             self._begun.set()
+        if self.autostart:
+            for live in self.sessions:
+                live.start()
 
-    async def _make_client(self) -> httpx.AsyncClient:
-        from tui.stream.transport import make_client
-
-        direct: list[str] = []
-        if any(s.is_simulated for s in self.config.sessions):
-            from tui.sim.server import shared_simulator
-
-            try:
-                # the built-in simulator listens on loopback: never through an env proxy
-                sim_url = await asyncio.to_thread(shared_simulator)
-                direct.append(sim_url.split("/v1", 1)[0])
-            except Exception as exc:  # each simulated run tries again and fails with it
-                log.warning("the built-in simulator did not start: %s", exc)
-        return make_client(direct_origins=direct)
-
-    async def _open_store(self) -> None:
-        if self.db_path is None:
-            return
+    async def _open_replay_store(self) -> None:
         # Replay mode only reads: a read-only store never writes, and works on a database
         # that another tokentop is recording into (or that this user cannot write).
-        replaying = self.replay_run_id is not None
+        if self.db_path is None:
+            return
         try:
             from tui.store import Store
 
-            self.store = await Store.open(self.db_path, readonly=replaying)
-            self.store.on_error = partial(self.report_store_error, "store")
-        except Exception as exc:  # the dashboard works without history
-            log.warning("store not opened: %s", exc)
-            self.store = None
-            consequence = "Cannot replay" if replaying else "Runs will not be saved"
-            self.notify(
-                f"{consequence}: cannot open {self.db_path}: {exc}",
-                title="Store",
-                severity="error",
-                timeout=12,
-            )
+            self.store = await Store.open(self.db_path, readonly=True)
+        except Exception as exc:
+            self._store_not_opened(exc, "Cannot replay")
+
+    def _store_not_opened(self, exc: Exception, consequence: str) -> None:
+        log.warning("store not opened: %s", exc)
+        self.store = None
+        self.notify(
+            f"{consequence}: cannot open {self.db_path}: {exc}",
+            title="Store",
+            severity="error",
+            timeout=12,
+        )
 
     async def on_unmount(self) -> None:
-        for live in self.sessions:
-            live.cancel()
-        if self.store is not None:
+        await self.runtime.close(grace_s=1.0)
+        if self.replay_run_id is not None and self.store is not None:
             try:
-                await self.store.flush()
                 await self.store.close()
             except Exception as exc:
                 log.warning("store close failed: %s", exc)
-        if self._client is not None:
-            await self._client.aclose()
 
     def report_store_error(self, where: str, problem: BaseException | str) -> None:
         """Notify about a store failure (rate-limited; the runs go on unsaved)."""

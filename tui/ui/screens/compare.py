@@ -1,7 +1,7 @@
 """Compare: sessions side by side (up to four share the width, more scroll), one prompt
 broadcast to all, and a word-level diff.
 
-Each :class:`CompareColumn` follows one :class:`LiveSession`: a checkbox header (is this
+Each :class:`CompareColumn` follows one :class:`SessionController`: a checkbox header (is this
 session part of the next broadcast?), a metrics bar, finish badge and reconnect status
 over a :class:`TranscriptView`. Columns share the width up to four; more scroll
 horizontally. The prompt box at the bottom starts a new run in every checked session.
@@ -30,6 +30,7 @@ from textual.style import Style as VisualStyle
 from textual.widget import Widget
 from textual.widgets import Checkbox, Footer, Input, Select, Static
 
+from tui.session import SessionController, SessionRun
 from tui.stream.events import (
     Finished,
     RawEvent,
@@ -39,7 +40,6 @@ from tui.stream.events import (
     ToolCallDelta,
 )
 from tui.ui.diff import SideKind, WordDiff, word_diff
-from tui.ui.live import LiveRun, LiveSession
 from tui.ui.screens.replay import ScreenBindingCommands
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.metrics_bar import MetricsBar
@@ -113,7 +113,7 @@ class DiffText(Widget):
         return Content.assemble(*parts)
 
 
-def catch_up_events(run: LiveRun) -> list[RunEvent]:
+def catch_up_events(run: SessionRun) -> list[RunEvent]:
     """Events that rebuild what ``run`` shows so far: its reasoning, tool calls and answer
     folded into one delta each (a column can open in the middle of a run)."""
     acc = run.accumulator
@@ -155,11 +155,11 @@ class CompareColumn(Vertical):
 
         column: CompareColumn
 
-    def __init__(self, live: LiveSession, index: int) -> None:
+    def __init__(self, live: SessionController, index: int) -> None:
         super().__init__(id=f"column-{index}")
         self.live = live
         self.index = index
-        self.run: LiveRun | None = None
+        self.run: SessionRun | None = None
         """The run shown (the session's current run once this column saw it start)."""
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -205,9 +205,9 @@ class CompareColumn(Vertical):
             self._unsubscribe()
             self._unsubscribe = None
 
-    # -- LiveListener ---------------------------------------------------------------------
+    # -- SessionListener ---------------------------------------------------------------------
 
-    def run_started(self, live: LiveSession, run: LiveRun) -> None:
+    def run_started(self, live: SessionController, run: SessionRun) -> None:
         """A new run of the session: clear the column for it."""
         self.run = run
         self.query_one(TranscriptView).reset()
@@ -217,7 +217,9 @@ class CompareColumn(Vertical):
         self.show_diff(None)
         self.post_message(self.RunStarted(self))
 
-    def run_events(self, live: LiveSession, run: LiveRun, events: Sequence[RunEvent]) -> None:
+    def run_events(
+        self, live: SessionController, run: SessionRun, events: Sequence[RunEvent]
+    ) -> None:
         """Events of the session's current run (cheap: the widgets batch)."""
         if run is not self.run or not self.is_attached:
             return
@@ -357,7 +359,7 @@ class CompareScreen(Screen[None]):
     linked: reactive[bool] = reactive(False)
     """True while scrolling one column scrolls the others to the same line."""
 
-    def __init__(self, sessions: Sequence[LiveSession]) -> None:
+    def __init__(self, sessions: Sequence[SessionController]) -> None:
         """Compare ``sessions`` (up to four fit side by side; more scroll horizontally)."""
         super().__init__()
         self.sessions = list(sessions)

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from tui.ui.live import LiveSession
+from tui.session import SessionController
 from tui.ui.screens.prompt import PromptEditor
 from tui.ui.widgets.overview import OverviewTable
 from tui.ui.widgets.totals import TotalsBar
@@ -61,7 +61,7 @@ class PendingPane(Widget):
 
     DEFAULT_CSS = "PendingPane { display: none; }"
 
-    def __init__(self, live: LiveSession, index: int) -> None:
+    def __init__(self, live: SessionController, index: int) -> None:
         super().__init__()
         self.live = live
         self.index = index
@@ -98,7 +98,7 @@ class MainScreen(Screen[None]):
         Binding("R", "restart_all", "Restart all", id="restart_all", show=False),
     ]
 
-    def __init__(self, sessions: Sequence[LiveSession]) -> None:
+    def __init__(self, sessions: Sequence[SessionController]) -> None:
         super().__init__()
         self.sessions = list(sessions)
         self._tab_state: dict[str, tuple[str, frozenset[str]]] = {}
@@ -132,7 +132,7 @@ class MainScreen(Screen[None]):
         """The overview table widget."""
         return self.query_one(OverviewTable)
 
-    def pane_for(self, live: LiveSession) -> SessionPane | None:
+    def pane_for(self, live: SessionController) -> SessionPane | None:
         """The pane that shows ``live`` (None in the moment before the panes are mounted)."""
         return self._pane(self.sessions.index(live))
 
@@ -148,7 +148,7 @@ class MainScreen(Screen[None]):
         return self._pane(int(active.removeprefix("session-")))
 
     @property
-    def current_session(self) -> LiveSession | None:
+    def current_session(self) -> SessionController | None:
         """The active tab's session, or the overview's selected row."""
         pane = self.current_pane
         if pane is not None:

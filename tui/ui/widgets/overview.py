@@ -1,6 +1,6 @@
 """OverviewTable: one row per session, updated from immutable snapshots at 5 Hz.
 
-Never per token: a timer reads each :class:`~tui.ui.live.LiveSession`'s cached snapshot,
+Never per token: a timer reads each :class:`~tui.session.SessionController`'s cached snapshot,
 and only cells whose text changed are written. Sortable by any column (``s`` / ``S`` or a
 click on the header), filterable with the input above the table (``/``), ``enter`` opens
 the session (posts :class:`OverviewTable.SessionChosen`). Narrow terminals get a compact
@@ -25,8 +25,8 @@ from textual.message import Message
 from textual.theme import Theme
 from textual.widgets import DataTable, Input
 
+from tui.session import SessionController
 from tui.stream.metrics import MetricsSnapshot
-from tui.ui.live import LiveSession
 from tui.ui.themes import resolve_colour
 from tui.ui.widgets.badges import finish_tone
 from tui.ui.widgets.format import fmt_count, fmt_elapsed, fmt_ms, fmt_rate, sparkline
@@ -70,7 +70,7 @@ TONE_VARIABLE = {
 class RowData:
     """Everything one overview row shows, taken from a session at one instant."""
 
-    live: LiveSession
+    live: SessionController
     snapshot: MetricsSnapshot | None
 
     @property
@@ -172,7 +172,7 @@ class OverviewTable(Vertical):
 
     def __init__(
         self,
-        sessions: Sequence[LiveSession],
+        sessions: Sequence[SessionController],
         *,
         id: str | None = None,
         classes: str | None = None,
@@ -261,7 +261,7 @@ class OverviewTable(Vertical):
         """Session names currently in the table, in display order."""
         return list(self._order)
 
-    def _matches(self, live: LiveSession) -> bool:
+    def _matches(self, live: SessionController) -> bool:
         needle = self.filter_text.strip().lower()
         if not needle:
             return True
@@ -303,12 +303,12 @@ class OverviewTable(Vertical):
         return self._order[row] if 0 <= row < len(self._order) else None
 
     @property
-    def selected_session(self) -> LiveSession | None:
+    def selected_session(self) -> SessionController | None:
         """The session under the cursor (None when the table is empty)."""
         name = self._selected_name()
         return next((s for s in self.sessions if s.name == name), None)
 
-    def _sorted_rows(self, sessions: Sequence[LiveSession]) -> list[RowData]:
+    def _sorted_rows(self, sessions: Sequence[SessionController]) -> list[RowData]:
         rows = [RowData(live, live.snapshot()) for live in sessions]
         column = next((c for c in COLUMNS if c.key == self.sort_column), COLUMNS[1])
         rows.sort(key=lambda r: (column.sort_key(r), r.live.name), reverse=self.sort_reverse)

@@ -12,14 +12,14 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from tui.ui.live import LiveSession
+from tui.session import SessionController
 
 PREVIEW_HZ = 4.0
 TAIL_CHARS = 4_000
 """How much of the answer's end the preview keeps (the panel shows what fits)."""
 
 
-def preview_content(live: LiveSession | None) -> Content:
+def preview_content(live: SessionController | None) -> Content:
     """Header lines plus the answer tail of ``live`` (a hint when nothing is selected)."""
     if live is None:
         return Content.from_markup("[$text-muted]no session selected[/]")
@@ -74,7 +74,7 @@ class SessionPreview(VerticalScroll, can_focus=False):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.live: LiveSession | None = None
+        self.live: SessionController | None = None
         self._shown: tuple[int, int, str] | None = None
         self._body = Static("", id="preview-body")
 
@@ -89,7 +89,7 @@ class SessionPreview(VerticalScroll, can_focus=False):
     def on_mount(self) -> None:
         self.set_interval(1 / PREVIEW_HZ, self.refresh_preview, name="preview-refresh")
 
-    def show_session(self, live: LiveSession | None) -> None:
+    def show_session(self, live: SessionController | None) -> None:
         """Follow ``live`` (None: nothing selected)."""
         self.live = live
         self.refresh_preview()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from textual.widgets import Log
 
+from tui.session import RAW_EVENT_LIMIT, DebugEvent, SessionRun
 from tui.stream.events import Connecting, Resumed, Retrying, Started
-from tui.ui.live import RAW_EVENT_LIMIT, DebugEvent, LiveRun
 
 RAW_REFRESH_HZ = 10.0
 
@@ -71,13 +71,13 @@ class RawEventLog(Log):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         # Room for the kept events plus the attempt summary written above them.
         super().__init__(max_lines=RAW_EVENT_LIMIT + 200, id=id, classes=classes, auto_scroll=True)
-        self._run: LiveRun | None = None
+        self._run: SessionRun | None = None
         self._shown = 0
 
     def on_mount(self) -> None:
         self.set_interval(1 / RAW_REFRESH_HZ, self.pull, name="raw-log-pull")
 
-    def follow_run(self, run: LiveRun | None) -> None:
+    def follow_run(self, run: SessionRun | None) -> None:
         """Show ``run`` from its start (clears the log)."""
         self._run = run
         self._shown = 0

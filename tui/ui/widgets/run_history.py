@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from textual.content import Content
 from textual.widgets import Static
 
-from tui.ui.live import RunSummary
+from tui.session import RunSummary
 from tui.ui.widgets.format import fmt_ms, fmt_rate, sparkline
 
 HISTORY_WIDTH = 24

@@ -3,7 +3,7 @@
 Header line (finish badge, reconnect status, model and api), metrics bar, run history for
 ``repeat`` sessions, an error banner, and either the transcript or the raw event log.
 
-The pane is a :class:`~tui.ui.live.LiveListener`: it receives every event of its session
+The pane is a :class:`~tui.session.SessionListener`: it receives every event of its session
 and hands it on to the cheap ``apply`` of its widgets. Rendering happens on their timers and
 only while the pane is on screen, so a background tab costs a list append per token.
 Attributes down, messages up: the pane posts :class:`SessionPane.RunFinished` and
@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from tui.session import SessionController, SessionRun
 from tui.stream.events import (
     Finished,
     RawEvent,
@@ -29,7 +30,6 @@ from tui.stream.events import (
     TextDelta,
     ToolCallDelta,
 )
-from tui.ui.live import LiveRun, LiveSession
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.raw_log import RawEventLog
@@ -48,7 +48,7 @@ def _nothing() -> None:
 
 
 class SessionPane(Vertical):
-    """One session: transcript (or raw events), metrics, badges; follows a LiveSession."""
+    """One session: transcript (or raw events), metrics, badges; follows a SessionController."""
 
     DEFAULT_CSS = """
     SessionPane { height: 1fr; }
@@ -72,7 +72,7 @@ class SessionPane(Vertical):
         """A run of this pane's session ended (any status)."""
 
         pane: SessionPane
-        live: LiveSession
+        live: SessionController
         event: Finished
 
     @dataclass
@@ -89,7 +89,7 @@ class SessionPane(Vertical):
 
     def __init__(
         self,
-        live: LiveSession,
+        live: SessionController,
         *,
         id: str | None = None,
         classes: str | None = None,
@@ -140,9 +140,9 @@ class SessionPane(Vertical):
 
     # -- widgets ----
 
-    # -- LiveListener ----
+    # -- SessionListener ----
 
-    def run_started(self, live: LiveSession, run: LiveRun) -> None:
+    def run_started(self, live: SessionController, run: SessionRun) -> None:
         """Reset every view for the new run (and replay what it already received)."""
         self.transcript.reset()
         self.reconnect_status.clear()
@@ -164,7 +164,9 @@ class SessionPane(Vertical):
         if run.finished is not None:
             self._show_finished(run.finished)
 
-    def run_events(self, live: LiveSession, run: LiveRun, events: Sequence[RunEvent]) -> None:
+    def run_events(
+        self, live: SessionController, run: SessionRun, events: Sequence[RunEvent]
+    ) -> None:
         """Forward the events to the widgets (cheap: they buffer)."""
         transcript = self.transcript.apply
         text = False

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from textual.content import Content
 from textual.widgets import Static
 
-from tui.ui.live import LiveSession
+from tui.session import SessionController
 from tui.ui.widgets.format import fmt_rate
 
 TOTALS_HZ = 4.0
@@ -15,7 +15,7 @@ TOTALS_HZ = 4.0
 LIVE_STATES = frozenset({"connecting", "streaming", "retrying", "resumed"})
 
 
-def totals_content(sessions: Sequence[LiveSession]) -> Content:
+def totals_content(sessions: Sequence[SessionController]) -> Content:
     """``tokentop  ● 3 streaming  1,234 tok/s  ↻ 1 retrying  ✖ 1 failed  ✓ 4 done  / 9``."""
     streaming = sum(1 for s in sessions if s.state in LIVE_STATES)
     retrying = sum(1 for s in sessions if s.state == "retrying")
@@ -56,7 +56,7 @@ class TotalsBar(Static):
 
     def __init__(
         self,
-        sessions: Sequence[LiveSession],
+        sessions: Sequence[SessionController],
         *,
         id: str | None = None,
         classes: str | None = None,

@@ -1,21 +1,16 @@
-"""LiveSession: the controller that owns one session's runs (not a widget).
+"""SessionController: owns one session's runs, for every face (dashboard, ``tokentop run``).
 
-One :class:`LiveSession` per configured session. It starts :class:`~tui.stream.runner.StreamRun`
-in a Textual worker on its *owner* node (the app), keeps a
-:class:`~tui.stream.accumulate.RunAccumulator` per run, forwards every event to the store and
-to its listeners, and keeps a bounded history of past runs for ``repeat`` sessions.
+A controller starts :class:`~tui.stream.runner.StreamRun` in an asyncio task, keeps one
+:class:`~tui.stream.accumulate.RunAccumulator` per run (the store reads the same one: one
+fold), moves the session through its states (:data:`tui.vocab.SessionState`), hands every
+batch of events (one network read) to the store and to its listeners, schedules ``repeat``
+runs and keeps a bounded history of finished runs.
 
-Why a worker on the app and not on the pane: runs must outlive and precede any view (the
-overview, the compare screen and a session pane all watch the same run, and a pane may be
-created after the run started). Workers are named ``stream:<session>`` so tests can wait for
-them with ``app.workers.wait_for_complete()`` and the app cancels them on exit. Each session
-gets its own worker group, so sessions never cancel each other; within a session, a new run
-first *gracefully* cancels the old one (``StreamRun.cancel()`` emits ``Finished(cancelled)``,
-which reaches the store) and waits for it, instead of using ``exclusive=True`` which would
-kill the old worker before its last event.
-
-Listeners (views) implement :class:`LiveListener`; their exceptions are reported, never
-allowed to stop the stream. Everything here runs on the app's event loop.
+Runs outlive and precede any view: a listener may subscribe mid-run and catch up from the
+run's accumulator. Within a session a new start first cancels the old run *gracefully*
+(``StreamRun.cancel()`` ends it with ``Finished(cancelled)``, which reaches the store) and
+waits for it. Whatever fails below (an engine bug, a simulator that cannot start, the store,
+a listener) ends at most the run concerned, as a failed run that says why; it never escapes.
 """
 
 from __future__ import annotations
@@ -27,10 +22,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias, cast
-
-from textual.dom import DOMNode
-from textual.worker import Worker
+from typing import TYPE_CHECKING, Protocol, TypeAlias, cast
 
 from tui.config import SessionConfig
 from tui.stream.accumulate import RunAccumulator
@@ -38,70 +30,65 @@ from tui.stream.events import (
     Connecting,
     Finished,
     RawEvent,
+    ReasoningDelta,
     Resumed,
     Retrying,
     RunError,
     RunEvent,
     Started,
+    TextDelta,
+    ToolCallDelta,
     new_run_id,
 )
 from tui.stream.metrics import MetricsSnapshot
+from tui.vocab import FINAL_STATES, SessionState
 
-if TYPE_CHECKING:  # imported when a run starts: the first frame does not wait for them
+if TYPE_CHECKING:  # imported when a run starts: a dashboard's first frame does not wait
     import httpx
 
-    from tui.store import Store
+    from tui.session.recorder import RunRecorder
     from tui.stream.runner import StreamRun
 
 log = logging.getLogger(__name__)
-
-LiveState: TypeAlias = Literal[
-    "queued",
-    "connecting",
-    "streaming",
-    "retrying",
-    "resumed",
-    "waiting",
-    "done",
-    "incomplete",
-    "failed",
-    "cancelled",
-]
-"""What the overview shows: live states, ``waiting`` (a repeat session between runs), and
-the final states (``done`` = completed)."""
-
-FINAL_STATES: dict[str, LiveState] = {
-    "completed": "done",
-    "incomplete": "incomplete",
-    "failed": "failed",
-    "cancelled": "cancelled",
-}
 
 _BOUNDARY_EVENTS: frozenset[type[RunEvent]] = frozenset(
     {Connecting, Started, Retrying, Resumed, Finished}
 )
 
+_ACTIVITY: dict[type[RunEvent], str] = {
+    TextDelta: "streaming",
+    ReasoningDelta: "reasoning",
+    ToolCallDelta: "tool call",
+}
+"""What a delta says the run is doing (the progress line's phase while streaming)."""
+
 RAW_EVENT_LIMIT = 1_500
 """Debug events kept per run for the raw view (older ones are dropped)."""
 
 HISTORY_LIMIT = 50
-"""Past runs kept per session for the repeat history."""
+"""Finished runs kept per session in memory (the store keeps all of them)."""
 
 RATE_SAMPLE_S = 0.5
-"""Spacing of the tokens/s samples behind the overview sparkline."""
+"""Spacing of the tokens/s samples behind the sparklines."""
 
 RawTuple: TypeAlias = tuple[float, int, str | None, str, str | None]
 """A :class:`RawEvent` as ``(t, attempt, event, data, id)``: a tuple of atoms, which the
-garbage collector stops tracking, so thousands of kept raw events cost no GC pauses (as
-event objects they made full collections of 100+ ms under load)."""
+garbage collector stops tracking, so thousands of kept raw events cost no collection time."""
 
 DebugEvent: TypeAlias = Connecting | Started | RawTuple | Retrying | Resumed | Finished
 """What the raw view shows: SSE events (as :data:`RawTuple`) and the attempt boundaries."""
 
+BaseUrlResolver: TypeAlias = Callable[[SessionConfig], Awaitable[str]]
+"""Gives the URL a session's requests go to (the simulator's real URL for ``sim``); raises
+with the reason when there is none (a simulator that did not start)."""
+
+StoreErrorHandler: TypeAlias = Callable[[str, BaseException], None]
+"""Called as ``handler(session_name, exc)`` when the store refuses something."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
-    """One finished run, for the history of ``repeat`` sessions."""
+    """One finished run, for a session's in-memory history."""
 
     run_id: str
     ttft_ms: float | None
@@ -112,8 +99,8 @@ class RunSummary:
 
 
 @dataclass(slots=True)
-class LiveRun:
-    """One run of a session as the dashboard sees it."""
+class SessionRun:
+    """One run of a session: its accumulator and what the views need besides."""
 
     run_id: str
     prompt: str
@@ -128,11 +115,29 @@ class LiveRun:
     finished): few, and never dropped, unlike the raw events."""
     debug_total: int = 0
     """How many debug events were ever appended (the deque keeps the last ones)."""
+    activity: str = "started"
+    """What the latest delta was: ``streaming`` (text), ``reasoning`` or ``tool call``;
+    ``started`` before the first one."""
+    boundary: DebugEvent | None = None
+    """The latest attempt boundary."""
 
     @property
     def done(self) -> bool:
         """True once the run's :class:`Finished` event arrived."""
         return self.finished is not None
+
+
+class SessionListener(Protocol):
+    """Whoever follows a session: a view, a compare column, a progress printer."""
+
+    def run_started(self, session: SessionController, run: SessionRun) -> None:
+        """A new run began: reset whatever shows the previous one."""
+
+    def run_events(
+        self, session: SessionController, run: SessionRun, events: Sequence[RunEvent]
+    ) -> None:
+        """The next events of ``run``, as they arrived together (one network read): keep it
+        O(events). The run's last batch ends with its :class:`Finished`."""
 
 
 @dataclass(slots=True)
@@ -150,64 +155,46 @@ class _LoopControl:
             self.stream.cancel()
 
 
-class LiveListener(Protocol):
-    """A view that follows a :class:`LiveSession` (overview row, session pane, compare column)."""
-
-    def run_started(self, live: LiveSession, run: LiveRun) -> None:
-        """A new run began: reset whatever shows the previous one."""
-
-    def run_events(self, live: LiveSession, run: LiveRun, events: Sequence[RunEvent]) -> None:
-        """The next events of ``run``, as they arrived together (one network read): keep it
-        O(events), buffer, render later."""
-
-
-StoreErrorHandler: TypeAlias = Callable[[str, BaseException], None]
-"""Called as ``handler(session_name, exc)`` when the store refuses something."""
-
-
-class LiveSession:
-    """Owns the run lifecycle of one session: ``start``, ``cancel``, ``restart``."""
+class SessionController:
+    """The run lifecycle of one session: :meth:`start`, :meth:`cancel`, :meth:`restart`."""
 
     def __init__(
         self,
         session: SessionConfig,
         *,
-        owner: DOMNode,
         client: httpx.AsyncClient | None = None,
+        store: RunRecorder | None = None,
         ready: Callable[[], Awaitable[object]] | None = None,
-        store: Store | None = None,
+        resolve_base_url: BaseUrlResolver | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_store_error: StoreErrorHandler | None = None,
-        resolve_simulator: Callable[[], str] | None = None,
     ) -> None:
         self.session = session
         self.prompt = session.prompt
         """The prompt of the next run (``edit prompt`` changes it)."""
+        self.client = client
+        """The HTTP client of the runs (a runtime sets it once it is built)."""
         self.store = store
-        self.state: LiveState = "queued"
-        self.current: LiveRun | None = None
+        self.state: SessionState = "queued"
+        self.current: SessionRun | None = None
         self.history: deque[RunSummary] = deque(maxlen=HISTORY_LIMIT)
         self.rate_samples: deque[float] = deque(maxlen=32)
         """Recent tokens/s samples of the current run (for sparklines)."""
         self.runs_started = 0
+        self.runs_finished = 0
         self.version = 0
-        """Bumped on every event: views compare it to skip work when nothing changed."""
-        self._owner = owner
-        self.client = client
-        """The HTTP client of the runs (the app sets it after its first frame)."""
+        """Bumped on every batch: views compare it to skip work when nothing changed."""
         self._ready = ready
+        self._resolve_base_url = resolve_base_url
         self._clock = clock
         self._on_store_error = on_store_error
-        self._resolve_simulator = resolve_simulator
-        self._listeners: tuple[LiveListener, ...] = ()
-        """Copy-on-write, so that the per-event loop needs no copy."""
-        self._worker: Worker[None] | None = None
+        self._listeners: tuple[SessionListener, ...] = ()
+        """Copy-on-write, so that the per-batch loop needs no copy."""
+        self._task: asyncio.Task[None] | None = None
         self._control = _LoopControl()
         self._snapshot: MetricsSnapshot | None = None
         self._snapshot_key: tuple[int, float] = (-1, -1.0)
         self._last_sample = 0.0
-
-    # -- identity ----
 
     @property
     def name(self) -> str:
@@ -217,16 +204,25 @@ class LiveSession:
     @property
     def running(self) -> bool:
         """True while a run (or a repeat schedule) is active."""
-        return self._worker is not None and not self._worker.is_finished
+        return self._task is not None and not self._task.done()
 
     @property
-    def worker(self) -> Worker[None] | None:
-        """The worker of the current run loop (None before the first start)."""
-        return self._worker
+    def phase(self) -> str:
+        """A short word for the progress line: the state, with the attempt, the retry
+        schedule or what the stream is producing."""
+        run, state = self.current, self.state
+        boundary = run.boundary if run is not None else None
+        if state == "connecting" and isinstance(boundary, Connecting) and boundary.attempt > 1:
+            return f"attempt {boundary.attempt}"
+        if state == "retrying" and isinstance(boundary, Retrying):
+            return f"retry {boundary.attempt}/{boundary.max_retries} in {boundary.delay_s:.1f}s"
+        if state == "streaming" and run is not None:
+            return run.activity
+        if run is not None and run.finished is not None and state != "waiting":
+            return run.finished.status
+        return state
 
-    # -- listeners ----
-
-    def subscribe(self, listener: LiveListener) -> Callable[[], None]:
+    def subscribe(self, listener: SessionListener) -> Callable[[], None]:
         """Follow this session; returns the function that unsubscribes."""
         self._listeners = (*self._listeners, listener)
 
@@ -237,23 +233,20 @@ class LiveSession:
 
     # -- lifecycle ----
 
-    def start(self, prompt: str | None = None) -> Worker[None]:
-        """Start a new run (with ``prompt``, else the current prompt). A running run is
-        cancelled first (gracefully: its ``Finished(cancelled)`` is recorded)."""
+    def start(self, prompt: str | None = None) -> asyncio.Task[None]:
+        """Start a new run (with ``prompt``, else the current prompt); with ``repeat``, the
+        schedule of runs. A running run is cancelled first, gracefully."""
         if prompt is not None:
             self.prompt = prompt
-        previous = self._worker
+        previous = self._task
         self._control.cancel()
         self._control = control = _LoopControl()
-        self._worker = self._owner.run_worker(
-            self._run_loop(self.prompt, previous, control),
-            name=f"stream:{self.name}",
-            group=f"stream:{self.name}",
-            exit_on_error=False,
+        self._task = asyncio.create_task(
+            self._run_loop(self.prompt, previous, control), name=f"stream:{self.name}"
         )
-        return self._worker
+        return self._task
 
-    def restart(self) -> Worker[None]:
+    def restart(self) -> asyncio.Task[None]:
         """Cancel the current run (if any) and run the same prompt again."""
         return self.start()
 
@@ -261,14 +254,28 @@ class LiveSession:
         """End the current run (``Finished(cancelled)``) and stop any repeat schedule."""
         self._control.cancel()
 
+    async def wait(self) -> None:
+        """Until the current run loop (and its repeat schedule) has ended."""
+        task = self._task
+        if task is not None and not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+
+    async def abort(self) -> None:
+        """Stop at once: cancel the run loop's task (the run still records ``Finished``)."""
+        self._control.cancel()
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def _run_loop(
-        self, prompt: str, previous: Worker[None] | None, control: _LoopControl
+        self, prompt: str, previous: asyncio.Task[None] | None, control: _LoopControl
     ) -> None:
-        if previous is not None and not previous.is_finished:
-            try:
-                await previous.wait()
-            except Exception:  # the old run's failure is already reported
-                log.debug("previous run of %s ended with an error", self.name)
+        if previous is not None and not previous.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await previous
         count = 0
         while not control.stop:
             started = time.monotonic()
@@ -279,32 +286,22 @@ class LiveSession:
                 return
             self.state = "waiting"
             self.version += 1
-            # every_s runs from one start to the next (as `tokentop run` does); a run longer
-            # than that is followed by the next one at once
+            # every_s counts from one start to the next; a run longer than that is followed
+            # by the next one at once
             delay = started + repeat.every_s - time.monotonic()
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(control.wake.wait(), timeout=delay)
 
-    async def _base_url(self) -> str:
-        if not self.session.is_simulated:
-            return self.session.base_url
-        if self._resolve_simulator is not None:
-            return self._resolve_simulator()
-        from tui.sim.server import shared_simulator
-
-        # Starting the simulator waits for its thread to listen: keep that off the loop.
-        return await asyncio.to_thread(shared_simulator)
-
-    def begin_run(self, prompt: str, *, run_id: str | None = None) -> LiveRun:
+    def begin_run(self, prompt: str, *, run_id: str | None = None) -> SessionRun:
         """Make a new run current and tell the listeners (the run loop calls this; a test or
-        a replay feed may call it and then :meth:`handle_event` to drive the views)."""
+        a replay feed may call it and then :meth:`handle_events` to drive the views)."""
         session = self.session
         run_id = run_id or new_run_id()
         acc = RunAccumulator(
             run_id, session.name, session.api, session.model, prompt, clock=self._clock
         )
-        run = LiveRun(run_id=run_id, prompt=prompt, accumulator=acc, started_at=time.time())
+        run = SessionRun(run_id=run_id, prompt=prompt, accumulator=acc, started_at=time.time())
         self.current = run
         self.runs_started += 1
         self.rate_samples.clear()
@@ -318,31 +315,35 @@ class LiveSession:
         return run
 
     async def _one_run(self, prompt: str, control: _LoopControl) -> None:
-        if self._ready is not None:  # the app opens its store and client after the first frame
+        if self._ready is not None:  # a runtime opens its store and client first
             await self._ready()
         session = self.session
         run = self.begin_run(prompt)
-        run_id = run.run_id
         if self.store is not None:
             try:
-                # the store reads the run's state from this session's accumulator, which
+                # the store reads the run's state from this accumulator, which
                 # handle_events feeds before it hands the events to the store
                 await self.store.start_run(
-                    session, prompt=prompt, run_id=run_id, accumulator=run.accumulator
+                    session, prompt=prompt, run_id=run.run_id, accumulator=run.accumulator
                 )
             except Exception as exc:
                 self._store_failed(exc)
         t0 = self._clock()
+
+        def finish(status: str, reason: str, error: RunError | None) -> None:
+            if run.finished is None:
+                event = Finished(self._clock() - t0, status, reason, None, error)  # type: ignore[arg-type]
+                self.handle_events(run, (event,))
+
         try:
             from tui.stream.runner import StreamRun
 
             if self.client is None:
-                raise RuntimeError("no HTTP client yet")
+                raise RuntimeError("no HTTP client")
             try:
                 base_url = await self._base_url()
             except Exception as exc:  # only the built-in simulator can fail to start here
-                error = RunError("connect", f"the built-in simulator did not start: {exc}")
-                self.handle_event(run, Finished(self._clock() - t0, "failed", "error", None, error))
+                finish("failed", "error", RunError("connect", str(exc)))
                 return
             stream = StreamRun(
                 session, client=self.client, base_url=base_url, prompt=prompt, clock=self._clock
@@ -350,34 +351,36 @@ class LiveSession:
             control.stream = stream
             if control.stop:  # cancelled while the run was being set up
                 stream.cancel()
-            async for batch in stream.batches():
-                self.handle_events(run, batch)
+            try:
+                async for batch in stream.batches():
+                    self.handle_events(run, batch)
+            finally:
+                await stream.aclose()  # a no-op after Finished; stops the producer otherwise
         except asyncio.CancelledError:
-            if run.finished is None:
-                self.handle_event(
-                    run, Finished(self._clock() - t0, "cancelled", "cancelled", None, None)
-                )
+            finish("cancelled", "cancelled", None)
             raise
-        except Exception as exc:  # an engine bug must not end the app: fail this run only
-            log.exception("run %s of %s crashed", run_id, self.name)
-            if run.finished is None:
-                error = RunError("protocol", f"tokentop internal error: {exc!r}")
-                self.handle_event(run, Finished(self._clock() - t0, "failed", "error", None, error))
+        except Exception as exc:  # an engine bug must not end the session: fail this run
+            log.exception("run %s of %s crashed", run.run_id, self.name)
+            message = f"tokentop internal error: {type(exc).__name__}: {exc}"
+            finish("failed", "error", RunError("protocol", message))
         finally:
             control.stream = None
-        if run.finished is None:  # the iterator ended without Finished: never pretend success
-            error = RunError("truncated", "the run ended without a final event")
-            self.handle_event(run, Finished(self._clock() - t0, "failed", "truncated", None, error))
+        # an iterator that ended without Finished: never pretend success
+        finish("failed", "truncated", RunError("truncated", "the run ended without a final event"))
 
-    def handle_event(self, run: LiveRun, event: RunEvent) -> None:
-        """Fold one event into the run, the store and the listeners."""
-        self.handle_events(run, (event,))
+    async def _base_url(self) -> str:
+        if self._resolve_base_url is not None:
+            return await self._resolve_base_url(self.session)
+        if self.session.is_simulated:
+            raise RuntimeError("the built-in simulator is not available here")
+        return self.session.base_url
 
-    def handle_events(self, run: LiveRun, events: Sequence[RunEvent]) -> None:
+    def handle_events(self, run: SessionRun, events: Sequence[RunEvent]) -> None:
         """Fold the events of one network read into the run, then hand them to the store and
-        to each listener in one call (per-event work stays O(1) and call overhead per batch)."""
+        to each listener in one call (per-event work stays O(1), call overhead per batch)."""
         apply = run.accumulator.apply
         debug = run.debug_events.append
+        activity = _ACTIVITY.get
         raw = 0
         for event in events:
             apply(event)
@@ -388,6 +391,10 @@ class LiveSession:
                 raw += 1
             elif cls in _BOUNDARY_EVENTS:
                 self._note_boundary(run, event)
+            else:
+                kind = activity(cls)
+                if kind is not None:
+                    run.activity = kind
         run.events += len(events)
         run.debug_total += raw
         self.version += 1
@@ -402,12 +409,17 @@ class LiveSession:
             except Exception:
                 log.exception("listener failed on events of %s", self.name)
 
-    def _note_boundary(self, run: LiveRun, event: RunEvent) -> None:
-        """An attempt boundary: keep it for the raw view and move the session state."""
+    def handle_event(self, run: SessionRun, event: RunEvent) -> None:
+        """Fold one event (see :meth:`handle_events`)."""
+        self.handle_events(run, (event,))
+
+    def _note_boundary(self, run: SessionRun, event: RunEvent) -> None:
+        """An attempt boundary: keep it for the raw view and move the session's state."""
         assert isinstance(event, (Connecting, Started, Retrying, Resumed, Finished))
         run.debug_events.append(event)
         run.attempt_events.append(event)
         run.debug_total += 1
+        run.boundary = event
         if isinstance(event, Connecting):
             if self.state not in ("retrying", "resumed"):
                 self.state = "connecting"
@@ -421,14 +433,13 @@ class LiveSession:
         else:
             run.finished = event
             self.state = FINAL_STATES[event.status]
-            self._record_history(run)
+            self.runs_finished += 1
+            self._record_history(run, event)
 
-    def _record_history(self, run: LiveRun) -> None:
+    def _record_history(self, run: SessionRun, finished: Finished) -> None:
         snap = run.accumulator.metrics()
         self._snapshot = snap
         self._snapshot_key = (self.version, -1.0)
-        finished = run.finished
-        assert finished is not None
         self.history.append(
             RunSummary(
                 run_id=run.run_id,
@@ -451,7 +462,7 @@ class LiveSession:
     def snapshot(self) -> MetricsSnapshot | None:
         """The current run's metrics (None before the first run).
 
-        Cached per event version and 0.1 s of wall time, so any number of views can poll it
+        Cached per batch version and 0.1 s of clock time, so any number of views can poll it
         at their own rate; also samples tokens/s for :attr:`rate_samples`.
         """
         run = self.current

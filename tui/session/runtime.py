@@ -1,0 +1,183 @@
+"""SessionRuntime: what a process needs once to run sessions, and one controller per session.
+
+Both faces make one: ``tokentop run`` adds a progress printer, the dashboard adds its views.
+The runtime opens the transcript store, starts the built-in simulator (a child process, shared
+by every ``base_url = "sim"`` session) when a session needs it, builds the HTTP client, and
+hands them to its :class:`~tui.session.controller.SessionController` objects, which exist
+from the start (views can follow them before anything is open) and wait for :meth:`start`
+before their first request. :meth:`close` ends every run (gracefully first) and then closes
+the store and the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tui.config import SessionConfig
+from tui.session.controller import SessionController, StoreErrorHandler
+
+if TYPE_CHECKING:
+    import httpx
+
+    from tui.session.recorder import RunRecorder
+    from tui.store import Store
+
+log = logging.getLogger(__name__)
+
+SimulatorStarter = Callable[[], str]
+"""Starts (or finds) the shared simulator and gives its base URL; blocking, raises on failure."""
+
+
+def _default_simulator() -> str:
+    from tui.sim.server import shared_simulator  # moves to tui.sim.process
+
+    return shared_simulator()
+
+
+class SessionRuntime:
+    """The store, the simulator, the HTTP client and the controllers of one process."""
+
+    def __init__(
+        self,
+        sessions: Sequence[SessionConfig],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_store_error: StoreErrorHandler | None = None,
+        simulator: SimulatorStarter | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.sessions = tuple(sessions)
+        self.store: RunRecorder | None = None
+        self.client: httpx.AsyncClient | None = client
+        self.sim_url: str | None = None
+        self.sim_error: str | None = None
+        """Why the simulator did not start (its sessions' runs fail with this)."""
+        self.on_store_error = on_store_error
+        self._simulator = simulator or _default_simulator
+        self._own_client = client is None
+        self._ready = asyncio.Event()
+        self.controllers = [
+            SessionController(
+                session,
+                ready=self._ready.wait,
+                resolve_base_url=self._base_url,
+                clock=clock,
+                on_store_error=self._store_error,
+            )
+            for session in self.sessions
+        ]
+
+    @property
+    def started(self) -> bool:
+        """True once :meth:`start` ran (the sessions may send requests)."""
+        return self._ready.is_set()
+
+    def controller(self, name: str) -> SessionController:
+        """The controller of the session called ``name`` (KeyError when there is none)."""
+        for controller in self.controllers:
+            if controller.name == name:
+                return controller
+        raise KeyError(name)
+
+    async def open_store(self, path: Path) -> Store:
+        """Open the transcript database as a writer (StoreError, fit to show, when it cannot
+        be opened: the face decides whether the sessions go on without it)."""
+        from tui.store import Store
+
+        store = await Store.open(path)
+        store.on_error = lambda message: self._store_error("store", message)
+        self.use_store(store)
+        return store
+
+    def use_store(self, store: RunRecorder | None) -> None:
+        """Record every run into ``store`` (tests pass their own recorder)."""
+        self.store = store
+        for controller in self.controllers:
+            controller.store = store
+
+    async def start(self) -> None:
+        """Start the simulator if a session needs it, build the HTTP client, then let the
+        sessions run. Never raises: a simulator that cannot start fails only its sessions
+        (with :attr:`sim_error` as the reason)."""
+        try:
+            if any(s.is_simulated for s in self.sessions):
+                try:
+                    # the start waits for the child to listen: keep that off the loop
+                    self.sim_url = await asyncio.to_thread(self._simulator)
+                except Exception as exc:
+                    self.sim_error = f"the built-in simulator did not start: {exc}"
+                    log.warning("%s", self.sim_error)
+            if self.client is None:
+                from tui.stream.transport import make_client
+
+                # the simulator listens on loopback: never reached through an env proxy
+                origins = [] if self.sim_url is None else [self.sim_url.split("/v1", 1)[0]]
+                self.client = make_client(direct_origins=origins)
+            for controller in self.controllers:
+                controller.client = self.client
+        finally:  # never leave the sessions waiting for a start that will not come
+            self._ready.set()
+
+    async def _base_url(self, session: SessionConfig) -> str:
+        if not session.is_simulated:
+            return session.base_url
+        if self.sim_url is None:
+            raise RuntimeError(self.sim_error or "the built-in simulator is not running")
+        return self.sim_url
+
+    def _store_error(self, where: str, problem: BaseException | str) -> None:
+        if self.on_store_error is not None:
+            exc = problem if isinstance(problem, BaseException) else RuntimeError(problem)
+            self.on_store_error(where, exc)
+        else:
+            log.warning("store error (%s): %s", where, problem)
+
+    # -- ending ----
+
+    @property
+    def live(self) -> list[SessionController]:
+        """The controllers with a run (or a repeat schedule) in progress."""
+        return [c for c in self.controllers if c.running]
+
+    def cancel_all(self) -> None:
+        """Cancel every run gracefully and stop every repeat schedule."""
+        for controller in self.controllers:
+            controller.cancel()
+
+    async def wait_idle(self, limit_s: float | None = None) -> bool:
+        """Until no session is running (True), or ``limit_s`` seconds passed (False)."""
+        waits = [asyncio.ensure_future(c.wait()) for c in self.controllers if c.running]
+        if not waits:
+            return True
+        _, pending = await asyncio.wait(waits, timeout=limit_s)
+        for task in pending:
+            task.cancel()
+        return not pending
+
+    async def abort_all(self) -> None:
+        """Stop every run at once (each still records ``Finished(cancelled)``)."""
+        await asyncio.gather(*(c.abort() for c in self.controllers))
+
+    async def close(self, grace_s: float = 2.0) -> None:
+        """End every run (gracefully, then at once after ``grace_s``), then write and close
+        the store and close the HTTP client. Store errors are reported, never raised."""
+        self.cancel_all()
+        if not await self.wait_idle(grace_s):
+            await self.abort_all()
+        store, self.store = self.store, None
+        if store is not None:
+            try:
+                await store.flush()
+                await store.close()
+            except Exception as exc:
+                self._store_error("close", exc)
+        client, self.client = self.client, None
+        if client is not None and self._own_client:
+            with contextlib.suppress(Exception):
+                await client.aclose()
