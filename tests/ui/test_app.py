@@ -442,12 +442,12 @@ async def test_a_simulator_that_cannot_start_fails_its_sessions_and_not_the_othe
 ) -> None:
     import dataclasses
 
-    import tui.sim.server
+    import tui.sim.process
 
     def no_simulator() -> str:
         raise OSError("no free port")
 
-    monkeypatch.setattr(tui.sim.server, "shared_simulator", no_simulator)
+    monkeypatch.setattr(tui.sim.process, "shared_simulator", no_simulator)
     builtin = dataclasses.replace(sim_session(sim_url, "builtin", key=sim_key), base_url="sim")
     assert builtin.is_simulated
     config = app_config(builtin, sim_session(sim_url, "remote", key=sim_key))

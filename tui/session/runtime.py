@@ -35,7 +35,7 @@ SimulatorStarter = Callable[[], str]
 
 
 def _default_simulator() -> str:
-    from tui.sim.server import shared_simulator  # moves to tui.sim.process
+    from tui.sim.process import shared_simulator
 
     return shared_simulator()
 
