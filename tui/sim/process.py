@@ -184,7 +184,9 @@ class SimulatorProcess:
         return proc is not None and self._base_url is not None and proc.poll() is None
 
     def start(self) -> str:
-        """Start the child (idempotent) and return its base URL once it accepts connections.
+        """Start the child and return its base URL once it accepts connections (while
+        started, the same URL at once; a child that died is not restarted: :meth:`stop`, then
+        :meth:`start`).
 
         Raises RuntimeError with the child's reason when it exits or stays silent for
         ``start_timeout`` seconds (the child is then killed), OSError when it cannot be run.
@@ -387,8 +389,8 @@ def stop_shared_simulator() -> None:
 
 def _forget_after_fork() -> None:
     # A forked copy of this process owns none of these children (os.fork with threads).
-    global _shared, _shared_lock
-    _shared, _shared_lock = None, threading.Lock()
+    global _shared, _shared_lock, _spawner
+    _shared, _shared_lock, _spawner = None, threading.Lock(), _Spawner()
     _running.clear()
 
 
