@@ -1,4 +1,4 @@
-"""Sessions file loading: every problem reported at once, the example file, dump round trip."""
+"""Sessions file loading: every problem reported at once, the example file, a TOML round trip."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+import tomli_w
 
 from tui.config import (
     AppConfig,
@@ -20,7 +23,6 @@ from tui.config import (
     SessionConfig,
     UiConfig,
     default_config_path,
-    dump_config,
     example_config_path,
     load_config,
     load_default_config,
@@ -375,7 +377,40 @@ def test_example_documents_every_key() -> None:
         assert server in text, server
 
 
-def test_dump_and_load_round_trip(tmp_path: Path) -> None:
+def _changed(value: object, default: object) -> dict[str, Any]:
+    """The fields of a dataclass ``value`` that differ from ``default``'s."""
+    assert dataclasses.is_dataclass(value) and dataclasses.is_dataclass(default)
+    return {
+        f.name: getattr(value, f.name)
+        for f in dataclasses.fields(value)
+        if getattr(value, f.name) != getattr(default, f.name)
+    }
+
+
+def toml_of(config: AppConfig) -> str:
+    """``config`` as a sessions file (tomli-w): every session written out in full (no
+    ``[defaults]``), values equal to the built-in defaults left out."""
+    sessions = []
+    for session in config.sessions:
+        table: dict[str, Any] = {
+            k: dict(v) if isinstance(v, Mapping) else v
+            for k, v in _changed(session, SessionConfig(name="", model="", prompt="")).items()
+            if k not in ("repeat", "reconnect")
+        }
+        if session.repeat is not None:
+            table["repeat"] = dataclasses.asdict(session.repeat)
+        if reconnect := _changed(session.reconnect, ReconnectPolicy()):
+            table["reconnect"] = reconnect
+        sessions.append(table)
+    document: dict[str, Any] = {"sessions": sessions}
+    if config.ui.theme is not None:
+        document["ui"] = {"theme": config.ui.theme}
+    if config.keymap:
+        document["keymap"] = dict(config.keymap)
+    return str(tomli_w.dumps(document))
+
+
+def test_toml_round_trip(tmp_path: Path) -> None:
     config = AppConfig(
         path=None,
         sessions=(
@@ -400,7 +435,7 @@ def test_dump_and_load_round_trip(tmp_path: Path) -> None:
         ui=UiConfig(theme="tokentop-light"),
         keymap={"cancel_run": "ctrl+x"},
     )
-    text = dump_config(config)
+    text = toml_of(config)
     assert "sk-" not in text
     path = tmp_path / "dumped.toml"
     path.write_text(text, encoding="utf-8")
@@ -408,7 +443,7 @@ def test_dump_and_load_round_trip(tmp_path: Path) -> None:
     assert dataclasses.replace(loaded, path=None) == config
 
     example = load_config(example_config_path(), environ={})
-    path.write_text(dump_config(example), encoding="utf-8")
+    path.write_text(toml_of(example), encoding="utf-8")
     assert load_config(path, environ={}).sessions == example.sessions
 
 

@@ -1,0 +1,264 @@
+"""Reading a sessions file: TOML -> :class:`AppConfig`, or one :class:`ConfigError` that lists
+every problem with its file, line, session and key.
+
+The checks come from the schema (:mod:`tui.config.schema`); this module applies them to the
+file's layout: ``[defaults]`` under every ``[[sessions]]`` table, ``[ui]`` and ``[keymap]``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tui.config.errors import ConfigError, ConfigProblem
+from tui.config.locate import KeyLines, KeyPath
+from tui.config.schema import (
+    SIM_BASE_URLS,
+    AppConfig,
+    KeyBinding,
+    SessionConfig,
+    UiConfig,
+    session_conflicts,
+)
+from tui.config.validate import (
+    Invalid,
+    build,
+    check_table,
+    merge,
+    required_keys,
+    settings,
+    table,
+    unknown_key,
+    value_check,
+)
+
+TOP_LEVEL = ("defaults", "sessions", "ui", "keymap")
+"""The tables a sessions file may have."""
+
+_check_key_binding = value_check(KeyBinding)
+
+
+class _Loader:
+    """Validates one parsed file, collecting every problem."""
+
+    def __init__(self, path: Path, text: str, environ: Mapping[str, str]) -> None:
+        self.path = path
+        self.environ = environ
+        self.lines = KeyLines(text)
+        self.problems: list[ConfigProblem] = []
+        self.defaults: dict[str, Any] = {}
+        """The checked [defaults] values."""
+        self.raw_default_keys: set[str] = set()
+        """Keys present in [defaults], valid or not (a missing key is not an invalid one)."""
+
+    def report(
+        self,
+        message: str,
+        table: KeyPath,
+        key: tuple[str, ...] = (),
+        session: str | None = None,
+    ) -> None:
+        """Record a problem about ``key`` of ``table`` (``()``: the file's top level,
+        ``("sessions", n)``: the n-th session, ``("defaults",)``, ``("ui",)``, ...)."""
+        index = table[1] if table[:1] == ("sessions",) and len(table) > 1 else None
+        assert index is None or isinstance(index, int)
+        # a session's keys are named as in the session; other tables' keys carry the table
+        named = key if not table or index is not None else (str(table[0]), *key)
+        line = self.lines.line((*table, *key))
+        shown = ".".join(named) if named else None
+        self.problems.append(ConfigProblem(message, session, shown, line, index=index))
+
+    def load(self, data: dict[str, Any]) -> AppConfig:
+        for key in data:
+            if key not in TOP_LEVEL:
+                self.report(unknown_key(key, TOP_LEVEL), (), (key,))
+        self.defaults = self._defaults(data.get("defaults", {}))
+        ui = self._ui(data.get("ui", {}))
+        keymap = self._keymap(data.get("keymap", {}))
+        sessions = self._sessions(data.get("sessions", []))
+        return AppConfig(path=self.path, sessions=sessions, ui=ui, keymap=keymap)
+
+    def _table(self, name: str, raw: object) -> dict[str, Any] | None:
+        """A top-level table, or None (reported) when ``name`` is not one."""
+        try:
+            return table(name, raw)
+        except Invalid as exc:
+            self.report(str(exc), (), (name,))
+            return None
+
+    def _defaults(self, raw: object) -> dict[str, Any]:
+        values = self._table("defaults", raw)
+        if values is None:
+            return {}
+        if "name" in values:
+            self.report(
+                "name cannot be set in [defaults]: every session needs its own unique name",
+                ("defaults",),
+                ("name",),
+            )
+            values = {k: v for k, v in values.items() if k != "name"}
+        self.raw_default_keys = set(values)
+        return check_table(
+            SessionConfig, values, lambda key, message: self.report(message, ("defaults",), key)
+        )
+
+    def _ui(self, raw: object) -> UiConfig:
+        values = self._table("ui", raw)
+        if values is None:
+            return UiConfig()
+        checked = check_table(
+            UiConfig, values, lambda key, message: self.report(message, ("ui",), key)
+        )
+        return build(UiConfig, checked) or UiConfig()
+
+    def _keymap(self, raw: object) -> dict[str, str]:
+        values = self._table("keymap", raw)
+        out: dict[str, str] = {}
+        for key, value in (values or {}).items():
+            try:
+                out[key] = _check_key_binding(key, value)
+            except Invalid as exc:
+                self.report(str(exc), ("keymap",), (key,))
+        return out
+
+    def _sessions(self, raw: object) -> tuple[SessionConfig, ...]:
+        if not isinstance(raw, list) or not all(isinstance(s, dict) for s in raw):
+            self.report(
+                "sessions must be an array of tables: write each one as [[sessions]]",
+                (),
+                ("sessions",),
+            )
+            return ()
+        if not raw:
+            self.report(
+                "no sessions: add at least one [[sessions]] table with name, model and prompt",
+                (),
+                ("sessions",),
+            )
+        seen: dict[str, int] = {}
+        sessions: list[SessionConfig] = []
+        for index, values in enumerate(raw, start=1):
+            name = values.get("name")
+            label = name if isinstance(name, str) and name.strip() else None
+            session = self._session(index, label, values)
+            if label is not None:
+                if label in seen:
+                    self.report(
+                        f"duplicate name {label!r} (also session #{seen[label]}): "
+                        "names must be unique",
+                        ("sessions", index),
+                        ("name",),
+                        label,
+                    )
+                seen.setdefault(label, index)
+            if session is not None:
+                sessions.append(session)
+        return tuple(sessions)
+
+    def _session(self, index: int, label: str | None, raw: dict[str, Any]) -> SessionConfig | None:
+        """Check a session, merge it over the checked defaults and check the whole."""
+        where: KeyPath = ("sessions", index)
+
+        def problem(key: tuple[str, ...], message: str) -> None:
+            self.report(message, where, key, label)
+
+        merged = merge(SessionConfig, self.defaults, check_table(SessionConfig, raw, problem))
+        for key in required_keys(SessionConfig):
+            if key not in raw and key not in self.raw_default_keys:
+                problem((key,), f"missing required key {key!r}")
+        resolved = settings(SessionConfig, merged)
+        for key_path, message in session_conflicts(resolved):
+            problem(key_path, message)
+        api_key_env = resolved["api_key_env"]
+        if (
+            api_key_env is not None
+            and resolved["base_url"].strip().lower() not in SIM_BASE_URLS
+            and not self.environ.get(api_key_env)
+        ):
+            problem(
+                ("api_key_env",),
+                f"environment variable {api_key_env} is not set (named by api_key_env); "
+                'export it, or use base_url = "sim" for the simulator',
+            )
+        return build(SessionConfig, merged)
+
+
+_SYNTAX_PLACE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$|\s*\(at end of document\)$")
+
+
+def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str) -> ConfigProblem:
+    message = str(exc)
+    match = _SYNTAX_PLACE.search(message)
+    line = column = None
+    if match:
+        message = message[: match.start()]
+        if match.group(1):
+            line, column = int(match.group(1)), int(match.group(2))
+        else:
+            line = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+    return ConfigProblem(f"TOML syntax error: {message}", line=line, column=column)
+
+
+def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> AppConfig:
+    """Read and validate a sessions file; raise :class:`ConfigError` listing every problem.
+
+    ``environ`` (default ``os.environ``) is only used to check that the variables named by
+    ``api_key_env`` exist for sessions that talk to a real server; no value is kept or shown.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, [ConfigProblem("file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(path, [ConfigProblem(f"cannot read the file: {reason}")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [_syntax_problem(exc, text)]) from None
+    loader = _Loader(path, text, os.environ if environ is None else environ)
+    config = loader.load(data)
+    if loader.problems:
+        # in file order; problems without a line first, in the order found
+        raise ConfigError(path, sorted(loader.problems, key=lambda p: p.line or 0))
+    return config
+
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def example_config_path() -> Path:
+    """The shipped ``sessions.example.toml`` (inside the wheel, or at the repository root)."""
+    for candidate in (
+        _PACKAGE / "_data" / "sessions.example.toml",
+        _PACKAGE.parent / "sessions.example.toml",
+    ):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("sessions.example.toml is not installed with tokentop")
+
+
+def default_config_path(cwd: Path | None = None) -> Path:
+    """The sessions file used when none is given: ``./sessions.toml``, then
+    ``<config dir>/sessions.toml``, else the shipped example (all simulated, no key needed)."""
+    from tui.paths import config_dir  # platformdirs: only when actually needed
+
+    local = (cwd or Path.cwd()) / "sessions.toml"
+    if local.is_file():
+        return local
+    user = config_dir(create=False) / "sessions.toml"
+    if user.is_file():
+        return user
+    return example_config_path()
+
+
+def load_default_config(
+    *, environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> AppConfig:
+    """:func:`load_config` of :func:`default_config_path`."""
+    return load_config(default_config_path(cwd), environ=environ)

@@ -1,0 +1,199 @@
+"""The sessions file's schema: frozen dataclasses whose field types and ``Annotated`` rules are
+also its validation (see :mod:`tui.config.validate`).
+
+Adding a key means adding one field here (with its docstring); the loader, the checks, the
+"did you mean" suggestions and the line numbers follow from it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeAlias
+from urllib.parse import urlsplit
+
+from tui.config.validate import MERGED, Above, AtLeast, Hint, Invalid, not_blank
+from tui.vocab import Api
+
+OnDrop: TypeAlias = Literal["resume", "restart", "fail"]
+
+SIM_BASE_URLS = frozenset({"sim", "sim://", "builtin"})
+"""``base_url`` spellings that mean: the built-in simulator, started in-process on demand."""
+
+
+def _redact_userinfo(url: str) -> str:
+    return re.sub(r"//[^/@]*@", "//***@", url)
+
+
+def sim_or_http_url(key: str, value: str) -> str:
+    """Rule: a simulator spelling (kept as written) or an http(s) URL (without a trailing /)."""
+    text = value.strip()
+    if text.lower() in SIM_BASE_URLS:
+        return text
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        valid = valid and " " not in text and (parts.port or 1) > 0
+    except ValueError:  # e.g. "http://[::1" or a non-numeric port
+        valid = False
+    if not valid:
+        raise Invalid(
+            f"{key} must be an http(s):// URL (like https://api.tokenlab.sh/v1) or "
+            f'"sim" for the built-in simulator, got {_redact_userinfo(text)!r}'
+        )
+    return text.rstrip("/")
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def env_var_name(key: str, value: str) -> str:
+    """Rule: the name of an environment variable (never echoes the value: it may be a key)."""
+    if not _ENV_NAME.fullmatch(value):
+        raise Invalid(
+            f"{key} must be the NAME of an environment variable (like TOKENLAB_API_KEY), "
+            "not the key itself"
+        )
+    return value
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def header_fields(key: str, value: Mapping[str, str]) -> Mapping[str, str]:
+    """Rule: valid header names, values without line breaks (values are never echoed)."""
+    bad_names = [name for name in value if not _HEADER_NAME.fullmatch(name)]
+    if bad_names:
+        raise Invalid(f"{key}: {', '.join(map(repr, bad_names))} is not a valid header name")
+    bad_values = [name for name, v in value.items() if "\r" in v or "\n" in v]
+    if bad_values:
+        raise Invalid(f"{key}: the value of {', '.join(bad_values)} contains a line break")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectPolicy:
+    """How a session reacts to failures before the first byte and to drops and stalls."""
+
+    max_retries: Annotated[int, AtLeast(0)] = 4
+    """Retries per run, before the first byte or after a drop (attempts = retries + 1)."""
+    backoff_initial_s: Annotated[float, AtLeast(0)] = 0.5
+    """First backoff delay; doubles per retry, with up to 25% jitter taken off."""
+    backoff_max_s: Annotated[float, AtLeast(0)] = 8.0
+    """Upper bound of the backoff delay."""
+    idle_timeout_s: Annotated[float, Above(0)] = 60.0
+    """No bytes at all (keep-alive comments count) for this long = a stalled stream."""
+    connect_timeout_s: Annotated[float, Above(0)] = 10.0
+    """Time allowed to connect."""
+    on_drop: OnDrop = "resume"
+    """After a drop or stall: ``resume`` (falls back to ``restart`` when resuming is
+    impossible), ``restart`` (a new attempt), or ``fail``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """Run the session periodically: a new run starts every ``every_s`` seconds (or as soon as the
+    previous one ended, when it took longer), ``count`` runs in all (0 = until stopped)."""
+
+    every_s: Annotated[float, Above(0), Hint("seconds between runs")]
+    """Seconds from the start of one run to the start of the next (> 0)."""
+    count: Annotated[int, AtLeast(0)] = 0
+    """Total number of runs, the first one included; 0 = until stopped."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """One streaming session as described in the sessions file (after defaults applied)."""
+
+    name: Annotated[str, not_blank]
+    """Unique session name."""
+    model: Annotated[str, not_blank]
+    """Model name sent to the server."""
+    prompt: Annotated[str, not_blank]
+    """``input`` (responses) or the one user message (chat)."""
+    base_url: Annotated[str, sim_or_http_url] = "sim"
+    """Server base URL including ``/v1``, or ``sim`` for the built-in simulator."""
+    api_key_env: Annotated[str | None, env_var_name] = None
+    """Name of the environment variable that holds the API key (never the key itself)."""
+    api: Api = "responses"
+    """``responses`` (POST /v1/responses) or ``chat`` (POST /v1/chat/completions)."""
+    system: str | None = None
+    """``instructions`` (responses) or a system message (chat)."""
+    max_output_tokens: Annotated[int | None, AtLeast(1)] = None
+    """``max_output_tokens`` (responses) or ``max_tokens`` (chat)."""
+    temperature: Annotated[float | None, AtLeast(0)] = None
+    """Sampling temperature."""
+    background: bool = False
+    """Responses only: create a background response, so that a dropped stream can resume."""
+    params: Annotated[Mapping[str, Any], MERGED] = field(default_factory=dict)
+    """Merged into the request body as is; merged key by key over ``[defaults]``'s."""
+    headers: Annotated[Mapping[str, str], header_fields, MERGED] = field(default_factory=dict)
+    """Extra request headers; merged key by key over ``[defaults]``'s."""
+    repeat: Repeat | None = None
+    """Run again periodically, for monitoring (a session's table replaces ``[defaults]``'s)."""
+    reconnect: Annotated[ReconnectPolicy, MERGED] = field(default_factory=ReconnectPolicy)
+    """Retry, resume and stall policy; merged key by key over ``[defaults]``'s."""
+
+    @property
+    def is_simulated(self) -> bool:
+        """True when this session talks to the built-in simulator."""
+        return self.base_url.strip().lower() in SIM_BASE_URLS
+
+    def api_key(self) -> str | None:
+        """The API key from the environment, read at request time (never stored)."""
+        if self.api_key_env is None:
+            return None
+        return os.environ.get(self.api_key_env)
+
+
+def session_conflicts(settings: Mapping[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:
+    """(key path, message) for each pair of a session's settings that contradict each other.
+
+    ``settings`` holds every key of :class:`SessionConfig` with a valid value or its default
+    (``reconnect`` built), as :func:`tui.config.validate.settings` returns them.
+    """
+    reconnect: ReconnectPolicy = settings["reconnect"]
+    if reconnect.backoff_initial_s > reconnect.backoff_max_s:
+        yield (
+            ("reconnect", "backoff_initial_s"),
+            "reconnect.backoff_initial_s must not be greater than reconnect.backoff_max_s",
+        )
+    if settings["background"] and settings["api"] != "responses":
+        yield (
+            ("background",),
+            'background is only valid with api = "responses" (chat has no background mode)',
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UiConfig:
+    """Dashboard preferences (``[ui]`` table)."""
+
+    theme: Annotated[str | None, not_blank] = None
+    """Theme name (a shipped theme, a user theme, or a Textual built-in)."""
+
+
+KeyBinding: TypeAlias = Annotated[str, not_blank]
+"""A ``[keymap]`` value: the key(s) of one binding."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    """A whole sessions file."""
+
+    path: Path | None
+    """Where it was read from (None for a config built in code)."""
+    sessions: tuple[SessionConfig, ...]
+    ui: UiConfig = field(default_factory=UiConfig)
+    keymap: Mapping[str, str] = field(default_factory=dict)
+    """Binding id -> key(s), like posting's ``[keymap]`` (e.g. ``cancel_run = "ctrl+x"``)."""
+
+    def session(self, name: str) -> SessionConfig:
+        """The session called ``name`` (KeyError when there is none)."""
+        for s in self.sessions:
+            if s.name == name:
+                return s
+        raise KeyError(name)

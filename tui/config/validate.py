@@ -1,0 +1,354 @@
+"""Checks derived from a schema's dataclass fields: the declaration is the validation.
+
+A schema class is a frozen dataclass whose field types say what its TOML value must be:
+
+- ``bool``, ``int``, ``float`` (an integer is accepted and converted), ``str``, a ``Literal`` of
+  strings (the only values allowed), ``Mapping[str, str]``, ``Mapping[str, Any]`` (any table),
+  another schema class (a nested table, checked key by key), and ``X | None`` (an optional
+  key: TOML has no null, so ``None`` only ever comes from the default);
+- ``Annotated`` metadata refines a type: a *rule* is a callable ``(key, value) -> value`` that
+  runs after the type check and raises :class:`Invalid` or returns the value (possibly
+  normalized), e.g. :class:`AtLeast`; :data:`MERGED` marks a table that a session merges key by
+  key over the same table in ``[defaults]``; :class:`Hint` is said when a required key is
+  missing from a nested table;
+- a field without a default is a required key.
+
+Every message names the key it is about, as the caller spells it (``reconnect.max_retries``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import math
+import types
+from collections.abc import Callable, Iterable, Mapping
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    TypeAlias,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
+
+T = TypeVar("T")
+
+Rule: TypeAlias = Callable[[str, Any], Any]
+"""Checks one value: ``(key, value) -> value``, raises :class:`Invalid`."""
+
+Report: TypeAlias = Callable[[tuple[str, ...], str], None]
+"""Receives a problem: the key's path inside the checked table, and the message."""
+
+
+class Invalid(Exception):
+    """A value that breaks its key's type or rules; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AtLeast:
+    """Rule: a number >= ``bound``."""
+
+    bound: int
+
+    def __call__(self, key: str, value: float) -> float:
+        if value < self.bound:
+            raise Invalid(f"{key} must be >= {self.bound}, got {value}")
+        return value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Above:
+    """Rule: a number > ``bound``."""
+
+    bound: int
+
+    def __call__(self, key: str, value: float) -> float:
+        if value <= self.bound:
+            raise Invalid(f"{key} must be > {self.bound}, got {value}")
+        return value
+
+
+def not_blank(key: str, value: str) -> str:
+    """Rule: a string with something besides whitespace."""
+    if not value.strip():
+        raise Invalid(f"{key} must not be empty")
+    return value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hint:
+    """What a required key of a nested table means, said when it is missing."""
+
+    text: str
+
+
+class _Merged:
+    """The type of :data:`MERGED`."""
+
+    def __repr__(self) -> str:
+        return "MERGED"
+
+
+MERGED = _Merged()
+"""Metadata of a table field: a session's table is merged key by key over ``[defaults]``'s."""
+
+
+# --- the TOML type of a value ----------------------------------------------------------------
+
+
+def type_name(value: object) -> str:
+    """The TOML name of a parsed value's type (``integer``, ``table``, ...)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "table"
+    if isinstance(value, list):
+        return "array"
+    return "date/time"
+
+
+def _wrong_type(key: str, expected: str, value: object) -> Invalid:
+    return Invalid(f"{key} must be {expected}, got {type_name(value)}")
+
+
+def _boolean(key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _wrong_type(key, "true or false", value)
+    return value
+
+
+def _integer(key: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _wrong_type(key, "an integer", value)
+    return value
+
+
+def _number(key: str, value: object) -> float:
+    """A finite int or float, returned as it is (rules then see the value as written)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _wrong_type(key, "a number", value)
+    if not math.isfinite(value):
+        raise Invalid(f"{key} must be a finite number")
+    return value
+
+
+def _text(key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise _wrong_type(key, "a string", value)
+    return value
+
+
+def table(key: str, value: object) -> dict[str, Any]:
+    """``value`` when it is a table, else :class:`Invalid`."""
+    if not isinstance(value, dict):
+        raise _wrong_type(key, "a table", value)
+    return value
+
+
+def _string_table(key: str, value: object) -> dict[str, str]:
+    checked = table(key, value)
+    bad = [k for k, v in checked.items() if not isinstance(v, str)]
+    if bad:
+        raise Invalid(f"{key} values must be strings (not {', '.join(map(repr, bad))})")
+    return checked
+
+
+def _choice(allowed: tuple[str, ...]) -> Rule:
+    def check(key: str, value: object) -> str:
+        text = _text(key, value)
+        if text not in allowed:
+            options = " | ".join(f'"{a}"' for a in allowed)
+            raise Invalid(f"{key} must be one of {options}, got {text!r}")
+        return text
+
+    return check
+
+
+def _base_check(tp: Any) -> tuple[Rule, type | None]:
+    """The type check for ``tp`` (without ``Annotated``), and its schema class if it is one."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, types.UnionType):
+        (inner,) = [a for a in args if a is not type(None)]
+        return _base_check(inner)
+    if origin is Literal:
+        return _choice(args), None
+    if origin is Mapping:
+        return (_string_table if args[1] is str else table), None
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return table, tp
+    simple: dict[Any, Rule] = {bool: _boolean, int: _integer, float: _number, str: _text}
+    if tp in simple:
+        return simple[tp], None
+    raise TypeError(f"no TOML check for the type {tp!r}")
+
+
+# --- a schema's keys ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Key:
+    """One key of a schema table, as its dataclass field declares it."""
+
+    name: str
+    type_check: Rule
+    rules: tuple[Rule, ...]
+    to_float: bool
+    """Whether the checked number is stored as a float (``float`` fields accept integers)."""
+    schema: type | None
+    """The schema class of a nested table."""
+    merged: bool
+    hint: str | None
+    default: Callable[[], Any] | None
+    """Makes the default value; None for a required key."""
+
+    @property
+    def required(self) -> bool:
+        """True when the key has no default."""
+        return self.default is None
+
+    def check(self, key: str, value: object) -> Any:
+        """The value checked and converted; :class:`Invalid` names ``key``."""
+        checked = self.type_check(key, value)
+        for rule in self.rules:
+            checked = rule(key, checked)
+        return float(checked) if self.to_float else checked
+
+
+def _default(f: dataclasses.Field[Any]) -> Callable[[], Any] | None:
+    if f.default is not dataclasses.MISSING:
+        value = f.default
+        return lambda: value
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory
+    return None
+
+
+def _unpack(tp: Any) -> tuple[Any, tuple[Any, ...]]:
+    """The type inside ``Annotated`` and its metadata (none for other types)."""
+    if get_origin(tp) is Annotated:
+        return get_args(tp)[0], tuple(tp.__metadata__)
+    return tp, ()
+
+
+def _key(name: str, annotation: Any, default: Callable[[], Any] | None) -> Key:
+    tp, metadata = _unpack(annotation)
+    type_check, nested = _base_check(tp)
+    return Key(
+        name=name,
+        type_check=type_check,
+        rules=tuple(m for m in metadata if callable(m)),
+        to_float=type_check is _number,
+        schema=nested,
+        merged=MERGED in metadata,
+        hint=next((m.text for m in metadata if isinstance(m, Hint)), None),
+        default=default,
+    )
+
+
+@functools.cache
+def keys_of(schema: type) -> dict[str, Key]:
+    """The keys of a schema class, by name, in declaration order."""
+    hints = get_type_hints(schema, include_extras=True)
+    return {f.name: _key(f.name, hints[f.name], _default(f)) for f in dataclasses.fields(schema)}
+
+
+def value_check(annotation: Any) -> Rule:
+    """The check of one value of type ``annotation`` (which may be ``Annotated``), as a
+    schema field of that type would check it."""
+    return _key("", annotation, None).check
+
+
+def required_keys(schema: type) -> list[str]:
+    """The names of the schema's keys that have no default."""
+    return [k.name for k in keys_of(schema).values() if k.required]
+
+
+def unknown_key(name: str, known: Iterable[str]) -> str:
+    """The message for an unknown key, with the closest known one as a suggestion."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown key {name!r}{hint}"
+
+
+# --- checking, merging and building tables --------------------------------------------------
+
+
+def check_table(
+    schema: type, raw: Mapping[str, object], report: Report, at: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The valid keys of ``raw`` (a table of ``schema``), checked and converted.
+
+    Every unknown key, invalid value and (in nested tables) missing required key goes to
+    ``report``, with its path below ``at``; a nested table keeps its valid keys. Required keys
+    of ``schema`` itself are the caller's to check (``[defaults]`` may provide them).
+    """
+    keys = keys_of(schema)
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        path = (*at, name)
+        key = keys.get(name)
+        if key is None:
+            report(path, unknown_key(name, keys))
+            continue
+        dotted = ".".join(path)
+        try:
+            checked = key.check(dotted, value)
+        except Invalid as exc:
+            report(path, str(exc))
+            continue
+        if key.schema is not None:
+            for sub in required_keys(key.schema):
+                if sub not in checked:
+                    hint = keys_of(key.schema)[sub].hint
+                    report((*path, sub), f"{dotted} needs {sub}" + (f" ({hint})" if hint else ""))
+            checked = check_table(key.schema, checked, report, path)
+        out[name] = checked
+    return out
+
+
+def merge(schema: type, base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over``'s values over ``base``'s; the :data:`MERGED` tables are merged key by key."""
+    merged = {**base, **over}
+    for key in keys_of(schema).values():
+        if key.merged and key.name in base and key.name in over:
+            merged[key.name] = {**base[key.name], **over[key.name]}
+    return merged
+
+
+def settings(schema: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every key's value: from checked ``values`` (nested tables built), else its default.
+
+    A required key without a value is left out, as is a nested table that cannot be built
+    (its missing key has been reported by :func:`check_table`) when its field has a default.
+    """
+    out: dict[str, Any] = {}
+    for key in keys_of(schema).values():
+        if key.name in values:
+            value = values[key.name]
+            if key.schema is not None:
+                value = build(key.schema, value)
+            if value is not None:
+                out[key.name] = value
+                continue
+        if key.default is not None:
+            out[key.name] = key.default()
+    return out
+
+
+def build(schema: type[T], values: Mapping[str, Any]) -> T | None:
+    """The schema object of checked ``values``; None when a required key has no value."""
+    kwargs = settings(schema, values)
+    if any(name not in kwargs for name in required_keys(schema)):
+        return None
+    return schema(**kwargs)
