@@ -101,21 +101,19 @@ MERGED = _Merged()
 # --- the TOML type of a value ----------------------------------------------------------------
 
 
+_TOML_TYPES = (
+    (bool, "boolean"),  # before int: a bool is an int
+    (int, "integer"),
+    (float, "float"),
+    (str, "string"),
+    (dict, "table"),
+    (list, "array"),
+)
+
+
 def type_name(value: object) -> str:
     """The TOML name of a parsed value's type (``integer``, ``table``, ...)."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict):
-        return "table"
-    if isinstance(value, list):
-        return "array"
-    return "date/time"
+    return next((name for t, name in _TOML_TYPES if isinstance(value, t)), "date/time")
 
 
 def _wrong_type(key: str, expected: str, value: object) -> Invalid:
