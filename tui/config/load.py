@@ -17,11 +17,11 @@ from typing import Any
 from tui.config.errors import ConfigError, ConfigProblem
 from tui.config.locate import KeyLines, KeyPath
 from tui.config.schema import (
-    SIM_BASE_URLS,
     AppConfig,
     KeyBinding,
     SessionConfig,
     UiConfig,
+    is_simulator_url,
     session_conflicts,
 )
 from tui.config.validate import (
@@ -64,10 +64,14 @@ class _Loader:
     ) -> None:
         """Record a problem about ``key`` of ``table`` (``()``: the file's top level,
         ``("sessions", n)``: the n-th session, ``("defaults",)``, ``("ui",)``, ...)."""
-        index = table[1] if table[:1] == ("sessions",) and len(table) > 1 else None
-        assert index is None or isinstance(index, int)
-        # a session's keys are named as in the session; other tables' keys carry the table
-        named = key if not table or index is not None else (str(table[0]), *key)
+        index: int | None = None
+        match table:
+            case ("sessions", int() as index):
+                named = key  # as written in the session
+            case ():
+                named = key
+            case _:
+                named = (str(table[0]), *key)  # [defaults], [ui], [keymap]: with the table
         line = self.lines.line((*table, *key))
         shown = ".".join(named) if named else None
         self.problems.append(ConfigProblem(message, session, shown, line, index=index))
@@ -176,7 +180,7 @@ class _Loader:
         api_key_env = resolved["api_key_env"]
         if (
             api_key_env is not None
-            and resolved["base_url"].strip().lower() not in SIM_BASE_URLS
+            and not is_simulator_url(resolved["base_url"])
             and not self.environ.get(api_key_env)
         ):
             problem(

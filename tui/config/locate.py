@@ -28,6 +28,7 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SCALAR = re.compile(r"[^,\]}\r\n#]*")
 _BASIC_SPECIAL = re.compile(r'[\\"\n]')
 _MULTI_BASIC_SPECIAL = re.compile(r'[\\"]')
+_MULTI_LITERAL_SPECIAL = re.compile("'")
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 
 
@@ -154,7 +155,7 @@ class KeyLines:
         if self._peek(3) == '"""':
             self._multiline_string('"', _MULTI_BASIC_SPECIAL)
         elif self._peek(3) == "'''":
-            self._multiline_string("'", re.compile("'"))
+            self._multiline_string("'", _MULTI_LITERAL_SPECIAL)
         elif self._peek() == '"':
             self._basic_string()
         elif self._peek() == "'":

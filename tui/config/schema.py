@@ -24,6 +24,11 @@ SIM_BASE_URLS = frozenset({"sim", "sim://", "builtin"})
 """``base_url`` spellings that mean: the built-in simulator, started in-process on demand."""
 
 
+def is_simulator_url(base_url: str) -> bool:
+    """True when ``base_url`` means the built-in simulator."""
+    return base_url.strip().lower() in SIM_BASE_URLS
+
+
 def _redact_userinfo(url: str) -> str:
     return re.sub(r"//[^/@]*@", "//***@", url)
 
@@ -31,7 +36,7 @@ def _redact_userinfo(url: str) -> str:
 def sim_or_http_url(key: str, value: str) -> str:
     """Rule: a simulator spelling (kept as written) or an http(s) URL (without a trailing /)."""
     text = value.strip()
-    if text.lower() in SIM_BASE_URLS:
+    if is_simulator_url(text):
         return text
     try:
         parts = urlsplit(text)
@@ -140,7 +145,7 @@ class SessionConfig:
     @property
     def is_simulated(self) -> bool:
         """True when this session talks to the built-in simulator."""
-        return self.base_url.strip().lower() in SIM_BASE_URLS
+        return is_simulator_url(self.base_url)
 
     def api_key(self) -> str | None:
         """The API key from the environment, read at request time (never stored)."""
