@@ -136,5 +136,10 @@ def test_a_type_without_a_check_is_refused() -> None:
     class Odd:
         when: list[int]
 
-    with pytest.raises(TypeError, match="no TOML check"):
-        keys_of(Odd)
+    @dataclass
+    class Counts:
+        counts: Mapping[str, int]
+
+    for schema in (Odd, Counts):
+        with pytest.raises(TypeError, match="no TOML check"):
+            keys_of(schema)

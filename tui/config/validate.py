@@ -181,7 +181,7 @@ def _base_check(tp: Any) -> tuple[Rule, type | None]:
         return _base_check(inner)
     if origin is Literal:
         return _choice(args), None
-    if origin is Mapping:
+    if origin is Mapping and args[1] in (str, Any):
         return (_string_table if args[1] is str else table), None
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return table, tp
