@@ -8,7 +8,7 @@ import pytest
 
 from tests.contract import RESULT_KEYS
 from tests.stream.helpers import fold
-from tui.stream.accumulate import RunAccumulator
+from tui.stream.accumulate import RunAccumulator, fold_events
 from tui.stream.events import (
     Connecting,
     Finished,
@@ -123,3 +123,31 @@ def test_output_text_is_cached_and_incremental() -> None:
             assert acc.output_text == "x" * (i + 1)
     assert acc.output_text == "x" * 1000
     assert acc.output_text is acc.output_text  # cached until the next delta
+
+
+def test_fold_events_times_the_metrics_by_the_events_own_t() -> None:
+    """A re-fold reads the metrics' clock at each event's ``t``: its rolling rate and
+    elapsed time are those the live run had after its last event, whenever it is folded."""
+    events = restarted_run()[:-1]  # still running
+    now = [0.0]
+    live = RunAccumulator("run", "session", "chat", "model", "prompt", clock=lambda: now[0])
+    for event in events:
+        now[0] = event.t  # a live clock that reads each event the moment it arrives
+        live.apply(event)
+    refold = fold_events(events, "run", "session", "chat", "model", "prompt")
+    assert refold.metrics() == live.metrics()
+    assert refold.metrics().elapsed_s == events[-1].t
+    assert refold.attempts == live.attempts and refold.result() == live.result()
+
+
+def test_attempt_records_are_replaced_as_the_run_learns_more() -> None:
+    acc = fold(restarted_run()[:2])
+    first = acc.attempts[0]
+    assert (first.number, first.at_s, first.mode, first.http_status) == (1, 0.0, None, 200)
+    assert (first.method, first.request_id) == ("POST", "req_a")
+    for event in restarted_run()[2:8]:
+        acc.apply(event)
+    assert first.cause is None  # records are immutable: the list holds a new one
+    assert acc.attempts[0].cause == DROP and acc.attempts[1].mode == "restart"
+    assert acc.first_token_s is None  # the restart gave the first output up
+    assert acc.usage is None

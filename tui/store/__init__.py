@@ -11,24 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .errors import StoreError
-    from .records import (
-        AttemptRecord,
-        ErrorRecord,
-        RunDetail,
-        RunSummary,
-        ToolCallRecord,
-        result_record,
-    )
+    from .records import AttemptRecord, RunDetail, RunSummary, result_record
     from .store import Store
 
 __all__ = [
     "AttemptRecord",
-    "ErrorRecord",
     "RunDetail",
     "RunSummary",
     "Store",
     "StoreError",
-    "ToolCallRecord",
     "result_record",
 ]
 
@@ -36,10 +27,8 @@ _HOMES = {
     "Store": ".store",
     "StoreError": ".errors",
     "AttemptRecord": ".records",
-    "ErrorRecord": ".records",
     "RunDetail": ".records",
     "RunSummary": ".records",
-    "ToolCallRecord": ".records",
     "result_record": ".records",
 }
 

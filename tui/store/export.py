@@ -144,7 +144,7 @@ def to_json(run: RunDetail) -> str:
                         "status": a.cause.http_status,
                         "message": a.cause.message,
                     },
-                    "resumed_after": a.resumed_after,
+                    "resumed_after": a.after_sequence,
                     "last_event_id": a.last_event_id,
                     "output_text": a.output_text,
                 }

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .fold import ATTEMPT_COLUMNS, RUN_COLUMNS
 from .records import SUMMARY_COLUMNS
+from .rows import ATTEMPT_COLUMNS, RUN_COLUMNS
 
 INSERT_EVENTS_JSON = (
     "INSERT INTO events(run, seq, t, kind, payload) "

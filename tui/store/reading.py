@@ -22,7 +22,7 @@ from . import queries
 from .codec import decode_event
 from .connection import describe_sqlite_error, fetch_one
 from .errors import StoreError
-from .records import AttemptRecord, ErrorRecord, RunDetail, RunSummary, summary_fields
+from .records import AttemptRecord, RunDetail, RunSummary, attempt_record, summary_fields
 from .replay import paced
 
 
@@ -73,21 +73,8 @@ class RunQueries:
         for start in range(0, len(rowids), 500):
             chunk = rowids[start : start + 500]
             sql = queries.SELECT_ATTEMPTS.format(marks=", ".join("?" for _ in chunk))
-            for a in await self._query(sql, chunk):
-                found.setdefault(a[0], []).append(
-                    AttemptRecord(
-                        number=a[1],
-                        at_s=a[2],
-                        mode=a[3],
-                        http_status=a[4],
-                        request_id=a[5],
-                        cause=ErrorRecord(a[6], a[8] or "", a[7]) if a[6] else None,
-                        resumed_after=a[9],
-                        last_event_id=a[10],
-                        output_text=a[11],
-                        reasoning_text=a[12],
-                    )
-                )
+            for row in await self._query(sql, chunk):
+                found.setdefault(row[0], []).append(attempt_record(tuple(row[1:])))
         return {k: tuple(v) for k, v in found.items()}
 
     async def _resolve(self, run_id_or_prefix: str) -> tuple[int, str]:

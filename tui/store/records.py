@@ -1,4 +1,9 @@
-"""What the store's queries return: frozen dataclasses (no SQL rows leave ``tui/store``)."""
+"""What the store's queries return: frozen dataclasses (no SQL rows leave ``tui/store``).
+
+A run's attempts, tool calls and errors are the stream layer's own types
+(:class:`~tui.stream.accumulate.AttemptRecord`, :class:`~tui.stream.accumulate.ToolCall`,
+:class:`~tui.stream.events.RunError`): one model of each, live and stored.
+"""
 
 from __future__ import annotations
 
@@ -6,70 +11,21 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
-StoredStatus: TypeAlias = Literal[
-    "running", "interrupted", "completed", "incomplete", "failed", "cancelled"
+from tui.stream.accumulate import AttemptRecord, ToolCall, build_result
+from tui.stream.events import RunError
+from tui.vocab import StoredStatus
+
+__all__ = [
+    "AttemptRecord",
+    "RunDetail",
+    "RunSummary",
+    "StoredStatus",
+    "attempt_record",
+    "result_record",
+    "summary_fields",
 ]
-"""A run's status in the store: a :data:`tui.stream.events.RunStatus` once it ended,
-``running`` while it streams, ``interrupted`` when its process died or closed mid-run."""
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallRecord:
-    """One tool call of a run, its argument fragments joined."""
-
-    index: int
-    call_id: str | None
-    name: str | None
-    arguments: str
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorRecord:
-    """Why a run failed."""
-
-    kind: str
-    message: str
-    http_status: int | None = None
-    code: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
-    """One attempt (one request) of a run."""
-
-    number: int
-    at_s: float
-    """Offset of the attempt's request, in seconds since the run started."""
-    mode: str | None
-    """How it continued the run: ``retry``, ``resume`` or ``restart`` (None for the first)."""
-    http_status: int | None
-    request_id: str | None
-    cause: ErrorRecord | None
-    """Why this attempt ended early (None when it carried the run to its end)."""
-    resumed_after: int | None
-    """Responses sequence number this attempt resumed after."""
-    last_event_id: str | None
-    """SSE ``Last-Event-ID`` this attempt resumed after (instead of a sequence number)."""
-    output_text: str | None = None
-    """The partial output this attempt produced before a restart gave it up."""
-    reasoning_text: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The attempt as in the ``run --jsonl`` result record."""
-        cause = self.cause
-        return {
-            "number": self.number,
-            "http_status": self.http_status,
-            "cause": None
-            if cause is None
-            else {"kind": cause.kind, "status": cause.http_status, "message": cause.message},
-            "resumed_after": self.resumed_after
-            if self.resumed_after is not None
-            else self.last_event_id,
-            "output_text": self.output_text,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +59,12 @@ class RunSummary:
     chunks: int
     attempts: int
     resumes: int
-    error: ErrorRecord | None
+    error: RunError | None
     response_id: str | None
     request_id: str | None
     output_text: str
     reasoning_text: str
-    tool_calls: tuple[ToolCallRecord, ...]
+    tool_calls: tuple[ToolCall, ...]
     attempt_records: tuple[AttemptRecord, ...] = ()
 
 
@@ -143,7 +99,7 @@ def summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
         output_text, reasoning_text, tool_calls_json,
     ) = row  # fmt: skip
     calls = tuple(
-        ToolCallRecord(c.get("index", i), c.get("call_id"), c.get("name"), c.get("arguments", ""))
+        ToolCall(c.get("index", i), c.get("call_id"), c.get("name"), c.get("arguments", ""))
         for i, c in enumerate(json.loads(tool_calls_json or "[]"))
     )
     return {
@@ -174,7 +130,7 @@ def summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
         "attempts": attempts,
         "resumes": resumes,
         "error": (
-            ErrorRecord(err_kind, err_message or "", err_status, err_code) if err_kind else None
+            RunError(err_kind, err_message or "", err_status, code=err_code) if err_kind else None
         ),
         "response_id": response_id,
         "request_id": request_id,
@@ -184,47 +140,55 @@ def summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
+def attempt_record(row: tuple[Any, ...]) -> AttemptRecord:
+    """An attempt from a row of ``attempts`` columns (``tui.store.rows.ATTEMPT_COLUMNS``)."""
+    (
+        number, at_s, mode, http_status, request_id, cause_kind, cause_status, cause_message,
+        after_sequence, last_event_id, output_text, reasoning_text,
+    ) = row  # fmt: skip
+    return AttemptRecord(
+        number=number,
+        at_s=at_s,
+        mode=mode,
+        http_status=http_status,
+        request_id=request_id,
+        cause=RunError(cause_kind, cause_message or "", cause_status) if cause_kind else None,
+        after_sequence=after_sequence,
+        last_event_id=last_event_id,
+        output_text=output_text,
+        reasoning_text=reasoning_text,
+    )
 
 
 def result_record(run: RunSummary) -> dict[str, Any]:
     """The run as a ``tokentop run --jsonl`` result record plus ``started_at``.
 
-    The keys, shapes and rounding are those of :meth:`RunAccumulator.result`; for runs that
-    never finished, ``status`` is ``running`` or ``interrupted``.
+    Built by the same :func:`~tui.stream.accumulate.build_result` as
+    :meth:`RunAccumulator.result`; for runs that never finished, ``status`` is ``running``
+    or ``interrupted``.
     """
-    error = run.error
-    return {
-        "session": run.session,
-        "run_id": run.run_id,
-        "api": run.api,
-        "model": run.model,
-        "status": run.status,
-        "finish_reason": run.finish_reason,
-        "raw_finish_reason": run.raw_finish_reason,
-        "output_text": run.output_text,
-        "reasoning_text": run.reasoning_text,
-        "tool_calls": [{"name": c.name, "arguments": c.arguments} for c in run.tool_calls],
-        "input_tokens": run.input_tokens,
-        "output_tokens": run.output_tokens,
-        "tokens_estimated": run.tokens_estimated,
-        "chunks": run.chunks,
-        "ttft_ms": _round(run.ttft_ms),
-        "duration_ms": _round(run.duration_ms),
-        "tokens_per_s": _round(run.tokens_per_s),
-        "itl_ms": {
-            "p50": _round(run.itl_p50_ms),
-            "p95": _round(run.itl_p95_ms),
-            "p99": _round(run.itl_p99_ms),
-        },
-        "attempts": len(run.attempt_records),
-        "resumes": run.resumes,
-        "error": (
-            None
-            if error is None
-            else {"kind": error.kind, "status": error.http_status, "message": error.message}
-        ),
-        "attempt_log": [a.as_dict() for a in run.attempt_records],
-        "started_at": run.started_at.isoformat(),
-    }
+    record = build_result(
+        session=run.session,
+        run_id=run.run_id,
+        api=run.api,
+        model=run.model,
+        status=run.status,
+        finish_reason=run.finish_reason,
+        raw_finish_reason=run.raw_finish_reason,
+        output_text=run.output_text,
+        reasoning_text=run.reasoning_text,
+        tool_calls=run.tool_calls,
+        input_tokens=run.input_tokens,
+        output_tokens=run.output_tokens,
+        tokens_estimated=run.tokens_estimated,
+        chunks=run.chunks,
+        ttft_ms=run.ttft_ms,
+        duration_ms=run.duration_ms,
+        tokens_per_s=run.tokens_per_s,
+        itl_ms=(run.itl_p50_ms, run.itl_p95_ms, run.itl_p99_ms),
+        attempts=run.attempt_records,
+        resumes=run.resumes,
+        error=run.error,
+    )
+    record["started_at"] = run.started_at.isoformat()
+    return record

@@ -42,6 +42,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -51,7 +52,7 @@ from urllib.parse import quote
 import aiosqlite
 
 from tui.config import SessionConfig
-from tui.stream.accumulate import RunAccumulator
+from tui.stream.accumulate import AttemptRecord, RunAccumulator, fold_events
 from tui.stream.events import Finished, RunEvent, new_run_id
 
 from . import queries
@@ -74,9 +75,9 @@ from .connection import (
     migrate,
 )
 from .errors import StoreError
-from .fold import RunFold
 from .lock import DbLock, owner_alive, sweep_dead
 from .reading import RunQueries
+from .rows import changed_attempts, run_row
 
 REDACTED_BYTES = REDACTED.encode()
 
@@ -152,20 +153,57 @@ class _EventRows:
 sqlite3.register_adapter(_EventRows, _EventRows.adapt)
 
 
+@dataclass(slots=True)
+class ActiveRun:
+    """The writer's state of one run between its ``start_run`` and its last flush."""
+
+    rowid: int
+    acc: RunAccumulator
+    """The run's one fold: the caller's own (``shared``) or the store's."""
+    shared: bool
+    """``acc`` is the caller's, who applies every event to it first: not applied again."""
+    secret: str | None
+    """The session's API key, blanked out of every text written (should one echo it)."""
+    key: int
+    """``rowid`` shifted to key this run's queued events (see :data:`SEQ_BITS`)."""
+    next_seq: int = 0
+    """Sequence number of the next event (0, 1, 2, ... per run)."""
+    flushed_seq: int = 0
+    """``next_seq`` as of the last committed checkpoint."""
+    checkpoint_at: float = float("-inf")
+    """``time.monotonic()`` of the last checkpoint of the run row (see :data:`CHECKPOINT_S`)."""
+    ended: bool = False
+    """Its :class:`Finished` is queued: nothing after it is kept."""
+    last_t: float = 0.0
+    """``t`` of the last event queued (the end of a run closed unfinished)."""
+    written: list[AttemptRecord] = field(default_factory=list)
+    """The attempt records as of the last checkpoint (to write only those that changed)."""
+
+    def row(self, *, final: bool) -> tuple[Any, ...]:
+        """The run's row values now (see :func:`tui.store.rows.run_row`)."""
+        return run_row(self.acc, final=final, last_t=self.last_t, secret=self.secret)
+
+    def attempt_rows(self) -> list[tuple[Any, ...]]:
+        """Rows of the attempts changed since the last call."""
+        return changed_attempts(self.rowid, self.acc.attempts, self.written, self.secret)
+
+
 async def _refold_runs_of(conn: aiosqlite.Connection, owner: str | None) -> None:
-    """Rewrite the rows of a dead writer's running runs from their committed events, as
-    ``interrupted``: a running run's row is only a checkpoint (see :data:`CHECKPOINT_S`), the
-    events are the truth. Runs without events are left to ``MARK_INTERRUPTED``."""
+    """Rewrite the rows of a dead writer's running runs from their committed events (a
+    running run's row is only a checkpoint, see :data:`CHECKPOINT_S`; the events are the
+    truth), folded by :func:`fold_events` with the events' own times. A run without a
+    :class:`Finished` is written ``interrupted``; runs without events are left to
+    ``MARK_INTERRUPTED``."""
     runs = await conn.execute_fetchall(queries.RUNNING_OF_OWNER, (owner,))
     for rowid, run_id, session_name, api, model, prompt in runs:
         rows = await conn.execute_fetchall(queries.SELECT_EVENTS, (rowid,))
         if not rows:
             continue
-        fold = RunFold(rowid, RunAccumulator(run_id, session_name, api, model, prompt or ""))
-        for kind, payload in rows:
-            fold.apply(decode_event(kind, payload))
-        await conn.execute(queries.UPDATE_RUN, (*fold.row(final=True), rowid))
-        attempts = fold.take_dirty_attempts()
+        events = [decode_event(kind, payload) for kind, payload in rows]
+        acc = fold_events(events, run_id, session_name, api, model, prompt or "")
+        row = run_row(acc, final=True, last_t=events[-1].t, secret=None)
+        await conn.execute(queries.UPDATE_RUN, (*row, rowid))
+        attempts = changed_attempts(rowid, acc.attempts, [], None)
         if attempts:
             await conn.executemany(queries.UPSERT_ATTEMPT, attempts)
 
@@ -195,7 +233,7 @@ class Store(RunQueries):
         """Called after each committed flush with the total number of events written."""
         self.events_written = 0
         self.events_dropped = 0
-        self._active: dict[str, RunFold] = {}
+        self._active: dict[str, ActiveRun] = {}
         self._ended: set[str] = set()
         self._dropping: set[str] = set()
         self._pending_keys: list[int] = []
@@ -384,8 +422,8 @@ class Store(RunQueries):
         if accumulator is None:
             accumulator = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
         secret = secret_of(session)
-        self._active[run_id] = RunFold(
-            int(rowid), accumulator, key=int(rowid) << SEQ_BITS, secret=secret, shared=shared
+        self._active[run_id] = ActiveRun(
+            int(rowid), accumulator, shared, secret, key=int(rowid) << SEQ_BITS
         )
         if secret is not None:
             self._secrets[int(rowid)] = secret_forms(secret)
@@ -401,31 +439,37 @@ class Store(RunQueries):
     def add_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
         """Queue several events of ``run_id`` (in order) for the next flush, as
         :meth:`add_event` does one by one."""
-        fold = self._active.get(run_id)
-        if fold is None or fold.finished is not None:
-            if fold is not None or run_id in self._ended or run_id in self._dropping:
+        run = self._active.get(run_id)
+        if run is None or run.ended:
+            if run is not None or run_id in self._ended or run_id in self._dropping:
                 self.events_dropped += len(events)
                 return
             raise StoreError(f"run {run_id} was not started with Store.start_run")
-        if self.errors:
+        if self.errors or not events:
             self.events_dropped += len(events)
             return
-        apply = fold.apply
+        apply = None if run.shared else run.acc.apply
         keys = self._pending_keys.append
         pending = self._pending.append
-        key = fold.key
-        seq = fold.next_seq
+        key = run.key
+        seq = run.next_seq
+        ended = False
         for event in events:
-            if fold.finished is not None:  # nothing after the run's Finished is kept
+            if ended:  # nothing after the run's Finished is kept
                 self.events_dropped += 1
                 continue
-            apply(event)
+            if apply is not None:
+                apply(event)
             keys(key | seq)
             pending(event)
             seq += 1
             if type(event) is Finished:
-                self._wake.set()
-        fold.next_seq = seq
+                ended = True
+        run.next_seq = seq
+        run.last_t = events[-1].t
+        if ended:
+            run.ended = True
+            self._wake.set()
 
     async def flush(self) -> None:
         """Commit everything queued so far (and every active run's row)."""
@@ -456,22 +500,17 @@ class Store(RunQueries):
                 now = time.monotonic()
                 due = now - checkpoint_s
                 changed = [
-                    (run_id, fold, fold.next_seq, fold.finished is not None or closing)
-                    for run_id, fold in self._active.items()
+                    (run_id, run, run.next_seq, run.ended or closing)
+                    for run_id, run in self._active.items()
                     if closing
-                    or (
-                        fold.next_seq != fold.flushed_seq
-                        and (fold.finished is not None or fold.checkpoint_at <= due)
-                    )
+                    or (run.next_seq != run.flushed_seq and (run.ended or run.checkpoint_at <= due))
                 ]
-                for _, fold, _, _ in changed:
-                    fold.checkpoint_at = now
+                for _, run, _, _ in changed:
+                    run.checkpoint_at = now
                 if not batch and not changed:
                     return
-                run_rows = [(*fold.row(final=final), fold.rowid) for _, fold, _, final in changed]
-                attempt_rows = [
-                    row for _, fold, _, _ in changed for row in fold.take_dirty_attempts()
-                ]
+                run_rows = [(*run.row(final=final), run.rowid) for _, run, _, final in changed]
+                attempt_rows = [row for _, run, _, _ in changed for row in run.attempt_rows()]
             except Exception as exc:  # a bad event
                 self.events_dropped += len(batch)
                 self._fail(exc)
@@ -534,7 +573,7 @@ class Store(RunQueries):
         self,
         error: BaseException | None,
         batch: list[RunEvent],
-        changed: list[tuple[str, RunFold, int, bool]],
+        changed: list[tuple[str, ActiveRun, int, bool]],
     ) -> None:
         """Account for a flush transaction that ended (``error``: rolled back)."""
         if error is not None:
@@ -542,12 +581,12 @@ class Store(RunQueries):
             self._fail(error)
             return
         self.events_written += len(batch)
-        for run_id, fold, seq, final in changed:
-            fold.flushed_seq = seq
+        for run_id, run, seq, final in changed:
+            run.flushed_seq = seq
             if final:
                 del self._active[run_id]
                 self._ended.add(run_id)
-                self._secrets.pop(fold.rowid, None)
+                self._secrets.pop(run.rowid, None)
 
     async def _rollback(self) -> None:
         with contextlib.suppress(Exception):

@@ -1,15 +1,17 @@
-"""RunAccumulator: folds a run's events into its state and its result record.
+"""RunAccumulator: the one fold of a run's events into its state and its result record.
 
-Used by the store, the headless runner and the dashboard (replay too: recorded events go
-through it again). ``apply`` is O(1) per event; texts are kept as lists of pieces with a
-cached join.
+The dashboard, ``tokentop run`` and the store all read a run through it: live (one per run,
+shared with the store), and again from recorded events (:func:`fold_events`, which the store
+uses for a dead writer's runs). ``apply`` is O(1) per event; texts are kept as lists of
+pieces with a cached join. :class:`AttemptRecord` is the one attempt type: the accumulator's
+``attempts``, the store's attempt rows and the result record's ``attempt_log``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tui.stream.events import (
@@ -23,6 +25,7 @@ from tui.stream.events import (
     ResponseInfo,
     Resumed,
     Retrying,
+    RetryMode,
     RunError,
     RunEvent,
     RunStatus,
@@ -33,7 +36,14 @@ from tui.stream.events import (
 )
 from tui.stream.metrics import MetricsAccumulator, MetricsSnapshot
 
-__all__ = ["AttemptRecord", "RunAccumulator", "ToolCall"]
+__all__ = [
+    "AttemptRecord",
+    "EventClock",
+    "RunAccumulator",
+    "ToolCall",
+    "build_result",
+    "fold_events",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,34 +56,72 @@ class ToolCall:
     arguments: str
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class AttemptRecord:
-    """One attempt of a run (attempt 1 is the first request)."""
+    """One attempt (one request) of a run; attempt 1 is the first request.
+
+    Immutable: the accumulator replaces an attempt's record when it learns more about it.
+    """
 
     number: int
-    method: str = "POST"
-    url: str = ""
+    at_s: float = 0.0
+    """Offset of the attempt's request, in seconds since the run started."""
+    mode: RetryMode | None = None
+    """How it continued the run: ``retry``, ``resume`` or ``restart`` (None for the first)."""
+    method: str | None = None
+    url: str | None = None
+    """The request line as sent (None for stored attempts: the store keeps no URLs)."""
     http_status: int | None = None
+    request_id: str | None = None
     cause: RunError | None = None
-    """Why this attempt ended without finishing the run (None for the final attempt)."""
-    resumed_after: int | str | None = None
-    """This attempt resumed after this sequence number (or SSE event id)."""
+    """Why this attempt ended without finishing the run (None when it carried it to its end)."""
+    after_sequence: int | None = None
+    """The Responses sequence number this attempt resumed after."""
+    last_event_id: str | None = None
+    """The SSE ``Last-Event-ID`` this attempt resumed after (instead of a sequence number)."""
     output_text: str | None = None
     """The partial output of an attempt whose output was given up by a restart."""
     reasoning_text: str | None = None
 
+    @property
+    def resumed_after(self) -> int | str | None:
+        """Where this attempt resumed: the sequence number, else the SSE event id."""
+        return self.after_sequence if self.after_sequence is not None else self.last_event_id
+
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (used in the result record)."""
-        cause = self.cause
+        """The attempt as in the result record's ``attempt_log``."""
         return {
             "number": self.number,
             "http_status": self.http_status,
-            "cause": None
-            if cause is None
-            else {"kind": cause.kind, "status": cause.http_status, "message": cause.message},
+            "cause": error_dict(self.cause),
             "resumed_after": self.resumed_after,
             "output_text": self.output_text,
         }
+
+
+def error_dict(error: RunError | None) -> dict[str, Any] | None:
+    """An error as in the result record: ``kind``, ``status`` and ``message``."""
+    if error is None:
+        return None
+    return {"kind": error.kind, "status": error.http_status, "message": error.message}
+
+
+class EventClock:
+    """The clock of a fold of recorded events: it reads the ``t`` of the event being folded.
+
+    Set :attr:`t` before each ``apply`` (:func:`fold_events` does), so that what the metrics
+    read from their clock (the rolling rate's "now", the elapsed time) is the run time of
+    that event, as the live run had it, never the time of the re-fold.
+    """
+
+    __slots__ = ("t",)
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        """The run time of the event being folded."""
+        return self.t
 
 
 class _Text:
@@ -132,13 +180,17 @@ class RunAccumulator:
         self.raw_finish_reason: str | None = None
         self.error: RunError | None = None
         self.attempts: list[AttemptRecord] = []
+        """One record per attempt (request), in order; a record is replaced, never changed."""
         self.resumes = 0
         self.response_id: str | None = None
         self.server_model: str | None = None
         self.request_id: str | None = None
+        self.usage: Usage | None = None
+        """The last usage report of the kept output (the full breakdown; None before one)."""
         self.notices: list[str] = []
         """Notice codes seen (e.g. ``empty_stop``)."""
         self.done = False
+        self._next_mode: RetryMode | None = None
 
     # -- folding -----------------------------------------------------------------------
     def apply(self, event: RunEvent) -> None:
@@ -154,6 +206,7 @@ class RunAccumulator:
         elif cls is RawEvent:
             return
         elif cls is Usage:
+            self.usage = event  # type: ignore[assignment]
             self._metrics.apply(event)
         elif cls is ReasoningDelta:
             self._reasoning.append(event.text)  # type: ignore[union-attr]
@@ -176,10 +229,13 @@ class RunAccumulator:
 
     def _apply_other(self, event: RunEvent) -> None:
         if isinstance(event, Connecting):
-            self.attempts.append(AttemptRecord(event.attempt, event.method, event.url))
+            record = AttemptRecord(event.attempt, event.t, self._next_mode, event.method, event.url)
+            self.attempts.append(record)
+            self._next_mode = None
         elif isinstance(event, Started):
-            record = self._attempt(event.attempt)
-            record.http_status = event.http_status
+            self._update(
+                event.attempt, event.t, http_status=event.http_status, request_id=event.request_id
+            )
             if event.request_id is not None:
                 self.request_id = event.request_id
         elif isinstance(event, ResponseInfo):
@@ -188,23 +244,28 @@ class RunAccumulator:
             if event.model is not None:
                 self.server_model = event.model
         elif isinstance(event, Retrying):
+            self._next_mode = event.mode
             if self.attempts:
                 record = self.attempts[-1]
-                record.cause = event.cause
+                changes: dict[str, Any] = {"cause": event.cause}
                 if record.http_status is None:
-                    record.http_status = event.cause.http_status
+                    changes["http_status"] = event.cause.http_status
                 if event.mode == "restart":
-                    record.output_text = self._text.value()
-                    record.reasoning_text = self._reasoning.value()
+                    changes["output_text"] = self._text.value()
+                    changes["reasoning_text"] = self._reasoning.value()
                     self._text = _Text()
                     self._reasoning = _Text()
                     self._tools = {}
+                    self.usage = None  # as the metrics do: they describe the kept output
+                self.attempts[-1] = replace(record, **changes)
         elif isinstance(event, Resumed):
             self.resumes += 1
-            after = (
-                event.after_sequence if event.after_sequence is not None else event.last_event_id
+            self._update(
+                event.attempt,
+                event.t,
+                after_sequence=event.after_sequence,
+                last_event_id=event.last_event_id,
             )
-            self._attempt(event.attempt).resumed_after = after
         elif isinstance(event, Finished):
             self.done = True
             self.status = event.status
@@ -212,17 +273,18 @@ class RunAccumulator:
             self.raw_finish_reason = event.raw_reason
             self.error = event.error
             if event.error is not None and self.attempts and self.attempts[-1].cause is None:
-                self.attempts[-1].cause = event.error
+                self.attempts[-1] = replace(self.attempts[-1], cause=event.error)
         elif isinstance(event, Notice):
             self.notices.append(event.code)
 
-    def _attempt(self, number: int) -> AttemptRecord:
-        for record in reversed(self.attempts):
-            if record.number == number:
-                return record
-        record = AttemptRecord(number)
-        self.attempts.append(record)
-        return record
+    def _update(self, number: int, t: float, **changes: Any) -> None:
+        """Replace the record of attempt ``number`` (created at ``t`` if unknown)."""
+        attempts = self.attempts
+        for i in range(len(attempts) - 1, -1, -1):
+            if attempts[i].number == number:
+                attempts[i] = replace(attempts[i], **changes)
+                return
+        attempts.append(AttemptRecord(number, t, **changes))
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -243,46 +305,110 @@ class RunAccumulator:
             for i, p in sorted(self._tools.items())
         ]
 
+    @property
+    def first_token_s(self) -> float | None:
+        """Run time of the first content of the kept output (None before any)."""
+        return self._metrics.first_t
+
     def metrics(self) -> MetricsSnapshot:
         """The run's metrics now."""
         return self._metrics.snapshot()
 
     def result(self) -> dict[str, Any]:
-        """The ``run --jsonl`` result record: the keys of issue #2 (``attempts`` and ``resumes``
-        are counts) plus ``attempt_log``, one record per attempt (HTTP status, cause, where it
-        resumed, and the partial output a restart left behind)."""
+        """The ``run --jsonl`` result record (see :func:`build_result`)."""
         m = self.metrics()
-        err = self.error
-        return {
-            "session": self.session_name,
-            "run_id": self.run_id,
-            "api": self.api,
-            "model": self.model,
-            "status": self.status,
-            "finish_reason": self.finish_reason,
-            "raw_finish_reason": self.raw_finish_reason,
-            "output_text": self.output_text,
-            "reasoning_text": self.reasoning_text,
-            "tool_calls": [{"name": c.name, "arguments": c.arguments} for c in self.tool_calls],
-            "input_tokens": m.input_tokens,
-            "output_tokens": m.output_tokens,
-            "tokens_estimated": m.tokens_estimated,
-            "chunks": m.chunks,
-            "ttft_ms": _round(m.ttft_ms),
-            "duration_ms": _round(m.duration_ms),
-            "tokens_per_s": _round(m.tokens_per_s),
-            "itl_ms": {
-                "p50": _round(m.itl_p50_ms),
-                "p95": _round(m.itl_p95_ms),
-                "p99": _round(m.itl_p99_ms),
-            },
-            "attempts": len(self.attempts),
-            "resumes": self.resumes,
-            "error": None
-            if err is None
-            else {"kind": err.kind, "status": err.http_status, "message": err.message},
-            "attempt_log": [a.as_dict() for a in self.attempts],
-        }
+        return build_result(
+            session=self.session_name,
+            run_id=self.run_id,
+            api=self.api,
+            model=self.model,
+            status=self.status,
+            finish_reason=self.finish_reason,
+            raw_finish_reason=self.raw_finish_reason,
+            output_text=self.output_text,
+            reasoning_text=self.reasoning_text,
+            tool_calls=self.tool_calls,
+            input_tokens=m.input_tokens,
+            output_tokens=m.output_tokens,
+            tokens_estimated=m.tokens_estimated,
+            chunks=m.chunks,
+            ttft_ms=m.ttft_ms,
+            duration_ms=m.duration_ms,
+            tokens_per_s=m.tokens_per_s,
+            itl_ms=(m.itl_p50_ms, m.itl_p95_ms, m.itl_p99_ms),
+            attempts=self.attempts,
+            resumes=self.resumes,
+            error=self.error,
+        )
+
+
+def fold_events(
+    events: Iterable[RunEvent], run_id: str, session_name: str, api: Api, model: str, prompt: str
+) -> RunAccumulator:
+    """A new accumulator with recorded ``events`` folded in, timed by their own ``t`` (an
+    :class:`EventClock`): its metrics are those the live run had after the last of them."""
+    clock = EventClock()
+    acc = RunAccumulator(run_id, session_name, api, model, prompt, clock=clock)
+    apply = acc.apply
+    for event in events:
+        clock.t = event.t
+        apply(event)
+    return acc
+
+
+def build_result(
+    *,
+    session: str,
+    run_id: str,
+    api: str,
+    model: str,
+    status: str | None,
+    finish_reason: str | None,
+    raw_finish_reason: str | None,
+    output_text: str,
+    reasoning_text: str,
+    tool_calls: Sequence[ToolCall],
+    input_tokens: int | None,
+    output_tokens: int | None,
+    tokens_estimated: bool,
+    chunks: int,
+    ttft_ms: float | None,
+    duration_ms: float | None,
+    tokens_per_s: float | None,
+    itl_ms: tuple[float | None, float | None, float | None],
+    attempts: Sequence[AttemptRecord],
+    resumes: int,
+    error: RunError | None,
+) -> dict[str, Any]:
+    """The ``run --jsonl`` result record: the keys of issue #2 (``attempts`` and ``resumes``
+    are counts) plus ``attempt_log``, one :meth:`AttemptRecord.as_dict` per attempt;
+    milliseconds and rates rounded to 3 decimals. The one definition of the record: both
+    :meth:`RunAccumulator.result` and ``tui.store.result_record`` build it here."""
+    p50, p95, p99 = itl_ms
+    return {
+        "session": session,
+        "run_id": run_id,
+        "api": api,
+        "model": model,
+        "status": status,
+        "finish_reason": finish_reason,
+        "raw_finish_reason": raw_finish_reason,
+        "output_text": output_text,
+        "reasoning_text": reasoning_text,
+        "tool_calls": [{"name": c.name, "arguments": c.arguments} for c in tool_calls],
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "tokens_estimated": tokens_estimated,
+        "chunks": chunks,
+        "ttft_ms": _round(ttft_ms),
+        "duration_ms": _round(duration_ms),
+        "tokens_per_s": _round(tokens_per_s),
+        "itl_ms": {"p50": _round(p50), "p95": _round(p95), "p99": _round(p99)},
+        "attempts": len(attempts),
+        "resumes": resumes,
+        "error": error_dict(error),
+        "attempt_log": [a.as_dict() for a in attempts],
+    }
 
 
 def _round(value: float | None) -> float | None:
