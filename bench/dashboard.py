@@ -51,8 +51,8 @@ from bench.common import (
     simulator_cpu_seconds,
 )
 from tui.config import AppConfig, SessionConfig
+from tui.session import SessionController, SessionRun
 from tui.stream.events import Api, Finished, RunEvent, TextDelta
-from tui.session import SessionRun, SessionController
 from tui.ui.widgets.transcript import TranscriptView
 
 SESSIONS = 16

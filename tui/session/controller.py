@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeAlias, cast
 
 from tui.config import SessionConfig
@@ -46,6 +47,7 @@ from tui.vocab import FINAL_STATES, SessionState
 if TYPE_CHECKING:  # imported when a run starts: a dashboard's first frame does not wait
     import httpx
 
+    from tui.session.engine import Engine
     from tui.session.recorder import RunRecorder
     from tui.stream.runner import StreamRun
 
@@ -147,12 +149,17 @@ class _LoopControl:
     stop: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     stream: StreamRun | None = None
+    engine: Engine | None = None
 
     def cancel(self) -> None:
         self.stop = True
         self.wake.set()
-        if self.stream is not None:
-            self.stream.cancel()
+        stream = self.stream
+        if stream is not None:
+            if self.engine is None:
+                stream.cancel()
+            else:  # the stream lives on the engine's loop
+                self.engine.call_soon(stream.cancel)
 
 
 class SessionController:
@@ -168,6 +175,7 @@ class SessionController:
         resolve_base_url: BaseUrlResolver | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_store_error: StoreErrorHandler | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.session = session
         self.prompt = session.prompt
@@ -188,6 +196,8 @@ class SessionController:
         self._resolve_base_url = resolve_base_url
         self._clock = clock
         self._on_store_error = on_store_error
+        self.engine = engine
+        """Where the runs' network side runs (None: on this loop)."""
         self._listeners: tuple[SessionListener, ...] = ()
         """Copy-on-write, so that the per-batch loop needs no copy."""
         self._task: asyncio.Task[None] | None = None
@@ -239,8 +249,7 @@ class SessionController:
         if prompt is not None:
             self.prompt = prompt
         previous = self._task
-        self._control.cancel()
-        self._control = control = _LoopControl()
+        self._control = control = _LoopControl(engine=self.engine)
         self._task = asyncio.create_task(
             self._run_loop(self.prompt, previous, control), name=f"stream:{self.name}"
         )
@@ -351,11 +360,14 @@ class SessionController:
             control.stream = stream
             if control.stop:  # cancelled while the run was being set up
                 stream.cancel()
-            try:
-                async for batch in stream.batches():
-                    self.handle_events(run, batch)
-            finally:
-                await stream.aclose()  # a no-op after Finished; stops the producer otherwise
+            if self.engine is not None:
+                await self.engine.stream(stream, partial(self.handle_events, run))
+            else:
+                try:
+                    async for batch in stream.batches():
+                        self.handle_events(run, batch)
+                finally:
+                    await stream.aclose()  # a no-op after Finished; stops the producer
         except asyncio.CancelledError:
             finish("cancelled", "cancelled", None)
             raise

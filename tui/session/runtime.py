@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from tui.config import SessionConfig
 from tui.session.controller import SessionController, StoreErrorHandler
+from tui.session.engine import Engine
 
 if TYPE_CHECKING:
     import httpx
@@ -51,6 +52,7 @@ class SessionRuntime:
         on_store_error: StoreErrorHandler | None = None,
         simulator: SimulatorStarter | None = None,
         client: httpx.AsyncClient | None = None,
+        threaded: bool | None = None,
     ) -> None:
         self.sessions = tuple(sessions)
         self.store: RunRecorder | None = None
@@ -61,6 +63,9 @@ class SessionRuntime:
         self.on_store_error = on_store_error
         self._simulator = simulator or _default_simulator
         self._own_client = client is None
+        # the runs' network side gets a thread of its own (see engine.py), unless the caller
+        # brings a client, which belongs to the caller's loop
+        self.engine = Engine() if (client is None if threaded is None else threaded) else None
         self._ready = asyncio.Event()
         self.controllers = [
             SessionController(
@@ -69,6 +74,7 @@ class SessionRuntime:
                 resolve_base_url=self._base_url,
                 clock=clock,
                 on_store_error=self._store_error,
+                engine=self.engine,
             )
             for session in self.sessions
         ]
@@ -119,6 +125,8 @@ class SessionRuntime:
                 # the simulator listens on loopback: never reached through an env proxy
                 origins = [] if self.sim_url is None else [self.sim_url.split("/v1", 1)[0]]
                 self.client = make_client(direct_origins=origins)
+                if self.engine is not None:
+                    self.engine.loop  # noqa: B018 - start the engine's thread now, not mid-run
             for controller in self.controllers:
                 controller.client = self.client
         finally:  # never leave the sessions waiting for a start that will not come
@@ -180,4 +188,9 @@ class SessionRuntime:
         client, self.client = self.client, None
         if client is not None and self._own_client:
             with contextlib.suppress(Exception):
-                await client.aclose()
+                if self.engine is not None and self.engine.running:
+                    await self.engine.call(client.aclose())  # its connections live there
+                else:
+                    await client.aclose()
+        if self.engine is not None:
+            self.engine.close()

@@ -1,0 +1,137 @@
+"""Engine: the network side of every run on an event loop of its own, in its own thread.
+
+A run's events carry ``t``, read from the clock when their bytes were read. On the loop of
+a busy face (the dashboard lays out and paints between reads) a read waits for the face's
+work, so times would measure the face, not the server: chunks would seem to arrive late and
+in bursts. On the engine's loop the reads run as soon as their bytes are there, so TTFT and
+inter-token times are the server's. The thread still waits for the GIL at each wake-up, up
+to one interpreter switch interval: the engine lowers that to :data:`SWITCH_INTERVAL_S` for
+the process, so the wait stays far below the times measured.
+
+Batches go to the face's loop through a :class:`_Relay`: whatever arrived since the face
+last looked is handed over in one call, in order, however busy the face is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from tui.stream.events import RunEvent
+    from tui.stream.runner import StreamRun
+
+T = TypeVar("T")
+
+SWITCH_INTERVAL_S = 0.001
+"""The interpreter's switch interval while an engine runs (Python's default is 5 ms)."""
+
+Deliver = Callable[[Sequence["RunEvent"]], None]
+
+
+class _Relay:
+    """Events from the engine thread to a face's loop: at most one pending hand-over."""
+
+    __slots__ = ("_deliver", "_lock", "_loop", "_pending", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, deliver: Deliver) -> None:
+        self._loop = loop
+        self._deliver = deliver
+        self._lock = threading.Lock()
+        self._pending: list[RunEvent] = []
+        self._scheduled = False
+
+    def push(self, batch: Sequence[RunEvent]) -> None:
+        """Engine thread: queue a batch; wake the face's loop unless a wake-up is pending."""
+        with self._lock:
+            self._pending.extend(batch)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        with contextlib.suppress(RuntimeError):  # the face's loop is gone: nobody to tell
+            self._loop.call_soon_threadsafe(self.drain)
+
+    def drain(self) -> None:
+        """Face's loop: hand over everything queued so far (nothing when it is empty)."""
+        with self._lock:
+            events, self._pending = self._pending, []
+            self._scheduled = False
+        if events:
+            self._deliver(events)
+
+
+class Engine:
+    """One thread with its own event loop, where every run's requests and reads happen."""
+
+    def __init__(self, name: str = "tokentop-engine") -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The engine's event loop (started on first use)."""
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def serve() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+                sys.setswitchinterval(SWITCH_INTERVAL_S)
+            self._thread = threading.Thread(target=serve, name=self._name, daemon=True)
+            self._thread.start()
+            ready.wait()
+            self._loop = loop
+        return self._loop
+
+    @property
+    def running(self) -> bool:
+        """True while the engine's thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    async def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the engine's loop and wait for it here; cancelling the caller
+        cancels it there."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return await asyncio.wrap_future(future)
+
+    def call_soon(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` on the engine's loop (from any thread)."""
+        with contextlib.suppress(RuntimeError):  # the engine is closed: nothing to reach
+            self.loop.call_soon_threadsafe(callback)
+
+    async def stream(self, run: StreamRun, deliver: Deliver) -> None:
+        """Consume ``run`` on the engine's loop; ``deliver`` gets its events on this loop,
+        in order, every one of them before this returns (also when it is cancelled)."""
+        relay = _Relay(asyncio.get_running_loop(), deliver)
+
+        async def pump() -> None:
+            try:
+                async for batch in run.batches():
+                    relay.push(batch)
+            finally:
+                await run.aclose()  # a no-op after Finished; stops the producer otherwise
+
+        try:
+            await self.call(pump())
+        finally:
+            relay.drain()
+
+    def close(self) -> None:
+        """Stop the loop and its thread (what still runs there is abandoned)."""
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        if not thread.is_alive():
+            loop.close()
