@@ -97,10 +97,6 @@ def test_stop_cuts_a_stalled_stream_quickly() -> None:
     assert [type(e) for e in errors] == [httpx.RemoteProtocolError]  # cut, not hanging
 
 
-def test_shared_simulator_is_still_importable_from_here_until_the_callers_move() -> None:
-    assert tui.sim.server.shared_simulator is tui.sim.process.shared_simulator
-
-
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 0), (signal.SIGTERM, -signal.SIGTERM)])
 def test_serve_prints_base_url_first_and_stops_on_signals(sig: int, code: int) -> None:
     proc = subprocess.Popen(

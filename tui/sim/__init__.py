@@ -1,11 +1,14 @@
 """The built-in OpenAI-compatible streaming simulator (a real HTTP server: Starlette + uvicorn).
 
-Public API (:mod:`tui.sim.server`)::
+Public API::
 
+    # tui.sim.process: the simulator of ``base_url = "sim"`` sessions, in a child process
+    shared_simulator() -> str        # started once per process; dies with its parent
+    SimulatorProcess(seed=0)         # .start() -> base URL, .stop(); a context manager
+    # tui.sim.server: in this process (the tests' loopback server, ``tokentop sim``)
     sim = Simulator(seed=0)          # host="127.0.0.1", port=0 (a free port)
     base_url = sim.start()           # "http://127.0.0.1:PORT/v1"; uvicorn in a daemon thread
     sim.stop()                       # also a context manager: ``with Simulator() as sim:``
-    shared_simulator() -> str        # the process-wide instance for ``base_url = "sim"``
     serve(host, port)                # foreground, prints the base URL first (``tokentop sim``)
 
 Routes: ``POST /v1/chat/completions``, ``POST /v1/responses``, ``GET /v1/responses/{id}``
@@ -16,5 +19,5 @@ model presets: :mod:`tui.sim.faults`.
 Modules: ``faults`` (headers and presets), ``text`` (deterministic Markdown answers),
 ``plan`` (content decision and schedule), ``chat`` / ``responses`` (the two wire formats),
 ``wire`` (SSE framing and the scheduled streaming response), ``app`` (Starlette routes and
-background responses), ``server`` (threads, ``serve``).
+background responses), ``server`` (threads, ``serve``), ``process`` (the child process).
 """

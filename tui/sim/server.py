@@ -16,11 +16,9 @@ import uvicorn
 
 from tui.sim.app import SimApp
 
-# Kept until the callers (tui/headless.py, tui/ui/) import it from tui.sim.process; then delete.
-from tui.sim.process import shared_simulator
 from tui.sim.wire import install_drop_log_filter
 
-__all__ = ["Simulator", "serve", "shared_simulator"]
+__all__ = ["Simulator", "serve"]
 
 _START_TIMEOUT_S = 20.0
 
