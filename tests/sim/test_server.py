@@ -13,8 +13,6 @@ import time
 import httpx
 import pytest
 
-import tui.sim.process
-import tui.sim.server
 from tui.sim.server import Simulator
 
 

@@ -15,7 +15,6 @@ from types import TracebackType
 import uvicorn
 
 from tui.sim.app import SimApp
-
 from tui.sim.wire import install_drop_log_filter
 
 __all__ = ["Simulator", "serve"]
