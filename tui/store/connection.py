@@ -14,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from .errors import StoreError
+from .errors import StoreError, StoreProblem
 from .lock import DbLock
 from .schema import APPLICATION_ID, SCHEMA_VERSION, migration_script
 
@@ -28,31 +28,73 @@ def busy_timeout_sql() -> str:
     return f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"
 
 
-def describe_sqlite_error(path: Path, exc: BaseException) -> str:
-    """A one-sentence explanation of why ``path`` could not be opened or written."""
+_PROBLEMS: dict[int, StoreProblem] = {
+    sqlite3.SQLITE_READONLY: "readonly",
+    sqlite3.SQLITE_BUSY: "busy",
+    sqlite3.SQLITE_LOCKED: "busy",
+    sqlite3.SQLITE_CANTOPEN: "cantopen",
+    sqlite3.SQLITE_NOTADB: "corrupt",
+    sqlite3.SQLITE_CORRUPT: "corrupt",
+    sqlite3.SQLITE_FULL: "full",
+}
+"""SQLite primary result codes -> the store's problem kinds."""
+
+
+def sqlite_problem(exc: BaseException) -> StoreProblem | None:
+    """The kind of problem an exception from SQLite reports, by its result code
+    (``sqlite3.Error.sqlite_errorcode``; extended codes count as their primary one)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # only errors raised by SQLite carry one
+    if not isinstance(exc, sqlite3.Error) or not isinstance(code, int):
+        return None
+    return _PROBLEMS.get(code & 0xFF)
+
+
+def readonly_error(path: Path, detail: str) -> StoreError:
+    """The error for a database that tokentop may not write (``detail`` says why)."""
+    return StoreError(
+        f"database {path} is read-only ({detail}); tokentop needs write access to record "
+        "runs: fix the permissions of the file and its directory, or use --db",
+        problem="readonly",
+    )
+
+
+def store_error(path: Path, exc: BaseException) -> StoreError:
+    """A :class:`StoreError` with one sentence explaining why ``path`` could not be opened,
+    read or written (``exc``: an ``sqlite3.Error``, told apart by its result code)."""
     text = str(exc)
-    low = text.lower()
-    if "not a database" in low or "malformed" in low:
-        return f"{path} is not a tokentop database: the file is corrupt or not SQLite ({text})"
-    if "readonly" in low or "read-only" in low:
-        return (
-            f"database {path} is read-only ({text}); tokentop needs write access to record "
-            "runs: fix the permissions of the file and its directory, or use --db"
-        )
-    if "unable to open" in low:
-        return (
+    problem = sqlite_problem(exc)
+    if problem == "readonly":
+        return readonly_error(path, text)
+    if problem == "corrupt":
+        message = f"{path} is not a tokentop database: the file is corrupt or not SQLite ({text})"
+    elif problem == "cantopen":
+        message = (
             f"cannot open database {path} ({text}): check that its directory exists and is "
             "writable, or use --db"
         )
-    if "full" in low:
-        return f"cannot write to {path}: {text}"
-    if "locked" in low or "busy" in low:
-        return (
+    elif problem == "full":
+        message = f"cannot write to {path}: {text}"
+    elif problem == "busy":
+        message = (
             f"database {path} is locked by another process (another tokentop, or a program "
             f"such as the sqlite3 shell) that has held a write transaction for more than "
             f"{BUSY_TIMEOUT_MS / 1000:g} s ({text}); close that program, or use --db"
         )
-    return f"database {path}: {text}"
+    else:
+        message = f"database {path}: {text}"
+    return StoreError(message, problem=problem)
+
+
+def _daemon_worker(conn: aiosqlite.Connection) -> None:
+    """Make the worker thread of the not yet started ``conn`` a daemon.
+
+    aiosqlite offers no public way to choose: its ``Connection`` keeps a plain
+    ``threading.Thread`` in the private ``_thread``. This is the one place that touches it;
+    ``tests/store/test_connection.py`` fails when aiosqlite changes it.
+    """
+    thread = getattr(conn, "_thread", None)
+    if isinstance(thread, threading.Thread) and not thread.is_alive():
+        thread.daemon = True
 
 
 async def connect(database: str, *, uri: bool = False) -> aiosqlite.Connection:
@@ -64,9 +106,7 @@ async def connect(database: str, *, uri: bool = False) -> aiosqlite.Connection:
     exactly as after ``kill -9``.
     """
     conn = aiosqlite.connect(database, uri=uri, isolation_level=None)
-    thread = getattr(conn, "_thread", None)
-    if isinstance(thread, threading.Thread) and not thread.is_alive():
-        thread.daemon = True
+    _daemon_worker(conn)
     return await conn
 
 
@@ -92,12 +132,14 @@ def claim(path: Path, *, readonly: bool) -> tuple[Path, DbLock | None]:
     if db.exists() and not os.access(db, os.W_OK):
         raise StoreError(
             f"database {db} is read-only: tokentop needs write access to record runs "
-            "(fix its permissions, or use --db)"
+            "(fix its permissions, or use --db)",
+            problem="readonly",
         )
     if not os.access(db.parent, os.W_OK | os.X_OK):
         raise StoreError(
             f"the directory {db.parent} is read-only: tokentop needs to create files next to "
-            f"{db.name} (its journal and lock); fix the permissions, or use --db"
+            f"{db.name} (its journal and lock); fix the permissions, or use --db",
+            problem="readonly",
         )
     return db, DbLock.acquire(db)
 

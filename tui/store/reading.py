@@ -20,7 +20,7 @@ from tui.stream.events import RunEvent
 
 from . import queries
 from .codec import decode_event
-from .connection import describe_sqlite_error, fetch_one
+from .connection import fetch_one, store_error
 from .errors import StoreError
 from .records import AttemptRecord, RunDetail, RunSummary, attempt_record, summary_fields
 from .replay import paced
@@ -44,7 +44,7 @@ class RunQueries:
         try:
             return list(await self._conn.execute_fetchall(sql, params))
         except sqlite3.Error as exc:
-            raise StoreError(describe_sqlite_error(self.path, exc)) from None
+            raise store_error(self.path, exc) from None
 
     async def list_runs(
         self,

@@ -70,9 +70,10 @@ from .connection import (
     check_version,
     claim,
     connect,
-    describe_sqlite_error,
     fetch_one,
     migrate,
+    readonly_error,
+    store_error,
 )
 from .errors import StoreError
 from .lock import DbLock, owner_alive, sweep_dead
@@ -260,13 +261,13 @@ class Store(RunQueries):
         """
         db, lock = claim(Path(path), readonly=readonly)
         if not readonly:
-            assert lock is not None  # _claim raises when a writer cannot lock
+            assert lock is not None  # claim raises when a writer cannot lock
             return await cls._open_locked(db, lock)
         if lock is not None:
             try:
                 await (await cls._open_locked(db, lock)).close()
             except StoreError as exc:
-                if "read-only" not in str(exc) and "locked by another" not in str(exc):
+                if exc.problem not in ("readonly", "busy"):  # reading may still work
                     raise
         return await cls._open_readonly(db)
 
@@ -279,9 +280,7 @@ class Store(RunQueries):
             mode = await fetch_one(conn, "PRAGMA journal_mode = WAL")
             if str(mode).lower() != "wal":
                 # SQLite answers with the old mode when it cannot create the -wal file.
-                raise StoreError(
-                    describe_sqlite_error(db, sqlite3.OperationalError("read-only directory"))
-                )
+                raise readonly_error(db, "cannot create its write-ahead log")
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
             await migrate(conn, db)
@@ -305,7 +304,7 @@ class Store(RunQueries):
                     await conn.close()
             lock.release()
             if isinstance(exc, sqlite3.Error):
-                raise StoreError(describe_sqlite_error(db, exc)) from None
+                raise store_error(db, exc) from None
             raise
         store = cls(conn, db, lock)
         store._flusher = asyncio.create_task(store._flush_loop(), name="tokentop-store-flusher")
@@ -329,7 +328,7 @@ class Store(RunQueries):
                 with contextlib.suppress(Exception):
                     await conn.close()
             if isinstance(exc, sqlite3.Error):
-                raise StoreError(describe_sqlite_error(db, exc)) from None
+                raise store_error(db, exc) from None
             raise
         return cls(conn, db, None)
 
@@ -594,7 +593,7 @@ class Store(RunQueries):
 
     def _fail(self, exc: BaseException) -> None:
         if isinstance(exc, sqlite3.Error | ValueError):
-            cause = describe_sqlite_error(self.path, exc)
+            cause = str(store_error(self.path, exc))
         else:
             cause = f"cannot save to {self.path}: internal error {type(exc).__name__}: {exc}"
         message = cause + "; recording stopped (the streams go on, but are not saved)"

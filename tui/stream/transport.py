@@ -5,10 +5,11 @@
 cap, keep-alive connections kept for :data:`KEEPALIVE_S`). Its transport is, in this order:
 
 - plain httpx (httpcore + h11) when ``TOKENTOP_HTTP=httpx`` is set (the escape hatch) or when
-  the environment configures a proxy (``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY``, read
-  the way httpx reads them, for any target): httpx then applies the proxies and ``NO_PROXY``
-  itself, exactly as before. ``direct_origins`` (the
-  in-process simulator) are mounted on a plain transport that never uses a proxy;
+  the environment configures a proxy for any target (``HTTP_PROXY`` / ``HTTPS_PROXY`` /
+  ``ALL_PROXY``, as :func:`urllib.request.getproxies` reads them, the source httpx documents
+  for its ``trust_env``; ``NO_PROXY=*`` turns them all off): httpx then applies the proxies
+  and ``NO_PROXY`` itself. ``direct_origins`` (the simulator) are mounted on a plain
+  transport that never uses a proxy;
 - otherwise ``httpx_aiohttp.AiohttpTransport`` (about half the CPU per token for many fast
   streams), subclassed here so that aiohttp's errors become the httpx exception types that
   describe them (the library's own map turns a refused connection or a server that hung up
@@ -24,14 +25,15 @@ Headless: no Textual, no Rich.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
+import urllib.request
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Literal, cast
 
 import aiohttp
 import httpx
-from httpx._utils import get_environment_proxies
 from httpx_aiohttp import AiohttpTransport
 
 __all__ = ["HTTP_ENV", "KEEPALIVE_S", "http_backend", "make_client"]
@@ -47,10 +49,17 @@ _MAX_HEADER_LINE = 64 * 1024
 Backend = Literal["aiohttp", "httpx"]
 
 
+PROXY_SCHEMES = ("http", "https", "all")
+"""The ``<scheme>_PROXY`` variables httpx honours (others, e.g. ``FTP_PROXY``, it ignores)."""
+
+
 def env_proxies() -> dict[str, str]:
-    """The proxies the environment configures, as httpx reads them (``NO_PROXY=*`` means
-    none): mount pattern -> proxy URL."""
-    return {key: url for key, url in get_environment_proxies().items() if url is not None}
+    """The proxies the environment configures for httpx: scheme -> proxy URL (none when
+    ``NO_PROXY`` lists ``*``, which httpx reads as "never use a proxy")."""
+    found = urllib.request.getproxies()
+    if "*" in (host.strip() for host in found.get("no", "").split(",")):
+        return {}
+    return {scheme: found[scheme] for scheme in PROXY_SCHEMES if found.get(scheme)}
 
 
 def http_backend() -> Backend:
@@ -118,7 +127,7 @@ def httpx_error(exc: BaseException, phase: Phase) -> httpx.TransportError | None
         # (its parser's status, not an HTTP 400)
         cls = httpx.RemoteProtocolError
         message = "peer closed connection without sending complete message body"
-        if "ConnectionResetError" in str(original):  # only named in aiohttp's message
+        if connection_reset(original):
             message += " (connection reset by peer)"
     elif isinstance(original, aiohttp.ClientResponseError):
         # a response aiohttp's parser rejected; ``status`` is its parser's, not the server's
@@ -139,6 +148,27 @@ def httpx_error(exc: BaseException, phase: Phase) -> httpx.TransportError | None
     mapped = cls(message)
     mapped.__cause__ = original
     return mapped
+
+
+def connection_reset(exc: BaseException) -> bool:
+    """Whether ``exc`` reports a connection reset by the peer: an ``ECONNRESET`` ``OSError``
+    (aiohttp's ``ClientOSError`` is one) in its chain of causes.
+
+    aiohttp raises a body cut short by a reset as a ``ClientPayloadError`` that keeps the
+    ``ConnectionResetError`` only in its message (``... ConnectionResetError(104, ...)``),
+    not as a cause: this is the one place that reads that message, and
+    ``tests/stream/test_transport_errors.py`` fails when aiohttp words it otherwise.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ConnectionResetError) or (
+            isinstance(cause, OSError) and cause.errno == errno.ECONNRESET
+        ):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return isinstance(exc, aiohttp.ClientPayloadError) and "ConnectionResetError" in str(exc)
 
 
 @contextlib.contextmanager
