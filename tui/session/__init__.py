@@ -1,16 +1,15 @@
 """The session layer: one runtime per process, one controller per session (headless)."""
 
-from tui.session.controller import (
+from tui.session.controller import SessionController, SessionListener
+from tui.session.recorder import RunRecorder
+from tui.session.run import (
     HISTORY_LIMIT,
     RAW_EVENT_LIMIT,
     DebugEvent,
     RawTuple,
     RunSummary,
-    SessionController,
-    SessionListener,
     SessionRun,
 )
-from tui.session.recorder import RunRecorder
 from tui.session.runtime import SessionRuntime
 
 __all__ = [

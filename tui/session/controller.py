@@ -26,6 +26,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeAlias, cast
 
 from tui.config import SessionConfig
+from tui.session.run import HISTORY_LIMIT, RunSummary, SessionRun
+from tui.session.states import BOUNDARY_EVENTS, next_state, phase
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import (
     Connecting,
@@ -42,7 +44,7 @@ from tui.stream.events import (
     new_run_id,
 )
 from tui.stream.metrics import MetricsSnapshot
-from tui.vocab import FINAL_STATES, SessionState
+from tui.vocab import SessionState
 
 if TYPE_CHECKING:  # imported when a run starts: a dashboard's first frame does not wait
     import httpx
@@ -53,9 +55,8 @@ if TYPE_CHECKING:  # imported when a run starts: a dashboard's first frame does 
 
 log = logging.getLogger(__name__)
 
-_BOUNDARY_EVENTS: frozenset[type[RunEvent]] = frozenset(
-    {Connecting, Started, Retrying, Resumed, Finished}
-)
+RATE_SAMPLE_S = 0.5
+"""Spacing of the tokens/s samples behind the sparklines."""
 
 _ACTIVITY: dict[type[RunEvent], str] = {
     TextDelta: "streaming",
@@ -64,69 +65,12 @@ _ACTIVITY: dict[type[RunEvent], str] = {
 }
 """What a delta says the run is doing (the progress line's phase while streaming)."""
 
-RAW_EVENT_LIMIT = 1_500
-"""Debug events kept per run for the raw view (older ones are dropped)."""
-
-HISTORY_LIMIT = 50
-"""Finished runs kept per session in memory (the store keeps all of them)."""
-
-RATE_SAMPLE_S = 0.5
-"""Spacing of the tokens/s samples behind the sparklines."""
-
-RawTuple: TypeAlias = tuple[float, int, str | None, str, str | None]
-"""A :class:`RawEvent` as ``(t, attempt, event, data, id)``: a tuple of atoms, which the
-garbage collector stops tracking, so thousands of kept raw events cost no collection time."""
-
-DebugEvent: TypeAlias = Connecting | Started | RawTuple | Retrying | Resumed | Finished
-"""What the raw view shows: SSE events (as :data:`RawTuple`) and the attempt boundaries."""
-
 BaseUrlResolver: TypeAlias = Callable[[SessionConfig], Awaitable[str]]
 """Gives the URL a session's requests go to (the simulator's real URL for ``sim``); raises
 with the reason when there is none (a simulator that did not start)."""
 
 StoreErrorHandler: TypeAlias = Callable[[str, BaseException], None]
 """Called as ``handler(session_name, exc)`` when the store refuses something."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    """One finished run, for a session's in-memory history."""
-
-    run_id: str
-    ttft_ms: float | None
-    tokens_per_s: float | None
-    output_tokens: int | None
-    status: str
-    finish_reason: str
-
-
-@dataclass(slots=True)
-class SessionRun:
-    """One run of a session: its accumulator and what the views need besides."""
-
-    run_id: str
-    prompt: str
-    accumulator: RunAccumulator
-    started_at: float
-    """Wall-clock time (``time.time()``) the run was started."""
-    debug_events: deque[DebugEvent] = field(default_factory=lambda: deque(maxlen=RAW_EVENT_LIMIT))
-    finished: Finished | None = None
-    events: int = 0
-    attempt_events: list[DebugEvent] = field(default_factory=list)
-    """The attempt boundaries (connecting, started with headers, retrying, resumed,
-    finished): few, and never dropped, unlike the raw events."""
-    debug_total: int = 0
-    """How many debug events were ever appended (the deque keeps the last ones)."""
-    activity: str = "started"
-    """What the latest delta was: ``streaming`` (text), ``reasoning`` or ``tool call``;
-    ``started`` before the first one."""
-    boundary: DebugEvent | None = None
-    """The latest attempt boundary."""
-
-    @property
-    def done(self) -> bool:
-        """True once the run's :class:`Finished` event arrived."""
-        return self.finished is not None
 
 
 class SessionListener(Protocol):
@@ -218,19 +162,8 @@ class SessionController:
 
     @property
     def phase(self) -> str:
-        """A short word for the progress line: the state, with the attempt, the retry
-        schedule or what the stream is producing."""
-        run, state = self.current, self.state
-        boundary = run.boundary if run is not None else None
-        if state == "connecting" and isinstance(boundary, Connecting) and boundary.attempt > 1:
-            return f"attempt {boundary.attempt}"
-        if state == "retrying" and isinstance(boundary, Retrying):
-            return f"retry {boundary.attempt}/{boundary.max_retries} in {boundary.delay_s:.1f}s"
-        if state == "streaming" and run is not None:
-            return run.activity
-        if run is not None and run.finished is not None and state != "waiting":
-            return run.finished.status
-        return state
+        """A short word for the progress line (see :func:`tui.session.states.phase`)."""
+        return phase(self.state, self.current)
 
     def subscribe(self, listener: SessionListener) -> Callable[[], None]:
         """Follow this session; returns the function that unsubscribes."""
@@ -249,6 +182,7 @@ class SessionController:
         if prompt is not None:
             self.prompt = prompt
         previous = self._task
+        self._control.cancel()
         self._control = control = _LoopControl(engine=self.engine)
         self._task = asyncio.create_task(
             self._run_loop(self.prompt, previous, control), name=f"stream:{self.name}"
@@ -401,7 +335,7 @@ class SessionController:
                 r = cast(RawEvent, event)
                 debug((r.t, r.attempt, r.event, r.data, r.id))
                 raw += 1
-            elif cls in _BOUNDARY_EVENTS:
+            elif cls in BOUNDARY_EVENTS:
                 self._note_boundary(run, event)
             else:
                 kind = activity(cls)
@@ -432,19 +366,9 @@ class SessionController:
         run.attempt_events.append(event)
         run.debug_total += 1
         run.boundary = event
-        if isinstance(event, Connecting):
-            if self.state not in ("retrying", "resumed"):
-                self.state = "connecting"
-        elif isinstance(event, Started):
-            if self.state != "resumed":
-                self.state = "streaming"
-        elif isinstance(event, Retrying):
-            self.state = "retrying"
-        elif isinstance(event, Resumed):
-            self.state = "resumed"
-        else:
+        self.state = next_state(self.state, event)
+        if isinstance(event, Finished):
             run.finished = event
-            self.state = FINAL_STATES[event.status]
             self.runs_finished += 1
             self._record_history(run, event)
 

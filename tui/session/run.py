@@ -1,0 +1,64 @@
+"""A session's run as every face sees it, and the summary its history keeps."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from tui.stream.accumulate import RunAccumulator
+from tui.stream.events import Connecting, Finished, Resumed, Retrying, Started
+
+RAW_EVENT_LIMIT = 1_500
+"""Debug events kept per run for the raw view (older ones are dropped)."""
+
+HISTORY_LIMIT = 50
+"""Finished runs kept per session in memory (the store keeps all of them)."""
+
+RawTuple: TypeAlias = tuple[float, int, str | None, str, str | None]
+"""A :class:`RawEvent` as ``(t, attempt, event, data, id)``: a tuple of atoms, which the
+garbage collector stops tracking, so thousands of kept raw events cost no collection time."""
+
+DebugEvent: TypeAlias = Connecting | Started | RawTuple | Retrying | Resumed | Finished
+"""What the raw view shows: SSE events (as :data:`RawTuple`) and the attempt boundaries."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """One finished run, for a session's in-memory history."""
+
+    run_id: str
+    ttft_ms: float | None
+    tokens_per_s: float | None
+    output_tokens: int | None
+    status: str
+    finish_reason: str
+
+
+@dataclass(slots=True)
+class SessionRun:
+    """One run of a session: its accumulator and what the views need besides."""
+
+    run_id: str
+    prompt: str
+    accumulator: RunAccumulator
+    started_at: float
+    """Wall-clock time (``time.time()``) the run was started."""
+    debug_events: deque[DebugEvent] = field(default_factory=lambda: deque(maxlen=RAW_EVENT_LIMIT))
+    finished: Finished | None = None
+    events: int = 0
+    attempt_events: list[DebugEvent] = field(default_factory=list)
+    """The attempt boundaries (connecting, started with headers, retrying, resumed,
+    finished): few, and never dropped, unlike the raw events."""
+    debug_total: int = 0
+    """How many debug events were ever appended (the deque keeps the last ones)."""
+    activity: str = "started"
+    """What the latest delta was: ``streaming`` (text), ``reasoning`` or ``tool call``;
+    ``started`` before the first one."""
+    boundary: DebugEvent | None = None
+    """The latest attempt boundary."""
+
+    @property
+    def done(self) -> bool:
+        """True once the run's :class:`Finished` event arrived."""
+        return self.finished is not None
