@@ -21,13 +21,8 @@ import pytest
 
 from tests.contract import RESULT_KEYS
 from tui.config import SessionConfig, example_config_path, load_config
-from tui.headless import (
-    RunOptions,
-    failure_line,
-    run_sessions,
-    select_sessions,
-    summary_table,
-)
+from tui.headless import RunOptions, run_sessions, select_sessions
+from tui.headless.output import failure_line, summary_table
 from tui.store import Store
 from tui.stream.events import RunError
 from tui.vocab import MISSING

@@ -11,7 +11,9 @@ broken sessions file or bad arguments, handled by the CLI, or a store that canno
 SIGINT and SIGTERM cancel every run cleanly (each ends with ``Finished(cancelled)``) and the
 results so far are still printed; a second signal aborts the remaining runs at once (exit 1).
 
-Headless: never imports Textual or Rich.
+The runs belong to the session layer (:class:`~tui.session.SessionRuntime`, one
+:class:`~tui.session.SessionController` per session); this face adds a printer that follows
+every session, the signal handling and the exit status. Formatting: :mod:`tui.headless.output`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import signal
 import sys
 import time
@@ -29,9 +30,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tui.config import AppConfig, SessionConfig
+from tui.headless.output import (
+    Progress,
+    failure_line,
+    fmt_count,
+    fmt_ms,
+    fmt_rate,
+    fmt_tokens,
+    progress_line,
+    summary_table,
+)
 from tui.session import SessionController, SessionRun, SessionRuntime
-from tui.stream.events import Finished, RunError, RunEvent
-from tui.vocab import MISSING
+from tui.stream.events import Finished, RunEvent
 
 if TYPE_CHECKING:
     from tui.session import RunRecorder
@@ -78,112 +88,6 @@ def select_sessions(config: AppConfig, only: Sequence[str]) -> tuple[SessionConf
     return tuple(s for s in config.sessions if s.name in wanted)
 
 
-def failure_line(session: SessionConfig, error: RunError | None) -> str:
-    """``[name] failed: cause`` with a hint for authentication failures (never a key)."""
-    message = error.message if error is not None else "unknown error"
-    if error is not None and error.http_status and str(error.http_status) not in message:
-        message = f"HTTP {error.http_status}: {message}"
-    if error is not None and error.kind == "auth":
-        if session.api_key_env and session.api_key_env not in message:
-            message += f" — check {session.api_key_env}"
-        elif not session.api_key_env:
-            message += " — the server wants a key: set api_key_env in the session"
-    return f"[{session.name}] failed: {message}"
-
-
-# --- formatting ------------------------------------------------------------------------------
-
-
-def _ms(value: float | None) -> str:
-    return MISSING if value is None else f"{value:,.0f} ms"
-
-
-def _rate(value: float | None) -> str:
-    return MISSING if value is None else f"{value:,.1f}"
-
-
-def _tokens(count: int | None, estimated: bool) -> str:
-    if count is None:
-        return MISSING
-    return f"~{count}" if estimated else str(count)
-
-
-def _count(attempts: object) -> str:
-    """The attempt count of a result record."""
-    return MISSING if attempts is None else str(attempts)
-
-
-def summary_table(results: Sequence[dict[str, Any]]) -> str:
-    """The end-of-run table: one row per run."""
-    header = ("session", "model", "status", "finish", "tokens", "ttft", "tok/s", "attempts")
-    rows = [
-        (
-            str(r["session"]),
-            str(r["model"]),
-            str(r["status"]),
-            str(r["finish_reason"] or MISSING),
-            _tokens(r.get("output_tokens"), bool(r.get("tokens_estimated"))),
-            _ms(r.get("ttft_ms")),
-            _rate(r.get("tokens_per_s")),
-            _count(r.get("attempts")),
-        )
-        for r in results
-    ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    right = {4, 5, 6, 7}
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), rule, *(line(r) for r in rows)])
-
-
-# --- output --------------------------------------------------------------------------------
-
-
-class _Progress:
-    """stderr output: a block of lines redrawn in place on a terminal, plain lines otherwise."""
-
-    def __init__(self, stream: TextIO, interactive: bool) -> None:
-        self.stream = stream
-        self.interactive = interactive
-        self._drawn = 0
-
-    def _write(self, text: str) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.stream.write(text)
-            self.stream.flush()
-
-    def clear(self) -> None:
-        """Remove the live block (terminal only)."""
-        if self._drawn:
-            # to the start of the block's first line, then clear to the end of the screen
-            self._write(f"\x1b[{self._drawn}F\x1b[J")
-            self._drawn = 0
-
-    def message(self, text: str) -> None:
-        """A line that stays (a run finished, a warning)."""
-        self.clear()
-        self._write(text + "\n")
-
-    def draw(self, lines: list[str]) -> None:
-        """Show the current progress lines."""
-        if not self.interactive:
-            for text in lines:
-                self._write(text + "\n")
-            return
-        width = max(20, shutil.get_terminal_size().columns - 1)
-        self.clear()
-        if lines:
-            # never let a line wrap: the cursor arithmetic counts one row per line
-            self._write("".join(text[:width] + "\n" for text in lines))
-        self._drawn = len(lines)
-
-
 # --- the runs ----------------------------------------------------------------------------------
 
 
@@ -204,21 +108,10 @@ def progress_record(controller: SessionController, run: SessionRun) -> dict[str,
     }
 
 
-def progress_line(record: dict[str, Any], name_width: int) -> str:
-    """One compact progress line from a progress record."""
-    ttft = MISSING if record["ttft_ms"] is None else f"{record['ttft_ms']:.0f}ms"
-    tokens = _tokens(record["output_tokens"], record["tokens_estimated"])
-    return (
-        f"{record['session']:<{name_width}}  {record['phase']:<17} "
-        f"{tokens:>5} tok {_rate(record['tokens_per_s']):>6} tok/s  ttft {ttft:>6}  "
-        f"{record['elapsed_s']:.1f}s"
-    )
-
-
 class _Printer:
     """Follows every session: a result (JSON line, stderr line) per finished run."""
 
-    def __init__(self, options: RunOptions, out: TextIO, progress: _Progress) -> None:
+    def __init__(self, options: RunOptions, out: TextIO, progress: Progress) -> None:
         self.options = options
         self.out = out
         self.progress = progress
@@ -248,11 +141,12 @@ class _Printer:
         if result["status"] == "failed":
             self.progress.message(failure_line(session, run.accumulator.error))
             return
-        tokens = _tokens(result.get("output_tokens"), bool(result.get("tokens_estimated")))
+        tokens = fmt_tokens(result.get("output_tokens"), bool(result.get("tokens_estimated")))
         self.progress.message(
             f"[{session.name}] {result['status']} ({result['finish_reason']}): "
-            f"{tokens} tokens, ttft {_ms(result.get('ttft_ms'))}, "
-            f"{_rate(result.get('tokens_per_s'))} tok/s, attempts {_count(result.get('attempts'))}"
+            f"{tokens} tokens, ttft {fmt_ms(result.get('ttft_ms'))}, "
+            f"{fmt_rate(result.get('tokens_per_s'))} tok/s, "
+            f"attempts {fmt_count(result.get('attempts'))}"
         )
 
     async def ticker(self, runtime: SessionRuntime) -> None:
@@ -278,7 +172,7 @@ class _Printer:
 class _Stopper:
     """Signals: the first cancels every run cleanly, the second aborts."""
 
-    def __init__(self, runtime: SessionRuntime, progress: _Progress) -> None:
+    def __init__(self, runtime: SessionRuntime, progress: Progress) -> None:
         self.runtime = runtime
         self.progress = progress
         self.stop_started: float | None = None
@@ -343,7 +237,7 @@ async def run_sessions(
     """
     if interactive is None:
         interactive = bool(getattr(err, "isatty", lambda: False)())
-    progress = _Progress(err, interactive)
+    progress = Progress(err, interactive)
     warned: set[str] = set()
 
     def store_error(where: str, exc: BaseException) -> None:
