@@ -19,7 +19,8 @@ import pytest
 
 import tui.sim.process
 from tests.sim.wire_helpers import Api, answer_of, body_for, capture
-from tui.sim.process import WATCH_ENV, SimulatorProcess, shared_simulator, stop_shared_simulator
+from tui.sim.child import WATCH_ENV
+from tui.sim.process import SimulatorProcess, shared_simulator, stop_shared_simulator
 from tui.sim.server import Simulator
 
 FAST = {"X-Sim-Timing": "ttft=0,tps=0,tokens=60"}

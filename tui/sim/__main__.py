@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from tui.sim.process import run_child
+from tui.sim.child import run_child
 
 if __name__ == "__main__":
     raise SystemExit(run_child(sys.argv[1:]))

@@ -1,8 +1,8 @@
 """The simulator in a child process: what ``base_url = "sim"`` sessions talk to.
 
 In-process (:class:`tui.sim.server.Simulator`, a thread) the simulator's CPU and GIL time are
-charged to the measurements it serves; in a child process they are not. Both sides of the
-protocol live here:
+charged to the measurements it serves; in a child process they are not. The parent side
+lives here, the child side in :mod:`tui.sim.child`:
 
 - The parent runs ``python -P -m tui.sim --host H --port P --seed S --parent-pid PID`` from
   one long-lived thread (see :class:`_Spawner`), in a new session, so that a Ctrl-C on the
@@ -18,7 +18,6 @@ protocol live here:
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import collections
 import contextlib
@@ -30,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from queue import SimpleQueue
@@ -39,9 +38,7 @@ from typing import IO
 
 __all__ = [
     "START_TIMEOUT_S",
-    "WATCH_ENV",
     "SimulatorProcess",
-    "run_child",
     "shared_simulator",
     "stop_shared_simulator",
 ]
@@ -53,15 +50,7 @@ interpreter importing uvicorn and Starlette on a loaded machine)."""
 STOP_GRACE_S = 5.0
 """How long :meth:`SimulatorProcess.stop` waits after SIGTERM before SIGKILL."""
 
-WATCH_ENV = "TOKENTOP_SIM_PARENT_WATCH"
-"""For tests: ``pipe`` or ``pdeathsig`` keeps only that way of noticing the parent's death
-(unset: both)."""
-
-_HARD_EXIT_S = 5.0
-"""After its stdin reaches EOF, the child exits hard if the graceful shutdown takes longer."""
-
 _TAIL_LINES = 20
-_PR_SET_PDEATHSIG = 1
 _PACKAGE_ROOT = os.path.realpath(Path(__file__).resolve().parents[2])
 
 
@@ -395,75 +384,3 @@ def _forget_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
-
-
-# -- the child side ----------------------------------------------------------------------------
-
-
-def run_child(argv: Sequence[str]) -> int:
-    """The child's entry (``python -m tui.sim``): serve until SIGTERM or the parent's death.
-
-    Returns the exit status (1 with one line on stderr when the address cannot be bound).
-    """
-    parser = argparse.ArgumentParser(prog="python -m tui.sim")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--parent-pid", type=int, required=True)
-    args = parser.parse_args(argv)
-    watch = os.environ.get(WATCH_ENV, "")
-    if watch != "pipe":
-        _die_with_parent()
-    if watch != "pdeathsig":
-        _watch_stdin()
-    if os.getppid() != args.parent_pid:  # the parent died before we were watching
-        return 0
-
-    from tui.sim.server import serve  # the heavy imports (uvicorn, Starlette) happen here
-
-    started = False
-
-    def report(base_url: str) -> None:
-        nonlocal started
-        started = True
-        sys.stdout.write(base_url + "\n")
-        sys.stdout.flush()
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # nothing else for the parent's terminal
-        os.close(devnull)
-
-    try:
-        serve(args.host, args.port, seed=args.seed, on_started=report)
-    except OSError as exc:
-        if started:
-            raise
-        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _die_with_parent() -> None:
-    """Linux: have the kernel send SIGTERM when the parent (thread) dies."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # no prctl: the stdin watch still covers it
-        pass
-
-
-def _watch_stdin() -> None:
-    """Everywhere: shut down when stdin reaches EOF (the parent closed it or died)."""
-
-    def watch() -> None:
-        with contextlib.suppress(OSError):
-            while os.read(0, 4096):
-                pass
-        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown (or the default)
-        time.sleep(_HARD_EXIT_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="tokentop-sim-parent-watch", daemon=True).start()
