@@ -1,18 +1,8 @@
-"""The transcript store: one long-lived aiosqlite connection and a batched event writer.
+"""The transcript store: one long-lived aiosqlite connection, its lifecycle and its runs.
 
-``add_event`` / ``add_events`` only append to an in-memory list and fold the events into the
-run's state (O(1) per event, never await). A background task flushes the list every
-``FLUSH_PERIOD_S`` (150 ms, within the 200 ms crash bound) and at once after every
-:class:`~tui.stream.events.Finished`: one transaction per flush with the events (one
-``INSERT ... FROM json_each(?)`` per 2,000 events, encoded in SQLite's worker thread), so a
-``kill -9`` loses at most one flush interval of events; every ``CHECKPOINT_S`` (2 s), and at
-the run's end, the transaction also rewrites the run's row (its partial text and metrics)
-and its changed attempts. A dead writer's runs are re-folded from their events when they are
-marked ``interrupted``, so their text is never older than their events. A failed flush (disk
-full, file made read-only) is rolled back, nothing already committed is touched, recording
-stops, and the error is surfaced in :attr:`Store.errors` / :attr:`Store.last_error` /
-:attr:`Store.on_error`, while ``add_event`` keeps accepting (and dropping) events so that
-streams go on.
+:class:`Store` opens the database (creating, upgrading and repairing it), starts runs, and
+closes; writing events is :class:`~tui.store.writer.EventWriter`'s job (batched, see
+:mod:`tui.store.writer`), reading is :class:`~tui.store.reading.RunQueries`'.
 
 Locking: any number of tokentop processes (the dashboard, ``tokentop run`` in another
 terminal, several stores in one process) write one database at once. SQLite in WAL mode
@@ -26,8 +16,10 @@ Each writing store holds an exclusive ``flock`` on its own lock file
 ``<db>.writers/<token>.lock`` while it is open and records its token as the ``owner`` of
 every run it starts (:mod:`tui.store.lock`). Opening a writer marks ``running`` runs
 ``interrupted`` only when their owner is dead (its lock file can be locked, or is gone):
-the runs of live writers are never touched. Closing marks the store's own unfinished runs
-``interrupted`` and removes its lock file.
+the runs of live writers are never touched. Such runs are first re-folded from their
+committed events (a running run's row is only a checkpoint), so their text is never older
+than their events. Closing marks the store's own unfinished runs ``interrupted`` and
+removes its lock file.
 
 Closing stops the flusher with an event (never by cancelling a flush in flight) and then
 commits what is left; a flush interrupted anyway (its task cancelled) is rolled back, so the
@@ -36,35 +28,22 @@ connection never stays inside a transaction.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sqlite3
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 from urllib.parse import quote
 
 import aiosqlite
 
 from tui.config import SessionConfig
-from tui.stream.accumulate import AttemptRecord, RunAccumulator, fold_events
-from tui.stream.events import Finished, RunEvent, new_run_id
+from tui.stream.accumulate import RunAccumulator, fold_events
+from tui.stream.events import new_run_id
 
 from . import queries
-from .codec import (
-    REDACTED,
-    config_snapshot,
-    decode_event,
-    encode_rows,
-    scrub,
-    secret_of,
-    snapshot_json,
-)
+from .codec import config_snapshot, decode_event, scrub, secret_of, snapshot_json
 from .connection import (
     busy_timeout_sql,
     check_version,
@@ -79,120 +58,15 @@ from .errors import StoreError
 from .lock import DbLock, owner_alive, sweep_dead
 from .reading import RunQueries
 from .rows import changed_attempts, run_row
+from .writer import CHECKPOINT_S, FLUSH_INTERVAL_S, FLUSH_PERIOD_S, EventWriter
 
-REDACTED_BYTES = REDACTED.encode()
-
-FLUSH_INTERVAL_S = 0.2
-"""The longest time an event should wait in memory before it is committed (the crash bound)."""
-
-FLUSH_PERIOD_S = 0.15
-"""How often the flusher runs: shorter than :data:`FLUSH_INTERVAL_S`, leaving room for the
-commit itself and for event-loop jitter within the bound."""
-
-CHECKPOINT_S = 2.0
-"""How often the periodic flush rewrites a running run's row (its text so far and metrics).
-
-Events are committed every :data:`FLUSH_PERIOD_S`; the run row holds the whole text, so
-rewriting it on every flush made each flush cost O(answer) and a long run quadratic (16 runs
-of 70 KB rewritten 7 times a second). Finished runs and :meth:`Store.flush` always write it;
-a dead writer's runs are re-folded from their events (``_refold_runs_of``)."""
-
-
-SEQ_BITS = 32
-"""Queued events are keyed ``rowid << SEQ_BITS | seq``: a plain int, which (unlike a tuple)
-the garbage collector never has to visit, keeping GC pauses short at high event rates."""
-SEQ_MASK = (1 << SEQ_BITS) - 1
-
-
-EVENTS_PER_INSERT = 2_000
-"""Events per ``INSERT ... FROM json_each(?)``: encoding one chunk holds the GIL ~1 ms."""
-
-
-def secret_forms(secret: str) -> tuple[bytes, ...]:
-    """How ``secret`` can appear in the encoded events: as is, JSON-escaped (a key with a quote
-    or a backslash), and escaped twice (inside a raw event's data, itself JSON)."""
-    raw = secret.encode()
-    once = encode_rows(secret)[1:-1]
-    twice = encode_rows(once.decode())[1:-1]
-    return tuple(dict.fromkeys((twice, once, raw)))  # longest first, no duplicates
-
-
-class _EventRows:
-    """A chunk of queued events, encoded to the JSON array of :data:`queries.INSERT_EVENTS_JSON`
-    only when SQLite binds it: the sqlite3 adapter below runs in the writer's thread, so the
-    event loop never pays for the encoding."""
-
-    __slots__ = ("events", "keys", "secrets")
-
-    def __init__(
-        self, keys: list[int], events: list[RunEvent], secrets: dict[int, tuple[bytes, ...]]
-    ) -> None:
-        self.keys = keys
-        self.events = events
-        self.secrets = secrets
-
-    def adapt(self) -> str:
-        """The rows as JSON text, with the API keys of their sessions blanked out (should a
-        server or a URL ever echo one)."""
-        keys = self.keys
-        blob = encode_rows(
-            [
-                (key >> SEQ_BITS, key & SEQ_MASK, event.t, type(event).__name__, event)
-                for key, event in zip(keys, self.events, strict=True)
-            ]
-        )
-        secrets = self.secrets
-        if secrets:
-            for rowid in {key >> SEQ_BITS for key in keys} & secrets.keys():
-                for form in secrets[rowid]:
-                    if form in blob:
-                        blob = blob.replace(form, REDACTED_BYTES)
-        # text, not bytes: SQLite 3.45+ reads a BLOB argument of a JSON function as JSONB
-        return blob.decode()
-
-
-sqlite3.register_adapter(_EventRows, _EventRows.adapt)
-
-
-@dataclass(slots=True)
-class ActiveRun:
-    """The writer's state of one run between its ``start_run`` and its last flush."""
-
-    rowid: int
-    acc: RunAccumulator
-    """The run's one fold: the caller's own (``shared``) or the store's."""
-    shared: bool
-    """``acc`` is the caller's, who applies every event to it first: not applied again."""
-    secret: str | None
-    """The session's API key, blanked out of every text written (should one echo it)."""
-    key: int
-    """``rowid`` shifted to key this run's queued events (see :data:`SEQ_BITS`)."""
-    next_seq: int = 0
-    """Sequence number of the next event (0, 1, 2, ... per run)."""
-    flushed_seq: int = 0
-    """``next_seq`` as of the last committed checkpoint."""
-    checkpoint_at: float = float("-inf")
-    """``time.monotonic()`` of the last checkpoint of the run row (see :data:`CHECKPOINT_S`)."""
-    ended: bool = False
-    """Its :class:`Finished` is queued: nothing after it is kept."""
-    last_t: float = 0.0
-    """``t`` of the last event queued (the end of a run closed unfinished)."""
-    written: list[AttemptRecord] = field(default_factory=list)
-    """The attempt records as of the last checkpoint (to write only those that changed)."""
-
-    def row(self, *, final: bool) -> tuple[Any, ...]:
-        """The run's row values now (see :func:`tui.store.rows.run_row`)."""
-        return run_row(self.acc, final=final, last_t=self.last_t, secret=self.secret)
-
-    def attempt_rows(self) -> list[tuple[Any, ...]]:
-        """Rows of the attempts changed since the last call."""
-        return changed_attempts(self.rowid, self.acc.attempts, self.written, self.secret)
+__all__ = ["CHECKPOINT_S", "FLUSH_INTERVAL_S", "FLUSH_PERIOD_S", "Store"]
 
 
 async def _refold_runs_of(conn: aiosqlite.Connection, owner: str | None) -> None:
     """Rewrite the rows of a dead writer's running runs from their committed events (a
-    running run's row is only a checkpoint, see :data:`CHECKPOINT_S`; the events are the
-    truth), folded by :func:`fold_events` with the events' own times. A run without a
+    running run's row is only a checkpoint, see :data:`~tui.store.writer.CHECKPOINT_S`; the
+    events are the truth), folded by :func:`fold_events` with the events' own times. A run without a
     :class:`Finished` is written ``interrupted``; runs without events are left to
     ``MARK_INTERRUPTED``."""
     runs = await conn.execute_fetchall(queries.RUNNING_OF_OWNER, (owner,))
@@ -209,42 +83,15 @@ async def _refold_runs_of(conn: aiosqlite.Connection, owner: str | None) -> None
             await conn.executemany(queries.UPSERT_ATTEMPT, attempts)
 
 
-class Store(RunQueries):
+class Store(EventWriter, RunQueries):
     """Every run and every event, in one SQLite file. Open with :meth:`open`."""
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, lock: DbLock | None) -> None:
         """Use :meth:`Store.open`."""
-        self._conn = conn
-        self.path = path
-        """The database file."""
+        super().__init__(conn, path, readonly=lock is None)
         self._lock = lock
-        self.readonly = lock is None
-        """True when opened for reading only (``readonly=True``)."""
         self.owner = lock.token if lock is not None else None
         """This writer's token, the ``owner`` of the runs it starts (None when read-only)."""
-        self.flush_period = FLUSH_PERIOD_S
-        """Seconds between background flushes (tests and benchmarks may change it)."""
-        self.checkpoint_period = CHECKPOINT_S
-        """Seconds between two periodic rewrites of a running run's row."""
-        self.errors: list[str] = []
-        """Write errors so far (recording stops at the first)."""
-        self.on_error: Callable[[str], None] | None = None
-        """Called with the message when writing fails (the UI shows it)."""
-        self.on_flush: Callable[[int], None] | None = None
-        """Called after each committed flush with the total number of events written."""
-        self.events_written = 0
-        self.events_dropped = 0
-        self._active: dict[str, ActiveRun] = {}
-        self._ended: set[str] = set()
-        self._dropping: set[str] = set()
-        self._pending_keys: list[int] = []
-        self._pending: list[RunEvent] = []
-        self._secrets: dict[int, tuple[bytes, ...]] = {}
-        self._write_lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._closed = False
 
     # -- opening -----------------------------------------------------------------------
 
@@ -307,7 +154,7 @@ class Store(RunQueries):
                 raise store_error(db, exc) from None
             raise
         store = cls(conn, db, lock)
-        store._flusher = asyncio.create_task(store._flush_loop(), name="tokentop-store-flusher")
+        store._start_flusher()
         return store
 
     @classmethod
@@ -345,12 +192,7 @@ class Store(RunQueries):
         """Close the store."""
         await self.close()
 
-    @property
-    def last_error(self) -> str | None:
-        """The write error that stopped recording, if any."""
-        return self.errors[-1] if self.errors else None
-
-    # -- writing -----------------------------------------------------------------------
+    # -- runs --------------------------------------------------------------------------
 
     def _check_writer(self) -> None:
         if self.readonly:
@@ -369,9 +211,9 @@ class Store(RunQueries):
         """Record a new run of ``session`` (its config snapshot without secrets); its id.
 
         ``accumulator``: the caller's own accumulator of this run, into which it applies
-        every event *before* handing it to :meth:`add_events` (the dashboard's live session
+        every event *before* handing it to :meth:`add_events` (``tui.session``'s controller
         does): the store then reads the run's state from it instead of folding every event
-        a second time. Without it the store keeps its own.
+        a second time. Without it the store folds the events into its own.
 
         When recording has stopped after a write error, the run is not stored but its id is
         still returned, so that the stream goes on.
@@ -420,197 +262,14 @@ class Store(RunQueries):
         shared = accumulator is not None
         if accumulator is None:
             accumulator = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
-        secret = secret_of(session)
-        self._active[run_id] = ActiveRun(
-            int(rowid), accumulator, shared, secret, key=int(rowid) << SEQ_BITS
-        )
-        if secret is not None:
-            self._secrets[int(rowid)] = secret_forms(secret)
+        self._track(run_id, int(rowid), accumulator, shared=shared, secret=secret_of(session))
         return run_id
-
-    def add_event(self, run_id: str, event: RunEvent) -> None:
-        """Queue ``event`` of ``run_id`` for the next flush (synchronous, O(1), never blocks).
-
-        Events after a write error, or after the run's :class:`Finished`, are dropped.
-        """
-        self.add_events(run_id, (event,))
-
-    def add_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
-        """Queue several events of ``run_id`` (in order) for the next flush, as
-        :meth:`add_event` does one by one."""
-        run = self._active.get(run_id)
-        if run is None or run.ended:
-            if run is not None or run_id in self._ended or run_id in self._dropping:
-                self.events_dropped += len(events)
-                return
-            raise StoreError(f"run {run_id} was not started with Store.start_run")
-        if self.errors or not events:
-            self.events_dropped += len(events)
-            return
-        apply = None if run.shared else run.acc.apply
-        keys = self._pending_keys.append
-        pending = self._pending.append
-        key = run.key
-        seq = run.next_seq
-        ended = False
-        for event in events:
-            if ended:  # nothing after the run's Finished is kept
-                self.events_dropped += 1
-                continue
-            if apply is not None:
-                apply(event)
-            keys(key | seq)
-            pending(event)
-            seq += 1
-            if type(event) is Finished:
-                ended = True
-        run.next_seq = seq
-        run.last_t = events[-1].t
-        if ended:
-            run.ended = True
-            self._wake.set()
-
-    async def flush(self) -> None:
-        """Commit everything queued so far (and every active run's row)."""
-        if not self.readonly and not self._closed:
-            await self._flush_batch()
-
-    async def _flush_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time() + self.flush_period
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_at - loop.time()))
-            self._wake.clear()
-            if self._stopping:
-                return  # close() does the last flush
-            next_at = loop.time() + self.flush_period
-            await self._flush_batch(checkpoint_s=self.checkpoint_period)
-
-    async def _flush_batch(self, *, closing: bool = False, checkpoint_s: float = 0.0) -> None:
-        async with self._write_lock:
-            keys, batch = self._pending_keys, self._pending
-            self._pending_keys, self._pending = [], []
-            if self.errors:
-                self.events_dropped += len(batch)
-                return
-            # Snapshot run rows now, on the loop: they match exactly the events in `batch`.
-            try:
-                now = time.monotonic()
-                due = now - checkpoint_s
-                changed = [
-                    (run_id, run, run.next_seq, run.ended or closing)
-                    for run_id, run in self._active.items()
-                    if closing
-                    or (run.next_seq != run.flushed_seq and (run.ended or run.checkpoint_at <= due))
-                ]
-                for _, run, _, _ in changed:
-                    run.checkpoint_at = now
-                if not batch and not changed:
-                    return
-                run_rows = [(*run.row(final=final), run.rowid) for _, run, _, final in changed]
-                attempt_rows = [row for _, run, _, _ in changed for row in run.attempt_rows()]
-            except Exception as exc:  # a bad event
-                self.events_dropped += len(batch)
-                self._fail(exc)
-                return
-            # A flush is never cut short: when the task awaiting it is cancelled (close()
-            # does not, but a caller's task may be), the transaction still runs to its end
-            # and is accounted for before the cancellation goes on.
-            work = asyncio.ensure_future(self._commit(keys, batch, run_rows, attempt_rows))
-            try:
-                error = await asyncio.shield(work)
-            except asyncio.CancelledError:
-                await asyncio.wait([work])
-                self._committed(work.result(), batch, changed)
-                raise
-            self._committed(error, batch, changed)
-        if self.on_flush is not None and error is None:
-            with contextlib.suppress(Exception):
-                self.on_flush(self.events_written)
-
-    async def _commit(
-        self,
-        keys: list[int],
-        batch: list[RunEvent],
-        run_rows: list[tuple[Any, ...]],
-        attempt_rows: list[tuple[Any, ...]],
-    ) -> BaseException | None:
-        """One flush transaction; the exception that rolled it back, if any."""
-        try:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            if batch:
-                secrets = dict(self._secrets)
-                # one trip to the writer's thread for the whole batch, one INSERT per chunk
-                await self._conn.executemany(
-                    queries.INSERT_EVENTS_JSON,
-                    [
-                        (
-                            _EventRows(
-                                keys[i : i + EVENTS_PER_INSERT],
-                                batch[i : i + EVENTS_PER_INSERT],
-                                secrets,
-                            ),
-                        )
-                        for i in range(0, len(batch), EVENTS_PER_INSERT)
-                    ],
-                )
-            if run_rows:
-                await self._conn.executemany(queries.UPDATE_RUN, run_rows)
-            if attempt_rows:
-                await self._conn.executemany(queries.UPSERT_ATTEMPT, attempt_rows)
-            await self._conn.execute("COMMIT")
-        except Exception as exc:  # disk full, read-only, busy, closed, or a bad event
-            await self._rollback()
-            return exc
-        except BaseException:  # the loop is going away: leave no transaction open
-            await asyncio.shield(self._rollback())
-            raise
-        return None
-
-    def _committed(
-        self,
-        error: BaseException | None,
-        batch: list[RunEvent],
-        changed: list[tuple[str, ActiveRun, int, bool]],
-    ) -> None:
-        """Account for a flush transaction that ended (``error``: rolled back)."""
-        if error is not None:
-            self.events_dropped += len(batch)
-            self._fail(error)
-            return
-        self.events_written += len(batch)
-        for run_id, run, seq, final in changed:
-            run.flushed_seq = seq
-            if final:
-                del self._active[run_id]
-                self._ended.add(run_id)
-                self._secrets.pop(run.rowid, None)
-
-    async def _rollback(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._conn.execute("ROLLBACK")
-
-    def _fail(self, exc: BaseException) -> None:
-        if isinstance(exc, sqlite3.Error | ValueError):
-            cause = str(store_error(self.path, exc))
-        else:
-            cause = f"cannot save to {self.path}: internal error {type(exc).__name__}: {exc}"
-        message = cause + "; recording stopped (the streams go on, but are not saved)"
-        self.errors.append(message)
-        if self.on_error is not None:
-            with contextlib.suppress(Exception):
-                self.on_error(message)
 
     async def close(self) -> None:
         """Flush, mark runs that have not finished ``interrupted``, release the lock."""
         if self._closed:
             return
-        if self._flusher is not None:
-            # stop it between flushes, never in the middle of one
-            self._stopping = True
-            self._wake.set()
-            await self._flusher
+        await self._stop_flusher()
         if not self.readonly:
             await self._flush_batch(closing=True)
             with contextlib.suppress(Exception):  # keeps query plans good; optional

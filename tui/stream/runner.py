@@ -4,6 +4,7 @@ resume / restart after a drop or a stall, and cancel.
 A producer task does all the I/O and puts *batches* of events (one per network chunk) on a
 queue; iterating the run hands them out one by one (or use :meth:`StreamRun.batches`). This
 keeps the per-event overhead low and lets :meth:`StreamRun.cancel` interrupt any await.
+What each attempt sends and how a failed one continues is :mod:`tui.stream.request`'s.
 
 Policy (``session.reconnect``):
 
@@ -29,14 +30,11 @@ import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Literal
 
 import httpx
-import msgspec
 
 from tui.config import SessionConfig
-from tui.stream.adapter import Adapter, Outcome
-from tui.stream.chat import ChatAdapter, build_chat_body
+from tui.stream.adapter import Outcome
 from tui.stream.events import (
     Connecting,
     Finished,
@@ -44,16 +42,14 @@ from tui.stream.events import (
     Notice,
     Resumed,
     Retrying,
-    RetryMode,
     RunError,
     RunEvent,
     Started,
 )
-from tui.stream.responses import ResponsesAdapter, build_responses_body
+from tui.stream.request import Continuation, RequestPlan
 from tui.stream.retry import (
     MAX_RETRY_AFTER_S,
     AttemptFailure,
-    backoff_delay,
     check_response,
     kept_headers,
     request_id_of,
@@ -64,8 +60,6 @@ __all__ = ["CANCEL_TIMEOUT_S", "StreamRun"]
 
 CANCEL_TIMEOUT_S = 2.0
 """Time allowed for ``POST /responses/{id}/cancel`` when a background run is cancelled."""
-
-_Continue = Literal["create", "resume_seq", "resume_id"]
 
 
 class StreamRun:
@@ -85,22 +79,12 @@ class StreamRun:
     ) -> None:
         self.session = session
         self._client = client
-        self._base = base_url.rstrip("/")
         self.prompt = session.prompt if prompt is None else prompt
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._adapter: Adapter
-        self._responses: ResponsesAdapter | None = None
-        if session.api == "chat":
-            self._adapter = ChatAdapter()
-            self._body = msgspec.json.encode(build_chat_body(session, self.prompt))
-            self._path = "/chat/completions"
-        else:
-            self._responses = ResponsesAdapter()
-            self._adapter = self._responses
-            self._body = msgspec.json.encode(build_responses_body(session, self.prompt))
-            self._path = "/responses"
+        self._plan = RequestPlan(session, base_url, self.prompt)
+        self._adapter = self._plan.adapter
         self._queue: asyncio.Queue[list[RunEvent]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._batch: list[RunEvent] = []
@@ -108,8 +92,6 @@ class StreamRun:
         self._ended = False
         self._cancelled = False
         self._t0 = 0.0
-        self._last_event_id: str | None = None
-        self._sse_retry_s: float | None = None  # the stream's ``retry:`` field
 
     # -- public API --------------------------------------------------------------------
     def __aiter__(self) -> StreamRun:
@@ -190,98 +172,37 @@ class StreamRun:
         self._put([finished])
 
     async def _cancelled_finish(self) -> Finished:
-        responses = self._responses
-        if (
-            responses is not None
-            and (self.session.background or responses.background)
-            and responses.response_id is not None
-        ):
-            url = f"{self._base}/responses/{responses.response_id}/cancel"
+        url = self._plan.cancel_url()
+        if url is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(
-                    self._client.post(url, headers=self._headers(json=False)),
+                    self._client.post(url, headers=self._plan.headers(json=False)),
                     CANCEL_TIMEOUT_S,
                 )
         return Finished(self._now(), "cancelled", "cancelled", None, None)
 
-    def _headers(self, *, json: bool = True) -> dict[str, str]:
-        headers = {"Accept": "text/event-stream"}
-        if json:
-            headers["Content-Type"] = "application/json"
-        headers.update(self.session.headers)
-        key = self.session.api_key()
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
-
-    def _request(self, how: _Continue) -> tuple[str, str, bytes | None, dict[str, str]]:
-        if how == "resume_seq":
-            assert self._responses is not None and self._responses.response_id is not None
-            url = (
-                f"{self._base}/responses/{self._responses.response_id}"
-                f"?stream=true&starting_after={self._responses.last_seq}"
-            )
-            return "GET", url, None, self._headers(json=False)
-        headers = self._headers()
-        if how == "resume_id" and self._last_event_id:
-            headers["Last-Event-ID"] = self._last_event_id
-        return "POST", self._base + self._path, self._body, headers
-
-    def _can_resume(self) -> _Continue | None:
-        responses = self._responses
-        if (
-            responses is not None
-            and (self.session.background or responses.background)
-            and responses.response_id is not None
-            and responses.last_seq is not None
-        ):
-            return "resume_seq"
-        if self._last_event_id:
-            return "resume_id"
-        return None
-
     async def _run(self) -> Finished:
         policy = self.session.reconnect
-        adapter = self._adapter
+        plan, adapter = self._plan, self._adapter
         attempt = retries = 0
-        how: _Continue = "create"
+        how: Continuation = "create"
         restart = True
         while True:
             attempt += 1
             adapter.begin_attempt(attempt, restart=restart)
-            restart = False
             result = await self._attempt(attempt, how)
             if isinstance(result, Outcome):
                 return self._finish(result)
-            failure = result
-            mode: RetryMode = "retry"
-            if failure.started:
-                resume = self._can_resume() if policy.on_drop == "resume" else None
-                if policy.on_drop == "fail":
-                    return self._fail(failure.error)
-                if resume is not None:
-                    how, mode = resume, "resume"
-                else:
-                    how, mode, restart = "create", "restart", True
-                    self._last_event_id = None
-            elif not failure.retryable:
-                if how == "create" or failure.error.kind == "auth":
-                    return self._fail(failure.error)
-                # the response cannot be streamed again (e.g. 404): start over
-                how, mode, restart = "create", "restart", True
-                self._last_event_id = None
-            elif how != "create":
-                mode = "resume"
+            step = plan.after_failure(result, how)
+            if step is None:
+                return self._fail(result.error)
+            how, restart = step.how, step.restart
             if retries >= policy.max_retries:
-                return self._fail(failure.error, gave_up=retries)
+                return self._fail(result.error, gave_up=retries)
             retries += 1
-            delay = failure.delay_s
-            if delay is None and how == "resume_id" and self._sse_retry_s is not None:
-                delay = self._sse_retry_s  # the reconnection time the stream asked for
-            if delay is None:
-                delay = backoff_delay(retries, policy, self._rng)
+            delay = plan.retry_delay(result, how, retries, self._rng)
             self._put(
-                [Retrying(self._now(), retries, policy.max_retries, delay, mode, failure.error)]
+                [Retrying(self._now(), retries, policy.max_retries, delay, step.mode, result.error)]
             )
             await self._sleep(delay)
 
@@ -314,9 +235,9 @@ class StreamRun:
         )
         return Finished(self._now(), "failed", reason, None, error)
 
-    async def _attempt(self, attempt: int, how: _Continue) -> Outcome | AttemptFailure:
+    async def _attempt(self, attempt: int, how: Continuation) -> Outcome | AttemptFailure:
         policy = self.session.reconnect
-        method, url, body, headers = self._request(how)
+        method, url, body, headers = self._plan.request(how)
         self._put([Connecting(self._now(), attempt, method, url)])
         timeout = httpx.Timeout(
             connect=policy.connect_timeout_s,
@@ -369,7 +290,7 @@ class StreamRun:
             msg = f"cannot connect to {url}: {exc or type(exc).__name__}"
             return AttemptFailure(RunError("connect", msg), started=False)
 
-    def _started(self, response: httpx.Response, attempt: int, how: _Continue) -> None:
+    def _started(self, response: httpx.Response, attempt: int, how: Continuation) -> None:
         t = self._now()
         events: list[RunEvent] = [
             Started(
@@ -380,17 +301,18 @@ class StreamRun:
                 kept_headers(response.headers),
             )
         ]
+        plan = self._plan
         if how == "resume_seq":
-            assert self._responses is not None
-            events.append(Resumed(t, attempt, self._responses.last_seq))
+            assert plan.responses is not None
+            events.append(Resumed(t, attempt, plan.responses.last_seq))
         elif how == "resume_id":
-            events.append(Resumed(t, attempt, None, self._last_event_id))
+            events.append(Resumed(t, attempt, None, plan.last_event_id))
         self._put(events)
 
     async def _read(self, response: httpx.Response) -> Outcome | AttemptFailure:
-        adapter = self._adapter
+        adapter, plan = self._adapter, self._plan
         decoder = SSEDecoder()
-        decoder.last_event_id = self._last_event_id
+        decoder.last_event_id = plan.last_event_id
         feed = decoder.feed
         handle = adapter.handle
         clock, t0, put = self._clock, self._t0, self._queue.put_nowait
@@ -411,9 +333,9 @@ class StreamRun:
                     return adapter.outcome
         finally:
             if decoder.saw_id:
-                self._last_event_id = decoder.last_event_id
+                plan.last_event_id = decoder.last_event_id
             if decoder.retry_ms is not None:
-                self._sse_retry_s = min(decoder.retry_ms / 1000.0, MAX_RETRY_AFTER_S)
+                plan.sse_retry_s = min(decoder.retry_ms / 1000.0, MAX_RETRY_AFTER_S)
         outcome = adapter.eof_outcome(decoder.pending_data())
         if outcome is not None:
             return outcome
