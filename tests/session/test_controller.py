@@ -129,11 +129,6 @@ async def test_cancel_while_waiting_stops_the_schedule_at_once(
     assert not controller.running
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: controller.py _run_loop sets state 'waiting' (line 230) and nothing resets "
-    "it when cancel() ends the schedule during the wait",
-)
 async def test_cancel_while_waiting_leaves_no_waiting_state(
     client: httpx.AsyncClient, sim_url: str, sim_key: str
 ) -> None:
@@ -419,11 +414,6 @@ async def test_the_store_reads_the_runs_own_accumulator(
     assert recorder.done_at_finished == [True]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: controller.py _one_run awaits store.start_run (line 269) outside the try "
-    "whose CancelledError handler records Finished(cancelled)",
-)
 async def test_abort_during_store_start_still_finishes_the_run(
     client: httpx.AsyncClient, sim_url: str, sim_key: str
 ) -> None:
@@ -462,11 +452,6 @@ async def test_phase_words_through_a_retry(
     assert controller.state == "done"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: states.py next_state (line 25) keeps 'retrying' on the next attempt's "
-    "Connecting, so phase's 'attempt N' branch (line 43) is never reached",
-)
 async def test_phase_names_the_attempt_after_a_retry(
     client: httpx.AsyncClient, sim_url: str, sim_key: str
 ) -> None:
@@ -478,11 +463,6 @@ async def test_phase_names_the_attempt_after_a_retry(
     assert "attempt 2" in follower.phases
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: controller.py wait() (line 204) suppresses every CancelledError, also the "
-    "one aimed at the task that waits, which then goes on as if not cancelled",
-)
 async def test_cancelling_a_waiter_cancels_it(sim_key: str) -> None:
     gate = asyncio.Event()
     controller = SessionController(fast(sim_key), ready=gate.wait)

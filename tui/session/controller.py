@@ -44,7 +44,7 @@ from tui.stream.events import (
     new_run_id,
 )
 from tui.stream.metrics import MetricsSnapshot
-from tui.vocab import SessionState
+from tui.vocab import FINAL_STATES, FinishReason, RunStatus, SessionState
 
 if TYPE_CHECKING:  # imported when a run starts: a dashboard's first frame does not wait
     import httpx
@@ -201,8 +201,9 @@ class SessionController:
         """Until the current run loop (and its repeat schedule) has ended."""
         task = self._task
         if task is not None and not task.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(task)
+            # asyncio.wait neither raises the task's outcome nor swallows a cancellation of
+            # the caller (the task itself is not cancelled by it)
+            await asyncio.wait([task])
 
     async def abort(self) -> None:
         """Stop at once: cancel the run loop's task (the run still records ``Finished``)."""
@@ -210,31 +211,36 @@ class SessionController:
         task = self._task
         if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task])
 
     async def _run_loop(
         self, prompt: str, previous: asyncio.Task[None] | None, control: _LoopControl
     ) -> None:
         if previous is not None and not previous.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await previous
+            await asyncio.wait([previous])
         count = 0
-        while not control.stop:
-            started = time.monotonic()
-            await self._one_run(prompt, control)
-            count += 1
-            repeat = self.session.repeat
-            if repeat is None or control.stop or (repeat.count and count >= repeat.count):
-                return
-            self.state = "waiting"
-            self.version += 1
-            # every_s counts from one start to the next; a run longer than that is followed
-            # by the next one at once
-            delay = started + repeat.every_s - time.monotonic()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(control.wake.wait(), timeout=delay)
+        try:
+            while not control.stop:
+                started = time.monotonic()
+                await self._one_run(prompt, control)
+                count += 1
+                repeat = self.session.repeat
+                if repeat is None or control.stop or (repeat.count and count >= repeat.count):
+                    return
+                self.state = "waiting"
+                self.version += 1
+                # every_s counts from one start to the next; a run longer than that is
+                # followed by the next one at once
+                delay = started + repeat.every_s - time.monotonic()
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(control.wake.wait(), timeout=delay)
+        finally:
+            # a schedule stopped between runs: the session shows how its last run ended
+            run = self.current
+            if self.state == "waiting" and run is not None and run.finished is not None:
+                self.state = FINAL_STATES[run.finished.status]
+                self.version += 1
 
     def begin_run(self, prompt: str, *, run_id: str | None = None) -> SessionRun:
         """Make a new run current and tell the listeners (the run loop calls this; a test or
@@ -262,23 +268,24 @@ class SessionController:
             await self._ready()
         session = self.session
         run = self.begin_run(prompt)
-        if self.store is not None:
-            try:
-                # the store reads the run's state from this accumulator, which
-                # handle_events feeds before it hands the events to the store
-                await self.store.start_run(
-                    session, prompt=prompt, run_id=run.run_id, accumulator=run.accumulator
-                )
-            except Exception as exc:
-                self._store_failed(exc)
         t0 = self._clock()
 
-        def finish(status: str, reason: str, error: RunError | None) -> None:
+        def finish(status: RunStatus, reason: FinishReason, error: RunError | None) -> None:
             if run.finished is None:
-                event = Finished(self._clock() - t0, status, reason, None, error)  # type: ignore[arg-type]
-                self.handle_events(run, (event,))
+                self.handle_events(
+                    run, (Finished(self._clock() - t0, status, reason, None, error),)
+                )
 
         try:
+            if self.store is not None:
+                try:
+                    # the store reads the run's state from this accumulator, which
+                    # handle_events feeds before it hands the events to the store
+                    await self.store.start_run(
+                        session, prompt=prompt, run_id=run.run_id, accumulator=run.accumulator
+                    )
+                except Exception as exc:
+                    self._store_failed(exc)
             from tui.stream.runner import StreamRun
 
             if self.client is None:

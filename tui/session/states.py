@@ -39,7 +39,8 @@ def phase(state: SessionState, run: SessionRun | None) -> str:
     """A short word for the progress line: the state, with the attempt, the retry schedule
     or what the stream is producing (``streaming``, ``reasoning``, ``tool call``)."""
     boundary = run.boundary if run is not None else None
-    if state == "connecting" and isinstance(boundary, Connecting) and boundary.attempt > 1:
+    reconnecting = state in ("connecting", "retrying", "resumed")
+    if reconnecting and isinstance(boundary, Connecting) and boundary.attempt > 1:
         return f"attempt {boundary.attempt}"
     if state == "retrying" and isinstance(boundary, Retrying):
         return f"retry {boundary.attempt}/{boundary.max_retries} in {boundary.delay_s:.1f}s"
