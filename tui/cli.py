@@ -28,12 +28,12 @@ REPLAY_MAX_SPEED = 10.0
 
 _LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "history": (
-        "tui.store.commands",
+        "tui.cli_store",
         "history_command",
         "List stored runs, newest first (search and filters, --json).",
     ),
     "export": (
-        "tui.store.commands",
+        "tui.cli_store",
         "export_command",
         "Export one stored run as Markdown, JSON or JSON lines.",
     ),

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from tests.contract import RESULT_KEYS
 from tests.store.conftest import every_kind_events, make_session
+from tui.cli_store import export_command, history_command
 from tui.config import SessionConfig
 from tui.store import Store, result_record
-from tui.store.commands import export_command, history_command
 from tui.store.export import to_json, to_jsonl, to_markdown
 from tui.stream.events import EVENT_TYPES, Connecting, Finished, TextDelta, Usage
 
@@ -181,7 +181,7 @@ def test_command_errors_are_one_line_and_no_traceback(
 def test_commands_import_only_click() -> None:
     """`tokentop --help` stays fast: importing the commands loads no store machinery."""
     code = (
-        "import sys, tui.store.commands as c; "
+        "import sys, tui.cli_store as c; "
         "print(sorted(m for m in ('aiosqlite', 'msgspec', 'sqlite3', 'tui.store.store') "
         "if m in sys.modules)); print(c.history_command.name, c.export_command.name)"
     )
@@ -193,7 +193,7 @@ def test_commands_import_only_click() -> None:
 
 def test_the_store_is_headless() -> None:
     code = (
-        "import sys, tui.store, tui.store.store, tui.store.commands, tui.store.export; "
+        "import sys, tui.store, tui.store.store, tui.cli_store, tui.store.export; "
         "print([m for m in sys.modules if m.split('.')[0] in ('textual', 'rich') "
         "or m.startswith('tui.ui')])"
     )

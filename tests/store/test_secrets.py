@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.store.conftest import completed_events, make_session
+from tui.cli_store import export_command, history_command
 from tui.store import Store
-from tui.store.commands import export_command, history_command
 from tui.stream.events import (
     Connecting,
     Finished,

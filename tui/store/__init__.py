@@ -1,7 +1,7 @@
 """The transcript store: every run and every event in SQLite (aiosqlite), headless.
 
-Names are imported lazily, so that ``tui.store.commands`` (imported by ``tokentop --help``)
-does not pull in aiosqlite and msgspec.
+Names are imported lazily: importing ``tui.store`` (or a light module of it) does not pull
+in aiosqlite and msgspec until :class:`Store` is used.
 """
 
 from __future__ import annotations

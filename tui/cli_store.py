@@ -1,9 +1,9 @@
-"""``tokentop history`` and ``tokentop export``: click commands over the store.
+"""``tokentop history`` and ``tokentop export``: the command-line face of the store.
 
-Only click is imported at module level (``tokentop --help`` stays fast); the store is
-imported when a command runs. Expected problems (no database yet, an unknown run id, any
-:class:`~tui.store.errors.StoreError`) print one line on stderr and exit 1; bad arguments
-exit 2 (click's usage errors).
+Only click and :mod:`tui.vocab` are imported at module level (``tokentop --help`` stays
+fast); the store is imported when a command runs. Expected problems (no database yet, an
+unknown run id, any :class:`~tui.store.errors.StoreError`) print one line on stderr and exit
+1; bad arguments exit 2 (click's usage errors).
 """
 
 from __future__ import annotations
@@ -16,23 +16,19 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
+from tui.vocab import FINISH_REASONS, MISSING, RUN_STATUSES, STORED_STATUSES
+
 if TYPE_CHECKING:
-    from .records import RunSummary
+    from tui.store.records import RunSummary
 
 T = TypeVar("T")
 
-FINISH_CHOICES = (
-    "stop",
-    "length",
-    "tool_calls",
-    "content_filter",
-    "error",
-    "truncated",
-    "cancelled",
-    "interrupted",
-    "running",
+FINISH_CHOICES: tuple[str, ...] = (
+    *FINISH_REASONS,
+    *(status for status in STORED_STATUSES if status not in RUN_STATUSES),
 )
-"""``--finish`` values: the normalized finish reasons, plus the two unfinished statuses."""
+"""``--finish`` values: the normalized finish reasons, plus the statuses of runs that never
+finished (``running``, ``interrupted``)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,7 +54,7 @@ def _db_path(db: Path | None) -> Path:
 
 def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``main`` and turn a StoreError into a one-line message with exit status 1."""
-    from .errors import StoreError
+    from tui.store.errors import StoreError
 
     try:
         return asyncio.run(main())
@@ -67,7 +63,7 @@ def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 def _fmt_num(value: float | None, digits: int = 0) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    return MISSING if value is None else f"{value:.{digits}f}"
 
 
 def history_table(runs: list[RunSummary]) -> str:
@@ -75,7 +71,7 @@ def history_table(runs: list[RunSummary]) -> str:
     header = ("TIME", "SESSION", "MODEL", "STATUS", "FINISH", "TOKENS", "TTFT ms", "TOK/S", "RUN")
     rows = [header]
     for run in runs:
-        tokens = "–" if run.output_tokens is None else str(run.output_tokens)
+        tokens = MISSING if run.output_tokens is None else str(run.output_tokens)
         if run.tokens_estimated and run.output_tokens is not None:
             tokens = "~" + tokens
         rows.append(
@@ -84,7 +80,7 @@ def history_table(runs: list[RunSummary]) -> str:
                 run.session[:28],
                 run.model[:28],
                 run.status,
-                run.finish_reason or "–",
+                run.finish_reason or MISSING,
                 tokens,
                 _fmt_num(run.ttft_ms),
                 _fmt_num(run.tokens_per_s, 1),
@@ -142,7 +138,7 @@ def history_command(
     path = _db_path(db)
 
     async def main() -> list[RunSummary]:
-        from .store import Store
+        from tui.store import Store
 
         store = await Store.open(path, readonly=True)
         try:
@@ -155,8 +151,8 @@ def history_command(
     runs = _run(main)
     out = sys.stdout
     if as_json:
-        from .export import json_line
-        from .records import result_record
+        from tui.store import result_record
+        from tui.store.export import json_line
 
         _emit("".join(json_line(result_record(r)) for r in runs), out)
     elif runs:
@@ -190,8 +186,7 @@ def export_command(run_id: str, fmt: str, output: Path | None, db: Path | None) 
     path = _db_path(db)
 
     async def main() -> str:
-        from . import export
-        from .store import Store
+        from tui.store import Store, export
 
         store = await Store.open(path, readonly=True)
         try:
