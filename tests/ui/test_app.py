@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +94,43 @@ async def test_runs_are_saved_to_the_store(
     async with await Store.open(db) as store:
         detail = await store.get_run(runs[0].run_id)
         assert detail.output_text == answer
+
+
+@pytest.mark.parametrize("moment", ["at once", "when started", "mid-stream"])
+async def test_quitting_early_keeps_every_started_run_and_says_nothing_of_the_store(
+    sim_url: str,
+    sim_key: str,
+    tmp_path: Path,
+    theme_dirs: list[Path | None],
+    caplog: pytest.LogCaptureFixture,
+    moment: str,
+) -> None:
+    db = tmp_path / "runs.db"
+    slow = "ttft=0.05,tps=40,tokens=4000"
+    config = app_config(
+        *(sim_session(sim_url, f"s{i}", key=sim_key, timing=slow) for i in range(4)),
+        sim_session(sim_url, "chat", api="chat", key=sim_key, timing=slow),
+    )
+    app = TokentopApp(config, db_path=db, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        if moment == "when started":
+            await wait_until(pilot, lambda: app.begun, what="start")
+        elif moment == "mid-stream":
+            await wait_until(
+                pilot, lambda: all(s.state == "streaming" for s in app.sessions), what="streams"
+            )
+        await pilot.press("q")
+    started = {s.current.run_id: s.name for s in app.sessions if s.current is not None}
+    assert all(not s.running for s in app.sessions)
+    async with await Store.open(db, readonly=True) as store:
+        stored = {r.run_id: r for r in await store.list_runs(limit=100)}
+    # every run that started is stored, ended as cut by the quit (none left running)
+    assert set(stored) == set(started)
+    assert {r.status for r in stored.values()} <= {"cancelled", "completed"}
+    if moment == "mid-stream":
+        assert len(stored) == 5 and all(r.status == "cancelled" for r in stored.values())
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert problems == [], [r.getMessage() for r in problems]
 
 
 async def test_store_that_cannot_open_is_a_notification_not_a_crash(
