@@ -6,7 +6,9 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal, TypeAlias
 
+from tui.stream.accumulate import error_dict
 from tui.stream.events import RunEvent
+from tui.vocab import MISSING
 
 from .codec import event_fields
 from .records import RunDetail, result_record
@@ -16,7 +18,7 @@ FORMATS: tuple[ExportFormat, ...] = ("md", "json", "jsonl")
 
 
 def _num(value: float | None, unit: str = "", digits: int = 1) -> str:
-    return "–" if value is None else f"{value:.{digits}f}{unit}"
+    return MISSING if value is None else f"{value:.{digits}f}{unit}"
 
 
 def json_line(value: Any) -> str:
@@ -43,10 +45,10 @@ def _fence(text: str, info: str = "") -> str:
 
 def to_markdown(run: RunDetail) -> str:
     """The run for reading: prompt, output, finish reason, metrics, attempts."""
-    finish = run.finish_reason or "–"
+    finish = run.finish_reason or MISSING
     if run.raw_finish_reason and run.raw_finish_reason != run.finish_reason:
         finish += f" (server said `{run.raw_finish_reason}`)"
-    tokens = "–" if run.output_tokens is None else str(run.output_tokens)
+    tokens = MISSING if run.output_tokens is None else str(run.output_tokens)
     if run.tokens_estimated and run.output_tokens is not None:
         tokens += " (estimated)"
     rows = [
@@ -63,7 +65,7 @@ def to_markdown(run: RunDetail) -> str:
             " / ".join(_num(v, " ms", 2) for v in (run.itl_p50_ms, run.itl_p95_ms, run.itl_p99_ms)),
         ),
         ("Duration", _num(run.duration_ms, " ms")),
-        ("Input tokens", "–" if run.input_tokens is None else str(run.input_tokens)),
+        ("Input tokens", MISSING if run.input_tokens is None else str(run.input_tokens)),
         ("Output tokens", tokens),
         ("Chunks", str(run.chunks)),
         ("Attempts", f"{run.attempts} ({run.resumes} resumed)"),
@@ -137,13 +139,7 @@ def to_json(run: RunDetail) -> str:
                     "mode": a.mode,
                     "http_status": a.http_status,
                     "request_id": a.request_id,
-                    "cause": None
-                    if a.cause is None
-                    else {
-                        "kind": a.cause.kind,
-                        "status": a.cause.http_status,
-                        "message": a.cause.message,
-                    },
+                    "cause": error_dict(a.cause),
                     "resumed_after": a.after_sequence,
                     "last_event_id": a.last_event_id,
                     "output_text": a.output_text,

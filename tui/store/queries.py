@@ -13,9 +13,9 @@ INSERT_EVENTS_JSON = (
     "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value -> 4 FROM json_each(?)"
 )
 """A whole batch of events in one statement: ``?`` is a JSON array of ``[run, seq, t, kind,
-event]`` rows. SQLite expands it in C: ``executemany`` re-takes the GIL for every row, and
-with the event loop busy each re-take waits up to the 5 ms switch interval (the writer then
-managed a few hundred rows/s under a 16-stream load and fell minutes behind)."""
+event]`` rows, which SQLite expands in C. One statement takes the GIL once per batch, where
+``executemany`` re-takes it for every row (and, with the event loop busy, each re-take can
+wait for the interpreter's 5 ms switch interval)."""
 
 UPDATE_RUN = "UPDATE runs SET " + ", ".join(f"{c} = ?" for c in RUN_COLUMNS) + " WHERE id = ?"
 

@@ -61,10 +61,11 @@ commit itself and for event-loop jitter within the bound."""
 CHECKPOINT_S = 2.0
 """How often the periodic flush rewrites a running run's row (its text so far and metrics).
 
-Events are committed every :data:`FLUSH_PERIOD_S`; the run row holds the whole text, so
-rewriting it on every flush made each flush cost O(answer) and a long run quadratic (16 runs
-of 70 KB rewritten 7 times a second). Finished runs and :meth:`Store.flush` always write it;
-a dead writer's runs are re-folded from their events (``_refold_runs_of``)."""
+Events are committed every :data:`FLUSH_PERIOD_S`; the run row holds the whole text, so it
+is rewritten only this often, keeping a periodic flush's cost in proportion to its new
+events rather than to the answer so far. A run's end, :meth:`EventWriter.flush` and
+``Store.close`` always write it; a dead writer's runs are re-folded from their events when
+the next writer opens the database."""
 
 
 SEQ_BITS = 32
@@ -74,7 +75,8 @@ SEQ_MASK = (1 << SEQ_BITS) - 1
 
 
 EVENTS_PER_INSERT = 2_000
-"""Events per ``INSERT ... FROM json_each(?)``: encoding one chunk holds the GIL ~1 ms."""
+"""Events per ``INSERT ... FROM json_each(?)``: the writer's thread encodes one chunk while
+holding the GIL, so a chunk is kept small enough not to stall the event loop."""
 
 
 def secret_forms(secret: str) -> tuple[bytes, ...]:

@@ -10,8 +10,8 @@ cap, keep-alive connections kept for :data:`KEEPALIVE_S`). Its transport is, in 
   for its ``trust_env``; ``NO_PROXY=*`` turns them all off): httpx then applies the proxies
   and ``NO_PROXY`` itself. ``direct_origins`` (the simulator) are mounted on a plain
   transport that never uses a proxy;
-- otherwise ``httpx_aiohttp.AiohttpTransport`` (about half the CPU per token for many fast
-  streams), subclassed here so that aiohttp's errors become the httpx exception types that
+- otherwise ``httpx_aiohttp.AiohttpTransport`` (less CPU per token for many fast streams:
+  ``bench/RESULTS.md``), subclassed here so that aiohttp's errors become the httpx exception types that
   describe them (the library's own map turns a refused connection or a server that hung up
   into ``ConnectTimeout``): a refused / unresolvable host is ``ConnectError``, a connect
   timeout ``ConnectTimeout``, no byte for the read timeout ``ReadTimeout``, a connection
