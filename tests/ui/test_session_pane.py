@@ -19,6 +19,7 @@ from tui.stream.events import Retrying, RunEvent, Started, TextDelta
 from tui.ui.app import TokentopApp
 from tui.ui.screens.main import MainScreen
 from tui.ui.screens.prompt import PromptEditor
+from tui.ui.style import STATE_CLASSES
 from tui.ui.widgets.session_pane import SessionPane
 
 SLOW = "ttft=0.02,tps=40,tokens=4000"
@@ -172,9 +173,11 @@ async def test_background_tab_unread_marker_and_notification(
             pilot, lambda: app.sessions[1].state == "done" and app.sessions[2].state == "failed"
         )
         tab = main.tabs.get_tab("session-1")
-        await wait_until(pilot, lambda: tab.has_class("-unread") and tab.has_class("-done"))
+        await wait_until(
+            pilot, lambda: tab.has_class("-unread") and tab.has_class(*STATE_CLASSES["done"])
+        )
         assert "✓" in str(tab.label) and "•" in str(tab.label)
-        assert main.tabs.get_tab("session-2").has_class("-failed")
+        assert main.tabs.get_tab("session-2").has_class(*STATE_CLASSES["failed"])
         assert any("back finished" in m for m, _ in notes)
         assert any("back-fail failed" in m and sev == "error" for m, sev in notes)
         # Hidden panes buffered: nothing rendered until shown; then it is all there.

@@ -8,7 +8,7 @@ never end the app.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,7 +17,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.color import Color, ColorParseError
 from textual.command import Provider
 from textual.containers import Horizontal
 from textual.screen import Screen
@@ -25,7 +24,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Select, Static
 
 from tui.ui.screens.replay import ReplayScreen, ScreenBindingCommands
+from tui.ui.style import TONE_VARIABLES, theme_styles
 from tui.ui.widgets.format import fmt_count, fmt_ms, fmt_rate
+from tui.vocab import FINISH_REASONS, MISSING, outcome_tone
 
 if TYPE_CHECKING:
     from tui.store import Store
@@ -33,42 +34,6 @@ if TYPE_CHECKING:
 
 SEARCH_DEBOUNCE_S = 0.25
 """Typing in the search box reloads the table this long after the last key."""
-
-FINISH_REASONS: tuple[str, ...] = (
-    "stop",
-    "length",
-    "tool_calls",
-    "content_filter",
-    "error",
-    "truncated",
-    "cancelled",
-)
-"""Normalized finish reasons offered by the filter (see ``tui.stream.events``)."""
-
-STATUS_VARIABLES: dict[str, str] = {
-    "completed": "status-ok",
-    "incomplete": "status-warn",
-    "failed": "status-failed",
-    "interrupted": "status-failed",
-    "cancelled": "text-muted",
-    "running": "status-retry",
-}
-"""Theme variable that colours each stored status (and its finish reason) in the table."""
-
-
-def status_styles(variables: Mapping[str, str]) -> dict[str, Style]:
-    """Rich styles for each stored status, from the current theme's variables."""
-    styles: dict[str, Style] = {}
-    for status, name in STATUS_VARIABLES.items():
-        value = variables.get(name)
-        if value is None:
-            continue
-        try:
-            styles[status] = Style(color=Color.parse(value).rich_color)
-        except ColorParseError:
-            continue
-    return styles
-
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("time", "time"),
@@ -97,7 +62,7 @@ def fmt_started(value: object) -> str:
         except ValueError:
             return value
     if when is None:
-        return "–"
+        return MISSING
     if when.tzinfo is not None:
         when = when.astimezone()
     return when.strftime("%m-%d %H:%M:%S")
@@ -256,7 +221,7 @@ class HistoryScreen(Screen[None]):
     def _fill_table(self, *, filtered: bool) -> None:
         table = self.query_one(DataTable)
         table.clear()
-        self._colours = status_styles(self.app.get_css_variables())
+        self._colours = theme_styles(self.app.get_css_variables(), TONE_VARIABLES.values())
         for run in self.runs:
             table.add_row(*self._cells(run), key=run.run_id)
         self._filtered = filtered
@@ -278,13 +243,14 @@ class HistoryScreen(Screen[None]):
     def _cells(self, run: RunSummary) -> tuple[str | Text, ...]:
         """The table cells of one run (same order as :data:`COLUMNS`)."""
         prompt = " ".join(run.prompt.split())
-        tone = self._colours.get(run.status, Style())
+        tone = outcome_tone(run.status, run.finish_reason)
+        style = self._colours.get(TONE_VARIABLES[tone], Style())
         return (
             fmt_started(run.started_at),
             run.session,
-            run.model or "–",
-            Text(run.status, style=tone),
-            Text(run.finish_reason or "–", style=tone),
+            run.model or MISSING,
+            Text(run.status, style=style),
+            Text(run.finish_reason or MISSING, style=style),
             Text(fmt_count(run.output_tokens), justify="right"),
             Text(fmt_ms(run.ttft_ms), justify="right"),
             Text(fmt_rate(run.tokens_per_s), justify="right"),

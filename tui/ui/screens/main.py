@@ -2,8 +2,8 @@
 
 The screen only composes and routes: session actions (cancel, restart, edit prompt, copy,
 follow, raw) apply to the *current session*: the active tab's session, or on the overview
-the session under the cursor. Tab labels show a state marker (``-streaming``, ``-unread``,
-``-done``, ``-warn``, ``-failed`` classes on the Tab, styled in app.tcss).
+the session under the cursor. Tab labels show the state's glyph; the Tab's classes (from
+:data:`tui.ui.style.STATE_CLASSES`, plus ``-unread``) colour it in app.tcss.
 """
 
 from __future__ import annotations
@@ -20,29 +20,18 @@ from textual.widgets import Footer, TabbedContent, TabPane
 
 from tui.session import SessionController
 from tui.ui.screens.prompt import PromptEditor
+from tui.ui.style import STATE_CLASS_NAMES, STATE_CLASSES
 from tui.ui.widgets.overview import OverviewTable
 from tui.ui.widgets.totals import TotalsBar
+from tui.vocab import CUT_REASONS, STATE_GLYPHS
 
 if TYPE_CHECKING:
     from tui.ui.widgets.session_pane import SessionPane
 
 TAB_REFRESH_HZ = 4.0
 
-TAB_MARKERS: dict[str, tuple[str, str]] = {
-    "queued": ("", ""),
-    "waiting": ("◔", ""),
-    "connecting": ("◌", "-streaming"),
-    "streaming": ("●", "-streaming"),
-    "retrying": ("↻", "-retrying"),
-    "resumed": ("↺", "-streaming"),
-    "done": ("✓", "-done"),
-    "incomplete": ("▲", "-warn"),
-    "failed": ("✖", "-failed"),
-    "cancelled": ("■", "-cancelled"),
-}
-"""Tab label glyph and Tab class per session state."""
-
-TAB_CLASSES = ("-streaming", "-retrying", "-done", "-warn", "-failed", "-cancelled", "-unread")
+TAB_CLASSES = (*STATE_CLASS_NAMES, "-unread")
+"""Every class :meth:`MainScreen.refresh_tabs` sets on a session tab."""
 
 
 def session_tab_id(index: int) -> str:
@@ -174,14 +163,11 @@ class MainScreen(Screen[None]):
             pane_id = session_tab_id(index)
             pane = self._pane(index)
             unread = pane is not None and pane.unread
-            glyph, state_class = TAB_MARKERS[live.state]
-            classes = {state_class} if state_class else set()
-            if unread:
-                classes.add("-unread")
-            label = f"{glyph} {live.name}" if glyph else live.name
+            classes = STATE_CLASSES[live.state] | ({"-unread"} if unread else set())
+            label = f"{STATE_GLYPHS[live.state]} {live.name}"
             if unread:
                 label += " •"
-            key = (label, frozenset(classes))
+            key = (label, classes)
             if self._tab_state.get(pane_id) == key:
                 continue
             self._tab_state[pane_id] = key
@@ -209,7 +195,7 @@ class MainScreen(Screen[None]):
             self.notify(f"{name} failed: {why}", title="Run failed", severity="error")
         elif finished.status == "cancelled":
             return
-        elif finished.status == "incomplete" or finished.reason in ("length", "content_filter"):
+        elif finished.status == "incomplete" or finished.reason in CUT_REASONS:
             self.notify(f"{name} ended: {finished.reason}", severity="warning")
         else:
             self.notify(f"{name} finished ({finished.reason})", timeout=3)

@@ -1,8 +1,9 @@
 """Badges that must not be missed: how a run ended, and what the reconnect logic is doing.
 
 Both are plain :class:`Static` widgets whose state lives in reactives; the look comes from
-CSS classes (``-ok``, ``-warn``, ``-failed``, ``-cancelled``, ``-running``, ``-retrying``,
-``-resumed``) styled with theme variables in ``app.tcss`` (defaults in ``DEFAULT_CSS``).
+CSS classes styled with theme variables in ``app.tcss`` (defaults in ``DEFAULT_CSS``): the
+finish badge's tone (:func:`tui.ui.style.tone_class` of :func:`tui.vocab.outcome_tone`) and
+the reconnect status's ``-retrying``, ``-resumed``, ``-reconnected``, ``-failed``.
 """
 
 from __future__ import annotations
@@ -11,26 +12,8 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from tui.stream.events import Finished, Resumed, Retrying, RunError, RunEvent, Started
-
-WARN_REASONS = frozenset({"length", "content_filter"})
-"""Finish reasons that are not failures but must stand out from a normal stop."""
-
-FAILED_REASONS = frozenset({"truncated", "error"})
-
-BADGE_CLASSES = ("-ok", "-warn", "-failed", "-cancelled", "-running")
-
-
-def finish_tone(status: str | None, reason: str | None) -> str:
-    """The badge's tone class for a final status and reason (``-running`` while live)."""
-    if status is None:
-        return "-running"
-    if status == "failed" or reason in FAILED_REASONS:
-        return "-failed"
-    if status == "cancelled" or reason == "cancelled":
-        return "-cancelled"
-    if status == "incomplete" or reason in WARN_REASONS:
-        return "-warn"
-    return "-ok"
+from tui.ui.style import LOUD_TONES, TONE_CLASSES, tone_class
+from tui.vocab import TONE_GLYPHS, outcome_tone
 
 
 class FinishBadge(Static):
@@ -76,11 +59,11 @@ class FinishBadge(Static):
     def text(self) -> str:
         """The badge text as displayed."""
         if self.status is None:
-            return f"… {self.live_label}"
-        tone = finish_tone(self.status, self.reason)
-        glyph = {"-ok": "✓", "-warn": "▲", "-failed": "✖", "-cancelled": "■"}[tone]
+            return f"{TONE_GLYPHS['running']} {self.live_label}"
+        tone = outcome_tone(self.status, self.reason)
+        glyph = TONE_GLYPHS[tone]
         reason = self.reason or self.status
-        loud = tone in ("-warn", "-failed")
+        loud = tone in LOUD_TONES
         label = reason.replace("_", " ")
         label = label.upper() if loud else label
         if reason != self.status and self.status not in ("completed",):
@@ -88,8 +71,8 @@ class FinishBadge(Static):
         return f"{glyph} {label}"
 
     def _refresh_badge(self) -> None:
-        self.remove_class(*BADGE_CLASSES)
-        self.add_class(finish_tone(self.status, self.reason))
+        self.remove_class(*TONE_CLASSES)
+        self.add_class(tone_class(outcome_tone(self.status, self.reason)))
         self.update(self.text)
 
     def watch_status(self) -> None:

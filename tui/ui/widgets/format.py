@@ -1,8 +1,13 @@
-"""Small, pure formatting helpers shared by the widgets (numbers, durations, sparklines)."""
+"""Small, pure formatting helpers shared by the widgets (numbers, durations, sparklines).
+
+An unknown value is :data:`tui.vocab.MISSING` (an en dash).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from tui.vocab import MISSING
 
 SPARK_BLOCKS = " ▁▂▃▄▅▆▇█"
 """Unicode eighth blocks, from empty to full, for one-line sparklines in table cells."""
@@ -11,7 +16,7 @@ SPARK_BLOCKS = " ▁▂▃▄▅▆▇█"
 def fmt_ms(ms: float | None) -> str:
     """``312 ms`` / ``1.42 s`` / ``–`` when unknown."""
     if ms is None:
-        return "–"
+        return MISSING
     if ms < 1000:
         return f"{ms:.0f} ms"
     return f"{ms / 1000:.2f} s"
@@ -20,7 +25,7 @@ def fmt_ms(ms: float | None) -> str:
 def fmt_rate(tokens_per_s: float | None) -> str:
     """``52.3`` (tokens per second, one decimal) or ``–``."""
     if tokens_per_s is None:
-        return "–"
+        return MISSING
     if tokens_per_s >= 1000:
         return f"{tokens_per_s:,.0f}"
     return f"{tokens_per_s:.1f}"
@@ -28,13 +33,13 @@ def fmt_rate(tokens_per_s: float | None) -> str:
 
 def fmt_count(n: int | None) -> str:
     """``1,234`` or ``–``."""
-    return "–" if n is None else f"{n:,}"
+    return MISSING if n is None else f"{n:,}"
 
 
 def fmt_elapsed(seconds: float | None) -> str:
     """``8.4 s`` below a minute, ``3m07s`` above, ``–`` when unknown."""
     if seconds is None:
-        return "–"
+        return MISSING
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(int(seconds), 60)

@@ -27,10 +27,16 @@ from textual.widgets import DataTable, Input
 
 from tui.session import SessionController
 from tui.stream.metrics import MetricsSnapshot
-from tui.ui.themes import resolve_colour
-from tui.ui.widgets.badges import finish_tone
+from tui.ui.style import (
+    LOUD_TONES,
+    STATE_VARIABLES,
+    STYLED_VARIABLES,
+    TONE_VARIABLES,
+    theme_styles,
+)
 from tui.ui.widgets.format import fmt_count, fmt_elapsed, fmt_ms, fmt_rate, sparkline
 from tui.ui.widgets.preview import SessionPreview
+from tui.vocab import MISSING, SESSION_STATES, STATE_GLYPHS, outcome_tone
 
 log = logging.getLogger(__name__)
 
@@ -42,28 +48,6 @@ TALL_FROM = 30
 
 COMPACT_BELOW = 112
 """Below this width the table drops the api, trend and elapsed columns."""
-
-STATE_STYLE: dict[str, tuple[str, str]] = {
-    "queued": ("○", "status-queued"),
-    "connecting": ("◌", "status-connecting"),
-    "streaming": ("●", "status-streaming"),
-    "retrying": ("↻", "status-retry"),
-    "resumed": ("↺", "status-ok"),
-    "waiting": ("◔", "status-queued"),
-    "done": ("✓", "status-ok"),
-    "incomplete": ("▲", "status-warn"),
-    "failed": ("✖", "status-failed"),
-    "cancelled": ("■", "status-cancelled"),
-}
-"""Status marker glyph and the theme variable that colours it, per live state."""
-
-TONE_VARIABLE = {
-    "-ok": "status-ok",
-    "-warn": "status-warn",
-    "-failed": "status-failed",
-    "-cancelled": "status-cancelled",
-    "-running": "status-queued",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +108,7 @@ def _num(value: float | None) -> tuple[float, str]:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column(
-        "state", "status", lambda r: (float(list(STATE_STYLE).index(r.live.state)), ""), width=12
-    ),
+    Column("state", "status", lambda r: (float(SESSION_STATES.index(r.live.state)), ""), width=12),
     Column("name", "session", lambda r: (0.0, r.live.name.lower())),
     Column("model", "model", lambda r: (0.0, r.live.session.model.lower())),
     Column("api", "api", lambda r: (0.0, r.live.session.api), compact=False, width=9),
@@ -242,12 +224,7 @@ class OverviewTable(Vertical):
         self._tick()
 
     def _theme_styles(self) -> dict[str, Style]:
-        variables = self.app.get_css_variables()
-        styles: dict[str, Style] = {}
-        for name in {v for _, v in STATE_STYLE.values()} | set(TONE_VARIABLE.values()):
-            if name in variables:
-                styles[name] = Style(color=resolve_colour(variables[name], variables).rich_color)
-        return styles
+        return theme_styles(self.app.get_css_variables(), STYLED_VARIABLES)
 
     # -- rows ----
 
@@ -320,23 +297,25 @@ class OverviewTable(Vertical):
 
     def _row_cells(self, row: RowData) -> dict[str, Text | str]:
         live = row.live
-        glyph, variable = STATE_STYLE[live.state]
+        state = live.state
         attempts, resumes = row.attempts
         status, reason = row.finish
-        tone = finish_tone(status, reason)
-        finish: Text | str = "–"
+        finish: Text | str = MISSING
         if reason is not None:
+            tone = outcome_tone(status, reason)
             finish = self._styled(
-                reason.replace("_", " "), TONE_VARIABLE[tone], bold=tone in ("-warn", "-failed")
+                reason.replace("_", " "), TONE_VARIABLES[tone], bold=tone in LOUD_TONES
             )
         return {
-            "state": self._styled(f"{glyph} {live.state}", variable, bold=live.state == "failed"),
+            "state": self._styled(
+                f"{STATE_GLYPHS[state]} {state}", STATE_VARIABLES[state], bold=state == "failed"
+            ),
             "name": Text(live.name, no_wrap=True),
             "model": Text(live.session.model, no_wrap=True),
             "api": live.session.api,
             "ttft": Text(fmt_ms(row.ttft_ms), justify="right"),
             "rate": Text(fmt_rate(row.rate), justify="right"),
-            "trend": self._styled(sparkline(live.rate_samples, 12), "status-streaming"),
+            "trend": self._styled(sparkline(live.rate_samples, 12), STATE_VARIABLES["streaming"]),
             "out": Text(fmt_count(row.output_tokens), justify="right"),
             "elapsed": Text(fmt_elapsed(row.elapsed_s), justify="right"),
             "tries": Text(f"{attempts}/{resumes}", justify="right"),

@@ -13,6 +13,8 @@ from textual.content import Content
 from textual.widgets import Static
 
 from tui.session import SessionController
+from tui.ui.style import TONE_VARIABLES
+from tui.vocab import TONE_GLYPHS
 
 PREVIEW_HZ = 4.0
 TAIL_CHARS = 4_000
@@ -46,7 +48,8 @@ def preview_content(live: SessionController | None) -> Content:
     if acc.error is not None:
         lines.append(
             Content.from_markup(
-                "[$status-failed b]✖ $kind:[/] $message",
+                f"[${TONE_VARIABLES['failed']} b]$glyph $kind:[/] $message",
+                glyph=TONE_GLYPHS["failed"],
                 kind=acc.error.kind,
                 message=acc.error.message,
             )

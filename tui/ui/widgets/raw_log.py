@@ -11,6 +11,7 @@ from textual.widgets import Log
 
 from tui.session import RAW_EVENT_LIMIT, DebugEvent, SessionRun
 from tui.stream.events import Connecting, Resumed, Retrying, Started
+from tui.vocab import MISSING
 
 RAW_REFRESH_HZ = 10.0
 
@@ -36,7 +37,9 @@ def format_debug_event(event: DebugEvent) -> str:
     if isinstance(event, Connecting):
         return f"{event.t:9.3f}  ── attempt {event.attempt}: {event.method} {event.url}"
     if isinstance(event, Started):
-        line = f"{event.t:9.3f}  ── HTTP {event.http_status}  request id {event.request_id or '–'}"
+        line = (
+            f"{event.t:9.3f}  ── HTTP {event.http_status}  request id {event.request_id or MISSING}"
+        )
         headers = [
             f"{k}: {v}"
             for k, v in event.headers

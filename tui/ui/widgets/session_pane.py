@@ -35,6 +35,7 @@ from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.raw_log import RawEventLog
 from tui.ui.widgets.run_history import RunHistory
 from tui.ui.widgets.transcript import TranscriptView
+from tui.vocab import TONE_GLYPHS
 
 METRICS_HZ = 5.0
 """How often the visible pane pulls a metrics snapshot."""
@@ -191,7 +192,7 @@ class SessionPane(Vertical):
             self.add_class("-failed")
             status = f" (HTTP {event.error.http_status})" if event.error.http_status else ""
             self.query_one("#pane-error", Static).update(
-                f"✖ {event.error.kind}{status}: {event.error.message}"
+                f"{TONE_GLYPHS['failed']} {event.error.kind}{status}: {event.error.message}"
             )
 
     # -- periodic ----

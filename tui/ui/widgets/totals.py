@@ -8,11 +8,26 @@ from textual.content import Content
 from textual.widgets import Static
 
 from tui.session import SessionController
+from tui.ui.style import STATE_VARIABLES
 from tui.ui.widgets.format import fmt_rate
+from tui.vocab import STATE_GLYPHS, SessionState
 
 TOTALS_HZ = 4.0
 
-LIVE_STATES = frozenset({"connecting", "streaming", "retrying", "resumed"})
+LIVE_STATES: frozenset[SessionState] = frozenset({"connecting", "streaming", "retrying", "resumed"})
+"""The states counted as streaming (a run is on the wire)."""
+
+
+def _mark(state: SessionState) -> str:
+    """Markup for the glyph of ``state`` in its colour (``$`` of a theme variable)."""
+    return f"[${STATE_VARIABLES[state]}]{STATE_GLYPHS[state]}[/]"
+
+
+_STREAMING = _mark("streaming") + " [b]$n[/] streaming"
+_RETRYING = f"[${STATE_VARIABLES['retrying']}]{STATE_GLYPHS['retrying']} $n retrying[/]"
+_FAILED = f"[${STATE_VARIABLES['failed']}]{STATE_GLYPHS['failed']} $n failed[/]"
+_NONE_FAILED = f"[$text-muted]{STATE_GLYPHS['failed']} 0 failed[/]"
+_DONE = _mark("done") + " $n done"
 
 
 def totals_content(sessions: Sequence[SessionController]) -> Content:
@@ -31,18 +46,13 @@ def totals_content(sessions: Sequence[SessionController]) -> Content:
             rate += snap.rolling_tokens_per_s
     parts = [
         Content.from_markup("[b $primary]tokentop[/]"),
-        Content.from_markup("[$status-streaming]●[/] [b]$n[/] streaming", n=str(streaming)),
+        Content.from_markup(_STREAMING, n=str(streaming)),
         Content.from_markup("[b]$rate[/] [$text-muted]tok/s[/]", rate=fmt_rate(rate)),
     ]
     if retrying:
-        parts.append(Content.from_markup("[$status-retry]↻ $n retrying[/]", n=str(retrying)))
-    parts.append(
-        Content.from_markup(
-            "[$status-failed]✖ $n failed[/]" if failed else "[$text-muted]✖ 0 failed[/]",
-            n=str(failed),
-        )
-    )
-    parts.append(Content.from_markup("[$status-ok]✓[/] $n done", n=str(done)))
+        parts.append(Content.from_markup(_RETRYING, n=str(retrying)))
+    parts.append(Content.from_markup(_FAILED if failed else _NONE_FAILED, n=str(failed)))
+    parts.append(Content.from_markup(_DONE, n=str(done)))
     parts.append(Content.from_markup("[$text-muted]$n sessions[/]", n=str(len(sessions))))
     return Content("  ").join(parts)
 

@@ -42,6 +42,7 @@ from tui.stream.events import (
     ToolCallDelta,
 )
 from tui.ui.widgets.plain_text import PlainText
+from tui.vocab import STATE_GLYPHS, TONE_GLYPHS
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +381,9 @@ class TranscriptView(VerticalScroll):
         elif isinstance(event, Finished):
             self._finished = True
             if event.error is not None and self.show_errors:
-                self._add_notice(f"✖ {event.error.kind}: {event.error.message}", "error")
+                self._add_notice(
+                    f"{TONE_GLYPHS['failed']} {event.error.kind}: {event.error.message}", "error"
+                )
 
     def _add_notice(self, text: str, kind: str) -> None:
         self._notices.append(f"{kind}\x00{text}")
@@ -394,7 +397,10 @@ class TranscriptView(VerticalScroll):
         self._received = []
         self._reasoning = []
         self._tools = {}
-        self._add_notice(f"↻ restarted (retry {attempt}): the answer starts over", "notice")
+        self._add_notice(
+            f"{STATE_GLYPHS['retrying']} restarted (retry {attempt}): the answer starts over",
+            "notice",
+        )
         old_segments, self._segments = self._segments, []
         old_plain, self._plain = self._plain, None
         self._in_fence = False
