@@ -25,6 +25,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -55,6 +56,15 @@ SEGMENT_CHARS = 4_000
 PLAIN_AFTER_CHARS = 24_000
 """Past this many characters the answer switches to a plain Line-API view: Markdown lays
 out every block on each refresh, which made each flush slower as the answer grew."""
+
+
+class TranscriptNotice(NamedTuple):
+    """One line under the answer: a notice (a restart, a flagged event, the switch to plain
+    text) or the error a failed run ended with; ``kind`` picks its CSS class
+    (``transcript-notice`` / ``transcript-error``)."""
+
+    kind: Literal["notice", "error"]
+    text: str
 
 
 @dataclass(slots=True)
@@ -165,7 +175,7 @@ class TranscriptView(VerticalScroll):
         self._received: list[str] = []
         self._reasoning: list[str] = []
         self._tools: dict[int, _ToolCallView] = {}
-        self._notices: list[str] = []
+        self._notices: list[TranscriptNotice] = []
         self._notices_dirty = False
         self._segments: list[_MarkdownFeed] = []
         self._live_feeds: set[_MarkdownFeed] = set()
@@ -267,7 +277,7 @@ class TranscriptView(VerticalScroll):
     @property
     def notices(self) -> list[str]:
         """The notice lines shown under the answer (restarts, flagged stops, errors)."""
-        return [n.split("\x00", 1)[1] for n in self._notices]
+        return [notice.text for notice in self._notices]
 
     @property
     def has_pending(self) -> bool:
@@ -385,8 +395,8 @@ class TranscriptView(VerticalScroll):
                     f"{TONE_GLYPHS['failed']} {event.error.kind}: {event.error.message}", "error"
                 )
 
-    def _add_notice(self, text: str, kind: str) -> None:
-        self._notices.append(f"{kind}\x00{text}")
+    def _add_notice(self, text: str, kind: Literal["notice", "error"]) -> None:
+        self._notices.append(TranscriptNotice(kind, text))
         self._notices_dirty = True
 
     def _restart_answer(self, attempt: int) -> None:
@@ -631,8 +641,8 @@ class TranscriptView(VerticalScroll):
         container = self.query_one("#notices")
         shown = len(container.children)
         new = [
-            Static(text, classes=f"transcript-{kind}", markup=False)
-            for kind, text in (n.split("\x00", 1) for n in self._notices[shown:])
+            Static(notice.text, classes=f"transcript-{notice.kind}", markup=False)
+            for notice in self._notices[shown:]
         ]
         if new:
             await container.mount_all(new)
