@@ -19,67 +19,10 @@ from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import TextDelta, new_run_id
 from tui.stream.runner import StreamRun
 from tui.ui.screens.history import HistoryScreen
-from tui.ui.screens.replay import ReplayClock, ReplayScreen
+from tui.ui.screens.replay import ReplayScreen
 from tui.ui.widgets.badges import FinishBadge
 from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.transcript import TranscriptView
-
-# -- ReplayClock (pure) -----------------------------------------------------------------------
-
-
-class FakeTime:
-    """A wall clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_clock_plays_at_speed_and_pauses() -> None:
-    wall = FakeTime()
-    clock = ReplayClock(2.0, now=wall)
-    wall.now += 1.0
-    assert clock.position == pytest.approx(2.0)
-    clock.set_paused(True)
-    wall.now += 5.0
-    assert clock.position == pytest.approx(2.0)
-    clock.set_paused(False)
-    clock.set_speed(0.25)
-    wall.now += 4.0
-    assert clock.position == pytest.approx(3.0)
-
-
-def test_clock_instant_jumps_to_each_event() -> None:
-    wall = FakeTime()
-    clock = ReplayClock(1.0, now=wall)
-    clock.go_instant()
-    clock.advance_to(7.5)
-    assert clock.position == 7.5
-    wall.now += 100
-    assert clock.position == 7.5  # instant mode does not drift with wall time
-
-
-async def test_clock_wait_until_wakes_on_instant() -> None:
-    clock = ReplayClock(0.25)
-    waiter = asyncio.create_task(clock.wait_until(1000.0))
-    await asyncio.sleep(0)
-    assert not waiter.done()
-    clock.go_instant()
-    await asyncio.wait_for(waiter, 5)
-    assert clock.position == 1000.0
-
-
-async def test_clock_wait_until_holds_while_paused() -> None:
-    clock = ReplayClock(10.0)
-    clock.set_paused(True)
-    waiter = asyncio.create_task(clock.wait_until(0.01))
-    await asyncio.sleep(0.05)
-    assert not waiter.done()  # 0.01 s at 10x would have passed long ago
-    clock.set_paused(False)
-    await asyncio.wait_for(waiter, 5)
-
 
 # -- a real store with real runs -----------------------------------------------------------
 

@@ -6,11 +6,9 @@ or the original :mod:`tui.stream.events` objects.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from .codec import decode_event
 from .connection import fetch_one, store_error
 from .errors import StoreError
 from .records import AttemptRecord, RunDetail, RunSummary, attempt_record, summary_fields
-from .replay import paced
+from .replay import ReplayClock
 
 
 class RunQueries:
@@ -110,20 +108,17 @@ class RunQueries:
         return [decode_event(kind, payload) for kind, payload in rows]
 
     async def replay(
-        self,
-        run_id_or_prefix: str,
-        speed: float | None = 1.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        self, run_id_or_prefix: str, clock: ReplayClock | None = None
     ) -> AsyncIterator[RunEvent]:
-        """The run's events again, each at its original offset divided by ``speed``.
+        """The run's events again, each once ``clock`` reaches its original offset ``t``.
 
-        ``speed=None`` yields them all at once. The events are loaded before the first one is
-        yielded; pacing uses ``clock`` and ``sleep`` (injectable for tests).
+        ``clock=None`` yields them all at once. The events are loaded before the first one is
+        yielded; the clock may change speed, pause or go instant while they play.
         """
         events = await self.run_events(run_id_or_prefix)
-        async for event in paced(events, speed, clock=clock, sleep=sleep):
+        for event in events:
+            if clock is not None:
+                await clock.wait_until(event.t)
             yield event
 
     async def schema_version(self) -> int:

@@ -1,33 +1,113 @@
-"""Pacing recorded events by their original offsets (for ``tokentop replay``)."""
+"""Pacing recorded events by their original offsets: :class:`ReplayClock`.
+
+Headless: the store's :meth:`~tui.store.reading.RunQueries.replay` and the replay screen
+both pace events with it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
 
-from tui.stream.events import RunEvent
 
-
-async def paced(
-    events: Sequence[RunEvent],
-    speed: float | None,
-    *,
-    clock: Callable[[], float],
-    sleep: Callable[[float], Awaitable[None]],
-) -> AsyncIterator[RunEvent]:
-    """Yield ``events`` so that each comes ``event.t / speed`` seconds after the start.
-
-    Sleeps are computed against ``clock`` from the start (not event to event), so time spent
-    by the consumer does not accumulate as drift. ``speed=None`` is instant.
-    """
-    if speed is not None and speed <= 0:
+def _checked(speed: float) -> float:
+    if not speed > 0:
         raise ValueError(f"replay speed must be positive, not {speed}")
-    if not events:
-        return
-    origin = events[0].t if events[0].t < 0 else 0.0
-    start = clock()
-    for event in events:
-        if speed is not None:
-            delay = (event.t - origin) / speed - (clock() - start)
-            if delay > 0:
-                await sleep(delay)
-        yield event
+    return speed
+
+
+class ReplayClock:
+    """Original run time, played back at a variable speed, with pause and instant mode.
+
+    ``position`` is in seconds of the original run. It advances ``speed`` times as fast as
+    wall time while playing, stands still while paused, and jumps to the end in instant mode.
+    :meth:`wait_until` is the pacing: it returns once the position reaches an event's offset,
+    and wakes early when the speed, pause or instant mode changes. The position is computed
+    from the wall clock since the last change, so time the consumer spends between events
+    does not add up as drift.
+    """
+
+    def __init__(self, speed: float = 1.0, *, now: Callable[[], float] = time.monotonic) -> None:
+        """Start at position 0, playing at ``speed`` (raises ValueError unless positive);
+        ``now`` is the wall clock (injectable for tests)."""
+        self._now = now
+        self._speed = _checked(speed)
+        self._anchor_wall = now()
+        self._anchor_pos = 0.0
+        self._paused = False
+        self._instant = False
+        self._changed = asyncio.Event()
+
+    @property
+    def position(self) -> float:
+        """Seconds of original run time played so far."""
+        if self._paused or self._instant:
+            return self._anchor_pos
+        return self._anchor_pos + (self._now() - self._anchor_wall) * self._speed
+
+    @property
+    def speed(self) -> float:
+        """Playback speed factor (1.0 = original timing)."""
+        return self._speed
+
+    @property
+    def paused(self) -> bool:
+        """True while paused."""
+        return self._paused
+
+    @property
+    def instant(self) -> bool:
+        """True once instant mode plays everything without waiting."""
+        return self._instant
+
+    def _rebase(self) -> None:
+        """Freeze the position at now, so a change of speed or pause starts from here."""
+        self._anchor_pos = self.position
+        self._anchor_wall = self._now()
+
+    def _notify(self) -> None:
+        """Wake whoever waits in :meth:`wait_until`."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def set_speed(self, speed: float) -> None:
+        """Play at ``speed`` from now on (leaves instant mode; ValueError unless positive)."""
+        speed = _checked(speed)
+        self._rebase()
+        self._speed = speed
+        self._instant = False
+        self._notify()
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume."""
+        self._rebase()
+        self._paused = paused
+        self._notify()
+
+    def go_instant(self) -> None:
+        """Play the rest without waiting (also un-pauses)."""
+        self._rebase()
+        self._instant = True
+        self._paused = False
+        self._notify()
+
+    def advance_to(self, t: float) -> None:
+        """Record that an event at ``t`` was played (instant mode moves the position)."""
+        if t > self._anchor_pos and (self._instant or self.position < t):
+            # Instant mode and late wake-ups: the position is never behind a played event.
+            self._anchor_pos = t
+            self._anchor_wall = self._now()
+
+    async def wait_until(self, t: float) -> None:
+        """Return once the position reaches ``t`` (at once in instant mode)."""
+        while not self._instant:
+            remaining = t - self.position
+            if remaining <= 0 and not self._paused:
+                break
+            changed = self._changed
+            timeout = None if self._paused else remaining / self._speed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout)
+        self.advance_to(t)

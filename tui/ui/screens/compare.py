@@ -39,8 +39,8 @@ from tui.stream.events import (
     TextDelta,
     ToolCallDelta,
 )
+from tui.ui.commands import ScreenBindingCommands
 from tui.ui.diff import SideKind, WordDiff, word_diff
-from tui.ui.screens.replay import ScreenBindingCommands
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.transcript import TranscriptView

@@ -23,7 +23,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Select, Static
 
-from tui.ui.screens.replay import ReplayScreen, ScreenBindingCommands
+from tui.ui.commands import ScreenBindingCommands
+from tui.ui.screens.replay import ReplayScreen
 from tui.ui.style import TONE_VARIABLES, theme_styles
 from tui.ui.widgets.format import fmt_count, fmt_ms, fmt_rate
 from tui.vocab import FINISH_REASONS, MISSING, outcome_tone

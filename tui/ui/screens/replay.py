@@ -1,32 +1,32 @@
 """Replay a saved run with its original timing (``tokentop replay RUN_ID`` or from history).
 
-The store hands back the run's recorded events (each with its original offset ``t``); a
-:class:`ReplayClock` paces them at 0.25x-10x or instantly, with pause, and changes speed
-live. Every event goes through a :class:`RunAccumulator` whose clock *is* the replay
-position in original run time, so the metrics bar shows the TTFT and tokens/s of the
-original run whatever the playback speed.
+The store hands back the run's recorded events (each with its original offset ``t``),
+paced by the screen's :class:`~tui.store.replay.ReplayClock` at 0.25x-10x or instantly, with
+pause, and speed changes while it plays. Every event goes through a :class:`RunAccumulator`
+whose clock *is* the replay position in original run time, so the metrics bar shows the TTFT
+and tokens/s of the original run whatever the playback speed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Awaitable, Callable
-from functools import partial
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from tui.store.errors import StoreError
+from tui.store.replay import ReplayClock
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Api, Finished, RunEvent
+from tui.ui.commands import ScreenBindingCommands
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.transcript import TranscriptView
@@ -35,138 +35,11 @@ if TYPE_CHECKING:
     from tui.store import Store
 
 
-class ScreenBindingCommands(Provider):
-    """Command palette entries for the current screen's own bindings.
-
-    Every action of a screen is then also reachable from the palette, named by its
-    binding description (posting and harlequin do the same for their screens).
-    """
-
-    def _commands(self) -> list[tuple[str, Callable[[], Awaitable[object]], str]]:
-        """(name, callback, help) of each active binding of the screen with a description."""
-        screen = self.screen
-        prefix = f"{screen.title}: " if screen.title else ""
-        commands: list[tuple[str, Callable[[], Awaitable[object]], str]] = []
-        seen: set[str] = set()
-        for active in screen.active_bindings.values():
-            binding = active.binding
-            if active.node is self.app:  # the app's own commands are already listed
-                continue
-            if not binding.description or not active.enabled or binding.description in seen:
-                continue
-            seen.add(binding.description)
-            callback = partial(self.app.run_action, binding.action, active.node)
-            key = self.app.get_key_display(binding)
-            help_text = f"{binding.tooltip}  ({key})" if binding.tooltip else f"key: {key}"
-            commands.append((prefix + binding.description, callback, help_text))
-        return commands
-
-    async def discover(self) -> Hits:
-        """All of the screen's actions, when the palette opens with no query."""
-        for name, callback, help_text in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        """The screen's actions whose description matches ``query``."""
-        matcher = self.matcher(query)
-        for name, callback, help_text in self._commands():
-            if (score := matcher.match(name)) > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
-
-
 YIELD_EVERY_S = 0.02
 """Longest stretch the player feeds events without giving the event loop a turn."""
 
 SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
 """Playback speeds that ``-`` and ``+`` step through."""
-
-
-class ReplayClock:
-    """Original run time, played back at a variable speed, with pause and instant mode.
-
-    ``position`` is in seconds of the original run. It advances ``speed`` times as fast as
-    wall time while playing, stands still while paused, and jumps to the end in instant mode.
-    """
-
-    def __init__(self, speed: float = 1.0, *, now: Callable[[], float] = time.monotonic) -> None:
-        self._now = now
-        self._speed = speed
-        self._anchor_wall = now()
-        self._anchor_pos = 0.0
-        self._paused = False
-        self._instant = False
-        self._changed = asyncio.Event()
-
-    @property
-    def position(self) -> float:
-        """Seconds of original run time played so far."""
-        if self._paused or self._instant:
-            return self._anchor_pos
-        return self._anchor_pos + (self._now() - self._anchor_wall) * self._speed
-
-    @property
-    def speed(self) -> float:
-        """Playback speed factor (1.0 = original timing)."""
-        return self._speed
-
-    @property
-    def paused(self) -> bool:
-        """True while paused."""
-        return self._paused
-
-    @property
-    def instant(self) -> bool:
-        """True once instant mode plays everything without waiting."""
-        return self._instant
-
-    def _rebase(self) -> None:
-        """Freeze the position at now, so a change of speed or pause starts from here."""
-        self._anchor_pos = self.position
-        self._anchor_wall = self._now()
-
-    def _notify(self) -> None:
-        """Wake whoever waits in :meth:`wait_until`."""
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    def set_speed(self, speed: float) -> None:
-        """Play at ``speed`` from now on (leaves instant mode)."""
-        self._rebase()
-        self._speed = speed
-        self._instant = False
-        self._notify()
-
-    def set_paused(self, paused: bool) -> None:
-        """Pause or resume."""
-        self._rebase()
-        self._paused = paused
-        self._notify()
-
-    def go_instant(self) -> None:
-        """Play the rest without waiting (also un-pauses)."""
-        self._rebase()
-        self._instant = True
-        self._paused = False
-        self._notify()
-
-    def advance_to(self, t: float) -> None:
-        """Record that an event at ``t`` was played (instant mode moves the position)."""
-        if t > self._anchor_pos and (self._instant or self.position < t):
-            # Instant mode and late wake-ups: the position is never behind a played event.
-            self._anchor_pos = t
-            self._anchor_wall = self._now()
-
-    async def wait_until(self, t: float) -> None:
-        """Return once the position reaches ``t`` (at once in instant mode)."""
-        while not self._instant:
-            remaining = t - self.position
-            if remaining <= 0 and not self._paused:
-                break
-            changed = self._changed
-            timeout = None if self._paused else remaining / self._speed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout)
-        self.advance_to(t)
 
 
 class ReplayScreen(Screen[None]):
@@ -319,8 +192,7 @@ class ReplayScreen(Screen[None]):
         self.accumulator = acc
         last_yield = time.monotonic()
         try:
-            async for event in self.store.replay(run.run_id, None):
-                await self.clock.wait_until(event.t)
+            async for event in self.store.replay(run.run_id, self.clock):
                 self._apply(acc, event)
                 if time.monotonic() - last_yield > YIELD_EVERY_S:
                     # Instant mode (or catching up) never sleeps: let the screen breathe.

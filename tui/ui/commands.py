@@ -1,0 +1,47 @@
+"""The command palette's entries for the current screen's own bindings."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class ScreenBindingCommands(Provider):
+    """Command palette entries for the current screen's own bindings.
+
+    Every action of a screen is then also reachable from the palette, named by its
+    binding description (posting and harlequin do the same for their screens).
+    """
+
+    def _commands(self) -> list[tuple[str, Callable[[], Awaitable[object]], str]]:
+        """(name, callback, help) of each active binding of the screen with a description."""
+        screen = self.screen
+        prefix = f"{screen.title}: " if screen.title else ""
+        commands: list[tuple[str, Callable[[], Awaitable[object]], str]] = []
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if active.node is self.app:  # the app's own commands are already listed
+                continue
+            if not binding.description or not active.enabled or binding.description in seen:
+                continue
+            seen.add(binding.description)
+            callback = partial(self.app.run_action, binding.action, active.node)
+            key = self.app.get_key_display(binding)
+            help_text = f"{binding.tooltip}  ({key})" if binding.tooltip else f"key: {key}"
+            commands.append((prefix + binding.description, callback, help_text))
+        return commands
+
+    async def discover(self) -> Hits:
+        """All of the screen's actions, when the palette opens with no query."""
+        for name, callback, help_text in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        """The screen's actions whose description matches ``query``."""
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            if (score := matcher.match(name)) > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
