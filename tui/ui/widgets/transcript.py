@@ -42,6 +42,7 @@ from tui.stream.events import (
     TextDelta,
     ToolCallDelta,
 )
+from tui.ui.textual_private import anchor_released
 from tui.ui.widgets.plain_text import PlainText
 from tui.vocab import STATE_GLYPHS, TONE_GLYPHS
 
@@ -294,8 +295,7 @@ class TranscriptView(VerticalScroll):
     def following(self) -> bool:
         """True while the view is pinned to the end (a user scroll up releases the anchor;
         scrolling back to the end re-engages it)."""
-        # Textual exposes is_anchored but not the "released by the user" half.
-        return self._follow and not (self.is_anchored and self._anchor_released)
+        return self._follow and not (self.is_anchored and anchor_released(self))
 
     def set_following(self, follow: bool) -> None:
         """Pin the view to the end (and jump there), or stop pinning it."""
