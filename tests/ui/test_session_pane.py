@@ -409,11 +409,11 @@ async def test_repeat_second_run_shows_its_own_text_even_after_a_slow_flush(
     plain_after: int | None,
 ) -> None:
     from tui.config import Repeat
-    from tui.ui.widgets import transcript as transcript_module
+    from tui.ui.widgets import answer as answer_module
     from tui.ui.widgets.transcript import TranscriptView
 
     if plain_after is not None:  # the first flush switches to the plain view
-        monkeypatch.setattr(transcript_module, "PLAIN_AFTER_CHARS", plain_after)
+        monkeypatch.setattr(answer_module, "PLAIN_AFTER_CHARS", plain_after)
     config = app_config(
         sim_session(
             sim_url,
@@ -481,9 +481,9 @@ async def test_a_failing_transcript_render_is_logged_not_fatal(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from tui.ui.widgets import transcript as transcript_module
+    from tui.ui.widgets.answer import MarkdownFeed
 
-    write = transcript_module._MarkdownFeed.write
+    write = MarkdownFeed.write
     failures: list[str] = []
 
     async def write_failing_once(self: Any, text: str) -> None:
@@ -492,7 +492,7 @@ async def test_a_failing_transcript_render_is_logged_not_fatal(
             raise RuntimeError("render broke")
         await write(self, text)
 
-    monkeypatch.setattr(transcript_module._MarkdownFeed, "write", write_failing_once)
+    monkeypatch.setattr(MarkdownFeed, "write", write_failing_once)
     config = app_config(sim_session(sim_url, "one", key=sim_key))
     app = TokentopApp(config, theme_dirs=theme_dirs)
     async with app.run_test(size=(120, 40)) as pilot:

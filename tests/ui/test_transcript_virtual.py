@@ -7,7 +7,8 @@ from textual.app import App, ComposeResult
 
 from tests.ui.conftest import settle, wait_until
 from tui.stream.events import TextDelta
-from tui.ui.widgets.transcript import PLAIN_AFTER_CHARS, SEGMENT_CHARS, TranscriptView
+from tui.ui.widgets.answer import PLAIN_AFTER_CHARS, SEGMENT_CHARS
+from tui.ui.widgets.transcript import TranscriptView
 
 
 class ViewApp(App[None]):
@@ -26,7 +27,7 @@ def long_markdown(chars: int) -> str:
 
 
 def shown_blocks(view: TranscriptView) -> list[int]:
-    return [sum(1 for b in seg.widget.children if b.display) for seg in view._segments]
+    return [sum(1 for b in seg.widget.children if b.display) for seg in view._answer.segments]
 
 
 async def test_far_segments_hide_their_blocks_and_come_back_near_the_view() -> None:
@@ -39,17 +40,17 @@ async def test_far_segments_hide_their_blocks_and_come_back_near_the_view() -> N
             await view.flush()
             await pilot.pause()
         await settle(pilot)
-        assert len(view._segments) >= 3
+        assert len(view._answer.segments) >= 3
         assert view.rendered_text == text
         # following the end: the first segments are frozen, their height kept
-        await wait_until(pilot, lambda: view._segments[0].frozen, what="a frozen segment")
-        first = view._segments[0].widget
+        await wait_until(pilot, lambda: view._answer.segments[0].frozen, what="a frozen segment")
+        first = view._answer.segments[0].widget
         assert shown_blocks(view)[0] == 0 and first.region.height > 0
         height_frozen = view.virtual_size.height
-        assert not view._segments[-1].frozen and shown_blocks(view)[-1] > 0
+        assert not view._answer.segments[-1].frozen and shown_blocks(view)[-1] > 0
         # scrolling to the top brings the first segment's blocks back, at the same height
         view.scroll_home(animate=False, immediate=True)
-        await wait_until(pilot, lambda: not view._segments[0].frozen, what="thawed")
+        await wait_until(pilot, lambda: not view._answer.segments[0].frozen, what="thawed")
         await settle(pilot)
         assert shown_blocks(view)[0] == len(first.children) > 0
         assert view.virtual_size.height == height_frozen
@@ -58,4 +59,4 @@ async def test_far_segments_hide_their_blocks_and_come_back_near_the_view() -> N
         await settle(pilot)
         view.scroll_home(animate=False, immediate=True)
         await settle(pilot)
-        assert not view._segments[0].frozen
+        assert not view._answer.segments[0].frozen

@@ -1,10 +1,10 @@
 """Compare: sessions side by side (up to four share the width, more scroll), one prompt
 broadcast to all, and a word-level diff.
 
-Each :class:`CompareColumn` follows one :class:`SessionController`: a checkbox header (is this
-session part of the next broadcast?), a metrics bar, finish badge and reconnect status
-over a :class:`TranscriptView`. Columns share the width up to four; more scroll
-horizontally. The prompt box at the bottom starts a new run in every checked session.
+Each :class:`~tui.ui.widgets.compare_column.CompareColumn` follows one session: a checkbox
+header (is this session part of the next broadcast?), a metrics bar, finish badge and
+reconnect status over a :class:`TranscriptView`. Columns share the width up to four; more
+scroll horizontally. The prompt box at the bottom starts a new run in every checked session.
 
 Diff mode (``d``) replaces the transcripts of two columns (the first two by default, any two
 picked in the diff bar) with their answers highlighted word by word, using
@@ -14,266 +14,26 @@ picked in the diff bar) with their answers highlighted word by word, using
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Provider
-from textual.containers import Horizontal, HorizontalScroll, Vertical, VerticalScroll
-from textual.content import Content
-from textual.message import Message
+from textual.containers import Horizontal, HorizontalScroll
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.style import Style as VisualStyle
 from textual.widget import Widget
 from textual.widgets import Checkbox, Footer, Input, Select, Static
 
-from tui.session import SessionController, SessionRun
-from tui.stream.events import (
-    Finished,
-    RawEvent,
-    ReasoningDelta,
-    RunEvent,
-    TextDelta,
-    ToolCallDelta,
-)
+from tui.session import SessionController
 from tui.ui.commands import ScreenBindingCommands
-from tui.ui.diff import SideKind, WordDiff, word_diff
-from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
-from tui.ui.widgets.metrics_bar import MetricsBar
+from tui.ui.diff import WordDiff, word_diff
+from tui.ui.widgets.compare_column import CompareColumn
+from tui.ui.widgets.diff_text import DiffScroll, DiffText, diff_summary
 from tui.ui.widgets.transcript import TranscriptView
 
-METRICS_HZ = 5.0
-"""How often each column's metrics bar gets a new snapshot."""
-
-_SIDE_CLASS: dict[SideKind, str] = {
-    "equal": "",
-    "insert": "diff--insert",
-    "delete": "diff--delete",
-}
-
-
-class DiffText(Widget):
-    """One side of a word diff, with changed words highlighted.
-
-    The highlight styles are the component classes ``diff--insert`` and ``diff--delete``
-    (theme variables), resolved at render time so that a theme switch restyles them.
-    """
-
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"diff--insert", "diff--delete"}
-    DEFAULT_CSS = """
-    DiffText { width: 1fr; height: auto; padding: 0 1; }
-    DiffText > .diff--insert { background: $success-muted; color: $text; text-style: bold; }
-    DiffText > .diff--delete { background: $error-muted; color: $text; text-style: strike; }
-    """
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.pieces: list[tuple[str, SideKind]] = []
-        """The text to show, as (text, kind) pieces."""
-
-    def show(self, pieces: list[tuple[str, SideKind]]) -> None:
-        """Show these pieces (from :meth:`WordDiff.left_pieces` / ``right_pieces``)."""
-        self.pieces = pieces
-        self.refresh(layout=True)
-
-    @property
-    def highlighted(self) -> list[tuple[str, SideKind]]:
-        """The pieces that are highlighted (inserted or deleted text)."""
-        return [(text, kind) for text, kind in self.pieces if kind != "equal"]
-
-    def change_lines(self) -> list[int]:
-        """The line (at the current width) where each highlighted region starts."""
-        width = self.content_region.width
-        if width <= 0:
-            return []
-        starts: list[int] = []
-        previous = False
-        for number, line in enumerate(self.render().wrap(width)):
-            if not line.plain.strip():
-                continue  # a blank line inside a change does not end it
-            # Only highlighted pieces carry a style (see render), so any span is a change.
-            highlighted = bool(line.spans)
-            if highlighted and not previous:
-                starts.append(number)
-            previous = highlighted
-        return starts
-
-    def render(self) -> Content:
-        """The pieces as one Content, changed words in their component style."""
-        styles = {
-            kind: self.get_visual_style(cls) if cls else None for kind, cls in _SIDE_CLASS.items()
-        }
-        parts: list[str | tuple[str, VisualStyle]] = []
-        for text, kind in self.pieces:
-            style = styles[kind]
-            parts.append(text if style is None else (text, style))
-        return Content.assemble(*parts)
-
-
-def catch_up_events(run: SessionRun) -> list[RunEvent]:
-    """Events that rebuild what ``run`` shows so far: its reasoning, tool calls and answer
-    folded into one delta each (a column can open in the middle of a run)."""
-    acc = run.accumulator
-    events: list[RunEvent] = []
-    if acc.reasoning_text:
-        events.append(ReasoningDelta(0.0, acc.reasoning_text))
-    for call in acc.tool_calls:
-        events.append(ToolCallDelta(0.0, call.index, call.arguments, call.name, call.call_id))
-    if acc.output_text:
-        events.append(TextDelta(0.0, acc.output_text))
-    return events
-
-
-class CompareColumn(Vertical):
-    """One session in the compare screen: header, metrics, badges, transcript or diff."""
-
-    DEFAULT_CSS = """
-    CompareColumn {
-        width: 1fr;
-        min-width: 30;
-        height: 1fr;
-        border-right: vkey $panel;
-    }
-    CompareColumn.-diff-side { border-right: vkey $accent; }
-    CompareColumn > .column-head { height: 1; }
-    CompareColumn > .column-head > Checkbox {
-        border: none; padding: 0; height: 1; width: 1fr; background: transparent;
-    }
-    CompareColumn > .column-head > FinishBadge { dock: right; }
-    CompareColumn > MetricsBar { height: auto; max-height: 3; }
-    CompareColumn > DiffScroll { display: none; height: 1fr; }
-    CompareColumn.-diff-side > DiffScroll { display: block; }
-    CompareColumn.-diff-side > TranscriptView { display: none; }
-    """
-
-    @dataclass
-    class RunStarted(Message):
-        """The column's session started a new run (its old answer is gone)."""
-
-        column: CompareColumn
-
-    def __init__(self, live: SessionController, index: int) -> None:
-        super().__init__(id=f"column-{index}")
-        self.live = live
-        self.index = index
-        self.run: SessionRun | None = None
-        """The run shown (the session's current run once this column saw it start)."""
-        self._unsubscribe: Callable[[], None] | None = None
-
-    @property
-    def session_name(self) -> str:
-        """The session this column follows."""
-        return self.live.name
-
-    def compose(self) -> ComposeResult:
-        session = self.live.session
-        with Horizontal(classes="column-head"):
-            yield Checkbox(f"{session.name} · {session.model}", value=True, classes="send")
-            yield FinishBadge()
-        yield MetricsBar()
-        yield ReconnectStatus(idle_timeout_s=session.reconnect.idle_timeout_s)
-        yield TranscriptView(placeholder="no run yet: type a prompt below")
-        with DiffScroll():
-            yield DiffText()
-
-    def on_mount(self) -> None:
-        """Follow the session's events and show its current run, if any."""
-        self._unsubscribe = self.live.subscribe(self)
-        self.set_interval(1 / METRICS_HZ, self.publish_metrics)
-        run = self.live.current
-        if run is None:
-            self.query_one(FinishBadge).clear("idle")
-            return
-        # A run already happened or is going on: show what it has so far, then follow it.
-        self.run = run
-        view = self.query_one(TranscriptView)
-        for event in catch_up_events(run):
-            view.apply(event)
-        if run.finished is not None:
-            view.apply(run.finished)
-            self.query_one(FinishBadge).set_finished(run.finished)
-        else:
-            self.query_one(FinishBadge).clear(self.live.state)
-        self.publish_metrics()
-
-    def on_unmount(self) -> None:
-        """Stop following the session (its run goes on)."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-
-    # -- SessionListener ---------------------------------------------------------------------
-
-    def run_started(self, live: SessionController, run: SessionRun) -> None:
-        """A new run of the session: clear the column for it."""
-        self.run = run
-        self.query_one(TranscriptView).reset()
-        self.query_one(FinishBadge).clear("connecting")
-        self.query_one(ReconnectStatus).clear()
-        self.query_one(MetricsBar).snapshot = None
-        self.show_diff(None)
-        self.post_message(self.RunStarted(self))
-
-    def run_events(
-        self, live: SessionController, run: SessionRun, events: Sequence[RunEvent]
-    ) -> None:
-        """Events of the session's current run (cheap: the widgets batch)."""
-        if run is not self.run or not self.is_attached:
-            return
-        transcript = self.query_one(TranscriptView)
-        status = self.query_one(ReconnectStatus)
-        badge = self.query_one(FinishBadge)
-        for event in events:
-            if type(event) is RawEvent:
-                continue
-            transcript.apply(event)
-            status.apply(event)
-            if isinstance(event, Finished):
-                badge.set_finished(event)
-                self.publish_metrics()
-        if badge.status is None and badge.live_label != live.state:
-            badge.live_label = live.state
-
-    @property
-    def selected(self) -> bool:
-        """True when the next broadcast goes to this session."""
-        return self.query_one(Checkbox).value
-
-    @selected.setter
-    def selected(self, value: bool) -> None:
-        self.query_one(Checkbox).value = value
-
-    @property
-    def done(self) -> bool:
-        """True when the run shown has finished."""
-        return self.run is not None and self.run.done
-
-    @property
-    def output_text(self) -> str:
-        """The answer of the run shown, as the engine received it."""
-        return "" if self.run is None else self.run.accumulator.output_text
-
-    def start(self, prompt: str) -> None:
-        """Start a new run of this session with ``prompt`` (:meth:`run_started` clears)."""
-        self.live.start(prompt)
-
-    def publish_metrics(self) -> None:
-        """Hand the metrics bar a fresh snapshot (a few times a second)."""
-        if self.run is not None and self.run is self.live.current:
-            self.query_one(MetricsBar).snapshot = self.live.snapshot()
-
-    def show_diff(self, pieces: list[tuple[str, SideKind]] | None) -> None:
-        """Show a side of a diff instead of the transcript (None: back to the transcript)."""
-        self.set_class(pieces is not None, "-diff-side")
-        if pieces is not None:
-            self.query_one(DiffText).show(pieces)
-
-
-class DiffScroll(VerticalScroll):
-    """Scrolls a :class:`DiffText`."""
+__all__ = ["CompareColumn", "CompareScreen", "DiffScroll", "DiffText"]
 
 
 class CompareScreen(Screen[None]):
@@ -491,16 +251,7 @@ class CompareScreen(Screen[None]):
             column.show_diff(None)
         left.show_diff(diff.left_pieces())
         right.show_diff(diff.right_pieces())
-        if diff.identical:
-            summary = "identical answers"
-        else:
-            changes = diff.changed
-            plural = "" if changes == 1 else "s"
-            summary = (
-                f"{changes} difference{plural} · {diff.similarity():.0%} similar · "
-                "[strike on $error-muted] removed [/] [b on $success-muted] added [/]"
-            )
-        self.query_one("#diff-summary", Static).update(Content.from_markup(summary))
+        self.query_one("#diff-summary", Static).update(diff_summary(diff))
 
     @on(CompareColumn.RunStarted)
     def leave_diff_for_new_run(self, message: CompareColumn.RunStarted) -> None:

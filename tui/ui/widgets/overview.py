@@ -10,7 +10,7 @@ column set.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -26,7 +26,6 @@ from textual.theme import Theme
 from textual.widgets import DataTable, Input
 
 from tui.session import SessionController
-from tui.stream.metrics import MetricsSnapshot
 from tui.ui.style import (
     LOUD_TONES,
     STATE_VARIABLES,
@@ -35,8 +34,9 @@ from tui.ui.style import (
     theme_styles,
 )
 from tui.ui.widgets.format import fmt_count, fmt_elapsed, fmt_ms, fmt_rate, sparkline
+from tui.ui.widgets.overview_rows import COLUMNS, Column, RowData
 from tui.ui.widgets.preview import SessionPreview
-from tui.vocab import MISSING, SESSION_STATES, STATE_GLYPHS, outcome_tone
+from tui.vocab import MISSING, STATE_GLYPHS, outcome_tone
 
 log = logging.getLogger(__name__)
 
@@ -48,84 +48,6 @@ TALL_FROM = 30
 
 COMPACT_BELOW = 112
 """Below this width the table drops the api, trend and elapsed columns."""
-
-
-@dataclass(frozen=True, slots=True)
-class RowData:
-    """Everything one overview row shows, taken from a session at one instant."""
-
-    live: SessionController
-    snapshot: MetricsSnapshot | None
-
-    @property
-    def ttft_ms(self) -> float | None:
-        return self.snapshot.ttft_ms if self.snapshot else None
-
-    @property
-    def rate(self) -> float | None:
-        if self.snapshot is None:
-            return None
-        if self.live.current is not None and not self.live.current.done:
-            return self.snapshot.rolling_tokens_per_s
-        return self.snapshot.tokens_per_s
-
-    @property
-    def output_tokens(self) -> int | None:
-        return self.snapshot.output_tokens if self.snapshot else None
-
-    @property
-    def elapsed_s(self) -> float | None:
-        return self.snapshot.elapsed_s if self.snapshot else None
-
-    @property
-    def attempts(self) -> tuple[int, int]:
-        acc = self.live.current.accumulator if self.live.current else None
-        return (len(acc.attempts), acc.resumes) if acc else (0, 0)
-
-    @property
-    def finish(self) -> tuple[str | None, str | None]:
-        run = self.live.current
-        if run is None or run.finished is None:
-            return (None, None)
-        return (run.finished.status, run.finished.reason)
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One overview column: its key, header, sort key and whether compact mode keeps it."""
-
-    key: str
-    label: str
-    sort_key: Callable[[RowData], tuple[float, str]]
-    compact: bool = True
-    width: int | None = None
-    """Fixed width in cells (None: as wide as the longest value, for names and models).
-    Fixed widths keep columns from jumping while values change."""
-
-
-def _num(value: float | None) -> tuple[float, str]:
-    return (-1.0 if value is None else float(value), "")
-
-
-COLUMNS: tuple[Column, ...] = (
-    Column("state", "status", lambda r: (float(SESSION_STATES.index(r.live.state)), ""), width=12),
-    Column("name", "session", lambda r: (0.0, r.live.name.lower())),
-    Column("model", "model", lambda r: (0.0, r.live.session.model.lower())),
-    Column("api", "api", lambda r: (0.0, r.live.session.api), compact=False, width=9),
-    Column("ttft", "TTFT", lambda r: _num(r.ttft_ms), width=6),
-    Column("rate", "tok/s", lambda r: _num(r.rate), width=6),
-    Column("trend", "trend", lambda r: _num(r.rate), compact=False, width=12),
-    Column("out", "out", lambda r: _num(r.output_tokens), width=6),
-    Column("elapsed", "elapsed", lambda r: _num(r.elapsed_s), compact=False, width=7),
-    Column(
-        "tries",
-        "att/res",
-        lambda r: (float(r.attempts[0] * 1000 + r.attempts[1]), ""),
-        compact=False,
-        width=7,
-    ),
-    Column("finish", "finish", lambda r: (0.0, r.finish[1] or ""), width=14),
-)
 
 
 class OverviewTable(Vertical):

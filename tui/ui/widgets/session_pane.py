@@ -22,19 +22,13 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from tui.session import SessionController, SessionRun
-from tui.stream.events import (
-    Finished,
-    RawEvent,
-    ReasoningDelta,
-    RunEvent,
-    TextDelta,
-    ToolCallDelta,
-)
+from tui.stream.events import Finished, RawEvent, RunEvent, TextDelta, ToolCallDelta
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.raw_log import RawEventLog
 from tui.ui.widgets.run_history import RunHistory
 from tui.ui.widgets.transcript import TranscriptView
+from tui.ui.widgets.transcript_items import catch_up_events
 from tui.vocab import TONE_GLYPHS
 
 METRICS_HZ = 5.0
@@ -139,8 +133,6 @@ class SessionPane(Vertical):
     def on_unmount(self) -> None:
         self._unsubscribe()
 
-    # -- widgets ----
-
     # -- SessionListener ----
 
     def run_started(self, live: SessionController, run: SessionRun) -> None:
@@ -153,15 +145,8 @@ class SessionPane(Vertical):
         self.query_one("#pane-error", Static).update("")
         self.query_one(MetricsBar).snapshot = None
         # A pane mounted mid-run catches up from the accumulator's state.
-        acc = run.accumulator
-        if acc.reasoning_text:
-            self.transcript.apply(ReasoningDelta(0.0, acc.reasoning_text))
-        for call in acc.tool_calls:
-            self.transcript.apply(
-                ToolCallDelta(0.0, call.index, call.arguments, call.name, call.call_id)
-            )
-        if acc.output_text:
-            self.transcript.apply(TextDelta(0.0, acc.output_text))
+        for event in catch_up_events(run.accumulator):
+            self.transcript.apply(event)
         if run.finished is not None:
             self._show_finished(run.finished)
 

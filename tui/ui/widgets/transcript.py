@@ -1,37 +1,24 @@
 """TranscriptView: one run rendered as it streams (answer, reasoning, tool calls, notices).
 
-Cost model (STYLE.md section 3):
-
 - :meth:`TranscriptView.apply` is O(1) per event: text goes into a pending list.
-- A 20 Hz timer merges the pending text and appends it with ``Markdown.get_stream`` (only
-  the new part is parsed). Hidden panes skip the flush, so background tabs buffer for free
-  and render everything in one append when they are shown.
-- Markdown re-parses from the start of its last block and copies its whole source on every
-  append, so a very long answer is split into *segments*: once a segment passes
-  :data:`SEGMENT_CHARS` the next flush starts a new Markdown widget (after a blank line outside a
-  code fence). Each append then costs O(segment), and a 200k-token answer stays linear.
-- Closed segments far from the view hide their blocks behind their measured height
-  (:meth:`TranscriptView._virtualize`), so a layout only arranges the blocks near the view.
-- When the run finishes, the last segment gets one full ``update`` (fixes code fences left
-  half-rendered by the incremental parser, as oterm does).
+- A 20 Hz timer merges the pending text and appends it to the answer
+  (:class:`~tui.ui.widgets.answer.SegmentedAnswer`: Markdown segments, plain text past a
+  size) and the reasoning. A view that is not on screen skips the flush, so a background
+  tab only buffers, and renders everything in one append when it is shown.
+- The view stays pinned to the end with Textual's ``anchor()`` while it follows.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
 
 from tui.stream.events import (
     Finished,
@@ -43,96 +30,14 @@ from tui.stream.events import (
     ToolCallDelta,
 )
 from tui.ui.textual_private import anchor_released
-from tui.ui.widgets.plain_text import PlainText
+from tui.ui.widgets.answer import PLAIN_AFTER_CHARS, MarkdownFeed, SegmentedAnswer
+from tui.ui.widgets.transcript_items import Notices, ToolCalls
 from tui.vocab import STATE_GLYPHS, TONE_GLYPHS
 
 log = logging.getLogger(__name__)
 
 FLUSH_HZ = 20.0
 """How often buffered text is pushed into the Markdown widgets."""
-
-SEGMENT_CHARS = 4_000
-"""Start a new Markdown segment once the current one holds this many characters."""
-
-PLAIN_AFTER_CHARS = 24_000
-"""Past this many characters the answer switches to a plain Line-API view: Markdown lays
-out every block on each refresh, which made each flush slower as the answer grew."""
-
-
-class TranscriptNotice(NamedTuple):
-    """One line under the answer: a notice (a restart, a flagged event, the switch to plain
-    text) or the error a failed run ended with; ``kind`` picks its CSS class
-    (``transcript-notice`` / ``transcript-error``)."""
-
-    kind: Literal["notice", "error"]
-    text: str
-
-
-@dataclass(slots=True)
-class _ToolCallView:
-    """Accumulated fragments of one tool call, and the Static that shows it."""
-
-    index: int
-    name: str | None = None
-    call_id: str | None = None
-    arguments: list[str] = field(default_factory=list)
-    widget: Static | None = None
-    dirty: bool = True
-
-    def render_text(self) -> str:
-        args = "".join(self.arguments)
-        # Still streaming (or not JSON): show it as received.
-        with contextlib.suppress(ValueError):
-            args = json.dumps(json.loads(args), indent=2, ensure_ascii=False)
-        head = f"⚙ {self.name or '…'}"
-        if self.call_id:
-            head += f"  ({self.call_id})"
-        return f"{head}\n{args}" if args else head
-
-
-class _MarkdownFeed:
-    """A Markdown widget plus its stream and the text already handed to it."""
-
-    def __init__(self, widget: Markdown) -> None:
-        self.widget = widget
-        self.stream: MarkdownStream | None = None
-        self.chars = 0
-        self.parts: list[str] = []
-        self.closed = False
-        """No more text comes (a later segment took over, or the run ended)."""
-        self.frozen = False
-        """Its blocks are hidden behind a fixed height (far out of view, see
-        :meth:`TranscriptView._virtualize`)."""
-
-    async def write(self, text: str) -> None:
-        if self.stream is None:
-            self.stream = Markdown.get_stream(self.widget)
-        self.parts.append(text)
-        self.chars += len(text)
-        await self.stream.write(text)
-
-    async def close(self, *, full_render: bool) -> None:
-        self.closed = True
-        if self.stream is not None:
-            await self.stream.stop()
-            self.stream = None
-        if full_render and self.parts:
-            await self.widget.update("".join(self.parts))
-
-    async def abandon(self) -> None:
-        """Stop the stream without rendering more (its widget is going away)."""
-        stream, self.stream = self.stream, None
-        if stream is None:
-            return
-        # MarkdownStream's updater is a bare asyncio task: left running, it outlives the
-        # app and the loop reports "Task was destroyed but it is pending" at exit. Its
-        # cancellation appends what is still queued, which fails on a removed widget.
-        with contextlib.suppress(Exception):
-            await stream.stop()
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 class TranscriptView(VerticalScroll):
@@ -175,23 +80,19 @@ class TranscriptView(VerticalScroll):
         self._pending_reasoning: list[str] = []
         self._received: list[str] = []
         self._reasoning: list[str] = []
-        self._tools: dict[int, _ToolCallView] = {}
-        self._notices: list[TranscriptNotice] = []
-        self._notices_dirty = False
-        self._segments: list[_MarkdownFeed] = []
-        self._live_feeds: set[_MarkdownFeed] = set()
+        self._tools = ToolCalls()
+        self._notices = Notices()
+        self._live_feeds: set[MarkdownFeed] = set()
         """Answer segments not dropped yet, including those a reset is about to drop (their
         Markdown streams are stopped on unmount)."""
-        self._reasoning_feed: _MarkdownFeed | None = None
+        self._answer = SegmentedAnswer(self._live_feeds)
+        self._reasoning_feed: MarkdownFeed | None = None
         self._finished = False
         self._final_done = False
         self._flushing = False
         self._generation = 0
-        self._in_fence = False
-        self._line_carry = ""
         self._lock = asyncio.Lock()
         self._follow = True
-        self._plain: PlainText | None = None
         self._virtual_width = 0
         self._has_output = False
         self._pending_since: float | None = None
@@ -207,7 +108,7 @@ class TranscriptView(VerticalScroll):
         yield Vertical(id="notices")
 
     def on_mount(self) -> None:
-        self._reasoning_feed = _MarkdownFeed(self.query_one("#reasoning-md", Markdown))
+        self._reasoning_feed = MarkdownFeed(self.query_one("#reasoning-md", Markdown))
         self.set_interval(1 / FLUSH_HZ, self._tick, name="transcript-flush")
 
     async def on_unmount(self) -> None:
@@ -242,7 +143,7 @@ class TranscriptView(VerticalScroll):
     @property
     def plain_mode(self) -> bool:
         """True once the answer switched to the plain Line-API view (a very long answer)."""
-        return self._plain is not None
+        return self._answer.plain is not None
 
     def _set_state(
         self, *, has_reasoning: bool | None = None, has_output: bool | None = None
@@ -265,10 +166,8 @@ class TranscriptView(VerticalScroll):
 
     @property
     def rendered_text(self) -> str:
-        """The answer text the Markdown widgets hold."""
-        if self._plain is not None:
-            return self._plain.text
-        return "".join(seg.text for seg in self._segments)
+        """The answer text the answer's widgets hold."""
+        return self._answer.text
 
     @property
     def reasoning_text(self) -> str:
@@ -278,7 +177,7 @@ class TranscriptView(VerticalScroll):
     @property
     def notices(self) -> list[str]:
         """The notice lines shown under the answer (restarts, flagged stops, errors)."""
-        return [notice.text for notice in self._notices]
+        return [notice.text for notice in self._notices.items]
 
     @property
     def has_pending(self) -> bool:
@@ -286,8 +185,8 @@ class TranscriptView(VerticalScroll):
         return bool(
             self._pending_text
             or self._pending_reasoning
-            or self._notices_dirty
-            or any(t.dirty for t in self._tools.values())
+            or self._notices.dirty
+            or self._tools.dirty
             or (self._finished and not self._final_done)
         )
 
@@ -315,42 +214,23 @@ class TranscriptView(VerticalScroll):
         self._pending_reasoning.clear()
         self._received = []
         self._reasoning = []
-        self._tools = {}
-        self._notices = []
-        self._notices_dirty = False
+        self._tools = ToolCalls()
+        self._notices = Notices()
         self._finished = False
         self._final_done = False
-        self._in_fence = False
-        self._line_carry = ""
-        old_segments, self._segments = self._segments, []
-        old_plain, self._plain = self._plain, None
+        old_answer, self._answer = self._answer, SegmentedAnswer(self._live_feeds)
         self._set_state(has_reasoning=False, has_output=False)
         if self.is_mounted:
-            self.run_worker(
-                self._clear(old_segments, old_plain), group="transcript-reset", exit_on_error=False
-            )
+            self.run_worker(self._clear(old_answer), group="transcript-reset", exit_on_error=False)
 
-    async def _clear(self, old_segments: list[_MarkdownFeed], old_plain: PlainText | None) -> None:
+    async def _clear(self, old_answer: SegmentedAnswer) -> None:
         async with self._lock:
-            await self._drop_answer(old_segments, old_plain)
+            await old_answer.drop(self.query_one("#answer"))
             await self.query_one("#tools").remove_children()
             await self.query_one("#notices").remove_children()
             await self._clear_reasoning()
             self.anchor(False)
             self.scroll_home(animate=False, immediate=True)
-
-    async def _drop_answer(
-        self, old_segments: list[_MarkdownFeed], old_plain: PlainText | None
-    ) -> None:
-        # Remove exactly the old widgets: a flush may already have mounted new ones.
-        for seg in old_segments:
-            await seg.close(full_render=False)
-            self._live_feeds.discard(seg)
-        widgets: list[Widget] = [seg.widget for seg in old_segments]
-        if old_plain is not None:
-            widgets.append(old_plain)
-        if widgets:
-            await self.query_one("#answer").remove_children(widgets)
 
     async def _clear_reasoning(self) -> None:
         if self._reasoning_feed is not None:
@@ -372,16 +252,7 @@ class TranscriptView(VerticalScroll):
                 self._pending_reasoning.append(event.text)
                 self._reasoning.append(event.text)
         elif isinstance(event, ToolCallDelta):
-            view = self._tools.get(event.index)
-            if view is None:
-                view = self._tools[event.index] = _ToolCallView(event.index)
-            if event.name:
-                view.name = event.name
-            if event.call_id:
-                view.call_id = event.call_id
-            if event.arguments:
-                view.arguments.append(event.arguments)
-            view.dirty = True
+            self._tools.apply(event)
         elif isinstance(event, Notice):
             self._add_notice(f"⚑ {event.code}: {event.message}", "notice")
         elif isinstance(event, Retrying) and event.mode == "restart":
@@ -396,8 +267,7 @@ class TranscriptView(VerticalScroll):
                 )
 
     def _add_notice(self, text: str, kind: Literal["notice", "error"]) -> None:
-        self._notices.append(TranscriptNotice(kind, text))
-        self._notices_dirty = True
+        self._notices.add(text, kind)
 
     def _restart_answer(self, attempt: int) -> None:
         self._generation += 1  # an in-flight flush stops writing the old attempt's text
@@ -406,27 +276,20 @@ class TranscriptView(VerticalScroll):
         self._pending_reasoning.clear()
         self._received = []
         self._reasoning = []
-        self._tools = {}
+        self._tools = ToolCalls()
         self._add_notice(
             f"{STATE_GLYPHS['retrying']} restarted (retry {attempt}): the answer starts over",
             "notice",
         )
-        old_segments, self._segments = self._segments, []
-        old_plain, self._plain = self._plain, None
-        self._in_fence = False
-        self._line_carry = ""
+        old_answer, self._answer = self._answer, SegmentedAnswer(self._live_feeds)
         if self.is_mounted:
             self.run_worker(
-                self._drop_segments(old_segments, old_plain),
-                group="transcript-reset",
-                exit_on_error=False,
+                self._drop_attempt(old_answer), group="transcript-reset", exit_on_error=False
             )
 
-    async def _drop_segments(
-        self, old_segments: list[_MarkdownFeed], old_plain: PlainText | None
-    ) -> None:
+    async def _drop_attempt(self, old_answer: SegmentedAnswer) -> None:
         async with self._lock:
-            await self._drop_answer(old_segments, old_plain)
+            await old_answer.drop(self.query_one("#answer"))
             await self.query_one("#tools").remove_children()
             await self._clear_reasoning()
 
@@ -437,47 +300,17 @@ class TranscriptView(VerticalScroll):
         self._virtualize()
 
     def _virtualize(self) -> None:
-        """Hide the blocks of closed segments far from the view behind their measured height,
-        and show them again as the view comes near.
-
-        Every layout arranges every Markdown block of the answer, so a long answer made each
-        flush slower (hundreds of block widgets, 60-300 ms layouts under load); with this, a
-        layout sees the live segment and the ones within a screen of the view. The scroll
-        height stays exact: a frozen segment keeps the height it had at this width (a new
-        width shows everything again, the next ticks freeze anew)."""
-        if len(self._segments) < 2:  # only the live segment: nothing to hide
+        """Let the answer hide the segments far from the view (see
+        :meth:`SegmentedAnswer.virtualize`); a new width shows them all again first."""
+        answer = self._answer
+        if len(answer.segments) < 2:  # only the live segment: nothing to hide
             return
         width = self.size.width
         if width != self._virtual_width:
             self._virtual_width = width
-            for seg in self._segments:
-                if seg.frozen:
-                    self._thaw(seg)
+            answer.thaw_all()
             return
-        view = self.region
-        margin = max(view.height, 10)
-        low, high = view.y - margin, view.bottom + margin
-        for seg in self._segments[:-1]:
-            if not seg.closed:
-                continue
-            region = seg.widget.region
-            near = region.bottom > low and region.y < high
-            if seg.frozen:
-                if near:
-                    self._thaw(seg)
-            elif not near and region.height > 0:
-                seg.frozen = True
-                seg.widget.styles.height = region.height
-                # inline styles, not a class: a class change restyles the whole subtree
-                for block in seg.widget.children:
-                    block.display = False
-
-    @staticmethod
-    def _thaw(seg: _MarkdownFeed) -> None:
-        seg.frozen = False
-        for block in seg.widget.children:
-            block.display = True
-        seg.widget.styles.height = None
+        answer.virtualize(self.region)
 
     # -- flushing ----
 
@@ -522,11 +355,11 @@ class TranscriptView(VerticalScroll):
             await self._reasoning_feed.write(chunk)
             if self._stale(generation):
                 return
-        if any(t.dirty for t in self._tools.values()):
+        if self._tools.dirty:
             await self._render_tools()
             if self._stale(generation):
                 return
-        if self._notices_dirty:
+        if self._notices.dirty:
             await self._render_notices()
             if self._stale(generation):
                 return
@@ -545,8 +378,7 @@ class TranscriptView(VerticalScroll):
         if self._finished and not self._final_done:
             self._final_done = True
             self._set_state()
-            if self._segments and self._plain is None:
-                await self._segments[-1].close(full_render=True)
+            await self._answer.finish()
             if self._reasoning_feed is not None:
                 await self._reasoning_feed.close(full_render=True)
 
@@ -554,95 +386,22 @@ class TranscriptView(VerticalScroll):
         """Append ``chunk`` (answer text of ``generation``) to the answer widgets."""
         if self._stale(generation):  # the text of a run (or attempt) that is gone
             return
-        if self._plain is not None:
-            self._plain.append(chunk)
-            return
-        if sum(seg.chars for seg in self._segments) + len(chunk) > PLAIN_AFTER_CHARS:
-            await self._switch_to_plain(chunk, generation)
-            return
-        segment = self._segments[-1] if self._segments else None
-        if segment is not None and segment.chars >= SEGMENT_CHARS:
-            cut = self._paragraph_cut(chunk)
-            if cut >= 0:
-                head, chunk = chunk[:cut], chunk[cut:]
-                if head:
-                    self._track_fences(head)
-                    await segment.write(head)
-                await segment.close(full_render=False)
-                if self._stale(generation):
-                    return
-                segment = None
-        if segment is None:
-            segment = _MarkdownFeed(Markdown(classes="answer-segment"))
-            # Listed before the mount: a reset during the mount drops it with the others.
-            self._segments.append(segment)
-            self._live_feeds.add(segment)
-            await self.query_one("#answer").mount(segment.widget)
-            if self._stale(generation):
-                return
-        if chunk:
-            self._track_fences(chunk)
-            await segment.write(chunk)
-
-    async def _switch_to_plain(self, chunk: str, generation: int) -> None:
-        text = "".join(seg.text for seg in self._segments) + chunk
-        old_segments, self._segments = self._segments, []
-        # Current before the first await: a reset meanwhile drops it like any answer widget.
-        self._plain = plain = PlainText(text, classes="answer-plain")
-        self._add_notice(
-            "long answer: shown as plain text (Markdown is off past 24,000 characters)", "notice"
-        )
-        await self.query_one("#answer").mount(plain)
-        await self._drop_answer(old_segments, None)  # these are ours to drop in any case
-        if not self._stale(generation):
+        answer = self._answer
+        switching = answer.switches_to_plain(chunk)
+        if switching:
+            self._add_notice(
+                "long answer: shown as plain text "
+                f"(Markdown is off past {PLAIN_AFTER_CHARS:,} characters)",
+                "notice",
+            )
+        await answer.write(chunk, self.query_one("#answer"), lambda: self._stale(generation))
+        if switching and not self._stale(generation):
             await self._render_notices()
 
-    def _paragraph_cut(self, chunk: str) -> int:
-        """Where a new segment may start in ``chunk``: just after its last blank line, if
-        that point is outside a code fence; -1 when there is no such point (yet)."""
-        text = self._line_carry + chunk
-        cut = text.rfind("\n\n")
-        if cut < 0:
-            return -1
-        in_fence = self._in_fence
-        for line in text[:cut].split("\n"):
-            stripped = line.lstrip()
-            if stripped.startswith("```") or stripped.startswith("~~~"):
-                in_fence = not in_fence
-        position = cut + 2 - len(self._line_carry)
-        # A blank line inside the carried-over text was already written: no cut there.
-        return -1 if in_fence or position < 0 else position
-
-    def _track_fences(self, chunk: str) -> None:
-        lines = (self._line_carry + chunk).split("\n")
-        self._line_carry = lines.pop()
-        for line in lines:
-            stripped = line.lstrip()
-            if stripped.startswith("```") or stripped.startswith("~~~"):
-                self._in_fence = not self._in_fence
-
     async def _render_tools(self) -> None:
-        container = self.query_one("#tools")
-        tools = self._tools  # a reset during a mount below replaces the dict
-        for index in sorted(tools):
-            view = tools[index]
-            if not view.dirty:
-                continue
-            view.dirty = False
-            if view.widget is None:
-                view.widget = Static(view.render_text(), classes="tool-call", markup=False)
-                await container.mount(view.widget)
-            else:
-                view.widget.update(view.render_text())
+        # Renders this attempt's calls even if a reset replaces self._tools during a mount.
+        await self._tools.render(self.query_one("#tools"))
         self._set_state(has_output=True)
 
     async def _render_notices(self) -> None:
-        self._notices_dirty = False
-        container = self.query_one("#notices")
-        shown = len(container.children)
-        new = [
-            Static(notice.text, classes=f"transcript-{notice.kind}", markup=False)
-            for notice in self._notices[shown:]
-        ]
-        if new:
-            await container.mount_all(new)
+        await self._notices.render(self.query_one("#notices"))

@@ -1,0 +1,169 @@
+"""CompareColumn: one session in the compare screen (header, metrics, badges, transcript or
+one side of a word diff), following its :class:`~tui.session.SessionController`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Checkbox
+
+from tui.session import SessionController, SessionRun
+from tui.stream.events import Finished, RawEvent, RunEvent
+from tui.ui.diff import SideKind
+from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
+from tui.ui.widgets.diff_text import DiffScroll, DiffText
+from tui.ui.widgets.metrics_bar import MetricsBar
+from tui.ui.widgets.transcript import TranscriptView
+from tui.ui.widgets.transcript_items import catch_up_events
+
+METRICS_HZ = 5.0
+"""How often each column's metrics bar gets a new snapshot."""
+
+
+class CompareColumn(Vertical):
+    """One session in the compare screen: header, metrics, badges, transcript or diff."""
+
+    DEFAULT_CSS = """
+    CompareColumn {
+        width: 1fr;
+        min-width: 30;
+        height: 1fr;
+        border-right: vkey $panel;
+    }
+    CompareColumn.-diff-side { border-right: vkey $accent; }
+    CompareColumn > .column-head { height: 1; }
+    CompareColumn > .column-head > Checkbox {
+        border: none; padding: 0; height: 1; width: 1fr; background: transparent;
+    }
+    CompareColumn > .column-head > FinishBadge { dock: right; }
+    CompareColumn > MetricsBar { height: auto; max-height: 3; }
+    CompareColumn > DiffScroll { display: none; height: 1fr; }
+    CompareColumn.-diff-side > DiffScroll { display: block; }
+    CompareColumn.-diff-side > TranscriptView { display: none; }
+    """
+
+    @dataclass
+    class RunStarted(Message):
+        """The column's session started a new run (its old answer is gone)."""
+
+        column: CompareColumn
+
+    def __init__(self, live: SessionController, index: int) -> None:
+        super().__init__(id=f"column-{index}")
+        self.live = live
+        self.index = index
+        self.run: SessionRun | None = None
+        """The run shown (the session's current run once this column saw it start)."""
+        self._unsubscribe: Callable[[], None] | None = None
+
+    @property
+    def session_name(self) -> str:
+        """The session this column follows."""
+        return self.live.name
+
+    def compose(self) -> ComposeResult:
+        session = self.live.session
+        with Horizontal(classes="column-head"):
+            yield Checkbox(f"{session.name} · {session.model}", value=True, classes="send")
+            yield FinishBadge()
+        yield MetricsBar()
+        yield ReconnectStatus(idle_timeout_s=session.reconnect.idle_timeout_s)
+        yield TranscriptView(placeholder="no run yet: type a prompt below")
+        with DiffScroll():
+            yield DiffText()
+
+    def on_mount(self) -> None:
+        """Follow the session's events and show its current run, if any."""
+        self._unsubscribe = self.live.subscribe(self)
+        self.set_interval(1 / METRICS_HZ, self.publish_metrics)
+        run = self.live.current
+        if run is None:
+            self.query_one(FinishBadge).clear("idle")
+            return
+        # A run already happened or is going on: show what it has so far, then follow it.
+        self.run = run
+        view = self.query_one(TranscriptView)
+        for event in catch_up_events(run.accumulator):
+            view.apply(event)
+        if run.finished is not None:
+            view.apply(run.finished)
+            self.query_one(FinishBadge).set_finished(run.finished)
+        else:
+            self.query_one(FinishBadge).clear(self.live.state)
+        self.publish_metrics()
+
+    def on_unmount(self) -> None:
+        """Stop following the session (its run goes on)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # -- SessionListener ---------------------------------------------------------------------
+
+    def run_started(self, live: SessionController, run: SessionRun) -> None:
+        """A new run of the session: clear the column for it."""
+        self.run = run
+        self.query_one(TranscriptView).reset()
+        self.query_one(FinishBadge).clear("connecting")
+        self.query_one(ReconnectStatus).clear()
+        self.query_one(MetricsBar).snapshot = None
+        self.show_diff(None)
+        self.post_message(self.RunStarted(self))
+
+    def run_events(
+        self, live: SessionController, run: SessionRun, events: Sequence[RunEvent]
+    ) -> None:
+        """Events of the session's current run (cheap: the widgets batch)."""
+        if run is not self.run or not self.is_attached:
+            return
+        transcript = self.query_one(TranscriptView)
+        status = self.query_one(ReconnectStatus)
+        badge = self.query_one(FinishBadge)
+        for event in events:
+            if type(event) is RawEvent:
+                continue
+            transcript.apply(event)
+            status.apply(event)
+            if isinstance(event, Finished):
+                badge.set_finished(event)
+                self.publish_metrics()
+        if badge.status is None and badge.live_label != live.state:
+            badge.live_label = live.state
+
+    @property
+    def selected(self) -> bool:
+        """True when the next broadcast goes to this session."""
+        return self.query_one(Checkbox).value
+
+    @selected.setter
+    def selected(self, value: bool) -> None:
+        self.query_one(Checkbox).value = value
+
+    @property
+    def done(self) -> bool:
+        """True when the run shown has finished."""
+        return self.run is not None and self.run.done
+
+    @property
+    def output_text(self) -> str:
+        """The answer of the run shown, as the engine received it."""
+        return "" if self.run is None else self.run.accumulator.output_text
+
+    def start(self, prompt: str) -> None:
+        """Start a new run of this session with ``prompt`` (:meth:`run_started` clears)."""
+        self.live.start(prompt)
+
+    def publish_metrics(self) -> None:
+        """Hand the metrics bar a fresh snapshot (a few times a second)."""
+        if self.run is not None and self.run is self.live.current:
+            self.query_one(MetricsBar).snapshot = self.live.snapshot()
+
+    def show_diff(self, pieces: list[tuple[str, SideKind]] | None) -> None:
+        """Show a side of a diff instead of the transcript (None: back to the transcript)."""
+        self.set_class(pieces is not None, "-diff-side")
+        if pieces is not None:
+            self.query_one(DiffText).show(pieces)
