@@ -11,8 +11,9 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 class ScreenBindingCommands(Provider):
     """Command palette entries for the current screen's own bindings.
 
-    Every action of a screen is then also reachable from the palette, named by its
-    binding description (posting and harlequin do the same for their screens).
+    Every action of a screen with a binding description is then also reachable from the
+    palette, named by that description and prefixed with the screen's title; the app's own
+    bindings are left to the app's commands.
     """
 
     def _commands(self) -> list[tuple[str, Callable[[], Awaitable[object]], str]]:

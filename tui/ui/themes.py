@@ -13,7 +13,7 @@ A theme file is a flat TOML table with Textual's base colours plus an optional
 
 Every colour is checked with :meth:`textual.color.Color.parse`. Loading never raises: each
 broken file becomes a :class:`ThemeProblem`, so the app can report all of them in one
-notification (posting's ``themes.py`` does the same) and go on with the others.
+notification and go on with the others.
 """
 
 from __future__ import annotations

@@ -43,9 +43,9 @@ class PendingPane(Widget):
     """Stands in for a session pane until the first frame is on screen.
 
     Session tabs start hidden, and a pane (transcript, Markdown, raw log, metrics) is the
-    bulk of the screen's widgets and imports: building them after the overview is painted
-    halves the time to the first frame. A pane that mounts mid-run catches up from the run's
-    accumulator (:meth:`SessionPane.run_started`).
+    bulk of the screen's widgets and imports: they are built after the overview's first
+    frame, so that frame does not wait for them. A pane that mounts mid-run catches up from
+    the run's accumulator (:meth:`SessionPane.run_started`).
     """
 
     DEFAULT_CSS = "PendingPane { display: none; }"

@@ -1,9 +1,9 @@
-"""PlainText: a Line-API view of a very long, growing text (toolong's approach).
+"""PlainText: a Line-API view of a very long, growing text.
 
-Markdown widgets lay out and wrap every block on each layout refresh, so a 200k-token answer
-gets slower with every flush. This widget keeps the text as wrapped rows: an append re-wraps
-only the last logical line, its height is ``len(rows)`` (O(1) for the layout), and
-:meth:`render_line` renders just the rows on screen.
+Markdown widgets lay out and wrap every block on each layout refresh, so their cost grows
+with the text. This widget keeps the text as wrapped rows: an append re-wraps only the last
+logical line, its height is ``len(rows)`` (O(1) for the layout), and :meth:`render_line`
+renders just the rows on screen.
 """
 
 from __future__ import annotations
