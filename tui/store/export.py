@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal, TypeAlias
 
-from tui.stream.accumulate import error_dict
 from tui.stream.events import RunEvent
+from tui.stream.result import error_dict
 from tui.vocab import MISSING
 
 from .codec import event_fields

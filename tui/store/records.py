@@ -1,7 +1,7 @@
 """What the store's queries return: frozen dataclasses (no SQL rows leave ``tui/store``).
 
 A run's attempts, tool calls and errors are the stream layer's own types
-(:class:`~tui.stream.accumulate.AttemptRecord`, :class:`~tui.stream.accumulate.ToolCall`,
+(:class:`~tui.stream.result.AttemptRecord`, :class:`~tui.stream.result.ToolCall`,
 :class:`~tui.stream.events.RunError`): one model of each, live and stored.
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tui.stream.accumulate import AttemptRecord, ToolCall, build_result
 from tui.stream.events import RunError
+from tui.stream.result import AttemptRecord, ToolCall, build_result
 from tui.vocab import StoredStatus
 
 __all__ = [
@@ -163,7 +163,7 @@ def attempt_record(row: tuple[Any, ...]) -> AttemptRecord:
 def result_record(run: RunSummary) -> dict[str, Any]:
     """The run as a ``tokentop run --jsonl`` result record plus ``started_at``.
 
-    Built by the same :func:`~tui.stream.accumulate.build_result` as
+    Built by the same :func:`~tui.stream.result.build_result` as
     :meth:`RunAccumulator.result`; for runs that never finished, ``status`` is ``running``
     or ``interrupted``.
     """

@@ -12,7 +12,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from tui.stream.accumulate import AttemptRecord, RunAccumulator
+from tui.stream.accumulate import RunAccumulator
+from tui.stream.result import AttemptRecord
 
 from .codec import scrub
 

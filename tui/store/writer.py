@@ -29,8 +29,9 @@ from typing import Any
 
 import aiosqlite
 
-from tui.stream.accumulate import AttemptRecord, RunAccumulator
+from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Finished, RunEvent
+from tui.stream.result import AttemptRecord
 
 from . import queries
 from .codec import REDACTED, encode_rows

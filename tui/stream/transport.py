@@ -11,11 +11,12 @@ cap, keep-alive connections kept for :data:`KEEPALIVE_S`). Its transport is, in 
   and ``NO_PROXY`` itself. ``direct_origins`` (the simulator) are mounted on a plain
   transport that never uses a proxy;
 - otherwise ``httpx_aiohttp.AiohttpTransport`` (less CPU per token for many fast streams:
-  ``bench/RESULTS.md``), subclassed here so that aiohttp's errors become the httpx exception types that
-  describe them (the library's own map turns a refused connection or a server that hung up
-  into ``ConnectTimeout``): a refused / unresolvable host is ``ConnectError``, a connect
-  timeout ``ConnectTimeout``, no byte for the read timeout ``ReadTimeout``, a connection
-  closed before or in the middle of a response ``RemoteProtocolError`` / ``ReadError``.
+  ``bench/RESULTS.md``), subclassed here so that aiohttp's errors become the httpx exception
+  types that describe them (the library's own map turns a refused connection or a server
+  that hung up into ``ConnectTimeout``): a refused / unresolvable host is ``ConnectError``,
+  a connect timeout ``ConnectTimeout``, no byte for the read timeout ``ReadTimeout``, a
+  connection closed before or in the middle of a response ``RemoteProtocolError`` /
+  ``ReadError``.
   The aiohttp session never reads proxies from the environment (there are none configured
   when it is used). Bodies are passed through undecoded: httpx decodes ``Content-Encoding``.
 
