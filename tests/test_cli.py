@@ -166,26 +166,59 @@ def test_group_db_option_reaches_the_store_commands(tmp_path: Path) -> None:
     assert not (tmp_path / "xdg-data" / "tokentop" / "tokentop.db").exists()
 
 
+def _recorded_run(tmp_path: Path) -> tuple[Path, str]:
+    """A database holding one run recorded by ``tokentop run``; its path and run id."""
+    config = tmp_path / "one.toml"
+    config.write_text(
+        '[[sessions]]\nname = "one"\nmodel = "sim-fast"\nprompt = "p"\n'
+        'headers = { "X-Sim-Timing" = "tokens=8" }\n'
+    )
+    db = tmp_path / "runs.db"
+    proc = tokentop(tmp_path, "--db", str(db), "run", str(config), "--jsonl")
+    assert proc.returncode == 0, proc.stderr
+    (result,) = (json.loads(line) for line in proc.stdout.splitlines() if '"result"' in line)
+    return db, str(result["run_id"])
+
+
 def test_replay_speed_and_instant_reach_the_app(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import tui.ui.app
     from tui.cli import main
 
+    db, run_id = _recorded_run(tmp_path)
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(tui.ui.app, "run_dashboard", lambda config, **kw: calls.append(kw))
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    db = str(tmp_path / "runs.db")
     for args, speed in (([], 1.0), (["--speed", "0.25"], 0.25), (["--instant"], None)):
-        result = runner.invoke(main, ["replay", "abc123", "--db", db, *args])
+        # a unique prefix names the run; the app gets its full id
+        result = runner.invoke(main, ["replay", run_id[:10], "--db", str(db), *args])
         assert result.exit_code == 0, result.output
         call = calls.pop()
-        assert call["replay_run_id"] == "abc123" and call["db_path"] == Path(db)
+        assert call["replay_run_id"] == run_id and call["db_path"] == db
         assert call["replay_speed"] == speed
     # The replay screen's range (0.25x-10x); instant and a speed exclude each other.
     for args in (["--speed", "20"], ["--speed", "0.1"], ["--instant", "--speed", "2"]):
-        result = runner.invoke(main, ["replay", "abc123", "--db", db, *args])
+        result = runner.invoke(main, ["replay", run_id, "--db", str(db), *args])
         assert result.exit_code == 2, (args, result.output)
     assert "exclude each other" in result.output
     assert calls == []
+
+
+def test_replay_of_a_run_that_cannot_be_read_is_an_error_not_a_dashboard(
+    tmp_path: Path,
+) -> None:
+    db, _ = _recorded_run(tmp_path)
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("not a database\n")
+    for args, says in (
+        (["--db", str(db), "replay", "0000nosuchrun"], "no run '0000nosuchrun'"),
+        (["--db", str(tmp_path / "missing.db"), "replay", "abc"], "no database at"),
+        (["--db", str(foreign), "replay", "abc"], "is not a tokentop database"),
+    ):
+        proc = tokentop(tmp_path, *args, timeout=30)
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        assert proc.stderr.startswith("Error: ") and says in proc.stderr, proc.stderr
+        assert proc.stdout == ""  # no dashboard was drawn
+    assert foreign.read_text() == "not a database\n"

@@ -252,6 +252,11 @@ def replay(
         raise click.UsageError("--speed and --instant exclude each other")
     app_config = _load_config(None)
     theme = theme or (ctx.obj or {}).get("theme") or app_config.ui.theme
+    from tui.paths import default_db_path
+
+    db = db or default_db_path()
+    # a run that cannot be replayed is an error line and a non-zero exit, not a dashboard
+    run_id = _stored_run_id(db, run_id)
     from tui.ui.app import run_dashboard
 
     run_dashboard(
@@ -261,3 +266,24 @@ def replay(
         replay_run_id=run_id,
         replay_speed=None if instant else speed,
     )
+
+
+def _stored_run_id(db: Path, run_id: str) -> str:
+    """The full id of the stored run ``run_id`` names (a unique prefix is enough), read
+    without writing; a one-line ClickException when the database or the run cannot be read."""
+    import asyncio
+
+    from tui.store import Store
+    from tui.store.errors import StoreError
+
+    async def find() -> str:
+        store = await Store.open(db, readonly=True)
+        try:
+            return (await store.get_run(run_id)).run_id
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(find())
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
