@@ -216,6 +216,9 @@ class RunAccumulator:
                 self.attempts[-1] = replace(self.attempts[-1], cause=event.error)
         elif isinstance(event, Notice):
             self.notices.append(event.code)
+            if event.answer is not None:  # the final text shows deltas were lost: it wins
+                self._text = _Text()
+                self._text.append(event.answer)
 
     def _update(self, number: int, t: float, **changes: Any) -> None:
         """Replace the record of attempt ``number`` (created at ``t`` if unknown)."""

@@ -7,6 +7,13 @@ on its own chunk; a role chunk with ``content`` ``""`` or null; ``reasoning_cont
 (llama.cpp, vLLM) and ``reasoning`` (Ollama) deltas; tool-call fragments; errors in both the
 nested ``{"error": {...}}`` and the flat ``{"object": "error", ...}`` shape (and Ollama's
 ``{"error": "text"}``) anywhere in the stream; ``[DONE]`` also without its blank line at EOF.
+
+A chunk that does not decode into the strict types (a count sent as ``123.0``, ``index:
+null``, arguments as an object, ``choices`` as one object, ``content`` as a list of parts,
+...) is read again leniently (:class:`tui.stream.adapter.Lenient`): what is usable is taken,
+and a ``Notice`` says once per run what was odd. Tool calls are kept apart by their ids when
+the server leaves out or reuses ``index``. Finish reasons of unknown spelling map to the
+nearest known one (the raw one is kept).
 """
 
 from __future__ import annotations
@@ -17,11 +24,23 @@ from typing import Any
 import msgspec
 
 from tui.config import SessionConfig
-from tui.stream.adapter import ErrorBody, Outcome, error_outcome, protocol_outcome
+from tui.stream.adapter import (
+    INDEX_MAX,
+    ErrorBody,
+    Lenient,
+    NoticeLog,
+    Outcome,
+    Unreadable,
+    counts_ok,
+    decode_loose,
+    error_outcome,
+    protocol_outcome,
+)
 from tui.stream.construct import raw_event, reasoning_delta, text_delta
 from tui.stream.events import (
     FinishReason,
     ResponseInfo,
+    RunError,
     RunEvent,
     RunStatus,
     TextDelta,
@@ -67,11 +86,37 @@ _FINISH: dict[str, tuple[RunStatus, FinishReason]] = {
     "max_tokens": ("incomplete", "length"),
     "content_filter": ("incomplete", "content_filter"),
 }
+"""The spellings OpenAI and the common servers use, read without a notice."""
+
+_NEAREST: tuple[tuple[tuple[str, ...], tuple[RunStatus, FinishReason]], ...] = (
+    (
+        ("filter", "safety", "block", "recitation", "moderat", "prohibit", "spii", "guardrail"),
+        ("incomplete", "content_filter"),
+    ),
+    (("eos", "end", "stop", "finish", "complete", "done"), ("completed", "stop")),
+    (("length", "token", "max", "limit", "context", "truncat"), ("incomplete", "length")),
+    (("tool", "function"), ("completed", "tool_calls")),
+    (("error", "abort", "fail", "exception"), ("failed", "error")),
+    (("cancel",), ("cancelled", "cancelled")),
+)
+"""Word stems of other spellings (Gemini's ``MAX_TOKENS``, Anthropic's ``tool_use``, TGI's
+``eos_token``, ...) and the reason they are nearest to; anything else reads as stop."""
 
 
 def normalize_chat_finish(raw: str) -> tuple[RunStatus, FinishReason]:
-    """Status and normalized reason of a chat ``finish_reason`` (unknown ones: stop)."""
-    return _FINISH.get(raw, ("completed", "stop"))
+    """Status and normalized reason of a chat ``finish_reason``: the known spellings, else
+    the nearest by its words (case and separators ignored), else stop."""
+    known = _FINISH.get(raw)
+    if known is not None:
+        return known
+    word = raw.strip().lower().replace("-", "_").replace(" ", "_")
+    known = _FINISH.get(word)
+    if known is not None:
+        return known
+    for stems, nearest in _NEAREST:
+        if any(stem in word for stem in stems):
+            return nearest
+    return ("completed", "stop")
 
 
 class _Function(msgspec.Struct):
@@ -80,7 +125,7 @@ class _Function(msgspec.Struct):
 
 
 class _ToolCall(msgspec.Struct):
-    index: int = 0
+    index: int | None = None
     id: str | None = None
     function: _Function | None = None
 
@@ -91,6 +136,7 @@ class _Delta(msgspec.Struct):
     reasoning: str | None = None
     refusal: str | None = None
     tool_calls: list[_ToolCall] | None = None
+    function_call: _Function | None = None
 
 
 class _Choice(msgspec.Struct):
@@ -129,7 +175,6 @@ class _Chunk(msgspec.Struct):
 
 
 _decode_chunk = msgspec.json.Decoder(_Chunk).decode
-_decode_any = msgspec.json.Decoder().decode
 
 
 class ChatAdapter:
@@ -138,6 +183,11 @@ class ChatAdapter:
     __slots__ = (
         "_attempt",
         "_info_sent",
+        "_notices",
+        "_tool_by_id",
+        "_tool_by_wire",
+        "_tool_ids",
+        "_tool_last",
         "content_seen",
         "count",
         "finish_raw",
@@ -148,12 +198,22 @@ class ChatAdapter:
     def __init__(self) -> None:
         self._attempt = 1
         self._info_sent = False
+        self._notices = NoticeLog()
         self.count = 0
         """Events handled in the current attempt (1-based numbers in messages)."""
         self.outcome: Outcome | None = None
         self.content_seen = False
         self.finish_raw: str | None = None
         self.response_id: str | None = None
+        self._forget_tools()
+
+    def _forget_tools(self) -> None:
+        self._tool_ids: dict[int, str | None] = {}
+        """Our tool-call index -> its call id (None until one came)."""
+        self._tool_by_id: dict[str, int] = {}
+        self._tool_by_wire: dict[int, int] = {}
+        """The server's ``index`` -> ours (they differ when the server reuses an index)."""
+        self._tool_last: int | None = None
 
     def begin_attempt(self, attempt: int, *, restart: bool) -> None:
         """A new attempt: chat cannot resume, so any retry starts over."""
@@ -164,6 +224,7 @@ class ChatAdapter:
             self.content_seen = False
             self.finish_raw = None
             self._info_sent = False
+            self._forget_tools()
 
     def handle(self, event: SSEEvent, t: float, out: list[RunEvent]) -> None:
         """Decode one chunk into ``out`` (RawEvent first, then the normalized events)."""
@@ -178,15 +239,19 @@ class ChatAdapter:
         try:
             chunk = _decode_chunk(data)
         except msgspec.ValidationError:
-            self._loose(data)
+            self._lenient(data, t, out)
             return
         except msgspec.DecodeError as exc:
-            self.outcome = protocol_outcome(
-                f"malformed JSON in event {self.count} of attempt {self._attempt}: {exc}"
-            )
+            self._lenient(data, t, out, exc)
             return
+        except RecursionError:
+            self._unreadable("nested too deeply to decode", t, out)
+            return
+        self._chunk(chunk, t, out)
+
+    def _chunk(self, chunk: _Chunk, t: float, out: list[RunEvent]) -> None:
         err = chunk.error
-        if err is not None or chunk.object == "error":
+        if (err is not None and err != "") or chunk.object == "error":
             if isinstance(err, ErrorBody):
                 self.outcome = error_outcome(err.message, err.code, err.type, where="mid-stream")
             elif isinstance(err, str):
@@ -216,23 +281,45 @@ class ChatAdapter:
                         or delta.reasoning
                         or delta.refusal
                         or delta.tool_calls
+                        or delta.function_call
                     ):
                         self._rare_delta(delta, t, out)
                 if choice.finish_reason:
-                    self.finish_raw = choice.finish_reason
+                    self._finish_reason(choice.finish_reason, t, out)
         usage = chunk.usage
         if usage is not None:
             ptd, ctd = usage.prompt_tokens_details, usage.completion_tokens_details
-            out.append(
-                Usage(
-                    t,
-                    usage.prompt_tokens,
-                    usage.completion_tokens,
-                    ctd.reasoning_tokens if ctd is not None else None,
-                    ptd.cached_tokens if ptd is not None else None,
-                    usage.total_tokens,
-                )
+            counts = (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                ctd.reasoning_tokens if ctd is not None else None,
+                ptd.cached_tokens if ptd is not None else None,
+                usage.total_tokens,
             )
+            if not counts_ok(*counts):
+                counts = self._fix_counts(counts, t, out)
+            out.append(Usage(t, *counts))
+
+    def _finish_reason(self, raw: str, t: float, out: list[RunEvent]) -> None:
+        self.finish_raw = raw
+        if raw not in _FINISH:
+            reason = normalize_chat_finish(raw)[1]
+            self._notices.say(
+                f"finish:{raw}",
+                "unknown_finish_reason",
+                f"finish_reason {raw!r} is not a known spelling: read as {reason}",
+                t,
+                out,
+            )
+
+    def _fix_counts(
+        self, counts: tuple[int | None, ...], t: float, out: list[RunEvent]
+    ) -> tuple[int | None, int | None, int | None, int | None, int | None]:
+        reader = Lenient()
+        names = _USAGE_FIELDS
+        fixed = [reader.count(v, f"usage.{n}") for v, n in zip(counts, names, strict=True)]
+        self._notices.flush(reader, t, out)
+        return fixed[0], fixed[1], fixed[2], fixed[3], fixed[4]
 
     def _rare_delta(self, delta: _Delta, t: float, out: list[RunEvent]) -> None:
         reasoning = delta.reasoning_content or delta.reasoning
@@ -241,42 +328,134 @@ class ChatAdapter:
         if delta.refusal:
             self.content_seen = True
             out.append(TextDelta(t, delta.refusal))
-        if delta.tool_calls:
+        calls = delta.tool_calls
+        if delta.function_call is not None:  # the deprecated single function call
+            calls = [*(calls or ()), _ToolCall(None, None, delta.function_call)]
+        if calls:
             self.content_seen = True
-            for call in delta.tool_calls:
+            for call in calls:
                 fn = call.function
                 out.append(
                     ToolCallDelta(
                         t,
-                        call.index,
+                        self._tool_index(call.index, call.id, t, out),
                         (fn.arguments or "") if fn is not None else "",
                         fn.name if fn is not None else None,
                         call.id,
                     )
                 )
 
-    def _loose(self, data: bytes) -> None:
-        """A chunk that is JSON but not shaped like a chunk: only an error matters."""
-        try:
-            value = _decode_any(data)
-        except msgspec.DecodeError as exc:  # pragma: no cover - ValidationError implies JSON
-            self.outcome = protocol_outcome(f"malformed JSON in event {self.count}: {exc}")
-            return
-        if isinstance(value, dict) and (value.get("error") or value.get("object") == "error"):
-            err = value.get("error")
-            src: dict[str, Any] = err if isinstance(err, dict) else value
-            message = src.get("message") if isinstance(src.get("message"), str) else None
-            if message is None and isinstance(err, str):
-                message = err
-            self.outcome = error_outcome(
-                message, _text(src.get("code")), _text(src.get("type")), where="mid-stream"
+    def _tool_index(
+        self, wire: int | None, call_id: str | None, t: float, out: list[RunEvent]
+    ) -> int:
+        """Our index for a tool-call fragment: the server's ``index`` while it is usable;
+        placed by the call's id when the index is missing or reused by another call."""
+        ids = self._tool_ids
+        if wire is not None and not 0 <= wire <= INDEX_MAX:
+            self._notices.say(
+                "odd_number:tool_calls[].index",
+                "odd_number",
+                f"tool_calls[].index {wire} is out of range: placed by the call's id",
+                t,
+                out,
             )
+            wire = None
+        if wire is None:
+            self._notices.say(
+                "odd_field:tool_calls[].index",
+                "odd_field",
+                "tool_calls[].index: missing: each call placed by its id",
+                t,
+                out,
+            )
+        if call_id is not None:
+            ours = self._tool_by_id.get(call_id)
+            if ours is None:
+                mapped = self._tool_by_wire.get(wire) if wire is not None else None
+                if mapped is not None and ids[mapped] is None:
+                    ours = mapped  # its first fragment came without the id
+                elif wire is not None and wire not in ids:
+                    ours = wire
+                else:
+                    ours = max(ids, default=-1) + 1
+                    if wire is not None and mapped is not None:
+                        self._notices.say(
+                            "tool_index_reused",
+                            "tool_index_reused",
+                            f"two tool calls came with index {wire}: kept apart by their ids",
+                            t,
+                            out,
+                        )
+                self._tool_by_id[call_id] = ours
+                ids[ours] = call_id
+        elif wire is not None:
+            ours = self._tool_by_wire.get(wire)
+            if ours is None:
+                ours = wire if wire not in ids else max(ids) + 1
+                ids[ours] = None
+        elif self._tool_last is not None:
+            ours = self._tool_last
+        else:
+            ours = max(ids, default=-1) + 1
+            ids[ours] = None
+        if wire is not None:
+            self._tool_by_wire[wire] = ours
+        self._tool_last = ours
+        return ours
+
+    def _lenient(
+        self,
+        data: bytes,
+        t: float,
+        out: list[RunEvent],
+        malformed: msgspec.DecodeError | None = None,
+    ) -> None:
+        """A chunk the strict types do not fit: decode it leniently and take what it has."""
+        try:
+            value, note = decode_loose(data)
+        except Unreadable as exc:
+            self._unreadable(str(exc), t, out)
+            return
+        except msgspec.DecodeError as exc:
+            self.outcome = protocol_outcome(
+                f"malformed JSON in event {self.count} of attempt {self._attempt}: "
+                f"{malformed or exc}"
+            )
+            return
+        if note is not None:
+            self._notices.say(f"json:{note}", "odd_json", f"a chunk has {note}", t, out)
+        if not isinstance(value, dict):
+            self._notices.say(
+                "odd_field:chunk",
+                "odd_field",
+                "a chunk that is not a JSON object: only in the raw log",
+                t,
+                out,
+            )
+            return
+        reader = Lenient()
+        chunk = _read_chunk(value, reader)
+        self._notices.flush(reader, t, out)
+        self._chunk(chunk, t, out)
+
+    def _unreadable(self, why: str, t: float, out: list[RunEvent]) -> None:
+        self._notices.say(
+            f"unreadable:{why}",
+            "unreadable_event",
+            f"event {self.count} of attempt {self._attempt} is {why}: skipped "
+            "(it is in the raw log)",
+            t,
+            out,
+        )
 
     def _done_outcome(self) -> Outcome:
         raw = self.finish_raw
         if raw is None:
             return Outcome("completed", "stop", None)
         status, reason = normalize_chat_finish(raw)
+        if status == "failed":
+            message = f"the server ended the stream with finish_reason {raw!r}"
+            return Outcome(status, reason, raw, RunError("server", message, code=raw))
         return Outcome(status, reason, raw)
 
     def eof_outcome(self, pending: bytes | None) -> Outcome | None:
@@ -289,5 +468,122 @@ class ChatAdapter:
         return None
 
 
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
+_USAGE_FIELDS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "completion_tokens_details.reasoning_tokens",
+    "prompt_tokens_details.cached_tokens",
+    "total_tokens",
+)
+
+
+def _read_chunk(value: dict[str, Any], reader: Lenient) -> _Chunk:
+    """A chunk from leniently decoded JSON: every field the adapter reads, in its type."""
+    err = value.get("error")
+    if err or value.get("object") == "error":
+        body = reader.error(err) if err else reader.error(value)
+        return _Chunk(object="error", error=body)
+    choices: list[_Choice] = []
+    for i, raw in enumerate(reader.items(value.get("choices"), "choices")):
+        choice = reader.obj(raw, "choices[]")
+        if choice is not None:
+            choices.append(_read_choice(choice, reader, i))
+    usage = reader.obj(value.get("usage"), "usage")
+    return _Chunk(
+        id=reader.ident(value.get("id"), "id"),
+        object=reader.ident(value.get("object"), "object"),
+        model=reader.ident(value.get("model"), "model"),
+        choices=choices,
+        usage=_read_usage(usage, reader) if usage is not None else None,
+    )
+
+
+def _read_choice(choice: dict[str, Any], reader: Lenient, position: int) -> _Choice:
+    if "index" in choice:
+        index = reader.index(choice["index"], "choices[].index")
+        if index is None:  # null, or unusable: the choice's place in the list
+            index = position
+            reader.odd("choices[].index", f"null or unusable: read as {index}, its place")
+    else:
+        index = 0
+    raw_delta = choice.get("delta")
+    if raw_delta is None and isinstance(choice.get("message"), dict):
+        raw_delta = choice["message"]  # a server that streams whole messages
+    elif raw_delta is None and "text" in choice:
+        raw_delta = {"content": choice["text"]}  # the completions shape
+    if isinstance(raw_delta, str | list):
+        reader.odd(
+            "choices[].delta", f"{_what(raw_delta)} where an object belongs: read as content"
+        )
+        raw_delta = {"content": raw_delta}
+    delta = reader.obj(raw_delta, "choices[].delta")
+    finish = choice.get("finish_reason")
+    if finish is not None and not isinstance(finish, str):
+        finish = reader.ident(finish, "choices[].finish_reason")
+    return _Choice(
+        index,
+        _read_delta(delta, reader) if delta is not None else None,
+        finish or None,
+    )
+
+
+def _what(value: object) -> str:
+    return "a string" if isinstance(value, str) else "a list"
+
+
+def _read_delta(delta: dict[str, Any], reader: Lenient) -> _Delta:
+    calls: list[_ToolCall] = []
+    for raw in reader.items(delta.get("tool_calls"), "tool_calls"):
+        call = reader.obj(raw, "tool_calls[]")
+        if call is not None:
+            calls.append(_read_call(call, reader, "tool_calls[]"))
+    fn = reader.obj(delta.get("function_call"), "function_call")
+    return _Delta(
+        content=reader.text(delta.get("content"), "delta.content"),
+        reasoning_content=reader.text(delta.get("reasoning_content"), "delta.reasoning_content"),
+        reasoning=reader.text(delta.get("reasoning"), "delta.reasoning"),
+        refusal=reader.text(delta.get("refusal"), "delta.refusal"),
+        tool_calls=calls or None,
+        function_call=_read_function(fn, reader, "function_call") if fn is not None else None,
+    )
+
+
+def _read_call(call: dict[str, Any], reader: Lenient, field: str) -> _ToolCall:
+    index = reader.index(call.get("index"), f"{field}.index")
+    fn = reader.obj(call.get("function"), f"{field}.function")
+    if fn is None and ("name" in call or "arguments" in call):
+        fn = call  # name and arguments beside the id, not under "function"
+    return _ToolCall(
+        index,
+        reader.ident(call.get("id"), f"{field}.id"),
+        _read_function(fn, reader, f"{field}.function") if fn is not None else None,
+    )
+
+
+def _read_function(fn: dict[str, Any], reader: Lenient, field: str) -> _Function:
+    return _Function(
+        reader.ident(fn.get("name"), f"{field}.name"),
+        reader.arguments(fn.get("arguments"), f"{field}.arguments"),
+    )
+
+
+def _read_usage(usage: dict[str, Any], reader: Lenient) -> _Usage:
+    ptd = reader.obj(usage.get("prompt_tokens_details"), "usage.prompt_tokens_details")
+    ctd = reader.obj(usage.get("completion_tokens_details"), "usage.completion_tokens_details")
+    return _Usage(
+        reader.count(usage.get("prompt_tokens"), "usage.prompt_tokens"),
+        reader.count(usage.get("completion_tokens"), "usage.completion_tokens"),
+        reader.count(usage.get("total_tokens"), "usage.total_tokens"),
+        _PromptDetails(
+            reader.count(ptd.get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens")
+        )
+        if ptd is not None
+        else None,
+        _CompletionDetails(
+            reader.count(
+                ctd.get("reasoning_tokens"), "usage.completion_tokens_details.reasoning_tokens"
+            )
+        )
+        if ctd is not None
+        else None,
+    )

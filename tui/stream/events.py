@@ -147,11 +147,17 @@ class Resumed:
 @dataclass(frozen=True, slots=True)
 class Notice:
     """Something worth flagging that does not end the run (e.g. ``empty_stop``: a ``stop``
-    with no content, which some gateways use to mask an error)."""
+    with no content, which some gateways use to mask an error; ``odd_field`` /
+    ``odd_number``: a field of an unexpected type or an impossible number, read as far as
+    usable; ``deltas_lost``: the final text shows that deltas were lost)."""
 
     t: float
     code: str
     message: str
+    answer: str | None = None
+    """Set only when deltas were lost from the middle of the answer: the whole answer text
+    of the kept output as the server's final objects give it. The fold replaces the text
+    the deltas built with it; a view that only appends deltas still shows the notice."""
 
 
 @dataclass(frozen=True, slots=True)
