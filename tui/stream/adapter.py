@@ -137,18 +137,25 @@ def decode_loose(data: bytes) -> tuple[Any, str | None]:
     try:
         return _loose_decoder.decode(data), note
     except RecursionError:
-        raise Unreadable("nested too deeply to decode") from None
+        raise Unreadable("nested too deeply") from None
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         first = exc
     try:
-        value = json.loads(data)
+        value = json.loads(data, parse_int=_parse_int)
     except RecursionError:
-        raise Unreadable("nested too deeply to decode") from None
-    except ValueError as exc:  # also the int-digits limit, a subclass of ValueError
+        raise Unreadable("nested too deeply") from None
+    except ValueError as exc:
         if isinstance(exc, json.JSONDecodeError) and isinstance(first, msgspec.DecodeError):
             raise first from None
-        raise Unreadable(f"cannot be decoded ({first})") from None
+        raise Unreadable(str(first)) from None  # pragma: no cover - json reads what msgspec does
     return _no_surrogates(value), note or "JSON that only a lenient decoder reads"
+
+
+def _parse_int(text: str) -> int | float:
+    """An integer literal; one too long for ``int()`` (over 4,300 digits) is infinite."""
+    if len(text) > 400:
+        return -math.inf if text[0] == "-" else math.inf
+    return int(text)
 
 
 def _no_surrogates(value: Any) -> Any:

@@ -245,7 +245,7 @@ class ChatAdapter:
             self._lenient(data, t, out, exc)
             return
         except RecursionError:
-            self._unreadable("nested too deeply to decode", t, out)
+            self._unreadable("nested too deeply", t, out)
             return
         self._chunk(chunk, t, out)
 
@@ -442,8 +442,8 @@ class ChatAdapter:
         self._notices.say(
             f"unreadable:{why}",
             "unreadable_event",
-            f"event {self.count} of attempt {self._attempt} is {why}: skipped "
-            "(it is in the raw log)",
+            f"event {self.count} of attempt {self._attempt} could not be decoded ({why}): "
+            "skipped (it is in the raw log)",
             t,
             out,
         )

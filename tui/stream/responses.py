@@ -297,7 +297,7 @@ class ResponsesAdapter:
         except msgspec.DecodeError as exc:
             ev = self._lenient(data, event, t, out, exc)
         except RecursionError:
-            self._unreadable("nested too deeply to decode", t, out)
+            self._unreadable("nested too deeply", t, out)
             return
         if ev is None:
             return
@@ -389,8 +389,8 @@ class ResponsesAdapter:
         self._notices.say(
             f"unreadable:{why}",
             "unreadable_event",
-            f"event {self.count} of attempt {self._attempt} is {why}: skipped "
-            "(it is in the raw log)",
+            f"event {self.count} of attempt {self._attempt} could not be decoded ({why}): "
+            "skipped (it is in the raw log)",
             t,
             out,
         )
