@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiosqlite
 
@@ -144,6 +145,103 @@ def claim(path: Path, *, readonly: bool) -> tuple[Path, DbLock | None]:
     return db, DbLock.acquire(db)
 
 
+_MAGIC = b"SQLite format 3\x00"
+
+
+def _corrupt(db: Path, detail: str) -> StoreError:
+    return StoreError(
+        f"{db} is not a tokentop database: the file is corrupt or not SQLite ({detail})",
+        problem="corrupt",
+    )
+
+
+def _foreign(db: Path) -> StoreError:
+    return StoreError(f"{db} is an SQLite database, but not one of tokentop's; use --db")
+
+
+def _newer(db: Path, version: int) -> StoreError:
+    return StoreError(
+        f"database {db} was written by a newer tokentop (schema version {version}; this "
+        f"one understands up to {SCHEMA_VERSION}): upgrade tokentop, or use --db"
+    )
+
+
+def _check_identity(db: Path, version: int, app_id: int, objects: int) -> None:
+    """Ours: our application id (the first migration sets it), or a blank SQLite file (no
+    id, no version, no tables)."""
+    if app_id != APPLICATION_ID and (app_id != 0 or version != 0 or objects > 0):
+        raise _foreign(db)
+    if version > SCHEMA_VERSION:
+        raise _newer(db, version)
+
+
+def identify(db: Path) -> int | None:
+    """Check, changing nothing, that ``db`` is a tokentop database this tokentop may open,
+    before anything writes to it (``PRAGMA journal_mode`` rewrites a file's header).
+
+    Returns its schema version (0: an SQLite file without tables), or None when there is no
+    database yet (no file, or an empty one without a write-ahead log). Raises
+    :class:`StoreError` for a directory, a file that is not SQLite, another program's SQLite
+    file, and a newer schema. It reads the file's header itself; only a header that leaves
+    the question open (no application id, or a write-ahead log with newer pages) is asked
+    of SQLite, on a read-only connection (``immutable`` when there is no log, so that not
+    even a ``-shm`` file appears next to someone else's database).
+    """
+    if db.is_dir():
+        raise StoreError(f"{db} is a directory, not a database file")
+    try:
+        with open(db, "rb") as f:
+            head = f.read(100)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"cannot read {db}: {exc.strerror or exc}", problem="cantopen") from None
+    wal = db.with_name(db.name + "-wal")
+    has_wal = wal.is_file() and wal.stat().st_size > 0
+    if not head and not has_wal:
+        return None
+    if head:
+        if len(head) < 100 or not head.startswith(_MAGIC):
+            raise _corrupt(db, "no SQLite header")
+        page = int.from_bytes(head[16:18], "big")
+        if not (page == 1 or (512 <= page <= 32768 and page & (page - 1) == 0)) or head[
+            21:24
+        ] != bytes((64, 32, 32)):
+            raise _corrupt(db, "a damaged SQLite header")
+        version = int.from_bytes(head[60:64], "big")
+        app_id = int.from_bytes(head[68:72], "big")
+        if app_id not in (0, APPLICATION_ID) or (app_id == 0 and version != 0):
+            raise _foreign(db)
+        if version > SCHEMA_VERSION:
+            raise _newer(db, version)
+        if app_id == APPLICATION_ID and not has_wal:
+            return version
+    flags = "mode=ro" if has_wal else "mode=ro&immutable=1"
+    try:
+        con = sqlite3.connect(f"file:{quote(str(db))}?{flags}", uri=True)
+    except sqlite3.Error as exc:
+        raise store_error(db, exc) from None
+    try:
+        version = int(con.execute("PRAGMA user_version").fetchone()[0])
+        app_id = int(con.execute("PRAGMA application_id").fetchone()[0])
+        objects = int(con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+    except sqlite3.Error as exc:
+        raise store_error(db, exc) from None
+    finally:
+        con.close()
+    _check_identity(db, version, app_id, objects)
+    return version
+
+
+def identified(path: Path, *, readonly: bool) -> Path:
+    """The absolute path of a database that :func:`identify` accepts (for ``readonly``,
+    one that holds a database already: an empty file is refused, and left empty)."""
+    db = path.expanduser().absolute()
+    if identify(db) is None and readonly and db.is_file():
+        raise StoreError(f"no database at {db} yet (the file is empty)")
+    return db
+
+
 async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> Any:
     async with conn.execute(sql, params) as cursor:
         row = await cursor.fetchone()
@@ -154,15 +252,10 @@ async def check_version(conn: aiosqlite.Connection, db: Path, *, upgradable: boo
     """The database's schema version, after refusing foreign and newer databases."""
     version = int(await fetch_one(conn, "PRAGMA user_version"))
     app_id = int(await fetch_one(conn, "PRAGMA application_id"))
-    if app_id not in (0, APPLICATION_ID) or (
-        version == 0 and await fetch_one(conn, "SELECT count(*) FROM sqlite_master") > 0
-    ):
-        raise StoreError(f"{db} is an SQLite database, but not one of tokentop's; use --db")
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"database {db} was written by a newer tokentop (schema version {version}; this "
-            f"one understands up to {SCHEMA_VERSION}): upgrade tokentop, or use --db"
-        )
+    objects = 0
+    if app_id != APPLICATION_ID:
+        objects = int(await fetch_one(conn, "SELECT count(*) FROM sqlite_master"))
+    _check_identity(db, version, app_id, objects)
     if version < SCHEMA_VERSION and not upgradable:
         raise StoreError(
             f"database {db} has schema version {version} and needs an upgrade to "

@@ -50,6 +50,7 @@ from .connection import (
     claim,
     connect,
     fetch_one,
+    identified,
     migrate,
     readonly_error,
     store_error,
@@ -106,7 +107,9 @@ class Store(EventWriter, RunQueries):
         through a read-only connection; it skips the upkeep when the file is read-only or
         stays locked. Every expected problem raises :class:`StoreError`.
         """
-        db, lock = claim(Path(path), readonly=readonly)
+        # refuse what is not ours before anything (a lock file, the WAL switch) touches it
+        db = identified(Path(path), readonly=readonly)  # a few bytes, as claim() reads
+        db, lock = claim(db, readonly=readonly)
         if not readonly:
             assert lock is not None  # claim raises when a writer cannot lock
             return await cls._open_locked(db, lock)
