@@ -205,3 +205,93 @@ def test_event_names_are_the_same_through_the_name_cache() -> None:
         events = decoder.feed(b"".join(line + b"\ndata: x\n\n" for line in lines))
         assert [e.event for e in events] == want
     assert len(sse._EVENT_NAMES) <= sse.EVENT_NAME_CACHE
+
+
+# -- bounds: linear lines, a size cap, absurd retry values ------------------------------------
+def test_a_long_line_over_many_reads_is_linear() -> None:
+    """6 MiB of one ``data:`` line in 1 KiB reads: each read only looks at its own bytes (a
+    decoder that re-joins the carried line per read copies gigabytes here)."""
+    import time
+
+    from tui.stream import sse
+
+    size = 6 * 1024 * 1024
+    stream = b"data: " + b"x" * size + b"\n\n"
+    decoder = sse.SSEDecoder()
+    start = time.perf_counter()
+    events = []
+    for i in range(0, len(stream), 1024):
+        events += decoder.feed(stream[i : i + 1024])
+    took = time.perf_counter() - start
+    assert [len(e.data) for e in events] == [size]
+    assert took < 3.0  # about 10 ms when linear; far more when quadratic
+
+
+@pytest.mark.parametrize("read", [65536, 9 * 1024 * 1024])
+def test_a_line_past_the_limit_raises(read: int) -> None:
+    from tui.stream import sse
+
+    stream = b"data: " + b"x" * (sse.MAX_EVENT_BYTES + 10) + b"\n\n"
+    decoder = sse.SSEDecoder()
+    with pytest.raises(sse.SSELimitError, match="8 MiB limit"):
+        for i in range(0, len(stream), read):
+            decoder.feed(stream[i : i + read])
+
+
+def test_an_event_of_many_lines_past_the_limit_raises() -> None:
+    """No blank line ever: the pending event's data lines are bounded too."""
+    from tui.stream import sse
+
+    decoder = sse.SSEDecoder()
+    line = b"data: " + b"y" * 1000 + b"\n"
+    with pytest.raises(sse.SSELimitError, match="an event of"):
+        for _ in range(sse.MAX_EVENT_BYTES // 1000 + 10):
+            decoder.feed(line)
+
+
+def test_an_event_just_under_the_limit_passes() -> None:
+    from tui.stream import sse
+
+    body = b"z" * (sse.MAX_EVENT_BYTES - 4096)
+    half = len(body) // 2
+    stream = b"data: " + body[:half] + b"\ndata: " + body[half:] + b"\n\n"
+    events = []
+    decoder = sse.SSEDecoder()
+    for i in range(0, len(stream), 100_000):
+        events += decoder.feed(stream[i : i + 100_000])
+    assert [len(e.data) for e in events] == [len(body) + 1]
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        (b"1500", 1500),
+        (b"9" * 400, 86_400_000),
+        (b"1" * 5000, 86_400_000),
+        (b"86400001", 86_400_000),
+        (b"-5", None),
+        (b"5 ", None),
+        (b"\xef\xbc\x91", None),  # a full-width digit: not ASCII
+        (b"", None),
+    ],
+    ids=[
+        "plain",
+        "400 digits",
+        "5000 digits",
+        "over a day",
+        "negative",
+        "space",
+        "fullwidth",
+        "empty",
+    ],
+)
+def test_retry_values(value: bytes, want: int | None) -> None:
+    decoder = SSEDecoder()
+    (event,) = decoder.feed(b"retry: " + value + b"\ndata: x\n\n")
+    assert decoder.retry_ms == want and event.data == b"x"
+
+
+def test_first_event_id_is_kept() -> None:
+    decoder = SSEDecoder()
+    decoder.feed(b"id: a\ndata: 1\n\nid: b\ndata: 2\n\n")
+    assert (decoder.first_event_id, decoder.last_event_id) == ("a", "b")

@@ -13,7 +13,8 @@ Rules implemented (https://html.spec.whatwg.org/multipage/server-sent-events.htm
   stripped from a value; a line without a colon is a field with an empty value;
 - ``data`` lines are joined with ``\\n``; an event with an empty data buffer is NOT dispatched;
 - ``id`` persists across events and is ignored when it contains NUL; ``retry`` is accepted
-  only when it is ASCII digits;
+  only when it is ASCII digits, and a value above :data:`MAX_RETRY_MS` (one day) counts as
+  that maximum (``int()`` is never called on hundreds of digits);
 - pending data at EOF is discarded (but :meth:`SSEDecoder.pending_data` exposes it, so a
   chat stream ending in ``data: [DONE]`` without its blank line can still be recognised);
 - the decoder works on bytes and never decodes a line, so a multi-byte UTF-8 character split
@@ -21,15 +22,45 @@ Rules implemented (https://html.spec.whatwg.org/multipage/server-sent-events.htm
   msgspec); :func:`data_text` decodes it for display.
 
 Whole chunks are processed with ``bytes.split``; the per-line loop only classifies lines.
+An incomplete line is carried over as a list of pieces, joined once when its end arrives,
+and only new bytes are searched for line ends: a line split over many reads costs time
+linear in its size.
+
+Bounds: one event's data, or one line, larger than :data:`MAX_EVENT_BYTES` (8 MiB) raises
+:class:`SSELimitError` (the runner fails the run with that message); pending data and the
+carried line never grow past it, so a server that never ends a line or an event cannot take
+more memory than that.
 """
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import NamedTuple
 
-__all__ = ["BOM", "SSEDecoder", "SSEEvent", "data_text"]
+__all__ = [
+    "BOM",
+    "MAX_EVENT_BYTES",
+    "MAX_RETRY_MS",
+    "SSEDecoder",
+    "SSEEvent",
+    "SSELimitError",
+    "data_text",
+]
 
 BOM = b"\xef\xbb\xbf"
+
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+"""The largest event data (or single line) accepted, in bytes: 8 MiB, far above any real
+chunk (a Responses ``response.completed`` with a long answer is well under 1 MiB)."""
+
+MAX_RETRY_MS = 86_400_000
+"""A ``retry:`` above one day (in milliseconds) is read as one day."""
+
+_RETRY_DIGITS = len(str(MAX_RETRY_MS))
+
+
+class SSELimitError(ValueError):
+    """An event or a line past :data:`MAX_EVENT_BYTES`; the message says which and how big."""
 
 
 class SSEEvent(NamedTuple):
@@ -48,8 +79,21 @@ def data_text(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
-def _is_ascii_digits(value: bytes) -> bool:
-    return bool(value) and value.isdigit()
+def _retry_ms(value: bytes) -> int | None:
+    """A ``retry`` value in milliseconds (clamped to :data:`MAX_RETRY_MS`), None when it is
+    not ASCII digits (``bytes.isdigit`` is ASCII-only)."""
+    if not value or not value.isdigit():
+        return None
+    if len(value) > _RETRY_DIGITS:
+        return MAX_RETRY_MS
+    return min(int(value), MAX_RETRY_MS)
+
+
+def _too_big(what: str, size: int) -> SSELimitError:
+    return SSELimitError(
+        f"{what} of {size:,} bytes is larger than the {MAX_EVENT_BYTES // (1024 * 1024)} MiB "
+        "limit (MAX_EVENT_BYTES)"
+    )
 
 
 EVENT_NAME_CACHE = 256
@@ -68,18 +112,23 @@ class SSEDecoder:
 
     __slots__ = (
         "_bom_pending",
+        "_carry",
+        "_carry_bytes",
         "_data",
+        "_data_bytes",
         "_event",
         "_head",
-        "_line",
         "_skip_lf",
+        "first_event_id",
         "last_event_id",
         "retry_ms",
         "saw_id",
     )
 
     def __init__(self) -> None:
-        self._line = b""  # an incomplete line carried over to the next chunk
+        self._carry: list[bytes] = []  # the pieces of an incomplete line (joined at its end)
+        self._carry_bytes = 0
+        self._data_bytes = 0  # the size of the pending event's data lines (after a feed)
         self._skip_lf = False  # the previous chunk ended in CR: a leading LF ends nothing
         self._bom_pending = True
         self._head = b""  # up to 2 bytes that may still turn out to be a BOM
@@ -91,6 +140,8 @@ class SSEDecoder:
         """The reconnection time the server asked for, in milliseconds."""
         self.saw_id = False
         """True once any ``id`` field was accepted (the stream supports Last-Event-ID)."""
+        self.first_event_id: str | None = None
+        """The first ``id`` field accepted (to recognise a stream replayed from its start)."""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Decode one chunk; return the events completed by it (possibly none)."""
@@ -115,17 +166,58 @@ class SSEDecoder:
             if chunk[-1] == 0x0D:
                 self._skip_lf = True
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        carry = self._carry
+        if self._carry_bytes + self._data_bytes + len(chunk) > MAX_EVENT_BYTES:
+            return self._feed_checked(chunk)
         lines = chunk.split(b"\n")
-        if self._line:
-            lines[0] = self._line + lines[0]
-        self._line = lines.pop()
-        if not lines:
+        last = lines.pop()
+        if not lines:  # no line end: only search new bytes next time
+            carry.append(last)
+            self._carry_bytes += len(last)
             return []
+        if carry:
+            carry.append(lines[0])
+            lines[0] = b"".join(carry)
+            carry.clear()
+        if last:
+            carry.append(last)
+        self._carry_bytes = len(last)
         return self._lines(lines)
+
+    def _feed_checked(self, chunk: bytes) -> list[SSEEvent]:
+        """:meth:`feed` of a chunk that could take an event or a line past the limit."""
+        carry = self._carry
+        lines = chunk.split(b"\n")
+        last = lines.pop()
+        if lines and carry:
+            carry.append(lines[0])
+            lines[0] = b"".join(carry)
+            carry.clear()
+            self._carry_bytes = 0
+        for line in lines:
+            if len(line) > MAX_EVENT_BYTES:
+                raise _too_big("a line", len(line))
+        size = len(last) + (self._carry_bytes if not lines else 0)
+        if size > MAX_EVENT_BYTES:
+            raise _too_big("an unfinished line", size)
+        if not lines:
+            carry.append(last)
+            self._carry_bytes = size
+            return []
+        if last:
+            carry.append(last)
+        self._carry_bytes = len(last)
+        out = self._lines(lines)
+        for event in out:
+            if len(event.data) > MAX_EVENT_BYTES:
+                raise _too_big("an event", len(event.data))
+        return out
 
     def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
         out: list[SSEEvent] = []
         data = self._data
+        counted = len(data)  # data lines already in self._data_bytes
+        pending = self._data_bytes
         for line in lines:
             if not line:
                 if data:
@@ -133,6 +225,7 @@ class SSEDecoder:
                     # tuple.__new__ skips the NamedTuple's Python-level __new__ (hot path)
                     out.append(_tuple_new(SSEEvent, (self._event, payload, self.last_event_id)))
                     data.clear()
+                    counted = pending = 0
                 self._event = None
             elif line[:6] == b"data: ":
                 data.append(line[6:])
@@ -148,6 +241,11 @@ class SSEDecoder:
                 continue
             else:
                 self._field(line)
+        if data:  # an event continues in the next chunk: count its size once per line
+            pending += sum(map(len, islice(data, counted, None))) + len(data) - counted
+            if pending > MAX_EVENT_BYTES:
+                raise _too_big("an event", pending)
+        self._data_bytes = pending
         return out
 
     def _field(self, line: bytes) -> None:
@@ -161,15 +259,19 @@ class SSEDecoder:
         elif name == b"id":
             if b"\x00" not in value:
                 self.last_event_id = value.decode("utf-8", "replace")
-                self.saw_id = True
-        elif name == b"retry" and _is_ascii_digits(value):
-            self.retry_ms = int(value)
+                if not self.saw_id:
+                    self.saw_id = True
+                    self.first_event_id = self.last_event_id
+        elif name == b"retry":
+            retry = _retry_ms(value)
+            if retry is not None:
+                self.retry_ms = retry
 
     def pending_data(self) -> bytes | None:
         """At EOF: the data of the event that never got its blank line (None when there is
         none). The spec discards it; a caller may still look at it (``[DONE]``)."""
         data = list(self._data)
-        line = self._line
+        line = b"".join(self._carry)
         if line:
             name, colon, value = line.partition(b":")
             if name == b"data":
