@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from tui.config import AppConfig, SessionConfig
 from tui.headless.output import (
@@ -41,6 +41,7 @@ from tui.headless.output import (
     summary_table,
 )
 from tui.session import SessionController, SessionRun, SessionRuntime
+from tui.session.redact import RedactingWriter, Redactor, install_log_filter
 from tui.stream.events import Finished, RunEvent
 
 if TYPE_CHECKING:
@@ -237,6 +238,37 @@ async def run_sessions(
     """
     if interactive is None:
         interactive = bool(getattr(err, "isatty", lambda: False)())
+    # The runs' events are redacted by their controllers; whatever else reaches stdout,
+    # stderr or a log (an exception's text, a store message) passes this last filter.
+    redactor = Redactor.for_sessions(sessions)
+    if not redactor:
+        return await _run_sessions(
+            sessions, options, out, err, interactive, recorder, handle_signals
+        )
+    uninstall = install_log_filter(redactor)
+    try:
+        return await _run_sessions(
+            sessions,
+            options,
+            cast(TextIO, RedactingWriter(out, redactor)),
+            cast(TextIO, RedactingWriter(err, redactor)),
+            interactive,
+            recorder,
+            handle_signals,
+        )
+    finally:
+        uninstall()
+
+
+async def _run_sessions(
+    sessions: Sequence[SessionConfig],
+    options: RunOptions,
+    out: TextIO,
+    err: TextIO,
+    interactive: bool,
+    recorder: RunRecorder | None,
+    handle_signals: bool,
+) -> int:
     progress = Progress(err, interactive)
     warned: set[str] = set()
 

@@ -26,6 +26,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeAlias, cast
 
 from tui.config import SessionConfig
+from tui.session.redact import Redactor, RunRedactor, session_secrets
 from tui.session.run import HISTORY_LIMIT, RunSummary, SessionRun
 from tui.session.states import BOUNDARY_EVENTS, next_state, phase
 from tui.stream.accumulate import RunAccumulator
@@ -149,6 +150,8 @@ class SessionController:
         self._snapshot: MetricsSnapshot | None = None
         self._snapshot_key: tuple[int, float] = (-1, -1.0)
         self._last_sample = 0.0
+        self._redactors: dict[str, RunRedactor] = {}
+        """Per running run with secrets: the one redaction step of its events."""
 
     @property
     def name(self) -> str:
@@ -247,6 +250,13 @@ class SessionController:
         a replay feed may call it and then :meth:`handle_events` to drive the views)."""
         session = self.session
         run_id = run_id or new_run_id()
+        # the session's secrets as they are now (the runner reads the key at request time
+        # too): every event of the run is redacted before anything sees it; the prompt
+        # still goes to the server as typed
+        redactor = Redactor(session_secrets(session))
+        if redactor:
+            self._redactors[run_id] = RunRedactor(redactor)
+            prompt = redactor.redact(prompt)
         acc = RunAccumulator(
             run_id, session.name, session.api, session.model, prompt, clock=self._clock
         )
@@ -330,7 +340,18 @@ class SessionController:
 
     def handle_events(self, run: SessionRun, events: Sequence[RunEvent]) -> None:
         """Fold the events of one network read into the run, then hand them to the store and
-        to each listener in one call (per-event work stays O(1), call overhead per batch)."""
+        to each listener in one call (per-event work stays O(1), call overhead per batch).
+
+        With secrets (an API key...), the events are first redacted (:mod:`tui.session.redact`):
+        the fold, the store and the listeners only ever see redacted events; a delta that
+        could begin a secret waits for the next one (a batch may then shrink to nothing)."""
+        redactor = self._redactors.get(run.run_id) if self._redactors else None
+        if redactor is not None:
+            events = redactor.events(events)
+            if not events:
+                return
+            if type(events[-1]) is Finished:
+                del self._redactors[run.run_id]
         apply = run.accumulator.apply
         debug = run.debug_events.append
         activity = _ACTIVITY.get

@@ -397,12 +397,18 @@ def run_dashboard(
     the app itself takes None as "no store" (tests).
     """
     from tui.paths import default_db_path
+    from tui.session.redact import Redactor, install_log_filter
 
-    TokentopApp(
-        config,
-        db_path=db_path or default_db_path(),
-        theme=theme,
-        replay_run_id=replay_run_id,
-        replay_speed=replay_speed,
-        freeze_gc=True,
-    ).run()
+    # run events are redacted by their controllers; log records by this filter
+    uninstall = install_log_filter(Redactor.for_sessions(config.sessions))
+    try:
+        TokentopApp(
+            config,
+            db_path=db_path or default_db_path(),
+            theme=theme,
+            replay_run_id=replay_run_id,
+            replay_speed=replay_speed,
+            freeze_gc=True,
+        ).run()
+    finally:
+        uninstall()
