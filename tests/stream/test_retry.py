@@ -7,6 +7,8 @@ import random
 from email.utils import formatdate
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tui.config import ReconnectPolicy
 from tui.stream.retry import (
@@ -140,3 +142,34 @@ def test_not_event_stream() -> None:
     assert error.kind == "protocol" and "application/json" in error.message
     assert '{"id": 1}' in error.message
     assert "no content type" in not_event_stream("", b"", None).message
+
+
+# -- hostile values -------------------------------------------------------------------------
+def test_absurd_retry_after_values() -> None:
+    assert retry_after_s({"retry-after": "9" * 5000}) == float("inf")
+    assert retry_after_s({"retry-after": "1e400"}) is None  # not a number of seconds
+    assert retry_after_s({"retry-after": "\u0661\u0662"}) is None  # not ASCII digits
+    assert retry_after_s({"retry-after": "1_0"}) is None
+    assert retry_after_s({"retry-after": " 3 "}) == 3.0
+    assert retry_after_s({"retry-after-ms": "-1e308"}) == -1e305
+    assert retry_after_s({"retry-after": "Mon, 99 Foo 99999 99:99:99 GMT"}) is None
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["retry-after", "retry-after-ms"]),
+        st.one_of(
+            st.text(max_size=40),
+            st.from_regex(r"[+-]?[0-9]{0,400}(\.[0-9]*)?([eE][+-]?[0-9]{1,4})?", fullmatch=True),
+            st.builds(
+                lambda y, z: f"Fri, 31 Dec {y} 23:59:59 {z}",
+                st.integers(-10, 10**6),
+                st.sampled_from(["GMT", "+9999", "-2359", "XYZ", ""]),
+            ),
+        ),
+    )
+)
+def test_retry_after_never_raises(headers: dict[str, str]) -> None:
+    value = retry_after_s(headers, now=1_800_000_000.0)
+    assert value is None or value == value  # never NaN

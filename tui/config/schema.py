@@ -90,9 +90,19 @@ class ReconnectPolicy:
     backoff_max_s: Annotated[float, AtLeast(0)] = 8.0
     """Upper bound of the backoff delay."""
     idle_timeout_s: Annotated[float, Above(0)] = 60.0
-    """No bytes at all (keep-alive comments count) for this long = a stalled stream."""
+    """No bytes at all (keep-alive comments count) for this long = a stalled stream. tokentop
+    watches the bytes it receives itself (cut at most 25% later), whatever the transport does."""
     connect_timeout_s: Annotated[float, Above(0)] = 10.0
-    """Time allowed to connect."""
+    """Time allowed to connect. The complete response headers must arrive within
+    ``connect_timeout_s + idle_timeout_s`` of the request (a server that trickles them fails)."""
+    first_token_timeout_s: Annotated[float | None, Above(0)] = 120.0
+    """No content (text, reasoning or a tool call; comments and keep-alives do not count)
+    within this long of an attempt's request = a stalled stream. Generous by default: a
+    reasoning model or a queued background response can take a minute before its first
+    token; the point is that keep-alives alone cannot hold a run forever."""
+    max_duration_s: Annotated[float | None, Above(0)] = None
+    """The longest a whole run may take, retries and waits included; then it fails.
+    None (the default): no limit, as a long answer at a slow rate may rightly take long."""
     on_drop: OnDrop = "resume"
     """After a drop or stall: ``resume`` (falls back to ``restart`` when resuming is
     impossible), ``restart`` (a new attempt), or ``fail``."""

@@ -7,31 +7,72 @@ the next request: the same one again (``retry``), a continuation of the same res
 (``resume``: ``GET /responses/{id}?stream=true&starting_after=<seq>`` for a background
 Responses run, or the request again with ``Last-Event-ID`` for a stream that carried SSE
 ``id:``), or a new request whose output replaces the partial one (``restart``).
+
+``Last-Event-ID`` is sent as UTF-8, as browsers send it (an SSE id may be any text without
+NUL, CR or LF; HTTP header values are bytes). An id a header cannot carry (other control
+characters, leading or trailing blanks, which HTTP strips) is not sent: the run restarts,
+with a ``Notice``. A server that ignores ``Last-Event-ID`` and replays the stream is caught by
+:class:`ReplayCheck` at the start of the resumed stream (an id repeats the stream's first one
+or goes backwards, a new response begins, or the text starts again with what was already
+received): the run restarts instead of doubling the text, and ids are not used again.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import httpx
 import msgspec
 
 from tui.config import SessionConfig
 from tui.stream.adapter import Adapter
 from tui.stream.chat import ChatAdapter, build_chat_body
-from tui.stream.events import RetryMode
+from tui.stream.events import (
+    ReasoningDelta,
+    ResponseInfo,
+    RetryMode,
+    RunEvent,
+    TextDelta,
+    ToolCallDelta,
+)
 from tui.stream.responses import ResponsesAdapter, build_responses_body
 from tui.stream.retry import AttemptFailure, backoff_delay
 
-__all__ = ["Continuation", "NextAttempt", "Request", "RequestPlan"]
+__all__ = [
+    "HEAD_CHARS",
+    "Continuation",
+    "NextAttempt",
+    "ReplayCheck",
+    "Request",
+    "RequestPlan",
+    "last_event_id_header",
+]
 
 Continuation = Literal["create", "resume_seq", "resume_id"]
 """How an attempt's request continues the run: a new response, or a resume after a
 Responses sequence number or an SSE event id."""
 
-Request = tuple[str, str, bytes | None, dict[str, str]]
+Request = tuple[str, str, bytes | None, Mapping[str, str]]
 """``(method, url, body, headers)``."""
+
+HEAD_CHARS = 64
+"""How much of the answer's start is kept to recognise a stream replayed from its start."""
+
+_HOLD_EVENTS = 2048
+"""Events a resumed stream may deliver before :class:`ReplayCheck` must have decided."""
+
+
+def last_event_id_header(event_id: str) -> bytes | None:
+    """``event_id`` as a ``Last-Event-ID`` header value (UTF-8), or None when a header
+    cannot carry it: control characters other than tab, or blanks at either end."""
+    if not event_id or event_id != event_id.strip(" \t"):
+        return None
+    if any((c < " " and c != "\t") or c == "\x7f" for c in event_id):
+        return None
+    return event_id.encode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +107,23 @@ class RequestPlan:
         """The last SSE ``id:`` the stream sent (a ``Last-Event-ID`` resume sends it)."""
         self.sse_retry_s: float | None = None
         """The stream's ``retry:`` reconnection time, capped (see ``MAX_RETRY_AFTER_S``)."""
+        self.first_event_id: str | None = None
+        """The first SSE ``id:`` of the stream since the run (re)started."""
+        self.text_head = ""
+        """The first :data:`HEAD_CHARS` characters of the answer since the run (re)started."""
+        self.use_ids = True
+        """False once the server was seen to ignore ``Last-Event-ID``."""
+        self.notice: str | None = None
+        """Set by :meth:`after_failure` when the next attempt deserves a word (one use)."""
 
-    def headers(self, *, json: bool = True) -> dict[str, str]:
-        """The headers of a request: the session's, and the API key as a bearer token."""
-        headers = {"Accept": "text/event-stream"}
+    def headers(self, *, json: bool = True) -> httpx.Headers:
+        """The headers of a request: the session's, and the API key as a bearer token.
+        Values are sent as UTF-8 (httpx would refuse a non-ASCII value in a plain dict)."""
+        headers = httpx.Headers({"Accept": "text/event-stream"})
         if json:
             headers["Content-Type"] = "application/json"
-        headers.update(self.session.headers)
+        for name, value in self.session.headers.items():
+            headers[name] = value
         key = self.session.api_key()
         if key:
             headers["Authorization"] = f"Bearer {key}"
@@ -88,8 +139,9 @@ class RequestPlan:
             )
             return "GET", url, None, self.headers(json=False)
         headers = self.headers()
-        if how == "resume_id" and self.last_event_id:
-            headers["Last-Event-ID"] = self.last_event_id
+        event_id = self.last_event_id
+        if how == "resume_id" and event_id and last_event_id_header(event_id) is not None:
+            headers["Last-Event-ID"] = event_id
         return "POST", self.base + self.path, self.body, headers
 
     def _background_id(self) -> str | None:
@@ -110,28 +162,39 @@ class RequestPlan:
             assert self.responses is not None
             if self.responses.last_seq is not None:
                 return "resume_seq"
-        if self.last_event_id:
-            return "resume_id"
+        if self.last_event_id and self.use_ids:
+            if last_event_id_header(self.last_event_id) is not None:
+                return "resume_id"
+            self.notice = (
+                f"the stream's last event id {self.last_event_id!r} cannot be sent in a "
+                "Last-Event-ID header: restarting instead of resuming"
+            )
         return None
+
+    def _restart(self) -> NextAttempt:
+        self.last_event_id = self.first_event_id = None
+        self.text_head = ""
+        return NextAttempt("create", "restart", restart=True)
 
     def after_failure(self, failure: AttemptFailure, how: Continuation) -> NextAttempt | None:
         """How to go on after ``failure`` of an attempt sent as ``how`` (None: the run fails
         now). The retry budget is the caller's."""
         on_drop = self.session.reconnect.on_drop
+        self.notice = None
         if failure.started:
-            if on_drop == "fail":
+            if on_drop == "fail" or not failure.retryable:
                 return None
+            if not failure.resumable:  # the server replayed instead of resuming
+                self.use_ids = False
+                return self._restart()
             resume = self.can_resume() if on_drop == "resume" else None
             if resume is not None:
                 return NextAttempt(resume, "resume", restart=False)
-            self.last_event_id = None
-            return NextAttempt("create", "restart", restart=True)
+            return self._restart()
         if not failure.retryable:
             if how == "create" or failure.error.kind == "auth":
                 return None
-            # the response cannot be streamed again (e.g. 404): start over
-            self.last_event_id = None
-            return NextAttempt("create", "restart", restart=True)
+            return self._restart()  # the response cannot be streamed again (e.g. 404)
         return NextAttempt(how, "retry" if how == "create" else "resume", restart=False)
 
     def retry_delay(
@@ -144,3 +207,72 @@ class RequestPlan:
         if how == "resume_id" and self.sse_retry_s is not None:
             return self.sse_retry_s  # the reconnection time the stream asked for
         return backoff_delay(retry, self.session.reconnect, rng)
+
+
+def _number(event_id: str | None) -> int | None:
+    if event_id is None or not event_id.isascii() or not event_id.isdigit():
+        return None
+    return int(event_id) if len(event_id) <= 30 else None
+
+
+_CONTENT = (TextDelta, ReasoningDelta, ToolCallDelta)
+
+
+class ReplayCheck:
+    """The start of a ``Last-Event-ID`` resume, held back until it is known to continue the
+    stream (see the module docstring). The caller feeds it each SSE event id before the
+    adapter sees the event (:meth:`admit`) and the events the adapter made (:meth:`add`);
+    :attr:`replayed` then names a replay, and :attr:`decided` says the held events may go."""
+
+    def __init__(self, plan: RequestPlan) -> None:
+        self.first_id = plan.first_event_id
+        self.last_id = plan.last_event_id
+        self.head = plan.text_head
+        self._text = ""
+        self.held: list[RunEvent] = []
+        self.decided = False
+        self.replayed: str | None = None
+
+    def admit(self, event_id: str | None) -> bool:
+        """Whether the event with this (fresh) id goes to the adapter; False for the
+        re-sent last event, and for everything once a replay is known."""
+        if self.replayed is not None:
+            return False
+        if event_id is None or self.decided:
+            return True
+        last, first = self.last_id, self.first_id
+        if event_id == last and event_id != first:
+            return False  # the server resent the last event it had delivered
+        if event_id == first:
+            self.replayed = f"the event id {event_id!r} of the stream's start came again"
+            return False
+        new, old = _number(event_id), _number(last)
+        if new is not None and old is not None:
+            if new <= old:
+                self.replayed = f"the event ids went back from {last} to {event_id}"
+                return False
+            self.decided = True  # numbered ids that go on: a true continuation
+        return True
+
+    def add(self, events: list[RunEvent]) -> None:
+        """Hold the adapter's events and decide when they show what the stream does."""
+        self.held += events
+        if self.decided:
+            return
+        for event in events:
+            if type(event) is ResponseInfo:
+                self.replayed = f"a new response {event.response_id!r} began"
+                return
+            if type(event) is TextDelta:
+                self._text += event.text
+            elif isinstance(event, _CONTENT) and not self.head:
+                self.decided = True
+        head, text = self.head, self._text
+        if not text:
+            if len(self.held) > _HOLD_EVENTS:
+                self.decided = True
+            return
+        if not head or not head.startswith(text[: len(head)]):
+            self.decided = True  # new text: a continuation
+        elif len(text) >= len(head):
+            self.replayed = "the text started again from the beginning"

@@ -9,6 +9,8 @@ section 5): ``retry-after-ms``, then ``Retry-After`` in seconds or as an HTTP da
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import random
 import re
@@ -25,6 +27,7 @@ from tui.config import ReconnectPolicy, SessionConfig
 from tui.stream.events import RunError
 
 __all__ = [
+    "ERROR_BODY_TIMEOUT_S",
     "MAX_RETRY_AFTER_S",
     "NEVER_RETRY",
     "AttemptFailure",
@@ -41,6 +44,9 @@ __all__ = [
 MAX_RETRY_AFTER_S = 120.0
 """A longer ``Retry-After`` means: do not retry (as openai-python)."""
 
+ERROR_BODY_TIMEOUT_S = 5.0
+"""The most time spent reading an error body (at most ``idle_timeout_s``)."""
+
 NEVER_RETRY = frozenset({400, 401, 403, 404, 422})
 
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -50,6 +56,7 @@ _KEPT_PREFIXES = ("x-ratelimit-", "openai-")
 _TAG = re.compile(rb"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
 _SNIPPET = 160
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
 def backoff_delay(retry: int, policy: ReconnectPolicy, rng: random.Random) -> float:
@@ -64,23 +71,37 @@ def retry_after_s(headers: Mapping[str, str], now: float | None = None) -> float
     seconds or HTTP date), or None when absent or unreadable. ``now`` is Unix time."""
     raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
-        try:
-            value = float(raw_ms) / 1000.0
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value):
+        value = _seconds(raw_ms, 1000.0)
+        if value is not None:
             return value
     raw = headers.get("retry-after")
     if raw is None:
         return None
+    value = _seconds(raw, 1.0)
+    if value is not None:
+        return value
     try:
-        value = float(raw)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            return None
+        when = parsedate_to_datetime(raw)
         value = when.timestamp() - (time.time() if now is None else now)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _shown(seconds: float) -> str:
+    return f"{seconds:.0f}" if seconds < 1e9 else f"{seconds:.3g}"
+
+
+def _seconds(raw: str, per_second: float) -> float | None:
+    """A header's number of seconds (``per_second`` units each), None when it is not one.
+    Huge values stay huge (the caller caps them); NaN and infinities are not numbers."""
+    text = raw.strip()
+    if len(text) > 64:
+        return math.inf if text.isdigit() and text.isascii() else None
+    # float() alone would also take Unicode digits, "1_000", "nan" and "infinity"
+    if _NUMBER.fullmatch(text) is None:
+        return None
+    value = float(text) / per_second
     return value if math.isfinite(value) else None
 
 
@@ -178,8 +199,11 @@ class AttemptFailure:
     started: bool
     """The stream had started (a drop, stall or truncation) rather than failing before."""
     retryable: bool = True
+    """False: the same request would fail the same way (after a start: the run fails)."""
     delay_s: float | None = None
     """The server's requested delay (Retry-After)."""
+    resumable: bool = True
+    """False: the server did not honour a resume (it replayed the stream): restart."""
 
 
 def kept_headers(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
@@ -206,10 +230,13 @@ async def check_response(response: httpx.Response, session: SessionConfig) -> At
     if status == 200 and ctype.split(";")[0].strip().lower() == "text/event-stream":
         return None
     body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) >= _ERROR_BODY_LIMIT:
-            break
+    # an error body is only read for its message: a server that trickles it gets cut off
+    with contextlib.suppress(TimeoutError, httpx.TransportError, httpx.DecodingError):
+        async with asyncio.timeout(min(session.reconnect.idle_timeout_s, ERROR_BODY_TIMEOUT_S)):
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) >= _ERROR_BODY_LIMIT:
+                    break
     headers = response.headers
     request_id = request_id_of(headers)
     if status == 200:
@@ -230,7 +257,7 @@ async def check_response(response: httpx.Response, session: SessionConfig) -> At
         retryable = False
         error = RunError(
             error.kind,
-            f"{error.message} (Retry-After {delay:.0f} s is longer than "
+            f"{error.message} (Retry-After {_shown(delay)} s is longer than "
             f"{MAX_RETRY_AFTER_S:.0f} s: not retried)",
             error.http_status,
             error.request_id,

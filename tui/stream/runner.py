@@ -11,12 +11,22 @@ Policy (``session.reconnect``):
 - Before a stream started: connect errors, timeouts, 408/409/429/5xx are retried with
   exponential backoff and jitter, or after the server's ``retry-after-ms`` / ``Retry-After``
   (> 120 s: no retry); ``x-should-retry`` is obeyed; 400/401/403/404/422 never are.
-- After a drop (the connection broke), a stall (no byte for ``idle_timeout_s``: it is httpx's
-  read timeout, so keep-alive comments count) or a truncation (clean EOF without
+- Deadlines of tokentop's own (one ``asyncio.timeout`` per attempt, re-armed as bytes
+  arrive, so a transport that never returns is still cut): the complete response headers
+  within ``connect_timeout_s + idle_timeout_s`` of the request (kind ``timeout``); then no
+  byte for ``idle_timeout_s`` is a stall (keep-alive comments count; the watchdog re-arms at
+  most every quarter of it, so it cuts between 1 and 1.25 times the limit; the transport's
+  read timeout is the first line); no content (text, reasoning, tool call) within
+  ``first_token_timeout_s`` of the request is a stall too (``timeout`` before the headers);
+  ``max_duration_s`` bounds the whole run, retries and waits included (kind ``timeout``,
+  never retried). An SSE event past ``tui.stream.sse.MAX_EVENT_BYTES`` fails the run.
+- After a drop (the connection broke), a stall or a truncation (clean EOF without
   ``[DONE]`` / terminal event), ``on_drop`` decides. ``resume``: a background Responses run
   continues with ``GET /responses/{id}?stream=true&starting_after=<seq>`` (duplicates dropped
   by sequence number); a stream that carried SSE ``id:`` is re-sent with ``Last-Event-ID``
-  (after the stream's ``retry:`` time, if it gave one); anything else falls back to
+  (after the stream's ``retry:`` time, if it gave one; a server that replays the stream
+  instead is caught by ``tui.stream.request.ReplayCheck`` and the run restarts); anything
+  else falls back to
   ``restart``: a new request whose output replaces the partial one
   (``Retrying(mode="restart")``). ``fail`` ends the run.
 - Every retry counts against ``max_retries``; then the run fails with
@@ -27,26 +37,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 
-from tui.config import SessionConfig
+from tui.config import ReconnectPolicy, SessionConfig
 from tui.stream.adapter import Outcome
 from tui.stream.events import (
     Connecting,
     Finished,
     FinishReason,
     Notice,
+    ReasoningDelta,
     Resumed,
     Retrying,
     RunError,
     RunEvent,
     Started,
+    TextDelta,
+    ToolCallDelta,
 )
-from tui.stream.request import Continuation, RequestPlan
+from tui.stream.request import HEAD_CHARS, Continuation, ReplayCheck, RequestPlan
 from tui.stream.retry import (
     MAX_RETRY_AFTER_S,
     AttemptFailure,
@@ -54,12 +68,56 @@ from tui.stream.retry import (
     kept_headers,
     request_id_of,
 )
-from tui.stream.sse import SSEDecoder
+from tui.stream.sse import SSEDecoder, SSELimitError
 
-__all__ = ["CANCEL_TIMEOUT_S", "StreamRun"]
+__all__ = ["CANCEL_TIMEOUT_S", "IDLE_SLACK", "StreamRun"]
 
 CANCEL_TIMEOUT_S = 2.0
 """Time allowed for ``POST /responses/{id}/cancel`` when a background run is cancelled."""
+
+IDLE_SLACK = 0.25
+"""The idle watchdog is re-armed at most every ``IDLE_SLACK * idle_timeout_s`` (one timer,
+no new task per chunk); it cuts a silent stream within ``(1 + IDLE_SLACK) * idle_timeout_s``."""
+
+_CONTENT = frozenset({TextDelta, ReasoningDelta, ToolCallDelta})
+
+
+class _Deadlines:
+    """The limits of one attempt in loop time, and which one the armed deadline is."""
+
+    __slots__ = ("first", "first_armed", "headers", "idle", "policy")
+
+    def __init__(self, policy: ReconnectPolicy, sent: float) -> None:
+        self.policy = policy
+        self.idle = policy.idle_timeout_s
+        self.headers = sent + policy.connect_timeout_s + policy.idle_timeout_s
+        first = policy.first_token_timeout_s
+        self.first = math.inf if first is None else sent + first
+        self.first_armed = False
+
+    def arm(self, deadline: float, waiting: bool) -> float:
+        """``deadline``, or the first-content deadline while ``waiting`` when it is sooner."""
+        self.first_armed = waiting and self.first <= deadline
+        return self.first if self.first_armed else deadline
+
+    def failure(self, started: bool, url: str) -> AttemptFailure:
+        """The failure when the armed deadline passed."""
+        policy = self.policy
+        if self.first_armed:
+            msg = (
+                f"no content within first_token_timeout_s = {policy.first_token_timeout_s:g} s "
+                "of the request"
+            )
+            return AttemptFailure(RunError("stalled" if started else "timeout", msg), started)
+        if started:
+            msg = f"no data for {self.idle:g} s (stalled stream)"
+            return AttemptFailure(RunError("stalled", msg), started=True)
+        limit = policy.connect_timeout_s + policy.idle_timeout_s
+        msg = (
+            f"no complete response headers from {url} within {limit:g} s "
+            "(connect_timeout_s + idle_timeout_s)"
+        )
+        return AttemptFailure(RunError("timeout", msg), started=False)
 
 
 class StreamRun:
@@ -160,7 +218,15 @@ class StreamRun:
         try:
             if self._cancelled:
                 raise asyncio.CancelledError
-            finished = await self._run()
+            limit = self.session.reconnect.max_duration_s
+            if limit is None:
+                finished = await self._run()
+            else:
+                try:
+                    async with asyncio.timeout(limit):
+                        finished = await self._run()
+                except TimeoutError:
+                    finished = await self._over_time(limit)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None:
@@ -171,7 +237,7 @@ class StreamRun:
             finished = Finished(self._now(), "failed", "error", None, error)
         self._put([finished])
 
-    async def _cancelled_finish(self) -> Finished:
+    async def _cancel_on_server(self) -> None:
         url = self._plan.cancel_url()
         if url is not None:
             with contextlib.suppress(Exception):
@@ -179,7 +245,18 @@ class StreamRun:
                     self._client.post(url, headers=self._plan.headers(json=False)),
                     CANCEL_TIMEOUT_S,
                 )
+
+    async def _cancelled_finish(self) -> Finished:
+        await self._cancel_on_server()
         return Finished(self._now(), "cancelled", "cancelled", None, None)
+
+    async def _over_time(self, limit: float) -> Finished:
+        """The run passed ``max_duration_s``: it fails (a background response is cancelled
+        on the server, as nobody will read it)."""
+        await self._cancel_on_server()
+        error = RunError("timeout", f"the run took longer than max_duration_s = {limit:g} s")
+        reason: FinishReason = "truncated" if self._adapter.content_seen else "error"
+        return Finished(self._now(), "failed", reason, None, error)
 
     async def _run(self) -> Finished:
         policy = self.session.reconnect
@@ -197,6 +274,8 @@ class StreamRun:
             if step is None:
                 return self._fail(result.error)
             how, restart = step.how, step.restart
+            if plan.notice is not None:
+                self._put([Notice(self._now(), "resume", plan.notice)])
             if retries >= policy.max_retries:
                 return self._fail(result.error, gave_up=retries)
             retries += 1
@@ -245,17 +324,29 @@ class StreamRun:
             write=policy.idle_timeout_s,
             pool=policy.connect_timeout_s,
         )
+        loop = asyncio.get_running_loop()
+        limits = _Deadlines(policy, loop.time())
         started = False
         try:
-            async with self._client.stream(
-                method, url, content=body, headers=headers, timeout=timeout
-            ) as response:
-                failure = await check_response(response, self.session)
-                if failure is not None:
-                    return failure
-                started = True
-                self._started(response, attempt, how)
-                return await self._read(response)
+            async with asyncio.timeout_at(limits.arm(limits.headers, True)) as deadline:
+                async with self._client.stream(
+                    method, url, content=body, headers=headers, timeout=timeout
+                ) as response:
+                    deadline.reschedule(None)  # check_response bounds an error body's read
+                    failure = await check_response(response, self.session)
+                    if failure is not None:
+                        return failure
+                    started = True
+                    self._started(response, attempt, how)
+                    return await self._read(response, deadline, limits, how)
+        except TimeoutError:  # ours: the transport's timeouts are httpx exceptions
+            if started:
+                done = self._adapter.eof_outcome(None)
+                if done is not None:
+                    return done
+            return limits.failure(started, url)
+        except SSELimitError as exc:
+            return AttemptFailure(RunError("protocol", str(exc)), started=True, retryable=False)
         except httpx.TimeoutException as exc:
             if started:
                 done = self._adapter.eof_outcome(None)
@@ -309,30 +400,73 @@ class StreamRun:
             events.append(Resumed(t, attempt, None, plan.last_event_id))
         self._put(events)
 
-    async def _read(self, response: httpx.Response) -> Outcome | AttemptFailure:
+    async def _read(
+        self,
+        response: httpx.Response,
+        deadline: asyncio.Timeout,
+        limits: _Deadlines,
+        how: Continuation,
+    ) -> Outcome | AttemptFailure:
         adapter, plan = self._adapter, self._plan
         decoder = SSEDecoder()
-        decoder.last_event_id = plan.last_event_id
+        check: ReplayCheck | None = None
+        if how == "resume_id" and plan.use_ids:
+            check = ReplayCheck(plan)  # ids count from None: only the server's own are seen
+        else:
+            decoder.last_event_id = plan.last_event_id
         feed = decoder.feed
         handle = adapter.handle
         clock, t0, put = self._clock, self._t0, self._queue.put_nowait
+        loop_time = asyncio.get_running_loop().time
+        idle = limits.idle
+        window = idle * (1.0 + IDLE_SLACK)
+        now = loop_time()
+        deadline.reschedule(limits.arm(now + window, True))
+        rearm_at = now + idle * IDLE_SLACK
+        waiting = True  # no content yet in this attempt (the first-content deadline holds)
+        scan = True  # still looking for the first content or the answer's first characters
         try:
             async for chunk in response.aiter_bytes():
+                now = loop_time()
+                if now >= rearm_at:  # one comparison per chunk; the timer moves rarely
+                    deadline.reschedule(limits.arm(now + window, waiting))
+                    rearm_at = now + idle * IDLE_SLACK
                 events = feed(chunk)
                 if not events:
                     continue
                 t = clock() - t0
                 out: list[RunEvent] = []
-                for event in events:
-                    handle(event, t, out)
-                    if adapter.outcome is not None:
-                        break
+                if check is None:
+                    for event in events:
+                        handle(event, t, out)
+                        if adapter.outcome is not None:
+                            break
+                else:
+                    for event in events:
+                        if check.admit(event.id):
+                            handle(event, t, out)
+                        if adapter.outcome is not None or check.replayed is not None:
+                            break
+                    check.add(out)
+                    if check.replayed is not None:
+                        return self._replayed(check.replayed)
+                    if not check.decided and adapter.outcome is None:
+                        continue
+                    out, check = check.held, None
+                if scan and out:
+                    waiting, scan = self._scan(out, waiting, decoder)
+                    if not waiting:
+                        deadline.reschedule(limits.arm(now + window, False))
                 if out:
                     put(out)
                 if adapter.outcome is not None:
                     return adapter.outcome
         finally:
+            if check is not None and check.held and check.replayed is None:
+                put(check.held)  # undecided at the end: what came was not a replay
             if decoder.saw_id:
+                if plan.first_event_id is None and how == "create":
+                    plan.first_event_id = decoder.first_event_id
                 plan.last_event_id = decoder.last_event_id
             if decoder.retry_ms is not None:
                 plan.sse_retry_s = min(decoder.retry_ms / 1000.0, MAX_RETRY_AFTER_S)
@@ -344,3 +478,21 @@ class StreamRun:
             RunError("truncated", f"the stream ended without {what}"),
             started=True,
         )
+
+    def _scan(self, out: list[RunEvent], waiting: bool, decoder: SSEDecoder) -> tuple[bool, bool]:
+        """Look at the first batches of an attempt: ``(waiting, scan)`` after ``out`` (the
+        answer's first characters are kept for :class:`ReplayCheck`)."""
+        plan = self._plan
+        head = plan.text_head
+        for event in out:
+            if type(event) in _CONTENT:
+                waiting = False
+                if isinstance(event, TextDelta) and len(head) < HEAD_CHARS:
+                    head += event.text
+        plan.text_head = head[:HEAD_CHARS]
+        return waiting, waiting or len(head) < HEAD_CHARS
+
+    def _replayed(self, why: str) -> AttemptFailure:
+        last = self._plan.last_event_id
+        msg = f"the server ignored Last-Event-ID {last!r} and replayed the stream ({why})"
+        return AttemptFailure(RunError("protocol", msg), started=True, resumable=False)

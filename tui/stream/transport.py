@@ -98,6 +98,14 @@ def httpx_error(exc: BaseException, phase: Phase) -> httpx.TransportError | None
     """The httpx exception that describes ``exc`` (an aiohttp error, or an httpx error that
     ``httpx_aiohttp`` raised from one), or None to let ``exc`` through unchanged."""
     original = exc.__cause__ if isinstance(exc, httpx.TransportError) else exc
+    if isinstance(exc, UnicodeError) and phase == "request":
+        # httpx_aiohttp re-encodes aiohttp's reason phrase (decoded with surrogateescape)
+        # as UTF-8: a reason that is not UTF-8 raises there, after the response was read
+        protocol = httpx.RemoteProtocolError(
+            "invalid HTTP response: a status line that is not UTF-8"
+        )
+        protocol.__cause__ = exc
+        return protocol
     if not isinstance(original, aiohttp.ClientError | TimeoutError):
         return None
     message = str(original) or type(original).__name__
