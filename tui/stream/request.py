@@ -40,6 +40,7 @@ from tui.stream.events import (
 )
 from tui.stream.responses import ResponsesAdapter, build_responses_body
 from tui.stream.retry import AttemptFailure, backoff_delay
+from tui.stream.sse import SSEEvent
 
 __all__ = [
     "HEAD_CHARS",
@@ -220,7 +221,7 @@ _CONTENT = (TextDelta, ReasoningDelta, ToolCallDelta)
 
 class ReplayCheck:
     """The start of a ``Last-Event-ID`` resume, held back until it is known to continue the
-    stream (see the module docstring). The caller feeds it each SSE event id before the
+    stream (see the module docstring). The caller feeds it each SSE event before the
     adapter sees the event (:meth:`admit`) and the events the adapter made (:meth:`add`);
     :attr:`replayed` then names a replay, and :attr:`decided` says the held events may go."""
 
@@ -233,12 +234,19 @@ class ReplayCheck:
         self.decided = False
         self.replayed: str | None = None
 
-    def admit(self, event_id: str | None) -> bool:
-        """Whether the event with this (fresh) id goes to the adapter; False for the
-        re-sent last event, and for everything once a replay is known."""
+    def admit(self, event: SSEEvent) -> bool:
+        """Whether ``event`` (its id is the server's own in this stream) goes to the
+        adapter; False for the re-sent last event, and for everything once a replay is
+        known."""
         if self.replayed is not None:
             return False
-        if event_id is None or self.decided:
+        if self.decided:
+            return True
+        if event.event == "response.created":  # a Responses stream that begins again
+            self.replayed = "it began again with response.created"
+            return False
+        event_id = event.id
+        if event_id is None:
             return True
         last, first = self.last_id, self.first_id
         if event_id == last and event_id != first:
@@ -247,11 +255,10 @@ class ReplayCheck:
             self.replayed = f"the event id {event_id!r} of the stream's start came again"
             return False
         new, old = _number(event_id), _number(last)
-        if new is not None and old is not None:
-            if new <= old:
-                self.replayed = f"the event ids went back from {last} to {event_id}"
-                return False
-            self.decided = True  # numbered ids that go on: a true continuation
+        if new is not None and old is not None and new <= old:
+            self.replayed = f"the event ids went back from {last} to {event_id}"
+            return False
+        # ids that go on prove little (a replay may number its events anew): the text decides
         return True
 
     def add(self, events: list[RunEvent]) -> None:

@@ -443,7 +443,7 @@ class StreamRun:
                             break
                 else:
                     for event in events:
-                        if check.admit(event.id):
+                        if check.admit(event):
                             handle(event, t, out)
                         if adapter.outcome is not None or check.replayed is not None:
                             break
