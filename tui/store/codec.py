@@ -32,7 +32,22 @@ def decode_event(kind: str, payload: bytes | str) -> RunEvent:
     decoder = _decoders.get(kind)
     if decoder is None:
         raise StoreError(f"unknown event kind {kind!r} in the database (from a newer tokentop?)")
-    event: RunEvent = decoder.decode(payload)
+    try:
+        event: RunEvent = decoder.decode(payload)
+    except msgspec.ValidationError:
+        return _decode_lenient(EVENT_TYPES[kind], payload)
+    return event
+
+
+def _decode_lenient(cls: type[RunEvent], payload: bytes | str) -> RunEvent:
+    """An event whose float fields were not finite when written (JSON null): 0.0."""
+    fields: dict[str, Any] = msgspec.json.decode(payload)
+    for f in dataclasses.fields(cls):
+        if f.type == "float" and fields.get(f.name) is None:
+            fields[f.name] = 0.0
+        elif isinstance(fields.get(f.name), dict):  # a nested RunError
+            continue
+    event: RunEvent = msgspec.convert(fields, cls)
     return event
 
 

@@ -10,12 +10,15 @@ from .rows import ATTEMPT_COLUMNS, RUN_COLUMNS
 
 INSERT_EVENTS_JSON = (
     "INSERT INTO events(run, seq, t, kind, payload) "
-    "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value -> 4 FROM json_each(?)"
+    "SELECT value ->> 0, value ->> 1, coalesce(value ->> 2, 0.0), value ->> 3, value -> 4 "
+    "FROM json_each(?)"
 )
 """A whole batch of events in one statement: ``?`` is a JSON array of ``[run, seq, t, kind,
 event]`` rows, which SQLite expands in C. One statement takes the GIL once per batch, where
 ``executemany`` re-takes it for every row (and, with the event loop busy, each re-take can
-wait for the interpreter's 5 ms switch interval)."""
+wait for the interpreter's 5 ms switch interval). JSON has no inf or nan: the encoder writes
+them as null, so a time that was not finite is stored as 0 (and read back as 0.0 by
+:func:`tui.store.codec.decode_event`)."""
 
 UPDATE_RUN = "UPDATE runs SET " + ", ".join(f"{c} = ?" for c in RUN_COLUMNS) + " WHERE id = ?"
 

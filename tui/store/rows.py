@@ -9,6 +9,7 @@ events with :func:`tui.stream.accumulate.fold_events`, timed by the events' own 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -67,10 +68,25 @@ ATTEMPT_COLUMNS: tuple[str, ...] = (
 """The ``attempts`` columns, in the order of :func:`attempt_row` (after the run's rowid)."""
 
 
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def storable(value: Any) -> Any:
+    """``value`` as SQLite can bind it: an int clamped to int64 (a server's 2**70 token
+    count), a float that is not finite (inf, nan) as None; anything else as is."""
+    if type(value) is int:
+        return INT64_MAX if value > INT64_MAX else INT64_MIN if value < INT64_MIN else value
+    if type(value) is float and not math.isfinite(value):
+        return None
+    return value
+
+
 def _scrubbed(row: tuple[Any, ...], secret: str | None) -> tuple[Any, ...]:
+    """The row with its numbers :func:`storable` and ``secret`` blanked out of its strings."""
     if secret is None:
-        return row
-    return tuple(scrub(v, secret) if isinstance(v, str) else v for v in row)
+        return tuple(map(storable, row))
+    return tuple(scrub(v, secret) if isinstance(v, str) else storable(v) for v in row)
 
 
 def run_row(
@@ -137,7 +153,7 @@ def attempt_row(rowid: int, attempt: AttemptRecord, secret: str | None) -> tuple
     row = (
         rowid,
         attempt.number,
-        attempt.at_s,
+        attempt.at_s if math.isfinite(attempt.at_s) else 0.0,  # a NOT NULL column
         attempt.mode,
         attempt.http_status,
         attempt.request_id,

@@ -182,6 +182,8 @@ class EventWriter:
         """Called after each committed flush with the total number of events written."""
         self.events_written = 0
         self.events_dropped = 0
+        self.fold_errors = 0
+        """Events the store's own fold of a run could not apply (they are still written)."""
         self._active: dict[str, ActiveRun] = {}
         self._ended: set[str] = set()
         self._dropping: set[str] = set()
@@ -247,7 +249,10 @@ class EventWriter:
                 self.events_dropped += 1
                 continue
             if apply is not None:
-                apply(event)
+                try:
+                    apply(event)
+                except Exception:  # a value the fold cannot take (inf): the event is kept
+                    self.fold_errors += 1
             keys(key | seq)
             pending(event)
             seq += 1
