@@ -128,7 +128,7 @@ def test_completed_event_with_status_failed_is_a_failure(
 
 
 def test_incomplete_reason_of_unknown_spelling_is_nearest() -> None:
-    resp = {"incomplete_details": {"reason": "SAFETY_FILTER"}}
+    resp: dict[str, Any] = {"incomplete_details": {"reason": "SAFETY_FILTER"}}
     _, outcome, _ = feed(ResponsesAdapter(), [frame([delta("x"), terminal("incomplete", **resp)])])
     assert outcome == Outcome("incomplete", "content_filter", "SAFETY_FILTER")
 
@@ -375,7 +375,8 @@ def test_chat_finish_reason_on_the_content_chunk_of_unknown_spelling(
 
 
 def test_chat_usage_only_last_chunk_of_odd_shape_keeps_the_finish() -> None:
-    for choices in ([], {}, None, [{"index": 0, "delta": {}}]):
+    shapes: list[Any] = [[], {}, None, [{"index": 0, "delta": {}}]]
+    for choices in shapes:
         usage = {"prompt_tokens": 3.0, "completion_tokens": 2, "total_tokens": 5}
         stream = sse(
             chunk("ab", "length"),

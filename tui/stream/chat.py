@@ -391,8 +391,14 @@ class ChatAdapter:
         elif wire is not None:
             ours = self._tool_by_wire.get(wire)
             if ours is None:
-                ours = wire if wire not in ids else max(ids) + 1
-                ids[ours] = None
+                if wire not in ids:
+                    ours = wire
+                    ids[ours] = None
+                elif wire not in self._tool_by_wire.values():
+                    ours = wire  # the call placed there by its id, now with its index
+                else:
+                    ours = max(ids) + 1
+                    ids[ours] = None
         elif self._tool_last is not None:
             ours = self._tool_last
         else:

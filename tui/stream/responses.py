@@ -304,14 +304,14 @@ class ResponsesAdapter:
         seq = ev.sequence_number
         if seq is not None and self._seq_trusted:
             prev = self._attempt_seq
-            if not 0 <= seq <= INT64_MAX or (prev is not None and seq <= prev):
-                self._distrust(seq, prev, t, out)
-            else:
+            if (prev < seq <= INT64_MAX) if prev is not None else (0 <= seq <= INT64_MAX):
                 self._attempt_seq = seq
                 last = self.last_seq
                 if last is not None and seq <= last:
                     return  # already delivered before the stream was resumed
                 self.last_seq = seq
+            else:
+                self._distrust(seq, prev, t, out)
         kind = ev.type or event.event or ""
         if kind == _TEXT:
             delta = ev.delta
