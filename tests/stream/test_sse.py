@@ -295,3 +295,20 @@ def test_first_event_id_is_kept() -> None:
     decoder = SSEDecoder()
     decoder.feed(b"id: a\ndata: 1\n\nid: b\ndata: 2\n\n")
     assert (decoder.first_event_id, decoder.last_event_id) == ("a", "b")
+
+
+def test_long_event_names_are_not_cached() -> None:
+    """The process-wide name cache never keeps a hostile server's huge names."""
+    from tui.stream import sse
+
+    before = dict(sse._EVENT_NAMES)
+    sse._EVENT_NAMES.clear()
+    try:
+        name = b"n" * 100_000
+        for i in range(3):
+            (event,) = sse.SSEDecoder().feed(b"event: " + name + b"%d\ndata: x\n\n" % i)
+            assert event.event == (name + b"%d" % i).decode()
+        assert all(len(line) <= 128 for line in sse._EVENT_NAMES)
+    finally:
+        sse._EVENT_NAMES.clear()
+        sse._EVENT_NAMES.update(before)

@@ -99,6 +99,10 @@ def _too_big(what: str, size: int) -> SSELimitError:
 EVENT_NAME_CACHE = 256
 """Distinct ``event: `` lines whose decoded name is kept (a server has a handful)."""
 
+_CACHED_LINE = 128
+"""Only ``event: `` lines up to this long are cached (the cache outlives runs: a server's
+megabyte-long names must not stay in memory)."""
+
 _EVENT_NAMES: dict[bytes, str] = {}
 """``event: <name>`` line -> the decoded name ("" for an empty one), shared by all decoders."""
 
@@ -233,7 +237,7 @@ class SSEDecoder:
                 name = _EVENT_NAMES.get(line)
                 if name is None:
                     self._field(line)
-                    if len(_EVENT_NAMES) < EVENT_NAME_CACHE:
+                    if len(_EVENT_NAMES) < EVENT_NAME_CACHE and len(line) <= _CACHED_LINE:
                         _EVENT_NAMES[line] = self._event or ""
                 else:
                     self._event = name or None
