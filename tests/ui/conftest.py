@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
 
 from tui.config import AppConfig, ReconnectPolicy, SessionConfig, UiConfig
@@ -66,6 +67,20 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
         await pilot.pause(0.05)
+
+
+async def paste(pilot: Pilot[Any], text: str) -> None:
+    """Give ``text`` to the focused widget as one paste, as a terminal delivers pasted text.
+
+    ``pilot.press`` waits after every key until the process is idle, at most about 2 s; with
+    streams running the process is never idle, so typing a word key by key takes seconds per
+    character. A paste is one event and one wait.
+    """
+    await wait_until(pilot, lambda: pilot.app.focused is not None, what="a focused widget")
+    focused = pilot.app.focused
+    assert focused is not None
+    focused.post_message(events.Paste(text))
+    await pilot.pause()
 
 
 async def settle(pilot: Pilot[Any]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from textual.binding import Binding
 from textual.command import CommandList, CommandPalette
 
-from tests.ui.conftest import app_config, sim_session, wait_until
+from tests.ui.conftest import app_config, paste, sim_session, wait_until
 from tui.config import AppConfig
 from tui.store import Store
 from tui.ui.app import TokentopApp
@@ -200,8 +200,11 @@ async def test_every_action_is_in_the_command_palette(
         # Use the palette as a person would: open it, type, enter.
         live = app.sessions[0]
         await pilot.press("ctrl+p")
-        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
-        await pilot.press(*"Restart all sessions")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, CommandPalette) and bool(app.screen.query(CommandList)),
+        )
+        await paste(pilot, "Restart all sessions")
 
         def top_hit() -> str:
             hits = app.screen.query_one(CommandList)

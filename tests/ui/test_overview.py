@@ -9,7 +9,7 @@ import pytest
 from rich.text import Text
 from textual.command import CommandList, CommandPalette
 
-from tests.ui.conftest import app_config, sim_session, wait_until
+from tests.ui.conftest import app_config, paste, sim_session, wait_until
 from tui.ui.app import TokentopApp
 from tui.ui.screens.main import MainScreen
 from tui.ui.widgets.overview import OverviewTable
@@ -30,7 +30,7 @@ async def test_rows_show_each_session_and_fill_in_live(
     sim_url: str, sim_key: str, theme_dirs: list[Path | None]
 ) -> None:
     config = app_config(
-        sim_session(sim_url, "alpha", key=sim_key, timing="ttft=0.05,tps=200,tokens=80"),
+        sim_session(sim_url, "alpha", key=sim_key, timing="ttft=0.05,tps=40,tokens=80"),
         sim_session(sim_url, "bravo", api="chat", key=sim_key),
         sim_session(sim_url, "capped", model="sim", key=sim_key, max_output_tokens=16),
         sim_session(sim_url, "down", model="sim-broken", key=sim_key),
@@ -155,18 +155,24 @@ async def test_theme_switches_while_streaming_sorted_and_filtered_keep_the_app_a
                 assert app.is_running
                 assert overview.visible_names == expected
 
-        await cycle_themes(3, ["alpha", "mike", "zulu"])
+        await cycle_themes(1, ["alpha", "mike", "zulu"])
         await pilot.press("S")  # reverse the sort (by session name)
         assert overview.visible_names == ["zulu", "mike", "alpha"]
-        await cycle_themes(3, ["zulu", "mike", "alpha"])
-        await pilot.press("slash", *"responses", "enter")
+        await cycle_themes(1, ["zulu", "mike", "alpha"])
+        await pilot.press("slash")
+        await paste(pilot, "responses")
+        await pilot.press("enter")
         await wait_until(pilot, lambda: overview.visible_names == ["zulu", "alpha"], what="filter")
-        await cycle_themes(3, ["zulu", "alpha"])
+        await cycle_themes(1, ["zulu", "alpha"])
         # The command palette's "Next theme" goes through the same path.
         before = app.theme
         app.action_command_palette()
-        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="palette")
-        await pilot.press(*"Next theme")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, CommandPalette) and bool(app.screen.query(CommandList)),
+            what="palette",
+        )
+        await paste(pilot, "Next theme")
         await wait_until(
             pilot,
             lambda: (
