@@ -151,3 +151,20 @@ def test_attempt_records_are_replaced_as_the_run_learns_more() -> None:
     assert acc.attempts[0].cause == DROP and acc.attempts[1].mode == "restart"
     assert acc.first_token_s is None  # the restart gave the first output up
     assert acc.usage is None
+
+
+def test_a_notice_with_the_final_answer_replaces_the_streamed_text() -> None:
+    """Deltas lost from the middle: the adapter's ``deltas_lost`` notice carries the final
+    text, which the fold (live and re-folded) takes instead of what the deltas built."""
+    events: list[RunEvent] = [
+        TextDelta(0.1, "Good"),
+        TextDelta(0.2, "day"),
+        Notice(0.3, "deltas_lost", "text deltas were lost", answer="Good day, sir"),
+        TextDelta(0.4, "!"),
+        Notice(0.5, "empty_stop", "no answer here"),
+    ]
+    acc = fold(events, "responses")
+    assert acc.output_text == "Good day, sir!"
+    assert acc.notices == ["deltas_lost", "empty_stop"]
+    again = fold_events(events, "run", "session", "responses", "model", "prompt")
+    assert again.output_text == acc.output_text
