@@ -152,6 +152,7 @@ def test_chat_two_calls_reusing_one_index_stay_apart() -> None:
         ({"prompt_tokens": 4, "completion_tokens": -3}, (4, None)),
         ({"prompt_tokens": 4, "completion_tokens": 2.5}, (4, None)),
         ({"prompt_tokens": "7", "completion_tokens": True}, (7, None)),
+        ({"prompt_tokens": "²", "completion_tokens": " 12 "}, (None, 12)),  # not int("²")
         ({"prompt_tokens": INT64_MAX, "completion_tokens": INT64_MAX + 1}, (INT64_MAX, None)),
     ],
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -116,6 +117,7 @@ class Unreadable(Exception):
 
 
 _loose_decoder = msgspec.json.Decoder(float_hook=float)
+_DIGITS = re.compile(r"[0-9]{1,30}")
 
 
 def decode_loose(data: bytes) -> tuple[Any, str | None]:
@@ -261,7 +263,7 @@ class Lenient:
                 return None
             number = int(value)
             self.odd(field, f"{_number_text(value)} (a float) read as {number}")
-        elif isinstance(value, str) and value.strip().isdigit() and len(value) < 30:
+        elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
             number = int(value)
             self.odd(field, f"a string where {what} belongs: read as {number}")
         else:
