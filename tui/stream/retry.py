@@ -30,6 +30,7 @@ __all__ = [
     "ERROR_BODY_TIMEOUT_S",
     "MAX_RETRY_AFTER_S",
     "NEVER_RETRY",
+    "AttemptDeadlines",
     "AttemptFailure",
     "backoff_delay",
     "check_response",
@@ -204,6 +205,46 @@ class AttemptFailure:
     """The server's requested delay (Retry-After)."""
     resumable: bool = True
     """False: the server did not honour a resume (it replayed the stream): restart."""
+
+
+class AttemptDeadlines:
+    """The deadlines of one attempt sent at ``sent`` (loop time): the response headers,
+    the first content, and the idle limit; :meth:`arm` picks the one to wait for and
+    :meth:`failure` words the one that passed (the runner keeps one timer per attempt)."""
+
+    __slots__ = ("first", "first_armed", "headers", "idle", "policy")
+
+    def __init__(self, policy: ReconnectPolicy, sent: float) -> None:
+        self.policy = policy
+        self.idle = policy.idle_timeout_s
+        self.headers = sent + policy.connect_timeout_s + policy.idle_timeout_s
+        first = policy.first_token_timeout_s
+        self.first = math.inf if first is None else sent + first
+        self.first_armed = False
+
+    def arm(self, deadline: float, waiting: bool) -> float:
+        """``deadline``, or the first-content deadline while ``waiting`` when it is sooner."""
+        self.first_armed = waiting and self.first <= deadline
+        return self.first if self.first_armed else deadline
+
+    def failure(self, started: bool, url: str) -> AttemptFailure:
+        """The failure when the armed deadline passed."""
+        policy = self.policy
+        if self.first_armed:
+            msg = (
+                f"no content within first_token_timeout_s = {policy.first_token_timeout_s:g} s "
+                "of the request"
+            )
+            return AttemptFailure(RunError("stalled" if started else "timeout", msg), started)
+        if started:
+            msg = f"no data for {self.idle:g} s (stalled stream)"
+            return AttemptFailure(RunError("stalled", msg), started=True)
+        limit = policy.connect_timeout_s + policy.idle_timeout_s
+        msg = (
+            f"no complete response headers from {url} within {limit:g} s "
+            "(connect_timeout_s + idle_timeout_s)"
+        )
+        return AttemptFailure(RunError("timeout", msg), started=False)
 
 
 def kept_headers(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:

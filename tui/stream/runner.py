@@ -37,14 +37,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 
-from tui.config import ReconnectPolicy, SessionConfig
+from tui.config import SessionConfig
 from tui.stream.adapter import Outcome
 from tui.stream.events import (
     Connecting,
@@ -63,6 +62,7 @@ from tui.stream.events import (
 from tui.stream.request import HEAD_CHARS, Continuation, ReplayCheck, RequestPlan
 from tui.stream.retry import (
     MAX_RETRY_AFTER_S,
+    AttemptDeadlines,
     AttemptFailure,
     check_response,
     kept_headers,
@@ -80,44 +80,6 @@ IDLE_SLACK = 0.25
 no new task per chunk); it cuts a silent stream within ``(1 + IDLE_SLACK) * idle_timeout_s``."""
 
 _CONTENT = frozenset({TextDelta, ReasoningDelta, ToolCallDelta})
-
-
-class _Deadlines:
-    """The limits of one attempt in loop time, and which one the armed deadline is."""
-
-    __slots__ = ("first", "first_armed", "headers", "idle", "policy")
-
-    def __init__(self, policy: ReconnectPolicy, sent: float) -> None:
-        self.policy = policy
-        self.idle = policy.idle_timeout_s
-        self.headers = sent + policy.connect_timeout_s + policy.idle_timeout_s
-        first = policy.first_token_timeout_s
-        self.first = math.inf if first is None else sent + first
-        self.first_armed = False
-
-    def arm(self, deadline: float, waiting: bool) -> float:
-        """``deadline``, or the first-content deadline while ``waiting`` when it is sooner."""
-        self.first_armed = waiting and self.first <= deadline
-        return self.first if self.first_armed else deadline
-
-    def failure(self, started: bool, url: str) -> AttemptFailure:
-        """The failure when the armed deadline passed."""
-        policy = self.policy
-        if self.first_armed:
-            msg = (
-                f"no content within first_token_timeout_s = {policy.first_token_timeout_s:g} s "
-                "of the request"
-            )
-            return AttemptFailure(RunError("stalled" if started else "timeout", msg), started)
-        if started:
-            msg = f"no data for {self.idle:g} s (stalled stream)"
-            return AttemptFailure(RunError("stalled", msg), started=True)
-        limit = policy.connect_timeout_s + policy.idle_timeout_s
-        msg = (
-            f"no complete response headers from {url} within {limit:g} s "
-            "(connect_timeout_s + idle_timeout_s)"
-        )
-        return AttemptFailure(RunError("timeout", msg), started=False)
 
 
 class StreamRun:
@@ -325,7 +287,7 @@ class StreamRun:
             pool=policy.connect_timeout_s,
         )
         loop = asyncio.get_running_loop()
-        limits = _Deadlines(policy, loop.time())
+        limits = AttemptDeadlines(policy, loop.time())
         started = False
         try:
             async with asyncio.timeout_at(limits.arm(limits.headers, True)) as deadline:
@@ -404,7 +366,7 @@ class StreamRun:
         self,
         response: httpx.Response,
         deadline: asyncio.Timeout,
-        limits: _Deadlines,
+        limits: AttemptDeadlines,
         how: Continuation,
     ) -> Outcome | AttemptFailure:
         adapter, plan = self._adapter, self._plan
