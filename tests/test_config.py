@@ -484,10 +484,10 @@ def test_config_imports_no_ui_and_paths_create_nothing(tmp_path: Path) -> None:
 
 
 def test_stream_deadline_keys(tmp_path: Path) -> None:
-    """first_token_timeout_s (default 120 s) and max_duration_s (default none): > 0 each."""
+    """first_token_timeout_s (default 300 s) and max_duration_s (default none): > 0 each."""
     base = '[[sessions]]\nname = "a"\nmodel = "m"\nprompt = "p"\n[sessions.reconnect]\n'
     policy = load_config(write(tmp_path, base), environ={}).sessions[0].reconnect
-    assert policy.first_token_timeout_s == 120.0 and policy.max_duration_s is None
+    assert policy.first_token_timeout_s == 300.0 and policy.max_duration_s is None
     path = write(tmp_path, base + "first_token_timeout_s = 30\nmax_duration_s = 600\n")
     policy = load_config(path, environ={}).sessions[0].reconnect
     assert policy.first_token_timeout_s == 30.0 and policy.max_duration_s == 600.0

@@ -95,11 +95,12 @@ class ReconnectPolicy:
     connect_timeout_s: Annotated[float, Above(0)] = 10.0
     """Time allowed to connect. The complete response headers must arrive within
     ``connect_timeout_s + idle_timeout_s`` of the request (a server that trickles them fails)."""
-    first_token_timeout_s: Annotated[float | None, Above(0)] = 120.0
+    first_token_timeout_s: Annotated[float | None, Above(0)] = 300.0
     """No content (text, reasoning or a tool call; comments and keep-alives do not count)
     within this long of an attempt's request = a stalled stream. Generous by default: a
-    reasoning model or a queued background response can take a minute before its first
-    token; the point is that keep-alives alone cannot hold a run forever."""
+    reasoning model that hides its reasoning sends no delta while it thinks, which can take
+    minutes at high effort, and a queued background response starts late; the point is that
+    keep-alives alone cannot hold a run forever."""
     max_duration_s: Annotated[float | None, Above(0)] = None
     """The longest a whole run may take, retries and waits included; then it fails.
     None (the default): no limit, as a long answer at a slow rate may rightly take long."""
