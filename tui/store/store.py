@@ -9,8 +9,9 @@ terminal, several stores in one process) write one database at once. SQLite in W
 serialises their write transactions, which are all short (one per flush, one per
 ``start_run``); a writer waits up to ``busy_timeout`` (5 s) for its turn, and readers never
 wait. Only a transaction held longer than that (another program's ``BEGIN EXCLUSIVE``, a
-sqlite3 shell left in a transaction) makes opening fail with a :class:`StoreError`, or a
-flush stop recording with an :attr:`Store.on_error` message, naming the cause.
+sqlite3 shell left in a transaction) makes opening fail with a :class:`StoreError` naming
+the cause; a flush or a ``start_run`` that finds the database busy keeps what it had and
+tries again with backoff (:mod:`tui.store.writer`), so recording goes on.
 
 Each writing store holds an exclusive ``flock`` on its own lock file
 ``<db>.writers/<token>.lock`` while it is open and records its token as the ``owner`` of
@@ -28,12 +29,14 @@ connection never stays inside a transaction.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import cast
 from urllib.parse import quote
 
 import aiosqlite
@@ -53,15 +56,26 @@ from .connection import (
     identified,
     migrate,
     readonly_error,
+    sqlite_problem,
     store_error,
 )
 from .errors import StoreError
 from .lock import DbLock, owner_alive, sweep_dead
 from .reading import RunQueries
 from .rows import changed_attempts, run_row
-from .writer import CHECKPOINT_S, FLUSH_INTERVAL_S, FLUSH_PERIOD_S, EventWriter
+from .writer import (
+    BUSY_GIVE_UP_S,
+    CHECKPOINT_S,
+    FLUSH_INTERVAL_S,
+    FLUSH_PERIOD_S,
+    EventWriter,
+    backoff,
+)
 
 __all__ = ["CHECKPOINT_S", "FLUSH_INTERVAL_S", "FLUSH_PERIOD_S", "Store"]
+
+_BUSY = object()
+"""What :meth:`Store._insert_run` returns when the database was busy."""
 
 
 async def _refold_runs_of(conn: aiosqlite.Connection, owner: str | None) -> None:
@@ -230,6 +244,42 @@ class Store(EventWriter, RunQueries):
             return run_id
         config_text, config_hash = snapshot_json(config_snapshot(session))
         now = datetime.now(UTC)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + BUSY_GIVE_UP_S
+        retry = 0
+        while True:
+            rowid = await self._insert_run(session, prompt, run_id, config_text, config_hash, now)
+            if rowid is not _BUSY:
+                break
+            retry += 1
+            self.busy_retries += 1
+            if loop.time() > give_up:
+                self._dropping.add(run_id)
+                self._report(
+                    f"database {self.path} stayed busy (another writer holds it) for "
+                    f"{BUSY_GIVE_UP_S:g} s: run {run_id} of {session.name} is not saved"
+                )
+                return run_id
+            await asyncio.sleep(backoff(retry))
+        if rowid is None:
+            return run_id
+        shared = accumulator is not None
+        if accumulator is None:
+            accumulator = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
+        self._track(run_id, cast(int, rowid), accumulator, shared=shared, secret=secret_of(session))
+        return run_id
+
+    async def _insert_run(
+        self,
+        session: SessionConfig,
+        prompt: str,
+        run_id: str,
+        config_text: str,
+        config_hash: str,
+        now: datetime,
+    ) -> object:
+        """The run's rowid; None when it failed (recording stopped), :data:`_BUSY` when
+        another writer held the database (nothing written: try again)."""
         async with self._write_lock:
             try:
                 await self._conn.execute("BEGIN IMMEDIATE")
@@ -259,22 +309,20 @@ class Store(EventWriter, RunQueries):
                 raise StoreError(f"run id {run_id} is already in {self.path}") from None
             except sqlite3.Error as exc:
                 await self._rollback()
+                if sqlite_problem(exc) == "busy":
+                    return _BUSY
                 self._fail(exc)
                 self._dropping.add(run_id)
-                return run_id
-        shared = accumulator is not None
-        if accumulator is None:
-            accumulator = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
-        self._track(run_id, int(rowid), accumulator, shared=shared, secret=secret_of(session))
-        return run_id
+                return None
+        return rowid
 
     async def close(self) -> None:
         """Flush, mark runs that have not finished ``interrupted``, release the lock."""
         if self._closed:
             return
         await self._stop_flusher()
-        if not self.readonly:
-            await self._flush_batch(closing=True)
+        if not self.readonly and not await self._flush_retrying(closing=True):
+            self._give_up_queued()
             with contextlib.suppress(Exception):  # keeps query plans good; optional
                 await self._conn.execute("PRAGMA optimize")
         self._closed = True

@@ -14,12 +14,20 @@ A failed flush (disk full, file made read-only) is rolled back, nothing already 
 is touched, recording stops, and the error is surfaced in ``errors`` / ``last_error`` /
 ``on_error``, while ``add_event`` keeps accepting (and dropping) events so that streams go
 on. A flush is never cut short: a cancelled caller waits for its transaction to end.
+
+A flush that finds the database busy (``SQLITE_BUSY``: another writer held its write
+transaction past the busy timeout) is rolled back too, but nothing is dropped and recording
+goes on: its events go back to the front of the queue and the flusher tries again after a
+backoff (:data:`BUSY_BACKOFF_S`), for as long as it takes. Memory stays bounded: past
+:data:`PENDING_LIMIT` queued events, new ones are not queued (counted in
+``events_dropped``, reported once through ``on_error``) until the queue is written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +43,7 @@ from tui.stream.result import AttemptRecord
 
 from . import queries
 from .codec import REDACTED, encode_rows
-from .connection import store_error
+from .connection import sqlite_problem, store_error
 from .errors import StoreError
 from .rows import changed_attempts, run_row
 
@@ -47,6 +55,7 @@ __all__ = [
     "SEQ_BITS",
     "ActiveRun",
     "EventWriter",
+    "backoff",
     "secret_forms",
 ]
 
@@ -75,9 +84,30 @@ the garbage collector never has to visit, keeping GC pauses short at high event 
 SEQ_MASK = (1 << SEQ_BITS) - 1
 
 
+BUSY_BACKOFF_S = (0.05, 2.0)
+"""First and longest pause before a flush that found the database busy is tried again
+(doubling, with jitter): another writer held its write transaction past the busy timeout."""
+
+BUSY_GIVE_UP_S = 60.0
+"""How long :meth:`EventWriter.flush`, ``Store.close`` and ``start_run`` keep retrying a busy
+database before they give up (the flusher itself never does): ``flush`` then returns with the
+events still queued, ``close`` reports how many events it could not save, ``start_run``
+records nothing of that run and says so."""
+
+PENDING_LIMIT = 1_000_000
+"""Queued events at most (about 150 MB) while the database stays busy. Past it, new events
+are not queued (counted in ``events_dropped`` and reported once through ``on_error``) until
+the queue has been written; recording never stops for a busy database."""
+
 EVENTS_PER_INSERT = 2_000
 """Events per ``INSERT ... FROM json_each(?)``: the writer's thread encodes one chunk while
 holding the GIL, so a chunk is kept small enough not to stall the event loop."""
+
+
+def backoff(retry: int) -> float:
+    """The pause before busy retry number ``retry`` (1-based), see :data:`BUSY_BACKOFF_S`."""
+    first, longest = BUSY_BACKOFF_S
+    return min(first * 2.0 ** (retry - 1), longest) * (0.5 + random.random() / 2)
 
 
 def secret_forms(secret: str) -> tuple[bytes, ...]:
@@ -183,6 +213,10 @@ class EventWriter:
         self.events_written = 0
         self.events_dropped = 0
         self.fold_errors = 0
+        self.busy_retries = 0
+        """Flushes (and run starts) retried because another writer held the database."""
+        self._busy_since: float | None = None
+        self._overflow = 0
         """Events the store's own fold of a run could not apply (they are still written)."""
         self._active: dict[str, ActiveRun] = {}
         self._ended: set[str] = set()
@@ -238,6 +272,9 @@ class EventWriter:
         if self.errors or not events:
             self.events_dropped += len(events)
             return
+        if len(self._pending) >= PENDING_LIMIT:
+            self._overflowed(len(events))
+            return
         apply = None if run.shared else run.acc.apply
         keys = self._pending_keys.append
         pending = self._pending.append
@@ -265,13 +302,28 @@ class EventWriter:
             self._wake.set()
 
     async def flush(self) -> None:
-        """Commit everything queued so far (and every active run's row)."""
+        """Commit everything queued so far (and every active run's row); while another
+        writer keeps the database busy, retry for up to :data:`BUSY_GIVE_UP_S` (then the
+        events stay queued for the flusher)."""
         if not self.readonly and not self._closed:
-            await self._flush_batch()
+            await self._flush_retrying()
+
+    async def _flush_retrying(self, *, closing: bool = False) -> bool:
+        """Flush, retrying a busy database with backoff; False when it stayed busy."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + BUSY_GIVE_UP_S
+        retry = 0
+        while not await self._flush_batch(closing=closing):
+            retry += 1
+            if loop.time() > give_up:
+                return False
+            await asyncio.sleep(backoff(retry))
+        return True
 
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time() + self.flush_period
+        retry = 0
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, next_at - loop.time()))
@@ -279,15 +331,48 @@ class EventWriter:
             if self._stopping:
                 return  # close() does the last flush
             next_at = loop.time() + self.flush_period
-            await self._flush_batch(checkpoint_s=self.checkpoint_period)
+            if await self._flush_batch(checkpoint_s=self.checkpoint_period):
+                retry = 0
+            else:  # busy: the batch is queued again, try after a pause
+                retry += 1
+                next_at = loop.time() + backoff(retry)
 
-    async def _flush_batch(self, *, closing: bool = False, checkpoint_s: float = 0.0) -> None:
+    def _report(self, message: str) -> None:
+        """Tell ``on_error`` something that does not stop recording."""
+        if self.on_error is not None:
+            with contextlib.suppress(Exception):
+                self.on_error(message)
+
+    def _give_up_queued(self) -> None:
+        """Closing, the database stayed busy: say how many events were not saved."""
+        lost = len(self._pending)
+        self._pending_keys, self._pending = [], []
+        self.events_dropped += lost
+        self._fail_message(
+            f"database {self.path} stayed busy (another writer holds it) for "
+            f"{BUSY_GIVE_UP_S:g} s while closing: {lost:,} events are not saved"
+        )
+
+    def _overflowed(self, count: int) -> None:
+        """Events not queued because the queue is full (the database has been busy)."""
+        self.events_dropped += count
+        if not self._overflow:
+            self._report(
+                f"database {self.path} has been busy (another writer holds it) and "
+                f"{PENDING_LIMIT:,} events wait to be saved: new events are not saved "
+                "until they are"
+            )
+        self._overflow += count
+
+    async def _flush_batch(self, *, closing: bool = False, checkpoint_s: float = 0.0) -> bool:
+        """One flush transaction; False when the database was busy (everything of it is
+        queued again, to be retried), True otherwise."""
         async with self._write_lock:
             keys, batch = self._pending_keys, self._pending
             self._pending_keys, self._pending = [], []
             if self.errors:
                 self.events_dropped += len(batch)
-                return
+                return True
             # Snapshot run rows now, on the loop: they match exactly the events in `batch`.
             try:
                 now = time.monotonic()
@@ -301,13 +386,13 @@ class EventWriter:
                 for _, run, _, _ in changed:
                     run.checkpoint_at = now
                 if not batch and not changed:
-                    return
+                    return True
                 run_rows = [(*run.row(final=final), run.rowid) for _, run, _, final in changed]
                 attempt_rows = [row for _, run, _, _ in changed for row in run.attempt_rows()]
             except Exception as exc:  # a bad event
                 self.events_dropped += len(batch)
                 self._fail(exc)
-                return
+                return True
             # A flush is never cut short: when the task awaiting it is cancelled (close()
             # does not, but a caller's task may be), the transaction still runs to its end
             # and is accounted for before the cancellation goes on.
@@ -316,12 +401,13 @@ class EventWriter:
                 error = await asyncio.shield(work)
             except asyncio.CancelledError:
                 await asyncio.wait([work])
-                self._committed(work.result(), batch, changed)
+                self._committed(work.result(), keys, batch, changed)
                 raise
-            self._committed(error, batch, changed)
+            done = self._committed(error, keys, batch, changed)
         if self.on_flush is not None and error is None:
             with contextlib.suppress(Exception):
                 self.on_flush(self.events_written)
+        return done
 
     async def _commit(
         self,
@@ -365,14 +451,27 @@ class EventWriter:
     def _committed(
         self,
         error: BaseException | None,
+        keys: list[int],
         batch: list[RunEvent],
         changed: list[tuple[str, ActiveRun, int, bool]],
-    ) -> None:
-        """Account for a flush transaction that ended (``error``: rolled back)."""
+    ) -> bool:
+        """Account for a flush transaction that ended (``error``: rolled back); False when
+        it was rolled back because the database was busy: then its events go back to the
+        front of the queue and its runs' rows and attempts are written again next time."""
+        if error is not None and sqlite_problem(error) == "busy" and not self._closed:
+            self.busy_retries += 1
+            self._pending_keys[:0] = keys
+            self._pending[:0] = batch
+            for _, run, _, _ in changed:
+                run.checkpoint_at = float("-inf")
+                run.written.clear()  # upserts: rewriting them all is safe
+            return False
         if error is not None:
             self.events_dropped += len(batch)
             self._fail(error)
-            return
+            return True
+        if self._overflow and len(self._pending) < PENDING_LIMIT // 2:
+            self._overflow = 0  # queueing again (the count stays in events_dropped)
         self.events_written += len(batch)
         for run_id, run, seq, final in changed:
             run.flushed_seq = seq
@@ -380,6 +479,7 @@ class EventWriter:
                 del self._active[run_id]
                 self._ended.add(run_id)
                 self._secrets.pop(run.rowid, None)
+        return True
 
     async def _rollback(self) -> None:
         with contextlib.suppress(Exception):
@@ -390,7 +490,9 @@ class EventWriter:
             cause = str(store_error(self.path, exc))
         else:
             cause = f"cannot save to {self.path}: internal error {type(exc).__name__}: {exc}"
-        message = cause + "; recording stopped (the streams go on, but are not saved)"
+        self._fail_message(cause + "; recording stopped (the streams go on, but are not saved)")
+
+    def _fail_message(self, message: str) -> None:
         self.errors.append(message)
         if self.on_error is not None:
             with contextlib.suppress(Exception):
