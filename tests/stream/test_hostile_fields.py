@@ -270,3 +270,14 @@ async def test_a_large_event_under_the_limit_is_read_in_linear_time(
     _, acc, _ = await run([script], session("chat"), engine)
     assert acc.status == "completed" and acc.output_text == big + "!"
     assert loop.time() - start < 6.0
+
+
+@pytest.mark.parametrize(
+    "body", [b"[" * 20_000, b'{"error": ' * 5000, b'{"error": {"code": ' + b"9" * 5000 + b"}}"]
+)
+async def test_error_body_json_that_cannot_be_read(body: bytes, engine: httpx.AsyncClient) -> None:
+    """Nesting deeper than msgspec's guard, a 5000-digit code: the HTTP error is reported."""
+    script = parts(head(500, reason="Oops", content_type="application/json") + body)
+    _, acc, _ = await run([script], session("chat", max_retries=0), engine)
+    assert acc.error is not None and acc.error.http_status == 500
+    assert acc.error.message.startswith("HTTP 500 Oops")

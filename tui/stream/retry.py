@@ -129,7 +129,7 @@ def _error_fields(body: bytes) -> tuple[str | None, str | None]:
     """``(message, code)`` of a JSON error body in either shape, or ``(None, None)``."""
     try:
         value: Any = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # deep nesting: msgspec's depth guard
         return None, None
     if not isinstance(value, dict):
         return None, None
