@@ -281,3 +281,21 @@ async def test_error_body_json_that_cannot_be_read(body: bytes, engine: httpx.As
     _, acc, _ = await run([script], session("chat", max_retries=0), engine)
     assert acc.error is not None and acc.error.http_status == 500
     assert acc.error.message.startswith("HTTP 500 Oops")
+
+
+@pytest.mark.parametrize("response_id", ["r/../../models?x=1#y", "résp 1", "a\u2028b"])
+async def test_a_server_chosen_response_id_stays_one_path_segment(
+    response_id: str, engine: httpx.AsyncClient
+) -> None:
+    """The resume GET of a background response escapes the id the server chose."""
+    from urllib.parse import unquote
+
+    events = responses_events(WORDS, response_id=response_id, background=True)
+    scripts = [parts(head() + b"".join(events[:3])), parts(head() + b"".join(events[3:]))]
+    _, acc, server = await run(scripts, session("responses", background=True), engine)
+    assert acc.status == "completed" and acc.output_text == TEXT
+    second = server.requests[1]
+    path, _, query = second.path.partition("?")
+    assert second.method == "GET" and query == "stream=true&starting_after=2"
+    root, v1, responses, segment = path.split("/")
+    assert (root, v1, responses, unquote(segment)) == ("", "v1", "responses", response_id)

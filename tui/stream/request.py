@@ -23,6 +23,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -64,6 +65,11 @@ HEAD_CHARS = 64
 
 _HOLD_EVENTS = 2048
 """Events a resumed stream may deliver before :class:`ReplayCheck` must have decided."""
+
+
+def _path_part(server_id: str) -> str:
+    """A server-chosen id as one URL path segment (``/``, ``?``, ``#``, blanks escaped)."""
+    return quote(server_id, safe="")
 
 
 def last_event_id_header(event_id: str) -> bytes | None:
@@ -135,7 +141,7 @@ class RequestPlan:
         if how == "resume_seq":
             assert self.responses is not None and self.responses.response_id is not None
             url = (
-                f"{self.base}/responses/{self.responses.response_id}"
+                f"{self.base}/responses/{_path_part(self.responses.response_id)}"
                 f"?stream=true&starting_after={self.responses.last_seq}"
             )
             return "GET", url, None, self.headers(json=False)
@@ -155,7 +161,9 @@ class RequestPlan:
     def cancel_url(self) -> str | None:
         """Where to cancel a background Responses run on the server (None: nothing to do)."""
         response_id = self._background_id()
-        return None if response_id is None else f"{self.base}/responses/{response_id}/cancel"
+        if response_id is None:
+            return None
+        return f"{self.base}/responses/{_path_part(response_id)}/cancel"
 
     def can_resume(self) -> Continuation | None:
         """How a dropped stream can be continued, if it can."""
