@@ -404,3 +404,10 @@ async def test_chat_counts_end_to_end() -> None:
     )
     assert acc.output_text == "Hello" and acc.metrics().output_tokens == 2
     assert "unknown_finish_reason" in acc.notices
+
+
+def test_chat_finish_reason_on_every_chunk_is_said_once_and_the_last_wins() -> None:
+    stream = sse(*(chunk(c, f"odd_{i}") for i, c in enumerate("abc")), chunk("d", "MAX_TOKENS"))
+    events, outcome, _ = feed(ChatAdapter(), [stream])
+    assert texts(events) == "abcd" and codes(events) == ["unknown_finish_reason"]
+    assert outcome == Outcome("incomplete", "length", "MAX_TOKENS")

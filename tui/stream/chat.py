@@ -93,9 +93,9 @@ _NEAREST: tuple[tuple[tuple[str, ...], tuple[RunStatus, FinishReason]], ...] = (
         ("filter", "safety", "block", "recitation", "moderat", "prohibit", "spii", "guardrail"),
         ("incomplete", "content_filter"),
     ),
+    (("tool", "function"), ("completed", "tool_calls")),
     (("eos", "end", "stop", "finish", "complete", "done"), ("completed", "stop")),
     (("length", "token", "max", "limit", "context", "truncat"), ("incomplete", "length")),
-    (("tool", "function"), ("completed", "tool_calls")),
     (("error", "abort", "fail", "exception"), ("failed", "error")),
     (("cancel",), ("cancelled", "cancelled")),
 )
@@ -305,7 +305,7 @@ class ChatAdapter:
         if raw not in _FINISH:
             reason = normalize_chat_finish(raw)[1]
             self._notices.say(
-                f"finish:{raw}",
+                "unknown_finish_reason",
                 "unknown_finish_reason",
                 f"finish_reason {raw!r} is not a known spelling: read as {reason}",
                 t,
@@ -446,7 +446,7 @@ class ChatAdapter:
 
     def _unreadable(self, why: str, t: float, out: list[RunEvent]) -> None:
         self._notices.say(
-            f"unreadable:{why}",
+            "unreadable_event",
             "unreadable_event",
             f"event {self.count} of attempt {self._attempt} could not be decoded ({why}): "
             "skipped (it is in the raw log)",

@@ -387,7 +387,7 @@ class ResponsesAdapter:
 
     def _unreadable(self, why: str, t: float, out: list[RunEvent]) -> None:
         self._notices.say(
-            f"unreadable:{why}",
+            "unreadable_event",
             "unreadable_event",
             f"event {self.count} of attempt {self._attempt} could not be decoded ({why}): "
             "skipped (it is in the raw log)",
