@@ -442,8 +442,9 @@ class StreamRun:
         )
 
     def _scan(self, out: list[RunEvent], waiting: bool, decoder: SSEDecoder) -> tuple[bool, bool]:
-        """Look at the first batches of an attempt: ``(waiting, scan)`` after ``out`` (the
-        answer's first characters are kept for :class:`ReplayCheck`)."""
+        """Look at the first batches of an attempt: ``(waiting, scan)`` after ``out``. The
+        answer's first characters are kept for :class:`ReplayCheck` when the stream carries
+        ids (only a ``Last-Event-ID`` resume needs them)."""
         plan = self._plan
         head = plan.text_head
         for event in out:
@@ -452,7 +453,7 @@ class StreamRun:
                 if isinstance(event, TextDelta) and len(head) < HEAD_CHARS:
                     head += event.text
         plan.text_head = head[:HEAD_CHARS]
-        return waiting, waiting or len(head) < HEAD_CHARS
+        return waiting, waiting or (len(head) < HEAD_CHARS and decoder.saw_id)
 
     def _replayed(self, why: str) -> AttemptFailure:
         last = self._plan.last_event_id
