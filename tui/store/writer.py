@@ -215,7 +215,8 @@ class EventWriter:
         self.fold_errors = 0
         self.busy_retries = 0
         """Flushes (and run starts) retried because another writer held the database."""
-        self._busy_since: float | None = None
+        self._busy = False
+        """The last flush found the database busy (and queued its events again)."""
         self._overflow = 0
         """Events the store's own fold of a run could not apply (they are still written)."""
         self._active: dict[str, ActiveRun] = {}
@@ -313,12 +314,14 @@ class EventWriter:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + BUSY_GIVE_UP_S
         retry = 0
-        while not await self._flush_batch(closing=closing):
+        while True:
+            await self._flush_batch(closing=closing)
+            if not self._busy:
+                return True
             retry += 1
             if loop.time() > give_up:
                 return False
             await asyncio.sleep(backoff(retry))
-        return True
 
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -331,7 +334,8 @@ class EventWriter:
             if self._stopping:
                 return  # close() does the last flush
             next_at = loop.time() + self.flush_period
-            if await self._flush_batch(checkpoint_s=self.checkpoint_period):
+            await self._flush_batch(checkpoint_s=self.checkpoint_period)
+            if not self._busy:
                 retry = 0
             else:  # busy: the batch is queued again, try after a pause
                 retry += 1
@@ -364,15 +368,16 @@ class EventWriter:
             )
         self._overflow += count
 
-    async def _flush_batch(self, *, closing: bool = False, checkpoint_s: float = 0.0) -> bool:
-        """One flush transaction; False when the database was busy (everything of it is
-        queued again, to be retried), True otherwise."""
+    async def _flush_batch(self, *, closing: bool = False, checkpoint_s: float = 0.0) -> None:
+        """One flush transaction; :attr:`_busy` tells whether the database was busy (then
+        everything of it is queued again, to be retried)."""
+        self._busy = False
         async with self._write_lock:
             keys, batch = self._pending_keys, self._pending
             self._pending_keys, self._pending = [], []
             if self.errors:
                 self.events_dropped += len(batch)
-                return True
+                return
             # Snapshot run rows now, on the loop: they match exactly the events in `batch`.
             try:
                 now = time.monotonic()
@@ -386,13 +391,13 @@ class EventWriter:
                 for _, run, _, _ in changed:
                     run.checkpoint_at = now
                 if not batch and not changed:
-                    return True
+                    return
                 run_rows = [(*run.row(final=final), run.rowid) for _, run, _, final in changed]
                 attempt_rows = [row for _, run, _, _ in changed for row in run.attempt_rows()]
             except Exception as exc:  # a bad event
                 self.events_dropped += len(batch)
                 self._fail(exc)
-                return True
+                return
             # A flush is never cut short: when the task awaiting it is cancelled (close()
             # does not, but a caller's task may be), the transaction still runs to its end
             # and is accounted for before the cancellation goes on.
@@ -403,11 +408,10 @@ class EventWriter:
                 await asyncio.wait([work])
                 self._committed(work.result(), keys, batch, changed)
                 raise
-            done = self._committed(error, keys, batch, changed)
+            self._busy = not self._committed(error, keys, batch, changed)
         if self.on_flush is not None and error is None:
             with contextlib.suppress(Exception):
                 self.on_flush(self.events_written)
-        return done
 
     async def _commit(
         self,
