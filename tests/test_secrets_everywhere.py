@@ -171,6 +171,7 @@ class EchoServers:
     """One canned server per scenario (each answers every request the same way)."""
 
     def __init__(self, key: str, *, every_pair: bool = True) -> None:
+        self.key = key
         headers = echo_headers(key)
         self.servers = {
             "chat-echo": CannedServer(
@@ -227,7 +228,7 @@ class EchoServers:
             name = "{name}"
             api = "{apis[name]}"
             model = "m"
-            prompt = "echo it"
+            prompt = "echo it{f" {self.key[2:30]}" if name == "chat-echo" else ""}"
             base_url = "{server.base_url}"
             api_key_env = "{KEY_ENV}"
             reconnect = {{ max_retries = 0 }}

@@ -26,7 +26,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeAlias, cast
 
 from tui.config import SessionConfig
-from tui.session.redact import Redactor, RunRedactor, session_secrets
+from tui.session.redact import Redactor, RunRedactor, redact_session, session_secrets
 from tui.session.run import HISTORY_LIMIT, RunSummary, SessionRun
 from tui.session.states import BOUNDARY_EVENTS, next_state, phase
 from tui.stream.accumulate import RunAccumulator
@@ -291,8 +291,12 @@ class SessionController:
                 try:
                     # the store reads the run's state from this accumulator, which
                     # handle_events feeds before it hands the events to the store
+                    redactor = self._redactors.get(run.run_id)
+                    stored = (
+                        session if redactor is None else redact_session(session, redactor.redactor)
+                    )
                     await self.store.start_run(
-                        session, prompt=prompt, run_id=run.run_id, accumulator=run.accumulator
+                        stored, prompt=run.prompt, run_id=run.run_id, accumulator=run.accumulator
                     )
                 except Exception as exc:
                     self._store_failed(exc)

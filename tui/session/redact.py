@@ -64,6 +64,7 @@ __all__ = [
     "SecretLogFilter",
     "fragment_length",
     "install_log_filter",
+    "redact_session",
     "session_secrets",
 ]
 
@@ -288,6 +289,25 @@ class Redactor:
         if isinstance(value, dict):
             return {k: self.redact_value(v) for k, v in value.items()}
         return value
+
+
+def redact_session(session: SessionConfig, redactor: Redactor) -> SessionConfig:
+    """``session`` as the store may keep it (its config snapshot): its prompt, system
+    prompt, base URL and the values of its headers and params redacted (names, model and
+    ``api_key_env``, which is a variable's name, as they are). The requests use the
+    original."""
+    if not redactor:
+        return session
+    import dataclasses
+
+    return dataclasses.replace(
+        session,
+        prompt=redactor.redact(session.prompt),
+        system=redactor.redact_optional(session.system),
+        base_url=redactor.redact(session.base_url),
+        headers={k: redactor.redact(v) for k, v in session.headers.items()},
+        params=redactor.redact_value(dict(session.params)),
+    )
 
 
 def _json_escaped(text: str) -> str:
