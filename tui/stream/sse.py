@@ -116,12 +116,13 @@ class SSEDecoder:
 
     __slots__ = (
         "_bom_pending",
-        "_carry",
         "_carry_bytes",
         "_data",
         "_data_bytes",
         "_event",
         "_head",
+        "_line",
+        "_parts",
         "_skip_lf",
         "first_event_id",
         "last_event_id",
@@ -130,8 +131,9 @@ class SSEDecoder:
     )
 
     def __init__(self) -> None:
-        self._carry: list[bytes] = []  # the pieces of an incomplete line (joined at its end)
-        self._carry_bytes = 0
+        self._line = b""  # the last piece of an incomplete line carried to the next chunk
+        self._parts: list[bytes] = []  # its earlier pieces, when it spans three reads or more
+        self._carry_bytes = 0  # the carried line's size
         self._data_bytes = 0  # the size of the pending event's data lines (after a feed)
         self._skip_lf = False  # the previous chunk ended in CR: a leading LF ends nothing
         self._bom_pending = True
@@ -170,46 +172,54 @@ class SSEDecoder:
             if chunk[-1] == 0x0D:
                 self._skip_lf = True
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        carry = self._carry
-        if self._carry_bytes + self._data_bytes + len(chunk) > MAX_EVENT_BYTES:
-            return self._feed_checked(chunk)
         lines = chunk.split(b"\n")
+        if len(chunk) + self._carry_bytes + self._data_bytes > MAX_EVENT_BYTES:
+            return self._feed_checked(lines)
         last = lines.pop()
-        if not lines:  # no line end: only search new bytes next time
-            carry.append(last)
+        if not lines:  # no line end: keep the piece (the next reads search only their bytes)
+            if self._line:
+                self._parts.append(self._line)
+            self._line = last
             self._carry_bytes += len(last)
             return []
-        if carry:
-            carry.append(lines[0])
-            lines[0] = b"".join(carry)
-            carry.clear()
-        if last:
-            carry.append(last)
+        if self._carry_bytes:
+            parts = self._parts
+            if parts:  # a line over three reads or more: joined once, here
+                parts += (self._line, lines[0])
+                lines[0] = b"".join(parts)
+                parts.clear()
+            else:
+                lines[0] = self._line + lines[0]
+        self._line = last
         self._carry_bytes = len(last)
         return self._lines(lines)
 
-    def _feed_checked(self, chunk: bytes) -> list[SSEEvent]:
+    def _carried(self) -> bytes:
+        """The unfinished line carried over (its pieces joined)."""
+        return b"".join(self._parts) + self._line if self._parts else self._line
+
+    def _feed_checked(self, lines: list[bytes]) -> list[SSEEvent]:
         """:meth:`feed` of a chunk that could take an event or a line past the limit."""
-        carry = self._carry
-        lines = chunk.split(b"\n")
         last = lines.pop()
-        if lines and carry:
-            carry.append(lines[0])
-            lines[0] = b"".join(carry)
-            carry.clear()
-            self._carry_bytes = 0
+        carried = self._carry_bytes
+        if not lines:
+            size = carried + len(last)
+            if size > MAX_EVENT_BYTES:
+                raise _too_big("an unfinished line", size)
+            if self._line:
+                self._parts.append(self._line)
+            self._line = last
+            self._carry_bytes = size
+            return []
+        if carried:
+            lines[0] = self._carried() + lines[0]
+            self._parts.clear()
         for line in lines:
             if len(line) > MAX_EVENT_BYTES:
                 raise _too_big("a line", len(line))
-        size = len(last) + (self._carry_bytes if not lines else 0)
-        if size > MAX_EVENT_BYTES:
-            raise _too_big("an unfinished line", size)
-        if not lines:
-            carry.append(last)
-            self._carry_bytes = size
-            return []
-        if last:
-            carry.append(last)
+        if len(last) > MAX_EVENT_BYTES:
+            raise _too_big("an unfinished line", len(last))
+        self._line = last
         self._carry_bytes = len(last)
         out = self._lines(lines)
         for event in out:
@@ -245,8 +255,12 @@ class SSEDecoder:
                 continue
             else:
                 self._field(line)
-        if data:  # an event continues in the next chunk: count its size once per line
-            pending += sum(map(len, islice(data, counted, None))) + len(data) - counted
+        if data:  # an event continues in the next chunk: count each line's size once
+            n = len(data)
+            if n - counted == 1:
+                pending += len(data[-1]) + 1
+            elif n > counted:
+                pending += sum(map(len, islice(data, counted, None))) + n - counted
             if pending > MAX_EVENT_BYTES:
                 raise _too_big("an event", pending)
         self._data_bytes = pending
@@ -275,7 +289,7 @@ class SSEDecoder:
         """At EOF: the data of the event that never got its blank line (None when there is
         none). The spec discards it; a caller may still look at it (``[DONE]``)."""
         data = list(self._data)
-        line = b"".join(self._carry)
+        line = self._carried()
         if line:
             name, colon, value = line.partition(b":")
             if name == b"data":
