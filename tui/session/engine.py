@@ -108,6 +108,20 @@ class Engine:
         with contextlib.suppress(RuntimeError):  # the engine is closed: nothing to reach
             self.loop.call_soon_threadsafe(callback)
 
+    async def warm_up(self) -> None:
+        """Do once, before the first request, what a first request would otherwise do on
+        the clock: start the loop's resolver thread and load the codecs and modules the
+        reads use, so the first run's TTFT measures the server, not tokentop's start."""
+        import tui.stream.runner  # noqa: F401 - the adapters and the SSE decoder with it
+
+        async def resolver() -> None:
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(OSError):
+                await loop.getaddrinfo("127.0.0.1", 0)
+            "localhost".encode("idna")
+
+        await self.call(resolver())
+
     async def stream(self, run: StreamRun, deliver: Deliver) -> None:
         """Consume ``run`` on the engine's loop; ``deliver`` gets its events on this loop,
         in order, every one of them before this returns (also when it is cancelled)."""

@@ -125,8 +125,8 @@ class SessionRuntime:
                 # the simulator listens on loopback: never reached through an env proxy
                 origins = [] if self.sim_url is None else [self.sim_url.split("/v1", 1)[0]]
                 self.client = make_client(direct_origins=origins)
-                if self.engine is not None:
-                    self.engine.loop  # noqa: B018 - start the engine's thread now, not mid-run
+            if self.engine is not None:
+                await self.engine.warm_up()
             for controller in self.controllers:
                 controller.client = self.client
         finally:  # never leave the sessions waiting for a start that will not come
