@@ -1,6 +1,6 @@
 """The session layer: one runtime per process, one controller per session (headless)."""
 
-from tui.session.controller import SessionController, SessionListener
+from tui.session.controller import SessionController
 from tui.session.recorder import RunRecorder
 from tui.session.run import (
     HISTORY_LIMIT,
@@ -8,6 +8,7 @@ from tui.session.run import (
     DebugEvent,
     RawTuple,
     RunSummary,
+    SessionListener,
     SessionRun,
 )
 from tui.session.runtime import SessionRuntime

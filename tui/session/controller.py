@@ -23,25 +23,29 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Protocol, TypeAlias, cast
+from typing import TYPE_CHECKING, cast
 
 from tui.config import SessionConfig
 from tui.session.redact import Redactor, RunRedactor, redact_session, session_secrets
-from tui.session.run import HISTORY_LIMIT, RunSummary, SessionRun
-from tui.session.states import BOUNDARY_EVENTS, next_state, phase
+from tui.session.run import (
+    HISTORY_LIMIT,
+    BaseUrlResolver,
+    RunSummary,
+    SessionListener,
+    SessionRun,
+    StoreErrorHandler,
+)
+from tui.session.states import ACTIVITY, BOUNDARY_EVENTS, next_state, phase
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import (
     Connecting,
     Finished,
     RawEvent,
-    ReasoningDelta,
     Resumed,
     Retrying,
     RunError,
     RunEvent,
     Started,
-    TextDelta,
-    ToolCallDelta,
     new_run_id,
 )
 from tui.stream.metrics import MetricsSnapshot
@@ -58,33 +62,6 @@ log = logging.getLogger(__name__)
 
 RATE_SAMPLE_S = 0.5
 """Spacing of the tokens/s samples behind the sparklines."""
-
-_ACTIVITY: dict[type[RunEvent], str] = {
-    TextDelta: "streaming",
-    ReasoningDelta: "reasoning",
-    ToolCallDelta: "tool call",
-}
-"""What a delta says the run is doing (the progress line's phase while streaming)."""
-
-BaseUrlResolver: TypeAlias = Callable[[SessionConfig], Awaitable[str]]
-"""Gives the URL a session's requests go to (the simulator's real URL for ``sim``); raises
-with the reason when there is none (a simulator that did not start)."""
-
-StoreErrorHandler: TypeAlias = Callable[[str, BaseException], None]
-"""Called as ``handler(session_name, exc)`` when the store refuses something."""
-
-
-class SessionListener(Protocol):
-    """Whoever follows a session: a view, a compare column, a progress printer."""
-
-    def run_started(self, session: SessionController, run: SessionRun) -> None:
-        """A new run began: reset whatever shows the previous one."""
-
-    def run_events(
-        self, session: SessionController, run: SessionRun, events: Sequence[RunEvent]
-    ) -> None:
-        """The next events of ``run``, as they arrived together (one network read): keep it
-        O(events). The run's last batch ends with its :class:`Finished`."""
 
 
 @dataclass(slots=True)
@@ -358,7 +335,7 @@ class SessionController:
                 del self._redactors[run.run_id]
         apply = run.accumulator.apply
         debug = run.debug_events.append
-        activity = _ACTIVITY.get
+        activity = ACTIVITY.get
         raw = 0
         for event in events:
             apply(event)

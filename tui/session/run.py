@@ -1,13 +1,19 @@
-"""A session's run as every face sees it, and the summary its history keeps."""
+"""A session's run as every face sees it, the summary its history keeps, and the interfaces
+of whoever follows a session or serves it (listeners, base-URL resolver, store errors)."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
+from tui.config import SessionConfig
 from tui.stream.accumulate import RunAccumulator
-from tui.stream.events import Connecting, Finished, Resumed, Retrying, Started
+from tui.stream.events import Connecting, Finished, Resumed, Retrying, RunEvent, Started
+
+if TYPE_CHECKING:
+    from tui.session.controller import SessionController
 
 RAW_EVENT_LIMIT = 1_500
 """Debug events kept per run for the raw view (older ones are dropped)."""
@@ -62,3 +68,24 @@ class SessionRun:
     def done(self) -> bool:
         """True once the run's :class:`Finished` event arrived."""
         return self.finished is not None
+
+
+BaseUrlResolver: TypeAlias = Callable[[SessionConfig], Awaitable[str]]
+"""Gives the URL a session's requests go to (the simulator's real URL for ``sim``); raises
+with the reason when there is none (a simulator that did not start)."""
+
+StoreErrorHandler: TypeAlias = Callable[[str, BaseException], None]
+"""Called as ``handler(session_name, exc)`` when the store refuses something."""
+
+
+class SessionListener(Protocol):
+    """Whoever follows a session: a view, a compare column, a progress printer."""
+
+    def run_started(self, session: SessionController, run: SessionRun) -> None:
+        """A new run began: reset whatever shows the previous one."""
+
+    def run_events(
+        self, session: SessionController, run: SessionRun, events: Sequence[RunEvent]
+    ) -> None:
+        """The next events of ``run``, as they arrived together (one network read): keep it
+        O(events). The run's last batch ends with its :class:`Finished`."""

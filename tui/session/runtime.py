@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui.config import SessionConfig
-from tui.session.controller import SessionController, StoreErrorHandler
+from tui.session.controller import SessionController
 from tui.session.engine import Engine
+from tui.session.run import StoreErrorHandler
 
 if TYPE_CHECKING:
     import httpx

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tui.stream.events import Connecting, Finished, Resumed, Retrying, RunEvent, Started
+from tui.stream.events import (
+    Connecting,
+    Finished,
+    ReasoningDelta,
+    Resumed,
+    Retrying,
+    RunEvent,
+    Started,
+    TextDelta,
+    ToolCallDelta,
+)
 from tui.vocab import FINAL_STATES, SessionState
 
 if TYPE_CHECKING:
@@ -15,6 +25,14 @@ BOUNDARY_EVENTS: frozenset[type[RunEvent]] = frozenset(
     {Connecting, Started, Retrying, Resumed, Finished}
 )
 """The events that move a session's state (the others only feed the run)."""
+
+
+ACTIVITY: dict[type[RunEvent], str] = {
+    TextDelta: "streaming",
+    ReasoningDelta: "reasoning",
+    ToolCallDelta: "tool call",
+}
+"""What a delta says the run is doing (the progress line's phase while streaming)."""
 
 
 def next_state(state: SessionState, event: RunEvent) -> SessionState:
