@@ -21,6 +21,9 @@ goes on: its events go back to the front of the queue and the flusher tries agai
 backoff (:data:`BUSY_BACKOFF_S`), for as long as it takes. Memory stays bounded: past
 :data:`PENDING_LIMIT` queued events, new ones are not queued (counted in
 ``events_dropped``, reported once through ``on_error``) until the queue is written.
+
+What one flush writes, and its transaction, is :mod:`tui.store.flush`; this module decides
+what goes into a flush and when, retries a busy database and accounts for every event.
 """
 
 from __future__ import annotations
@@ -31,21 +34,16 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Finished, RunEvent
-from tui.stream.result import AttemptRecord
 
-from . import queries
-from .codec import REDACTED, encode_rows
 from .connection import sqlite_problem, store_error
 from .errors import StoreError
-from .rows import changed_attempts, run_row
+from .flush import EVENTS_PER_INSERT, SEQ_BITS, ActiveRun, commit_flush, rollback, secret_forms
 
 __all__ = [
     "CHECKPOINT_S",
@@ -59,7 +57,6 @@ __all__ = [
     "secret_forms",
 ]
 
-REDACTED_BYTES = REDACTED.encode()
 
 FLUSH_INTERVAL_S = 0.2
 """The longest time an event should wait in memory before it is committed (the crash bound)."""
@@ -78,12 +75,6 @@ events rather than to the answer so far. A run's end, :meth:`EventWriter.flush` 
 the next writer opens the database."""
 
 
-SEQ_BITS = 32
-"""Queued events are keyed ``rowid << SEQ_BITS | seq``: a plain int, which (unlike a tuple)
-the garbage collector never has to visit, keeping GC pauses short at high event rates."""
-SEQ_MASK = (1 << SEQ_BITS) - 1
-
-
 BUSY_BACKOFF_S = (0.05, 2.0)
 """First and longest pause before a flush that found the database busy is tried again
 (doubling, with jitter): another writer held its write transaction past the busy timeout."""
@@ -99,96 +90,11 @@ PENDING_LIMIT = 1_000_000
 are not queued (counted in ``events_dropped`` and reported once through ``on_error``) until
 the queue has been written; recording never stops for a busy database."""
 
-EVENTS_PER_INSERT = 2_000
-"""Events per ``INSERT ... FROM json_each(?)``: the writer's thread encodes one chunk while
-holding the GIL, so a chunk is kept small enough not to stall the event loop."""
-
 
 def backoff(retry: int) -> float:
     """The pause before busy retry number ``retry`` (1-based), see :data:`BUSY_BACKOFF_S`."""
     first, longest = BUSY_BACKOFF_S
     return min(first * 2.0 ** (retry - 1), longest) * (0.5 + random.random() / 2)
-
-
-def secret_forms(secret: str) -> tuple[bytes, ...]:
-    """How ``secret`` can appear in the encoded events: as is, JSON-escaped (a key with a quote
-    or a backslash), and escaped twice (inside a raw event's data, itself JSON)."""
-    raw = secret.encode()
-    once = encode_rows(secret)[1:-1]
-    twice = encode_rows(once.decode())[1:-1]
-    return tuple(dict.fromkeys((twice, once, raw)))  # longest first, no duplicates
-
-
-class _EventRows:
-    """A chunk of queued events, encoded to the JSON array of :data:`queries.INSERT_EVENTS_JSON`
-    only when SQLite binds it: the sqlite3 adapter below runs in the writer's thread, so the
-    event loop never pays for the encoding."""
-
-    __slots__ = ("events", "keys", "secrets")
-
-    def __init__(
-        self, keys: list[int], events: list[RunEvent], secrets: dict[int, tuple[bytes, ...]]
-    ) -> None:
-        self.keys = keys
-        self.events = events
-        self.secrets = secrets
-
-    def adapt(self) -> str:
-        """The rows as JSON text, with the API keys of their sessions blanked out (should a
-        server or a URL ever echo one)."""
-        keys = self.keys
-        blob = encode_rows(
-            [
-                (key >> SEQ_BITS, key & SEQ_MASK, event.t, type(event).__name__, event)
-                for key, event in zip(keys, self.events, strict=True)
-            ]
-        )
-        secrets = self.secrets
-        if secrets:
-            for rowid in {key >> SEQ_BITS for key in keys} & secrets.keys():
-                for form in secrets[rowid]:
-                    if form in blob:
-                        blob = blob.replace(form, REDACTED_BYTES)
-        # text, not bytes: SQLite 3.45+ reads a BLOB argument of a JSON function as JSONB
-        return blob.decode()
-
-
-sqlite3.register_adapter(_EventRows, _EventRows.adapt)
-
-
-@dataclass(slots=True)
-class ActiveRun:
-    """The writer's state of one run between its ``start_run`` and its last flush."""
-
-    rowid: int
-    acc: RunAccumulator
-    """The run's one fold: the caller's own (``shared``) or the store's."""
-    shared: bool
-    """``acc`` is the caller's, who applies every event to it first: not applied again."""
-    secret: str | None
-    """The session's API key, blanked out of every text written (should one echo it)."""
-    key: int
-    """``rowid`` shifted to key this run's queued events (see :data:`SEQ_BITS`)."""
-    next_seq: int = 0
-    """Sequence number of the next event (0, 1, 2, ... per run)."""
-    flushed_seq: int = 0
-    """``next_seq`` as of the last committed checkpoint."""
-    checkpoint_at: float = float("-inf")
-    """``time.monotonic()`` of the last checkpoint of the run row (see :data:`CHECKPOINT_S`)."""
-    ended: bool = False
-    """Its :class:`Finished` is queued: nothing after it is kept."""
-    last_t: float = 0.0
-    """``t`` of the last event queued (the end of a run closed unfinished)."""
-    written: list[AttemptRecord] = field(default_factory=list)
-    """The attempt records as of the last checkpoint (to write only those that changed)."""
-
-    def row(self, *, final: bool) -> tuple[Any, ...]:
-        """The run's row values now (see :func:`tui.store.rows.run_row`)."""
-        return run_row(self.acc, final=final, last_t=self.last_t, secret=self.secret)
-
-    def attempt_rows(self) -> list[tuple[Any, ...]]:
-        """Rows of the attempts changed since the last call."""
-        return changed_attempts(self.rowid, self.acc.attempts, self.written, self.secret)
 
 
 class EventWriter:
@@ -401,7 +307,9 @@ class EventWriter:
             # A flush is never cut short: when the task awaiting it is cancelled (close()
             # does not, but a caller's task may be), the transaction still runs to its end
             # and is accounted for before the cancellation goes on.
-            work = asyncio.ensure_future(self._commit(keys, batch, run_rows, attempt_rows))
+            work = asyncio.ensure_future(
+                commit_flush(self._conn, keys, batch, run_rows, attempt_rows, self._secrets)
+            )
             try:
                 error = await asyncio.shield(work)
             except asyncio.CancelledError:
@@ -412,45 +320,6 @@ class EventWriter:
         if self.on_flush is not None and error is None:
             with contextlib.suppress(Exception):
                 self.on_flush(self.events_written)
-
-    async def _commit(
-        self,
-        keys: list[int],
-        batch: list[RunEvent],
-        run_rows: list[tuple[Any, ...]],
-        attempt_rows: list[tuple[Any, ...]],
-    ) -> BaseException | None:
-        """One flush transaction; the exception that rolled it back, if any."""
-        try:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            if batch:
-                secrets = dict(self._secrets)
-                # one trip to the writer's thread for the whole batch, one INSERT per chunk
-                await self._conn.executemany(
-                    queries.INSERT_EVENTS_JSON,
-                    [
-                        (
-                            _EventRows(
-                                keys[i : i + EVENTS_PER_INSERT],
-                                batch[i : i + EVENTS_PER_INSERT],
-                                secrets,
-                            ),
-                        )
-                        for i in range(0, len(batch), EVENTS_PER_INSERT)
-                    ],
-                )
-            if run_rows:
-                await self._conn.executemany(queries.UPDATE_RUN, run_rows)
-            if attempt_rows:
-                await self._conn.executemany(queries.UPSERT_ATTEMPT, attempt_rows)
-            await self._conn.execute("COMMIT")
-        except Exception as exc:  # disk full, read-only, busy, closed, or a bad event
-            await self._rollback()
-            return exc
-        except BaseException:  # the loop is going away: leave no transaction open
-            await asyncio.shield(self._rollback())
-            raise
-        return None
 
     def _committed(
         self,
@@ -486,8 +355,7 @@ class EventWriter:
         return True
 
     async def _rollback(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._conn.execute("ROLLBACK")
+        await rollback(self._conn)
 
     def _fail(self, exc: BaseException) -> None:
         if isinstance(exc, sqlite3.Error | ValueError):
