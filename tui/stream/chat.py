@@ -1,5 +1,10 @@
-"""Chat Completions (``POST /v1/chat/completions``, ``stream: true``): the request body and
-the chunk -> normalized events adapter.
+"""Chat Completions (``POST /v1/chat/completions``, ``stream: true``): the chunk ->
+normalized events adapter.
+
+The request body, the strict chunk types and the finish-reason mapping are in
+:mod:`tui.stream.chat_types`, the lenient reading of an odd chunk in
+:mod:`tui.stream.chat_lenient`; ``build_chat_body`` and ``normalize_chat_finish`` are
+re-exported here.
 
 Deviations handled (see the protocol reference, sections 3 and 6): usage on a separate
 ``choices: []`` chunk, on every chunk (vLLM continuous usage) or missing; ``finish_reason``
@@ -10,20 +15,16 @@ nested ``{"error": {...}}`` and the flat ``{"object": "error", ...}`` shape (and
 
 A chunk that does not decode into the strict types (a count sent as ``123.0``, ``index:
 null``, arguments as an object, ``choices`` as one object, ``content`` as a list of parts,
-...) is read again leniently (:class:`tui.stream.adapter.Lenient`): what is usable is taken,
-and a ``Notice`` says once per run what was odd. Tool calls are kept apart by their ids when
-the server leaves out or reuses ``index``. Finish reasons of unknown spelling map to the
-nearest known one (the raw one is kept).
+...) is read again leniently (:func:`tui.stream.chat_lenient.read_chunk`): what is usable
+is taken, and a ``Notice`` says once per run what was odd. Tool calls are kept apart by their
+ids when the server leaves out or reuses ``index``. Finish reasons of unknown spelling map to
+the nearest known one (the raw one is kept).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import msgspec
 
-from tui.config import SessionConfig
 from tui.stream.adapter import (
     INDEX_MAX,
     ErrorBody,
@@ -36,13 +37,21 @@ from tui.stream.adapter import (
     error_outcome,
     protocol_outcome,
 )
+from tui.stream.chat_lenient import USAGE_FIELDS, read_chunk
+from tui.stream.chat_types import (
+    KNOWN_FINISH,
+    Chunk,
+    Delta,
+    ToolCall,
+    build_chat_body,
+    decode_chunk,
+    normalize_chat_finish,
+)
 from tui.stream.construct import raw_event, reasoning_delta, text_delta
 from tui.stream.events import (
-    FinishReason,
     ResponseInfo,
     RunError,
     RunEvent,
-    RunStatus,
     TextDelta,
     ToolCallDelta,
     Usage,
@@ -50,131 +59,6 @@ from tui.stream.events import (
 from tui.stream.sse import SSEEvent
 
 __all__ = ["ChatAdapter", "build_chat_body", "normalize_chat_finish"]
-
-
-def build_chat_body(session: SessionConfig, prompt: str | None = None) -> dict[str, Any]:
-    """The streaming request body for ``session`` (``prompt`` overrides the session's)."""
-    messages: list[dict[str, str]] = []
-    if session.system:
-        messages.append({"role": "system", "content": session.system})
-    messages.append({"role": "user", "content": session.prompt if prompt is None else prompt})
-    body: dict[str, Any] = {
-        "model": session.model,
-        "messages": messages,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    if session.max_output_tokens is not None:
-        body["max_tokens"] = session.max_output_tokens
-    if session.temperature is not None:
-        body["temperature"] = session.temperature
-    for key, value in session.params.items():
-        if key == "stream_options" and isinstance(value, Mapping):
-            body["stream_options"] = {**body["stream_options"], **value}
-        else:
-            body[key] = value
-    return body
-
-
-_FINISH: dict[str, tuple[RunStatus, FinishReason]] = {
-    "stop": ("completed", "stop"),
-    "eos": ("completed", "stop"),
-    "end_turn": ("completed", "stop"),
-    "tool_calls": ("completed", "tool_calls"),
-    "function_call": ("completed", "tool_calls"),
-    "length": ("incomplete", "length"),
-    "max_tokens": ("incomplete", "length"),
-    "content_filter": ("incomplete", "content_filter"),
-}
-"""The spellings OpenAI and the common servers use, read without a notice."""
-
-_NEAREST: tuple[tuple[tuple[str, ...], tuple[RunStatus, FinishReason]], ...] = (
-    (
-        ("filter", "safety", "block", "recitation", "moderat", "prohibit", "spii", "guardrail"),
-        ("incomplete", "content_filter"),
-    ),
-    (("tool", "function"), ("completed", "tool_calls")),
-    (("eos", "end", "stop", "finish", "complete", "done"), ("completed", "stop")),
-    (("length", "token", "max", "limit", "context", "truncat"), ("incomplete", "length")),
-    (("error", "abort", "fail", "exception"), ("failed", "error")),
-    (("cancel",), ("cancelled", "cancelled")),
-)
-"""Word stems of other spellings (Gemini's ``MAX_TOKENS``, Anthropic's ``tool_use``, TGI's
-``eos_token``, ...) and the reason they are nearest to; anything else reads as stop."""
-
-
-def normalize_chat_finish(raw: str) -> tuple[RunStatus, FinishReason]:
-    """Status and normalized reason of a chat ``finish_reason``: the known spellings, else
-    the nearest by its words (case and separators ignored), else stop."""
-    known = _FINISH.get(raw)
-    if known is not None:
-        return known
-    word = raw.strip().lower().replace("-", "_").replace(" ", "_")
-    known = _FINISH.get(word)
-    if known is not None:
-        return known
-    for stems, nearest in _NEAREST:
-        if any(stem in word for stem in stems):
-            return nearest
-    return ("completed", "stop")
-
-
-class _Function(msgspec.Struct):
-    name: str | None = None
-    arguments: str | None = None
-
-
-class _ToolCall(msgspec.Struct):
-    index: int | None = None
-    id: str | None = None
-    function: _Function | None = None
-
-
-class _Delta(msgspec.Struct):
-    content: str | None = None
-    reasoning_content: str | None = None
-    reasoning: str | None = None
-    refusal: str | None = None
-    tool_calls: list[_ToolCall] | None = None
-    function_call: _Function | None = None
-
-
-class _Choice(msgspec.Struct):
-    index: int = 0
-    delta: _Delta | None = None
-    finish_reason: str | None = None
-
-
-class _PromptDetails(msgspec.Struct):
-    cached_tokens: int | None = None
-
-
-class _CompletionDetails(msgspec.Struct):
-    reasoning_tokens: int | None = None
-
-
-class _Usage(msgspec.Struct):
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
-    prompt_tokens_details: _PromptDetails | None = None
-    completion_tokens_details: _CompletionDetails | None = None
-
-
-class _Chunk(msgspec.Struct):
-    id: str | None = None
-    object: str | None = None
-    model: str | None = None
-    choices: list[_Choice] | None = None
-    usage: _Usage | None = None
-    error: ErrorBody | str | None = None
-    # the flat (vLLM < 0.10.1) error shape
-    message: str | None = None
-    type: str | None = None
-    code: str | int | None = None
-
-
-_decode_chunk = msgspec.json.Decoder(_Chunk).decode
 
 
 class ChatAdapter:
@@ -237,7 +121,7 @@ class ChatAdapter:
             self.outcome = self._done_outcome()
             return
         try:
-            chunk = _decode_chunk(data)
+            chunk = decode_chunk(data)
         except msgspec.ValidationError:
             self._lenient(data, t, out)
             return
@@ -249,7 +133,7 @@ class ChatAdapter:
             return
         self._chunk(chunk, t, out)
 
-    def _chunk(self, chunk: _Chunk, t: float, out: list[RunEvent]) -> None:
+    def _chunk(self, chunk: Chunk, t: float, out: list[RunEvent]) -> None:
         err = chunk.error
         if (err is not None and err != "") or chunk.object == "error":
             if isinstance(err, ErrorBody):
@@ -302,7 +186,7 @@ class ChatAdapter:
 
     def _finish_reason(self, raw: str, t: float, out: list[RunEvent]) -> None:
         self.finish_raw = raw
-        if raw not in _FINISH:
+        if raw not in KNOWN_FINISH:
             reason = normalize_chat_finish(raw)[1]
             self._notices.say(
                 "unknown_finish_reason",
@@ -316,12 +200,12 @@ class ChatAdapter:
         self, counts: tuple[int | None, ...], t: float, out: list[RunEvent]
     ) -> tuple[int | None, int | None, int | None, int | None, int | None]:
         reader = Lenient()
-        names = _USAGE_FIELDS
+        names = USAGE_FIELDS
         fixed = [reader.count(v, f"usage.{n}") for v, n in zip(counts, names, strict=True)]
         self._notices.flush(reader, t, out)
         return fixed[0], fixed[1], fixed[2], fixed[3], fixed[4]
 
-    def _rare_delta(self, delta: _Delta, t: float, out: list[RunEvent]) -> None:
+    def _rare_delta(self, delta: Delta, t: float, out: list[RunEvent]) -> None:
         reasoning = delta.reasoning_content or delta.reasoning
         if reasoning:
             out.append(reasoning_delta(t, reasoning))
@@ -330,7 +214,7 @@ class ChatAdapter:
             out.append(TextDelta(t, delta.refusal))
         calls = delta.tool_calls
         if delta.function_call is not None:  # the deprecated single function call
-            calls = [*(calls or ()), _ToolCall(None, None, delta.function_call)]
+            calls = [*(calls or ()), ToolCall(None, None, delta.function_call)]
         if calls:
             self.content_seen = True
             for call in calls:
@@ -440,7 +324,7 @@ class ChatAdapter:
             )
             return
         reader = Lenient()
-        chunk = _read_chunk(value, reader)
+        chunk = read_chunk(value, reader)
         self._notices.flush(reader, t, out)
         self._chunk(chunk, t, out)
 
@@ -472,124 +356,3 @@ class ChatAdapter:
         if self.finish_raw is not None:
             return self._done_outcome()
         return None
-
-
-_USAGE_FIELDS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "completion_tokens_details.reasoning_tokens",
-    "prompt_tokens_details.cached_tokens",
-    "total_tokens",
-)
-
-
-def _read_chunk(value: dict[str, Any], reader: Lenient) -> _Chunk:
-    """A chunk from leniently decoded JSON: every field the adapter reads, in its type."""
-    err = value.get("error")
-    if err or value.get("object") == "error":
-        body = reader.error(err) if err else reader.error(value)
-        return _Chunk(object="error", error=body)
-    choices: list[_Choice] = []
-    for i, raw in enumerate(reader.items(value.get("choices"), "choices")):
-        choice = reader.obj(raw, "choices[]")
-        if choice is not None:
-            choices.append(_read_choice(choice, reader, i))
-    usage = reader.obj(value.get("usage"), "usage")
-    return _Chunk(
-        id=reader.ident(value.get("id"), "id"),
-        object=reader.ident(value.get("object"), "object"),
-        model=reader.ident(value.get("model"), "model"),
-        choices=choices,
-        usage=_read_usage(usage, reader) if usage is not None else None,
-    )
-
-
-def _read_choice(choice: dict[str, Any], reader: Lenient, position: int) -> _Choice:
-    if "index" in choice:
-        index = reader.index(choice["index"], "choices[].index")
-        if index is None:  # null, or unusable: the choice's place in the list
-            index = position
-            reader.odd("choices[].index", f"null or unusable: read as {index}, its place")
-    else:
-        index = 0
-    raw_delta = choice.get("delta")
-    if raw_delta is None and isinstance(choice.get("message"), dict):
-        raw_delta = choice["message"]  # a server that streams whole messages
-    elif raw_delta is None and "text" in choice:
-        raw_delta = {"content": choice["text"]}  # the completions shape
-    if isinstance(raw_delta, str | list):
-        reader.odd(
-            "choices[].delta", f"{_what(raw_delta)} where an object belongs: read as content"
-        )
-        raw_delta = {"content": raw_delta}
-    delta = reader.obj(raw_delta, "choices[].delta")
-    finish = choice.get("finish_reason")
-    if finish is not None and not isinstance(finish, str):
-        finish = reader.ident(finish, "choices[].finish_reason")
-    return _Choice(
-        index,
-        _read_delta(delta, reader) if delta is not None else None,
-        finish or None,
-    )
-
-
-def _what(value: object) -> str:
-    return "a string" if isinstance(value, str) else "a list"
-
-
-def _read_delta(delta: dict[str, Any], reader: Lenient) -> _Delta:
-    calls: list[_ToolCall] = []
-    for raw in reader.items(delta.get("tool_calls"), "tool_calls"):
-        call = reader.obj(raw, "tool_calls[]")
-        if call is not None:
-            calls.append(_read_call(call, reader, "tool_calls[]"))
-    fn = reader.obj(delta.get("function_call"), "function_call")
-    return _Delta(
-        content=reader.text(delta.get("content"), "delta.content"),
-        reasoning_content=reader.text(delta.get("reasoning_content"), "delta.reasoning_content"),
-        reasoning=reader.text(delta.get("reasoning"), "delta.reasoning"),
-        refusal=reader.text(delta.get("refusal"), "delta.refusal"),
-        tool_calls=calls or None,
-        function_call=_read_function(fn, reader, "function_call") if fn is not None else None,
-    )
-
-
-def _read_call(call: dict[str, Any], reader: Lenient, field: str) -> _ToolCall:
-    index = reader.index(call.get("index"), f"{field}.index")
-    fn = reader.obj(call.get("function"), f"{field}.function")
-    if fn is None and ("name" in call or "arguments" in call):
-        fn = call  # name and arguments beside the id, not under "function"
-    return _ToolCall(
-        index,
-        reader.ident(call.get("id"), f"{field}.id"),
-        _read_function(fn, reader, f"{field}.function") if fn is not None else None,
-    )
-
-
-def _read_function(fn: dict[str, Any], reader: Lenient, field: str) -> _Function:
-    return _Function(
-        reader.ident(fn.get("name"), f"{field}.name"),
-        reader.arguments(fn.get("arguments"), f"{field}.arguments"),
-    )
-
-
-def _read_usage(usage: dict[str, Any], reader: Lenient) -> _Usage:
-    ptd = reader.obj(usage.get("prompt_tokens_details"), "usage.prompt_tokens_details")
-    ctd = reader.obj(usage.get("completion_tokens_details"), "usage.completion_tokens_details")
-    return _Usage(
-        reader.count(usage.get("prompt_tokens"), "usage.prompt_tokens"),
-        reader.count(usage.get("completion_tokens"), "usage.completion_tokens"),
-        reader.count(usage.get("total_tokens"), "usage.total_tokens"),
-        _PromptDetails(
-            reader.count(ptd.get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens")
-        )
-        if ptd is not None
-        else None,
-        _CompletionDetails(
-            reader.count(
-                ctd.get("reasoning_tokens"), "usage.completion_tokens_details.reasoning_tokens"
-            )
-        )
-        if ctd is not None
-        else None,
-    )
