@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tui.config import ReconnectPolicy
+from tui.stream.redaction import REDACTED, Redactor
 from tui.stream.retry import (
     backoff_delay,
     describe_http_error,
@@ -114,7 +115,7 @@ def test_auth_error_names_env_var_and_hides_the_key() -> None:
     )
     assert error.kind == "auth" and error.http_status == 401
     assert "environment variable MY_KEY" in error.message
-    assert "sk-live-abc123" not in error.message and "***" in error.message
+    assert "sk-live-abc123" not in error.message and REDACTED in error.message
     missing = describe_http_error(
         401,
         "Unauthorized",
@@ -173,3 +174,32 @@ def test_absurd_retry_after_values() -> None:
 def test_retry_after_never_raises(headers: dict[str, str]) -> None:
     value = retry_after_s(headers, now=1_800_000_000.0)
     assert value is None or value == value  # never NaN
+
+
+KEY = "sk-canary-0123456789abcdefghijklmnop"
+
+
+@pytest.mark.parametrize("offset", [150, 155, 158, 159, 160, 165])
+def test_error_snippets_blank_the_key_before_the_cut(offset: int) -> None:
+    # a key that straddles the 160-character cut must not leave its first characters behind
+    body = ("x" * offset + KEY + " and more text after it" * 10).encode()
+    for ctype in ("text/plain", "text/html"):
+        error = describe_http_error(
+            500, "Oops", ctype, body, api_key_env="K", api_key=KEY, request_id=None
+        )
+        assert KEY[:6] not in error.message, error.message
+        stream_error = not_event_stream(ctype, body, None, Redactor([KEY]))
+        assert KEY[:6] not in stream_error.message, stream_error.message
+    json_body = (
+        b'{"error":{"message":"bad key ' + KEY.encode() + b'","code":"' + KEY.encode() + b'"}}'
+    )
+    error = describe_http_error(
+        401,
+        "Unauthorized",
+        "application/json",
+        json_body,
+        api_key_env="K",
+        api_key=KEY,
+        request_id=None,
+    )
+    assert KEY[:8] not in error.message and KEY[:8] not in (error.code or "")

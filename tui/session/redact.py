@@ -1,6 +1,6 @@
 """Secrets never leave: the one redaction step of every output path (headless).
 
-How secrets and their long fragments are found in text is :mod:`tui.session.redact_match`
+How secrets and their long fragments are found in text is :mod:`tui.stream.redaction`
 (:class:`Redactor`); the output streams' and logs' last line of defence is
 :mod:`tui.session.redact_output`. This module applies a redactor to a run's events and to a
 session's stored config, and is where the other layers import all of it from.
@@ -21,7 +21,7 @@ line of defence: :class:`RedactingWriter` (stdout, stderr) and :class:`SecretLog
 (log records).
 
 Cost: with no secret, nothing (the controller skips the step). With secrets, O(text) per
-string with a small constant (see :mod:`tui.session.redact_match`).
+string with a small constant (see :mod:`tui.stream.redaction`).
 """
 
 from __future__ import annotations
@@ -31,14 +31,6 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from tui.config import SessionConfig
-from tui.session.redact_match import (
-    HOLD_PIECE,
-    MIN_SECRET,
-    REDACTED,
-    Redactor,
-    fragment_length,
-    session_secrets,
-)
 from tui.session.redact_output import RedactingWriter, SecretLogFilter, install_log_filter
 from tui.stream.events import (
     Connecting,
@@ -54,6 +46,14 @@ from tui.stream.events import (
     Started,
     TextDelta,
     ToolCallDelta,
+)
+from tui.stream.redaction import (
+    HOLD_PIECE,
+    MIN_SECRET,
+    REDACTED,
+    Redactor,
+    fragment_length,
+    session_secrets,
 )
 
 __all__ = [

@@ -3,7 +3,7 @@
 :class:`RedactingWriter` wraps a text stream (stdout, stderr) and redacts each write whole;
 :class:`SecretLogFilter` redacts a log record in place (message with its arguments, exception
 and stack text), and :func:`install_log_filter` puts one on the root logger, its handlers and
-Python's last-resort handler. Both only apply a :class:`~tui.session.redact_match.Redactor`;
+Python's last-resort handler. Both only apply a :class:`~tui.stream.redaction.Redactor`;
 the run events themselves are redacted earlier, by :mod:`tui.session.redact`. Neither ever
 drops output: a write or a record goes on, redacted.
 """
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from tui.session.redact_match import Redactor
+from tui.stream.redaction import Redactor
 
 __all__ = ["RedactingWriter", "SecretLogFilter", "install_log_filter"]
 

@@ -25,6 +25,7 @@ import msgspec
 
 from tui.config import ReconnectPolicy, SessionConfig
 from tui.stream.events import RunError
+from tui.stream.redaction import Redactor, session_secrets
 
 __all__ = [
     "ERROR_BODY_TIMEOUT_S",
@@ -118,10 +119,14 @@ def should_retry_status(status: int, headers: Mapping[str, str]) -> bool:
     return status in (408, 409, 429) or status >= 500
 
 
-def _snippet(body: bytes, content_type: str) -> str:
+def _snippet(body: bytes, content_type: str, redactor: Redactor | None = None) -> str:
+    """The body as one short line; secrets are blanked out of the whole text before the
+    cut, so no fragment of one survives the cut."""
     if "html" in content_type or body.lstrip()[:1] == b"<":
         body = _TAG.sub(b" ", body)
     text = _SPACE.sub(" ", body.decode("utf-8", "replace")).strip()
+    if redactor:
+        text = redactor.redact(text)
     return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "…"
 
 
@@ -151,14 +156,19 @@ def describe_http_error(
     api_key_env: str | None,
     api_key: str | None,
     request_id: str | None,
+    redactor: Redactor | None = None,
 ) -> RunError:
-    """One clear RunError for a non-200 answer (401/403 name the env var, never the key)."""
+    """One clear RunError for a non-200 answer (401/403 name the env var, never the key).
+    ``redactor`` blanks the session's secrets out of the server's text (default: the key)."""
+    if redactor is None:
+        redactor = Redactor([api_key] if api_key else [])
     ctype = content_type.split(";")[0].strip() or "no content type"
     message, code = _error_fields(body) if "json" in ctype else (None, None)
-    detail = message if message is not None else _snippet(body, ctype)
-    if api_key:
-        detail = detail.replace(api_key, "***")
-    head = f"HTTP {status} {reason}".strip()
+    if message is not None:
+        message = redactor.redact(message)
+        code = None if code is None else redactor.redact(code)
+    detail = message if message is not None else _snippet(body, ctype, redactor)
+    head = f"HTTP {status} {redactor.redact(reason)}".strip()
     if status in (401, 403):
         if api_key_env is None:
             who = "no API key was sent (the session sets no api_key_env)"
@@ -179,10 +189,12 @@ def describe_http_error(
     return RunError("http", text, http_status=status, request_id=request_id, code=code)
 
 
-def not_event_stream(content_type: str, body: bytes, request_id: str | None) -> RunError:
-    """A 200 answer that is not ``text/event-stream``."""
+def not_event_stream(
+    content_type: str, body: bytes, request_id: str | None, redactor: Redactor | None = None
+) -> RunError:
+    """A 200 answer that is not ``text/event-stream`` (secrets blanked out of its text)."""
     ctype = content_type.split(";")[0].strip() or "no content type"
-    snippet = _snippet(body, ctype)
+    snippet = _snippet(body, ctype, redactor)
     return RunError(
         "protocol",
         f"expected an event stream (text/event-stream) but got {ctype}"
@@ -280,8 +292,9 @@ async def check_response(response: httpx.Response, session: SessionConfig) -> At
                     break
     headers = response.headers
     request_id = request_id_of(headers)
+    redactor = Redactor(session_secrets(session))
     if status == 200:
-        error = not_event_stream(ctype, bytes(body), request_id)
+        error = not_event_stream(ctype, bytes(body), request_id, redactor)
         return AttemptFailure(error, started=False, retryable=False)
     error = describe_http_error(
         status,
@@ -291,6 +304,7 @@ async def check_response(response: httpx.Response, session: SessionConfig) -> At
         api_key_env=session.api_key_env,
         api_key=session.api_key(),
         request_id=request_id,
+        redactor=redactor,
     )
     retryable = should_retry_status(status, headers)
     delay = retry_after_s(headers) if retryable else None
