@@ -493,7 +493,11 @@ async def test_a_failing_transcript_render_is_logged_not_fatal(
         await write(self, text)
 
     monkeypatch.setattr(MarkdownFeed, "write", write_failing_once)
-    config = app_config(sim_session(sim_url, "one", key=sim_key))
+    # a stream long enough that text still comes after the failed render (a fast one can
+    # arrive in one batch, all of it in the render that fails)
+    config = app_config(
+        sim_session(sim_url, "one", key=sim_key, timing="ttft=0.02,tps=40,tokens=60")
+    )
     app = TokentopApp(config, theme_dirs=theme_dirs)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = await _open(app, pilot, "one")
