@@ -127,7 +127,6 @@ class SessionController:
         self._snapshot: MetricsSnapshot | None = None
         self._snapshot_key: tuple[int, float] = (-1, -1.0)
         self._last_sample = 0.0
-        self._redactors: dict[str, RunRedactor] = {}
         """Per running run with secrets: the one redaction step of its events."""
 
     @property
@@ -227,17 +226,17 @@ class SessionController:
         a replay feed may call it and then :meth:`handle_events` to drive the views)."""
         session = self.session
         run_id = run_id or new_run_id()
-        # the session's secrets as they are now (the runner reads the key at request time
-        # too): every event of the run is redacted before anything sees it; the prompt
-        # still goes to the server as typed
-        redactor = Redactor(session_secrets(session))
-        if redactor:
-            self._redactors[run_id] = RunRedactor(redactor)
-            prompt = redactor.redact(prompt)
+        # every event of the run is redacted before anything sees it (the prompt goes out as typed)
+        secrets = Redactor(session_secrets(session))
+        redactor = RunRedactor(secrets) if secrets else None
+        if secrets:
+            prompt = secrets.redact(prompt)
         acc = RunAccumulator(
             run_id, session.name, session.api, session.model, prompt, clock=self._clock
         )
-        run = SessionRun(run_id=run_id, prompt=prompt, accumulator=acc, started_at=time.time())
+        run = SessionRun(
+            run_id=run_id, prompt=prompt, accumulator=acc, started_at=time.time(), redactor=redactor
+        )
         self.current = run
         self.runs_started += 1
         self.rate_samples.clear()
@@ -268,7 +267,7 @@ class SessionController:
                 try:
                     # the store reads the run's state from this accumulator, which
                     # handle_events feeds before it hands the events to the store
-                    redactor = self._redactors.get(run.run_id)
+                    redactor = run.redactor
                     stored = (
                         session if redactor is None else redact_session(session, redactor.redactor)
                     )
@@ -323,16 +322,13 @@ class SessionController:
         """Fold the events of one network read into the run, then hand them to the store and
         to each listener in one call (per-event work stays O(1), call overhead per batch).
 
-        With secrets (an API key...), the events are first redacted (:mod:`tui.session.redact`):
-        the fold, the store and the listeners only ever see redacted events; a delta that
+        With secrets, the events are first redacted (:mod:`tui.session.redact`): a delta that
         could begin a secret waits for the next one (a batch may then shrink to nothing)."""
-        redactor = self._redactors.get(run.run_id) if self._redactors else None
+        redactor = run.redactor
         if redactor is not None:
             events = redactor.events(events)
             if not events:
                 return
-            if type(events[-1]) is Finished:
-                del self._redactors[run.run_id]
         apply = run.accumulator.apply
         debug = run.debug_events.append
         activity = ACTIVITY.get

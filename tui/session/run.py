@@ -14,6 +14,7 @@ from tui.stream.events import Connecting, Finished, Resumed, Retrying, RunEvent,
 
 if TYPE_CHECKING:
     from tui.session.controller import SessionController
+    from tui.session.redact import RunRedactor
 
 RAW_EVENT_LIMIT = 1_500
 """Debug events kept per run for the raw view (older ones are dropped)."""
@@ -63,6 +64,8 @@ class SessionRun:
     ``started`` before the first one."""
     boundary: DebugEvent | None = None
     """The latest attempt boundary."""
+    redactor: RunRedactor | None = None
+    """Blanks the session's secrets out of the run's events (None: the session has none)."""
 
     @property
     def done(self) -> bool:
