@@ -147,7 +147,9 @@ def test_unknown_command_and_missing_config(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "--speed" in proc.stderr
 
 
-def test_group_db_option_reaches_the_store_commands(tmp_path: Path) -> None:
+def _recorded_run(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """A database (``--db`` of the group) holding one run recorded by ``tokentop run``; its
+    path and the run's result record."""
     config = tmp_path / "one.toml"
     config.write_text(
         '[[sessions]]\nname = "one"\nmodel = "sim-fast"\nprompt = "p"\n'
@@ -158,6 +160,11 @@ def test_group_db_option_reaches_the_store_commands(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     (result,) = (json.loads(line) for line in proc.stdout.splitlines() if '"result"' in line)
     assert db.is_file()
+    return db, result
+
+
+def test_group_db_option_reaches_the_store_commands(tmp_path: Path) -> None:
+    db, result = _recorded_run(tmp_path)
     proc = tokentop(tmp_path, "--db", str(db), "history", "--json")
     assert proc.returncode == 0, proc.stderr
     (row,) = (json.loads(line) for line in proc.stdout.splitlines())
@@ -166,27 +173,14 @@ def test_group_db_option_reaches_the_store_commands(tmp_path: Path) -> None:
     assert not (tmp_path / "xdg-data" / "tokentop" / "tokentop.db").exists()
 
 
-def _recorded_run(tmp_path: Path) -> tuple[Path, str]:
-    """A database holding one run recorded by ``tokentop run``; its path and run id."""
-    config = tmp_path / "one.toml"
-    config.write_text(
-        '[[sessions]]\nname = "one"\nmodel = "sim-fast"\nprompt = "p"\n'
-        'headers = { "X-Sim-Timing" = "tokens=8" }\n'
-    )
-    db = tmp_path / "runs.db"
-    proc = tokentop(tmp_path, "--db", str(db), "run", str(config), "--jsonl")
-    assert proc.returncode == 0, proc.stderr
-    (result,) = (json.loads(line) for line in proc.stdout.splitlines() if '"result"' in line)
-    return db, str(result["run_id"])
-
-
 def test_replay_speed_and_instant_reach_the_app(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import tui.ui.app
     from tui.cli import main
 
-    db, run_id = _recorded_run(tmp_path)
+    db, record = _recorded_run(tmp_path)
+    run_id = str(record["run_id"])
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(tui.ui.app, "run_dashboard", lambda config, **kw: calls.append(kw))
     monkeypatch.chdir(tmp_path)
