@@ -4,7 +4,10 @@ resume / restart after a drop or a stall, and cancel.
 A producer task does all the I/O and puts *batches* of events (one per network chunk) on a
 queue; iterating the run hands them out one by one (or use :meth:`StreamRun.batches`). This
 keeps the per-event overhead low and lets :meth:`StreamRun.cancel` interrupt any await.
-What each attempt sends and how a failed one continues is :mod:`tui.stream.request`'s.
+This module is the run's lifecycle: the producer, the attempt loop, how the run finishes,
+cancel and the cancel of a background response on the server. One attempt (its request,
+deadlines, read loop and replay check) is :mod:`tui.stream.attempt`'s; what each attempt
+sends and how a failed one continues is :mod:`tui.stream.request`'s.
 
 Policy (``session.reconnect``):
 
@@ -45,41 +48,14 @@ import httpx
 
 from tui.config import SessionConfig
 from tui.stream.adapter import Outcome
-from tui.stream.events import (
-    Connecting,
-    Finished,
-    FinishReason,
-    Notice,
-    ReasoningDelta,
-    Resumed,
-    Retrying,
-    RunError,
-    RunEvent,
-    Started,
-    TextDelta,
-    ToolCallDelta,
-)
-from tui.stream.request import HEAD_CHARS, Continuation, ReplayCheck, RequestPlan
-from tui.stream.retry import (
-    MAX_RETRY_AFTER_S,
-    AttemptDeadlines,
-    AttemptFailure,
-    check_response,
-    kept_headers,
-    request_id_of,
-)
-from tui.stream.sse import SSEDecoder, SSELimitError
+from tui.stream.attempt import IDLE_SLACK, run_attempt
+from tui.stream.events import Finished, FinishReason, Notice, Retrying, RunError, RunEvent
+from tui.stream.request import Continuation, RequestPlan
 
 __all__ = ["CANCEL_TIMEOUT_S", "IDLE_SLACK", "StreamRun"]
 
 CANCEL_TIMEOUT_S = 2.0
 """Time allowed for ``POST /responses/{id}/cancel`` when a background run is cancelled."""
-
-IDLE_SLACK = 0.25
-"""The idle watchdog is re-armed at most every ``IDLE_SLACK * idle_timeout_s`` (one timer,
-no new task per chunk); it cuts a silent stream within ``(1 + IDLE_SLACK) * idle_timeout_s``."""
-
-_CONTENT = frozenset({TextDelta, ReasoningDelta, ToolCallDelta})
 
 
 class StreamRun:
@@ -229,7 +205,15 @@ class StreamRun:
         while True:
             attempt += 1
             adapter.begin_attempt(attempt, restart=restart)
-            result = await self._attempt(attempt, how)
+            result = await run_attempt(
+                plan,
+                self._client,
+                attempt,
+                how,
+                clock=self._clock,
+                t0=self._t0,
+                put=self._queue.put_nowait,
+            )
             if isinstance(result, Outcome):
                 return self._finish(result)
             step = plan.after_failure(result, how)
@@ -275,187 +259,3 @@ class StreamRun:
             "truncated" if error.kind in ("dropped", "stalled", "truncated") else "error"
         )
         return Finished(self._now(), "failed", reason, None, error)
-
-    async def _attempt(self, attempt: int, how: Continuation) -> Outcome | AttemptFailure:
-        policy = self.session.reconnect
-        method, url, body, headers = self._plan.request(how)
-        self._put([Connecting(self._now(), attempt, method, url)])
-        timeout = httpx.Timeout(
-            connect=policy.connect_timeout_s,
-            read=policy.idle_timeout_s,
-            write=policy.idle_timeout_s,
-            pool=policy.connect_timeout_s,
-        )
-        loop = asyncio.get_running_loop()
-        limits = AttemptDeadlines(policy, loop.time())
-        started = False
-        try:
-            async with asyncio.timeout_at(limits.arm(limits.headers, True)) as deadline:
-                async with self._client.stream(
-                    method, url, content=body, headers=headers, timeout=timeout
-                ) as response:
-                    deadline.reschedule(None)  # check_response bounds an error body's read
-                    failure = await check_response(response, self.session)
-                    if failure is not None:
-                        return failure
-                    started = True
-                    self._started(response, attempt, how)
-                    return await self._read(response, deadline, limits, how)
-        except TimeoutError:  # ours: the transport's timeouts are httpx exceptions
-            if started:
-                done = self._adapter.eof_outcome(None)
-                if done is not None:
-                    return done
-            return limits.failure(started, url)
-        except SSELimitError as exc:
-            return AttemptFailure(RunError("protocol", str(exc)), started=True, retryable=False)
-        except httpx.TimeoutException as exc:
-            if started:
-                done = self._adapter.eof_outcome(None)
-                if done is not None:  # finish_reason already here: only [DONE] is missing
-                    return done
-                msg = f"no data for {policy.idle_timeout_s:g} s (stalled stream)"
-                return AttemptFailure(RunError("stalled", msg), started=True)
-            what = "connect" if isinstance(exc, httpx.ConnectTimeout) else "the response"
-            msg = f"timed out waiting for {what} from {url}"
-            return AttemptFailure(RunError("timeout", msg), started=False)
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            if started:
-                done = self._adapter.eof_outcome(None)
-                if done is not None:
-                    return done
-                msg = f"connection dropped mid-stream: {exc or type(exc).__name__}"
-                return AttemptFailure(RunError("dropped", msg), started=True)
-            msg = f"connection closed before the response: {exc or type(exc).__name__}"
-            return AttemptFailure(RunError("connect", msg), started=False)
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            msg = f"cannot use the URL {url}: {exc}"
-            return AttemptFailure(RunError("connect", msg), started=False, retryable=False)
-        except httpx.DecodingError as exc:  # a body that does not match its Content-Encoding
-            msg = f"cannot decode the response body: {exc or type(exc).__name__}"
-            return AttemptFailure(RunError("protocol", msg), started=False, retryable=False)
-        except httpx.TransportError as exc:
-            # any other transport error (e.g. a proxy error); the transport in
-            # tui/stream/transport.py maps aiohttp's errors onto the httpx types above
-            if started:
-                msg = f"connection dropped mid-stream: {exc or type(exc).__name__}"
-                return AttemptFailure(RunError("dropped", msg), started=True)
-            msg = f"cannot connect to {url}: {exc or type(exc).__name__}"
-            return AttemptFailure(RunError("connect", msg), started=False)
-
-    def _started(self, response: httpx.Response, attempt: int, how: Continuation) -> None:
-        t = self._now()
-        events: list[RunEvent] = [
-            Started(
-                t,
-                attempt,
-                response.status_code,
-                request_id_of(response.headers),
-                kept_headers(response.headers),
-            )
-        ]
-        plan = self._plan
-        if how == "resume_seq":
-            assert plan.responses is not None
-            events.append(Resumed(t, attempt, plan.responses.last_seq))
-        elif how == "resume_id":
-            events.append(Resumed(t, attempt, None, plan.last_event_id))
-        self._put(events)
-
-    async def _read(
-        self,
-        response: httpx.Response,
-        deadline: asyncio.Timeout,
-        limits: AttemptDeadlines,
-        how: Continuation,
-    ) -> Outcome | AttemptFailure:
-        adapter, plan = self._adapter, self._plan
-        decoder = SSEDecoder()
-        check: ReplayCheck | None = None
-        if how == "resume_id" and plan.use_ids:
-            check = ReplayCheck(plan)  # ids count from None: only the server's own are seen
-        else:
-            decoder.last_event_id = plan.last_event_id
-        feed = decoder.feed
-        handle = adapter.handle
-        clock, t0, put = self._clock, self._t0, self._queue.put_nowait
-        loop_time = asyncio.get_running_loop().time
-        idle = limits.idle
-        window = idle * (1.0 + IDLE_SLACK)
-        now = loop_time()
-        deadline.reschedule(limits.arm(now + window, True))
-        rearm_at = now + idle * IDLE_SLACK
-        waiting = True  # no content yet in this attempt (the first-content deadline holds)
-        scan = True  # still looking for the first content or the answer's first characters
-        try:
-            async for chunk in response.aiter_bytes():
-                now = loop_time()
-                if now >= rearm_at:  # one comparison per chunk; the timer moves rarely
-                    deadline.reschedule(limits.arm(now + window, waiting))
-                    rearm_at = now + idle * IDLE_SLACK
-                events = feed(chunk)
-                if not events:
-                    continue
-                t = clock() - t0
-                out: list[RunEvent] = []
-                if check is None:
-                    for event in events:
-                        handle(event, t, out)
-                        if adapter.outcome is not None:
-                            break
-                else:
-                    for event in events:
-                        if check.admit(event):
-                            handle(event, t, out)
-                        if adapter.outcome is not None or check.replayed is not None:
-                            break
-                    check.add(out)
-                    if check.replayed is not None:
-                        return self._replayed(check.replayed)
-                    if not check.decided and adapter.outcome is None:
-                        continue
-                    out, check = check.held, None
-                if scan and out:
-                    waiting, scan = self._scan(out, waiting, decoder)
-                    if not waiting:
-                        deadline.reschedule(limits.arm(now + window, False))
-                if out:
-                    put(out)
-                if adapter.outcome is not None:
-                    return adapter.outcome
-        finally:
-            if check is not None and check.held and check.replayed is None:
-                put(check.held)  # undecided at the end: what came was not a replay
-            if decoder.saw_id:
-                if plan.first_event_id is None and how == "create":
-                    plan.first_event_id = decoder.first_event_id
-                plan.last_event_id = decoder.last_event_id
-            if decoder.retry_ms is not None:
-                plan.sse_retry_s = min(decoder.retry_ms / 1000.0, MAX_RETRY_AFTER_S)
-        outcome = adapter.eof_outcome(decoder.pending_data())
-        if outcome is not None:
-            return outcome
-        what = "[DONE] or finish_reason" if self.session.api == "chat" else "a terminal event"
-        return AttemptFailure(
-            RunError("truncated", f"the stream ended without {what}"),
-            started=True,
-        )
-
-    def _scan(self, out: list[RunEvent], waiting: bool, decoder: SSEDecoder) -> tuple[bool, bool]:
-        """Look at the first batches of an attempt: ``(waiting, scan)`` after ``out``. The
-        answer's first characters are kept for :class:`ReplayCheck` when the stream carries
-        ids (only a ``Last-Event-ID`` resume needs them)."""
-        plan = self._plan
-        head = plan.text_head
-        for event in out:
-            if type(event) in _CONTENT:
-                waiting = False
-                if isinstance(event, TextDelta) and len(head) < HEAD_CHARS:
-                    head += event.text
-        plan.text_head = head[:HEAD_CHARS]
-        return waiting, waiting or (len(head) < HEAD_CHARS and decoder.saw_id)
-
-    def _replayed(self, why: str) -> AttemptFailure:
-        last = self._plan.last_event_id
-        msg = f"the server ignored Last-Event-ID {last!r} and replayed the stream ({why})"
-        return AttemptFailure(RunError("protocol", msg), started=True, resumable=False)
