@@ -141,3 +141,16 @@ def test_rich_only_arrives_through_httpx_cli() -> None:
     assert forbidden(loaded) == []
     without_httpx = ["tui.config", "tui.sim.server", "tui.store"]
     assert forbidden(loaded_after_import(without_httpx)) == []
+
+
+MAX_MODULE_LINES = 420
+"""About 400 lines: past that a module holds more than one idea; split it along a seam."""
+
+
+def test_no_module_of_the_package_is_over_about_400_lines() -> None:
+    sizes = {
+        str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in (ROOT / "tui").rglob("*.py")
+    }
+    assert len(sizes) > 50
+    assert {p: n for p, n in sizes.items() if n > MAX_MODULE_LINES} == {}
