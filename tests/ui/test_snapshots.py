@@ -173,13 +173,20 @@ def _scenario() -> tuple[TokentopApp, Callable[[Pilot[Any]], Awaitable[None]], F
 
 
 async def _settle_pane(pilot: Pilot[Any], pane: SessionPane) -> None:
-    """Render everything buffered and let layout and animations finish (robust under load)."""
-    for _ in range(3):
-        await pilot.pause(0.1)
+    """Render everything buffered, then wait until two screens in a row are the same: layout,
+    Markdown and animations are done however slow the machine is (fixed pauses were not
+    enough on a loaded one)."""
+    previous: str | None = None
+    for _ in range(100):
         await pane.transcript.flush()
         pane.refresh_metrics()
         await pilot.wait_for_scheduled_animations()
-    await pilot.pause(0.2)
+        await pilot.pause(0.1)
+        shot = pilot.app.export_screenshot()
+        if shot == previous:
+            return
+        previous = shot
+    raise AssertionError("the pane never settled")
 
 
 def test_overview_snapshot(snap_compare: SnapCompare) -> None:
