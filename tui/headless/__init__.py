@@ -200,15 +200,20 @@ class _Stopper:
 
 async def _drive(runtime: SessionRuntime, stopper: _Stopper) -> int:
     """Until every session's runs ended, or an abort; how many runs did not finish."""
-    while runtime.live:
-        if await runtime.wait_idle(0.1):
-            break
-        if stopper.must_abort():
-            unfinished = sum(1 for c in runtime.live if c.current and not c.current.done)
-            await runtime.abort_all()
-            stopper.aborted = True
-            return unfinished
-    return 0
+    # one wait for every session (not a new one per tick: a tick is 0.1 s, sessions may be
+    # a thousand); the tick only checks whether the stop's grace is over
+    idle = asyncio.ensure_future(runtime.wait_idle())
+    try:
+        while not idle.done():
+            await asyncio.wait({idle}, timeout=0.1)
+            if not idle.done() and stopper.must_abort():
+                unfinished = sum(1 for c in runtime.live if c.current and not c.current.done)
+                await runtime.abort_all()
+                stopper.aborted = True
+                return unfinished
+        return 0
+    finally:
+        idle.cancel()
 
 
 def _install_signals(handler: Callable[[], None]) -> list[signal.Signals]:
