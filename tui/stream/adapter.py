@@ -110,6 +110,21 @@ class NoticeLog:
         for code, field, message in reader.found:
             self.say(f"{code}:{field}", code, f"{field}: {message}", t, out)
 
+    def counts(
+        self,
+        counts: tuple[int | None, ...],
+        fields: tuple[str, ...],
+        prefix: str,
+        t: float,
+        out: list[RunEvent],
+    ) -> tuple[int | None, int | None, int | None, int | None, int | None]:
+        """Five usage counts that :func:`counts_ok` refused, read one by one (impossible
+        ones become None) and said in a notice under ``prefix`` + their field name."""
+        reader = Lenient()
+        fixed = [reader.count(v, prefix + n) for v, n in zip(counts, fields, strict=True)]
+        self.flush(reader, t, out)
+        return fixed[0], fixed[1], fixed[2], fixed[3], fixed[4]
+
 
 class Unreadable(Exception):
     """An event that is JSON (or nearly) but cannot be decoded at all (nested too deeply,

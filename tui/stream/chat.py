@@ -181,7 +181,7 @@ class ChatAdapter:
                 usage.total_tokens,
             )
             if not counts_ok(*counts):
-                counts = self._fix_counts(counts, t, out)
+                counts = self._notices.counts(counts, USAGE_FIELDS, "usage.", t, out)
             out.append(Usage(t, *counts))
 
     def _finish_reason(self, raw: str, t: float, out: list[RunEvent]) -> None:
@@ -195,15 +195,6 @@ class ChatAdapter:
                 t,
                 out,
             )
-
-    def _fix_counts(
-        self, counts: tuple[int | None, ...], t: float, out: list[RunEvent]
-    ) -> tuple[int | None, int | None, int | None, int | None, int | None]:
-        reader = Lenient()
-        names = USAGE_FIELDS
-        fixed = [reader.count(v, f"usage.{n}") for v, n in zip(counts, names, strict=True)]
-        self._notices.flush(reader, t, out)
-        return fixed[0], fixed[1], fixed[2], fixed[3], fixed[4]
 
     def _rare_delta(self, delta: Delta, t: float, out: list[RunEvent]) -> None:
         reasoning = delta.reasoning_content or delta.reasoning

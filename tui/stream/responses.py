@@ -276,12 +276,7 @@ class ResponsesAdapter(ResponseOutput):
             u.total_tokens,
         )
         if not counts_ok(*counts):
-            reader = Lenient()
-            counts = tuple(  # type: ignore[assignment]
-                reader.count(v, f"response.usage.{n}")
-                for v, n in zip(counts, USAGE_FIELDS, strict=True)
-            )
-            self._notices.flush(reader, t, out)
+            counts = self._notices.counts(counts, USAGE_FIELDS, "response.usage.", t, out)
         out.append(Usage(t, *counts))
 
     def _terminal(self, ev: Event, t: float, out: list[RunEvent]) -> None:
