@@ -21,7 +21,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
@@ -30,6 +29,7 @@ from tui.session.redact import Redactor, RunRedactor, redact_session, session_se
 from tui.session.run import (
     HISTORY_LIMIT,
     BaseUrlResolver,
+    LoopControl,
     RunSummary,
     SessionListener,
     SessionRun,
@@ -56,32 +56,11 @@ if TYPE_CHECKING:  # imported when a run starts: a dashboard's first frame does 
 
     from tui.session.engine import Engine
     from tui.session.recorder import RunRecorder
-    from tui.stream.runner import StreamRun
 
 log = logging.getLogger(__name__)
 
 RATE_SAMPLE_S = 0.5
 """Spacing of the tokens/s samples behind the sparklines."""
-
-
-@dataclass(slots=True)
-class _LoopControl:
-    """Cancellation state of one run loop (a new start gets a fresh one)."""
-
-    stop: bool = False
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    stream: StreamRun | None = None
-    engine: Engine | None = None
-
-    def cancel(self) -> None:
-        self.stop = True
-        self.wake.set()
-        stream = self.stream
-        if stream is not None:
-            if self.engine is None:
-                stream.cancel()
-            else:  # the stream lives on the engine's loop
-                self.engine.call_soon(stream.cancel)
 
 
 class SessionController:
@@ -123,11 +102,10 @@ class SessionController:
         self._listeners: tuple[SessionListener, ...] = ()
         """Copy-on-write, so that the per-batch loop needs no copy."""
         self._task: asyncio.Task[None] | None = None
-        self._control = _LoopControl()
+        self._control = LoopControl()
         self._snapshot: MetricsSnapshot | None = None
         self._snapshot_key: tuple[int, float] = (-1, -1.0)
         self._last_sample = 0.0
-        """Per running run with secrets: the one redaction step of its events."""
 
     @property
     def name(self) -> str:
@@ -162,7 +140,7 @@ class SessionController:
             self.prompt = prompt
         previous = self._task
         self._control.cancel()
-        self._control = control = _LoopControl(engine=self.engine)
+        self._control = control = LoopControl(engine=self.engine)
         self._task = asyncio.create_task(
             self._run_loop(self.prompt, previous, control), name=f"stream:{self.name}"
         )
@@ -193,7 +171,7 @@ class SessionController:
             await asyncio.wait([task])
 
     async def _run_loop(
-        self, prompt: str, previous: asyncio.Task[None] | None, control: _LoopControl
+        self, prompt: str, previous: asyncio.Task[None] | None, control: LoopControl
     ) -> None:
         if previous is not None and not previous.done():
             await asyncio.wait([previous])
@@ -249,7 +227,7 @@ class SessionController:
                 log.exception("listener failed on run start of %s", self.name)
         return run
 
-    async def _one_run(self, prompt: str, control: _LoopControl) -> None:
+    async def _one_run(self, prompt: str, control: LoopControl) -> None:
         if self._ready is not None:  # a runtime opens its store and client first
             await self._ready()
         session = self.session
@@ -324,6 +302,8 @@ class SessionController:
 
         With secrets, the events are first redacted (:mod:`tui.session.redact`): a delta that
         could begin a secret waits for the next one (a batch may then shrink to nothing)."""
+        if run.finished is not None:  # late events of a run cut by abort (there is one end)
+            return
         redactor = run.redactor
         if redactor is not None:
             events = redactor.events(events)

@@ -30,6 +30,9 @@ T = TypeVar("T")
 SWITCH_INTERVAL_S = 0.001
 """The interpreter's switch interval while an engine runs (Python's default is 5 ms)."""
 
+PUMP_END_WAIT_S = 2.0
+"""How long a cancelled :meth:`Engine.stream` waits for the run's last events from the engine."""
+
 Deliver = Callable[[Sequence["RunEvent"]], None]
 
 
@@ -125,17 +128,30 @@ class Engine:
     async def stream(self, run: StreamRun, deliver: Deliver) -> None:
         """Consume ``run`` on the engine's loop; ``deliver`` gets its events on this loop,
         in order, every one of them before this returns (also when it is cancelled)."""
-        relay = _Relay(asyncio.get_running_loop(), deliver)
+        face = asyncio.get_running_loop()
+        relay = _Relay(face, deliver)
+        ended = asyncio.Event()
 
         async def pump() -> None:
             try:
                 async for batch in run.batches():
                     relay.push(batch)
             finally:
-                await run.aclose()  # a no-op after Finished; stops the producer otherwise
+                try:
+                    await run.aclose()  # a no-op after Finished; stops the producer otherwise
+                finally:
+                    with contextlib.suppress(RuntimeError):  # the face's loop is gone
+                        face.call_soon_threadsafe(ended.set)
 
         try:
             await self.call(pump())
+        except asyncio.CancelledError:
+            # cancelling the caller cancels the pump over there, but it ends a moment later,
+            # and its last batch (the run's own Finished) is still on its way: wait for it, so
+            # that it is delivered here and not after the caller has moved on
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(ended.wait(), PUMP_END_WAIT_S)
+            raise
         finally:
             relay.drain()
 

@@ -3,6 +3,7 @@ of whoever follows a session or serves it (listeners, base-URL resolver, store e
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,9 @@ from tui.stream.events import Connecting, Finished, Resumed, Retrying, RunEvent,
 
 if TYPE_CHECKING:
     from tui.session.controller import SessionController
+    from tui.session.engine import Engine
     from tui.session.redact import RunRedactor
+    from tui.stream.runner import StreamRun
 
 RAW_EVENT_LIMIT = 1_500
 """Debug events kept per run for the raw view (older ones are dropped)."""
@@ -92,3 +95,23 @@ class SessionListener(Protocol):
     ) -> None:
         """The next events of ``run``, as they arrived together (one network read): keep it
         O(events). The run's last batch ends with its :class:`Finished`."""
+
+
+@dataclass(slots=True)
+class LoopControl:
+    """Cancellation state of one session's run loop (a new start gets a fresh one)."""
+
+    stop: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    stream: StreamRun | None = None
+    engine: Engine | None = None
+
+    def cancel(self) -> None:
+        self.stop = True
+        self.wake.set()
+        stream = self.stream
+        if stream is not None:
+            if self.engine is None:
+                stream.cancel()
+            else:  # the stream lives on the engine's loop
+                self.engine.call_soon(stream.cancel)
