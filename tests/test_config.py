@@ -15,12 +15,14 @@ import pytest
 import tomli_w
 
 from tui.config import (
+    AlertRules,
     AppConfig,
     ConfigError,
     ConfigProblem,
     ReconnectPolicy,
     Repeat,
     SessionConfig,
+    StoreConfig,
     UiConfig,
     default_config_path,
     example_config_path,
@@ -369,7 +371,8 @@ def test_example_file_loads_and_is_all_simulated() -> None:
 def test_example_documents_every_key() -> None:
     text = (REPO / "sessions.example.toml").read_text(encoding="utf-8")
     keys = [f.name for f in dataclasses.fields(SessionConfig)]
-    keys += [f.name for f in dataclasses.fields(ReconnectPolicy)]
+    for schema in (ReconnectPolicy, AlertRules, UiConfig, StoreConfig):
+        keys += [f.name for f in dataclasses.fields(schema)]
     keys += ["every_s", "count", "theme", "keymap", "defaults"]
     for key in keys:
         assert key in text, key

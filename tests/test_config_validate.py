@@ -5,11 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pytest
 
-from tui.config import ReconnectPolicy, Repeat, SessionConfig, UiConfig
+from tui.config import (
+    AlertRules,
+    ConfigError,
+    ReconnectPolicy,
+    Repeat,
+    SessionConfig,
+    StoreConfig,
+    UiConfig,
+    load_config,
+)
 from tui.config.schema import KeyBinding
 from tui.config.validate import (
     MERGED,
@@ -120,12 +130,12 @@ def test_merge_settings_and_build() -> None:
 
 
 def test_the_sessions_schema() -> None:
-    for schema in (SessionConfig, ReconnectPolicy, Repeat, UiConfig):
+    for schema in (SessionConfig, ReconnectPolicy, Repeat, UiConfig, AlertRules, StoreConfig):
         assert list(keys_of(schema)) == list(schema.__dataclass_fields__)
     assert required_keys(SessionConfig) == ["name", "model", "prompt"]
     assert required_keys(Repeat) == ["every_s"] and required_keys(ReconnectPolicy) == []
     merged = {k.name for k in keys_of(SessionConfig).values() if k.merged}
-    assert merged == {"params", "headers", "reconnect"}
+    assert merged == {"params", "headers", "reconnect", "alerts"}
     assert build(SessionConfig, {"name": "n", "model": "m", "prompt": "p"}) == SessionConfig(
         name="n", model="m", prompt="p"
     )
@@ -143,3 +153,51 @@ def test_a_type_without_a_check_is_refused() -> None:
     for schema in (Odd, Counts):
         with pytest.raises(TypeError, match="no TOML check"):
             keys_of(schema)
+
+
+def test_alerts_store_and_ui_tables(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.toml"
+    path.write_text(
+        """
+[store]
+keep_days = 7
+keep_raw_events = "none"
+
+[ui]
+confirm_quit = false
+
+[defaults.alerts]
+ttft_ms = 2000
+on_alert = ["notify-send", "tokentop"]
+
+[[sessions]]
+name = "a"
+model = "m"
+prompt = "p"
+alerts.consecutive_failures = 3
+
+[[sessions]]
+name = "b"
+model = "m"
+prompt = "p"
+[sessions.alerts]
+ttft_ms = 500
+on_alert = ["echo", 3]
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    (problem,) = caught.value.problems
+    assert problem.key == "alerts.on_alert" and "item 2 is not a string" in problem.message
+    assert problem.line == 25
+    path.write_text(path.read_text().replace('["echo", 3]', '["echo", "x"]'), encoding="utf-8")
+    config = load_config(path)
+    assert config.store == StoreConfig(keep_days=7.0, keep_raw_events="none")
+    assert config.ui.confirm_quit is False and config.ui.alert_bell is True
+    a, b = config.sessions
+    # merged key by key over [defaults.alerts]
+    assert a.alerts == AlertRules(
+        ttft_ms=2000.0, consecutive_failures=3, on_alert=("notify-send", "tokentop")
+    )
+    assert b.alerts == AlertRules(ttft_ms=500.0, on_alert=("echo", "x"))

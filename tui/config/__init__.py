@@ -22,23 +22,29 @@ from tui.config.load import (
 )
 from tui.config.schema import (
     SIM_BASE_URLS,
+    AlertRules,
     AppConfig,
+    KeepRawEvents,
     OnDrop,
     ReconnectPolicy,
     Repeat,
     SessionConfig,
+    StoreConfig,
     UiConfig,
 )
 
 __all__ = [
     "SIM_BASE_URLS",
+    "AlertRules",
     "AppConfig",
     "ConfigError",
     "ConfigProblem",
+    "KeepRawEvents",
     "OnDrop",
     "ReconnectPolicy",
     "Repeat",
     "SessionConfig",
+    "StoreConfig",
     "UiConfig",
     "default_config_path",
     "example_config_path",

@@ -2,7 +2,8 @@
 every problem with its file, line, session and key.
 
 The checks come from the schema (:mod:`tui.config.schema`); this module applies them to the
-file's layout: ``[defaults]`` under every ``[[sessions]]`` table, ``[ui]`` and ``[keymap]``.
+file's layout: ``[defaults]`` under every ``[[sessions]]`` table, ``[ui]``, ``[store]`` and
+``[keymap]``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tui.config.errors import ConfigError, ConfigProblem
 from tui.config.locate import KeyLines, KeyPath
@@ -20,6 +21,7 @@ from tui.config.schema import (
     AppConfig,
     KeyBinding,
     SessionConfig,
+    StoreConfig,
     UiConfig,
     is_simulator_url,
     session_conflicts,
@@ -36,7 +38,9 @@ from tui.config.validate import (
     value_check,
 )
 
-TOP_LEVEL = ("defaults", "sessions", "ui", "keymap")
+T = TypeVar("T")
+
+TOP_LEVEL = ("defaults", "sessions", "ui", "store", "keymap")
 """The tables a sessions file may have."""
 
 _check_key_binding = value_check(KeyBinding)
@@ -81,10 +85,11 @@ class _Loader:
             if key not in TOP_LEVEL:
                 self.report(unknown_key(key, TOP_LEVEL), (), (key,))
         self.defaults = self._defaults(data.get("defaults", {}))
-        ui = self._ui(data.get("ui", {}))
+        ui = self._plain_table("ui", UiConfig, data.get("ui", {}))
+        store = self._plain_table("store", StoreConfig, data.get("store", {}))
         keymap = self._keymap(data.get("keymap", {}))
         sessions = self._sessions(data.get("sessions", []))
-        return AppConfig(path=self.path, sessions=sessions, ui=ui, keymap=keymap)
+        return AppConfig(path=self.path, sessions=sessions, ui=ui, store=store, keymap=keymap)
 
     def _table(self, name: str, raw: object) -> dict[str, Any] | None:
         """A top-level table, or None (reported) when ``name`` is not one."""
@@ -110,14 +115,15 @@ class _Loader:
             SessionConfig, values, lambda key, message: self.report(message, ("defaults",), key)
         )
 
-    def _ui(self, raw: object) -> UiConfig:
-        values = self._table("ui", raw)
+    def _plain_table(self, name: str, schema: type[T], raw: object) -> T:
+        """A top-level table of ``schema`` (``[ui]``, ``[store]``): its valid keys."""
+        values = self._table(name, raw)
         if values is None:
-            return UiConfig()
+            return schema()
         checked = check_table(
-            UiConfig, values, lambda key, message: self.report(message, ("ui",), key)
+            schema, values, lambda key, message: self.report(message, (name,), key)
         )
-        return build(UiConfig, checked) or UiConfig()
+        return build(schema, checked) or schema()
 
     def _keymap(self, raw: object) -> dict[str, str]:
         values = self._table("keymap", raw)

@@ -120,6 +120,35 @@ class Repeat:
     """Total number of runs, the first one included; 0 = until stopped."""
 
 
+def argv(key: str, value: tuple[str, ...]) -> tuple[str, ...]:
+    """Rule: a command as an argv list (a program and its arguments; never run by a shell)."""
+    if not value or not value[0].strip():
+        raise Invalid(f'{key} must name a program first, like ["notify-send", "tokentop"]')
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRules:
+    """When a session's finished runs raise an alert (a session's ``alerts`` table, merged key
+    by key over ``[defaults.alerts]``). No rule is set by default: nothing alerts."""
+
+    ttft_ms: Annotated[float | None, Above(0)] = None
+    """A run whose time to first token is above this many milliseconds."""
+    min_tokens_per_s: Annotated[float | None, Above(0)] = None
+    """A completed run that streamed slower than this many output tokens per second."""
+    max_duration_s: Annotated[float | None, Above(0)] = None
+    """A run that took longer than this many seconds, start to end."""
+    on_failure: bool = False
+    """Every failed run (a cancelled run never alerts)."""
+    consecutive_failures: Annotated[int | None, AtLeast(1)] = None
+    """This many failed runs in a row (once per streak: the next alert needs a success first)."""
+    on_alert: Annotated[tuple[str, ...] | None, argv] = None
+    """A command run on every alert: an argv list, never a shell. It gets the alert in
+    ``TOKENTOP_ALERT_*`` environment variables (session, metric, value, threshold, ...)."""
+    command_timeout_s: Annotated[float, Above(0)] = 10.0
+    """``on_alert`` commands still running after this long are killed."""
+
+
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
     """One streaming session as described in the sessions file (after defaults applied)."""
@@ -152,6 +181,8 @@ class SessionConfig:
     """Run again periodically, for monitoring (a session's table replaces ``[defaults]``'s)."""
     reconnect: Annotated[ReconnectPolicy, MERGED] = field(default_factory=ReconnectPolicy)
     """Retry, resume and stall policy; merged key by key over ``[defaults]``'s."""
+    alerts: Annotated[AlertRules, MERGED] = field(default_factory=AlertRules)
+    """Alert thresholds; merged key by key over ``[defaults.alerts]``."""
 
     @property
     def is_simulated(self) -> bool:
@@ -190,6 +221,28 @@ class UiConfig:
 
     theme: Annotated[str | None, not_blank] = None
     """Theme name (a shipped theme, a user theme, or a Textual built-in)."""
+    confirm_quit: bool = True
+    """Ask before quitting while runs are active or repeats are scheduled."""
+    alert_bell: bool = True
+    """Ring the terminal bell when an alert fires."""
+    alert_notify: bool = True
+    """Send a desktop notification through the terminal (OSC 9 / OSC 777) on an alert."""
+
+
+KeepRawEvents: TypeAlias = Literal["all", "failed", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """What the store keeps, and for how long (``[store]`` table)."""
+
+    keep_days: Annotated[float | None, Above(0)] = None
+    """Runs that started more than this many days ago are deleted when a writer opens the
+    database (None, the default: runs are kept until ``tokentop prune``)."""
+    keep_raw_events: KeepRawEvents = "failed"
+    """Which runs keep every raw SSE event as received (most of a database's bytes): ``all``,
+    ``failed`` (runs that did not complete, for debugging them), or ``none``. The text, the
+    per-delta timing and the metrics of every run are kept either way."""
 
 
 KeyBinding: TypeAlias = Annotated[str, not_blank]
@@ -204,6 +257,7 @@ class AppConfig:
     """Where it was read from (None for a config built in code)."""
     sessions: tuple[SessionConfig, ...]
     ui: UiConfig = field(default_factory=UiConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     keymap: Mapping[str, str] = field(default_factory=dict)
     """Binding id -> key(s), like posting's ``[keymap]`` (e.g. ``cancel_run = "ctrl+x"``)."""
 

@@ -3,7 +3,8 @@
 A schema class is a frozen dataclass whose field types say what its TOML value must be:
 
 - ``bool``, ``int``, ``float`` (an integer is accepted and converted), ``str``, a ``Literal`` of
-  strings (the only values allowed), ``Mapping[str, str]``, ``Mapping[str, Any]`` (any table),
+  strings (the only values allowed), ``tuple[str, ...]`` (an array of strings),
+  ``Mapping[str, str]``, ``Mapping[str, Any]`` (any table),
   another schema class (a nested table, checked key by key), and ``X | None`` (an optional
   key: TOML has no null, so ``None`` only ever comes from the default);
 - ``Annotated`` metadata refines a type: a *rule* is a callable ``(key, value) -> value`` that
@@ -162,6 +163,15 @@ def _string_table(key: str, value: object) -> dict[str, str]:
     return checked
 
 
+def _string_array(key: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _wrong_type(key, "an array of strings", value)
+    bad = [i for i, v in enumerate(value) if not isinstance(v, str)]
+    if bad:
+        raise Invalid(f"{key} must be an array of strings (item {bad[0] + 1} is not a string)")
+    return tuple(value)
+
+
 def _choice(allowed: tuple[str, ...]) -> Rule:
     def check(key: str, value: object) -> str:
         text = _text(key, value)
@@ -183,6 +193,8 @@ def _base_check(tp: Any) -> tuple[Rule, type | None]:
         return _choice(args), None
     if origin is Mapping and args[1] in (str, Any):
         return (_string_table if args[1] is str else table), None
+    if origin is tuple and args == (str, ...):
+        return _string_array, None
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return table, tp
     simple: dict[Any, Rule] = {bool: _boolean, int: _integer, float: _number, str: _text}
