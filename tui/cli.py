@@ -37,6 +37,16 @@ _LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "export_command",
         "Export one stored run as Markdown, JSON or JSON lines.",
     ),
+    "prune": (
+        "tui.cli_store",
+        "prune_command",
+        "Delete stored runs older than a time span (--older-than 7d), optionally VACUUM.",
+    ),
+    "stats": (
+        "tui.cli_monitor",
+        "stats_command",
+        "Per-session run counts, success rate and p50/p95 over a window (--since, --json).",
+    ),
 }
 """Commands that live in other modules: name -> (module, attribute, short help for --help)."""
 
