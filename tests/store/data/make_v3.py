@@ -1,0 +1,80 @@
+"""How ``v3.db.gz`` and ``v3_expected.json`` were made: with the schema-3 store of commit
+c911cd2 (``git checkout c911cd2 && python tests/store/data/make_v3.py && gzip -9
+tests/store/data/v3.db``). Five simulator runs (both APIs, a reasoning run, an in-band
+error, a dropped-and-resumed stream) and a sixth left ``running`` by a writer that died; the
+JSON holds what that code read back from it (after re-folding the dead writer's run).
+Kept for the record: run against the current store it would no longer build a V3 file."""
+import asyncio
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+import httpx
+from tui.sim.server import Simulator
+from tui.store import Store, export
+from tui.stream.events import Finished
+from tui.stream.runner import StreamRun
+from tests.store.conftest import make_session
+
+OUT = Path("tests/store/data")
+RUNS = (
+    ("responses", "sim-think", None, "Write about the sea."),
+    ("chat", "sim", None, "Write about 바다."),
+    ("chat", "sim", "error=8", "Write and fail."),
+    ("responses", "sim", "drop=8", "Write and resume."),
+    ("chat", "sim", None, "Left running by a writer that died."),
+)
+
+async def main(url):
+    work = Path("/tmp/rt/v3")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    db = work / "tokentop.db"
+    store = await Store.open(db)
+    async with httpx.AsyncClient(timeout=None) as client:
+        for i, (api, model, fault, prompt) in enumerate(RUNS):
+            headers = {"X-Sim-Timing": "ttft=0,tps=2000,tokens=12"}
+            if fault: headers["X-Sim-Fault"] = fault
+            s = make_session(name=f"v3-{api}", api=api, model=model, headers=headers, prompt=prompt)
+            run = StreamRun(s, client=client, base_url=url, prompt=prompt)
+            rid = await store.start_run(s, prompt=prompt)
+            async for batch in run.batches():
+                if i == len(RUNS) - 1:
+                    batch = [e for e in batch if not isinstance(e, Finished)]
+                store.add_events(rid, batch)
+            await store.flush()
+    # the file as it is while the writer is alive (its last run still running)
+    fixture = OUT / "v3.db"
+    fixture.unlink(missing_ok=True)
+    src = sqlite3.connect(db)
+    dst = sqlite3.connect(fixture)
+    src.backup(dst)
+    src.close()
+    dst.execute("PRAGMA journal_mode=DELETE")
+    dst.execute("PRAGMA page_size=1024")
+    dst.execute("VACUUM")
+    dst.close()
+    await store.close()
+    # what the V3 code reads from it, once a V3 writer has re-folded the dead writer's run
+    check = work / "check" / "tokentop.db"
+    check.parent.mkdir()
+    shutil.copy(fixture, check)
+    expected = {}
+    async with await Store.open(check) as reader:
+        for r in await reader.list_runs():
+            events = await reader.run_events(r.run_id)
+            detail = await reader.get_run(r.run_id)
+            expected[r.run_id] = {
+                "status": detail.status,
+                "jsonl": "".join(export.to_jsonl(events)),
+                "json": export.to_json(detail),
+                "md": export.to_markdown(detail),
+            }
+    (OUT / "v3_expected.json").write_text(json.dumps(expected, ensure_ascii=False, indent=1) + "\n")
+    print({k: (v["status"], len(v["jsonl"].splitlines())) for k, v in expected.items()}, os.path.getsize(fixture))
+
+if __name__ == "__main__":
+    sim = Simulator(seed=0)
+    asyncio.run(main(sim.start()))
+    sim.stop()
