@@ -4,21 +4,25 @@ tests/store/data/v3.db``). Five simulator runs (both APIs, a reasoning run, an i
 error, a dropped-and-resumed stream) and a sixth left ``running`` by a writer that died; the
 JSON holds what that code read back from it (after re-folding the dead writer's run).
 Kept for the record: run against the current store it would no longer build a V3 file."""
+
 import asyncio
 import json
 import os
 import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
+
 import httpx
+
+from tests.store.conftest import make_session
 from tui.sim.server import Simulator
 from tui.store import Store, export
-from tui.stream.events import Finished
+from tui.stream.events import Api, Finished
 from tui.stream.runner import StreamRun
-from tests.store.conftest import make_session
 
 OUT = Path("tests/store/data")
-RUNS = (
+RUNS: tuple[tuple[Api, str, str | None, str], ...] = (
     ("responses", "sim-think", None, "Write about the sea."),
     ("chat", "sim", None, "Write about 바다."),
     ("chat", "sim", "error=8", "Write and fail."),
@@ -26,16 +30,17 @@ RUNS = (
     ("chat", "sim", None, "Left running by a writer that died."),
 )
 
-async def main(url):
-    work = Path("/tmp/rt/v3")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+
+async def main(url: str) -> None:
+    """Write the fixture and its expectations."""
+    work = Path(tempfile.mkdtemp())
     db = work / "tokentop.db"
     store = await Store.open(db)
     async with httpx.AsyncClient(timeout=None) as client:
         for i, (api, model, fault, prompt) in enumerate(RUNS):
             headers = {"X-Sim-Timing": "ttft=0,tps=2000,tokens=12"}
-            if fault: headers["X-Sim-Fault"] = fault
+            if fault:
+                headers["X-Sim-Fault"] = fault
             s = make_session(name=f"v3-{api}", api=api, model=model, headers=headers, prompt=prompt)
             run = StreamRun(s, client=client, base_url=url, prompt=prompt)
             rid = await store.start_run(s, prompt=prompt)
@@ -72,7 +77,11 @@ async def main(url):
                 "md": export.to_markdown(detail),
             }
     (OUT / "v3_expected.json").write_text(json.dumps(expected, ensure_ascii=False, indent=1) + "\n")
-    print({k: (v["status"], len(v["jsonl"].splitlines())) for k, v in expected.items()}, os.path.getsize(fixture))
+    print(
+        {k: (v["status"], len(v["jsonl"].splitlines())) for k, v in expected.items()},
+        os.path.getsize(fixture),  # noqa: ASYNC240
+    )
+
 
 if __name__ == "__main__":
     sim = Simulator(seed=0)
