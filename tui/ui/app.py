@@ -26,6 +26,7 @@ from tui.config import AppConfig
 from tui.session import SessionController, SessionRuntime
 from tui.ui.keymap import BINDING_IDS, check_keymap, usable_keymap
 from tui.ui.screens.main import MainScreen
+from tui.ui.tally import RunTally
 from tui.ui.themes import ThemeCatalog, app_variable_defaults, load_themes, problems_message
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ class TokentopApp(App[None]):
         )
         """The sessions' runtime: store, simulator, HTTP client, one controller each."""
         self.sessions: list[SessionController] = self.runtime.controllers
+        self.run_tally = RunTally(self.sessions)
+        """Every finished run of this dashboard, by session and outcome (the header's counts)."""
         self.theme_catalog = ThemeCatalog()
         self._theme_dirs = list(theme_dirs) if theme_dirs is not None else None
         self.autostart = autostart
@@ -181,7 +184,7 @@ class TokentopApp(App[None]):
                 await self.push_screen(_ReplayHost())
                 self.open_replay(self.replay_run_id, self.replay_speed)
                 return
-        await self.push_screen(MainScreen(self.sessions))
+        await self.push_screen(MainScreen(self.sessions, tally=self.run_tally))
         # Paint first: the store, the HTTP client (and their imports) and the streams start
         # once the overview is on screen (the session panes mount lazily meanwhile).
         self.call_after_refresh(self._begin)

@@ -87,7 +87,24 @@ def theme_styles(variables: Mapping[str, str], names: Iterable[str]) -> dict[str
     return styles
 
 
-STYLED_VARIABLES: frozenset[str] = frozenset(STATE_VARIABLES.values()) | frozenset(
-    TONE_VARIABLES.values()
+ALERT_VARIABLE = "status-alert"
+"""The theme variable of a session with unacknowledged alerts. It is shown *reversed* (the
+colour as background: class :data:`ALERT_CLASS`, or :func:`alert_style`), so an alert never
+reads like a failed run's coloured text, whatever colour a theme gives it."""
+
+ALERT_CLASS = "-alert"
+"""The class of a session tab whose session has unacknowledged alerts (styled in app.tcss)."""
+
+ALERT_GLYPH = "⚑"
+"""The marker of a session with unacknowledged alerts (row, tab, header)."""
+
+
+def alert_style(styles: Mapping[str, Style]) -> Style:
+    """The Rich style of an alerting cell, from the resolved ``styles`` of the theme."""
+    return styles.get(ALERT_VARIABLE, Style()) + Style(bold=True, reverse=True)
+
+
+STYLED_VARIABLES: frozenset[str] = (
+    frozenset(STATE_VARIABLES.values()) | frozenset(TONE_VARIABLES.values()) | {ALERT_VARIABLE}
 )
 """Every theme variable a Rich-styled cell may use (resolve them once per theme)."""

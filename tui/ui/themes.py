@@ -51,6 +51,7 @@ APP_VARIABLES: dict[str, str] = {
     "status-warn": "$warning",
     "status-failed": "$error",
     "status-cancelled": "$foreground 55%",
+    "status-alert": "$accent",
     "metric-good": "$success",
     "metric-bad": "$error",
     "unread": "$accent",

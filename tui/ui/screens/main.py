@@ -21,6 +21,7 @@ from textual.widgets import Footer, TabbedContent, TabPane
 from tui.session import SessionController
 from tui.ui.screens.prompt import PromptEditor
 from tui.ui.style import STATE_CLASS_NAMES, STATE_CLASSES
+from tui.ui.tally import RunTally
 from tui.ui.widgets.overview import OverviewTable
 from tui.ui.widgets.totals import TotalsBar
 from tui.vocab import CUT_REASONS, STATE_GLYPHS
@@ -87,15 +88,19 @@ class MainScreen(Screen[None]):
         Binding("R", "restart_all", "Restart all", id="restart_all", show=False),
     ]
 
-    def __init__(self, sessions: Sequence[SessionController]) -> None:
+    def __init__(
+        self, sessions: Sequence[SessionController], *, tally: RunTally | None = None
+    ) -> None:
         super().__init__()
         self.sessions = list(sessions)
+        self.tally = tally
+        """Finished runs by outcome, for the header (None: it counts the latest runs)."""
         self._tab_state: dict[str, tuple[str, frozenset[str]]] = {}
         self.panes: dict[int, SessionPane] = {}
         """The mounted session panes by session index (they mount just after the first frame)."""
 
     def compose(self) -> ComposeResult:
-        yield TotalsBar(self.sessions, id="totals")
+        yield TotalsBar(self.sessions, tally=self.tally, id="totals")
         with TabbedContent(id="tabs", initial="overview"):
             with TabPane("Overview", id="overview"):
                 yield OverviewTable(self.sessions, id="overview-panel")

@@ -1,14 +1,20 @@
-"""TotalsBar: the header line with totals across sessions (streaming, tokens/s, failures)."""
+"""TotalsBar: the header line with totals across sessions (streaming, tokens/s, finished runs).
+
+The failed and done counts are finished *runs* (a :class:`~tui.ui.tally.RunTally`), so a
+session that repeats a hundred times counts a hundred; streaming and retrying are sessions
+right now.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from textual.content import Content
 from textual.widgets import Static
 
 from tui.session import SessionController
-from tui.ui.style import STATE_VARIABLES
+from tui.ui.style import ALERT_GLYPH, ALERT_VARIABLE, STATE_VARIABLES
+from tui.ui.tally import RunTally
 from tui.ui.widgets.format import fmt_rate
 from tui.vocab import STATE_GLYPHS, SessionState
 
@@ -28,14 +34,25 @@ _RETRYING = f"[${STATE_VARIABLES['retrying']}]{STATE_GLYPHS['retrying']} $n retr
 _FAILED = f"[${STATE_VARIABLES['failed']}]{STATE_GLYPHS['failed']} $n failed[/]"
 _NONE_FAILED = f"[$text-muted]{STATE_GLYPHS['failed']} 0 failed[/]"
 _DONE = _mark("done") + " $n done"
+_ALERTING = f"[b reverse ${ALERT_VARIABLE}] {ALERT_GLYPH} $n alerting [/]"
 
 
-def totals_content(sessions: Sequence[SessionController]) -> Content:
-    """``tokentop  ● 3 streaming  1,234 tok/s  ↻ 1 retrying  ✖ 1 failed  ✓ 4 done  / 9``."""
+def totals_content(
+    sessions: Sequence[SessionController], tally: RunTally | None = None, alerts: int = 0
+) -> Content:
+    """``tokentop  ● 3 streaming  1,234 tok/s  ↻ 1 retrying  ✖ 1 failed  ✓ 4 done  9 sessions``
+    (and ``⚑ 2 alerting`` while ``alerts`` sessions have unacknowledged alerts).
+
+    With a ``tally`` the failed and done counts are every finished run; without one, the
+    sessions whose latest run ended that way."""
     streaming = sum(1 for s in sessions if s.state in LIVE_STATES)
     retrying = sum(1 for s in sessions if s.state == "retrying")
-    failed = sum(1 for s in sessions if s.state == "failed")
-    done = sum(1 for s in sessions if s.state in ("done", "incomplete"))
+    if tally is not None:
+        total = tally.total()
+        failed, done = total.failed, total.done
+    else:
+        failed = sum(1 for s in sessions if s.state == "failed")
+        done = sum(1 for s in sessions if s.state in ("done", "incomplete"))
     rate = 0.0
     for s in sessions:
         run = s.current
@@ -51,8 +68,10 @@ def totals_content(sessions: Sequence[SessionController]) -> Content:
     ]
     if retrying:
         parts.append(Content.from_markup(_RETRYING, n=str(retrying)))
-    parts.append(Content.from_markup(_FAILED if failed else _NONE_FAILED, n=str(failed)))
-    parts.append(Content.from_markup(_DONE, n=str(done)))
+    parts.append(Content.from_markup(_FAILED if failed else _NONE_FAILED, n=f"{failed:,}"))
+    parts.append(Content.from_markup(_DONE, n=f"{done:,}"))
+    if alerts:
+        parts.append(Content.from_markup(_ALERTING, n=str(alerts)))
     parts.append(Content.from_markup("[$text-muted]$n sessions[/]", n=str(len(sessions))))
     return Content("  ").join(parts)
 
@@ -68,11 +87,16 @@ class TotalsBar(Static):
         self,
         sessions: Sequence[SessionController],
         *,
+        tally: RunTally | None = None,
+        alerting: Callable[[], int] | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__("", id=id, classes=classes)
         self.sessions = list(sessions)
+        self.tally = tally
+        """Finished runs by outcome (None: count the sessions' latest runs)."""
+        self._alerting = alerting
         self._last: Content | None = None
 
     def on_mount(self) -> None:
@@ -81,7 +105,8 @@ class TotalsBar(Static):
 
     def refresh_totals(self) -> None:
         """Recompute the totals line (skips the update when nothing changed)."""
-        content = totals_content(self.sessions)
+        alerts = self._alerting() if self._alerting is not None else 0
+        content = totals_content(self.sessions, self.tally, alerts)
         if content != self._last:
             self._last = content
             self.update(content)
