@@ -210,3 +210,36 @@ class StateLog:
         now = (self.controller.state, self.controller.phase)
         if not self.seen or self.seen[-1] != now:
             self.seen.append(now)
+
+
+class AlertKeeper(FakeRecorder):
+    """A :class:`FakeRecorder` that also keeps alerts (an ``AlertRecorder``), each as the
+    keyword arguments it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alerts: list[dict[str, object]] = []
+
+    def record_alert(
+        self,
+        *,
+        session: str,
+        run_id: str,
+        metric: str,
+        value: float | None,
+        threshold: float | None,
+        message: str,
+        at: float,
+    ) -> None:
+        """Keep the alert."""
+        self.alerts.append(
+            {
+                "session": session,
+                "run_id": run_id,
+                "metric": metric,
+                "value": value,
+                "threshold": threshold,
+                "message": message,
+                "at": at,
+            }
+        )

@@ -1,9 +1,13 @@
-"""What a session runtime needs from the transcript store (``tui.store.Store`` is one)."""
+"""What a session runtime needs from the transcript store (``tui.store.Store`` is one).
+
+:class:`RunRecorder` is what every recorder does; a recorder that also keeps alerts is an
+:class:`AlertRecorder` too (the runtime checks for it, so that a recorder without alerts,
+such as a test's, still records runs)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from tui.config import SessionConfig
@@ -36,4 +40,24 @@ class RunRecorder(Protocol):
 
     async def close(self) -> None:
         """Write everything queued and close."""
+        ...
+
+
+@runtime_checkable
+class AlertRecorder(Protocol):
+    """A recorder that also keeps the alerts of the runs (``tui.store.Store``)."""
+
+    def record_alert(
+        self,
+        *,
+        session: str,
+        run_id: str,
+        metric: str,
+        value: float | None,
+        threshold: float | None,
+        message: str,
+        at: float,
+    ) -> None:
+        """Record one alert of run ``run_id`` (cheap: queued, written with the next flush);
+        ``at`` is wall time (``time.time()``)."""
         ...

@@ -5,8 +5,11 @@ The runtime opens the transcript store, starts the built-in simulator (a child p
 by every ``base_url = "sim"`` session) when a session needs it, builds the HTTP client, and
 hands them to its :class:`~tui.session.controller.SessionController` objects, which exist
 from the start (views can follow them before anything is open) and wait for :meth:`start`
-before their first request. :meth:`close` ends every run (gracefully first) and then closes
-the store and the client.
+before their first request. :attr:`alerts` (an :class:`~tui.session.alerts.AlertMonitor`)
+follows every controller; its alerts go to the store and to each session's ``on_alert``
+command, and a face adds its own sinks. :meth:`close` ends every run (gracefully first),
+delivers the last alerts, waits a little for ``on_alert`` commands, and then closes the
+store and the client.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui.config import SessionConfig
+from tui.session.alert_command import AlertCommands
+from tui.session.alerts import Alert, AlertMonitor
 from tui.session.controller import SessionController
 from tui.session.engine import Engine
+from tui.session.recorder import AlertRecorder
 from tui.session.run import StoreErrorHandler
 
 if TYPE_CHECKING:
@@ -34,6 +40,10 @@ log = logging.getLogger(__name__)
 
 SimulatorStarter = Callable[[], str]
 """Starts (or finds) the shared simulator and gives its base URL; blocking, raises on failure."""
+
+ALERT_COMMAND_WAIT_S = 2.0
+"""How long :meth:`SessionRuntime.close` waits for running ``on_alert`` commands (then they
+are killed)."""
 
 
 def _default_simulator() -> str:
@@ -54,6 +64,7 @@ class SessionRuntime:
         simulator: SimulatorStarter | None = None,
         client: httpx.AsyncClient | None = None,
         threaded: bool | None = None,
+        on_warning: Callable[[str], None] | None = None,
     ) -> None:
         self.sessions = tuple(sessions)
         self.store: RunRecorder | None = None
@@ -62,6 +73,9 @@ class SessionRuntime:
         self.sim_error: str | None = None
         """Why the simulator did not start (its sessions' runs fail with this)."""
         self.on_store_error = on_store_error
+        self.on_warning = on_warning
+        """Told a problem the user should see that is no run's (an ``on_alert`` command
+        that cannot start, ...); None: logged as a warning."""
         self._simulator = simulator or _default_simulator
         self._own_client = client is None
         # the runs' network side gets a thread of its own (see engine.py), unless the caller
@@ -79,6 +93,16 @@ class SessionRuntime:
             )
             for session in self.sessions
         ]
+        rules = {s.name: s.alerts for s in self.sessions}
+        self.alerts = AlertMonitor()
+        """Every session's alerts (see :mod:`tui.session.alerts`): views read it, faces add
+        sinks."""
+        self.alert_commands = AlertCommands(rules.get, self._warn)
+        """Runs each session's ``on_alert`` command (see :mod:`tui.session.alert_command`)."""
+        self.alerts.add_sink(self._record_alert)
+        self.alerts.add_sink(self.alert_commands)
+        for controller in self.controllers:
+            controller.subscribe(self.alerts)
 
     @property
     def started(self) -> bool:
@@ -140,6 +164,33 @@ class SessionRuntime:
             raise RuntimeError(self.sim_error or "the built-in simulator is not running")
         return self.sim_url
 
+    def _warn(self, message: str) -> None:
+        if self.on_warning is None:
+            log.warning("%s", message)
+            return
+        try:
+            self.on_warning(message)
+        except Exception:
+            log.exception("the warning handler failed on: %s", message)
+
+    def _record_alert(self, alert: Alert) -> None:
+        """The store's alert sink (a recorder that keeps no alerts is skipped)."""
+        store = self.store
+        if not isinstance(store, AlertRecorder):
+            return
+        try:
+            store.record_alert(
+                session=alert.session,
+                run_id=alert.run_id,
+                metric=alert.metric,
+                value=alert.value,
+                threshold=alert.threshold,
+                message=alert.message,
+                at=alert.at,
+            )
+        except Exception as exc:
+            self._store_error(alert.session, exc)
+
     def _store_error(self, where: str, problem: BaseException | str) -> None:
         if self.on_store_error is not None:
             exc = problem if isinstance(problem, BaseException) else RuntimeError(problem)
@@ -173,12 +224,16 @@ class SessionRuntime:
         """Stop every run at once (each still records ``Finished(cancelled)``)."""
         await asyncio.gather(*(c.abort() for c in self.controllers))
 
-    async def close(self, grace_s: float = 2.0) -> None:
-        """End every run (gracefully, then at once after ``grace_s``), then write and close
-        the store and close the HTTP client. Store errors are reported, never raised."""
+    async def close(self, grace_s: float = 2.0, alert_wait_s: float = ALERT_COMMAND_WAIT_S) -> None:
+        """End every run (gracefully, then at once after ``grace_s``), deliver the queued
+        alerts (the store and every sink get them), wait up to ``alert_wait_s`` for running
+        ``on_alert`` commands and kill the rest, then write and close the store and close the
+        HTTP client. Store errors are reported, never raised."""
         self.cancel_all()
         if not await self.wait_idle(grace_s):
             await self.abort_all()
+        await self.alerts.drain()
+        await self.alert_commands.close(alert_wait_s)
         store, self.store = self.store, None
         if store is not None:
             try:
