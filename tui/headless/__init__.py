@@ -3,7 +3,11 @@
 stderr gets live progress (on a terminal, one line per running session redrawn in place;
 otherwise one line per running session per second) and one line per finished run. stdout gets
 a summary table at the end, or with ``--jsonl`` one JSON object per line: ``progress`` records
-about once a second per running session and exactly one ``result`` record per finished run.
+about once a second per running session, exactly one ``result`` record per finished run and
+one ``alert`` record per alert (a threshold of the session's ``alerts`` crossed; see
+:mod:`tui.session.alerts`), just after the result of its run. Every alert is also a line on
+stderr (as failures are), and when any session has alert rules the end says how many fired
+(after the table; on stderr with ``--jsonl``).
 
 Exit status: 0 when no run failed (``completed``, ``incomplete`` and ``cancelled`` runs are not
 failures: a run the user stopped did not fail), 1 when any run failed, 2 for bad input (a
@@ -32,6 +36,9 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 from tui.config import AppConfig, SessionConfig
 from tui.headless.output import (
     Progress,
+    alert_line,
+    alert_record,
+    alerts_summary,
     failure_line,
     fmt_count,
     fmt_ms,
@@ -41,11 +48,13 @@ from tui.headless.output import (
     summary_table,
 )
 from tui.session import SessionController, SessionRun, SessionRuntime
+from tui.session.alerts import has_rules
 from tui.session.redact import RedactingWriter, Redactor, install_log_filter
 from tui.stream.events import Finished, RunEvent
 
 if TYPE_CHECKING:
     from tui.session import RunRecorder
+    from tui.session.alerts import Alert
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -149,6 +158,12 @@ class _Printer:
             f"{fmt_rate(result.get('tokens_per_s'))} tok/s, "
             f"attempts {fmt_count(result.get('attempts'))}"
         )
+
+    def alert(self, alert: Alert) -> None:
+        """An alert sink: the ``alert`` record (``--jsonl``) and the stderr line."""
+        if self.options.jsonl:
+            self.emit(alert_record(alert))
+        self.progress.message(alert_line(alert))
 
     async def ticker(self, runtime: SessionRuntime) -> None:
         """Progress output until cancelled."""
@@ -284,7 +299,11 @@ async def _run_sessions(
             warned.add(where)
             progress.message(f"warning: runs are not saved ({where}: {exc})")
 
-    runtime = SessionRuntime(sessions, on_store_error=store_error)
+    runtime = SessionRuntime(
+        sessions,
+        on_store_error=store_error,
+        on_warning=lambda message: progress.message(f"warning: {message}"),
+    )
     if recorder is not None:
         runtime.use_store(recorder)
     elif options.store:
@@ -299,6 +318,7 @@ async def _run_sessions(
     if runtime.sim_error is not None:
         progress.message(f"error: {runtime.sim_error}")
     printer = _Printer(options, out, progress)
+    runtime.alerts.add_sink(printer.alert)
     stopper = _Stopper(runtime, progress)
     for controller in runtime.controllers:
         controller.subscribe(printer)
@@ -318,13 +338,18 @@ async def _run_sessions(
         await runtime.close(grace_s=0)
     if stopper.aborted:
         progress.message(f"aborted: {unfinished} run(s) did not finish")
+    alerting = runtime.alerts.total or any(has_rules(s.alerts) for s in sessions)
     if not options.jsonl:
         with contextlib.suppress(OSError, ValueError):
             # in the sessions' order (runs of one session in start order)
             order = {s.name: i for i, s in enumerate(sessions)}
             results = sorted(printer.results, key=lambda r: order.get(r["session"], len(order)))
             out.write(summary_table(results) + "\n" if results else "no runs\n")
+            if alerting:
+                out.write(alerts_summary(runtime.alerts.total) + "\n")
             out.flush()
+    elif alerting:
+        progress.message(alerts_summary(runtime.alerts.total))
     failed = any(r["status"] == "failed" for r in printer.results)
     return EXIT_FAILED if failed or stopper.aborted else EXIT_OK
 

@@ -1,4 +1,5 @@
-"""What ``tokentop run`` prints: the summary table, result and failure lines, progress."""
+"""What ``tokentop run`` prints: the summary table, result, failure and alert lines and
+records, progress."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from tui.config import SessionConfig
+from tui.session.alert_command import alert_time
+from tui.session.alerts import Alert
 from tui.stream.events import RunError
 from tui.vocab import MISSING
 
@@ -23,6 +26,30 @@ def failure_line(session: SessionConfig, error: RunError | None) -> str:
         elif not session.api_key_env:
             message += " — the server wants a key: set api_key_env in the session"
     return f"[{session.name}] failed: {message}"
+
+
+def alert_record(alert: Alert) -> dict[str, Any]:
+    """The ``--jsonl`` record of an alert (``at`` as ISO 8601 in UTC)."""
+    return {
+        "type": "alert",
+        "session": alert.session,
+        "run_id": alert.run_id,
+        "metric": alert.metric,
+        "value": alert.value,
+        "threshold": alert.threshold,
+        "message": alert.message,
+        "at": alert_time(alert.at),
+    }
+
+
+def alert_line(alert: Alert) -> str:
+    """The stderr line of an alert: ``alert: name: ttft 2,340 ms > 2,000 ms``."""
+    return f"alert: {alert.message}"
+
+
+def alerts_summary(fired: int) -> str:
+    """The end-of-run line that counts the alerts."""
+    return f"alerts: {fired} fired"
 
 
 def fmt_ms(value: float | None) -> str:
