@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import math
 import threading
-from bisect import bisect_left
-from collections import Counter as Tally
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
 from typing import TYPE_CHECKING, cast, get_args
 from urllib.parse import urlsplit
 
@@ -165,9 +163,9 @@ class ChunkGapHistogram:
 
     ``prometheus_client``'s ``Histogram.observe`` costs about 2 µs a value (a lock and a
     scan of the bounds per value); a long run has tens of thousands of gaps and they are
-    known at once when it ends, on the face's loop. :meth:`add` counts them with one C-level
-    pass (``bisect`` under ``Counter``) and takes the lock once. Registered as a custom
-    collector; scrapes (another thread) read a consistent copy.
+    known at once when it ends, on the face's loop. :meth:`add` sorts them (in C) and finds
+    each bound's cumulative count with one bisection, under one lock. Registered as a
+    custom collector; a scrape (another thread) reads a consistent copy.
     """
 
     def __init__(
@@ -187,23 +185,29 @@ class ChunkGapHistogram:
         self._unit = unit
         self._lock = threading.Lock()
         self._series: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
+        """Per label set: the cumulative bucket counts, and ``[count, sum]``."""
         registry.register(self)
 
     def add(self, labels: tuple[str, ...], values: Iterable[float]) -> None:
         """Count every value of ``values`` under ``labels`` (NaN values are skipped)."""
-        finite = [v for v in values if not math.isnan(v)]
-        if not finite:
+        ordered = sorted(values)
+        total = sum(ordered)
+        if total != total:  # a NaN: it has no bucket (and leaves the list unsorted)
+            ordered = sorted(v for v in ordered if v == v)
+            total = sum(ordered)
+        if not ordered:
             return
-        counts = Tally(map(partial(bisect_left, self._bounds), finite))
-        total = math.fsum(finite)
+        # the cumulative bucket counts at once: values <= each bound
+        cumulative = [bisect_right(ordered, bound) for bound in self._bounds]
         with self._lock:
             series = self._series.get(labels)
             if series is None:
-                series = self._series[labels] = ([0] * (len(self._bounds) + 1), [0.0])
-            buckets, sums = series
-            for slot, n in counts.items():
-                buckets[slot] += n
-            sums[0] += total
+                series = self._series[labels] = ([0] * len(self._bounds), [0, 0.0])
+            buckets, totals = series
+            for i, n in enumerate(cumulative):
+                buckets[i] += n
+            totals[0] += len(ordered)
+            totals[1] += total
 
     def _family(self) -> HistogramMetricFamily:
         return HistogramMetricFamily(
@@ -215,17 +219,14 @@ class ChunkGapHistogram:
         return [self._family()]
 
     def collect(self) -> list[Metric]:
-        """The family with a sample set per label set (cumulative buckets, as exposed)."""
+        """The family with a sample set per label set."""
         with self._lock:
-            copy = [(k, list(b), s[0]) for k, (b, s) in self._series.items()]
+            copy = [(k, list(b), t[0], t[1]) for k, (b, t) in self._series.items()]
         family = self._family()
-        les = [go_float(b) for b in self._bounds] + ["+Inf"]
-        for labels, buckets, total in copy:
-            running = 0
-            cumulative: list[tuple[str, float]] = []
-            for le, n in zip(les, buckets, strict=True):
-                running += n
-                cumulative.append((le, float(running)))
+        les = [go_float(b) for b in self._bounds]
+        for labels, buckets, count, total in copy:
+            cumulative = [(le, float(n)) for le, n in zip(les, buckets, strict=True)]
+            cumulative.append(("+Inf", float(count)))
             family.add_metric(list(labels), cumulative, total)
         return [family]
 
