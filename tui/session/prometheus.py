@@ -150,14 +150,6 @@ def error_type(acc: RunAccumulator) -> str:
     return reason if reason in FINISH_REASONS else OTHER
 
 
-def chunk_gaps(acc: RunAccumulator) -> list[float]:
-    """The gaps between consecutive content chunks of the run's kept output (s).
-
-    The one read of the accumulator's metrics fold: ``RunAccumulator`` has no public view
-    of its gaps yet."""
-    return acc._metrics.gaps()
-
-
 class ChunkGapHistogram:
     """A labelled histogram that takes all of a run's values in one call.
 
@@ -380,7 +372,7 @@ class MetricsExporter:
         first = acc.first_token_s
         if first is not None:
             self.time_to_first_chunk.labels(*labels).observe(first)
-        self.time_per_output_chunk.add(labels, chunk_gaps(acc))
+        self.time_per_output_chunk.add(labels, acc.chunk_gaps())
         if m.input_tokens is not None:
             self.token_usage.labels(*labels, "input").observe(m.input_tokens)
         if not m.tokens_estimated:

@@ -253,6 +253,10 @@ class RunAccumulator:
         """Run time of the first content of the kept output (None before any)."""
         return self._metrics.first_t
 
+    def chunk_gaps(self) -> list[float]:
+        """Every inter-chunk gap of the kept output, in arrival order (seconds)."""
+        return self._metrics.gaps()
+
     def metrics(self) -> MetricsSnapshot:
         """The run's metrics now."""
         return self._metrics.snapshot()
