@@ -12,20 +12,23 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from tui.store import Store
 from tui.store.store import FLUSH_INTERVAL_S
+from tui.store.writer import RAW_HOLD_EVENTS
 from tui.stream.events import RawEvent, TextDelta
 
 ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = """
 import asyncio, sys, time
-from tui.config import SessionConfig
+from tui.config import SessionConfig, StoreConfig
 from tui.store import Store
 from tui.stream.events import Connecting, RawEvent, TextDelta
 
 async def main():
-    store = await Store.open(sys.argv[1])
+    store = await Store.open(sys.argv[1], retention=StoreConfig(keep_raw_events=sys.argv[2]))
     session = SessionConfig(name="crash", model="m", prompt="stream until killed")
     run_id = await store.start_run(session, prompt=session.prompt)
     store.on_flush = lambda n: print("flushed", n, repr(time.time()), flush=True)
@@ -45,13 +48,20 @@ asyncio.run(main())
 """
 
 
-async def test_sigkill_mid_run_loses_at_most_one_flush_interval(tmp_path: Path) -> None:
+@pytest.mark.parametrize("keep_raw", ["all", "failed"])
+async def test_sigkill_mid_run_loses_at_most_one_flush_interval(
+    tmp_path: Path, keep_raw: str
+) -> None:
+    """With ``keep_raw_events = "failed"`` (the default) the raw events a running run holds
+    back are not on disk yet: those are lost too (at most ``RAW_HOLD_EVENTS``), the rest
+    of the bound holds."""
     db = tmp_path / "crash.db"
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         textwrap.dedent(CHILD),
         str(db),
+        keep_raw,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -102,9 +112,12 @@ async def test_sigkill_mid_run_loses_at_most_one_flush_interval(tmp_path: Path) 
     # the partial text is readable and is exactly the text of the stored events
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert run.output_text == text and text.startswith("w0 w1 w2 ")
-    assert sum(isinstance(e, RawEvent) for e in events) == sum(
-        isinstance(e, TextDelta) for e in events
-    )
+    raw = sum(isinstance(e, RawEvent) for e in events)
+    deltas = sum(isinstance(e, TextDelta) for e in events)
+    if keep_raw == "all":
+        assert raw == deltas
+    else:  # held back RAW_HOLD_EVENTS at a time, written when the hold was full
+        assert raw > 0 and raw % RAW_HOLD_EVENTS == 0 and raw <= deltas
     # no holes: what is lost is only the tail
     assert [e.t for e in events] == sorted(e.t for e in events)
     # at most the last flush interval is lost (plus scheduling slack on a loaded machine)

@@ -18,8 +18,9 @@ from typing import cast
 import pytest
 
 from tests.store.conftest import completed_events, make_session, record
+from tui.config import KeepRawEvents, StoreConfig
 from tui.store import Store, StoreError
-from tui.stream.events import Finished, RawEvent, TextDelta
+from tui.stream.events import Finished, RawEvent, RunEvent, TextDelta
 
 ROOT = Path(__file__).resolve().parents[2]
 NOBODY = 65534
@@ -291,14 +292,22 @@ async def test_a_reader_never_blocks_a_writer(db_path: Path) -> None:
             assert (await reader.get_run(second)).output_text == "written while reading"
 
 
+@pytest.mark.parametrize(
+    ("keep_raw", "bogus"),
+    [
+        ("all", RawEvent(0.2, 1, "x", cast(str, object()))),  # not JSON-encodable
+        ("failed", RawEvent(0.2, 1, "x", cast(str, object()))),  # held, then written at once
+        ("failed", TextDelta(0.2, cast(str, object()))),  # in a compact deltas row
+    ],
+)
 async def test_an_event_that_cannot_be_saved_stops_recording_visibly(
-    store: Store, db_path: Path
+    db_path: Path, keep_raw: KeepRawEvents, bogus: RunEvent
 ) -> None:
+    store = await Store.open(db_path, retention=StoreConfig(keep_raw_events=keep_raw))
     kept = await record(store, completed_events("saved before the bad event"))
     run_id = await store.start_run(make_session(), prompt="p")
     store.add_event(run_id, TextDelta(0.1, "fine "))
     await store.flush()
-    bogus = RawEvent(0.2, 1, "x", cast(str, object()))  # not JSON-encodable
     store.add_event(run_id, bogus)
     await store.flush()  # never raises: the error is reported instead
     assert store.last_error is not None and "internal error" in store.last_error

@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 DYING_WRITER = """
 import asyncio, os, sys
 from tests.store.conftest import every_kind_events, make_session
+from tui.config import StoreConfig
 from tui.store import Store
 
 async def main():
-    store = await Store.open(sys.argv[1])
+    # every event is written, raw ones too (the live store below keeps them on close)
+    store = await Store.open(sys.argv[1], retention=StoreConfig(keep_raw_events="all"))
     store.checkpoint_period = 3600.0  # the row keeps its first checkpoint only
     session = make_session()
     run_id = await store.start_run(session, prompt=session.prompt)

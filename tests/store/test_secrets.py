@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from tests.store.conftest import completed_events, make_session
 from tui.cli_store import export_command, history_command
+from tui.config import StoreConfig
 from tui.store import Store
 from tui.stream.events import (
     Connecting,
@@ -150,7 +151,8 @@ async def test_a_key_with_json_escaped_characters_is_blanked_in_stored_events(
     monkeypatch.setenv("TT_ODD_KEY", key)
     session = make_session("odd", api_key_env="TT_ODD_KEY")
     db = tmp_path / "odd.db"
-    async with await Store.open(db) as store:
+    keep_all = StoreConfig(keep_raw_events="all")  # the raw event must be stored, blanked
+    async with await Store.open(db, retention=keep_all) as store:
         run_id = await store.start_run(session, prompt="p")
         store.add_events(
             run_id,

@@ -18,6 +18,7 @@ import tui.store.connection as connection_module
 import tui.store.writer as writer_module
 from tests.store.conftest import completed_events, make_session, record
 from tests.store.test_migrations import build_old
+from tui.config import StoreConfig
 from tui.store import Store, StoreError
 from tui.store.lock import writers_dir
 from tui.store.schema import SCHEMA_VERSION
@@ -25,15 +26,18 @@ from tui.stream.events import Finished, RawEvent, TextDelta
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 20_000
+KEEP_ALL = StoreConfig(keep_raw_events="all")
+"""These tests count every event written: raw events are kept as any other."""
 
 WRITER = """
 import asyncio, sys
-from tui.config import SessionConfig
+from tui.config import SessionConfig, StoreConfig
 from tui.store import Store
 from tui.stream.events import Finished, RawEvent, TextDelta
 
 async def main():
-    store = await Store.open(sys.argv[1])
+    # every raw event is kept: each one counts in what must not be lost
+    store = await Store.open(sys.argv[1], retention=StoreConfig(keep_raw_events="all"))
     errors = []
     store.on_error = errors.append
     session = SessionConfig(name="child", model="m", prompt="from the child")
@@ -112,7 +116,7 @@ async def spawn(children: list[Child], db: Path, mode: str, n: int = 0) -> Child
 async def test_two_processes_write_runs_at_the_same_time(
     db_path: Path, children: list[Child]
 ) -> None:
-    async with await Store.open(db_path) as store:
+    async with await Store.open(db_path, retention=KEEP_ALL) as store:
         errors: list[str] = []
         store.on_error = errors.append
         child = await spawn(children, db_path, "stream", EVENTS)
@@ -254,7 +258,7 @@ async def test_writing_while_held_exclusively_waits_and_loses_nothing(
 async def test_close_while_flushes_are_in_flight_loses_nothing(db_path: Path) -> None:
     total = 0
     for attempt in range(20):
-        store = await Store.open(db_path)
+        store = await Store.open(db_path, retention=KEEP_ALL)
         store.flush_period = 0.001  # the flusher is nearly always mid-flush
         errors: list[str] = []
         store.on_error = errors.append
@@ -273,14 +277,17 @@ async def test_close_while_flushes_are_in_flight_loses_nothing(db_path: Path) ->
         total += n + 2
     con = sqlite3.connect(db_path)
     try:
-        assert con.execute("SELECT count(*) FROM events").fetchone()[0] == total
+        stored = con.execute(
+            "SELECT (SELECT count(*) FROM events) + (SELECT sum(count) FROM deltas)"
+        ).fetchone()[0]
+        assert stored == total
         assert con.execute("SELECT DISTINCT status FROM runs").fetchall() == [("completed",)]
     finally:
         con.close()
 
 
 async def test_a_cancelled_flush_leaves_no_transaction_open(db_path: Path) -> None:
-    async with await Store.open(db_path) as store:
+    async with await Store.open(db_path, retention=KEEP_ALL) as store:
         errors: list[str] = []
         store.on_error = errors.append
         run_id = await store.start_run(make_session(), prompt="p")

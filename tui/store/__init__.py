@@ -11,15 +11,24 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .errors import StoreError
-    from .records import AttemptRecord, RunDetail, RunSummary, result_record
+    from .records import (
+        AttemptRecord,
+        PruneResult,
+        RunDetail,
+        RunSummary,
+        StoredAlert,
+        result_record,
+    )
     from .store import Store
 
 __all__ = [
     "AttemptRecord",
+    "PruneResult",
     "RunDetail",
     "RunSummary",
     "Store",
     "StoreError",
+    "StoredAlert",
     "result_record",
 ]
 
@@ -29,6 +38,8 @@ _HOMES = {
     "AttemptRecord": ".records",
     "RunDetail": ".records",
     "RunSummary": ".records",
+    "StoredAlert": ".records",
+    "PruneResult": ".records",
     "result_record": ".records",
 }
 

@@ -1,10 +1,13 @@
 """What one flush of the store's writer writes, and the transaction that writes it.
 
 :class:`ActiveRun` is the writer's state of one run (its fold, sequence numbers, last
-checkpoint) and gives the run's row and changed attempts; :class:`_EventRows` is a chunk of
-queued events, encoded to JSON by SQLite's adapter in the writer's thread (never on the event
-loop), with the sessions' API keys (:func:`secret_forms`) blanked out; :func:`commit_flush`
-writes one batch (events, run rows, attempts) in one ``BEGIN IMMEDIATE`` transaction.
+checkpoint, the deltas it gathers, the raw events it holds back) and gives the run's row and
+changed attempts; :class:`_EventRows` is a chunk of queued events, encoded to JSON by SQLite's
+adapter in the writer's thread (never on the event loop), with the sessions' API keys
+(:func:`secret_forms`) blanked out; text and reasoning deltas go to ``deltas`` rows instead
+(:mod:`tui.store.compact`, encoded the same way); :func:`commit_flush` writes one batch
+(events, deltas, alerts, run rows, attempts, and the deletion of raw events a completed run
+need not keep) in one ``BEGIN IMMEDIATE`` transaction.
 
 Promises: :func:`commit_flush` never raises an ``Exception``: it returns the one that rolled
 the transaction back (busy, disk full, read-only, a bad event), or None once committed, and
@@ -17,17 +20,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
 
 from tui.stream.accumulate import RunAccumulator
-from tui.stream.events import RunEvent
+from tui.stream.events import RawEvent, RunEvent
 from tui.stream.result import AttemptRecord
 
 from . import queries
-from .codec import REDACTED, encode_rows
+from .codec import encode_rows
+from .compact import INSERT_DELTAS, DeltaSegment, blank_secrets, segment_row
 from .rows import changed_attempts, run_row
 
 __all__ = [
@@ -38,8 +43,6 @@ __all__ = [
     "rollback",
     "secret_forms",
 ]
-
-REDACTED_BYTES = REDACTED.encode()
 
 SEQ_BITS = 32
 """Queued events are keyed ``rowid << SEQ_BITS | seq``: a plain int, which (unlike a tuple)
@@ -87,9 +90,7 @@ class _EventRows:
         secrets = self.secrets
         if secrets:
             for rowid in {key >> SEQ_BITS for key in keys} & secrets.keys():
-                for form in secrets[rowid]:
-                    if form in blob:
-                        blob = blob.replace(form, REDACTED_BYTES)
+                blob = blank_secrets(blob, secrets[rowid])
         # text, not bytes: SQLite 3.45+ reads a BLOB argument of a JSON function as JSONB
         return blob.decode()
 
@@ -123,6 +124,19 @@ class ActiveRun:
     """``t`` of the last event queued (the end of a run closed unfinished)."""
     written: list[AttemptRecord] = field(default_factory=list)
     """The attempt records as of the last checkpoint (to write only those that changed)."""
+    segment: DeltaSegment | None = None
+    """The deltas gathered for the next flush (None: the next delta starts a new one)."""
+    held_keys: list[int] = field(default_factory=list)
+    held: list[RawEvent] = field(default_factory=list)
+    """Raw events held back until the run's outcome is known (``keep_raw_events =
+    "failed"``), with their queue keys; bounded, see ``tui.store.writer.RAW_HOLD_EVENTS``."""
+    held_bytes: int = 0
+    """The size of the held raw events' data."""
+    spilled: bool = False
+    """Held raw events were queued (written) before the outcome was known: deleted again if
+    the run completes."""
+    purge_raw: bool = False
+    """The run completed after raw events were spilled: its last flush deletes them."""
 
     def row(self, *, final: bool) -> tuple[Any, ...]:
         """The run's row values now (see :func:`tui.store.rows.run_row`)."""
@@ -140,11 +154,16 @@ async def commit_flush(
     run_rows: list[tuple[Any, ...]],
     attempt_rows: list[tuple[Any, ...]],
     secrets: dict[int, tuple[bytes, ...]],
+    *,
+    segments: Sequence[DeltaSegment] = (),
+    alert_rows: Sequence[tuple[Any, ...]] = (),
+    purge_raw: Sequence[int] = (),
 ) -> BaseException | None:
     """One flush transaction on ``conn``: the events of ``batch`` (keyed by ``keys``, see
-    :data:`SEQ_BITS`, with the ``secrets`` of their runs blanked out), then ``run_rows``
-    (``UPDATE_RUN``) and ``attempt_rows`` (``UPSERT_ATTEMPT``); the exception that rolled it
-    back, if any."""
+    :data:`SEQ_BITS`, with the ``secrets`` of their runs blanked out) and the delta
+    ``segments``; the raw events of the runs ``purge_raw`` deleted; then ``alert_rows``
+    (``INSERT_ALERT``), ``run_rows`` (``UPDATE_RUN``) and ``attempt_rows``
+    (``UPSERT_ATTEMPT``); the exception that rolled it back, if any."""
     try:
         await conn.execute("BEGIN IMMEDIATE")
         if batch:
@@ -163,6 +182,14 @@ async def commit_flush(
                     for i in range(0, len(batch), EVENTS_PER_INSERT)
                 ],
             )
+        if segments:
+            await conn.executemany(
+                INSERT_DELTAS, [segment_row(s, secrets.get(s.rowid, ())) for s in segments]
+            )
+        if purge_raw:
+            await conn.executemany(queries.DELETE_RAW_EVENTS, [(rowid,) for rowid in purge_raw])
+        if alert_rows:
+            await conn.executemany(queries.INSERT_ALERT, alert_rows)
         if run_rows:
             await conn.executemany(queries.UPDATE_RUN, run_rows)
         if attempt_rows:

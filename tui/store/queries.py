@@ -39,12 +39,17 @@ INSERT_RUN = (
     "writer_pid, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 
-MARK_INTERRUPTED = """
+_LAST_T = (
+    "(SELECT max(t) FROM (SELECT t FROM events WHERE events.run = runs.id "
+    "UNION ALL SELECT last_t FROM deltas WHERE deltas.run = runs.id))"
+)
+"""The ``t`` of a run's last stored event (an event row or a compact delta)."""
+
+MARK_INTERRUPTED = f"""
 UPDATE runs SET
     status = 'interrupted',
-    ended_s = COALESCE((SELECT max(t) FROM events WHERE events.run = runs.id), ended_s),
-    duration_ms = 1000.0 * COALESCE(
-        (SELECT max(t) FROM events WHERE events.run = runs.id), ended_s)
+    ended_s = COALESCE({_LAST_T}, ended_s),
+    duration_ms = 1000.0 * COALESCE({_LAST_T}, ended_s)
 WHERE status = 'running' AND owner IS ?
 """
 """Runs left ``running`` by the writer ``?`` (an owner token, or NULL for runs of a tokentop
@@ -63,7 +68,33 @@ SELECT_ATTEMPTS = (
 )
 """Attempts of several runs (``{marks}``: one ``?`` per run rowid)."""
 
-SELECT_EVENTS = "SELECT kind, payload FROM events WHERE run = ? ORDER BY seq"
+DELETE_RAW_EVENTS = "DELETE FROM events WHERE run = ? AND kind = 'RawEvent'"
+"""The raw events of a run that completed (``keep_raw_events = "failed"``)."""
+
+INSERT_ALERT = (
+    "INSERT INTO alerts(run, run_id, session_name, metric, value, threshold, message, at) "
+    "VALUES ((SELECT id FROM runs WHERE run_id = ?1), ?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+)
+"""One alert (``?1`` the run id: linked to its stored run, if any)."""
+
+ALERT_COLUMNS = "run_id, session_name, metric, value, threshold, message, at"
+
+
+def list_alerts_sql(*, session: str | None, since: str | None) -> tuple[str, list[Any]]:
+    """SELECT of :data:`ALERT_COLUMNS` of the alerts matching the filters, oldest first."""
+    where: list[str] = []
+    params: list[Any] = []
+    if session is not None:
+        where.append("session_name = ?")
+        params.append(session)
+    if since is not None:
+        where.append("at >= ?")
+        params.append(since)
+    sql = f"SELECT {ALERT_COLUMNS} FROM alerts"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY at, id", params
+
 
 MIN_TRIGRAM = 3
 """The trigram tokenizer can only match terms of at least three characters."""
@@ -84,6 +115,7 @@ def list_runs_sql(
     model: str | None,
     finish: str | None,
     limit: int,
+    since: str | None = None,
 ) -> tuple[str, list[Any]]:
     """SELECT of run summaries matching every given filter, newest first.
 
@@ -92,6 +124,8 @@ def list_runs_sql(
     use the FTS5 trigram index of ended runs; shorter ones (a two-syllable Korean word such as
     ``서울``) and running runs, which are not indexed yet, fall back to ``LIKE``.
     ``finish`` matches the normalized finish reason or the status (``interrupted``).
+    ``since`` (a ``started_at``, see :func:`tui.store.window.started_since`) keeps the runs
+    that started then or later.
     """
     where: list[str] = []
     params: list[Any] = []
@@ -119,6 +153,9 @@ def list_runs_sql(
     if finish is not None:
         where.append("(r.finish_reason = ? OR r.status = ?)")
         params += [finish, finish]
+    if since is not None:
+        where.append("r.started_at >= ?")
+        params.append(since)
     sql = f"SELECT {SUMMARY_COLUMNS}, r.id FROM runs AS r"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -140,5 +177,24 @@ def prefix_sql(prefix: str) -> tuple[str, list[Any]]:
 DETAIL_SQL = (
     f"SELECT {SUMMARY_COLUMNS}, s.config_json, "
     "(SELECT count(*) FROM events WHERE events.run = r.id) "
+    "+ (SELECT coalesce(sum(count), 0) FROM deltas WHERE deltas.run = r.id) "
     "FROM runs AS r JOIN sessions AS s ON s.id = r.session_id WHERE r.id = ?"
 )
+
+
+PRUNABLE_RUNS = (
+    "SELECT id FROM runs WHERE started_at < ? AND status <> 'running' ORDER BY started_at LIMIT ?"
+)
+"""Up to ``?`` runs that started before ``?`` and have ended. A ``running`` run is never
+pruned: its writer is alive (a dead writer's runs are marked ``interrupted`` when a writer
+opens the database, and are prunable from then on)."""
+
+DELETE_RUNS = "DELETE FROM runs WHERE id IN ({marks})"
+"""Runs by rowid; their attempts, events, deltas and alerts go with them (``ON DELETE
+CASCADE``), and their search entries (the ``runs_fts_deleted`` trigger)."""
+
+DELETE_UNUSED_SESSIONS = "DELETE FROM sessions WHERE id NOT IN (SELECT session_id FROM runs)"
+"""Config snapshots no run refers to any more (one pass: SQLite indexes the subquery once)."""
+
+DELETE_OLD_LOOSE_ALERTS = "DELETE FROM alerts WHERE run IS NULL AND at < ?"
+"""Alerts of runs that were never stored, older than ``?``."""

@@ -17,10 +17,18 @@ import aiosqlite
 from tui.stream.events import RunEvent
 
 from . import queries
-from .codec import decode_event
+from .compact import load_events
 from .connection import fetch_one, store_error
 from .errors import StoreError
-from .records import AttemptRecord, RunDetail, RunSummary, attempt_record, summary_fields
+from .records import (
+    AttemptRecord,
+    RunDetail,
+    RunSummary,
+    StoredAlert,
+    alert_record,
+    attempt_record,
+    summary_fields,
+)
 from .replay import ReplayClock
 
 
@@ -52,11 +60,13 @@ class RunQueries:
         model: str | None = None,
         finish: str | None = None,
         limit: int = 50,
+        since: str | None = None,
     ) -> list[RunSummary]:
-        """Runs matching every given filter, newest first (see :func:`queries.list_runs_sql`)."""
+        """Runs matching every given filter, newest first (see :func:`queries.list_runs_sql`;
+        ``since``: a ``started_at`` as :func:`tui.store.window.started_since` gives it)."""
         await self.flush()
         sql, params = queries.list_runs_sql(
-            search=search, session=session, model=model, finish=finish, limit=limit
+            search=search, session=session, model=model, finish=finish, limit=limit, since=since
         )
         rows = await self._query(sql, params)
         attempts = await self._attempts([int(row[-1]) for row in rows])
@@ -101,11 +111,25 @@ class RunQueries:
         )
 
     async def run_events(self, run_id_or_prefix: str) -> list[RunEvent]:
-        """Every recorded event of the run, in arrival order, as the original dataclasses."""
+        """Every recorded event of the run, in arrival order, as the original dataclasses
+        (compact delta rows expanded, see :mod:`tui.store.compact`)."""
         await self.flush()
         rowid, _ = await self._resolve(run_id_or_prefix)
-        rows = await self._query(queries.SELECT_EVENTS, (rowid,))
-        return [decode_event(kind, payload) for kind, payload in rows]
+        if self._closed:
+            raise StoreError("the store is closed")
+        try:
+            return await load_events(self._conn, rowid)
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc) from None
+
+    async def list_alerts(
+        self, session: str | None = None, since: str | None = None
+    ) -> list[StoredAlert]:
+        """Stored alerts, oldest first: all, or those of ``session``, raised at ``since`` (an
+        ISO 8601 UTC time such as :func:`tui.store.window.started_since` gives) or later."""
+        await self.flush()
+        sql, params = queries.list_alerts_sql(session=session, since=since)
+        return [alert_record(tuple(row)) for row in await self._query(sql, params)]
 
     async def replay(
         self, run_id_or_prefix: str, clock: ReplayClock | None = None

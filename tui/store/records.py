@@ -19,9 +19,12 @@ from tui.vocab import StoredStatus
 
 __all__ = [
     "AttemptRecord",
+    "PruneResult",
     "RunDetail",
     "RunSummary",
+    "StoredAlert",
     "StoredStatus",
+    "alert_record",
     "attempt_record",
     "result_record",
     "summary_fields",
@@ -192,3 +195,55 @@ def result_record(run: RunSummary) -> dict[str, Any]:
     )
     record["started_at"] = run.started_at.isoformat()
     return record
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """One stored alert: which run of which session crossed which threshold, and when."""
+
+    session: str
+    run_id: str
+    metric: str
+    """The rule that fired (its key in the sessions file, e.g. ``ttft_ms``)."""
+    value: float | None
+    """What the run measured (None when not a number, e.g. for ``on_failure``)."""
+    threshold: float | None
+    """The configured bound (None when the rule has none)."""
+    message: str
+    at: datetime
+    """When it was raised: wall clock, timezone-aware UTC."""
+
+
+def alert_record(row: tuple[Any, ...]) -> StoredAlert:
+    """An alert from a row of ``tui.store.queries.ALERT_COLUMNS``."""
+    run_id, session, metric, value, threshold, message, at = row
+    return StoredAlert(
+        session=session,
+        run_id=run_id,
+        metric=metric,
+        value=value,
+        threshold=threshold,
+        message=message,
+        at=datetime.fromisoformat(at),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What :meth:`tui.store.store.Store.prune` removed, and the file's size around it."""
+
+    runs: int
+    """Runs deleted (with their attempts, events, alerts and search entries)."""
+    bytes_before: int
+    """The database file plus its write-ahead log before, in bytes (after a checkpoint)."""
+    bytes_after: int
+    """The same after (it shrinks only with ``vacuum``)."""
+    free_before: int
+    """Bytes of free pages inside the file before (space SQLite reuses for new rows)."""
+    free_after: int
+    """The same after (without ``vacuum``, what the pruned runs took is here)."""
+
+    @property
+    def freed_bytes(self) -> int:
+        """Bytes this prune made free: given back to the disk (``vacuum``) or to new runs."""
+        return max(0, self.bytes_before - self.bytes_after + self.free_after - self.free_before)

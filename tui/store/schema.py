@@ -154,7 +154,47 @@ CREATE INDEX runs_running ON runs(owner) WHERE status = 'running';
 """
 """Version 3: the owner (writer token) of each run."""
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+V4 = """
+-- The compact form of text and reasoning deltas, most of a run's events: one row per
+-- stretch of deltas of one kind that one flush wrote (tui.store.compact). `seq` is the
+-- first delta's place among the run's events (the numbering `events` uses); `steps` gives
+-- the places of the others (NULL: consecutive); `times` holds each delta's `t` exactly
+-- (float64, little-endian); `texts` is a JSON array of the pieces, in order. Events rows
+-- and deltas rows together are the run's events, ordered by seq. Runs written before keep
+-- their deltas in `events`, which stays readable as it was.
+CREATE TABLE deltas (
+    run    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    seq    INTEGER NOT NULL,                  -- seq of the first delta of the row
+    kind   TEXT NOT NULL,                     -- TextDelta | ReasoningDelta
+    count  INTEGER NOT NULL,                  -- deltas in the row
+    last_t REAL,                              -- t of the last one (NULL when not finite)
+    times  BLOB NOT NULL,                     -- count float64 values
+    steps  BLOB,                              -- seq gaps after the first (NULL: all 1)
+    texts  TEXT NOT NULL,                     -- JSON array of count strings
+    PRIMARY KEY (run, seq)
+) WITHOUT ROWID;
+
+-- Every alert a session's runs raised (tui.session.alerts). The run may be missing from
+-- the store (recording had stopped): `run_id` is kept as given, `run` links it when stored,
+-- so that pruning a run removes its alerts.
+CREATE TABLE alerts (
+    id           INTEGER PRIMARY KEY,
+    run          INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+    run_id       TEXT NOT NULL,
+    session_name TEXT NOT NULL,
+    metric       TEXT NOT NULL,
+    value        REAL,
+    threshold    REAL,
+    message      TEXT NOT NULL,
+    at           TEXT NOT NULL                -- wall time, ISO 8601 UTC (as started_at)
+);
+CREATE INDEX alerts_by_run ON alerts(run);
+CREATE INDEX alerts_by_session ON alerts(session_name, at);
+CREATE INDEX alerts_by_time ON alerts(at);
+"""
+"""Version 4: compact delta rows (``deltas``) and the ``alerts`` table."""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 """Upgrade scripts; ``MIGRATIONS[n - 1]`` produces version ``n``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,6 +22,10 @@ committed events (a running run's row is only a checkpoint), so their text is ne
 than their events. Closing marks the store's own unfinished runs ``interrupted`` and
 removes its lock file.
 
+Retention (``[store]``, given to :meth:`Store.open` as ``retention``): ``keep_raw_events``
+decides which runs keep their raw SSE events (:mod:`tui.store.writer`), ``keep_days`` how
+long runs are kept (:mod:`tui.store.retention`, also :meth:`Store.prune`).
+
 Closing stops the flusher with an event (never by cancelling a flush in flight) and then
 commits what is left; a flush interrupted anyway (its task cancelled) is rolled back, so the
 connection never stays inside a transaction.
@@ -41,12 +45,13 @@ from urllib.parse import quote
 
 import aiosqlite
 
-from tui.config import SessionConfig
+from tui.config import SessionConfig, StoreConfig
 from tui.stream.accumulate import RunAccumulator, fold_events
 from tui.stream.events import new_run_id
 
 from . import queries
-from .codec import config_snapshot, decode_event, scrub, secret_of, snapshot_json
+from .codec import config_snapshot, scrub, secret_of, snapshot_json
+from .compact import load_events
 from .connection import (
     busy_timeout_sql,
     check_version,
@@ -62,13 +67,13 @@ from .connection import (
 from .errors import StoreError
 from .lock import DbLock, owner_alive, sweep_dead
 from .reading import RunQueries
+from .retention import Pruner
 from .rows import changed_attempts, run_row
 from .writer import (
     BUSY_GIVE_UP_S,
     CHECKPOINT_S,
     FLUSH_INTERVAL_S,
     FLUSH_PERIOD_S,
-    EventWriter,
     backoff,
 )
 
@@ -86,10 +91,9 @@ async def _refold_runs_of(conn: aiosqlite.Connection, owner: str | None) -> None
     ``MARK_INTERRUPTED``."""
     runs = await conn.execute_fetchall(queries.RUNNING_OF_OWNER, (owner,))
     for rowid, run_id, session_name, api, model, prompt in runs:
-        rows = await conn.execute_fetchall(queries.SELECT_EVENTS, (rowid,))
-        if not rows:
+        events = await load_events(conn, rowid)
+        if not events:
             continue
-        events = [decode_event(kind, payload) for kind, payload in rows]
         acc = fold_events(events, run_id, session_name, api, model, prompt or "")
         row = run_row(acc, final=True, last_t=events[-1].t, secret=None)
         await conn.execute(queries.UPDATE_RUN, (*row, rowid))
@@ -98,12 +102,22 @@ async def _refold_runs_of(conn: aiosqlite.Connection, owner: str | None) -> None
             await conn.executemany(queries.UPSERT_ATTEMPT, attempts)
 
 
-class Store(EventWriter, RunQueries):
+class Store(Pruner, RunQueries):
     """Every run and every event, in one SQLite file. Open with :meth:`open`."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path, lock: DbLock | None) -> None:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        path: Path,
+        lock: DbLock | None,
+        retention: StoreConfig | None = None,
+    ) -> None:
         """Use :meth:`Store.open`."""
-        super().__init__(conn, path, readonly=lock is None)
+        retention = retention or StoreConfig()
+        super().__init__(
+            conn, path, readonly=lock is None, keep_raw_events=retention.keep_raw_events
+        )
+        self.keep_days = retention.keep_days
         self._lock = lock
         self.owner = lock.token if lock is not None else None
         """This writer's token, the ``owner`` of the runs it starts (None when read-only)."""
@@ -111,22 +125,31 @@ class Store(EventWriter, RunQueries):
     # -- opening -----------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str], *, readonly: bool = False) -> Store:
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        readonly: bool = False,
+        retention: StoreConfig | None = None,
+    ) -> Store:
         """Open (creating, upgrading and repairing as needed) the database at ``path``.
 
         A writer takes its own lock file (other writers, in this process or others, may be
-        open at the same time), applies pending migrations and marks runs left ``running``
-        by dead writers ``interrupted``. ``readonly=True`` (history, export) does the same
-        upkeep when it may write the file and gives its lock back at once, then reads
-        through a read-only connection; it skips the upkeep when the file is read-only or
-        stays locked. Every expected problem raises :class:`StoreError`.
+        open at the same time), applies pending migrations, marks runs left ``running``
+        by dead writers ``interrupted`` and applies ``retention`` (the ``[store]`` settings;
+        None: the defaults): it keeps raw events as ``keep_raw_events`` says and deletes the
+        runs older than ``keep_days`` now and every hour while it stays open.
+        ``readonly=True`` (history, export) does the same upkeep, without ``retention``,
+        when it may write the file and gives its lock back at once, then reads through a
+        read-only connection; it skips the upkeep when the file is read-only or stays
+        locked. Every expected problem raises :class:`StoreError`.
         """
         # refuse what is not ours before anything (a lock file, the WAL switch) touches it
         db = identified(Path(path), readonly=readonly)  # a few bytes, as claim() reads
         db, lock = claim(db, readonly=readonly)
         if not readonly:
             assert lock is not None  # claim raises when a writer cannot lock
-            return await cls._open_locked(db, lock)
+            return await cls._open_locked(db, lock, retention)
         if lock is not None:
             try:
                 await (await cls._open_locked(db, lock)).close()
@@ -136,7 +159,9 @@ class Store(EventWriter, RunQueries):
         return await cls._open_readonly(db)
 
     @classmethod
-    async def _open_locked(cls, db: Path, lock: DbLock) -> Store:
+    async def _open_locked(
+        cls, db: Path, lock: DbLock, retention: StoreConfig | None = None
+    ) -> Store:
         conn: aiosqlite.Connection | None = None
         try:
             conn = await connect(str(db))
@@ -170,7 +195,13 @@ class Store(EventWriter, RunQueries):
             if isinstance(exc, sqlite3.Error):
                 raise store_error(db, exc) from None
             raise
-        store = cls(conn, db, lock)
+        store = cls(conn, db, lock, retention)
+        try:
+            await store.apply_keep_days()
+        except StoreError as exc:
+            if exc.problem != "busy":  # another writer's long transaction: in an hour
+                await store.close()
+                raise
         store._start_flusher()
         return store
 
@@ -211,12 +242,6 @@ class Store(EventWriter, RunQueries):
 
     # -- runs --------------------------------------------------------------------------
 
-    def _check_writer(self) -> None:
-        if self.readonly:
-            raise StoreError(f"database {self.path} is open read-only (another tokentop writes it)")
-        if self._closed:
-            raise StoreError("the store is closed")
-
     async def start_run(
         self,
         session: SessionConfig,
@@ -242,6 +267,9 @@ class Store(EventWriter, RunQueries):
         if self.errors:
             self._dropping.add(run_id)
             return run_id
+        secret = secret_of(session)
+        if secret is not None:
+            self._session_secrets[session.name] = secret
         config_text, config_hash = snapshot_json(config_snapshot(session))
         now = datetime.now(UTC)
         loop = asyncio.get_running_loop()
@@ -266,7 +294,7 @@ class Store(EventWriter, RunQueries):
         shared = accumulator is not None
         if accumulator is None:
             accumulator = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
-        self._track(run_id, cast(int, rowid), accumulator, shared=shared, secret=secret_of(session))
+        self._track(run_id, cast(int, rowid), accumulator, shared=shared, secret=secret)
         return run_id
 
     async def _insert_run(

@@ -22,6 +22,20 @@ backoff (:data:`BUSY_BACKOFF_S`), for as long as it takes. Memory stays bounded:
 :data:`PENDING_LIMIT` queued events, new ones are not queued (counted in
 ``events_dropped``, reported once through ``on_error``) until the queue is written.
 
+Text and reasoning deltas are gathered per run into :class:`~tui.store.compact.DeltaSegment`
+rows as they are queued (the compact stored form, :mod:`tui.store.compact`). Raw SSE events
+follow ``keep_raw_events``: ``all`` queues them as any event; ``none`` drops them at once
+(they take no sequence number); ``failed`` holds a run's raw events back until its
+:class:`Finished` says how it ended: a completed run drops them, any other outcome (or a run
+still open at ``close``) queues them with their original sequence numbers. The hold is
+bounded (:data:`RAW_HOLD_EVENTS`, :data:`RAW_HOLD_BYTES` per run): past it the held events
+are queued (written) and deleted again by the run's last flush if it completes, so memory
+stays bounded on any stream. Held raw events are not on disk yet: a ``kill -9`` loses them
+(the run's text and deltas are committed as always).
+
+Alerts (:meth:`EventWriter.record_alert`) are queued the same way and written by the next
+flush, retried like events while another writer holds the database.
+
 What one flush writes, and its transaction, is :mod:`tui.store.flush`; this module decides
 what goes into a flush and when, retries a busy database and accounts for every event.
 """
@@ -34,22 +48,31 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
+from tui.config import KeepRawEvents
 from tui.stream.accumulate import RunAccumulator
-from tui.stream.events import Finished, RunEvent
+from tui.stream.events import Finished, RawEvent, ReasoningDelta, RunEvent, TextDelta
 
+from .codec import scrub
+from .compact import SEGMENT_LIMIT, DeltaSegment
 from .connection import sqlite_problem, store_error
 from .errors import StoreError
 from .flush import EVENTS_PER_INSERT, SEQ_BITS, ActiveRun, commit_flush, rollback, secret_forms
+from .rows import storable
 
 __all__ = [
     "CHECKPOINT_S",
     "EVENTS_PER_INSERT",
     "FLUSH_INTERVAL_S",
     "FLUSH_PERIOD_S",
+    "RAW_HOLD_BYTES",
+    "RAW_HOLD_EVENTS",
     "SEQ_BITS",
     "ActiveRun",
     "EventWriter",
@@ -75,6 +98,11 @@ events rather than to the answer so far. A run's end, :meth:`EventWriter.flush` 
 the next writer opens the database."""
 
 
+UPKEEP_S = 3600.0
+"""How often the flusher does its upkeep: a writer open for days applies ``[store]
+keep_days`` again every hour (see :mod:`tui.store.retention`)."""
+
+
 BUSY_BACKOFF_S = (0.05, 2.0)
 """First and longest pause before a flush that found the database busy is tried again
 (doubling, with jitter): another writer held its write transaction past the busy timeout."""
@@ -91,25 +119,54 @@ are not queued (counted in ``events_dropped`` and reported once through ``on_err
 the queue has been written; recording never stops for a busy database."""
 
 
+RAW_HOLD_EVENTS = 4096
+RAW_HOLD_BYTES = 1 << 20
+"""With ``keep_raw_events = "failed"``, a running run holds at most this many raw events, and
+this many bytes of their data, in memory; past either the held ones are written (and deleted
+again if the run completes). A 400-token answer is about 410 raw events and 150 KB."""
+
+
 def backoff(retry: int) -> float:
     """The pause before busy retry number ``retry`` (1-based), see :data:`BUSY_BACKOFF_S`."""
     first, longest = BUSY_BACKOFF_S
     return min(first * 2.0 ** (retry - 1), longest) * (0.5 + random.random() / 2)
 
 
+@dataclass(slots=True)
+class _Queued:
+    """What one flush took from the queue (put back as it was when the database was busy)."""
+
+    keys: list[int]
+    events: list[RunEvent]
+    segments: list[DeltaSegment]
+    deltas: int
+    alerts: list[tuple[Any, ...]]
+
+
 class EventWriter:
     """The writing half of :class:`~tui.store.store.Store` (which opens and closes it)."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path, *, readonly: bool) -> None:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        path: Path,
+        *,
+        readonly: bool,
+        keep_raw_events: KeepRawEvents = "failed",
+    ) -> None:
         self._conn = conn
         self.path = path
         """The database file."""
         self.readonly = readonly
         """True when opened for reading only (``readonly=True``)."""
+        self.keep_raw_events: KeepRawEvents = keep_raw_events
+        """Which runs keep their raw SSE events (``[store] keep_raw_events``), see above."""
         self.flush_period = FLUSH_PERIOD_S
         """Seconds between background flushes (tests and benchmarks may change it)."""
         self.checkpoint_period = CHECKPOINT_S
         """Seconds between two periodic rewrites of a running run's row."""
+        self.upkeep_period = UPKEEP_S
+        """Seconds between two runs of the flusher's upkeep (``keep_days``)."""
         self.errors: list[str] = []
         """Write errors so far (recording stops at the first)."""
         self.on_error: Callable[[str], None] | None = None
@@ -117,7 +174,11 @@ class EventWriter:
         self.on_flush: Callable[[int], None] | None = None
         """Called after each committed flush with the total number of events written."""
         self.events_written = 0
+        """Events committed (each compact delta counts as one event)."""
         self.events_dropped = 0
+        self.raw_events_discarded = 0
+        """Raw events not kept, as ``keep_raw_events`` asks (not a loss: never counted as
+        dropped)."""
         self.fold_errors = 0
         self.busy_retries = 0
         """Flushes (and run starts) retried because another writer held the database."""
@@ -130,6 +191,12 @@ class EventWriter:
         self._dropping: set[str] = set()
         self._pending_keys: list[int] = []
         self._pending: list[RunEvent] = []
+        self._pending_segments: list[DeltaSegment] = []
+        self._pending_deltas = 0
+        """Deltas in ``_pending_segments`` (they count against :data:`PENDING_LIMIT`)."""
+        self._pending_alerts: list[tuple[Any, ...]] = []
+        self._session_secrets: dict[str, str] = {}
+        """The API key of each session that started a run here (blanked out of alerts)."""
         self._secrets: dict[int, tuple[bytes, ...]] = {}
         self._write_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -179,17 +246,20 @@ class EventWriter:
         if self.errors or not events:
             self.events_dropped += len(events)
             return
-        if len(self._pending) >= PENDING_LIMIT:
+        if len(self._pending) + self._pending_deltas >= PENDING_LIMIT:
             self._overflowed(len(events))
             return
         apply = None if run.shared else run.acc.apply
         keys = self._pending_keys.append
         pending = self._pending.append
+        keep_raw = self.keep_raw_events
         key = run.key
         seq = run.next_seq
-        ended = False
+        segment = run.segment
+        deltas = 0
+        ended: Finished | None = None
         for event in events:
-            if ended:  # nothing after the run's Finished is kept
+            if ended is not None:  # nothing after the run's Finished is kept
                 self.events_dropped += 1
                 continue
             if apply is not None:
@@ -197,16 +267,93 @@ class EventWriter:
                     apply(event)
                 except Exception:  # a value the fold cannot take (inf): the event is kept
                     self.fold_errors += 1
-            keys(key | seq)
-            pending(event)
+            cls = type(event)
+            if cls is TextDelta or cls is ReasoningDelta:
+                if segment is None or segment.kind is not cls or len(segment) >= SEGMENT_LIMIT:
+                    segment = DeltaSegment(run.rowid, cls)
+                    self._pending_segments.append(segment)
+                segment.seqs.append(seq)
+                segment.events.append(event)  # type: ignore[arg-type]
+                deltas += 1
+            elif cls is RawEvent and keep_raw != "all":
+                if keep_raw == "none":
+                    self.raw_events_discarded += 1
+                    continue  # no sequence number: the deltas around it stay consecutive
+                run.held_keys.append(key | seq)
+                run.held.append(event)  # type: ignore[arg-type]
+                data = event.data  # type: ignore[union-attr]
+                run.held_bytes += len(data) if type(data) is str else RAW_HOLD_BYTES
+                if len(run.held) >= RAW_HOLD_EVENTS or run.held_bytes >= RAW_HOLD_BYTES:
+                    self._spill_held(run)
+            else:
+                keys(key | seq)
+                pending(event)
+                if cls is Finished:
+                    ended = event  # type: ignore[assignment]
             seq += 1
-            if type(event) is Finished:
-                ended = True
         run.next_seq = seq
+        run.segment = segment
         run.last_t = events[-1].t
-        if ended:
+        self._pending_deltas += deltas
+        if ended is not None:
             run.ended = True
+            if ended.status == "completed":
+                self.raw_events_discarded += len(run.held)
+                run.held_keys, run.held, run.held_bytes = [], [], 0
+                run.purge_raw = run.spilled
+            else:
+                self._spill_held(run)
             self._wake.set()
+
+    def _spill_held(self, run: ActiveRun) -> None:
+        """Queue the raw events ``run`` holds back (with their sequence numbers)."""
+        if run.held:
+            self._pending_keys += run.held_keys
+            self._pending += run.held
+            run.held_keys, run.held, run.held_bytes = [], [], 0
+            run.spilled = True
+
+    def record_alert(
+        self,
+        *,
+        session: str,
+        run_id: str,
+        metric: str,
+        value: float | None,
+        threshold: float | None,
+        message: str,
+        at: float,
+    ) -> None:
+        """Queue an alert for the next flush (synchronous, never blocks; see
+        :meth:`tui.store.reading.RunQueries.list_alerts`).
+
+        ``at`` is wall time (``time.time()``), stored as ISO 8601 UTC; the session's API key
+        is blanked out of ``message``. The alert is linked to the stored run ``run_id`` (when
+        it is stored) and pruned with it. Like events, it waits while another writer holds
+        the database and is dropped only once recording has stopped after a write error.
+        Raises :class:`StoreError` on a read-only or closed store.
+        """
+        self._check_writer()
+        if self.errors:
+            return
+        when = datetime.fromtimestamp(at, UTC).isoformat(timespec="microseconds")
+        self._pending_alerts.append(
+            (
+                run_id,
+                session,
+                metric,
+                storable(value),
+                storable(threshold),
+                scrub(message, self._session_secrets.get(session)),
+                when,
+            )
+        )
+
+    def _check_writer(self) -> None:
+        if self.readonly:
+            raise StoreError(f"database {self.path} is open read-only (another tokentop writes it)")
+        if self._closed:
+            raise StoreError("the store is closed")
 
     async def flush(self) -> None:
         """Commit everything queued so far (and every active run's row); while another
@@ -229,9 +376,14 @@ class EventWriter:
                 return False
             await asyncio.sleep(backoff(retry))
 
+    async def _periodic_upkeep(self) -> None:
+        """Work the flusher does every :attr:`upkeep_period` (the store applies
+        ``keep_days``); nothing here."""
+
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time() + self.flush_period
+        upkeep_at = loop.time() + self.upkeep_period
         retry = 0
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
@@ -246,6 +398,9 @@ class EventWriter:
             else:  # busy: the batch is queued again, try after a pause
                 retry += 1
                 next_at = loop.time() + backoff(retry)
+            if loop.time() >= upkeep_at:
+                upkeep_at = loop.time() + self.upkeep_period
+                await self._periodic_upkeep()
 
     def _report(self, message: str) -> None:
         """Tell ``on_error`` something that does not stop recording."""
@@ -255,8 +410,10 @@ class EventWriter:
 
     def _give_up_queued(self) -> None:
         """Closing, the database stayed busy: say how many events were not saved."""
-        lost = len(self._pending)
+        lost = len(self._pending) + self._pending_deltas
         self._pending_keys, self._pending = [], []
+        self._pending_segments, self._pending_deltas = [], 0
+        self._pending_alerts = []
         self.events_dropped += lost
         self._fail_message(
             f"database {self.path} stayed busy (another writer holds it) for "
@@ -279,10 +436,19 @@ class EventWriter:
         everything of it is queued again, to be retried)."""
         self._busy = False
         async with self._write_lock:
+            if closing:  # a run still open did not complete: its raw events are kept
+                for run in self._active.values():
+                    self._spill_held(run)
             keys, batch = self._pending_keys, self._pending
+            segments, deltas = self._pending_segments, self._pending_deltas
+            alerts = self._pending_alerts
             self._pending_keys, self._pending = [], []
+            self._pending_segments, self._pending_deltas = [], 0
+            self._pending_alerts = []
+            for run in self._active.values():
+                run.segment = None  # the flush takes it: later deltas start a new one
             if self.errors:
-                self.events_dropped += len(batch)
+                self.events_dropped += len(batch) + deltas
                 return
             # Snapshot run rows now, on the loop: they match exactly the events in `batch`.
             try:
@@ -296,27 +462,39 @@ class EventWriter:
                 ]
                 for _, run, _, _ in changed:
                     run.checkpoint_at = now
-                if not batch and not changed:
+                if not batch and not segments and not alerts and not changed:
                     return
                 run_rows = [(*run.row(final=final), run.rowid) for _, run, _, final in changed]
                 attempt_rows = [row for _, run, _, _ in changed for row in run.attempt_rows()]
+                purge = [run.rowid for _, run, _, final in changed if final and run.purge_raw]
             except Exception as exc:  # a bad event
-                self.events_dropped += len(batch)
+                self.events_dropped += len(batch) + deltas
                 self._fail(exc)
                 return
+            queued = _Queued(keys, batch, segments, deltas, alerts)
             # A flush is never cut short: when the task awaiting it is cancelled (close()
             # does not, but a caller's task may be), the transaction still runs to its end
             # and is accounted for before the cancellation goes on.
             work = asyncio.ensure_future(
-                commit_flush(self._conn, keys, batch, run_rows, attempt_rows, self._secrets)
+                commit_flush(
+                    self._conn,
+                    keys,
+                    batch,
+                    run_rows,
+                    attempt_rows,
+                    self._secrets,
+                    segments=segments,
+                    alert_rows=alerts,
+                    purge_raw=purge,
+                )
             )
             try:
                 error = await asyncio.shield(work)
             except asyncio.CancelledError:
                 await asyncio.wait([work])
-                self._committed(work.result(), keys, batch, changed)
+                self._committed(work.result(), queued, changed)
                 raise
-            self._busy = not self._committed(error, keys, batch, changed)
+            self._busy = not self._committed(error, queued, changed)
         if self.on_flush is not None and error is None:
             with contextlib.suppress(Exception):
                 self.on_flush(self.events_written)
@@ -324,28 +502,32 @@ class EventWriter:
     def _committed(
         self,
         error: BaseException | None,
-        keys: list[int],
-        batch: list[RunEvent],
+        queued: _Queued,
         changed: list[tuple[str, ActiveRun, int, bool]],
     ) -> bool:
         """Account for a flush transaction that ended (``error``: rolled back); False when
-        it was rolled back because the database was busy: then its events go back to the
-        front of the queue and its runs' rows and attempts are written again next time."""
+        it was rolled back because the database was busy: then its events, deltas and
+        alerts go back to the front of the queue and its runs' rows and attempts are
+        written again next time."""
+        count = len(queued.events) + queued.deltas
         if error is not None and sqlite_problem(error) == "busy" and not self._closed:
             self.busy_retries += 1
-            self._pending_keys[:0] = keys
-            self._pending[:0] = batch
+            self._pending_keys[:0] = queued.keys
+            self._pending[:0] = queued.events
+            self._pending_segments[:0] = queued.segments
+            self._pending_deltas += queued.deltas
+            self._pending_alerts[:0] = queued.alerts
             for _, run, _, _ in changed:
                 run.checkpoint_at = float("-inf")
                 run.written.clear()  # upserts: rewriting them all is safe
             return False
         if error is not None:
-            self.events_dropped += len(batch)
+            self.events_dropped += count
             self._fail(error)
             return True
-        if self._overflow and len(self._pending) < PENDING_LIMIT // 2:
+        if self._overflow and len(self._pending) + self._pending_deltas < PENDING_LIMIT // 2:
             self._overflow = 0  # queueing again (the count stays in events_dropped)
-        self.events_written += len(batch)
+        self.events_written += count
         for run_id, run, seq, final in changed:
             run.flushed_seq = seq
             if final:
@@ -365,6 +547,9 @@ class EventWriter:
         self._fail_message(cause + "; recording stopped (the streams go on, but are not saved)")
 
     def _fail_message(self, message: str) -> None:
+        for run in self._active.values():  # recording stopped: what runs hold is lost
+            self.events_dropped += len(run.held)
+            run.held_keys, run.held, run.held_bytes = [], [], 0
         self.errors.append(message)
         if self.on_error is not None:
             with contextlib.suppress(Exception):
