@@ -24,6 +24,7 @@ from textual.screen import Screen
 
 from tui.config import AppConfig
 from tui.session import SessionController, SessionRuntime
+from tui.ui.figures import FiguresCache
 from tui.ui.keymap import BINDING_IDS, check_keymap, usable_keymap
 from tui.ui.screens.main import MainScreen
 from tui.ui.tally import RunTally
@@ -99,6 +100,9 @@ class TokentopApp(App[None]):
         self.sessions: list[SessionController] = self.runtime.controllers
         self.run_tally = RunTally(self.sessions)
         """Every finished run of this dashboard, by session and outcome (the header's counts)."""
+        self.figures = FiguresCache(self.sessions, self._writing_store)
+        """Each session's monitoring figures over the last hour (the overview's columns)."""
+        self.run_tally.on_finish(self.figures.run_finished)
         self.theme_catalog = ThemeCatalog()
         self._theme_dirs = list(theme_dirs) if theme_dirs is not None else None
         self.autostart = autostart
@@ -184,7 +188,11 @@ class TokentopApp(App[None]):
                 await self.push_screen(_ReplayHost())
                 self.open_replay(self.replay_run_id, self.replay_speed)
                 return
-        await self.push_screen(MainScreen(self.sessions, tally=self.run_tally))
+        await self.push_screen(
+            MainScreen(
+                self.sessions, tally=self.run_tally, figures=self.figures, alerts=self.alert_count
+            )
+        )
         # Paint first: the store, the HTTP client (and their imports) and the streams start
         # once the overview is on screen (the session panes mount lazily meanwhile).
         self.call_after_refresh(self._begin)
@@ -205,6 +213,7 @@ class TokentopApp(App[None]):
                 except Exception as exc:  # the dashboard works without history
                     self._store_not_opened(exc, "Runs will not be saved")
             await self.runtime.start()
+            self.figures.refresh()  # the runs of earlier dashboards, before any run ends
             if self.freeze_gc:
                 # The startup heap (Textual, widgets, config) lives as long as the app:
                 # frozen, it is never scanned again by a full collection.
@@ -238,7 +247,17 @@ class TokentopApp(App[None]):
             timeout=12,
         )
 
+    def _writing_store(self) -> Store | None:
+        """The store the sessions record into (None without one, and once it is closed)."""
+        return self.store if self.runtime.store is not None else None
+
+    def alert_count(self, session_name: str) -> int:
+        """How many of the session's alerts are unacknowledged."""
+        monitor = getattr(self.runtime, "alerts", None)
+        return 0 if monitor is None else int(monitor.count(session_name))
+
     async def on_unmount(self) -> None:
+        await self.figures.aclose()  # no read of the store while it closes
         await self.runtime.close(grace_s=1.0)
         if self.replay_run_id is not None and self.store is not None:
             try:

@@ -8,7 +8,7 @@ the session under the cursor. Tab labels show the state's glyph; the Tab's class
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -19,6 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from tui.session import SessionController
+from tui.ui.figures import FiguresCache
 from tui.ui.screens.prompt import PromptEditor
 from tui.ui.style import STATE_CLASS_NAMES, STATE_CLASSES
 from tui.ui.tally import RunTally
@@ -33,6 +34,10 @@ TAB_REFRESH_HZ = 4.0
 
 TAB_CLASSES = (*STATE_CLASS_NAMES, "-unread")
 """Every class :meth:`MainScreen.refresh_tabs` sets on a session tab."""
+
+
+def _no_alerts(session_name: str) -> int:
+    return 0
 
 
 def session_tab_id(index: int) -> str:
@@ -89,12 +94,21 @@ class MainScreen(Screen[None]):
     ]
 
     def __init__(
-        self, sessions: Sequence[SessionController], *, tally: RunTally | None = None
+        self,
+        sessions: Sequence[SessionController],
+        *,
+        tally: RunTally | None = None,
+        figures: FiguresCache | None = None,
+        alerts: Callable[[str], int] | None = None,
     ) -> None:
         super().__init__()
         self.sessions = list(sessions)
         self.tally = tally
         """Finished runs by outcome, for the header (None: it counts the latest runs)."""
+        self.figures = figures
+        """The overview's monitoring figures (None: those columns stay empty)."""
+        self.alerts: Callable[[str], int] = alerts or _no_alerts
+        """How many unacknowledged alerts a session has, by name."""
         self._tab_state: dict[str, tuple[str, frozenset[str]]] = {}
         self.panes: dict[int, SessionPane] = {}
         """The mounted session panes by session index (they mount just after the first frame)."""
@@ -103,7 +117,9 @@ class MainScreen(Screen[None]):
         yield TotalsBar(self.sessions, tally=self.tally, id="totals")
         with TabbedContent(id="tabs", initial="overview"):
             with TabPane("Overview", id="overview"):
-                yield OverviewTable(self.sessions, id="overview-panel")
+                yield OverviewTable(
+                    self.sessions, figures=self.figures, alerts=self.alerts, id="overview-panel"
+                )
             for index, live in enumerate(self.sessions):
                 with TabPane(live.name, id=session_tab_id(index)):
                     yield PendingPane(live, index)

@@ -31,6 +31,15 @@ def fmt_rate(tokens_per_s: float | None) -> str:
     return f"{tokens_per_s:.1f}"
 
 
+def fmt_percent(fraction: float | None) -> str:
+    """``97%`` (of a 0.0-1.0 fraction; ``99.5%`` below 100 shows as ``99%``, never a false
+    ``100%``) or ``–``."""
+    if fraction is None:
+        return MISSING
+    percent = fraction * 100
+    return "100%" if percent >= 100 else f"{min(int(percent), 99)}%"
+
+
 def fmt_count(n: int | None) -> str:
     """``1,234`` or ``–``."""
     return MISSING if n is None else f"{n:,}"

@@ -3,14 +3,17 @@
 Never per token: a timer reads each :class:`~tui.session.SessionController`'s cached snapshot,
 and only cells whose text changed are written. Sortable by any column (``s`` / ``S`` or a
 click on the header), filterable with the input above the table (``/``), ``enter`` opens
-the session (posts :class:`OverviewTable.SessionChosen`). Narrow terminals get a compact
-column set.
+the session (posts :class:`OverviewTable.SessionChosen`). The monitoring columns (runs,
+success rate, TTFT p50/p95, p50 tokens/s over the last hour) come from a
+:class:`~tui.ui.figures.FiguresCache`; a caption beside the filter says where they come
+from. A narrow terminal drops the least important columns
+(:func:`~tui.ui.widgets.overview_rows.fit_columns`) instead of squashing all of them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -20,21 +23,24 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.theme import Theme
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 
 from tui.session import SessionController
+from tui.ui.figures import FiguresCache
 from tui.ui.style import (
+    ALERT_GLYPH,
     LOUD_TONES,
     STATE_VARIABLES,
     STYLED_VARIABLES,
     TONE_VARIABLES,
+    alert_style,
     theme_styles,
 )
-from tui.ui.widgets.format import fmt_count, fmt_elapsed, fmt_ms, fmt_rate, sparkline
-from tui.ui.widgets.overview_rows import COLUMNS, Column, RowData
+from tui.ui.widgets.format import fmt_count, fmt_elapsed, fmt_ms, fmt_percent, fmt_rate, sparkline
+from tui.ui.widgets.overview_rows import COLUMNS, Column, RowData, fit_columns
 from tui.ui.widgets.preview import SessionPreview
 from tui.vocab import MISSING, STATE_GLYPHS, outcome_tone
 
@@ -46,8 +52,8 @@ OVERVIEW_HZ = 5.0
 TALL_FROM = 30
 """From this height on, the selected session's preview shows under the table."""
 
-COMPACT_BELOW = 112
-"""Below this width the table drops the api, trend and elapsed columns."""
+SCROLLBAR_CELLS = 2
+"""Kept free for the table's vertical scrollbar when the columns are fitted to the width."""
 
 
 class OverviewTable(Vertical):
@@ -58,7 +64,9 @@ class OverviewTable(Vertical):
     OverviewTable SessionPreview { display: none; }
     OverviewTable.-tall SessionPreview { display: block; }
     OverviewTable.-tall DataTable { height: auto; max-height: 60%; }
-    OverviewTable #overview-filter { height: 1; border: none; padding: 0 1; }
+    OverviewTable #overview-top { height: 1; }
+    OverviewTable #overview-filter { height: 1; border: none; padding: 0 1; width: 1fr; }
+    OverviewTable #overview-caption { height: 1; width: auto; padding: 0 1; }
     OverviewTable DataTable { height: 1fr; }
     """
 
@@ -78,15 +86,21 @@ class OverviewTable(Vertical):
         self,
         sessions: Sequence[SessionController],
         *,
+        figures: FiguresCache | None = None,
+        alerts: Callable[[str], int] | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes)
         self.sessions = list(sessions)
+        self.figures = figures
+        """The monitoring figures (None: those columns stay empty)."""
+        self._alerts = alerts
         self.sort_column = "name"
         self.sort_reverse = False
         self.filter_text = ""
-        self.compact = False
+        self._columns: list[Column] = list(COLUMNS)
+        self._caption = ""
         self._cells: dict[str, dict[str, str]] = {}
         self._order: list[str] = []
         self._styles: dict[str, Style] = {}
@@ -94,7 +108,9 @@ class OverviewTable(Vertical):
         """How many times the rows were refreshed (tests wait on it)."""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter sessions (/)", id="overview-filter")
+        with Horizontal(id="overview-top"):
+            yield Input(placeholder="filter sessions (/)", id="overview-filter")
+            yield Static("", id="overview-caption", markup=False)
         table: DataTable[Text | str] = DataTable(
             id="overview-table", cursor_type="row", zebra_stripes=True
         )
@@ -109,17 +125,30 @@ class OverviewTable(Vertical):
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         self._styles = self._theme_styles()
-        self.compact = self.app.size.width < COMPACT_BELOW
+        self._columns = self._fit(self.size.width or self.app.size.width)
         self._rebuild()
         self.set_interval(1 / OVERVIEW_HZ, self._tick, name="overview-refresh")
 
     def on_resize(self) -> None:
         # Tall terminals get a preview of the selected session under the table.
         self.set_class(self.size.height >= TALL_FROM, "-tall")
-        compact = self.size.width < COMPACT_BELOW
-        if compact != self.compact:
-            self.compact = compact
+        columns = self._fit(self.size.width)
+        if columns != self._columns:
+            self._columns = columns
             self._rebuild()
+
+    def _fit(self, width: int) -> list[Column]:
+        widths = {c.key: self._width(c) for c in COLUMNS}
+        return fit_columns(COLUMNS, widths, width - SCROLLBAR_CELLS)
+
+    def _width(self, column: Column) -> int:
+        marker = 2  # room for the sort marker, so sorting never changes the fit
+        if column.width is not None:
+            return max(column.width, cell_len(column.label) + marker)
+        texts = [
+            live.name if column.key == "name" else live.session.model for live in self.sessions
+        ]
+        return max([cell_len(column.label) + 2, *(cell_len(t) for t in texts)])
 
     def on_show(self) -> None:
         self.call_after_refresh(self._tick)
@@ -153,7 +182,7 @@ class OverviewTable(Vertical):
     @property
     def columns(self) -> list[Column]:
         """The columns shown at the current width."""
-        return [c for c in COLUMNS if c.compact or not self.compact]
+        return list(self._columns)
 
     @property
     def visible_names(self) -> list[str]:
@@ -175,16 +204,7 @@ class OverviewTable(Vertical):
             marker = ""
             if column.key == self.sort_column:
                 marker = " ▼" if self.sort_reverse else " ▲"
-            width = column.width
-            if width is None:  # names and models: as wide as the longest in the config
-                texts = [
-                    live.name if column.key == "name" else live.session.model
-                    for live in self.sessions
-                ]
-                width = max([cell_len(column.label) + 2, *(cell_len(t) for t in texts)])
-            else:
-                width = max(width, len(column.label) + len(marker))
-            table.add_column(column.label + marker, key=column.key, width=width)
+            table.add_column(column.label + marker, key=column.key, width=self._width(column))
         self._cells.clear()
         rows = self._sorted_rows([live for live in self.sessions if self._matches(live)])
         self._order = [r.live.name for r in rows]
@@ -207,8 +227,13 @@ class OverviewTable(Vertical):
         name = self._selected_name()
         return next((s for s in self.sessions if s.name == name), None)
 
+    def _row(self, live: SessionController) -> RowData:
+        figures = self.figures.get(live) if self.figures is not None else None
+        alerts = self._alerts(live.name) if self._alerts is not None else 0
+        return RowData(live, live.snapshot(), figures, alerts)
+
     def _sorted_rows(self, sessions: Sequence[SessionController]) -> list[RowData]:
-        rows = [RowData(live, live.snapshot()) for live in sessions]
+        rows = [self._row(live) for live in sessions]
         column = next((c for c in COLUMNS if c.key == self.sort_column), COLUMNS[1])
         rows.sort(key=lambda r: (column.sort_key(r), r.live.name), reverse=self.sort_reverse)
         return rows
@@ -228,10 +253,18 @@ class OverviewTable(Vertical):
             finish = self._styled(
                 reason.replace("_", " "), TONE_VARIABLES[tone], bold=tone in LOUD_TONES
             )
-        return {
-            "state": self._styled(
+        state_cell: Text
+        if row.alerts:
+            state_cell = Text(
+                f"{ALERT_GLYPH} {state}", style=alert_style(self._styles), no_wrap=True
+            )
+        else:
+            state_cell = self._styled(
                 f"{STATE_GLYPHS[state]} {state}", STATE_VARIABLES[state], bold=state == "failed"
-            ),
+            )
+        figures = row.figures
+        return {
+            "state": state_cell,
             "name": Text(live.name, no_wrap=True),
             "model": Text(live.session.model, no_wrap=True),
             "api": live.session.api,
@@ -242,12 +275,20 @@ class OverviewTable(Vertical):
             "elapsed": Text(fmt_elapsed(row.elapsed_s), justify="right"),
             "tries": Text(f"{attempts}/{resumes}", justify="right"),
             "finish": finish,
+            "runs": Text(fmt_count(figures.runs if figures else None), justify="right"),
+            "ok": Text(fmt_percent(figures.success_rate if figures else None), justify="right"),
+            "p50": Text(fmt_ms(figures.ttft_p50_ms if figures else None), justify="right"),
+            "p95": Text(fmt_ms(figures.ttft_p95_ms if figures else None), justify="right"),
+            "rate50": Text(
+                fmt_rate(figures.tokens_per_s_p50 if figures else None), justify="right"
+            ),
         }
 
     def refresh_rows(self) -> None:
         """Write changed cells, and re-sort when the order changed (5 Hz timer)."""
         if not self.is_on_screen:
             return  # a hidden overview catches up on its next tick once shown
+        self._show_caption()
         table = self.table
         visible = [s for s in self.sessions if s.name in self._cells]
         rows = self._sorted_rows(visible)
@@ -266,6 +307,18 @@ class OverviewTable(Vertical):
             table.sort("name", key=lambda cell: rank[str(cell)])
             self._order = order
         self.refreshes += 1
+
+    def _show_caption(self) -> None:
+        figures = self.figures
+        if figures is None:
+            caption = ""
+        elif figures.from_store:
+            caption = "runs · ok% · TTFT p50/p95 · p50 t/s: last hour"
+        else:
+            caption = "runs · ok% · p50/p95: last runs in memory (no store)"
+        if caption != self._caption:
+            self._caption = caption
+            self.query_one("#overview-caption", Static).update(caption)
 
     # -- actions ----
 

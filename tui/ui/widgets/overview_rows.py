@@ -1,12 +1,14 @@
-"""The overview's rows and columns as data: what a row shows, how each column sorts."""
+"""The overview's rows and columns as data: what a row shows, how each column sorts, and
+which columns fit a width (the least important ones go first)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tui.session import SessionController
 from tui.stream.metrics import MetricsSnapshot
+from tui.ui.figures import SessionFigures
 from tui.vocab import SESSION_STATES
 
 
@@ -16,6 +18,10 @@ class RowData:
 
     live: SessionController
     snapshot: MetricsSnapshot | None
+    figures: SessionFigures | None = None
+    """The session's monitoring figures over the overview's window (None: not shown)."""
+    alerts: int = 0
+    """How many of the session's alerts are unacknowledged."""
 
     @property
     def ttft_ms(self) -> float | None:
@@ -55,18 +61,45 @@ class RowData:
             return (None, None)
         return (run.finished.status, run.finished.reason)
 
+    def figure(self, pick: Callable[[SessionFigures], float | None]) -> float | None:
+        """One of the monitoring figures (None without them)."""
+        return None if self.figures is None else pick(self.figures)
+
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One overview column: its key, header, sort key and whether compact mode keeps it."""
+    """One overview column: its key, header, sort key and how much it matters."""
 
     key: str
     label: str
     sort_key: Callable[[RowData], tuple[float, str]]
-    compact: bool = True
+    priority: int = 0
+    """0 is always shown; at a narrow width the columns of the highest priorities go first
+    (:func:`fit_columns`)."""
     width: int | None = None
     """Fixed width in cells (None: as wide as the longest value, for names and models).
     Fixed widths keep columns from jumping while values change."""
+
+
+CELL_PADDING = 2
+"""Cells a DataTable adds to each column (one on each side)."""
+
+
+def fit_columns(
+    columns: Sequence[Column], widths: Mapping[str, int], available: int
+) -> list[Column]:
+    """The columns that fit in ``available`` cells, in their own order: taken by priority
+    (then declaration order), each one that still fits, so a width shows the most important
+    columns whole rather than every column squashed. Priority 0 always shows."""
+    chosen: set[str] = set()
+    used = 0
+    for column in sorted(columns, key=lambda c: c.priority):
+        need = widths[column.key] + CELL_PADDING
+        if column.priority > 0 and used + need > available:
+            continue
+        chosen.add(column.key)
+        used += need
+    return [c for c in columns if c.key in chosen]
 
 
 def _num(value: float | None) -> tuple[float, str]:
@@ -74,21 +107,40 @@ def _num(value: float | None) -> tuple[float, str]:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("state", "status", lambda r: (float(SESSION_STATES.index(r.live.state)), ""), width=12),
+    Column(
+        "state",
+        "status",
+        lambda r: (float(SESSION_STATES.index(r.live.state)) - (100 if r.alerts else 0), ""),
+        width=12,
+    ),
     Column("name", "session", lambda r: (0.0, r.live.name.lower())),
-    Column("model", "model", lambda r: (0.0, r.live.session.model.lower())),
-    Column("api", "api", lambda r: (0.0, r.live.session.api), compact=False, width=9),
-    Column("ttft", "TTFT", lambda r: _num(r.ttft_ms), width=6),
-    Column("rate", "tok/s", lambda r: _num(r.rate), width=6),
-    Column("trend", "trend", lambda r: _num(r.rate), compact=False, width=12),
-    Column("out", "out", lambda r: _num(r.output_tokens), width=6),
-    Column("elapsed", "elapsed", lambda r: _num(r.elapsed_s), compact=False, width=7),
+    Column("model", "model", lambda r: (0.0, r.live.session.model.lower()), priority=5),
+    Column("api", "api", lambda r: (0.0, r.live.session.api), priority=9, width=9),
+    Column("ttft", "TTFT", lambda r: _num(r.ttft_ms), priority=1, width=6),
+    Column("rate", "tok/s", lambda r: _num(r.rate), priority=1, width=6),
+    Column("trend", "trend", lambda r: _num(r.rate), priority=9, width=12),
+    Column("out", "out", lambda r: _num(r.output_tokens), priority=6, width=6),
+    # the monitoring figures over the overview's window (tui.ui.figures)
+    Column("runs", "runs", lambda r: _num(r.figure(lambda f: f.runs)), priority=2, width=5),
+    Column("ok", "ok%", lambda r: _num(r.figure(lambda f: f.success_rate)), priority=2, width=4),
+    Column("p50", "p50", lambda r: _num(r.figure(lambda f: f.ttft_p50_ms)), priority=4, width=6),
+    Column("p95", "p95", lambda r: _num(r.figure(lambda f: f.ttft_p95_ms)), priority=3, width=6),
+    Column(
+        "rate50",
+        "p50 t/s",
+        lambda r: _num(r.figure(lambda f: f.tokens_per_s_p50)),
+        priority=6,
+        width=7,
+    ),
+    Column("elapsed", "elapsed", lambda r: _num(r.elapsed_s), priority=8, width=7),
     Column(
         "tries",
         "att/res",
         lambda r: (float(r.attempts[0] * 1000 + r.attempts[1]), ""),
-        compact=False,
+        priority=7,
         width=7,
     ),
-    Column("finish", "finish", lambda r: (0.0, r.finish[1] or ""), width=14),
+    Column("finish", "finish", lambda r: (0.0, r.finish[1] or ""), priority=3, width=14),
 )
+"""Every overview column in display order. The monitoring figures (runs, ok%, TTFT p50 and
+p95, p50 tokens/s) outrank the details of the latest run at narrow widths."""
