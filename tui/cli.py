@@ -138,6 +138,26 @@ _DB_OPTION = click.option(
 _THEME_OPTION = click.option("--theme", metavar="NAME", help="Dashboard theme (overrides [ui]).")
 
 
+def _metrics_addr(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from tui.session.prometheus_http import parse_metrics_addr
+
+    try:
+        parse_metrics_addr(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
+_METRICS_OPTION = click.option(
+    "--metrics-addr",
+    metavar="HOST:PORT",
+    callback=_metrics_addr,
+    help="Serve Prometheus /metrics there while the sessions run (e.g. 127.0.0.1:9464).",
+)
+
+
 @click.group(
     cls=_MainGroup,
     invoke_without_command=True,
@@ -190,6 +210,7 @@ def dashboard(ctx: click.Context, config: Path | None, db: Path | None, theme: s
 @click.option("--prompt", metavar="TEXT", help="Send TEXT instead of each session's prompt.")
 @_DB_OPTION
 @click.option("--no-store", is_flag=True, help="Do not write the runs to the database.")
+@_METRICS_OPTION
 def run_command(
     config: Path | None,
     jsonl: bool,
@@ -197,6 +218,7 @@ def run_command(
     prompt: str | None,
     db: Path | None,
     no_store: bool,
+    metrics_addr: str | None,
 ) -> None:
     """Run every session (or those named by --only) concurrently, without the dashboard.
 
@@ -214,7 +236,9 @@ def run_command(
         sessions = select_sessions(app_config, only)
     except KeyError as exc:
         raise click.BadParameter(str(exc.args[0]), param_hint="'--only'") from None
-    options = RunOptions(jsonl=jsonl, prompt=prompt, db_path=db, store=not no_store)
+    options = RunOptions(
+        jsonl=jsonl, prompt=prompt, db_path=db, store=not no_store, metrics_addr=metrics_addr
+    )
     raise SystemExit(run_headless(sessions, options))
 
 

@@ -80,6 +80,8 @@ class RunOptions:
     """Transcript database (None: :func:`tui.paths.default_db_path`)."""
     store: bool = True
     """Write every run to the transcript database."""
+    metrics_addr: str | None = None
+    """Serve Prometheus ``/metrics`` on this ``host:port`` while the sessions run."""
 
 
 def select_sessions(config: AppConfig, only: Sequence[str]) -> tuple[SessionConfig, ...]:
@@ -304,6 +306,13 @@ async def _run_sessions(
         on_store_error=store_error,
         on_warning=lambda message: progress.message(f"warning: {message}"),
     )
+    if options.metrics_addr is not None:
+        try:
+            server = runtime.serve_metrics(options.metrics_addr)
+        except (ValueError, OSError) as exc:  # a bad address, a port in use: a sentence
+            progress.message(f"error: {exc}")
+            return EXIT_BAD_INPUT
+        progress.message(f"metrics: {server.url}")
     if recorder is not None:
         runtime.use_store(recorder)
     elif options.store:
@@ -313,6 +322,7 @@ async def _run_sessions(
             await runtime.open_store(options.db_path or default_db_path())
         except Exception as exc:  # StoreError: a message fit to show as is
             progress.message(f"error: {exc} (use --db PATH, or --no-store to run without saving)")
+            await runtime.close()
             return EXIT_BAD_INPUT
     await runtime.start()
     if runtime.sim_error is not None:

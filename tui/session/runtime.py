@@ -33,6 +33,7 @@ from tui.session.run import StoreErrorHandler
 if TYPE_CHECKING:
     import httpx
 
+    from tui.session.prometheus_http import MetricsServer
     from tui.session.recorder import RunRecorder
     from tui.store import Store
 
@@ -94,6 +95,8 @@ class SessionRuntime:
             for session in self.sessions
         ]
         rules = {s.name: s.alerts for s in self.sessions}
+        self.metrics_server: MetricsServer | None = None
+        """The ``/metrics`` endpoint (:meth:`serve_metrics`), when asked for."""
         self.alerts = AlertMonitor()
         """Every session's alerts (see :mod:`tui.session.alerts`): views read it, faces add
         sinks."""
@@ -125,6 +128,21 @@ class SessionRuntime:
         store.on_error = lambda message: self._store_error("store", message)
         self.use_store(store)
         return store
+
+    def serve_metrics(self, addr: str) -> MetricsServer:
+        """Serve ``/metrics`` for Prometheus on ``addr`` (``host:port``) until :meth:`close`:
+        every finished run and alert of every session (see :mod:`tui.session.prometheus`).
+        Call before :meth:`start`; ValueError for a bad address, MetricsServerError (a
+        sentence) when it cannot listen."""
+        from tui.session.prometheus import MetricsExporter
+        from tui.session.prometheus_http import serve_metrics
+
+        exporter = MetricsExporter()
+        server = serve_metrics(addr, exporter.registry)
+        exporter.follow(self)
+        self.alerts.add_sink(exporter.observe_alert)
+        self.metrics_server = server
+        return server
 
     def use_store(self, store: RunRecorder | None) -> None:
         """Record every run into ``store`` (tests pass their own recorder)."""
@@ -241,6 +259,9 @@ class SessionRuntime:
                 await store.close()
             except Exception as exc:
                 self._store_error("close", exc)
+        server, self.metrics_server = self.metrics_server, None
+        if server is not None:  # after the last run and alert: a last scrape sees them all
+            await server.aclose()
         client, self.client = self.client, None
         if client is not None and self._own_client:
             with contextlib.suppress(Exception):
