@@ -24,6 +24,7 @@ PARTS: dict[str, tuple[str, float]] = {
     "long": ("bench.long_answer", 300.0),
     "startup": ("bench.startup", 180.0),
     "parity": ("bench.parity", 300.0),
+    "stats": ("bench.stats", 180.0),
 }
 """Part name -> (module, time limit in seconds)."""
 
