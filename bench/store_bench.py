@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tui.config import SessionConfig
+from tui.config import SessionConfig, StoreConfig
 from tui.store import Store
 from tui.stream.events import Finished, RawEvent, TextDelta
 
@@ -37,13 +37,18 @@ RAW_DATA = (
 )
 
 
+KEEP_ALL = StoreConfig(keep_raw_events="all")
+"""Every event is written (the default holds a running run's raw events back, and drops
+them when it completes): the bench measures the writer with all of them."""
+
+
 async def start_runs(store: Store, count: int) -> list[str]:
     session = SessionConfig(name="bench", model="bench-model", prompt="benchmark")
     return [await store.start_run(session, prompt=session.prompt) for _ in range(count)]
 
 
 async def throughput(db: Path, seconds: float, runs: int) -> dict[str, float]:
-    store = await Store.open(db)
+    store = await Store.open(db, retention=KEEP_ALL)
     try:
         run_ids = await start_runs(store, runs)
         added = 0
@@ -79,7 +84,7 @@ async def throughput(db: Path, seconds: float, runs: int) -> dict[str, float]:
 
 
 async def loop_lag(db: Path, seconds: float, runs: int) -> dict[str, float]:
-    store = await Store.open(db)
+    store = await Store.open(db, retention=KEEP_ALL)
     loop = asyncio.get_running_loop()
     lags: list[tuple[float, float, float]] = []  # (when, lateness, loop-thread CPU in tick)
     gc_pauses: list[float] = []

@@ -1,4 +1,5 @@
-"""``tokentop history`` and ``tokentop export``: the command-line face of the store.
+"""``tokentop history``, ``tokentop export`` and ``tokentop prune``: the command-line face of
+the store.
 
 Only click and :mod:`tui.vocab` are imported at module level (``tokentop --help`` stays
 fast); the store is imported when a command runs. Expected problems (no database yet, an
@@ -19,7 +20,7 @@ import click
 from tui.vocab import FINISH_REASONS, MISSING, RUN_STATUSES, STORED_STATUSES
 
 if TYPE_CHECKING:
-    from tui.store.records import RunSummary
+    from tui.store.records import PruneResult, RunSummary
 
 T = TypeVar("T")
 
@@ -42,6 +43,20 @@ def _db_option(command: F) -> F:
         default=None,
         help="Database file (default: $TOKENTOP_DB, else tokentop.db in the user data dir).",
     )(command)
+
+
+def time_span(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """Option callback: a time span as people type it (``90s``, ``10m``, ``1h``, ``7d``,
+    ``2w``) -> seconds; a bad one is a usage error (exit 2) that says what is accepted
+    (:func:`tui.store.window.parse_age`)."""
+    if value is None:
+        return None
+    from tui.store.window import parse_age
+
+    try:
+        return parse_age(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
 def _db_path(db: Path | None) -> Path:
@@ -119,6 +134,12 @@ def _emit(text: str, out: TextIO) -> None:
     help="Only runs with this finish reason (or interrupted / running).",
 )
 @click.option(
+    "--since",
+    metavar="SPAN",
+    callback=time_span,
+    help="Only runs started within this span (90s, 10m, 1h, 7d, 2w).",
+)
+@click.option(
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most N runs."
 )
 @click.option(
@@ -130,6 +151,7 @@ def history_command(
     session: str | None,
     model: str | None,
     finish: str | None,
+    since: float | None,
     limit: int,
     as_json: bool,
     db: Path | None,
@@ -139,11 +161,17 @@ def history_command(
 
     async def main() -> list[RunSummary]:
         from tui.store import Store
+        from tui.store.window import started_since
 
         store = await Store.open(path, readonly=True)
         try:
             return await store.list_runs(
-                search=search, session=session, model=model, finish=finish, limit=limit
+                search=search,
+                session=session,
+                model=model,
+                finish=finish,
+                limit=limit,
+                since=None if since is None else started_since(since),
             )
         finally:
             await store.close()
@@ -158,9 +186,8 @@ def history_command(
     elif runs:
         _emit(history_table(runs), out)
     else:
-        click.echo(
-            "no runs match" if (search or session or model or finish) else "no runs yet", err=True
-        )
+        filtered = search or session or model or finish or since is not None
+        click.echo("no runs match" if filtered else "no runs yet", err=True)
 
 
 @click.command("export")
@@ -207,3 +234,70 @@ def export_command(run_id: str, fmt: str, output: Path | None, db: Path | None) 
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def span_text(seconds: float) -> str:
+    """Seconds as a span in the largest of d, h, m, s that gives a whole number (``7d``)."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:g}s"
+
+
+def _size(n: int) -> str:
+    """Bytes for people: ``812 B``, ``41.3 KB``, ``1.7 GB`` (powers of 1000, as ``ls -h``
+    does not, but as disk vendors and ``du --si`` do)."""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError  # pragma: no cover
+
+
+def prune_line(result: PruneResult, span: str, path: Path, *, vacuum: bool) -> str:
+    """The one line ``tokentop prune`` prints."""
+    if result.runs == 0:
+        return f"no runs older than {span} in {path} ({_size(result.bytes_after)})"
+    runs = f"{result.runs:,} run{'s' if result.runs != 1 else ''}"
+    freed = _size(result.freed_bytes)
+    if vacuum:
+        sizes = f"{_size(result.bytes_before)} -> {_size(result.bytes_after)}"
+        return f"pruned {runs} older than {span} from {path}: {freed} freed ({sizes})"
+    return (
+        f"pruned {runs} older than {span} from {path}: {freed} freed inside the file for new "
+        f"runs ({_size(result.bytes_after)} on disk; --vacuum gives it back)"
+    )
+
+
+@click.command("prune")
+@click.option(
+    "--older-than",
+    "older_than",
+    metavar="SPAN",
+    callback=time_span,
+    required=True,
+    help="Delete the runs that started longer ago than this (90s, 10m, 1h, 7d, 2w).",
+)
+@click.option(
+    "--vacuum", is_flag=True, help="Then rebuild the file, giving the freed space back to the disk."
+)
+@_db_option
+def prune_command(older_than: float, vacuum: bool, db: Path | None) -> None:
+    """Delete stored runs older than a time span, with their events, alerts and search
+    entries (runs still running are kept)."""
+    path = _db_path(db)
+
+    async def main() -> PruneResult:
+        from tui.store import Store
+
+        store = await Store.open(path)
+        try:
+            return await store.prune(older_than, vacuum=vacuum)
+        finally:
+            await store.close()
+
+    if not path.is_file():
+        raise click.ClickException(f"no database at {path} yet (nothing has been recorded)")
+    result = _run(main)
+    click.echo(prune_line(result, span_text(older_than), path, vacuum=vacuum))

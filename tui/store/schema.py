@@ -157,20 +157,19 @@ CREATE INDEX runs_running ON runs(owner) WHERE status = 'running';
 V4 = """
 -- The compact form of text and reasoning deltas, most of a run's events: one row per
 -- stretch of deltas of one kind that one flush wrote (tui.store.compact). `seq` is the
--- first delta's place among the run's events (the numbering `events` uses); `steps` gives
--- the places of the others (NULL: consecutive); `times` holds each delta's `t` exactly
--- (float64, little-endian); `texts` is a JSON array of the pieces, in order. Events rows
--- and deltas rows together are the run's events, ordered by seq. Runs written before keep
--- their deltas in `events`, which stays readable as it was.
+-- first delta's place among the run's events (the numbering `events` uses). `body` is
+-- zlib-compressed: a width byte (0: the deltas are consecutive events, 1 or 4: each gap
+-- to the next delta's seq in that many bytes), `count` float64 times (little-endian: each
+-- delta's `t` exactly), the gaps, and a JSON array of the pieces. Events rows and deltas
+-- rows together are the run's events, ordered by seq. Runs written before keep their
+-- deltas in `events`, which stays readable as it was.
 CREATE TABLE deltas (
     run    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     seq    INTEGER NOT NULL,                  -- seq of the first delta of the row
     kind   TEXT NOT NULL,                     -- TextDelta | ReasoningDelta
     count  INTEGER NOT NULL,                  -- deltas in the row
     last_t REAL,                              -- t of the last one (NULL when not finite)
-    times  BLOB NOT NULL,                     -- count float64 values
-    steps  BLOB,                              -- seq gaps after the first (NULL: all 1)
-    texts  TEXT NOT NULL,                     -- JSON array of count strings
+    body   BLOB NOT NULL,                     -- zlib: width, times, gaps, JSON pieces
     PRIMARY KEY (run, seq)
 ) WITHOUT ROWID;
 
