@@ -237,7 +237,12 @@ def run_command(
     except KeyError as exc:
         raise click.BadParameter(str(exc.args[0]), param_hint="'--only'") from None
     options = RunOptions(
-        jsonl=jsonl, prompt=prompt, db_path=db, store=not no_store, metrics_addr=metrics_addr
+        jsonl=jsonl,
+        prompt=prompt,
+        db_path=db,
+        store=not no_store,
+        metrics_addr=metrics_addr,
+        retention=app_config.store,
     )
     raise SystemExit(run_headless(sessions, options))
 

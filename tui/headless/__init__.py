@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from tui.config import AppConfig, SessionConfig
+from tui.config import AppConfig, SessionConfig, StoreConfig
 from tui.headless.output import (
     Progress,
     alert_line,
@@ -82,6 +82,8 @@ class RunOptions:
     """Write every run to the transcript database."""
     metrics_addr: str | None = None
     """Serve Prometheus ``/metrics`` on this ``host:port`` while the sessions run."""
+    retention: StoreConfig | None = None
+    """What the store keeps (the sessions file's ``[store]``; None: the defaults)."""
 
 
 def select_sessions(config: AppConfig, only: Sequence[str]) -> tuple[SessionConfig, ...]:
@@ -319,7 +321,7 @@ async def _run_sessions(
         from tui.paths import default_db_path
 
         try:
-            await runtime.open_store(options.db_path or default_db_path())
+            await runtime.open_store(options.db_path or default_db_path(), options.retention)
         except Exception as exc:  # StoreError: a message fit to show as is
             progress.message(f"error: {exc} (use --db PATH, or --no-store to run without saving)")
             await runtime.close()

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui.config import SessionConfig
+from tui.config import SessionConfig, StoreConfig
 from tui.session.alert_command import AlertCommands
 from tui.session.alerts import Alert, AlertMonitor
 from tui.session.controller import SessionController
@@ -119,12 +119,13 @@ class SessionRuntime:
                 return controller
         raise KeyError(name)
 
-    async def open_store(self, path: Path) -> Store:
-        """Open the transcript database as a writer (StoreError, fit to show, when it cannot
-        be opened: the face decides whether the sessions go on without it)."""
+    async def open_store(self, path: Path, retention: StoreConfig | None = None) -> Store:
+        """Open the transcript database as a writer, keeping what ``retention`` (the
+        ``[store]`` settings; None: the defaults) says (StoreError, fit to show, when it
+        cannot be opened: the face decides whether the sessions go on without it)."""
         from tui.store import Store
 
-        store = await Store.open(path)
+        store = await Store.open(path, retention=retention)
         store.on_error = lambda message: self._store_error("store", message)
         self.use_store(store)
         return store
