@@ -83,6 +83,18 @@ async def paste(pilot: Pilot[Any], text: str) -> None:
     await pilot.pause()
 
 
+async def quit_app(pilot: Pilot[Any]) -> None:
+    """Press ``q`` as a person would, and answer ``y`` when the quit guard asks (runs are
+    active or repeats scheduled); returns once the app has stopped running."""
+    from tui.ui.screens.quit import QuitConfirm
+
+    app = pilot.app
+    await pilot.press("q")
+    if app.is_running and isinstance(app.screen, QuitConfirm):
+        await pilot.press("y")
+    await wait_until(pilot, lambda: not app.is_running, what="the app to quit")
+
+
 async def settle(pilot: Pilot[Any]) -> None:
     """Let timers fire and pending flushes complete (a few short pauses)."""
     for _ in range(3):

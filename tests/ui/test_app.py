@@ -10,7 +10,7 @@ import pytest
 from textual.binding import Binding
 from textual.command import CommandList, CommandPalette
 
-from tests.ui.conftest import app_config, paste, sim_session, wait_until
+from tests.ui.conftest import app_config, paste, quit_app, sim_session, wait_until
 from tui.config import AppConfig
 from tui.store import Store
 from tui.ui.app import TokentopApp
@@ -119,7 +119,7 @@ async def test_quitting_early_keeps_every_started_run_and_says_nothing_of_the_st
             await wait_until(
                 pilot, lambda: all(s.state == "streaming" for s in app.sessions), what="streams"
             )
-        await pilot.press("q")
+        await quit_app(pilot)
     started = {s.current.run_id: s.name for s in app.sessions if s.current is not None}
     assert all(not s.running for s in app.sessions)
     async with await Store.open(db, readonly=True) as store:
@@ -298,7 +298,9 @@ def test_every_binding_has_a_remappable_id() -> None:
     from tui.ui.keymap import BINDING_IDS, check_keymap
     from tui.ui.screens.compare import CompareScreen
     from tui.ui.screens.history import HistoryScreen
+    from tui.ui.screens.monitor import MonitorScreen
     from tui.ui.screens.prompt import PromptEditor
+    from tui.ui.screens.quit import QuitConfirm
     from tui.ui.screens.replay import ReplayScreen
     from tui.ui.widgets.overview import OverviewTable
 
@@ -310,6 +312,8 @@ def test_every_binding_has_a_remappable_id() -> None:
         HistoryScreen,
         ReplayScreen,
         PromptEditor,
+        MonitorScreen,
+        QuitConfirm,
     )
     ids: list[str] = []
     for cls in classes:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from textual.widgets import TextArea
 
-from tests.ui.conftest import app_config, settle, sim_session, wait_until
+from tests.ui.conftest import app_config, quit_app, settle, sim_session, wait_until
 from tui.session import SessionController, SessionRun
 from tui.stream.events import Retrying, RunEvent, Started, TextDelta
 from tui.ui.app import TokentopApp
@@ -389,8 +389,7 @@ async def test_exit_mid_stream_leaves_no_markdown_stream_task_pending(
                 what="streaming into the Markdown widgets",
             )
             assert _markdown_stream_tasks()
-            await pilot.press("q")
-            await wait_until(pilot, lambda: not app.is_running, what="exit")
+            await quit_app(pilot)
         assert _markdown_stream_tasks() == []
         gc.collect()
         await asyncio.sleep(0)

@@ -24,10 +24,10 @@ from textual.screen import Screen
 
 from tui.config import AppConfig
 from tui.session import SessionController, SessionRuntime
-from tui.ui.figures import FiguresCache
-from tui.ui.keymap import BINDING_IDS, check_keymap, usable_keymap
+from tui.ui.commands import main_screen_commands
+from tui.ui.keymap import BINDING_IDS, bound_classes, check_keymap, usable_keymap
+from tui.ui.monitoring import Monitoring
 from tui.ui.screens.main import MainScreen
-from tui.ui.tally import RunTally
 from tui.ui.themes import ThemeCatalog, app_variable_defaults, load_themes, problems_message
 
 if TYPE_CHECKING:
@@ -98,11 +98,8 @@ class TokentopApp(App[None]):
         )
         """The sessions' runtime: store, simulator, HTTP client, one controller each."""
         self.sessions: list[SessionController] = self.runtime.controllers
-        self.run_tally = RunTally(self.sessions)
-        """Every finished run of this dashboard, by session and outcome (the header's counts)."""
-        self.figures = FiguresCache(self.sessions, self._writing_store)
-        """Each session's monitoring figures over the last hour (the overview's columns)."""
-        self.run_tally.on_finish(self.figures.run_finished)
+        self.monitoring = Monitoring(self, self.runtime, config.ui, self._writing_store)
+        """Finished-run tally, monitoring figures and alerts (header, overview, monitor)."""
         self.theme_catalog = ThemeCatalog()
         self._theme_dirs = list(theme_dirs) if theme_dirs is not None else None
         self.autostart = autostart
@@ -140,7 +137,7 @@ class TokentopApp(App[None]):
     def known_binding_ids(self) -> dict[str, str]:
         """Binding ids of tokentop and of every screen that declares some."""
         known = dict(BINDING_IDS)
-        for screen_cls in _optional_screens():
+        for screen_cls in (TokentopApp, *bound_classes()):
             for binding in getattr(screen_cls, "BINDINGS", []):
                 if isinstance(binding, Binding) and binding.id:
                     known.setdefault(binding.id, binding.description or binding.action)
@@ -188,11 +185,9 @@ class TokentopApp(App[None]):
                 await self.push_screen(_ReplayHost())
                 self.open_replay(self.replay_run_id, self.replay_speed)
                 return
-        await self.push_screen(
-            MainScreen(
-                self.sessions, tally=self.run_tally, figures=self.figures, alerts=self.alert_count
-            )
-        )
+        monitoring = self.monitoring
+        monitoring.start()
+        await self.push_screen(MainScreen(self.sessions, monitoring=monitoring))
         # Paint first: the store, the HTTP client (and their imports) and the streams start
         # once the overview is on screen (the session panes mount lazily meanwhile).
         self.call_after_refresh(self._begin)
@@ -213,7 +208,7 @@ class TokentopApp(App[None]):
                 except Exception as exc:  # the dashboard works without history
                     self._store_not_opened(exc, "Runs will not be saved")
             await self.runtime.start()
-            self.figures.refresh()  # the runs of earlier dashboards, before any run ends
+            self.monitoring.figures.refresh()  # earlier dashboards' runs, before any run ends
             if self.freeze_gc:
                 # The startup heap (Textual, widgets, config) lives as long as the app:
                 # frozen, it is never scanned again by a full collection.
@@ -251,19 +246,29 @@ class TokentopApp(App[None]):
         """The store the sessions record into (None without one, and once it is closed)."""
         return self.store if self.runtime.store is not None else None
 
-    def alert_count(self, session_name: str) -> int:
-        """How many of the session's alerts are unacknowledged."""
-        monitor = getattr(self.runtime, "alerts", None)
-        return 0 if monitor is None else int(monitor.count(session_name))
-
     async def on_unmount(self) -> None:
-        await self.figures.aclose()  # no read of the store while it closes
+        await self.monitoring.aclose()  # no read of the store while it closes
         await self.runtime.close(grace_s=1.0)
         if self.replay_run_id is not None and self.store is not None:
             try:
                 await self.store.close()
             except Exception as exc:
                 log.warning("store close failed: %s", exc)
+
+    async def action_quit(self) -> None:
+        """Quit; while runs are active or repeats scheduled, ask first (``[ui]
+        confirm_quit``). A second ``q`` while asking does not stack a second question."""
+        from tui.ui.screens.quit import QuitConfirm, quit_question
+
+        question = quit_question(self.sessions) if self.config.ui.confirm_quit else None
+        if question is None:
+            self.exit()
+        elif not isinstance(self.screen, QuitConfirm):
+            self.push_screen(QuitConfirm(question), self._quit_answered)
+
+    def _quit_answered(self, quit_now: bool | None) -> None:
+        if quit_now:
+            self.exit()
 
     def report_store_error(self, where: str, problem: BaseException | str) -> None:
         """Notify about a store failure (rate-limited; the runs go on unsaved)."""
@@ -342,21 +347,7 @@ class TokentopApp(App[None]):
         main = self.main_screen
         if main is None:
             return
-        for title, help_text, action in (
-            ("Overview", "Show the overview tab", main.action_overview),
-            ("Cancel run", "Cancel the current session's run", main.action_cancel_run),
-            ("Restart run", "Restart the current session's run", main.action_restart_run),
-            ("Restart all sessions", "Restart every session", main.action_restart_all),
-            ("Edit prompt", "Edit the prompt and run again", main.action_edit_prompt),
-            ("Copy answer", "Copy the answer to the clipboard", main.action_copy_answer),
-            ("Toggle follow", "Follow / unfollow the transcript tail", main.action_toggle_follow),
-            (
-                "Toggle raw events",
-                "Raw server events instead of the transcript",
-                main.action_toggle_raw,
-            ),
-        ):
-            yield SystemCommand(title, help_text, action)
+        yield from main_screen_commands(main)
         for live in self.sessions:
             yield SystemCommand(
                 f"Open session: {live.name}",
@@ -384,25 +375,6 @@ class _ReplayHost(Screen[None]):
         self._resumed += 1
         if self._resumed > 1:  # the first resume is its own push
             self.app.exit()
-
-
-def _optional_screens() -> list[type[object]]:
-    """Screen classes of the other screens that exist (for their binding ids)."""
-    found: list[type[object]] = [MainScreen, TokentopApp]
-    from tui.ui.widgets.overview import OverviewTable
-
-    found.append(OverviewTable)
-    for module, name in (
-        ("tui.ui.screens.compare", "CompareScreen"),
-        ("tui.ui.screens.history", "HistoryScreen"),
-        ("tui.ui.screens.replay", "ReplayScreen"),
-    ):
-        try:
-            mod = __import__(module, fromlist=[name])
-            found.append(getattr(mod, name))
-        except Exception:  # a screen that does not exist (yet) has no bindings to remap
-            continue
-    return found
 
 
 def run_dashboard(

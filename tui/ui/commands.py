@@ -1,11 +1,48 @@
-"""The command palette's entries for the current screen's own bindings."""
+"""The command palette's entries: the main screen's actions, and the current screen's own
+bindings."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
+from typing import TYPE_CHECKING
 
+from textual.app import SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from tui.ui.screens.main import MainScreen
+
+
+def main_screen_commands(main: MainScreen) -> Iterator[SystemCommand]:
+    """The main screen's session actions, for the app's system commands (reachable from
+    every screen)."""
+    for title, help_text, action in (
+        ("Overview", "Show the overview tab", main.action_overview),
+        ("Cancel run", "Cancel the current session's run", main.action_cancel_run),
+        ("Restart run", "Restart the current session's run", main.action_restart_run),
+        ("Restart all sessions", "Restart every session", main.action_restart_all),
+        ("Edit prompt", "Edit the prompt and run again", main.action_edit_prompt),
+        ("Copy answer", "Copy the answer to the clipboard", main.action_copy_answer),
+        ("Toggle follow", "Follow / unfollow the transcript tail", main.action_toggle_follow),
+        (
+            "Toggle raw events",
+            "Raw server events instead of the transcript",
+            main.action_toggle_raw,
+        ),
+        ("Monitor", "Run counts, percentiles and charts of a session", main.action_monitor),
+        (
+            "Acknowledge alerts",
+            "Clear the current session's alerts",
+            main.action_acknowledge_alerts,
+        ),
+        (
+            "Acknowledge all alerts",
+            "Clear every session's alerts",
+            main.action_acknowledge_all_alerts,
+        ),
+    ):
+        yield SystemCommand(title, help_text, action)
 
 
 class ScreenBindingCommands(Provider):

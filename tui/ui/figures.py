@@ -132,6 +132,11 @@ class FiguresCache:
         """True after the last read of the store failed (memory figures meanwhile)."""
 
     @property
+    def store(self) -> Store | None:
+        """The store the figures are read from (None: none, or closed)."""
+        return self._store()
+
+    @property
     def from_store(self) -> bool:
         """True when the figures come from the store (False: memory, no store)."""
         return self._store() is not None and not self.store_failed

@@ -23,6 +23,9 @@ BINDING_IDS: dict[str, str] = {
     "toggle_follow": "Follow / unfollow the tail of the transcript",
     "toggle_raw": "Show the raw server events instead of the transcript",
     "restart_all": "Restart every session",
+    "monitor": "Monitor view of the current session: runs, percentiles, charts",
+    "acknowledge_alerts": "Acknowledge the current session's alerts",
+    "acknowledge_all_alerts": "Acknowledge every session's alerts",
     "cycle_theme": "Switch to the next theme",
     "compare": "Compare sessions side by side",
     "history": "Browse saved runs",
@@ -30,6 +33,12 @@ BINDING_IDS: dict[str, str] = {
     "overview.filter": "Overview: filter sessions",
     "overview.sort": "Overview: sort by the next column",
     "overview.sort_reverse": "Overview: reverse the sort order",
+    "quit_confirm.yes": "Quit question: quit (every run is recorded)",
+    "quit_confirm.no": "Quit question: stay",
+    "monitor.window": "Monitor: switch the window (10 min, 1 hour, every run)",
+    "monitor.next_session": "Monitor: the next session",
+    "monitor.previous_session": "Monitor: the previous session",
+    "monitor.close": "Monitor: back to the dashboard",
     "prompt.run": "Prompt editor: run the edited prompt",
     "prompt.cancel": "Prompt editor: close without running",
     "compare.prompt": "Compare: type a prompt for the checked sessions",
@@ -77,3 +86,30 @@ def usable_keymap(
         for binding_id, keys in keymap.items()
         if binding_id in known and isinstance(keys, str) and keys.strip()
     }
+
+
+BOUND_CLASSES: tuple[tuple[str, str], ...] = (
+    ("tui.ui.screens.main", "MainScreen"),
+    ("tui.ui.widgets.overview", "OverviewTable"),
+    ("tui.ui.screens.monitor", "MonitorScreen"),
+    ("tui.ui.screens.quit", "QuitConfirm"),
+    ("tui.ui.screens.prompt", "PromptEditor"),
+    ("tui.ui.screens.compare", "CompareScreen"),
+    ("tui.ui.screens.history", "HistoryScreen"),
+    ("tui.ui.screens.replay", "ReplayScreen"),
+)
+"""(module, class) of every screen and widget that declares bindings, besides the app."""
+
+
+def bound_classes() -> list[type[object]]:
+    """The classes of :data:`BOUND_CLASSES` (imported now; one that cannot be imported has
+    no bindings to remap)."""
+    import importlib
+
+    found: list[type[object]] = []
+    for module, name in BOUND_CLASSES:
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except Exception:
+            continue
+    return found

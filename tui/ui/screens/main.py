@@ -8,7 +8,7 @@ the session under the cursor. Tab labels show the state's glyph; the Tab's class
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -19,25 +19,21 @@ from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from tui.session import SessionController
-from tui.ui.figures import FiguresCache
 from tui.ui.screens.prompt import PromptEditor
-from tui.ui.style import STATE_CLASS_NAMES, STATE_CLASSES
-from tui.ui.tally import RunTally
+from tui.ui.style import ALERT_CLASS, ALERT_GLYPH, STATE_CLASS_NAMES, STATE_CLASSES
+from tui.ui.toasts import ToastBatcher
 from tui.ui.widgets.overview import OverviewTable
 from tui.ui.widgets.totals import TotalsBar
 from tui.vocab import CUT_REASONS, STATE_GLYPHS
 
 if TYPE_CHECKING:
+    from tui.ui.monitoring import Monitoring
     from tui.ui.widgets.session_pane import SessionPane
 
 TAB_REFRESH_HZ = 4.0
 
-TAB_CLASSES = (*STATE_CLASS_NAMES, "-unread")
+TAB_CLASSES = (*STATE_CLASS_NAMES, "-unread", ALERT_CLASS)
 """Every class :meth:`MainScreen.refresh_tabs` sets on a session tab."""
-
-
-def _no_alerts(session_name: str) -> int:
-    return 0
 
 
 def session_tab_id(index: int) -> str:
@@ -91,34 +87,44 @@ class MainScreen(Screen[None]):
         Binding("f", "toggle_follow", "Follow", id="toggle_follow"),
         Binding("v", "toggle_raw", "Raw", id="toggle_raw"),
         Binding("R", "restart_all", "Restart all", id="restart_all", show=False),
+        Binding("m", "monitor", "Monitor", id="monitor"),
+        Binding("a", "acknowledge_alerts", "Ack alerts", id="acknowledge_alerts"),
+        Binding("A", "acknowledge_all_alerts", "Ack all", id="acknowledge_all_alerts", show=False),
     ]
 
     def __init__(
-        self,
-        sessions: Sequence[SessionController],
-        *,
-        tally: RunTally | None = None,
-        figures: FiguresCache | None = None,
-        alerts: Callable[[str], int] | None = None,
+        self, sessions: Sequence[SessionController], *, monitoring: Monitoring | None = None
     ) -> None:
         super().__init__()
         self.sessions = list(sessions)
-        self.tally = tally
-        """Finished runs by outcome, for the header (None: it counts the latest runs)."""
-        self.figures = figures
-        """The overview's monitoring figures (None: those columns stay empty)."""
-        self.alerts: Callable[[str], int] = alerts or _no_alerts
-        """How many unacknowledged alerts a session has, by name."""
+        self.monitoring = monitoring
+        """Run tally, figures and alerts (None: the header counts the latest runs, the
+        monitoring columns stay empty, no alerts)."""
+        self.failures: ToastBatcher | None = None
+        """The toasts of failed runs, one per burst (made on mount)."""
         self._tab_state: dict[str, tuple[str, frozenset[str]]] = {}
         self.panes: dict[int, SessionPane] = {}
         """The mounted session panes by session index (they mount just after the first frame)."""
 
+    def alerts(self, session_name: str) -> int:
+        """How many unacknowledged alerts the session has."""
+        return 0 if self.monitoring is None else self.monitoring.alert_count(session_name)
+
     def compose(self) -> ComposeResult:
-        yield TotalsBar(self.sessions, tally=self.tally, id="totals")
+        monitoring = self.monitoring
+        yield TotalsBar(
+            self.sessions,
+            tally=monitoring.tally if monitoring else None,
+            alerting=self._alerting,
+            id="totals",
+        )
         with TabbedContent(id="tabs", initial="overview"):
             with TabPane("Overview", id="overview"):
                 yield OverviewTable(
-                    self.sessions, figures=self.figures, alerts=self.alerts, id="overview-panel"
+                    self.sessions,
+                    figures=monitoring.figures if monitoring else None,
+                    alerts=self.alerts,
+                    id="overview-panel",
                 )
             for index, live in enumerate(self.sessions):
                 with TabPane(live.name, id=session_tab_id(index)):
@@ -126,6 +132,7 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.failures = ToastBatcher(self.app, title="Run failed", severity="error")
         self.refresh_tabs()
         self.set_interval(1 / TAB_REFRESH_HZ, self.refresh_tabs, name="tab-refresh")
         self.query_one(OverviewTable).table.focus()
@@ -184,8 +191,12 @@ class MainScreen(Screen[None]):
             pane_id = session_tab_id(index)
             pane = self._pane(index)
             unread = pane is not None and pane.unread
+            alerting = self.alerts(live.name) > 0
             classes = STATE_CLASSES[live.state] | ({"-unread"} if unread else set())
-            label = f"{STATE_GLYPHS[live.state]} {live.name}"
+            if alerting:
+                classes |= {ALERT_CLASS}
+            glyph = ALERT_GLYPH if alerting else STATE_GLYPHS[live.state]
+            label = f"{glyph} {live.name}"
             if unread:
                 label += " •"
             key = (label, classes)
@@ -213,7 +224,8 @@ class MainScreen(Screen[None]):
         name = event.live.name
         if finished.status == "failed":
             why = finished.error.message if finished.error else finished.reason
-            self.notify(f"{name} failed: {why}", title="Run failed", severity="error")
+            if self.failures is not None:  # a failing repeat is one toast, not a stack
+                self.failures.add(f"{name} failed: {why}")
         elif finished.status == "cancelled":
             return
         elif finished.status == "incomplete" or finished.reason in CUT_REASONS:
@@ -282,6 +294,40 @@ class MainScreen(Screen[None]):
         live = self.current_session
         if live is not None:
             live.restart()
+
+    def _alerting(self) -> int:
+        return sum(1 for live in self.sessions if self.alerts(live.name))
+
+    def action_monitor(self) -> None:
+        """Open the monitor view of the current session (the first one on an empty overview)."""
+        if self.monitoring is None or not self.sessions:
+            return
+        from tui.ui.screens.monitor import MonitorScreen
+
+        live = self.current_session or self.sessions[0]
+        self.app.push_screen(MonitorScreen(self.sessions, live.name, self.monitoring))
+
+    def action_acknowledge_alerts(self) -> None:
+        """Acknowledge the current session's alerts (its row and tab return to its state)."""
+        live = self.current_session
+        if live is None or self.monitoring is None:
+            return
+        count = self.monitoring.acknowledge(live.name)
+        if count:
+            self.notify(
+                f"{live.name}: {count} alert{'s' if count > 1 else ''} acknowledged.", timeout=2
+            )
+        else:
+            self.notify(f"{live.name} has no alerts.", timeout=2)
+        self.refresh_tabs()
+
+    def action_acknowledge_all_alerts(self) -> None:
+        """Acknowledge every session's alerts."""
+        if self.monitoring is None:
+            return
+        count = self.monitoring.acknowledge(None)
+        self.notify(f"{count} alert{'s' if count != 1 else ''} acknowledged.", timeout=2)
+        self.refresh_tabs()
 
     def action_restart_all(self) -> None:
         """Restart every session."""

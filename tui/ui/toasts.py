@@ -1,0 +1,92 @@
+"""ToastBatcher: many messages in a short time become one toast, never a stack of them.
+
+A repeating session that fails every half second, or a burst of alerts, would otherwise
+stack a toast per run. A batcher gathers the messages of :data:`GATHER_S` into one toast,
+and holds later ones while its toast is still on screen (then shows them together), so at
+most one toast of each batcher is visible at a time. What it keeps is bounded: the first
+:data:`LINES_SHOWN` messages and a count of the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual.app import App
+from textual.notifications import SeverityLevel
+from textual.timer import Timer
+
+GATHER_S = 0.3
+"""Messages that arrive within this long of the first one share its toast."""
+
+LINES_SHOWN = 3
+"""A toast lists this many messages, then "and N more"."""
+
+
+class ToastBatcher:
+    """One kind of toast (``title``, ``severity``) for messages that may come in bursts.
+
+    ``on_show`` is called with the number of messages each time a toast is shown (the alert
+    display rings the bell there: once per toast, not once per alert)."""
+
+    def __init__(
+        self,
+        app: App[Any],
+        *,
+        title: str,
+        severity: SeverityLevel = "information",
+        timeout: float = 6.0,
+        on_show: Callable[[list[str], int], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.title = title
+        self.severity = severity
+        self.timeout = timeout
+        self.on_show = on_show
+        self.shown = 0
+        """How many toasts were shown (tests)."""
+        self._lines: list[str] = []
+        self._count = 0
+        self._timer: Timer | None = None
+        self._next_at = 0.0
+
+    @property
+    def pending(self) -> int:
+        """Messages waiting for the next toast."""
+        return self._count
+
+    def add(self, message: str) -> None:
+        """Show ``message`` in the next toast (plain text: never read as markup)."""
+        if len(self._lines) < LINES_SHOWN:
+            self._lines.append(message)
+        self._count += 1
+        if self._timer is None:
+            delay = max(GATHER_S, self._next_at - time.monotonic())
+            self._timer = self.app.set_timer(delay, self._show, name=f"toast:{self.title}")
+
+    def _show(self) -> None:
+        self._timer = None
+        lines, count = self._lines, self._count
+        self._lines, self._count = [], 0
+        if not count:
+            return
+        text = "\n".join(lines)
+        if count > len(lines):
+            text += f"\n… and {count - len(lines)} more"
+        title = self.title if count == 1 else f"{self.title} ({count})"
+        self.app.notify(
+            text, title=title, severity=self.severity, timeout=self.timeout, markup=False
+        )
+        self.shown += 1
+        # the next toast of this kind waits until this one is gone
+        self._next_at = time.monotonic() + self.timeout
+        if self.on_show is not None:
+            self.on_show(lines, count)
+
+    def stop(self) -> None:
+        """Drop what is pending (the app is closing)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._lines, self._count = [], 0
