@@ -1,7 +1,7 @@
 """``python -m bench [PART ...]``: run the benchmark suite and print the results table.
 
-Parts: ``ingest``, ``store``, ``dashboard``, ``long``, ``startup``, ``parity`` (default: all,
-in that order). Each part runs in its own Python process; the parts that stream share one simulator
+Parts: ``ingest``, ``store``, ``dashboard``, ``long``, ``startup``, ``parity``, ``stats``,
+``retention`` (default: all, in that order). Each part runs in its own Python process; the parts that stream share one simulator
 process started here. ``--write`` also rewrites the measured section of ``bench/RESULTS.md``.
 Exit status 0 when every bar passes, 1 otherwise.
 """
@@ -25,6 +25,7 @@ PARTS: dict[str, tuple[str, float]] = {
     "startup": ("bench.startup", 180.0),
     "parity": ("bench.parity", 300.0),
     "stats": ("bench.stats", 180.0),
+    "retention": ("bench.retention", 300.0),
 }
 """Part name -> (module, time limit in seconds)."""
 

@@ -161,6 +161,9 @@ class EventWriter:
         """True when opened for reading only (``readonly=True``)."""
         self.keep_raw_events: KeepRawEvents = keep_raw_events
         """Which runs keep their raw SSE events (``[store] keep_raw_events``), see above."""
+        self.compact_deltas = True
+        """Deltas go to compact ``deltas`` rows; False writes each as an ``events`` row, as
+        schema 3 did (``bench/retention.py``'s same-run reference; both read back alike)."""
         self.flush_period = FLUSH_PERIOD_S
         """Seconds between background flushes (tests and benchmarks may change it)."""
         self.checkpoint_period = CHECKPOINT_S
@@ -256,6 +259,7 @@ class EventWriter:
         key = run.key
         seq = run.next_seq
         segment = run.segment
+        compact = self.compact_deltas
         deltas = 0
         ended: Finished | None = None
         for event in events:
@@ -268,7 +272,7 @@ class EventWriter:
                 except Exception:  # a value the fold cannot take (inf): the event is kept
                     self.fold_errors += 1
             cls = type(event)
-            if cls is TextDelta or cls is ReasoningDelta:
+            if (cls is TextDelta or cls is ReasoningDelta) and compact:
                 if segment is None or segment.kind is not cls or len(segment) >= SEGMENT_LIMIT:
                     segment = DeltaSegment(run.rowid, cls)
                     self._pending_segments.append(segment)
