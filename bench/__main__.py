@@ -2,8 +2,8 @@
 
 Parts: ``ingest``, ``store``, ``dashboard``, ``long``, ``startup``, ``parity``, ``stats``,
 ``retention`` (default: all, in that order). Each part runs in its own Python process; the
-parts that stream share one simulator process started here. ``--write`` also rewrites the measured section of ``bench/RESULTS.md``.
-Exit status 0 when every bar passes, 1 otherwise.
+parts that stream share one simulator process started here. ``--write`` also rewrites the
+measured section of ``bench/RESULTS.md``. Exit status 0 when every bar passes, 1 otherwise.
 """
 
 from __future__ import annotations
