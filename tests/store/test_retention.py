@@ -164,6 +164,18 @@ async def test_deltas_of_several_flushes_and_kinds_interleave_exactly(store: Sto
     ]
 
 
+@pytest.mark.parametrize("between", [1, 255, 256, 3000])
+async def test_deltas_far_apart_keep_their_places(db_path: Path, between: int) -> None:
+    """Gaps between two deltas of one row of any size (one byte up to 255, four beyond)."""
+    async with await Store.open(db_path, retention=StoreConfig(keep_raw_events="all")) as store:
+        events: list[RunEvent] = []
+        for i in range(3):
+            events.append(TextDelta(i + 0.5, f"d{i} "))
+            events += [RawEvent(i + 0.6, 1, "ping", "{}") for _ in range(between)]
+        run_id = await record(store, [*events, *completed_events("")[-1:]])
+        assert (await store.run_events(run_id))[:-1] == events
+
+
 async def test_a_time_that_is_not_finite_reads_as_zero_as_before(store: Store) -> None:
     run_id = await record(
         store, [TextDelta(float("inf"), "a"), TextDelta(float("nan"), "b"), TextDelta(0.5, "c")]

@@ -147,3 +147,8 @@ class Pruner(EventWriter):
         except StoreError as exc:
             if exc.problem != "busy":  # another writer's long transaction: next time
                 self._report(f"{exc} (while deleting runs older than keep_days)")
+        except Exception as exc:  # never the flusher's end: recording goes on
+            self._report(
+                f"cannot delete runs older than keep_days from {self.path}: internal error "
+                f"{type(exc).__name__}: {exc}"
+            )
