@@ -260,13 +260,16 @@ def prune_line(result: PruneResult, span: str, path: Path, *, vacuum: bool) -> s
     if result.runs == 0:
         return f"no runs older than {span} in {path} ({_size(result.bytes_after)})"
     runs = f"{result.runs:,} run{'s' if result.runs != 1 else ''}"
-    freed = _size(result.freed_bytes)
     if vacuum:
         sizes = f"{_size(result.bytes_before)} -> {_size(result.bytes_after)}"
-        return f"pruned {runs} older than {span} from {path}: {freed} freed ({sizes})"
+        return (
+            f"pruned {runs} older than {span} from {path}: {sizes} on disk "
+            f"({_size(result.freed_bytes)} freed)"
+        )
     return (
-        f"pruned {runs} older than {span} from {path}: {freed} freed inside the file for new "
-        f"runs ({_size(result.bytes_after)} on disk; --vacuum gives it back)"
+        f"pruned {runs} older than {span} from {path}: {_size(result.bytes_after)} on disk, "
+        f"{_size(result.free_after)} of it free pages that new runs reuse "
+        "(--vacuum gives the space back)"
     )
 
 

@@ -241,9 +241,11 @@ class PruneResult:
     free_before: int
     """Bytes of free pages inside the file before (space SQLite reuses for new rows)."""
     free_after: int
-    """The same after (without ``vacuum``, what the pruned runs took is here)."""
+    """The same after. Without ``vacuum`` the pruned runs' space stays in the file: whole
+    pages they emptied count here, and the room left in pages they shared with other rows is
+    reused too (it counts nowhere)."""
 
     @property
     def freed_bytes(self) -> int:
-        """Bytes this prune made free: given back to the disk (``vacuum``) or to new runs."""
-        return max(0, self.bytes_before - self.bytes_after + self.free_after - self.free_before)
+        """Bytes given back to the disk (``bytes_before - bytes_after``; with ``vacuum``)."""
+        return max(0, self.bytes_before - self.bytes_after)
