@@ -155,8 +155,9 @@ def test_large_answers_are_fast() -> None:
     assert similar.changed == 25
     assert similar.right_text() == right
     assert different.left_text() == left and different.right_text() == other
-    # Measured at ~0.03 s for both; 2 s leaves room for a loaded CI machine.
-    assert elapsed < 2.0, elapsed
+    # Measured at ~0.03 s for both on an idle machine (a quadratic pass takes minutes): the
+    # bound only catches the wrong complexity, with room for a loaded 2-core CI machine.
+    assert elapsed < 10.0, elapsed
 
 
 def test_few_distinct_words_stay_bounded() -> None:
@@ -165,5 +166,5 @@ def test_few_distinct_words_stay_bounded() -> None:
     right = " ".join(rng.choices(["a", "b", "c", "d"], k=10_000))
     start = time.perf_counter()
     diff = word_diff(left, right)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 10.0  # the complexity, not the speed (see above)
     assert diff.left_text() == left and diff.right_text() == right
