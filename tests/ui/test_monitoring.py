@@ -11,6 +11,7 @@ from textual.widgets import Sparkline, Static
 
 from tests.ui.conftest import app_config, sim_session, wait_until
 from tui.config import AlertRules, ReconnectPolicy, Repeat
+from tui.session import HISTORY_LIMIT, RAW_EVENT_LIMIT
 from tui.store import Store
 from tui.ui.app import TokentopApp
 from tui.ui.screens.monitor import SERIES_BUCKETS, MonitorScreen
@@ -379,3 +380,84 @@ async def test_monitor_view_without_a_store_uses_memory(
         await wait_until(pilot, lambda: screen.reads >= 1, what="first read")
         assert "no store" in str(screen.query_one("#monitor-title", Static).render())
         assert screen.charts is not None and len(screen.charts.ttft_ms) == 3
+
+
+# -- hours, not minutes ----
+
+
+def _sizes(app: TokentopApp) -> dict[str, int]:
+    """What the dashboard holds that could grow with the number of runs."""
+    main = app.main_screen
+    assert main is not None
+    sizes = {
+        "toasts": notifications_shown(app),
+        "workers": len(app.workers),
+        "tab_state": len(main._tab_state),
+        "tally": len(app.monitoring.tally.counts),
+    }
+    for index, live in enumerate(app.sessions):
+        pane = main.panes[index]
+        sizes[f"{live.name}.history"] = len(live.history)
+        sizes[f"{live.name}.rate_samples"] = len(live.rate_samples)
+        sizes[f"{live.name}.raw_lines"] = pane.raw_log.line_count
+        sizes[f"{live.name}.transcript_nodes"] = len(list(pane.transcript.walk_children()))
+        sizes[f"{live.name}.alerts_kept"] = len(app.monitoring.alerts.active(live.name))
+        sizes[f"{live.name}.listeners"] = len(live._listeners)
+    return sizes
+
+
+async def test_hundreds_of_runs_keep_every_view_bounded(
+    sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
+) -> None:
+    runs = 120
+    healthy = sim_session(sim_url, "probe", key=sim_key, timing=TINY, repeat=_fast(runs))
+    failing = sim_session(
+        sim_url,
+        "down",
+        model="sim-broken",
+        key=sim_key,
+        reconnect=_no_retry(),
+        repeat=_fast(runs),
+        alerts=AlertRules(on_failure=True),
+    )
+    app = TokentopApp(
+        app_config(healthy, failing), db_path=tmp_path / "runs.db", theme_dirs=theme_dirs
+    )
+    app.monitoring.alert_display.write = lambda data: None
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main_screen
+        assert main is not None
+        await wait_until(pilot, lambda: len(main.panes) == 2, what="panes")
+        main.show_session("probe")  # one pane on screen: it renders every run
+        pane = main.panes[0]
+        pane.raw = True  # the raw log too
+        # the most each thing held while the first runs went by (sampled at every look)
+        early: dict[str, int] = {}
+
+        def warmed_up() -> bool:
+            for key, value in _sizes(app).items():
+                early[key] = max(early.get(key, 0), value)
+            return min(s.runs_finished for s in app.sessions) >= HISTORY_LIMIT + 10
+
+        await wait_until(pilot, warmed_up, what="warm-up")
+
+        await wait_until(
+            pilot, lambda: not any(s.running for s in app.sessions), within=120, what="all runs"
+        )
+        await pilot.pause(0.3)
+        late = _sizes(app)
+        assert app.monitoring.tally.total().finished == 2 * runs
+        assert app.monitoring.alerts.count("down") == runs  # counted, not kept
+        for key, value in late.items():
+            if key.endswith("raw_lines"):  # one run's events, at most the log's max_lines
+                assert value <= RAW_EVENT_LIMIT + 200, (key, value)
+                continue
+            # twice as many runs: nothing holds more than during the warm-up (a little slack
+            # for what one run's widgets hold at the instant of looking)
+            assert value <= max(early[key] * 1.5, early[key] + 8), (key, early[key], value)
+        assert late["probe.history"] == late["down.history"] == HISTORY_LIMIT
+        assert late["down.alerts_kept"] <= 8
+        assert late["toasts"] <= 3
+        # a failed run's toast and the alert toasts came in bursts, not one per run
+        assert main.failures is not None
+        assert app.monitoring.alert_display.toasts.shown < runs / 10

@@ -179,7 +179,12 @@ async def test_background_tab_unread_marker_and_notification(
         assert "✓" in str(tab.label) and "•" in str(tab.label)
         assert main.tabs.get_tab("session-2").has_class(*STATE_CLASSES["failed"])
         assert any("back finished" in m for m, _ in notes)
-        assert any("back-fail failed" in m and sev == "error" for m, sev in notes)
+        # failure toasts are batched (one per burst): this one shows a moment later
+        await wait_until(
+            pilot,
+            lambda: any("back-fail failed" in m and sev == "error" for m, sev in notes),
+            what="the failure toast",
+        )
         # Hidden panes buffered: nothing rendered until shown; then it is all there.
         assert back_pane.transcript.rendered_text == ""
         main.show_session("back")

@@ -94,7 +94,10 @@ class TokentopApp(App[None]):
         self.clock: Callable[[], float] = clock or time.monotonic
         self.store: Store | None = None
         self.runtime = SessionRuntime(
-            config.sessions, clock=self.clock, on_store_error=self.report_store_error
+            config.sessions,
+            clock=self.clock,
+            on_store_error=self.report_store_error,
+            on_warning=self.report_warning,
         )
         """The sessions' runtime: store, simulator, HTTP client, one controller each."""
         self.sessions: list[SessionController] = self.runtime.controllers
@@ -269,6 +272,11 @@ class TokentopApp(App[None]):
     def _quit_answered(self, quit_now: bool | None) -> None:
         if quit_now:
             self.exit()
+
+    def report_warning(self, message: str) -> None:
+        """Show a warning of the session layer (an ``on_alert`` command that failed ...)."""
+        log.warning("%s", message)
+        self.notify(message, title="tokentop", severity="warning", timeout=10, markup=False)
 
     def report_store_error(self, where: str, problem: BaseException | str) -> None:
         """Notify about a store failure (rate-limited; the runs go on unsaved)."""

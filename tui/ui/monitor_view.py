@@ -31,8 +31,8 @@ WINDOWS: tuple[tuple[str, float | None], ...] = (
 @dataclass(frozen=True, slots=True)
 class Charts:
     """The three series of the charts, oldest first, one value per time bucket (or per run
-    without a store). An empty bucket is 0 in the TTFT and rate series (a Sparkline takes
-    numbers only); :attr:`empty` counts them."""
+    without a store). A bucket without successful runs carries the TTFT and rate before it
+    (:func:`carried`; a Sparkline takes numbers only); :attr:`empty` counts them."""
 
     ttft_ms: list[float]
     tokens_per_s: list[float]
@@ -43,36 +43,58 @@ class Charts:
     per_run: bool = False
     """True: one point per run (the in-memory history), not per time bucket."""
 
-    def label(self, title: str, values: Sequence[float]) -> Content:
-        """``TTFT p50 (ms)  min 210 · max 812 · 120 buckets 13:02-14:02``."""
-        known = [v for v in values if v > 0]
+    def label(self, title: str, values: Sequence[float], *, counts: bool = False) -> Content:
+        """``TTFT p50 (ms)  min 210 · max 812 · 120 buckets 13:02-14:02``; with ``counts``
+        (failures per bucket) ``total 8 · at most 3 per bucket``."""
         span = ""
         if self.per_run:
             span = f" · the last {len(values)} runs"
         elif self.start is not None and self.end is not None:
-            local = "%H:%M" if self.end - self.start < dt.timedelta(days=1) else "%m-%d %H:%M"
+            length = self.end - self.start
+            local = (
+                "%H:%M:%S"
+                if length < dt.timedelta(hours=1)
+                else "%H:%M"
+                if length < dt.timedelta(days=1)
+                else "%m-%d %H:%M"
+            )
             span = (
                 f" · {len(values)} buckets {self.start.astimezone().strftime(local)}"
                 f"-{self.end.astimezone().strftime(local)}"
             )
-        if not known:
-            return Content.from_markup("[b]$title[/]  $none$span", title=title, none="–", span=span)
-        total = f"total {sum(values):,.0f} · " if title.startswith("failed") else ""
+            if self.empty and not counts:
+                span += f" ({self.empty} without runs carry the value before)"
+        if counts:
+            figures = f"total {sum(values):,.0f} · at most {max(values, default=0):,.0f} per " + (
+                "run" if self.per_run else "bucket"
+            )
+        else:
+            known = [v for v in values if v > 0]
+            figures = f"min {min(known):,.0f} · max {max(known):,.0f}" if known else MISSING
         return Content.from_markup(
-            "[b]$title[/]  $total$range$span",
-            title=title,
-            total=total,
-            range=f"min {min(known):,.0f} · max {max(known):,.0f}",
-            span=span,
+            "[b]$title[/]  $figures[$text-muted]$span[/]", title=title, figures=figures, span=span
         )
+
+
+def carried(values: Sequence[float | None]) -> list[float]:
+    """``values`` with each gap (None) holding the value before it (the first known value
+    before the first one; 0 when none is known), so a bucket without runs is not drawn as
+    a fall to zero."""
+    known = next((v for v in values if v is not None), 0.0)
+    filled: list[float] = []
+    for value in values:
+        if value is not None:
+            known = value
+        filled.append(known)
+    return filled
 
 
 def charts_of_series(points: Sequence[SeriesPoint]) -> Charts:
     """The charts of the store's series."""
     empty = sum(1 for p in points if p.ttft_p50_ms is None)
     return Charts(
-        ttft_ms=[p.ttft_p50_ms or 0.0 for p in points],
-        tokens_per_s=[p.tokens_per_s_p50 or 0.0 for p in points],
+        ttft_ms=carried([p.ttft_p50_ms for p in points]),
+        tokens_per_s=carried([p.tokens_per_s_p50 for p in points]),
         failures=[float(p.failures) for p in points],
         start=points[0].start if points else None,
         end=points[-1].end if points else None,

@@ -46,27 +46,21 @@ class Monitoring:
         """Toast, bell and desktop notification of each burst of alerts."""
 
     @property
-    def alerts(self) -> AlertMonitor | None:
+    def alerts(self) -> AlertMonitor:
         """The runtime's alert monitor."""
-        monitor: AlertMonitor | None = getattr(self.runtime, "alerts", None)
-        return monitor
+        return self.runtime.alerts
 
     def start(self) -> None:
         """Show alerts from now on (the app calls this when it mounts)."""
-        monitor = self.alerts
-        if monitor is not None:
-            self.alert_display.attach(monitor)
+        self.alert_display.attach(self.alerts)
 
     def alert_count(self, session_name: str) -> int:
         """How many of the session's alerts are unacknowledged."""
-        monitor = self.alerts
-        return 0 if monitor is None else monitor.count(session_name)
+        return self.alerts.count(session_name)
 
     def acknowledge(self, session_name: str | None) -> int:
         """Acknowledge the session's alerts (None: every session's); returns how many."""
         monitor = self.alerts
-        if monitor is None:
-            return 0
         names = (
             [c.name for c in self.runtime.controllers] if session_name is None else [session_name]
         )

@@ -4,7 +4,8 @@ A repeating session that fails every half second, or a burst of alerts, would ot
 stack a toast per run. A batcher gathers the messages of :data:`GATHER_S` into one toast,
 and holds later ones while its toast is still on screen (then shows them together), so at
 most one toast of each batcher is visible at a time. What it keeps is bounded: the first
-:data:`LINES_SHOWN` messages and a count of the rest.
+:data:`LINES_SHOWN` different messages (a repeated one is counted, ``(×3)``) and a count of
+the rest.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ class ToastBatcher:
         self.on_show = on_show
         self.shown = 0
         """How many toasts were shown (tests)."""
-        self._lines: list[str] = []
+        self._repeats: dict[str, int] = {}
+        """The first :data:`LINES_SHOWN` different messages, each with how often it came."""
         self._count = 0
         self._timer: Timer | None = None
         self._next_at = 0.0
@@ -58,8 +60,10 @@ class ToastBatcher:
 
     def add(self, message: str) -> None:
         """Show ``message`` in the next toast (plain text: never read as markup)."""
-        if len(self._lines) < LINES_SHOWN:
-            self._lines.append(message)
+        if message in self._repeats:
+            self._repeats[message] += 1
+        elif len(self._repeats) < LINES_SHOWN:
+            self._repeats[message] = 1
         self._count += 1
         if self._timer is None:
             delay = max(GATHER_S, self._next_at - time.monotonic())
@@ -67,13 +71,15 @@ class ToastBatcher:
 
     def _show(self) -> None:
         self._timer = None
-        lines, count = self._lines, self._count
-        self._lines, self._count = [], 0
+        repeats, count = self._repeats, self._count
+        self._repeats, self._count = {}, 0
         if not count:
             return
+        lines = [m if n == 1 else f"{m} (×{n})" for m, n in repeats.items()]
         text = "\n".join(lines)
-        if count > len(lines):
-            text += f"\n… and {count - len(lines)} more"
+        listed = sum(repeats.values())
+        if count > listed:
+            text += f"\n… and {count - listed} more"
         title = self.title if count == 1 else f"{self.title} ({count})"
         self.app.notify(
             text, title=title, severity=self.severity, timeout=self.timeout, markup=False
@@ -89,4 +95,4 @@ class ToastBatcher:
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        self._lines, self._count = [], 0
+        self._repeats, self._count = {}, 0

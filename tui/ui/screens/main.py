@@ -103,6 +103,7 @@ class MainScreen(Screen[None]):
         self.failures: ToastBatcher | None = None
         """The toasts of failed runs, one per burst (made on mount)."""
         self._tab_state: dict[str, tuple[str, frozenset[str]]] = {}
+        self._any_alerts = False
         self.panes: dict[int, SessionPane] = {}
         """The mounted session panes by session index (they mount just after the first frame)."""
 
@@ -187,6 +188,10 @@ class MainScreen(Screen[None]):
     def refresh_tabs(self) -> None:
         """Update each session tab's marker and classes from its state (4 Hz)."""
         tabs = self.tabs
+        any_alerts = self._alerting() > 0
+        if any_alerts != self._any_alerts:
+            self._any_alerts = any_alerts
+            self.refresh_bindings()  # the footer shows "a Ack alerts" only while alerting
         for index, live in enumerate(self.sessions):
             pane_id = session_tab_id(index)
             pane = self._pane(index)
@@ -223,6 +228,8 @@ class MainScreen(Screen[None]):
             return  # the overview row / tab marker already says so; only surprises get a toast
         name = event.live.name
         if finished.status == "failed":
+            if event.live.session.alerts.on_failure:
+                return  # its alert toast says so
             why = finished.error.message if finished.error else finished.reason
             if self.failures is not None:  # a failing repeat is one toast, not a stack
                 self.failures.add(f"{name} failed: {why}")
@@ -250,9 +257,12 @@ class MainScreen(Screen[None]):
     # -- actions ----
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Pane-only actions are shown disabled on the overview."""
+        """Pane-only actions are shown disabled on the overview; acknowledging is only in
+        the footer while some session has alerts."""
         if action in ("toggle_follow", "toggle_raw") and self.current_pane is None:
             return None
+        if action in ("acknowledge_alerts", "acknowledge_all_alerts"):
+            return self._any_alerts
         return True
 
     def action_overview(self) -> None:

@@ -147,12 +147,19 @@ class MonitorScreen(Screen[None]):
             source = f"the last {len(live.history)} runs in memory (no store)"
         else:
             from tui.store.stats import series, session_stats
+            from tui.store.stats_records import utc_time as utc
             from tui.store.window import started_since
 
             since = None if seconds is None else started_since(seconds)
             try:
                 stats = await session_stats(store, session=live.name, since=since)
-                points = await series(store, live.name, since=since, buckets=SERIES_BUCKETS)
+                # the charts start at the window's first run: an hour's window of a session
+                # that began a minute ago is drawn over that minute, not squeezed into one bucket
+                first = stats[0].first_run_at
+                start = (
+                    first if first is not None and (since is None or first > utc(since)) else since
+                )
+                points = await series(store, live.name, since=start, buckets=SERIES_BUCKETS)
             except Exception as exc:
                 self.query_one("#monitor-summary", Static).update(
                     Content(f"Cannot read the store: {exc}")
@@ -185,7 +192,8 @@ class MonitorScreen(Screen[None]):
             ("rate", "tokens/s p50", charts.tokens_per_s),
             ("failures", "failed runs", charts.failures),
         ):
-            self.query_one(f"#label-{key}", Static).update(charts.label(title, values))
+            caption = charts.label(title, values, counts=key == "failures")
+            self.query_one(f"#label-{key}", Static).update(caption)
             self.query_one(f"#chart-{key}", Sparkline).data = values
         self.reads += 1
 
