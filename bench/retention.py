@@ -61,7 +61,7 @@ async def _workload(
     from tui.stream.runner import StreamRun
 
     store = await Store.open(db, retention=StoreConfig(keep_raw_events=keep))  # type: ignore[arg-type]
-    store.compact_deltas = compact
+    store.queue.compact_deltas = compact
     write_s = [0.0]
     wal_bytes = [0]
     original = store._flush_batch

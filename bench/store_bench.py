@@ -62,7 +62,7 @@ async def throughput(db: Path, seconds: float, runs: int) -> dict[str, float]:
                 store.add_event(run_id, TextDelta(t, " token"))
                 store.add_event(run_id, RawEvent(t, 1, "response.output_text.delta", RAW_DATA))
             added += 1000
-            max_pending = max(max_pending, len(store._pending))
+            max_pending = max(max_pending, len(store.queue))
             await asyncio.sleep(0)
         add_s = time.perf_counter() - t0
         for run_id in run_ids:
@@ -127,7 +127,7 @@ async def loop_lag(db: Path, seconds: float, runs: int) -> dict[str, float]:
                 store.add_event(run_id, TextDelta(t, " token"))
                 store.add_event(run_id, RawEvent(t, 1, "response.output_text.delta", RAW_DATA))
             added += 100
-            max_pending[0] = max(max_pending[0], len(store._pending))
+            max_pending[0] = max(max_pending[0], len(store.queue))
             next_tick += 0.001
             await asyncio.sleep(max(0.0, next_tick - loop.time()))
         return added

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-import tui.store.writer as writer_module
+import tui.store.queue as queue_module
 from tests.store.conftest import completed_events, every_kind_events, make_session, record
 from tui.config import KeepRawEvents, SessionConfig, StoreConfig
 from tui.store import Store, export
@@ -219,7 +219,7 @@ async def test_keep_raw_events_keeps_the_raw_events_of_the_runs_it_names(
 async def test_raw_events_held_past_the_cap_are_written_then_deleted_if_the_run_completes(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(writer_module, "RAW_HOLD_EVENTS", 16)
+    monkeypatch.setattr(queue_module, "RAW_HOLD_EVENTS", 16)
     async with await Store.open(db_path) as store:  # the default: "failed"
         runs: dict[str, list[RunEvent]] = {}
         for status in ("completed", "failed"):

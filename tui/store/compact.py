@@ -32,6 +32,7 @@ import zlib
 from array import array
 from collections.abc import Callable, Iterable
 from itertools import accumulate, pairwise
+from operator import attrgetter
 from typing import Any
 
 import aiosqlite
@@ -40,6 +41,7 @@ import msgspec
 from tui.stream.construct import reasoning_delta, text_delta
 from tui.stream.events import ReasoningDelta, RunEvent, TextDelta
 
+from . import queries
 from .codec import REDACTED, decode_event
 from .errors import StoreError
 
@@ -74,6 +76,8 @@ level 9 saves 3 bytes for 25% more time, level 1 takes 4% more bytes for 15% les
 _REDACTED = REDACTED.encode()
 _LITTLE = sys.byteorder == "little"
 _texts_decoder = msgspec.json.Decoder(list[str])
+_get_t = attrgetter("t")
+_get_text = attrgetter("text")
 _encode = msgspec.json.Encoder().encode
 
 
@@ -130,8 +134,12 @@ class _Body:
     def adapt(self) -> bytes:
         events = self.segment.events
         seqs = self.segment.seqs
-        isfinite = math.isfinite
-        times = _little(array("d", [t if isfinite(t) else 0.0 for t in (e.t for e in events)]))
+        # C-level loops: this runs in SQLite's thread, and Python bytecode there would hold
+        # the GIL from the event loop for up to a switch interval at a time
+        values = array("d", map(_get_t, events))
+        if not math.isfinite(sum(values)):  # rare: inf or nan stored as 0.0, as in `events`
+            values = array("d", [t if math.isfinite(t) else 0.0 for t in values])
+        times = _little(values)
         if seqs[-1] - seqs[0] == len(seqs) - 1:  # strictly increasing: consecutive
             width, gaps = b"\x00", b""
         else:
@@ -140,7 +148,7 @@ class _Body:
                 width, gaps = b"\x01", bytes(steps)
             else:
                 width, gaps = b"\x04", _little(array("I", steps))
-        texts = _encode([e.text for e in events])
+        texts = _encode(list(map(_get_text, events)))
         if self.forms:
             texts = blank_secrets(texts, self.forms)
         return zlib.compress(b"".join((width, times, gaps, texts)), ZLIB_LEVEL)
@@ -161,12 +169,6 @@ def segment_row(segment: DeltaSegment, forms: tuple[bytes, ...]) -> tuple[Any, .
         last_t if math.isfinite(last_t) else None,
         _Body(segment, forms),
     )
-
-
-INSERT_DELTAS = "INSERT INTO deltas(run, seq, kind, count, last_t, body) VALUES (?, ?, ?, ?, ?, ?)"
-
-SELECT_EVENT_ROWS = "SELECT seq, kind, payload FROM events WHERE run = ? ORDER BY seq"
-SELECT_DELTA_ROWS = "SELECT seq, kind, count, body FROM deltas WHERE run = ? ORDER BY seq"
 
 
 def expand_deltas(seq: int, kind: str, count: int, body: bytes) -> list[tuple[int, RunEvent]]:
@@ -203,8 +205,8 @@ def _expand(
 async def load_events(conn: aiosqlite.Connection, rowid: int) -> list[RunEvent]:
     """Every stored event of the run ``rowid``, in arrival order: its ``events`` rows and
     the deltas of its ``deltas`` rows, merged by sequence number."""
-    rows = await conn.execute_fetchall(SELECT_EVENT_ROWS, (rowid,))
-    segments = await conn.execute_fetchall(SELECT_DELTA_ROWS, (rowid,))
+    rows = await conn.execute_fetchall(queries.SELECT_EVENT_ROWS, (rowid,))
+    segments = await conn.execute_fetchall(queries.SELECT_DELTA_ROWS, (rowid,))
     if not segments:
         return [decode_event(kind, payload) for _, kind, payload in rows]
     placed: list[tuple[int, RunEvent]] = [

@@ -32,7 +32,7 @@ from tui.stream.result import AttemptRecord
 
 from . import queries
 from .codec import encode_rows
-from .compact import INSERT_DELTAS, DeltaSegment, blank_secrets, segment_row
+from .compact import DeltaSegment, blank_secrets, segment_row
 from .rows import changed_attempts, run_row
 
 __all__ = [
@@ -184,7 +184,7 @@ async def commit_flush(
             )
         if segments:
             await conn.executemany(
-                INSERT_DELTAS, [segment_row(s, secrets.get(s.rowid, ())) for s in segments]
+                queries.INSERT_DELTAS, [segment_row(s, secrets.get(s.rowid, ())) for s in segments]
             )
         if purge_raw:
             await conn.executemany(queries.DELETE_RAW_EVENTS, [(rowid,) for rowid in purge_raw])

@@ -118,6 +118,8 @@ class Store(Pruner, RunQueries):
             conn, path, readonly=lock is None, keep_raw_events=retention.keep_raw_events
         )
         self.keep_days = retention.keep_days
+        self._session_secrets: dict[str, str] = {}
+        """The API key of each session that started a run here (blanked out of alerts)."""
         self._lock = lock
         self.owner = lock.token if lock is not None else None
         """This writer's token, the ``owner`` of the runs it starts (None when read-only)."""
@@ -296,6 +298,32 @@ class Store(Pruner, RunQueries):
             accumulator = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
         self._track(run_id, cast(int, rowid), accumulator, shared=shared, secret=secret)
         return run_id
+
+    def record_alert(
+        self,
+        *,
+        session: str,
+        run_id: str,
+        metric: str,
+        value: float | None,
+        threshold: float | None,
+        message: str,
+        at: float,
+    ) -> None:
+        """Queue an alert for the next flush (synchronous, never blocks; see
+        :meth:`tui.store.reading.RunQueries.list_alerts`).
+
+        ``at`` is wall time (``time.time()``), stored as ISO 8601 UTC; the session's API key
+        is blanked out of ``message``. The alert is linked to the stored run ``run_id`` (when
+        it is stored) and pruned with it. Like events, it waits while another writer holds
+        the database and is dropped only once recording has stopped after a write error.
+        Raises :class:`StoreError` on a read-only or closed store.
+        """
+        self._check_writer()
+        if not self.errors:
+            secret = self._session_secrets.get(session)
+            message = scrub(message, secret)
+            self.queue.add_alert(run_id, session, metric, value, threshold, message, at)
 
     async def _insert_run(
         self,

@@ -22,19 +22,11 @@ backoff (:data:`BUSY_BACKOFF_S`), for as long as it takes. Memory stays bounded:
 :data:`PENDING_LIMIT` queued events, new ones are not queued (counted in
 ``events_dropped``, reported once through ``on_error``) until the queue is written.
 
-Text and reasoning deltas are gathered per run into :class:`~tui.store.compact.DeltaSegment`
-rows as they are queued (the compact stored form, :mod:`tui.store.compact`). Raw SSE events
-follow ``keep_raw_events``: ``all`` queues them as any event; ``none`` drops them at once
-(they take no sequence number); ``failed`` holds a run's raw events back until its
-:class:`Finished` says how it ended: a completed run drops them, any other outcome (or a run
-still open at ``close``) queues them with their original sequence numbers. The hold is
-bounded (:data:`RAW_HOLD_EVENTS`, :data:`RAW_HOLD_BYTES` per run): past it the held events
-are queued (written) and deleted again by the run's last flush if it completes, so memory
-stays bounded on any stream. Held raw events are not on disk yet: a ``kill -9`` loses them
-(the run's text and deltas are committed as always).
+What is queued, and how a run's events are sorted into it (compact deltas, raw events held
+back as ``keep_raw_events`` says), is :mod:`tui.store.queue`.
 
-Alerts (:meth:`EventWriter.record_alert`) are queued the same way and written by the next
-flush, retried like events while another writer holds the database.
+Alerts (``Store.record_alert``) are queued the same way and written by the next flush,
+retried like events while another writer holds the database.
 
 What one flush writes, and its transaction, is :mod:`tui.store.flush`; this module decides
 what goes into a flush and when, retries a busy database and accounts for every event.
@@ -48,23 +40,18 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
 from tui.config import KeepRawEvents
 from tui.stream.accumulate import RunAccumulator
-from tui.stream.events import Finished, RawEvent, ReasoningDelta, RunEvent, TextDelta
+from tui.stream.events import RunEvent
 
-from .codec import scrub
-from .compact import SEGMENT_LIMIT, DeltaSegment
 from .connection import sqlite_problem, store_error
 from .errors import StoreError
 from .flush import EVENTS_PER_INSERT, SEQ_BITS, ActiveRun, commit_flush, rollback, secret_forms
-from .rows import storable
+from .queue import RAW_HOLD_BYTES, RAW_HOLD_EVENTS, Queued, WriteQueue
 
 __all__ = [
     "CHECKPOINT_S",
@@ -119,28 +106,10 @@ are not queued (counted in ``events_dropped`` and reported once through ``on_err
 the queue has been written; recording never stops for a busy database."""
 
 
-RAW_HOLD_EVENTS = 4096
-RAW_HOLD_BYTES = 1 << 20
-"""With ``keep_raw_events = "failed"``, a running run holds at most this many raw events, and
-this many bytes of their data, in memory; past either the held ones are written (and deleted
-again if the run completes). A 400-token answer is about 410 raw events and 150 KB."""
-
-
 def backoff(retry: int) -> float:
     """The pause before busy retry number ``retry`` (1-based), see :data:`BUSY_BACKOFF_S`."""
     first, longest = BUSY_BACKOFF_S
     return min(first * 2.0 ** (retry - 1), longest) * (0.5 + random.random() / 2)
-
-
-@dataclass(slots=True)
-class _Queued:
-    """What one flush took from the queue (put back as it was when the database was busy)."""
-
-    keys: list[int]
-    events: list[RunEvent]
-    segments: list[DeltaSegment]
-    deltas: int
-    alerts: list[tuple[Any, ...]]
 
 
 class EventWriter:
@@ -159,11 +128,9 @@ class EventWriter:
         """The database file."""
         self.readonly = readonly
         """True when opened for reading only (``readonly=True``)."""
-        self.keep_raw_events: KeepRawEvents = keep_raw_events
-        """Which runs keep their raw SSE events (``[store] keep_raw_events``), see above."""
-        self.compact_deltas = True
-        """Deltas go to compact ``deltas`` rows; False writes each as an ``events`` row, as
-        schema 3 did (``bench/retention.py``'s same-run reference; both read back alike)."""
+        self.queue = WriteQueue(keep_raw_events)
+        """What the next flush writes (``queue.fold_errors``, ``queue.raw_events_discarded``
+        and ``queue.compact_deltas`` live there too)."""
         self.flush_period = FLUSH_PERIOD_S
         """Seconds between background flushes (tests and benchmarks may change it)."""
         self.checkpoint_period = CHECKPOINT_S
@@ -179,27 +146,14 @@ class EventWriter:
         self.events_written = 0
         """Events committed (each compact delta counts as one event)."""
         self.events_dropped = 0
-        self.raw_events_discarded = 0
-        """Raw events not kept, as ``keep_raw_events`` asks (not a loss: never counted as
-        dropped)."""
-        self.fold_errors = 0
         self.busy_retries = 0
         """Flushes (and run starts) retried because another writer held the database."""
         self._busy = False
         """The last flush found the database busy (and queued its events again)."""
         self._overflow = 0
-        """Events the store's own fold of a run could not apply (they are still written)."""
         self._active: dict[str, ActiveRun] = {}
         self._ended: set[str] = set()
         self._dropping: set[str] = set()
-        self._pending_keys: list[int] = []
-        self._pending: list[RunEvent] = []
-        self._pending_segments: list[DeltaSegment] = []
-        self._pending_deltas = 0
-        """Deltas in ``_pending_segments`` (they count against :data:`PENDING_LIMIT`)."""
-        self._pending_alerts: list[tuple[Any, ...]] = []
-        self._session_secrets: dict[str, str] = {}
-        """The API key of each session that started a run here (blanked out of alerts)."""
         self._secrets: dict[int, tuple[bytes, ...]] = {}
         self._write_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -249,109 +203,18 @@ class EventWriter:
         if self.errors or not events:
             self.events_dropped += len(events)
             return
-        if len(self._pending) + self._pending_deltas >= PENDING_LIMIT:
+        if len(self.queue) >= PENDING_LIMIT:
             self._overflowed(len(events))
             return
-        apply = None if run.shared else run.acc.apply
-        keys = self._pending_keys.append
-        pending = self._pending.append
-        keep_raw = self.keep_raw_events
-        key = run.key
-        seq = run.next_seq
-        segment = run.segment
-        compact = self.compact_deltas
-        deltas = 0
-        ended: Finished | None = None
-        for event in events:
-            if ended is not None:  # nothing after the run's Finished is kept
-                self.events_dropped += 1
-                continue
-            if apply is not None:
-                try:
-                    apply(event)
-                except Exception:  # a value the fold cannot take (inf): the event is kept
-                    self.fold_errors += 1
-            cls = type(event)
-            if (cls is TextDelta or cls is ReasoningDelta) and compact:
-                if segment is None or segment.kind is not cls or len(segment) >= SEGMENT_LIMIT:
-                    segment = DeltaSegment(run.rowid, cls)
-                    self._pending_segments.append(segment)
-                segment.seqs.append(seq)
-                segment.events.append(event)  # type: ignore[arg-type]
-                deltas += 1
-            elif cls is RawEvent and keep_raw != "all":
-                if keep_raw == "none":
-                    self.raw_events_discarded += 1
-                    continue  # no sequence number: the deltas around it stay consecutive
-                run.held_keys.append(key | seq)
-                run.held.append(event)  # type: ignore[arg-type]
-                data = event.data  # type: ignore[union-attr]
-                run.held_bytes += len(data) if type(data) is str else RAW_HOLD_BYTES
-                if len(run.held) >= RAW_HOLD_EVENTS or run.held_bytes >= RAW_HOLD_BYTES:
-                    self._spill_held(run)
-            else:
-                keys(key | seq)
-                pending(event)
-                if cls is Finished:
-                    ended = event  # type: ignore[assignment]
-            seq += 1
-        run.next_seq = seq
-        run.segment = segment
-        run.last_t = events[-1].t
-        self._pending_deltas += deltas
+        dropped, ended = self.queue.add(run, events)
+        self.events_dropped += dropped
         if ended is not None:
-            run.ended = True
-            if ended.status == "completed":
-                self.raw_events_discarded += len(run.held)
-                run.held_keys, run.held, run.held_bytes = [], [], 0
-                run.purge_raw = run.spilled
-            else:
-                self._spill_held(run)
             self._wake.set()
 
-    def _spill_held(self, run: ActiveRun) -> None:
-        """Queue the raw events ``run`` holds back (with their sequence numbers)."""
-        if run.held:
-            self._pending_keys += run.held_keys
-            self._pending += run.held
-            run.held_keys, run.held, run.held_bytes = [], [], 0
-            run.spilled = True
-
-    def record_alert(
-        self,
-        *,
-        session: str,
-        run_id: str,
-        metric: str,
-        value: float | None,
-        threshold: float | None,
-        message: str,
-        at: float,
-    ) -> None:
-        """Queue an alert for the next flush (synchronous, never blocks; see
-        :meth:`tui.store.reading.RunQueries.list_alerts`).
-
-        ``at`` is wall time (``time.time()``), stored as ISO 8601 UTC; the session's API key
-        is blanked out of ``message``. The alert is linked to the stored run ``run_id`` (when
-        it is stored) and pruned with it. Like events, it waits while another writer holds
-        the database and is dropped only once recording has stopped after a write error.
-        Raises :class:`StoreError` on a read-only or closed store.
-        """
-        self._check_writer()
-        if self.errors:
-            return
-        when = datetime.fromtimestamp(at, UTC).isoformat(timespec="microseconds")
-        self._pending_alerts.append(
-            (
-                run_id,
-                session,
-                metric,
-                storable(value),
-                storable(threshold),
-                scrub(message, self._session_secrets.get(session)),
-                when,
-            )
-        )
+    @property
+    def keep_raw_events(self) -> KeepRawEvents:
+        """Which runs keep their raw SSE events (``[store] keep_raw_events``)."""
+        return self.queue.keep_raw_events
 
     def _check_writer(self) -> None:
         if self.readonly:
@@ -414,10 +277,7 @@ class EventWriter:
 
     def _give_up_queued(self) -> None:
         """Closing, the database stayed busy: say how many events were not saved."""
-        lost = len(self._pending) + self._pending_deltas
-        self._pending_keys, self._pending = [], []
-        self._pending_segments, self._pending_deltas = [], 0
-        self._pending_alerts = []
+        lost = self.queue.clear()
         self.events_dropped += lost
         self._fail_message(
             f"database {self.path} stayed busy (another writer holds it) for "
@@ -442,17 +302,10 @@ class EventWriter:
         async with self._write_lock:
             if closing:  # a run still open did not complete: its raw events are kept
                 for run in self._active.values():
-                    self._spill_held(run)
-            keys, batch = self._pending_keys, self._pending
-            segments, deltas = self._pending_segments, self._pending_deltas
-            alerts = self._pending_alerts
-            self._pending_keys, self._pending = [], []
-            self._pending_segments, self._pending_deltas = [], 0
-            self._pending_alerts = []
-            for run in self._active.values():
-                run.segment = None  # the flush takes it: later deltas start a new one
+                    self.queue.spill(run)
+            queued = self.queue.take(self._active.values())
             if self.errors:
-                self.events_dropped += len(batch) + deltas
+                self.events_dropped += len(queued)
                 return
             # Snapshot run rows now, on the loop: they match exactly the events in `batch`.
             try:
@@ -466,29 +319,28 @@ class EventWriter:
                 ]
                 for _, run, _, _ in changed:
                     run.checkpoint_at = now
-                if not batch and not segments and not alerts and not changed:
+                if not len(queued) and not queued.alerts and not changed:
                     return
                 run_rows = [(*run.row(final=final), run.rowid) for _, run, _, final in changed]
                 attempt_rows = [row for _, run, _, _ in changed for row in run.attempt_rows()]
                 purge = [run.rowid for _, run, _, final in changed if final and run.purge_raw]
             except Exception as exc:  # a bad event
-                self.events_dropped += len(batch) + deltas
+                self.events_dropped += len(queued)
                 self._fail(exc)
                 return
-            queued = _Queued(keys, batch, segments, deltas, alerts)
             # A flush is never cut short: when the task awaiting it is cancelled (close()
             # does not, but a caller's task may be), the transaction still runs to its end
             # and is accounted for before the cancellation goes on.
             work = asyncio.ensure_future(
                 commit_flush(
                     self._conn,
-                    keys,
-                    batch,
+                    queued.keys,
+                    queued.events,
                     run_rows,
                     attempt_rows,
                     self._secrets,
-                    segments=segments,
-                    alert_rows=alerts,
+                    segments=queued.segments,
+                    alert_rows=queued.alerts,
                     purge_raw=purge,
                 )
             )
@@ -506,21 +358,17 @@ class EventWriter:
     def _committed(
         self,
         error: BaseException | None,
-        queued: _Queued,
+        queued: Queued,
         changed: list[tuple[str, ActiveRun, int, bool]],
     ) -> bool:
         """Account for a flush transaction that ended (``error``: rolled back); False when
         it was rolled back because the database was busy: then its events, deltas and
         alerts go back to the front of the queue and its runs' rows and attempts are
         written again next time."""
-        count = len(queued.events) + queued.deltas
+        count = len(queued)
         if error is not None and sqlite_problem(error) == "busy" and not self._closed:
             self.busy_retries += 1
-            self._pending_keys[:0] = queued.keys
-            self._pending[:0] = queued.events
-            self._pending_segments[:0] = queued.segments
-            self._pending_deltas += queued.deltas
-            self._pending_alerts[:0] = queued.alerts
+            self.queue.put_back(queued)
             for _, run, _, _ in changed:
                 run.checkpoint_at = float("-inf")
                 run.written.clear()  # upserts: rewriting them all is safe
@@ -529,7 +377,7 @@ class EventWriter:
             self.events_dropped += count
             self._fail(error)
             return True
-        if self._overflow and len(self._pending) + self._pending_deltas < PENDING_LIMIT // 2:
+        if self._overflow and len(self.queue) < PENDING_LIMIT // 2:
             self._overflow = 0  # queueing again (the count stays in events_dropped)
         self.events_written += count
         for run_id, run, seq, final in changed:
@@ -552,8 +400,7 @@ class EventWriter:
 
     def _fail_message(self, message: str) -> None:
         for run in self._active.values():  # recording stopped: what runs hold is lost
-            self.events_dropped += len(run.held)
-            run.held_keys, run.held, run.held_bytes = [], [], 0
+            self.events_dropped += self.queue.drop_held(run)
         self.errors.append(message)
         if self.on_error is not None:
             with contextlib.suppress(Exception):
