@@ -190,8 +190,17 @@ CREATE TABLE alerts (
 CREATE INDEX alerts_by_run ON alerts(run);
 CREATE INDEX alerts_by_session ON alerts(session_name, at);
 CREATE INDEX alerts_by_time ON alerts(at);
+
+-- Statistics over time (tui.store.stats) read only these columns of a session's window: a
+-- covering index answers them without reading the rows, whose text makes them large. Its
+-- leading columns are runs_by_session's, which it replaces for the history filters.
+CREATE INDEX runs_stats ON runs(
+    session_name, started_at, status, finish_reason, ttft_ms, tokens_per_s, duration_ms
+);
+DROP INDEX runs_by_session;
 """
-"""Version 4: compact delta rows (``deltas``) and the ``alerts`` table."""
+"""Version 4: compact delta rows (``deltas``), the ``alerts`` table, and a covering index for
+per-session statistics."""
 
 MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 """Upgrade scripts; ``MIGRATIONS[n - 1]`` produces version ``n``."""

@@ -102,7 +102,7 @@ _ROWS_SQL = (
 """The window's runs, only the short columns (never a prompt or an answer)."""
 
 _ALL_SESSIONS = "SELECT DISTINCT session_name FROM runs"
-"""Every session name (from the ``runs_by_session`` index alone)."""
+"""Every session name (from the ``runs_stats`` index alone)."""
 
 _BUCKET_ROWS_SQL = (
     "SELECT min(CAST((julianday(started_at) - julianday(?)) * 86400.0 / ? AS INTEGER), ?), "
