@@ -19,9 +19,6 @@ from tui import __version__
 if TYPE_CHECKING:
     from tui.config import AppConfig
 
-EXIT_BAD_CONFIG = 2
-"""Exit status for a broken sessions file (the same as click's usage errors)."""
-
 REPLAY_MIN_SPEED = 0.25
 REPLAY_MAX_SPEED = 10.0
 """The replay speeds the replay screen offers (its ``-`` / ``+`` steps end there)."""
@@ -115,16 +112,9 @@ class _MainGroup(click.Group):
 
 def _load_config(path: Path | None) -> AppConfig:
     """The sessions file at ``path`` (or the default one); a broken file exits with status 2."""
-    from tui.config import ConfigError, load_config, load_default_config
+    from tui.cli_common import load_config_or_exit
 
-    try:
-        return load_default_config() if path is None else load_config(path)
-    except ConfigError as exc:
-        click.echo(exc.render(), err=True)
-        raise SystemExit(EXIT_BAD_CONFIG) from None
-    except FileNotFoundError as exc:  # no ./sessions.toml and no shipped example
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(EXIT_BAD_CONFIG) from None
+    return load_config_or_exit(path)
 
 
 _CONFIG_ARG = click.argument(

@@ -9,21 +9,26 @@ usage errors), and an empty database or window says so and exits 0.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 import click
 
+from tui.cli_common import (
+    aligned,
+    db_option,
+    db_path,
+    emit,
+    fmt_num,
+    load_config_or_exit,
+    run_store,
+)
 from tui.vocab import MISSING
 
 if TYPE_CHECKING:
     from tui.store.stats import Percentiles, SessionStats
-
-EXIT_BAD_CONFIG = 2
-"""Exit status for a broken sessions file (as ``tokentop run``)."""
 
 ALL = "all"
 """``--since all``: every stored run (the default)."""
@@ -43,28 +48,13 @@ def _since_seconds(text: str | None) -> float | None:
 
 def _config_sessions(config: Path | None) -> list[str] | None:
     """The session names of the sessions file ``config`` (None without one)."""
-    if config is None:
-        return None
-    from tui.config import ConfigError, load_config
-
-    try:
-        return [s.name for s in load_config(config).sessions]
-    except ConfigError as exc:
-        click.echo(exc.render(), err=True)
-        raise SystemExit(EXIT_BAD_CONFIG) from None
-    except FileNotFoundError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(EXIT_BAD_CONFIG) from None
-
-
-def _num(value: float | None, digits: int = 0) -> str:
-    return MISSING if value is None else f"{value:.{digits}f}"
+    return None if config is None else [s.name for s in load_config_or_exit(config).sessions]
 
 
 def _pair(p: Percentiles, digits: int = 0, scale: float = 1.0) -> str:
     if p.p50 is None or p.p95 is None:
         return MISSING
-    return f"{_num(p.p50 / scale, digits)} / {_num(p.p95 / scale, digits)}"
+    return f"{fmt_num(p.p50 / scale, digits)} / {fmt_num(p.p95 / scale, digits)}"
 
 
 def stats_table(stats: list[SessionStats]) -> str:
@@ -99,30 +89,13 @@ def stats_table(stats: list[SessionStats]) -> str:
                 _pair(s.duration_ms, 2, 1000.0),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    right = {1, 2, 3, 5, 6, 7}
-    lines = [
-        "  ".join(
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ).rstrip()
-        for row in rows
-    ]
+    lines = aligned(rows, right={1, 2, 3, 5, 6, 7})
     for s in stats:
         f = s.last_failure
         if f is not None and f.message:
             status = f" {f.error_status}" if f.error_status is not None else ""
             lines.append(f"{s.session}: last failure ({f.kind}{status}): {f.message}")
     return "\n".join(lines) + "\n"
-
-
-def _emit(text: str, out: TextIO) -> None:
-    try:
-        out.write(text)
-        out.flush()
-    except BrokenPipeError:  # `tokentop stats | head`
-        sys.stderr.close()
-        raise SystemExit(0) from None
 
 
 def _window_words(since: str | None) -> str:
@@ -146,13 +119,7 @@ def _window_words(since: str | None) -> str:
     help="Only runs that started within this span (90s, 10m, 1h, 7d, 2w; default: all).",
 )
 @click.option("--json", "as_json", is_flag=True, help="A JSON list: one object per session.")
-@click.option(
-    "--db",
-    "db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Database file (default: $TOKENTOP_DB, else tokentop.db in the user data dir).",
-)
+@db_option
 def stats_command(
     config: Path | None,
     sessions: tuple[str, ...],
@@ -170,11 +137,7 @@ def stats_command(
     """
     seconds = _since_seconds(since)
     wanted = list(dict.fromkeys(sessions)) or _config_sessions(config)
-    if db is None:
-        from tui.paths import default_db_path
-
-        db = default_db_path()
-    path = db
+    path = db_path(db)
 
     async def main() -> tuple[list[str], list[SessionStats]]:
         from tui.store import Store
@@ -192,12 +155,7 @@ def stats_command(
         finally:
             await store.close()
 
-    from tui.store.errors import StoreError
-
-    try:
-        known, stats = asyncio.run(main())
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+    known, stats = run_store(main)
     unknown = [name for name in sessions if name not in known]
     if unknown:
         exist = ", ".join(known) if known else "none yet"
@@ -206,12 +164,12 @@ def stats_command(
             param_hint="'--session'",
         )
     if as_json:
-        _emit(json.dumps([s.as_dict() for s in stats], indent=2) + "\n", sys.stdout)
+        emit(json.dumps([s.as_dict() for s in stats], indent=2) + "\n", sys.stdout)
     if not known:
         click.echo(f"no runs yet in {path}", err=True)
     elif not any(s.runs or s.running for s in stats):
         click.echo(f"no runs{_window_words(since)}", err=True)
         if stats and not as_json:
-            _emit(stats_table(stats), sys.stdout)
+            emit(stats_table(stats), sys.stdout)
     elif not as_json:
-        _emit(stats_table(stats), sys.stdout)
+        emit(stats_table(stats), sys.stdout)

@@ -9,20 +9,17 @@ unknown run id, any :class:`~tui.store.errors.StoreError`) print one line on std
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
+from tui.cli_common import aligned, db_option, db_path, emit, fmt_num, run_store, time_span
 from tui.vocab import FINISH_REASONS, MISSING, RUN_STATUSES, STORED_STATUSES
 
 if TYPE_CHECKING:
     from tui.store.records import PruneResult, RunSummary
-
-T = TypeVar("T")
 
 FINISH_CHOICES: tuple[str, ...] = (
     *FINISH_REASONS,
@@ -30,55 +27,6 @@ FINISH_CHOICES: tuple[str, ...] = (
 )
 """``--finish`` values: the normalized finish reasons, plus the statuses of runs that never
 finished (``running``, ``interrupted``)."""
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _db_option(command: F) -> F:
-    """The ``--db PATH`` option every store command has."""
-    return click.option(
-        "--db",
-        "db",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Database file (default: $TOKENTOP_DB, else tokentop.db in the user data dir).",
-    )(command)
-
-
-def time_span(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    """Option callback: a time span as people type it (``90s``, ``10m``, ``1h``, ``7d``,
-    ``2w``) -> seconds; a bad one is a usage error (exit 2) that says what is accepted
-    (:func:`tui.store.window.parse_age`)."""
-    if value is None:
-        return None
-    from tui.store.window import parse_age
-
-    try:
-        return parse_age(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-
-
-def _db_path(db: Path | None) -> Path:
-    if db is not None:
-        return db
-    from tui.paths import default_db_path
-
-    return default_db_path()
-
-
-def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run ``main`` and turn a StoreError into a one-line message with exit status 1."""
-    from tui.store.errors import StoreError
-
-    try:
-        return asyncio.run(main())
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _fmt_num(value: float | None, digits: int = 0) -> str:
-    return MISSING if value is None else f"{value:.{digits}f}"
 
 
 def history_table(runs: list[RunSummary]) -> str:
@@ -97,30 +45,12 @@ def history_table(runs: list[RunSummary]) -> str:
                 run.status,
                 run.finish_reason or MISSING,
                 tokens,
-                _fmt_num(run.ttft_ms),
-                _fmt_num(run.tokens_per_s, 1),
+                fmt_num(run.ttft_ms),
+                fmt_num(run.tokens_per_s, 1),
                 run.run_id[:14],
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    right = {5, 6, 7}
-    lines = [
-        "  ".join(
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ).rstrip()
-        for row in rows
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _emit(text: str, out: TextIO) -> None:
-    try:
-        out.write(text)
-        out.flush()
-    except BrokenPipeError:  # `tokentop history | head`
-        sys.stderr.close()
-        raise SystemExit(0) from None
+    return "\n".join(aligned(rows, right={5, 6, 7})) + "\n"
 
 
 @click.command("history")
@@ -145,7 +75,7 @@ def _emit(text: str, out: TextIO) -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="JSON lines (the run --jsonl result records)."
 )
-@_db_option
+@db_option
 def history_command(
     search: str | None,
     session: str | None,
@@ -157,7 +87,7 @@ def history_command(
     db: Path | None,
 ) -> None:
     """List stored runs, newest first."""
-    path = _db_path(db)
+    path = db_path(db)
 
     async def main() -> list[RunSummary]:
         from tui.store import Store
@@ -176,15 +106,15 @@ def history_command(
         finally:
             await store.close()
 
-    runs = _run(main)
+    runs = run_store(main)
     out = sys.stdout
     if as_json:
         from tui.store import result_record
         from tui.store.export import json_line
 
-        _emit("".join(json_line(result_record(r)) for r in runs), out)
+        emit("".join(json_line(result_record(r)) for r in runs), out)
     elif runs:
-        _emit(history_table(runs), out)
+        emit(history_table(runs), out)
     else:
         filtered = search or session or model or finish or since is not None
         click.echo("no runs match" if filtered else "no runs yet", err=True)
@@ -207,10 +137,10 @@ def history_command(
     default=None,
     help="Write to FILE instead of stdout.",
 )
-@_db_option
+@db_option
 def export_command(run_id: str, fmt: str, output: Path | None, db: Path | None) -> None:
     """Export one stored run (a unique run id prefix is enough)."""
-    path = _db_path(db)
+    path = db_path(db)
 
     async def main() -> str:
         from tui.store import Store, export
@@ -226,9 +156,9 @@ def export_command(run_id: str, fmt: str, output: Path | None, db: Path | None) 
         finally:
             await store.close()
 
-    text = _run(main)
+    text = run_store(main)
     if output is None:
-        _emit(text, sys.stdout)
+        emit(text, sys.stdout)
         return
     try:
         output.write_text(text, encoding="utf-8")
@@ -285,11 +215,11 @@ def prune_line(result: PruneResult, span: str, path: Path, *, vacuum: bool) -> s
 @click.option(
     "--vacuum", is_flag=True, help="Then rebuild the file, giving the freed space back to the disk."
 )
-@_db_option
+@db_option
 def prune_command(older_than: float, vacuum: bool, db: Path | None) -> None:
     """Delete stored runs older than a time span, with their events, alerts and search
     entries (runs still running are kept)."""
-    path = _db_path(db)
+    path = db_path(db)
 
     async def main() -> PruneResult:
         from tui.store import Store
@@ -302,5 +232,5 @@ def prune_command(older_than: float, vacuum: bool, db: Path | None) -> None:
 
     if not path.is_file():
         raise click.ClickException(f"no database at {path} yet (nothing has been recorded)")
-    result = _run(main)
+    result = run_store(main)
     click.echo(prune_line(result, span_text(older_than), path, vacuum=vacuum))
