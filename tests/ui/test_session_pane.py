@@ -178,7 +178,10 @@ async def test_background_tab_unread_marker_and_notification(
         )
         assert "✓" in str(tab.label) and "•" in str(tab.label)
         assert main.tabs.get_tab("session-2").has_class(*STATE_CLASSES["failed"])
-        assert any("back finished" in m for m, _ in notes)
+        # the tab's 4 Hz refresh can beat the bubbling RunFinished to it: wait for the toast
+        await wait_until(
+            pilot, lambda: any("back finished" in m for m, _ in notes), what="finished toast"
+        )
         # failure toasts are batched (one per burst): this one shows a moment later
         await wait_until(
             pilot,

@@ -8,7 +8,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Collapsible
 
-from tests.ui.conftest import SHIPPED_THEMES, app_config
+from tests.ui.conftest import SHIPPED_THEMES, app_config, wait_until
 from tui.config import SessionConfig
 from tui.session import SessionController
 from tui.stream.events import (
@@ -166,6 +166,11 @@ def _scenario() -> tuple[TokentopApp, Callable[[Pilot[Any]], Awaitable[None]], F
         )
         _feed(by_name["live"], clock, _run_events(ANSWER, stop_after=12), "run-live")
         await pilot.pause(0.3)
+        # the failure toasts are batched: clear them once "down"'s has been shown
+        main = app.main_screen
+        assert main is not None and main.failures is not None
+        failures = main.failures
+        await wait_until(pilot, lambda: failures.shown >= 1, what="the failure toast")
         app.clear_notifications()
         await pilot.pause(0.3)
 
