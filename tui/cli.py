@@ -155,9 +155,10 @@ _METRICS_OPTION = click.option(
 )
 @_DB_OPTION
 @_THEME_OPTION
+@_METRICS_OPTION
 @click.version_option(__version__, "-V", "--version", prog_name="tokentop")
 @click.pass_context
-def main(ctx: click.Context, db: Path | None, theme: str | None) -> None:
+def main(ctx: click.Context, db: Path | None, theme: str | None, metrics_addr: str | None) -> None:
     """Watch, compare and keep LLM streams from OpenAI-compatible servers.
 
     With no command, opens the dashboard on CONFIG: the given sessions file, else
@@ -166,27 +167,38 @@ def main(ctx: click.Context, db: Path | None, theme: str | None) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["theme"] = theme
+    ctx.obj["metrics_addr"] = metrics_addr
     if db is not None:
         # `tokentop --db X COMMAND` means `tokentop COMMAND --db X` for every command.
         group = ctx.command
         assert isinstance(group, click.Group)
         ctx.default_map = {name: {"db": str(db)} for name in group.list_commands(ctx)}
     if ctx.invoked_subcommand is None:
-        ctx.invoke(dashboard, config=None, db=db, theme=theme)
+        ctx.invoke(dashboard, config=None, db=db, theme=theme, metrics_addr=metrics_addr)
 
 
 @main.command()
 @_CONFIG_ARG
 @_DB_OPTION
 @_THEME_OPTION
+@_METRICS_OPTION
 @click.pass_context
-def dashboard(ctx: click.Context, config: Path | None, db: Path | None, theme: str | None) -> None:
+def dashboard(
+    ctx: click.Context,
+    config: Path | None,
+    db: Path | None,
+    theme: str | None,
+    metrics_addr: str | None,
+) -> None:
     """Open the dashboard (the default command)."""
     app_config = _load_config(config)
     theme = theme or (ctx.obj or {}).get("theme") or app_config.ui.theme
+    metrics_addr = metrics_addr or (ctx.obj or {}).get("metrics_addr")
     from tui.ui.app import run_dashboard
 
-    run_dashboard(app_config, db_path=db, theme=theme)
+    status = run_dashboard(app_config, db_path=db, theme=theme, metrics_addr=metrics_addr)
+    if status:
+        raise SystemExit(status)
 
 
 @main.command("run", short_help="Run the sessions without the dashboard (headless).")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -24,7 +24,7 @@ from textual.screen import Screen
 
 from tui.config import AppConfig
 from tui.session import SessionController, SessionRuntime
-from tui.ui.commands import main_screen_commands
+from tui.ui.commands import main_screen_commands, session_commands
 from tui.ui.keymap import BINDING_IDS, bound_classes, check_keymap, usable_keymap
 from tui.ui.monitoring import Monitoring
 from tui.ui.screens.main import MainScreen
@@ -207,7 +207,7 @@ class TokentopApp(App[None]):
         try:
             if self.db_path is not None:
                 try:
-                    self.store = await self.runtime.open_store(self.db_path)
+                    self.store = await self.runtime.open_store(self.db_path, self.config.store)
                 except Exception as exc:  # the dashboard works without history
                     self._store_not_opened(exc, "Runs will not be saved")
             await self.runtime.start()
@@ -356,20 +356,7 @@ class TokentopApp(App[None]):
         if main is None:
             return
         yield from main_screen_commands(main)
-        for live in self.sessions:
-            yield SystemCommand(
-                f"Open session: {live.name}",
-                f"{live.session.model} · {live.session.api}",
-                partial(self._open_session, live.name),
-            )
-
-    def _open_session(self, name: str) -> None:
-        main = self.main_screen
-        if main is None:
-            return
-        while self.screen is not main and len(self.screen_stack) > 1:
-            self.pop_screen()
-        main.show_session(name)
+        yield from session_commands(self, main)
 
 
 class _ReplayHost(Screen[None]):
@@ -392,11 +379,14 @@ def run_dashboard(
     theme: str | None,
     replay_run_id: str | None = None,
     replay_speed: float | None = 1.0,
-) -> None:
-    """Run the dashboard until the user quits (the CLI's entry point).
+    metrics_addr: str | None = None,
+) -> int:
+    """Run the dashboard until the user quits (the CLI's entry point); the exit status.
 
     ``db_path`` None means the default database (``$TOKENTOP_DB`` or the data directory);
-    the app itself takes None as "no store" (tests).
+    the app itself takes None as "no store" (tests). ``metrics_addr``: serve Prometheus
+    ``/metrics`` there while the dashboard runs; when it cannot listen, that is said and
+    nothing opens (status 2).
     """
     from tui.paths import default_db_path
     from tui.session.redact import Redactor, install_log_filter
@@ -404,13 +394,21 @@ def run_dashboard(
     # run events are redacted by their controllers; log records by this filter
     uninstall = install_log_filter(Redactor.for_sessions(config.sessions))
     try:
-        TokentopApp(
+        app = TokentopApp(
             config,
             db_path=db_path or default_db_path(),
             theme=theme,
             replay_run_id=replay_run_id,
             replay_speed=replay_speed,
             freeze_gc=True,
-        ).run()
+        )
+        if metrics_addr is not None:
+            try:
+                app.runtime.serve_metrics(metrics_addr)
+            except (ValueError, OSError) as exc:  # a bad address, a port in use: a sentence
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+        app.run()
+        return 0
     finally:
         uninstall()

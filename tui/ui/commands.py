@@ -11,6 +11,7 @@ from textual.app import SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
+    from tui.ui.app import TokentopApp
     from tui.ui.screens.main import MainScreen
 
 
@@ -43,6 +44,22 @@ def main_screen_commands(main: MainScreen) -> Iterator[SystemCommand]:
         ),
     ):
         yield SystemCommand(title, help_text, action)
+
+
+def session_commands(app: TokentopApp, main: MainScreen) -> Iterator[SystemCommand]:
+    """One "Open session" entry per session: back to the main screen, on its tab."""
+
+    def open_session(name: str) -> None:
+        while app.screen is not main and len(app.screen_stack) > 1:
+            app.pop_screen()
+        main.show_session(name)
+
+    for live in app.sessions:
+        yield SystemCommand(
+            f"Open session: {live.name}",
+            f"{live.session.model} · {live.session.api}",
+            partial(open_session, live.name),
+        )
 
 
 class ScreenBindingCommands(Provider):
