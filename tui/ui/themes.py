@@ -51,6 +51,7 @@ APP_VARIABLES: dict[str, str] = {
     "status-warn": "$warning",
     "status-failed": "$error",
     "status-cancelled": "$foreground 55%",
+    "status-alert": "$accent",
     "metric-good": "$success",
     "metric-bad": "$error",
     "unread": "$accent",
@@ -59,12 +60,6 @@ APP_VARIABLES: dict[str, str] = {
 (Textual built-ins): used from TCSS as ``$status-ok`` and for DataTable cell styles.
 ``$name`` refers to the theme's generated colour of that name; a trailing ``NN%`` fades it
 into the background. :func:`app_variable_defaults` turns them into literal colours."""
-
-DERIVED_VARIABLES: dict[str, str] = {
-    "status-alert": "$accent",
-}
-"""Colour variables a theme file may set but need not (unlike :data:`APP_VARIABLES`, which
-every shipped theme sets): the default is derived from the theme's own colours."""
 
 _OTHER_KEYS = frozenset({"name", "dark", "variables", "luminosity_spread", "text_alpha"})
 
@@ -113,8 +108,7 @@ def app_variable_defaults(theme: Theme) -> dict[str, str]:
     """:data:`APP_VARIABLES` as literal hex colours for ``theme`` (for themes that do not
     set them; Textual needs literal values here)."""
     base = theme.to_color_system().generate()
-    variables = APP_VARIABLES | DERIVED_VARIABLES
-    return {name: resolve_colour(ref, base).hex for name, ref in variables.items()}
+    return {name: resolve_colour(ref, base).hex for name, ref in APP_VARIABLES.items()}
 
 
 def _check_colour(key: str, value: object, problems: list[str]) -> str | None:
