@@ -107,10 +107,11 @@ async def test_copy_follow_and_raw_view(
         pane = await _open(app, pilot, "long")
         live = pane.live
         await wait_until(pilot, lambda: live.state == "done")
-        await settle(pilot)
         assert live.current is not None
         answer = live.current.accumulator.output_text
-        assert pane.transcript.rendered_text == answer
+        # the flushes render the last chunks a moment after the run ended
+        await wait_until(pilot, lambda: pane.transcript.rendered_text == answer, what="render")
+        await settle(pilot)
 
         await pilot.press("y")
         assert app.clipboard == answer
