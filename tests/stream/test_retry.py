@@ -49,6 +49,9 @@ def test_retry_after_forms() -> None:
         (403, {}, False),
         (404, {}, False),
         (422, {}, False),
+        (501, {}, False),  # the server does not implement it: the same answer again
+        (505, {}, False),
+        (502, {}, True),
     ],
 )
 def test_should_retry_status(status: int, headers: dict[str, str], expected: bool) -> None:

@@ -17,6 +17,7 @@ from tests.stream.helpers import FakeSleep, make_session, of_type, run_session, 
 from tui.stream.chat import build_chat_body
 from tui.stream.events import Connecting, RawEvent, Resumed, Retrying, Started
 from tui.stream.runner import StreamRun
+from tui.vocab import Api
 
 CHUNK = '{"id":"c1","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":%s}]}'
 CHAT_OK = sse(CHUNK % ("Hi", "null"), CHUNK % (" there", '"stop"'), "[DONE]")
@@ -325,3 +326,40 @@ async def test_resumed_stream_ending_without_terminal_resumes_again() -> None:
     ]
     assert acc.status == "completed" and acc.output_text == "abc" and acc.resumes == 2
     assert [r.cause.kind for r in of_type(events, Retrying)] == ["truncated", "truncated"]
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+async def test_a_404_without_v1_in_the_url_says_to_add_it(api: Api) -> None:
+    missing = response(
+        404,
+        b'{"detail":"Not Found"}',
+        reason="Not Found",
+        content_type="application/json",
+        length=True,
+    )
+    async with CannedServer([[missing]]) as server:
+        bare = server.base_url.removesuffix("/v1")
+        session = make_session(api, timing=None)
+        _, acc = await run_session(session, bare, sleep=FakeSleep())
+    assert acc.status == "failed" and acc.error is not None
+    assert f'try base_url = "{bare}/v1"' in acc.error.message
+    assert len(acc.attempts) == 1  # a 404 is not retried
+
+
+async def test_a_404_under_v1_gets_no_such_hint() -> None:
+    missing = response(
+        404, b'{"error":{"message":"no such model"}}', reason="Not Found", length=True
+    )
+    async with CannedServer([[missing]]) as server:
+        _, acc = await run_session(make_session("chat", timing=None), server.base_url)
+    assert acc.error is not None and "/v1" not in acc.error.message
+
+
+async def test_501_is_not_retried() -> None:
+    unimplemented = response(
+        501, b"streaming is not implemented", reason="Not Implemented", length=True
+    )
+    async with CannedServer([[unimplemented], [response(body=CHAT_OK)]]) as server:
+        _, acc = await run_session(make_session("chat", timing=None), server.base_url)
+        requests = len(server.requests)
+    assert acc.status == "failed" and requests == 1

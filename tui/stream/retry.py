@@ -16,7 +16,7 @@ import random
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -49,7 +49,9 @@ MAX_RETRY_AFTER_S = 120.0
 ERROR_BODY_TIMEOUT_S = 5.0
 """The most time spent reading an error body (at most ``idle_timeout_s``)."""
 
-NEVER_RETRY = frozenset({400, 401, 403, 404, 422})
+NEVER_RETRY = frozenset({400, 401, 403, 404, 422, 501, 505})
+"""Answers the same request gets again: client errors, and servers that do not implement the
+endpoint (501 Not Implemented) or the HTTP version (505)."""
 
 _ERROR_BODY_LIMIT = 64 * 1024
 _KEPT_HEADERS = ("x-request-id", "request-id", "retry-after", "retry-after-ms", "server")
@@ -275,6 +277,23 @@ def request_id_of(headers: httpx.Headers) -> str | None:
     return value
 
 
+def _without_v1(error: RunError, url: httpx.URL) -> RunError:
+    """A 404 (or 405) of a URL without ``/v1``: say what is most likely wrong."""
+    path = url.path
+    for endpoint in ("/responses", "/chat/completions"):
+        if endpoint in path:
+            path = path[: path.index(endpoint)]
+            break
+    base = f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}{path}".rstrip("/")
+    if "@" in base:  # credentials in the URL are never shown
+        base = f"{url.scheme}://***@{base.split('@', 1)[1]}"
+    hint = (
+        f" (base_url {base} has no /v1: OpenAI-compatible servers serve /v1/responses and "
+        f'/v1/chat/completions, so try base_url = "{base}/v1")'
+    )
+    return replace(error, message=error.message + hint)
+
+
 async def check_response(response: httpx.Response, session: SessionConfig) -> AttemptFailure | None:
     """None for a 200 event stream; otherwise the failure, with whether and when to retry
     (the body is read, up to 64 KiB, for the message)."""
@@ -306,6 +325,8 @@ async def check_response(response: httpx.Response, session: SessionConfig) -> At
         request_id=request_id,
         redactor=redactor,
     )
+    if status in (404, 405) and "/v1/" not in response.request.url.path:
+        error = _without_v1(error, response.request.url)
     retryable = should_retry_status(status, headers)
     delay = retry_after_s(headers) if retryable else None
     if delay is not None and delay > MAX_RETRY_AFTER_S:
