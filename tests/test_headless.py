@@ -182,7 +182,8 @@ def test_bad_config_and_bad_arguments_exit_2(tmp_path: Path) -> None:
 
     good = write_config(tmp_path, '[[sessions]]\nname = "a"\nmodel = "sim"\nprompt = "p"\n')
     proc = tokentop(tmp_path, "run", str(good), "--only", "nope", "--no-store")
-    assert proc.returncode == 2 and "no session named 'nope'" in proc.stderr
+    assert proc.returncode == 2 and "no session matches 'nope'" in proc.stderr
+    assert "sessions: 'a'" in proc.stderr  # the candidates
 
     proc = tokentop(tmp_path, "run", str(good), "--prompt", " ", "--no-store")
     assert proc.returncode == 2 and "--prompt" in proc.stderr
@@ -277,7 +278,7 @@ async def test_only_and_prompt(tmp_path: Path, sim_key: str) -> None:
     )
     sessions = select_sessions(config, ["c", "a"])
     assert [s.name for s in sessions] == ["a", "c"]  # file order
-    with pytest.raises(KeyError, match="no session named 'zz'"):
+    with pytest.raises(KeyError, match="no session matches 'zz'"):
         select_sessions(config, ["a", "zz"])
     db = tmp_path / "runs.db"
     out, err = io.StringIO(), io.StringIO()

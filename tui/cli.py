@@ -110,11 +110,11 @@ class _MainGroup(click.Group):
             formatter.write_dl(rows)
 
 
-def _load_config(path: Path | None) -> AppConfig:
+def _load_config(path: Path | None, only: tuple[str, ...] = ()) -> AppConfig:
     """The sessions file at ``path`` (or the default one); a broken file exits with status 2."""
     from tui.cli_common import load_config_or_exit
 
-    return load_config_or_exit(path)
+    return load_config_or_exit(path, only)
 
 
 _CONFIG_ARG = click.argument(
@@ -231,7 +231,7 @@ def run_command(
     """
     if prompt is not None and not prompt.strip():
         raise click.BadParameter("must not be empty", param_hint="'--prompt'")
-    app_config = _load_config(config)
+    app_config = _load_config(config, only)  # only the chosen sessions need their keys
     from tui.headless import RunOptions, run_headless, select_sessions
 
     try:

@@ -48,13 +48,14 @@ def db_path(db: Path | None) -> Path:
     return default_db_path()
 
 
-def load_config_or_exit(path: Path | None) -> AppConfig:
+def load_config_or_exit(path: Path | None, only: Sequence[str] = ()) -> AppConfig:
     """The sessions file at ``path`` (or the default one); a broken file prints every problem
-    and exits with status 2."""
-    from tui.config import ConfigError, load_config, load_default_config
+    and exits with status 2. With ``only`` (``--only`` patterns), only the sessions they
+    choose need their API key variables set."""
+    from tui.config import ConfigError, default_config_path, load_config
 
     try:
-        return load_default_config() if path is None else load_config(path)
+        return load_config(default_config_path() if path is None else path, only=only or None)
     except ConfigError as exc:
         click.echo(exc.render(), err=True)
         raise SystemExit(EXIT_BAD_CONFIG) from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ from tui.config.schema import (
     is_simulator_url,
     session_conflicts,
 )
+from tui.config.select import chosen
 from tui.config.validate import (
     Invalid,
     build,
@@ -49,9 +50,19 @@ _check_key_binding = value_check(KeyBinding)
 class _Loader:
     """Validates one parsed file, collecting every problem."""
 
-    def __init__(self, path: Path, text: str, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        text: str,
+        environ: Mapping[str, str],
+        only: Sequence[str] | None = None,
+    ) -> None:
         self.path = path
         self.environ = environ
+        self.only = only
+        """``--only`` patterns: only their sessions need their API key variables set."""
+        self.key_problems: list[ConfigProblem] = []
+        """Unset API key variables, reported at the end for the sessions that will run."""
         self.lines = KeyLines(text)
         self.problems: list[ConfigProblem] = []
         self.defaults: dict[str, Any] = {}
@@ -89,6 +100,8 @@ class _Loader:
         store = self._plain_table("store", StoreConfig, data.get("store", {}))
         keymap = self._keymap(data.get("keymap", {}))
         sessions = self._sessions(data.get("sessions", []))
+        needed = None if not self.only else set(chosen([s.name for s in sessions], self.only)[0])
+        self.problems += [p for p in self.key_problems if needed is None or p.session in needed]
         return AppConfig(path=self.path, sessions=sessions, ui=ui, store=store, keymap=keymap)
 
     def _table(self, name: str, raw: object) -> dict[str, Any] | None:
@@ -189,10 +202,18 @@ class _Loader:
             and not is_simulator_url(resolved["base_url"])
             and not self.environ.get(api_key_env)
         ):
-            problem(
-                ("api_key_env",),
-                f"environment variable {api_key_env} is not set (named by api_key_env); "
-                'export it, or use base_url = "sim" for the simulator',
+            line = self.lines.line((*where, "api_key_env"))
+            if line is None and "api_key_env" in self.raw_default_keys:
+                line = self.lines.line(("defaults", "api_key_env"))
+            self.key_problems.append(
+                ConfigProblem(
+                    f"environment variable {api_key_env} is not set (named by api_key_env); "
+                    'export it, or use base_url = "sim" for the simulator',
+                    label,
+                    "api_key_env",
+                    line,
+                    index=index,
+                )
             )
         return build(SessionConfig, merged)
 
@@ -213,11 +234,18 @@ def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str) -> ConfigProblem:
     return ConfigProblem(f"TOML syntax error: {message}", line=line, column=column)
 
 
-def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> AppConfig:
+def load_config(
+    path: Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    only: Sequence[str] | None = None,
+) -> AppConfig:
     """Read and validate a sessions file; raise :class:`ConfigError` listing every problem.
 
     ``environ`` (default ``os.environ``) is only used to check that the variables named by
     ``api_key_env`` exist for sessions that talk to a real server; no value is kept or shown.
+    With ``only`` (``--only`` patterns, see :mod:`tui.config.select`), that check covers only
+    the sessions they choose: a session that will not run needs no key.
     """
     path = Path(path)
     try:
@@ -231,7 +259,7 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> AppC
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [_syntax_problem(exc, text)]) from None
-    loader = _Loader(path, text, os.environ if environ is None else environ)
+    loader = _Loader(path, text, os.environ if environ is None else environ, only)
     config = loader.load(data)
     if loader.problems:
         # in file order; problems without a line first, in the order found

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from tui.config import AppConfig, SessionConfig, StoreConfig
+from tui.config.select import chosen
 from tui.headless.output import (
     Progress,
     alert_line,
@@ -87,18 +88,22 @@ class RunOptions:
 
 
 def select_sessions(config: AppConfig, only: Sequence[str]) -> tuple[SessionConfig, ...]:
-    """The sessions named by ``only`` (all when empty), in file order.
+    """The sessions ``only`` chooses (all when empty), in file order: each pattern is a name,
+    a name in any case, a glob or a part of a name (:func:`tui.config.select.matching`).
 
-    KeyError (with a message listing the known names) when a name is not in the config.
+    KeyError (with a message listing the session names) when a pattern chooses none.
     """
     if not only:
         return config.sessions
-    known = {s.name for s in config.sessions}
-    unknown = [name for name in only if name not in known]
-    if unknown:
-        names = ", ".join(repr(s.name) for s in config.sessions)
-        raise KeyError(f"no session named {', '.join(map(repr, unknown))} (sessions: {names})")
-    wanted = set(only)
+    names = [s.name for s in config.sessions]
+    picked, unmatched = chosen(names, only)
+    if unmatched:
+        listed = ", ".join(map(repr, names))
+        raise KeyError(
+            f"no session matches {', '.join(map(repr, unmatched))} "
+            f"(a name, part of one, or a glob like '*chat*'; sessions: {listed})"
+        )
+    wanted = set(picked)
     return tuple(s for s in config.sessions if s.name in wanted)
 
 
