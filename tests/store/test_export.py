@@ -83,13 +83,16 @@ def test_json_is_the_whole_run_with_attempts(filled: tuple[Path, str, str], tmp_
     data = json.loads(out.read_text())
     assert data["run_id"] == first and data["status"] == "failed"
     assert data["prompt"] == "Prompt with `ticks`"
-    assert [a["number"] for a in data["attempts"]] == [1, 2]
-    assert data["attempts"][0]["cause"] == {
+    # a count, as in `run --jsonl` and `history --json`; the details in attempt_log
+    assert data["attempts"] == 2
+    assert [a["number"] for a in data["attempt_log"]] == [1, 2]
+    assert data["attempt_log"][0]["cause"] == {
         "kind": "dropped",
         "status": None,
         "message": "connection reset",
     }
-    assert data["attempts"][1]["resumed_after"] == 7 and data["attempts"][1]["mode"] == "resume"
+    assert data["attempt_log"][1]["resumed_after"] == 7
+    assert data["attempt_log"][1]["mode"] == "resume"
     assert data["usage"]["total_tokens"] == 17 and data["response_id"] == "resp_abc"
     assert data["config"]["name"] == "every kind"
     assert data["events"] == len(every_kind_events())

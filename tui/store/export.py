@@ -112,7 +112,8 @@ def to_markdown(run: RunDetail) -> str:
 
 
 def to_json(run: RunDetail) -> str:
-    """The whole run: the result record plus ids, usage, config snapshot and attempts."""
+    """The whole run: the result record plus ids, usage, config snapshot, and each attempt's
+    details in ``attempt_log``."""
     record: dict[str, Any] = result_record(run)
     record.update(
         {
@@ -132,7 +133,9 @@ def to_json(run: RunDetail) -> str:
                 {"index": c.index, "call_id": c.call_id, "name": c.name, "arguments": c.arguments}
                 for c in run.tool_calls
             ],
-            "attempts": [
+            # the result record's attempt_log, with what only the store keeps (attempts
+            # stays the count, as in `run --jsonl` and `history --json`)
+            "attempt_log": [
                 {
                     "number": a.number,
                     "at_s": a.at_s,
