@@ -17,6 +17,7 @@ from tui.stream.events import (
     Finished,
     Resumed,
     Retrying,
+    RunEvent,
     Started,
     TextDelta,
 )
@@ -327,6 +328,22 @@ async def test_cancel_before_start(sim_url: str) -> None:
         events = [e async for e in run]
     assert len(events) == 1 and isinstance(events[0], Finished)
     assert events[0].status == "cancelled"
+
+
+async def test_cancel_between_the_producers_creation_and_its_first_step(sim_url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        run = StreamRun(make_session("chat"), client=client, base_url=sim_url)
+
+        async def collect() -> list[RunEvent]:
+            return [e async for e in run]
+
+        consumer = asyncio.create_task(collect())
+        # one loop turn: the consumer creates the producer task, which has not run yet
+        await asyncio.sleep(0)
+        run.cancel()  # cancels a task before its first step: none of its body runs
+        events = await asyncio.wait_for(consumer, 5)
+    assert [type(e) for e in events] == [Finished]
+    assert isinstance(events[0], Finished) and events[0].status == "cancelled"
 
 
 async def test_aclose_stops_the_producer(sim_url: str, sim_key: str) -> None:

@@ -87,6 +87,7 @@ class StreamRun:
         self._pos = 0
         self._ended = False
         self._cancelled = False
+        self._finished_put = False
         self._t0 = 0.0
 
     # -- public API --------------------------------------------------------------------
@@ -140,6 +141,7 @@ class StreamRun:
         if self._task is None:
             self._t0 = self._clock()
             self._task = asyncio.get_running_loop().create_task(self._produce())
+            self._task.add_done_callback(self._produced)
         try:
             return await self._queue.get()
         except asyncio.CancelledError:
@@ -151,6 +153,15 @@ class StreamRun:
 
     def _put(self, batch: list[RunEvent]) -> None:
         self._queue.put_nowait(batch)
+        if type(batch[-1]) is Finished:
+            self._finished_put = True
+
+    def _produced(self, task: asyncio.Task[None]) -> None:
+        """The producer ended: if it never put its Finished (a task cancelled before its
+        first step never runs its body, so none of its handlers does), end the run here, so
+        that the consumer is never left waiting for a batch that cannot come."""
+        if not self._finished_put:
+            self._put([Finished(self._now(), "cancelled", "cancelled", None, None)])
 
     async def _produce(self) -> None:
         try:
