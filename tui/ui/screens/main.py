@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import Footer, Tab, TabbedContent, TabPane
 
 from tui.session import SessionController
 from tui.ui.screens.prompt import PromptEditor
@@ -212,6 +212,9 @@ class MainScreen(Screen[None]):
             tab.label = label
             tab.remove_class(*TAB_CLASSES)
             tab.add_class(*classes)
+            # Tabs moves its underline right after a relabel, and can read the tab's old
+            # width; asked again once the new label is laid out, it fits the tab
+            self.call_after_refresh(tab.post_message, Tab.Relabelled(tab))
 
     def on_session_pane_unread_changed(self, event: SessionPane.UnreadChanged) -> None:
         self.refresh_tabs()
