@@ -76,9 +76,12 @@ class _Loader:
         table: KeyPath,
         key: tuple[str, ...] = (),
         session: str | None = None,
+        *,
+        into: list[ConfigProblem] | None = None,
     ) -> None:
         """Record a problem about ``key`` of ``table`` (``()``: the file's top level,
-        ``("sessions", n)``: the n-th session, ``("defaults",)``, ``("ui",)``, ...)."""
+        ``("sessions", n)``: the n-th session, ``("defaults",)``, ``("ui",)``, ...) in
+        ``into`` (default: the problems reported at the end)."""
         index: int | None = None
         match table:
             case ("sessions", int() as index):
@@ -89,7 +92,8 @@ class _Loader:
                 named = (str(table[0]), *key)  # [defaults], [ui], [keymap]: with the table
         line = self.lines.line((*table, *key))
         shown = ".".join(named) if named else None
-        self.problems.append(ConfigProblem(message, session, shown, line, index=index))
+        target = self.problems if into is None else into
+        target.append(ConfigProblem(message, session, shown, line, index=index))
 
     def load(self, data: dict[str, Any]) -> AppConfig:
         for key in data:
@@ -202,18 +206,13 @@ class _Loader:
             and not is_simulator_url(resolved["base_url"])
             and not self.environ.get(api_key_env)
         ):
-            line = self.lines.line((*where, "api_key_env"))
-            if line is None and "api_key_env" in self.raw_default_keys:
-                line = self.lines.line(("defaults", "api_key_env"))
-            self.key_problems.append(
-                ConfigProblem(
-                    f"environment variable {api_key_env} is not set (named by api_key_env); "
-                    'export it, or use base_url = "sim" for the simulator',
-                    label,
-                    "api_key_env",
-                    line,
-                    index=index,
-                )
+            self.report(
+                f"environment variable {api_key_env} is not set (named by api_key_env); "
+                'export it, or use base_url = "sim" for the simulator',
+                where,
+                ("api_key_env",),
+                label,
+                into=self.key_problems,
             )
         return build(SessionConfig, merged)
 
