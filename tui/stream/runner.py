@@ -153,8 +153,6 @@ class StreamRun:
 
     def _put(self, batch: list[RunEvent]) -> None:
         self._queue.put_nowait(batch)
-        if type(batch[-1]) is Finished:
-            self._finished_put = True
 
     def _produced(self, task: asyncio.Task[None]) -> None:
         """The producer ended: if it never put its Finished (a task cancelled before its
@@ -185,6 +183,7 @@ class StreamRun:
             error = RunError("protocol", f"tokentop internal error: {exc!r}")
             finished = Finished(self._now(), "failed", "error", None, error)
         self._put([finished])
+        self._finished_put = True
 
     async def _cancel_on_server(self) -> None:
         url = self._plan.cancel_url()
