@@ -346,6 +346,16 @@ async def test_a_404_without_v1_in_the_url_says_to_add_it(api: Api) -> None:
     assert len(acc.attempts) == 1  # a 404 is not retried
 
 
+async def test_the_v1_hint_never_shows_credentials_of_the_url() -> None:
+    missing = response(404, b"{}", reason="Not Found", content_type="application/json")
+    async with CannedServer([[missing]]) as server:
+        bare = server.base_url.removesuffix("/v1")
+        with_user = bare.replace("http://", "http://probe:s3cret-pass@")
+        _, acc = await run_session(make_session("chat", timing=None), with_user)
+    assert acc.error is not None and f'try base_url = "{bare}/v1"' in acc.error.message
+    assert "s3cret" not in acc.error.message and "probe" not in acc.error.message
+
+
 async def test_a_404_under_v1_gets_no_such_hint() -> None:
     missing = response(
         404, b'{"error":{"message":"no such model"}}', reason="Not Found", length=True

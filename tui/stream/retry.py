@@ -284,9 +284,8 @@ def _without_v1(error: RunError, url: httpx.URL) -> RunError:
         if endpoint in path:
             path = path[: path.index(endpoint)]
             break
+    # netloc is host[:port]: credentials in the URL (its userinfo) are never shown
     base = f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}{path}".rstrip("/")
-    if "@" in base:  # credentials in the URL are never shown
-        base = f"{url.scheme}://***@{base.split('@', 1)[1]}"
     hint = (
         f" (base_url {base} has no /v1: OpenAI-compatible servers serve /v1/responses and "
         f'/v1/chat/completions, so try base_url = "{base}/v1")'
