@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tui.session import RunSummary, SessionController
+from tui.store.stats_records import Percentiles, outcome
 from tui.stream.events import Finished
-from tui.stream.metrics import exact_quantile
-from tui.vocab import outcome_tone
 
 if TYPE_CHECKING:
     from tui.store import Store
@@ -65,30 +64,29 @@ def figures_of_stats(stats: SessionStats) -> SessionFigures:
 
 
 def figures_of_history(history: Sequence[RunSummary]) -> SessionFigures:
-    """The figures of a session's in-memory history, with the store's definitions (a
-    success has tone ok or warn, a failure tone failed; percentiles over successes)."""
+    """The figures of a session's in-memory history, with the store's definitions
+    (:func:`tui.store.stats_records.outcome`; percentiles over successes)."""
     successes = failures = 0
     ttfts: list[float] = []
     rates: list[float] = []
     for run in history:
-        tone = outcome_tone(run.status, run.finish_reason)
-        if tone == "failed":
+        kind = outcome(run.status, run.finish_reason)
+        if kind == "failure":
             failures += 1
-        elif tone in ("ok", "warn"):
+        elif kind == "success":
             successes += 1
             if run.ttft_ms is not None:
                 ttfts.append(run.ttft_ms)
             if run.tokens_per_s is not None:
                 rates.append(run.tokens_per_s)
-    ttfts.sort()
-    rates.sort()
+    ttft, rate = Percentiles.of(ttfts), Percentiles.of(rates)
     judged = successes + failures
     return SessionFigures(
         runs=len(history),
         success_rate=successes / judged if judged else None,
-        ttft_p50_ms=exact_quantile(ttfts, 0.5),
-        ttft_p95_ms=exact_quantile(ttfts, 0.95),
-        tokens_per_s_p50=exact_quantile(rates, 0.5),
+        ttft_p50_ms=ttft.p50,
+        ttft_p95_ms=ttft.p95,
+        tokens_per_s_p50=rate.p50,
         from_store=False,
     )
 
