@@ -1,0 +1,106 @@
+"""How ``v4.db.gz`` and ``v4_expected.json`` were made: with the schema-4 store of commit
+1e7b145 (``python tests/store/data/make_v4.py && gzip -9n tests/store/data/v4.db``). Five
+simulator runs (both APIs, a reasoning run, an in-band error, a dropped-and-resumed stream;
+deltas in the compact form, raw events kept only for the failed run), an alert, and a sixth
+run left ``running`` by a writer that died; the JSON holds what that code read back from it
+(after re-folding the dead writer's run). Kept for the record: run against a later store it
+would no longer build a V4 file."""
+
+import asyncio
+import dataclasses
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from tests.store.conftest import make_session
+from tui.sim.server import Simulator
+from tui.store import Store, export
+from tui.stream.events import Api, Finished
+from tui.stream.runner import StreamRun
+
+OUT = Path("tests/store/data")
+RUNS: tuple[tuple[Api, str, str | None, str], ...] = (
+    ("responses", "sim-think", None, "Write about the sea."),
+    ("chat", "sim", None, "Write about 바다."),
+    ("chat", "sim", "error=8", "Write and fail."),
+    ("responses", "sim", "drop=8", "Write and resume."),
+    ("chat", "sim", None, "Left running by a writer that died."),
+)
+
+
+async def main(url: str) -> None:
+    """Write the fixture and its expectations."""
+    work = Path(tempfile.mkdtemp())
+    db = work / "tokentop.db"
+    store = await Store.open(db)
+    assert await store.schema_version() == 4
+    async with httpx.AsyncClient(timeout=None) as client:
+        for i, (api, model, fault, prompt) in enumerate(RUNS):
+            headers = {"X-Sim-Timing": "ttft=0,tps=2000,tokens=12"}
+            if fault:
+                headers["X-Sim-Fault"] = fault
+            s = make_session(name=f"v4-{api}", api=api, model=model, headers=headers, prompt=prompt)
+            run = StreamRun(s, client=client, base_url=url, prompt=prompt)
+            rid = await store.start_run(s, prompt=prompt)
+            async for batch in run.batches():
+                if i == len(RUNS) - 1:
+                    batch = [e for e in batch if not isinstance(e, Finished)]
+                store.add_events(rid, batch)
+            if fault == "error=8":
+                store.record_alert(
+                    session=s.name,
+                    run_id=rid,
+                    metric="on_failure",
+                    value=None,
+                    threshold=None,
+                    message=f"{s.name}: the run failed",
+                    at=1_767_225_600.0,
+                )
+            await store.flush()
+    # the file as it is while the writer is alive (its last run still running)
+    fixture = OUT / "v4.db"
+    fixture.unlink(missing_ok=True)
+    src = sqlite3.connect(db)
+    dst = sqlite3.connect(fixture)
+    src.backup(dst)
+    src.close()
+    dst.execute("PRAGMA journal_mode=DELETE")
+    dst.execute("PRAGMA page_size=1024")
+    dst.execute("VACUUM")
+    dst.close()
+    await store.close()
+    # what the V4 code reads from it, once a V4 writer has re-folded the dead writer's run
+    check = work / "check" / "tokentop.db"
+    check.parent.mkdir()
+    shutil.copy(fixture, check)
+    expected: dict[str, dict[str, str]] = {}
+    async with await Store.open(check) as reader:
+        for r in await reader.list_runs():
+            events = await reader.run_events(r.run_id)
+            detail = await reader.get_run(r.run_id)
+            expected[r.run_id] = {
+                "status": detail.status,
+                "jsonl": "".join(export.to_jsonl(events)),
+                "json": export.to_json(detail),
+                "md": export.to_markdown(detail),
+            }
+        alerts = [dataclasses.asdict(a) for a in await reader.list_alerts()]
+    for alert in alerts:
+        alert["at"] = alert["at"].isoformat()
+    result = {"runs": expected, "alerts": alerts}
+    (OUT / "v4_expected.json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n")
+    print(
+        {k: v["status"] for k, v in expected.items()},
+        os.path.getsize(fixture),  # noqa: ASYNC240
+    )
+
+
+if __name__ == "__main__":
+    sim = Simulator(seed=0)
+    asyncio.run(main(sim.start()))
+    sim.stop()
