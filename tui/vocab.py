@@ -56,6 +56,14 @@ RetryMode: TypeAlias = Literal["retry", "resume", "restart"]
 ``restart`` (a new request; the partial output so far stays as the earlier attempt's record).
 """
 
+HistoryMode: TypeAlias = Literal["auto", "server", "client"]
+"""How a Responses session sends a follow-up turn's history: ``server`` continues from the
+last turn's ``previous_response_id``; ``client`` sends the earlier turns as input items;
+``auto`` (the default) uses the server's state until the server answers 400/404 to it, then
+sends the items for the rest of the session. Chat Completions always sends the messages."""
+
+HISTORY_MODES: tuple[HistoryMode, ...] = get_args(HistoryMode)
+
 SessionState: TypeAlias = Literal[
     "queued",
     "connecting",

@@ -17,6 +17,7 @@ import msgspec
 from tui.config import SessionConfig
 from tui.stream.adapter import ErrorBody
 from tui.stream.events import FinishReason, RunStatus
+from tui.stream.history import Conversation, chat_messages
 
 __all__ = [
     "KNOWN_FINISH",
@@ -34,15 +35,15 @@ __all__ = [
 ]
 
 
-def build_chat_body(session: SessionConfig, prompt: str | None = None) -> dict[str, Any]:
-    """The streaming request body for ``session`` (``prompt`` overrides the session's)."""
-    messages: list[dict[str, str]] = []
-    if session.system:
-        messages.append({"role": "system", "content": session.system})
-    messages.append({"role": "user", "content": session.prompt if prompt is None else prompt})
+def build_chat_body(
+    session: SessionConfig, prompt: str | None = None, history: Conversation | None = None
+) -> dict[str, Any]:
+    """The streaming request body for ``session`` (``prompt`` overrides the session's), sent
+    after the turns of ``history`` (:mod:`tui.stream.history`)."""
+    text = session.prompt if prompt is None else prompt
     body: dict[str, Any] = {
         "model": session.model,
-        "messages": messages,
+        "messages": chat_messages(session.system, history, text),
         "stream": True,
         "stream_options": {"include_usage": True},
     }

@@ -39,6 +39,7 @@ from tui.stream.events import (
     TextDelta,
     ToolCallDelta,
 )
+from tui.stream.history import Conversation
 from tui.stream.responses import ResponsesAdapter, build_responses_body
 from tui.stream.retry import AttemptFailure, backoff_delay
 from tui.stream.sse import SSEEvent
@@ -95,20 +96,28 @@ class NextAttempt:
 class RequestPlan:
     """The requests of one run of ``session`` against ``base_url`` (see the module)."""
 
-    def __init__(self, session: SessionConfig, base_url: str, prompt: str) -> None:
+    def __init__(
+        self,
+        session: SessionConfig,
+        base_url: str,
+        prompt: str,
+        history: Conversation | None = None,
+    ) -> None:
         self.session = session
+        self.prompt = prompt
+        self.history = history
         self.base = base_url.rstrip("/")
         self.responses: ResponsesAdapter | None = None
         """The Responses adapter (its response id and last sequence number), None for chat."""
         self.adapter: Adapter
         if session.api == "chat":
             self.adapter = ChatAdapter()
-            self.body = msgspec.json.encode(build_chat_body(session, prompt))
+            self.body = msgspec.json.encode(build_chat_body(session, prompt, history))
             self.path = "/chat/completions"
         else:
             self.responses = ResponsesAdapter()
             self.adapter = self.responses
-            self.body = msgspec.json.encode(build_responses_body(session, prompt))
+            self.body = msgspec.json.encode(build_responses_body(session, prompt, history))
             self.path = "/responses"
         self.last_event_id: str | None = None
         """The last SSE ``id:`` the stream sent (a ``Last-Event-ID`` resume sends it)."""
@@ -184,6 +193,28 @@ class RequestPlan:
         self.last_event_id = self.first_event_id = None
         self.text_head = ""
         return NextAttempt("create", "restart", restart=True)
+
+    def history_fallback(self, failure: AttemptFailure) -> str | None:
+        """After a Responses request that continued from ``previous_response_id`` was refused
+        with 400 or 404 (a gateway that keeps no responses), in ``auto`` mode: the body is
+        built again with the turns as input items and the notice to say is returned (once
+        per run; None: no fallback)."""
+        history = self.history
+        if (
+            history is None
+            or history.mode != "auto"
+            or history.previous_response_id is None
+            or failure.started
+            or failure.error.http_status not in (400, 404)
+        ):
+            return None
+        self.history = history.as_items()
+        body = build_responses_body(self.session, self.prompt, self.history)
+        self.body = msgspec.json.encode(body)
+        return (
+            f"the server refused previous_response_id (HTTP {failure.error.http_status}): "
+            "sending the conversation as input items"
+        )
 
     def after_failure(self, failure: AttemptFailure, how: Continuation) -> NextAttempt | None:
         """How to go on after ``failure`` of an attempt sent as ``how`` (None: the run fails

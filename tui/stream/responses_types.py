@@ -17,6 +17,7 @@ import msgspec
 from tui.config import SessionConfig
 from tui.stream.adapter import ErrorBody
 from tui.stream.events import FinishReason
+from tui.stream.history import Conversation, responses_input
 
 __all__ = [
     "Event",
@@ -33,13 +34,17 @@ __all__ = [
 ]
 
 
-def build_responses_body(session: SessionConfig, prompt: str | None = None) -> dict[str, Any]:
-    """The streaming request body for ``session`` (``prompt`` overrides the session's)."""
-    body: dict[str, Any] = {
-        "model": session.model,
-        "input": session.prompt if prompt is None else prompt,
-        "stream": True,
-    }
+def build_responses_body(
+    session: SessionConfig, prompt: str | None = None, history: Conversation | None = None
+) -> dict[str, Any]:
+    """The streaming request body for ``session`` (``prompt`` overrides the session's), sent
+    after the turns of ``history`` (:mod:`tui.stream.history`: ``previous_response_id`` or
+    the turns as input items)."""
+    text = session.prompt if prompt is None else prompt
+    items, previous = responses_input(history, text)
+    body: dict[str, Any] = {"model": session.model, "input": items, "stream": True}
+    if previous is not None:
+        body["previous_response_id"] = previous
     if session.system:
         body["instructions"] = session.system
     if session.max_output_tokens is not None:

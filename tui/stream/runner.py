@@ -50,12 +50,17 @@ from tui.config import SessionConfig
 from tui.stream.adapter import Outcome
 from tui.stream.attempt import IDLE_SLACK, run_attempt
 from tui.stream.events import Finished, FinishReason, Notice, Retrying, RunError, RunEvent
+from tui.stream.history import Conversation
 from tui.stream.request import Continuation, RequestPlan
 
-__all__ = ["CANCEL_TIMEOUT_S", "IDLE_SLACK", "StreamRun"]
+__all__ = ["CANCEL_TIMEOUT_S", "HISTORY_FALLBACK", "IDLE_SLACK", "StreamRun"]
 
 CANCEL_TIMEOUT_S = 2.0
 """Time allowed for ``POST /responses/{id}/cancel`` when a background run is cancelled."""
+
+HISTORY_FALLBACK = "history_fallback"
+"""The code of the :class:`Notice` that says a refused ``previous_response_id`` was replaced
+by the turns as input items: the session sends items from then on."""
 
 
 class StreamRun:
@@ -69,6 +74,7 @@ class StreamRun:
         client: httpx.AsyncClient,
         base_url: str,
         prompt: str | None = None,
+        history: Conversation | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
@@ -79,7 +85,7 @@ class StreamRun:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._plan = RequestPlan(session, base_url, self.prompt)
+        self._plan = RequestPlan(session, base_url, self.prompt, history)
         self._adapter = self._plan.adapter
         self._queue: asyncio.Queue[list[RunEvent]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -226,6 +232,10 @@ class StreamRun:
             )
             if isinstance(result, Outcome):
                 return self._finish(result)
+            fallback = plan.history_fallback(result)
+            if fallback is not None:  # sent again at once, as items: not a retry
+                self._put([Notice(self._now(), HISTORY_FALLBACK, fallback)])
+                continue
             step = plan.after_failure(result, how)
             if step is None:
                 return self._fail(result.error)
