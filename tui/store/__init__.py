@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from .records import (
         AttemptRecord,
         PruneResult,
+        RoundRecord,
+        RoundRun,
         RunDetail,
         RunSummary,
         StoredAlert,
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AttemptRecord",
     "PruneResult",
+    "RoundRecord",
+    "RoundRun",
     "RunDetail",
     "RunSummary",
     "Store",
@@ -40,6 +44,8 @@ _HOMES = {
     "RunSummary": ".records",
     "StoredAlert": ".records",
     "PruneResult": ".records",
+    "RoundRecord": ".records",
+    "RoundRun": ".records",
     "result_record": ".records",
 }
 

@@ -6,8 +6,8 @@ changed attempts; :class:`_EventRows` is a chunk of queued events, encoded to JS
 adapter in the writer's thread (never on the event loop), with the sessions' API keys
 (:func:`secret_forms`) blanked out; text and reasoning deltas go to ``deltas`` rows instead
 (:mod:`tui.store.compact`, encoded the same way); :func:`commit_flush` writes one batch
-(events, deltas, alerts, run rows, attempts, and the deletion of raw events a completed run
-need not keep) in one ``BEGIN IMMEDIATE`` transaction.
+(events, deltas, alerts, the runs of compare rounds, run rows, attempts, and the deletion
+of raw events a completed run need not keep) in one ``BEGIN IMMEDIATE`` transaction.
 
 Promises: :func:`commit_flush` never raises an ``Exception``: it returns the one that rolled
 the transaction back (busy, disk full, read-only, a bad event), or None once committed, and
@@ -157,13 +157,17 @@ async def commit_flush(
     *,
     segments: Sequence[DeltaSegment] = (),
     alert_rows: Sequence[tuple[Any, ...]] = (),
+    round_run_rows: Sequence[tuple[Any, ...]] = (),
+    round_prompt_rows: Sequence[tuple[Any, ...]] = (),
     purge_raw: Sequence[int] = (),
 ) -> BaseException | None:
     """One flush transaction on ``conn``: the events of ``batch`` (keyed by ``keys``, see
     :data:`SEQ_BITS`, with the ``secrets`` of their runs blanked out) and the delta
     ``segments``; the raw events of the runs ``purge_raw`` deleted; then ``alert_rows``
-    (``INSERT_ALERT``), ``run_rows`` (``UPDATE_RUN``) and ``attempt_rows``
-    (``UPSERT_ATTEMPT``); the exception that rolled it back, if any."""
+    (``INSERT_ALERT``), ``round_run_rows`` (``INSERT_ROUND_RUN``), ``round_prompt_rows``
+    (``UPDATE_ROUND_PROMPT``), ``run_rows`` (``UPDATE_RUN``) and ``attempt_rows``
+    (``UPSERT_ATTEMPT``); the exception that rolled it back, if any. A round's run is
+    written with (never after) the first checkpoint of the run's row that follows it."""
     try:
         await conn.execute("BEGIN IMMEDIATE")
         if batch:
@@ -190,6 +194,10 @@ async def commit_flush(
             await conn.executemany(queries.DELETE_RAW_EVENTS, [(rowid,) for rowid in purge_raw])
         if alert_rows:
             await conn.executemany(queries.INSERT_ALERT, alert_rows)
+        if round_run_rows:
+            await conn.executemany(queries.INSERT_ROUND_RUN, round_run_rows)
+        if round_prompt_rows:
+            await conn.executemany(queries.UPDATE_ROUND_PROMPT, round_prompt_rows)
         if run_rows:
             await conn.executemany(queries.UPDATE_RUN, run_rows)
         if attempt_rows:

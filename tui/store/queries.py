@@ -60,7 +60,11 @@ RUNNING_OF_OWNER = (
     "WHERE status = 'running' AND owner IS ?"
 )
 
-RUNNING_OWNERS = "SELECT DISTINCT owner FROM runs WHERE status = 'running'"
+RUNNING_OWNERS = (
+    "SELECT owner FROM runs WHERE status = 'running' "
+    "UNION SELECT owner FROM rounds WHERE status = 'running'"
+)
+"""The writers (owner tokens) with running runs or rounds."""
 
 SELECT_ATTEMPTS = (
     f"SELECT run, {', '.join(ATTEMPT_COLUMNS)} FROM attempts "
@@ -170,12 +174,14 @@ def list_runs_sql(
     return sql, params
 
 
-def prefix_sql(prefix: str) -> tuple[str, list[Any]]:
-    """SELECT of up to 6 (id, run_id) whose run id starts with ``prefix``, exact match first."""
+def prefix_sql(prefix: str, *, rounds: bool = False) -> tuple[str, list[Any]]:
+    """SELECT of up to 6 (id, run_id) whose run id starts with ``prefix``, exact match first
+    (``rounds``: (id, round_id) of rounds)."""
     like = re.sub(r"([\\%_])", r"\\\1", prefix) + "%"
+    table, column = ("rounds", "round_id") if rounds else ("runs", "run_id")
     return (
-        "SELECT id, run_id FROM runs WHERE run_id LIKE ? ESCAPE '\\' "
-        "ORDER BY run_id = ? DESC, run_id LIMIT 6",
+        f"SELECT id, {column} FROM {table} WHERE {column} LIKE ? ESCAPE '\\' "
+        f"ORDER BY {column} = ? DESC, {column} LIMIT 6",
         [like, prefix],
     )
 
@@ -204,3 +210,74 @@ DELETE_UNUSED_SESSIONS = "DELETE FROM sessions WHERE id NOT IN (SELECT session_i
 
 DELETE_OLD_LOOSE_ALERTS = "DELETE FROM alerts WHERE run IS NULL AND at < ?"
 """Alerts of runs that were never stored, older than ``?``."""
+
+DELETE_EMPTY_ROUNDS = (
+    "DELETE FROM rounds WHERE started_at < ? AND status <> 'running' "
+    "AND NOT EXISTS (SELECT 1 FROM round_runs WHERE round_runs.round = rounds.id)"
+)
+"""Ended rounds that started before ``?`` and have no run left (pruning took them)."""
+
+
+# -- compare rounds (tui.store.rounds) -------------------------------------------------------
+
+INSERT_ROUND = (
+    "INSERT INTO rounds(round_id, started_at, prompt, count, run_order, sessions_json, owner) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+
+END_ROUND = (
+    "UPDATE rounds SET status = ?, ended_at = ?, prompt = ? WHERE id = ? AND status = 'running'"
+)
+"""A round's end (status, ended_at) and its prompt with every secret known by then blanked out."""
+
+INSERT_ROUND_RUN = (
+    "INSERT OR IGNORE INTO round_runs(run, round, session, number) "
+    "SELECT r.id, o.id, ?3, ?4 FROM rounds AS o, runs AS r WHERE o.round_id = ?1 AND r.run_id = ?2"
+)
+"""A run of a round (``?1`` round id, ``?2`` run id, ``?3`` column, ``?4`` number), written by
+the flush: nothing when either is not stored (recording had stopped), so it never fails."""
+
+UPDATE_ROUND_PROMPT = "UPDATE rounds SET prompt = ? WHERE round_id = ?"
+
+INTERRUPT_OWN_ROUNDS = (
+    "UPDATE rounds SET status = 'interrupted', ended_at = ? WHERE owner = ? AND status = 'running'"
+)
+"""The rounds a writer closes without ending them."""
+
+RUNNING_ROUNDS_OF_OWNER = (
+    "SELECT id, started_at FROM rounds WHERE status = 'running' AND owner IS ?"
+)
+
+ROUND_RUN_ENDS = (
+    "SELECT r.started_at, r.ended_s FROM round_runs AS rr JOIN runs AS r ON r.id = rr.run "
+    "WHERE rr.round = ?"
+)
+
+MARK_ROUND_INTERRUPTED = "UPDATE rounds SET status = 'interrupted', ended_at = ? WHERE id = ?"
+
+ROUND_COLUMNS = (
+    "o.round_id, o.started_at, o.ended_at, o.prompt, o.count, o.run_order, o.status, "
+    "o.sessions_json"
+)
+"""The ``rounds`` columns (alias ``o``) that :func:`tui.store.records.round_record` reads."""
+
+SELECT_ROUND = f"SELECT {ROUND_COLUMNS}, o.id FROM rounds AS o WHERE o.id = ?"
+
+SELECT_ROUND_RUNS = (
+    "SELECT rr.round, rr.session, rr.number, r.run_id FROM round_runs AS rr "
+    "JOIN runs AS r ON r.id = rr.run WHERE rr.round IN ({marks}) ORDER BY rr.round, rr.run"
+)
+"""The runs of several rounds (``{marks}``: one ``?`` per round rowid), in the order they
+started."""
+
+
+def list_rounds_sql(*, limit: int, since: str | None) -> tuple[str, list[Any]]:
+    """SELECT of :data:`ROUND_COLUMNS` and the rowid of the rounds that started at ``since``
+    (a ``started_at``) or later, newest first."""
+    sql = f"SELECT {ROUND_COLUMNS}, o.id FROM rounds AS o"
+    params: list[Any] = []
+    if since is not None:
+        sql += " WHERE o.started_at >= ?"
+        params.append(since)
+    params.append(max(0, limit))
+    return sql + " ORDER BY o.started_at DESC, o.id DESC LIMIT ?", params

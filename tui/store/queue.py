@@ -2,8 +2,9 @@
 
 :class:`WriteQueue` holds the queued events (keyed ``rowid << SEQ_BITS | seq``), the
 :class:`~tui.store.compact.DeltaSegment` of each run's text and reasoning deltas (the compact
-stored form), and the queued alert rows. :meth:`WriteQueue.add` is the writer's per-event
-path (it also applies each event to the run's fold when the store owns it); a flush
+stored form), the queued alert rows and the rows of compare rounds (``add_round_run``).
+:meth:`WriteQueue.add` is the writer's per-event path (it also applies each event to the
+run's fold when the store owns it); a flush
 :meth:`~WriteQueue.take` s everything as one :class:`Queued` and, when the database was busy,
 :meth:`~WriteQueue.put_back` s it.
 
@@ -52,10 +53,21 @@ class Queued:
     deltas: int = 0
     """Deltas in ``segments`` (each counts as one event)."""
     alerts: list[tuple[Any, ...]] = field(default_factory=list)
+    round_runs: list[tuple[Any, ...]] = field(default_factory=list)
+    """``INSERT_ROUND_RUN`` rows: (round id, run id, session, number)."""
+    round_prompts: list[tuple[Any, ...]] = field(default_factory=list)
+    """``UPDATE_ROUND_PROMPT`` rows: a round's prompt with a newly known secret blanked out."""
 
     def __len__(self) -> int:
         """Events queued (each compact delta counts as one)."""
         return len(self.events) + self.deltas
+
+    @property
+    def waiting(self) -> bool:
+        """Whether anything is queued: events, alerts or round rows."""
+        return bool(
+            self.events or self.deltas or self.alerts or self.round_runs or self.round_prompts
+        )
 
 
 class WriteQueue(Queued):
@@ -166,7 +178,15 @@ class WriteQueue(Queued):
     def take(self, runs: Iterable[ActiveRun]) -> Queued:
         """Everything queued, for one flush; the queue is empty after, and the ``runs``' next
         deltas start new segments (the flush reads these ones in SQLite's thread)."""
-        taken = Queued(self.keys, self.events, self.segments, self.deltas, self.alerts)
+        taken = Queued(
+            self.keys,
+            self.events,
+            self.segments,
+            self.deltas,
+            self.alerts,
+            self.round_runs,
+            self.round_prompts,
+        )
         self.clear()
         for run in runs:
             run.segment = None
@@ -179,9 +199,12 @@ class WriteQueue(Queued):
         self.segments[:0] = taken.segments
         self.deltas += taken.deltas
         self.alerts[:0] = taken.alerts
+        self.round_runs[:0] = taken.round_runs
+        self.round_prompts[:0] = taken.round_prompts
 
     def clear(self) -> int:
         """Forget everything queued; how many events that was."""
         count = len(self)
         self.keys, self.events, self.segments, self.deltas, self.alerts = [], [], [], 0, []
+        self.round_runs, self.round_prompts = [], []
         return count

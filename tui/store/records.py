@@ -8,9 +8,9 @@ A run's attempts, tool calls and errors are the stream layer's own types
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tui.stream.events import RunError
@@ -20,6 +20,8 @@ from tui.vocab import StoredStatus
 __all__ = [
     "AttemptRecord",
     "PruneResult",
+    "RoundRecord",
+    "RoundRun",
     "RunDetail",
     "RunSummary",
     "StoredAlert",
@@ -27,6 +29,8 @@ __all__ = [
     "alert_record",
     "attempt_record",
     "result_record",
+    "round_fields",
+    "round_record",
     "summary_fields",
 ]
 
@@ -249,3 +253,78 @@ class PruneResult:
     def freed_bytes(self) -> int:
         """Bytes given back to the disk (``bytes_before - bytes_after``; with ``vacuum``)."""
         return max(0, self.bytes_before - self.bytes_after)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRun:
+    """One run of a compare round: the ``index``-th (from 1) run of the column ``session``."""
+
+    session: str
+    index: int
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRecord:
+    """A stored compare round: one prompt sent ``count`` times to each of ``sessions``."""
+
+    id: str
+    """tokentop's round id (a unique prefix finds it, see ``Store.get_round``)."""
+    started_at: float
+    """Wall-clock start, Unix seconds."""
+    ended_at: float | None
+    """When it ended (Unix seconds); None while running. An interrupted round (its writer
+    died) ended when its last stored run did."""
+    prompt: str
+    count: int
+    """Runs per column."""
+    order: str
+    """How the columns took turns (the runner's word for it, e.g. ``interleaved``)."""
+    status: str
+    """``running`` until ended, then ``done``, ``cancelled`` or ``failed`` (as the runner
+    ended it) or ``interrupted`` (its writer died, or closed without ending it)."""
+    sessions: tuple[str, ...]
+    """The columns' session names, in the order given."""
+    runs: tuple[RoundRun, ...]
+    """Its stored runs, in the order they started (pruned runs are gone from it)."""
+
+
+def _unix(iso: str | None) -> float | None:
+    return None if iso is None else datetime.fromisoformat(iso).timestamp()
+
+
+def round_record(row: tuple[Any, ...], runs: Sequence[RoundRun]) -> RoundRecord:
+    """A round from a row of ``tui.store.queries.ROUND_COLUMNS`` (its rowid left out) and
+    its runs."""
+    round_id, started_at, ended_at, prompt, count, order, status, sessions_json = row
+    return RoundRecord(
+        id=round_id,
+        started_at=datetime.fromisoformat(started_at).timestamp(),
+        ended_at=_unix(ended_at),
+        prompt=prompt,
+        count=count,
+        order=order,
+        status=status,
+        sessions=tuple(json.loads(sessions_json)),
+        runs=tuple(runs),
+    )
+
+
+def round_fields(record: RoundRecord) -> dict[str, Any]:
+    """The round as plain JSON values (``tokentop history --rounds --json``): times as ISO
+    8601 UTC, as in the run records."""
+
+    def iso(t: float | None) -> str | None:
+        return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
+
+    return {
+        "round_id": record.id,
+        "started_at": iso(record.started_at),
+        "ended_at": iso(record.ended_at),
+        "status": record.status,
+        "prompt": record.prompt,
+        "count": record.count,
+        "order": record.order,
+        "sessions": list(record.sessions),
+        "runs": [{"session": r.session, "index": r.index, "run_id": r.run_id} for r in record.runs],
+    }

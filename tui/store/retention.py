@@ -1,10 +1,12 @@
 """Retention: deleting old runs (``Store.prune``, ``[store] keep_days``) and what they held.
 
 A pruned run is gone from every table: its ``runs`` row, and with it (``ON DELETE
-CASCADE``) its attempts, events, compact deltas and alerts, and its search entry (the
-``runs_fts_deleted`` trigger); config snapshots no run refers to any more go too, and so do
-old alerts of runs that were never stored. A ``running`` run is never pruned (its writer is
-alive: a dead writer's runs are marked ``interrupted`` when a writer opens the database).
+CASCADE``) its attempts, events, compact deltas, alerts and place in a compare round, and
+its search entry (the ``runs_fts_deleted`` trigger); config snapshots no run refers to any
+more go too, and so do old alerts of runs that were never stored and old rounds left without
+runs (a round stays while one of its runs does). A ``running`` run is never pruned (its
+writer is alive: a dead writer's runs are marked ``interrupted`` when a writer opens the
+database), nor is a running round.
 
 Runs are deleted :data:`PRUNE_BATCH` at a time, each batch its own short transaction, so the
 writer's flushes (and other writers) take turns with a long prune instead of waiting for it.
@@ -116,6 +118,7 @@ class Pruner(EventWriter):
     async def _delete_leftovers(self, cutoff: str) -> int:
         await self._conn.execute(queries.DELETE_UNUSED_SESSIONS)
         await self._conn.execute(queries.DELETE_OLD_LOOSE_ALERTS, (cutoff,))
+        await self._conn.execute(queries.DELETE_EMPTY_ROUNDS, (cutoff,))
         return 0
 
     async def _in_transaction(self, work: Callable[[str], Awaitable[int]], cutoff: str) -> int:

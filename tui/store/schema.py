@@ -202,11 +202,53 @@ DROP INDEX runs_by_session;
 """Version 4: compact delta rows (``deltas``), the ``alerts`` table, and a covering index for
 per-session statistics."""
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+V5 = """
+-- Compare rounds (tui.store.rounds): one prompt sent `count` times to each of several
+-- sessions, the round's columns, in the order `run_order` names. `round_id` is tokentop's
+-- id; times are wall time, ISO 8601 UTC, as runs.started_at. `owner` is the token of the
+-- writer running the round (tui.store.lock): a new writer marks the running rounds of a
+-- dead owner `interrupted`, as it does their runs.
+CREATE TABLE rounds (
+    id            INTEGER PRIMARY KEY,
+    round_id      TEXT NOT NULL UNIQUE,       -- tokentop's id, never a server's
+    started_at    TEXT NOT NULL,
+    ended_at      TEXT,
+    prompt        TEXT NOT NULL,
+    count         INTEGER NOT NULL,           -- runs per column
+    run_order     TEXT NOT NULL,              -- how the columns took turns (the runner's word)
+    status        TEXT NOT NULL DEFAULT 'running',  -- then done, cancelled, failed, interrupted
+    sessions_json TEXT NOT NULL,              -- JSON array: the columns' session names, in order
+    owner         TEXT
+);
+CREATE INDEX rounds_by_started ON rounds(started_at);
+CREATE INDEX rounds_running ON rounds(owner) WHERE status = 'running';
+
+-- The runs of each round: which column (`session`) and which of its runs (`number`, from
+-- 1). A run belongs to one round at most. Pruning a run deletes its row here (ON DELETE
+-- CASCADE); a round that pruning leaves without runs is deleted too (tui.store.retention).
+CREATE TABLE round_runs (
+    run     INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    round   INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE,
+    session TEXT NOT NULL,
+    number  INTEGER NOT NULL
+);
+CREATE INDEX round_runs_by_round ON round_runs(round);
+"""
+"""Version 5: compare rounds (``rounds``) and the runs that belong to them (``round_runs``)."""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
 """Upgrade scripts; ``MIGRATIONS[n - 1]`` produces version ``n``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
 """The version this tokentop writes."""
+
+
+ROUNDS_SINCE = 5
+"""The first version with the ``rounds`` tables: older databases have no rounds."""
+
+READABLE_SINCE = 4
+"""The oldest version a read-only store reads as it is (a writer upgrades every version):
+the steps after it only add tables, which the queries read as empty when missing."""
 
 
 def migration_script(target: int) -> str:

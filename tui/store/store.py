@@ -2,7 +2,8 @@
 
 :class:`Store` opens the database (creating, upgrading and repairing it), starts runs, and
 closes; writing events is :class:`~tui.store.writer.EventWriter`'s job (batched, see
-:mod:`tui.store.writer`), reading is :class:`~tui.store.reading.RunQueries`'.
+:mod:`tui.store.writer`), reading is :class:`~tui.store.reading.RunQueries`', and compare
+rounds are :mod:`tui.store.rounds`'.
 
 Locking: any number of tokentop processes (the dashboard, ``tokentop run`` in another
 terminal, several stores in one process) write one database at once. SQLite in WAL mode
@@ -19,8 +20,11 @@ every run it starts (:mod:`tui.store.lock`). Opening a writer marks ``running`` 
 ``interrupted`` only when their owner is dead (its lock file can be locked, or is gone):
 the runs of live writers are never touched. Such runs are first re-folded from their
 committed events (a running run's row is only a checkpoint), so their text is never older
-than their events. Closing marks the store's own unfinished runs ``interrupted`` and
-removes its lock file.
+than their events; the dead writer's running rounds are marked ``interrupted`` too. Closing
+marks the store's own unfinished runs and rounds ``interrupted`` and removes its lock file.
+
+A read-only store reads a database of schema 4 as it is when it cannot upgrade it (the file
+is read-only, or an older tokentop holds it): the schema-5 rounds are then just absent.
 
 Retention (``[store]``, given to :meth:`Store.open` as ``retention``): ``keep_raw_events``
 decides which runs keep their raw SSE events (:mod:`tui.store.writer`), ``keep_days`` how
@@ -66,9 +70,10 @@ from .connection import (
 )
 from .errors import StoreError
 from .lock import DbLock, owner_alive, sweep_dead
-from .reading import RunQueries
 from .retention import Pruner
+from .rounds import RoundQueries, RoundWriter, interrupt_rounds_of
 from .rows import changed_attempts, run_row
+from .schema import READABLE_SINCE
 from .writer import (
     BUSY_GIVE_UP_S,
     CHECKPOINT_S,
@@ -102,8 +107,9 @@ async def _refold_runs_of(conn: aiosqlite.Connection, owner: str | None) -> None
             await conn.executemany(queries.UPSERT_ATTEMPT, attempts)
 
 
-class Store(Pruner, RunQueries):
-    """Every run and every event, in one SQLite file. Open with :meth:`open`."""
+class Store(Pruner, RoundWriter, RoundQueries):
+    """Every run, every event and every compare round, in one SQLite file. Open with
+    :meth:`open`."""
 
     def __init__(
         self,
@@ -183,6 +189,7 @@ class Store(Pruner, RunQueries):
                     for owner in dead:
                         await _refold_runs_of(conn, owner)
                     await conn.executemany(queries.MARK_INTERRUPTED, [(o,) for o in dead])
+                    await interrupt_rounds_of(conn, dead)
                     await conn.execute("COMMIT")
                 except BaseException:
                     with contextlib.suppress(Exception):
@@ -219,7 +226,8 @@ class Store(Pruner, RunQueries):
             uri = f"file:{quote(str(db))}?{'&'.join(flags)}"
             conn = await connect(uri, uri=True)
             await conn.execute(busy_timeout_sql())
-            await check_version(conn, db, upgradable=False)
+            version = int(await fetch_one(conn, "PRAGMA user_version"))
+            await check_version(conn, db, upgradable=version >= READABLE_SINCE)  # as it is
         except BaseException as exc:
             if conn is not None:
                 with contextlib.suppress(Exception):
@@ -373,14 +381,17 @@ class Store(Pruner, RunQueries):
         return rowid
 
     async def close(self) -> None:
-        """Flush, mark runs that have not finished ``interrupted``, release the lock."""
+        """Flush, mark runs and rounds that have not finished ``interrupted``, release the
+        lock."""
         if self._closed:
             return
         await self._stop_flusher()
-        if not self.readonly and not await self._flush_retrying(closing=True):
-            self._give_up_queued()
-            with contextlib.suppress(Exception):  # keeps query plans good; optional
-                await self._conn.execute("PRAGMA optimize")
+        if not self.readonly:
+            if not await self._flush_retrying(closing=True):
+                self._give_up_queued()
+                with contextlib.suppress(Exception):  # keeps query plans good; optional
+                    await self._conn.execute("PRAGMA optimize")
+            await self._close_rounds()
         self._closed = True
         with contextlib.suppress(Exception):
             await self._conn.close()

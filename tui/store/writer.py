@@ -25,8 +25,9 @@ backoff (:data:`BUSY_BACKOFF_S`), for as long as it takes. Memory stays bounded:
 What is queued, and how a run's events are sorted into it (compact deltas, raw events held
 back as ``keep_raw_events`` says), is :mod:`tui.store.queue`.
 
-Alerts (``Store.record_alert``) are queued the same way and written by the next flush,
-retried like events while another writer holds the database.
+Alerts (``Store.record_alert``) and the runs of compare rounds (``Store.add_round_run``)
+are queued the same way and written by the next flush, retried like events while another
+writer holds the database.
 
 What one flush writes, and its transaction, is :mod:`tui.store.flush`; this module decides
 what goes into a flush and when, retries a busy database and accounts for every event.
@@ -319,7 +320,7 @@ class EventWriter:
                 ]
                 for _, run, _, _ in changed:
                     run.checkpoint_at = now
-                if not len(queued) and not queued.alerts and not changed:
+                if not queued.waiting and not changed:
                     return
                 run_rows = [(*run.row(final=final), run.rowid) for _, run, _, final in changed]
                 attempt_rows = [row for _, run, _, _ in changed for row in run.attempt_rows()]
@@ -341,6 +342,8 @@ class EventWriter:
                     self._secrets,
                     segments=queued.segments,
                     alert_rows=queued.alerts,
+                    round_run_rows=queued.round_runs,
+                    round_prompt_rows=queued.round_prompts,
                     purge_raw=purge,
                 )
             )
