@@ -120,6 +120,20 @@ class Repeat:
     """Total number of runs, the first one included; 0 = until stopped."""
 
 
+@dataclass(frozen=True, slots=True)
+class Price:
+    """What a session's model costs, in US dollars per million tokens: it replaces the list
+    price tokentop knows from the genai-prices package (a session's table replaces
+    ``[defaults]``'s)."""
+
+    input_per_mtok: Annotated[float, AtLeast(0), Hint("USD per million input tokens")]
+    """Input (prompt) tokens."""
+    output_per_mtok: Annotated[float, AtLeast(0), Hint("USD per million output tokens")]
+    """Output tokens (reasoning tokens included, as servers count them)."""
+    cached_input_per_mtok: Annotated[float | None, AtLeast(0)] = None
+    """Input tokens served from the server's prompt cache (None: priced as input)."""
+
+
 def argv(key: str, value: tuple[str, ...]) -> tuple[str, ...]:
     """Rule: a command as an argv list (a program and its arguments; never run by a shell)."""
     if not value or not value[0].strip():
@@ -183,6 +197,9 @@ class SessionConfig:
     """Retry, resume and stall policy; merged key by key over ``[defaults]``'s."""
     alerts: Annotated[AlertRules, MERGED] = field(default_factory=AlertRules)
     """Alert thresholds; merged key by key over ``[defaults.alerts]``."""
+    price: Price | None = None
+    """The model's price for compare rounds' cost per run (None: the genai-prices list price
+    where the model and provider are known, else unknown)."""
 
     @property
     def is_simulated(self) -> bool:

@@ -9,8 +9,10 @@ runs and keeps a bounded history of finished runs.
 Runs outlive and precede any view: a listener may subscribe mid-run and catch up from the
 run's accumulator. Within a session a new start first cancels the old run *gracefully*
 (``StreamRun.cancel()`` ends it with ``Finished(cancelled)``, which reaches the store) and
-waits for it. Whatever fails below (an engine bug, a simulator that cannot start, the store,
-a listener) ends at most the run concerned, as a failed run that says why; it never escapes.
+waits for it. A run's first batch reaches the store and the listeners only after the store
+recorded the run's start (a compare round records its membership then). Whatever fails
+below (an engine bug, a simulator that cannot start, the store, a listener) ends at most the
+run concerned, as a failed run that says why; it never escapes.
 """
 
 from __future__ import annotations
@@ -133,16 +135,19 @@ class SessionController:
 
     # -- lifecycle ----
 
-    def start(self, prompt: str | None = None) -> asyncio.Task[None]:
+    def start(
+        self, prompt: str | None = None, *, once: bool = False, run_id: str | None = None
+    ) -> asyncio.Task[None]:
         """Start a new run (with ``prompt``, else the current prompt); with ``repeat``, the
-        schedule of runs. A running run is cancelled first, gracefully."""
+        schedule of runs, unless ``once`` (one run, as a compare round wants). ``run_id``
+        names the (first) run. A running run is cancelled first, gracefully."""
         if prompt is not None:
             self.prompt = prompt
         previous = self._task
         self._control.cancel()
         self._control = control = LoopControl(engine=self.engine)
         self._task = asyncio.create_task(
-            self._run_loop(self.prompt, previous, control), name=f"stream:{self.name}"
+            self._run_loop(self.prompt, previous, control, once, run_id), name=f"stream:{self.name}"
         )
         return self._task
 
@@ -171,7 +176,12 @@ class SessionController:
             await asyncio.wait([task])
 
     async def _run_loop(
-        self, prompt: str, previous: asyncio.Task[None] | None, control: LoopControl
+        self,
+        prompt: str,
+        previous: asyncio.Task[None] | None,
+        control: LoopControl,
+        once: bool,
+        run_id: str | None,
     ) -> None:
         if previous is not None and not previous.done():
             await asyncio.wait([previous])
@@ -179,9 +189,10 @@ class SessionController:
         try:
             while not control.stop:
                 started = time.monotonic()
-                await self._one_run(prompt, control)
+                await self._one_run(prompt, control, run_id)
                 count += 1
-                repeat = self.session.repeat
+                run_id = None
+                repeat = None if once else self.session.repeat
                 if repeat is None or control.stop or (repeat.count and count >= repeat.count):
                     return
                 self.state = "waiting"
@@ -227,11 +238,11 @@ class SessionController:
                 log.exception("listener failed on run start of %s", self.name)
         return run
 
-    async def _one_run(self, prompt: str, control: LoopControl) -> None:
+    async def _one_run(self, prompt: str, control: LoopControl, run_id: str | None) -> None:
         if self._ready is not None:  # a runtime opens its store and client first
             await self._ready()
         session = self.session
-        run = self.begin_run(prompt)
+        run = self.begin_run(prompt, run_id=run_id)
         t0 = self._clock()
 
         def finish(status: RunStatus, reason: FinishReason, error: RunError | None) -> None:
