@@ -14,6 +14,8 @@ import platformdirs
 APP_NAME = "tokentop"
 DB_ENV = "TOKENTOP_DB"
 """Environment variable that overrides the default database path."""
+LOCAL_CONFIG_ENV = "TOKENTOP_LOCAL_CONFIG"
+"""Environment variable that overrides where tokentop keeps its own settings file."""
 
 
 def data_dir(*, create: bool = True) -> Path:
@@ -42,6 +44,19 @@ def default_db_path() -> Path:
     if override:
         return Path(override).expanduser()
     return data_dir() / "tokentop.db"
+
+
+def local_config_path() -> Path:
+    """tokentop's own settings file (sessions added from the dashboard, UI settings):
+    ``$TOKENTOP_LOCAL_CONFIG`` if set, else ``<config dir>/local.toml``.
+
+    Nothing is created here: the file and its directory are made when tokentop first writes
+    it (:mod:`tui.config.overlay`). The user's sessions file is never this one.
+    """
+    override = os.environ.get(LOCAL_CONFIG_ENV, "").strip()
+    if override:
+        return Path(override).expanduser()
+    return config_dir(create=False) / "local.toml"
 
 
 def user_themes_dir() -> Path:

@@ -4,6 +4,8 @@ every problem with its file, line, session and key.
 The checks come from the schema (:mod:`tui.config.schema`); this module applies them to the
 file's layout: ``[defaults]`` under every ``[[sessions]]`` table, ``[ui]``, ``[store]`` and
 ``[keymap]``.
+
+:mod:`tui.config.overlay` checks tokentop's own file with the same :class:`FileLoader`.
 """
 
 from __future__ import annotations
@@ -43,12 +45,15 @@ T = TypeVar("T")
 
 TOP_LEVEL = ("defaults", "sessions", "ui", "store", "keymap")
 """The tables a sessions file may have."""
+LOCAL_TOP_LEVEL = ("sessions", "ui")
+"""The tables tokentop's own file may have."""
 
 _check_key_binding = value_check(KeyBinding)
 
 
-class _Loader:
-    """Validates one parsed file, collecting every problem."""
+class FileLoader:
+    """Validates one parsed sessions file (``local``: tokentop's own file), collecting every
+    problem."""
 
     def __init__(
         self,
@@ -56,8 +61,12 @@ class _Loader:
         text: str,
         environ: Mapping[str, str],
         only: Sequence[str] | None = None,
+        *,
+        local: bool = False,
     ) -> None:
         self.path = path
+        self.local = local
+        """Checking tokentop's own file: only [[sessions]] and [ui], no session needed."""
         self.environ = environ
         self.only = only
         """``--only`` patterns: only their sessions need their API key variables set."""
@@ -69,6 +78,10 @@ class _Loader:
         """The checked [defaults] values."""
         self.raw_default_keys: set[str] = set()
         """Keys present in [defaults], valid or not (a missing key is not an invalid one)."""
+        self.built: list[tuple[int, SessionConfig]] = []
+        """Every session that could be built, with its 1-based [[sessions]] position."""
+        self.ui_values: dict[str, Any] = {}
+        """The valid keys of [ui] as written (a local file's override the sessions file's)."""
 
     def report(
         self,
@@ -96,16 +109,18 @@ class _Loader:
         target.append(ConfigProblem(message, session, shown, line, index=index))
 
     def load(self, data: dict[str, Any]) -> AppConfig:
+        top_level = LOCAL_TOP_LEVEL if self.local else TOP_LEVEL
         for key in data:
-            if key not in TOP_LEVEL:
-                self.report(unknown_key(key, TOP_LEVEL), (), (key,))
-        self.defaults = self._defaults(data.get("defaults", {}))
+            if key not in top_level:
+                self.report(unknown_key(key, top_level), (), (key,))
+        self.defaults = self._defaults(data.get("defaults", {})) if not self.local else {}
         ui = self._plain_table("ui", UiConfig, data.get("ui", {}))
         store = self._plain_table("store", StoreConfig, data.get("store", {}))
         keymap = self._keymap(data.get("keymap", {}))
         sessions = self._sessions(data.get("sessions", []))
         needed = None if not self.only else set(chosen([s.name for s in sessions], self.only)[0])
-        self.problems += [p for p in self.key_problems if needed is None or p.session in needed]
+        if not self.local:  # an own file's unset variables are said, its sessions kept
+            self.problems += [p for p in self.key_problems if needed is None or p.session in needed]
         return AppConfig(path=self.path, sessions=sessions, ui=ui, store=store, keymap=keymap)
 
     def _table(self, name: str, raw: object) -> dict[str, Any] | None:
@@ -140,6 +155,8 @@ class _Loader:
         checked = check_table(
             schema, values, lambda key, message: self.report(message, (name,), key)
         )
+        if schema is UiConfig:
+            self.ui_values = checked
         return build(schema, checked) or schema()
 
     def _keymap(self, raw: object) -> dict[str, str]:
@@ -160,7 +177,7 @@ class _Loader:
                 ("sessions",),
             )
             return ()
-        if not raw:
+        if not raw and not self.local:
             self.report(
                 "no sessions: add at least one [[sessions]] table with name, model and prompt",
                 (),
@@ -171,7 +188,7 @@ class _Loader:
         for index, values in enumerate(raw, start=1):
             name = values.get("name")
             label = name if isinstance(name, str) and name.strip() else None
-            session = self._session(index, label, values)
+            session = self.check_session(index, label, values)
             if label is not None:
                 if label in seen:
                     self.report(
@@ -184,10 +201,14 @@ class _Loader:
                 seen.setdefault(label, index)
             if session is not None:
                 sessions.append(session)
+                self.built.append((index, session))
         return tuple(sessions)
 
-    def _session(self, index: int, label: str | None, raw: dict[str, Any]) -> SessionConfig | None:
-        """Check a session, merge it over the checked defaults and check the whole."""
+    def check_session(
+        self, index: int, label: str | None, raw: dict[str, Any]
+    ) -> SessionConfig | None:
+        """Check the ``index``-th session, merge it over the checked defaults and check the
+        whole; None when a required key has no value (every problem is reported)."""
         where: KeyPath = ("sessions", index)
 
         def problem(key: tuple[str, ...], message: str) -> None:
@@ -233,6 +254,26 @@ def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str) -> ConfigProblem:
     return ConfigProblem(f"TOML syntax error: {message}", line=line, column=column)
 
 
+def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """The text and the parsed TOML of ``path``; ConfigError when it cannot be read or parsed
+    (FileNotFoundError's problem is ``file not found``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, [ConfigProblem("file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(path, [ConfigProblem(f"cannot read the file: {reason}")]) from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [_syntax_problem(exc, text)]) from None
+
+
+def in_file_order(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    return sorted(problems, key=lambda p: p.line or 0)  # those without a line first
+
+
 def load_config(
     path: Path,
     *,
@@ -247,22 +288,11 @@ def load_config(
     the sessions they choose: a session that will not run needs no key.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, [ConfigProblem("file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(path, [ConfigProblem(f"cannot read the file: {reason}")]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [_syntax_problem(exc, text)]) from None
-    loader = _Loader(path, text, os.environ if environ is None else environ, only)
+    text, data = read_toml(path)
+    loader = FileLoader(path, text, os.environ if environ is None else environ, only)
     config = loader.load(data)
     if loader.problems:
-        # in file order; problems without a line first, in the order found
-        raise ConfigError(path, sorted(loader.problems, key=lambda p: p.line or 0))
+        raise ConfigError(path, in_file_order(loader.problems))
     return config
 
 
