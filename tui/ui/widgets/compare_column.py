@@ -1,5 +1,11 @@
 """CompareColumn: one session in the compare screen (header, metrics, badges, transcript or
-one side of a word diff), following its :class:`~tui.session.SessionController`."""
+one side of a word diff), following its :class:`~tui.session.SessionController`.
+
+A column opened on a session that has a run shows that run from the screen's first frame:
+its mount renders the run's text so far before the screen paints (the transcript's own
+flush timer would leave the column empty for a moment, longer on a busy loop). A note
+above the transcript says what the column waits for (no run yet, or the first token).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Checkbox
+from textual.widgets import Checkbox, Static
 
 from tui.session import SessionController, SessionRun
 from tui.stream.events import Finished, RawEvent, RunEvent
@@ -22,6 +28,12 @@ from tui.ui.widgets.transcript_items import catch_up_events
 
 METRICS_HZ = 5.0
 """How often each column's metrics bar gets a new snapshot."""
+
+NO_RUN = "no run yet: type a prompt below"
+"""The column's note while its session has had no run."""
+
+WAITING = "waiting for the first token…"
+"""The column's note while its run has shown nothing yet."""
 
 
 class CompareColumn(Vertical):
@@ -41,6 +53,7 @@ class CompareColumn(Vertical):
     }
     CompareColumn > .column-head > FinishBadge { dock: right; }
     CompareColumn > MetricsBar { height: auto; max-height: 3; }
+    CompareColumn > .run-note { height: 1; padding: 0 1; color: $text-muted; }
     CompareColumn > DiffScroll { display: none; height: 1fr; }
     CompareColumn.-diff-side > DiffScroll { display: block; }
     CompareColumn.-diff-side > TranscriptView { display: none; }
@@ -72,17 +85,20 @@ class CompareColumn(Vertical):
             yield FinishBadge()
         yield MetricsBar()
         yield ReconnectStatus(idle_timeout_s=session.reconnect.idle_timeout_s)
-        yield TranscriptView(placeholder="no run yet: type a prompt below")
+        yield Static(NO_RUN, classes="run-note", markup=False)
+        yield TranscriptView(placeholder="")
         with DiffScroll():
             yield DiffText()
 
-    def on_mount(self) -> None:
-        """Follow the session's events and show its current run, if any."""
+    async def on_mount(self) -> None:
+        """Follow the session's events and show its current run, if any, rendered before
+        the screen's first frame (the screen paints once its columns are mounted)."""
         self._unsubscribe = self.live.subscribe(self)
         self.set_interval(1 / METRICS_HZ, self.publish_metrics)
         run = self.live.current
         if run is None:
             self.query_one(FinishBadge).clear("idle")
+            self._show_note()
             return
         # A run already happened or is going on: show what it has so far, then follow it.
         self.run = run
@@ -95,6 +111,22 @@ class CompareColumn(Vertical):
         else:
             self.query_one(FinishBadge).clear(self.live.state)
         self.publish_metrics()
+        await view.flush()
+        self._show_note()
+
+    def _show_note(self) -> None:
+        """Say what the column waits for: a first run, or its first token (else nothing)."""
+        note = self.query_one(".run-note", Static)
+        run = self.run
+        if run is None:
+            text: str | None = NO_RUN
+        elif run.done or self.query_one(TranscriptView).has_output:
+            text = None
+        else:
+            text = WAITING
+        if text is not None:
+            note.update(text)
+        note.display = text is not None
 
     def on_unmount(self) -> None:
         """Stop following the session (its run goes on)."""
@@ -112,6 +144,7 @@ class CompareColumn(Vertical):
         self.query_one(ReconnectStatus).clear()
         self.query_one(MetricsBar).snapshot = None
         self.show_diff(None)
+        self._show_note()
         self.post_message(self.RunStarted(self))
 
     def run_events(
@@ -158,9 +191,11 @@ class CompareColumn(Vertical):
         self.live.start(prompt)
 
     def publish_metrics(self) -> None:
-        """Hand the metrics bar a fresh snapshot (a few times a second)."""
+        """Hand the metrics bar a fresh snapshot (a few times a second), and update the
+        note (the first token has been rendered, or the run ended)."""
         if self.run is not None and self.run is self.live.current:
             self.query_one(MetricsBar).snapshot = self.live.snapshot()
+            self._show_note()
 
     def show_diff(self, pieces: list[tuple[str, SideKind]] | None) -> None:
         """Show a side of a diff instead of the transcript (None: back to the transcript)."""
