@@ -19,7 +19,7 @@ from tui.cli_common import aligned, db_option, db_path, emit, fmt_num, run_store
 from tui.vocab import FINISH_REASONS, MISSING, RUN_STATUSES, STORED_STATUSES
 
 if TYPE_CHECKING:
-    from tui.store.records import PruneResult, RunSummary
+    from tui.store.records import PruneResult, RoundRecord, RunSummary
 
 FINISH_CHOICES: tuple[str, ...] = (
     *FINISH_REASONS,
@@ -53,6 +53,30 @@ def history_table(runs: list[RunSummary]) -> str:
     return "\n".join(aligned(rows, right={5, 6, 7})) + "\n"
 
 
+def rounds_table(rounds: list[RoundRecord]) -> str:
+    """Compare rounds as a plain text table (local times), one line per round: its id
+    prefix, start, columns, runs per column, order, status, and its stored runs out of
+    all it was to have."""
+    from datetime import datetime
+
+    header = ("ROUND", "TIME", "SESSIONS", "COUNT", "ORDER", "STATUS", "RUNS")
+    rows = [header]
+    for found in rounds:
+        names = ", ".join(found.sessions)
+        rows.append(
+            (
+                found.id[:14],
+                datetime.fromtimestamp(found.started_at).strftime("%Y-%m-%d %H:%M:%S"),
+                names if len(names) <= 40 else names[:39] + "…",
+                str(found.count),
+                found.order[:14],
+                found.status,
+                f"{len(found.runs)}/{found.count * len(found.sessions)}",
+            )
+        )
+    return "\n".join(aligned(rows, right={3, 6})) + "\n"
+
+
 @click.command("history")
 @click.option("--search", metavar="TEXT", help="Full-text search in prompts and outputs.")
 @click.option("--session", metavar="NAME", help="Only runs of this session.")
@@ -73,7 +97,16 @@ def history_table(runs: list[RunSummary]) -> str:
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most N runs."
 )
 @click.option(
-    "--json", "as_json", is_flag=True, help="JSON lines (the run --jsonl result records)."
+    "--rounds",
+    "list_rounds",
+    is_flag=True,
+    help="List compare rounds instead of runs (with --since, --limit, --json).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="JSON lines (the run --jsonl result records; with --rounds, one line per round).",
 )
 @db_option
 def history_command(
@@ -83,11 +116,20 @@ def history_command(
     finish: str | None,
     since: float | None,
     limit: int,
+    list_rounds: bool,
     as_json: bool,
     db: Path | None,
 ) -> None:
-    """List stored runs, newest first."""
+    """List stored runs (or compare rounds), newest first."""
     path = db_path(db)
+    if list_rounds:
+        if search or session or model or finish:
+            raise click.UsageError(
+                "--search, --session, --model and --finish choose runs; --rounds takes "
+                "--since, --limit and --json"
+            )
+        _history_rounds(path, since=since, limit=limit, as_json=as_json)
+        return
 
     async def main() -> list[RunSummary]:
         from tui.store import Store
@@ -118,6 +160,34 @@ def history_command(
     else:
         filtered = search or session or model or finish or since is not None
         click.echo("no runs match" if filtered else "no runs yet", err=True)
+
+
+def _history_rounds(path: Path, *, since: float | None, limit: int, as_json: bool) -> None:
+    """``tokentop history --rounds``: the stored compare rounds, newest first."""
+
+    async def main() -> list[RoundRecord]:
+        import time
+
+        from tui.store import Store
+
+        store = await Store.open(path, readonly=True)
+        try:
+            return await store.list_rounds(
+                limit=limit, since=None if since is None else time.time() - since
+            )
+        finally:
+            await store.close()
+
+    rounds = run_store(main)
+    if as_json:
+        from tui.store.export import json_line
+        from tui.store.records import round_fields
+
+        emit("".join(json_line(round_fields(r)) for r in rounds), sys.stdout)
+    elif rounds:
+        emit(rounds_table(rounds), sys.stdout)
+    else:
+        click.echo("no rounds match" if since is not None else "no rounds yet", err=True)
 
 
 @click.command("export")
