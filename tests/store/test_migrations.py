@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import fcntl
+import gzip
+import json
+import os
 import re
+import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.store.conftest import completed_events, record
-from tui.store import Store, StoreError
+from tests.store.conftest import completed_events, make_session, record
+from tui.store import RoundRun, Store, StoreError, export
 from tui.store.codec import encode_event
+from tui.store.lock import legacy_lock_path
+from tui.store.replay import ReplayClock
 from tui.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, migration_script
 from tui.stream.events import TextDelta
+
+DATA = Path(__file__).with_name("data")
 
 
 def build_old(path: Path, version: int) -> None:
@@ -196,3 +208,98 @@ async def test_a_reader_upgrades_an_old_database_when_nobody_writes(db_path: Pat
         assert [r.run_id for r in await reader.list_runs(search="old answer")] == [
             "0000000000aa00000001"
         ]
+
+
+# -- schema 4 databases (before compare rounds) ----------------------------------------------
+
+
+@pytest.fixture
+def v4_db(tmp_path: Path) -> Path:
+    """The schema-4 database the V4 store wrote (``tests/store/data/make_v4.py``)."""
+    db = tmp_path / "v4" / "tokentop.db"
+    db.parent.mkdir()
+    with gzip.open(DATA / "v4.db.gz") as src, db.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return db
+
+
+@contextlib.contextmanager
+def older_tokentop_holding(db: Path) -> Iterator[None]:
+    """An older tokentop's exclusive legacy lock on ``db``: no writer (nor a reader's
+    upkeep) may open it, so a reader reads the file as it is."""
+    fd = os.open(legacy_lock_path(db), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+    finally:
+        os.close(fd)
+
+
+async def test_a_v4_database_reads_exactly_as_the_v4_code_read_it(v4_db: Path) -> None:
+    expected = json.loads((DATA / "v4_expected.json").read_text())
+    assert user_version(v4_db) == 4
+    async with await Store.open(v4_db) as store:  # upgrades, re-folds the dead writer's run
+        assert await store.schema_version() == SCHEMA_VERSION
+        runs = await store.list_runs()
+        assert {r.run_id for r in runs} == set(expected["runs"])
+        for run in runs:
+            want = expected["runs"][run.run_id]
+            detail = await store.get_run(run.run_id)
+            events = await store.run_events(run.run_id)
+            assert detail.status == want["status"]
+            assert "".join(export.to_jsonl(events)) == want["jsonl"]
+            assert export.to_json(detail) == want["json"]
+            assert export.to_markdown(detail) == want["md"]
+            assert [e async for e in store.replay(run.run_id, ReplayClock(1000.0))] == events
+        alerts = [
+            dataclasses.asdict(a) | {"at": a.at.isoformat()} for a in await store.list_alerts()
+        ]
+        assert alerts == expected["alerts"]
+        assert await store.list_rounds() == []
+        # rounds go in next to the old runs
+        await store.start_round("after-v4", prompt="p", count=1, order="o", sessions=["new"])
+        new_id = await record(store, completed_events("fresh words"), make_session("new"))
+        with pytest.raises(StoreError, match=r"was not started with Store\.start_run"):
+            store.add_round_run("after-v4", session="new", index=1, run_id="01a2338a06157cc7d334")
+        in_round = await store.start_run(make_session("new"), prompt="p")
+        store.add_round_run("after-v4", session="new", index=1, run_id=in_round)
+        await store.end_round("after-v4", status="done")
+        found = await store.get_round("after")
+        assert found is not None and found.runs == (RoundRun("new", 1, in_round),)
+        assert (await store.list_runs())[1].run_id == new_id
+        assert (await store.prune(1e9)).runs == 0  # nothing is that old
+    con = sqlite3.connect(v4_db)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        con.close()
+
+
+async def test_a_v4_database_read_as_it_is_has_no_rounds(v4_db: Path) -> None:
+    expected = json.loads((DATA / "v4_expected.json").read_text())
+    with older_tokentop_holding(v4_db):
+        async with await Store.open(v4_db, readonly=True) as reader:
+            assert await reader.schema_version() == 4  # not upgraded: it could not be
+            assert {r.run_id for r in await reader.list_runs()} == set(expected["runs"])
+            done = next(k for k, v in expected["runs"].items() if v["status"] == "completed")
+            detail = await reader.get_run(done)
+            assert export.to_json(detail) == expected["runs"][done]["json"]
+            assert await reader.list_rounds() == []
+            assert await reader.list_rounds(since=0.0, limit=5) == []
+            assert await reader.get_round("anything") is None
+        assert user_version(v4_db) == 4
+    async with await Store.open(v4_db, readonly=True) as reader:  # free now: upgraded
+        assert await reader.schema_version() == SCHEMA_VERSION
+        assert await reader.list_rounds() == []
+
+
+async def test_an_older_database_read_as_it_is_is_refused(db_path: Path) -> None:
+    """Schema 3 lacks what reading runs needs (the compact deltas): only an upgrade helps."""
+    build_old(db_path, 3)
+    with (
+        older_tokentop_holding(db_path),
+        pytest.raises(StoreError, match="has schema version 3 and needs an upgrade to"),
+    ):
+        await Store.open(db_path, readonly=True)
+    assert user_version(db_path) == 3
