@@ -67,6 +67,7 @@ def test_stop_cuts_a_stalled_stream_quickly() -> None:
     sim = Simulator()
     url = sim.start()
     done = threading.Event()
+    streaming = threading.Event()
     errors: list[BaseException] = []
 
     def reader() -> None:
@@ -79,7 +80,7 @@ def test_stop_cuts_a_stalled_stream_quickly() -> None:
                 timeout=30,
             ) as resp:
                 for _ in resp.iter_raw():
-                    pass
+                    streaming.set()
         except httpx.HTTPError as exc:
             errors.append(exc)
         finally:
@@ -87,7 +88,7 @@ def test_stop_cuts_a_stalled_stream_quickly() -> None:
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
-    time.sleep(0.2)
+    assert streaming.wait(10)  # the stall has begun: its two events arrived
     started = time.monotonic()
     sim.stop()
     assert time.monotonic() - started < 3

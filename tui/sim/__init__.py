@@ -13,11 +13,19 @@ Public API::
 
 Routes: ``POST /v1/chat/completions``, ``POST /v1/responses``, ``GET /v1/responses/{id}``
 (``?stream=true&starting_after=N`` for background responses), ``POST
-/v1/responses/{id}/cancel``, ``GET /v1/models``, ``GET /v1/models/{id}``. Faults, timing and
-model presets: :mod:`tui.sim.faults`.
+/v1/responses/{id}/cancel``, ``GET /v1/models``, ``GET /v1/models/{id}``. Faults, timing,
+server state (stateless gateways, context windows) and model presets: :mod:`tui.sim.faults`.
+
+Conversations: chat ``messages`` (system, user, assistant with ``tool_calls``, ``tool``) and
+Responses ``input`` items or ``previous_response_id`` (a chain of stored responses) carry the
+history; an answer to turn 2 or later opens with ``(turn N) Following up on "<the user message
+before>".`` and input tokens count the whole history.
 
 Modules: ``faults`` (headers and presets), ``text`` (deterministic Markdown answers),
-``plan`` (content decision and schedule), ``chat`` / ``responses`` (the two wire formats),
-``wire`` (SSE framing and the scheduled streaming response), ``app`` (Starlette routes and
-background responses), ``server`` (threads, ``serve``), ``process`` (the child process).
+``plan`` (content decision and schedule), ``conversation`` (turns; the chat ``messages``
+check), ``items`` (the Responses ``input`` check), ``errors`` (OpenAI's error shape),
+``chat`` / ``responses`` (the two wire formats), ``registry`` (stored responses and their
+chains), ``wire`` (SSE framing and the scheduled streaming response), ``app`` (Starlette
+routes and background responses), ``server`` (threads, ``serve``), ``process`` (the child
+process).
 """

@@ -8,6 +8,7 @@ from itertools import cycle, islice, repeat
 from typing import Any
 
 from tui.sim import text
+from tui.sim.conversation import check_messages
 from tui.sim.faults import FaultSet
 from tui.sim.plan import (
     TOKEN,
@@ -20,25 +21,11 @@ from tui.sim.plan import (
 )
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p
-        )
-    return ""
-
-
 def chat_request(body: Mapping[str, Any]) -> GenRequest:
-    """Digest a chat request body (raises ValueError when it is not a usable request)."""
+    """Digest a chat request body; its ``messages`` are checked as OpenAI checks them
+    (raises :class:`~tui.sim.errors.RequestError` naming the field)."""
     messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ValueError("'messages' must be a non-empty array")
-    prompt = ""
-    for m in messages:
-        if isinstance(m, dict) and m.get("role") == "user":
-            prompt = _text_of(m.get("content"))
+    conv = check_messages(messages)
     tools: list[ToolSpec] = []
     for t in body.get("tools") or []:
         fn = t.get("function") if isinstance(t, dict) else None
@@ -50,12 +37,12 @@ def chat_request(body: Mapping[str, Any]) -> GenRequest:
     effort = body.get("reasoning_effort")
     return GenRequest(
         model=str(body.get("model", "sim")),
-        prompt=prompt,
+        prompt=conv.prompt,
         input_tokens=text.input_token_estimate(json.dumps(messages, ensure_ascii=False)),
         max_output_tokens=int(cap) if cap is not None else None,
         tools=tuple(tools),
         tool_choice_none=body.get("tool_choice") == "none",
-        has_tool_result=any(isinstance(m, dict) and m.get("role") == "tool" for m in messages),
+        has_tool_result=conv.tool_result,
         reasoning=effort not in (None, "none"),
         include_usage=bool(isinstance(opts, dict) and opts.get("include_usage")),
         include_obfuscation=not (
@@ -63,6 +50,8 @@ def chat_request(body: Mapping[str, Any]) -> GenRequest:
         ),
         stream=bool(body.get("stream")),
         body=body,
+        turn=conv.turn,
+        earlier=conv.earlier,
     )
 
 

@@ -6,7 +6,9 @@ A request picks its behaviour with headers (any API, any combination):
 attempts" of that scenario; without it, connection faults (``drop``, ``stall``, ``status``,
 ``html``, ``not_sse``) apply to the first attempt only and framing quirks apply always.
 Attempts are counted per scenario key: the ``X-Sim-Key`` header if given, else a hash of the
-request body (a resume ``GET`` counts against the key of the response it resumes).
+request body (a resume ``GET`` counts against the key of the response it resumes); a request
+of turn 2 or later of a conversation counts under that key plus ``#tN``, so a fault on the
+first attempt happens once in every turn.
 Header items are added to the model preset's items (a header item replaces a preset item of
 the same name). Unknown item names are a 400 error, so a typo never passes silently.
 
@@ -38,7 +40,15 @@ item                   effect
 ``no_done``            end cleanly with no ``[DONE]`` and no terminal event
 ``content_filter``     end with ``content_filter`` (chat) / incomplete content_filter
 ``empty_stop``         ``stop`` with no content at all
+``stateless=400|404``  server state: a gateway that keeps nothing. ``previous_response_id``
+                       gets 400 ``unsupported_parameter`` or 404
+                       ``previous_response_not_found``; responses are not retrievable
+                       (background ones still are, for their resumes)
+``context=N``          server state: a context window of N tokens; a longer request (its
+                       input tokens: the whole history) gets 400 ``context_length_exceeded``
 =====================  ==========================================================
+
+The two server-state items apply to every attempt (``*K`` is ignored) and on both APIs.
 
 Details fixed by the implementation:
 
@@ -66,17 +76,24 @@ schedule ends. Reasoning (``reasoning.summary`` / ``reasoning_effort`` / ``sim-t
 
 Model presets (the model name, case-insensitive; any other name gets the ``sim`` preset):
 
-==============  ==============================================================
-``sim``         ttft 0.25 s, 60 tok/s, jitter 0.2, 160 tokens
-``sim-fast``    ttft 0.05 s, 400 tok/s, jitter 0.1, 400 tokens
-``sim-slow``    ttft 1.5 s, 8 tok/s, jitter 0.3, 120 tokens
-``sim-flaky``   ``sim`` + ``drop=40`` on the first attempt
-``sim-429``     ``sim`` + ``status=429`` on the first attempt, ``retry_after=1``
-``sim-broken``  ``sim`` + ``html`` on every attempt (a 502 page, always)
-``sim-filter``  ``sim`` + ``content_filter``
-``sim-tools``   ``sim`` that calls a tool (``get_weather``) even when none is offered
-``sim-think``   ``sim`` that reasons (with a summary) even when not asked
-==============  ==============================================================
+=====================  ==========================================================
+``sim``                ttft 0.25 s, 60 tok/s, jitter 0.2, 160 tokens
+``sim-fast``           ttft 0.05 s, 400 tok/s, jitter 0.1, 400 tokens
+``sim-slow``           ttft 1.5 s, 8 tok/s, jitter 0.3, 120 tokens
+``sim-flaky``          ``sim`` + ``drop=40`` on the first attempt
+``sim-429``            ``sim`` + ``status=429`` on the first attempt, ``retry_after=1``
+``sim-broken``         ``sim`` + ``html`` on every attempt (a 502 page, always)
+``sim-filter``         ``sim`` + ``content_filter``
+``sim-tools``          ``sim`` that calls a tool (``get_weather``) even when none is offered
+``sim-think``          ``sim`` that reasons (with a summary) even when not asked
+``sim-stateless-400``  ``sim`` + ``stateless=400`` (``previous_response_id``: 400)
+``sim-stateless-404``  ``sim`` + ``stateless=404`` (``previous_response_id``: 404)
+``sim-small-context``  ``sim`` + ``context=320``: turns 1 and 2 of a conversation with the
+                       default 160-token answers fit, turn 3 (about 380-500 tokens) does not
+=====================  ==========================================================
+
+Every other preset has a context window of ``DEFAULT_CONTEXT`` (128,000) tokens, which also
+bounds what a stored conversation chain holds.
 """
 
 from __future__ import annotations
@@ -90,7 +107,9 @@ from typing import Final
 CONNECTION_FAULTS: Final = frozenset({"drop", "stall", "status", "html", "not_sse"})
 """Faults that apply to the first attempt only unless ``*K`` says otherwise."""
 
-INT_FAULTS: Final = frozenset({"drop", "stall", "status", "bad_json", "error", "fail"})
+INT_FAULTS: Final = frozenset(
+    {"drop", "stall", "status", "bad_json", "error", "fail", "stateless", "context"}
+)
 FLOAT_FAULTS: Final = frozenset({"keepalive", "retry_after", "retry_after_ms"})
 FLAG_FAULTS: Final = frozenset(
     {
@@ -113,6 +132,9 @@ ALL_FAULTS: Final = INT_FAULTS | FLOAT_FAULTS | FLAG_FAULTS | STR_FAULTS
 
 ALWAYS: Final = 1 << 62
 """``*K`` value meaning "on every attempt"."""
+DEFAULT_CONTEXT: Final = 128_000
+"""The context window (tokens) of a preset without ``context=N``."""
+STATELESS_STATUSES: Final = (400, 404)
 
 
 class SimSpecError(ValueError):
@@ -173,6 +195,9 @@ PRESETS: Final[dict[str, Preset]] = {
     "sim-filter": Preset(Timing(), (_always("content_filter"),)),
     "sim-tools": Preset(Timing(), tools=True),
     "sim-think": Preset(Timing(), reasoning=True),
+    "sim-stateless-400": Preset(Timing(), (_always("stateless", 400),)),
+    "sim-stateless-404": Preset(Timing(), (_always("stateless", 404),)),
+    "sim-small-context": Preset(Timing(), (_always("context", 320),)),
 }
 DEFAULT_PRESET: Final = PRESETS["sim"]
 
@@ -216,6 +241,8 @@ def parse_fault_header(header: str | None) -> tuple[FaultItem, ...]:
             if not eq:
                 raise SimSpecError(f"{name} needs a value ({name}=N)")
             value = int(_number(name, raw_value))
+            if name == "stateless" and value not in STATELESS_STATUSES:
+                raise SimSpecError("stateless must be 400 or 404")
         elif name in FLOAT_FAULTS:
             if not eq:
                 raise SimSpecError(f"{name} needs a value ({name}=S)")
@@ -304,6 +331,24 @@ def active_faults(items: tuple[FaultItem, ...], attempt: int) -> FaultSet:
     for item in items:
         merged[item.name] = item
     return FaultSet({n: i for n, i in merged.items() if attempt <= i.max_attempts})
+
+
+@dataclass(frozen=True, slots=True)
+class ServerState:
+    """What the simulated server keeps and accepts (the ``stateless`` and ``context`` items)."""
+
+    stateless: int | None = None
+    """400 or 404: the answer to any ``previous_response_id`` (None: responses are kept)."""
+    context: int = DEFAULT_CONTEXT
+    """The context window in tokens."""
+
+
+def server_state(items: tuple[FaultItem, ...]) -> ServerState:
+    """The server state of a request's items (later items replace earlier ones)."""
+    merged = FaultSet({item.name: item for item in items})
+    stateless = merged.int_of("stateless")
+    context = merged.int_of("context")
+    return ServerState(stateless, DEFAULT_CONTEXT if context is None else context)
 
 
 def scenario_key(explicit: str | None, body: bytes) -> str:

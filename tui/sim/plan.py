@@ -67,6 +67,12 @@ class GenRequest:
     stream: bool = False
     background: bool = False
     body: Mapping[str, Any] = field(default_factory=dict)
+    turn: int = 1
+    """Which turn of the conversation this request asks for (1-based: its user messages)."""
+    earlier: str = ""
+    """The user message before the latest one (turn 2 and later)."""
+    items: tuple[Mapping[str, Any], ...] = ()
+    """Responses: this request's own input items (kept with a stored response)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +133,7 @@ def decide_content(
         tool = ToolCall("call_" + hex_id(rng, 20), spec.name, args, tuple(frags))
         finish = "tool_calls"
     else:
-        answer = text.answer_tokens(seed, req.prompt, timing.tokens)
+        answer = text.turn_answer_tokens(seed, req.prompt, timing.tokens, req.turn, req.earlier)
         if faults.has("content_filter"):
             answer = answer[: max(1, len(answer) // 2)]
             finish = "content_filter"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from itertools import cycle, repeat
 from typing import Any
 
 from tui.sim import text
+from tui.sim.errors import missing
 from tui.sim.faults import FaultSet
+from tui.sim.items import input_items, items_conversation
 from tui.sim.plan import (
     IMMEDIATE,
     TOKEN,
@@ -23,31 +25,20 @@ from tui.sim.plan import (
 SERVER_ERROR = {"code": "server_error", "message": "The model failed to finish this response."}
 
 
-def _input_text(value: Any) -> tuple[str, bool]:
-    """The last user text of ``input`` and whether it holds a function call output."""
-    if isinstance(value, str):
-        return value, False
-    prompt, tool_result = "", False
-    if isinstance(value, list):
-        for item in value:
-            if not isinstance(item, dict):
-                continue
-            if item.get("type") == "function_call_output":
-                tool_result = True
-            if item.get("role") == "user":
-                content = item.get("content")
-                if isinstance(content, str):
-                    prompt = content
-                elif isinstance(content, list):
-                    prompt = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return prompt, tool_result
+def responses_request(
+    body: Mapping[str, Any], history: Sequence[Mapping[str, Any]] | None = None
+) -> GenRequest:
+    """Digest a Responses request body; ``history`` is the stored conversation its
+    ``previous_response_id`` continues (None without one). Its ``input`` is checked as OpenAI
+    checks it (raises :class:`~tui.sim.errors.RequestError` naming the field).
 
-
-def responses_request(body: Mapping[str, Any]) -> GenRequest:
-    """Digest a Responses request body (raises ValueError when it is not usable)."""
+    Input tokens count the instructions and the whole conversation: the stored history and
+    this input (without a previous response, exactly the request's own ``input``).
+    """
     if "input" not in body:
-        raise ValueError("'input' is required")
-    prompt, tool_result = _input_text(body.get("input"))
+        raise missing("input")
+    items = input_items(body["input"])
+    conv = items_conversation(items if history is None else [*history, *items])
     tools: list[ToolSpec] = []
     for t in body.get("tools") or []:
         if isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("name"), str):
@@ -56,15 +47,16 @@ def responses_request(body: Mapping[str, Any]) -> GenRequest:
     reasoning = body.get("reasoning")
     opts = body.get("stream_options") or {}
     cap = body.get("max_output_tokens")
-    source = json.dumps([body.get("instructions"), body.get("input")], ensure_ascii=False)
+    seen = body.get("input") if history is None else [*history, *items]
+    source = json.dumps([body.get("instructions"), seen], ensure_ascii=False)
     return GenRequest(
         model=str(body.get("model", "sim")),
-        prompt=prompt,
+        prompt=conv.prompt,
         input_tokens=text.input_token_estimate(source),
         max_output_tokens=int(cap) if cap is not None else None,
         tools=tuple(tools),
         tool_choice_none=body.get("tool_choice") == "none",
-        has_tool_result=tool_result,
+        has_tool_result=conv.tool_result,
         reasoning=isinstance(reasoning, dict) and reasoning.get("summary") is not None,
         include_usage=True,
         include_obfuscation=not (
@@ -73,6 +65,9 @@ def responses_request(body: Mapping[str, Any]) -> GenRequest:
         stream=bool(body.get("stream")),
         background=bool(body.get("background")),
         body=body,
+        turn=conv.turn,
+        earlier=conv.earlier,
+        items=tuple(items),
     )
 
 

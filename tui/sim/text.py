@@ -169,6 +169,37 @@ def _answer_tokens(seed: int, prompt: str, count: int) -> tuple[str, ...]:
     return tuple(tokens[:count])
 
 
+def brief(text: str, limit: int = 40) -> str:
+    """The first line of ``text``, at most ``limit`` characters (cut at a word when it can
+    be, with an ellipsis)."""
+    line = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if len(line) <= limit:
+        return line
+    cut = line[:limit]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" .,:;") + "…"
+
+
+def turn_marker(turn: int, earlier: str) -> str:
+    """The paragraph that opens an answer to turn 2 or later: which turn it answers and the
+    user message before it, e.g. ``(turn 3) Following up on "now shorter".``"""
+    said = brief(earlier)
+    return f'(turn {turn}) Following up on "{said}".\n\n' if said else f"(turn {turn})\n\n"
+
+
+def turn_answer_tokens(seed: int, prompt: str, count: int, turn: int, earlier: str) -> list[str]:
+    """Exactly ``count`` tokens answering ``prompt`` on ``turn``: turn 1 is
+    :func:`answer_tokens` itself; a later turn opens with :func:`turn_marker` (its tokens
+    count towards ``count``)."""
+    if turn <= 1:
+        return answer_tokens(seed, prompt, count)
+    head = tokenize(turn_marker(turn, earlier))
+    if len(head) >= count:
+        return head[:count]
+    return head + answer_tokens(seed, prompt, count - len(head))
+
+
 def reasoning_tokens(seed: int, prompt: str, count: int) -> list[str]:
     """``count`` tokens of a reasoning summary (deterministic)."""
     rng = seeded_rng(seed, "reasoning", prompt)
