@@ -30,6 +30,7 @@ BINDING_IDS: dict[str, str] = {
     "compare": "Compare sessions side by side",
     "history": "Browse saved runs",
     "command_palette": "Open the command palette",
+    "help": "List every key of the current screen and the app's",
     "overview.filter": "Overview: filter sessions",
     "overview.sort": "Overview: sort by the next column",
     "overview.sort_reverse": "Overview: reverse the sort order",
@@ -97,6 +98,7 @@ BOUND_CLASSES: tuple[tuple[str, str], ...] = (
     ("tui.ui.screens.compare", "CompareScreen"),
     ("tui.ui.screens.history", "HistoryScreen"),
     ("tui.ui.screens.replay", "ReplayScreen"),
+    ("tui.ui.screens.help", "HelpScreen"),
 )
 """(module, class) of every screen and widget that declares bindings, besides the app."""
 

@@ -9,19 +9,21 @@ the session under the cursor. Tab labels show the state's glyph; the Tab's class
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Tab, TabbedContent, TabPane
+from textual.widgets import Tab, TabbedContent, TabPane
 
 from tui.session import SessionController
+from tui.ui.keymap import BINDING_IDS
 from tui.ui.screens.prompt import PromptEditor
 from tui.ui.style import ALERT_CLASS, ALERT_GLYPH, STATE_CLASS_NAMES, STATE_CLASSES
 from tui.ui.toasts import ToastBatcher
+from tui.ui.widgets.footer import KeysFooter
 from tui.ui.widgets.overview import OverviewTable
 from tui.ui.widgets.totals import TotalsBar
 from tui.vocab import CUT_REASONS, STATE_GLYPHS
@@ -73,23 +75,30 @@ class PendingPane(Widget):
         await self.remove()
 
 
+def _bind(key: str, action: str, description: str, **options: Any) -> Binding:
+    """A binding whose id is its action and whose tooltip is the keymap's description."""
+    return Binding(key, action, description, id=action, tooltip=BINDING_IDS[action], **options)
+
+
 class MainScreen(Screen[None]):
     """Overview and session tabs."""
 
+    BINDING_GROUP_TITLE = "Dashboard"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o", "overview", "Overview", id="overview"),
-        Binding("right_square_bracket", "next_tab", "Next", id="next_tab"),
-        Binding("left_square_bracket", "previous_tab", "Prev", id="previous_tab", show=False),
-        Binding("x", "cancel_run", "Cancel", id="cancel_run"),
-        Binding("r", "restart_run", "Restart", id="restart_run"),
-        Binding("e", "edit_prompt", "Edit", id="edit_prompt"),
-        Binding("y", "copy_answer", "Copy", id="copy_answer"),
-        Binding("f", "toggle_follow", "Follow", id="toggle_follow"),
-        Binding("v", "toggle_raw", "Raw", id="toggle_raw"),
-        Binding("R", "restart_all", "Restart all", id="restart_all", show=False),
-        Binding("m", "monitor", "Monitor", id="monitor"),
-        Binding("a", "acknowledge_alerts", "Ack alerts", id="acknowledge_alerts"),
-        Binding("A", "acknowledge_all_alerts", "Ack all", id="acknowledge_all_alerts", show=False),
+        _bind("o", "overview", "Overview"),
+        _bind("right_square_bracket", "next_tab", "Next"),
+        _bind("left_square_bracket", "previous_tab", "Prev", show=False),
+        _bind("x", "cancel_run", "Cancel"),
+        _bind("r", "restart_run", "Restart"),
+        _bind("e", "edit_prompt", "Edit"),
+        _bind("y", "copy_answer", "Copy"),
+        _bind("f", "toggle_follow", "Follow"),
+        _bind("v", "toggle_raw", "Raw"),
+        _bind("R", "restart_all", "Restart all", show=False),
+        _bind("m", "monitor", "Monitor"),
+        _bind("a", "acknowledge_alerts", "Ack alerts"),
+        _bind("A", "acknowledge_all_alerts", "Ack all", show=False),
+        _bind("question_mark", "help", "Keys"),
     ]
 
     def __init__(
@@ -130,7 +139,7 @@ class MainScreen(Screen[None]):
             for index, live in enumerate(self.sessions):
                 with TabPane(live.name, id=session_tab_id(index)):
                     yield PendingPane(live, index)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.failures = ToastBatcher(self.app, title="Run failed", severity="error")
@@ -267,6 +276,12 @@ class MainScreen(Screen[None]):
         if action in ("acknowledge_alerts", "acknowledge_all_alerts"):
             return self._any_alerts
         return True
+
+    def action_help(self) -> None:
+        """List every key of this screen and the app's."""
+        from tui.ui.screens.help import show_help
+
+        show_help(self.app)
 
     def action_overview(self) -> None:
         """Show the overview tab."""

@@ -30,6 +30,7 @@ from textual.widgets import DataTable, Input, Static
 
 from tui.session import SessionController
 from tui.ui.figures import FiguresCache
+from tui.ui.keymap import BINDING_IDS
 from tui.ui.style import (
     ALERT_GLYPH,
     LOUD_TONES,
@@ -70,10 +71,23 @@ class OverviewTable(Vertical):
     OverviewTable DataTable { height: 1fr; }
     """
 
+    BINDING_GROUP_TITLE = "Overview"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "focus_filter", "Filter", id="overview.filter"),
-        Binding("s", "sort_next", "Sort", id="overview.sort"),
-        Binding("S", "sort_reverse", "Reverse", id="overview.sort_reverse"),
+        Binding(
+            "slash",
+            "focus_filter",
+            "Filter",
+            id="overview.filter",
+            tooltip=BINDING_IDS["overview.filter"],
+        ),
+        Binding("s", "sort_next", "Sort", id="overview.sort", tooltip=BINDING_IDS["overview.sort"]),
+        Binding(
+            "S",
+            "sort_reverse",
+            "Reverse",
+            id="overview.sort_reverse",
+            tooltip=BINDING_IDS["overview.sort_reverse"],
+        ),
     ]
 
     @dataclass
