@@ -4,12 +4,17 @@ the next prompt goes to, and Escape in the prompt box."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from textual.widgets import Static
+from textual.app import App
+from textual.widgets import Input, Static
 
-from tests.ui.conftest import app_config, sim_session, wait_until
+from tests.ui.conftest import SHIPPED_THEMES, app_config, sim_session, wait_until
+from tui.config import SessionConfig
+from tui.session import SessionRuntime
 from tui.ui.app import TokentopApp
-from tui.ui.screens.compare import CompareScreen
+from tui.ui.screens.compare import CompareColumn, CompareScreen
+from tui.ui.themes import app_variable_defaults, load_themes
 from tui.ui.widgets.badges import FinishBadge
 from tui.ui.widgets.transcript import TranscriptView
 
@@ -48,3 +53,62 @@ async def test_columns_opened_on_finished_runs_show_them_from_the_first_frame(
         assert idle.run is None and never.current is None
         note = idle.query_one(".run-note", Static)
         assert note.display and str(note.render()) == NO_RUN
+
+
+class ThemedCompare(App[None]):
+    """The compare screen alone, with tokentop's themes (switching themes restyles only it)."""
+
+    def __init__(self, sessions: list[SessionConfig]) -> None:
+        super().__init__()
+        self.runtime = SessionRuntime(sessions)
+        self.catalog = load_themes([SHIPPED_THEMES])
+        for theme in self.catalog.themes.values():
+            self.register_theme(theme)
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return app_variable_defaults(self.current_theme)
+
+    async def on_mount(self) -> None:
+        await self.push_screen(CompareScreen(self.runtime.controllers))
+
+
+def _look(column: CompareColumn) -> tuple[Any, ...]:
+    """What tells a column's send state apart: its words, the band's colours, its dimming."""
+    state = column.query_one(".send-state", Static)
+    style = state.rich_style
+    return (
+        str(state.render()),
+        style.bgcolor,
+        style.color,
+        column.query_one(TranscriptView).opacity,
+    )
+
+
+async def test_checked_and_unchecked_columns_differ_in_words_colour_and_dimming(
+    sim_url: str,
+) -> None:
+    sessions = [sim_session(sim_url, name) for name in ("alpha", "beta", "gamma")]
+    app = ThemedCompare(sessions)
+    async with app.run_test(size=(120, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        prompt = screen.query_one("#compare-prompt", Input)
+        assert prompt.placeholder == "prompt for alpha, beta and gamma (enter sends)"
+        checked, unchecked, _ = screen.columns
+        unchecked.selected = False
+        await wait_until(pilot, lambda: unchecked.has_class("-unchecked"), what="unchecked")
+        await wait_until(pilot, lambda: "beta" not in prompt.placeholder, what="placeholder")
+        assert prompt.placeholder == "prompt for alpha and gamma (enter sends)"
+        for theme in [*sorted(app.catalog.themes), "textual-dark", "textual-light"]:
+            app.theme = theme
+            await pilot.pause()
+            words, band, colour, opacity = _look(checked)
+            other_words, other_band, other_colour, other_opacity = _look(unchecked)
+            assert (words, opacity) == ("✓ in next prompt", 1.0), theme
+            assert other_words == "○ not in next prompt" and other_opacity < 0.8, theme
+            assert band != other_band and colour != other_colour, theme
+        screen.action_select_all()  # all checked again
+        await wait_until(pilot, lambda: not unchecked.has_class("-unchecked"), what="checked")
+        for column in screen.columns:
+            column.selected = False
+        await wait_until(pilot, lambda: prompt.placeholder.startswith("no session"), what="none")

@@ -33,7 +33,22 @@ from tui.ui.widgets.compare_column import CompareColumn
 from tui.ui.widgets.diff_text import DiffScroll, DiffText, diff_summary
 from tui.ui.widgets.transcript import TranscriptView
 
-__all__ = ["CompareColumn", "CompareScreen", "DiffScroll", "DiffText"]
+__all__ = ["CompareColumn", "CompareScreen", "DiffScroll", "DiffText", "prompt_placeholder"]
+
+
+def prompt_placeholder(names: Sequence[str], total: int) -> str:
+    """What the empty prompt box says: which of ``total`` sessions the prompt goes to."""
+    if not names:
+        return "no session checked: check one in a column header (a checks all)"
+    if len(names) == total and total > 3:
+        who = f"all {total} sessions"
+    elif len(names) > 3:
+        who = f"{', '.join(names[:3])} and {len(names) - 3} more"
+    elif len(names) > 1:
+        who = f"{', '.join(names[:-1])} and {names[-1]}"
+    else:
+        who = names[0]
+    return f"prompt for {who} (enter sends)"
 
 
 class CompareScreen(Screen[None]):
@@ -140,7 +155,9 @@ class CompareScreen(Screen[None]):
             for index, live in enumerate(self.sessions):
                 yield CompareColumn(live, index)
         yield Input(
-            placeholder="prompt for the checked sessions (enter sends)",
+            placeholder=prompt_placeholder(
+                [live.name for live in self.sessions], len(self.sessions)
+            ),
             id="compare-prompt",
             select_on_focus=False,
         )
@@ -161,6 +178,13 @@ class CompareScreen(Screen[None]):
     def columns(self) -> list[CompareColumn]:
         """The columns, in session order."""
         return list(self.query(CompareColumn))
+
+    @on(CompareColumn.SelectionChanged)
+    def _name_targets(self) -> None:
+        """The prompt box names the sessions the next prompt goes to."""
+        names = [column.session_name for column in self.columns if column.selected]
+        prompt = self.query_one("#compare-prompt", Input)
+        prompt.placeholder = prompt_placeholder(names, len(self.sessions))
 
     # -- broadcast ------------------------------------------------------------------------
 

@@ -5,6 +5,10 @@ A column opened on a session that has a run shows that run from the screen's fir
 its mount renders the run's text so far before the screen paints (the transcript's own
 flush timer would leave the column empty for a moment, longer on a busy loop). A note
 above the transcript says what the column waits for (no run yet, or the first token).
+
+Whether the next prompt goes to the column is said in words under its header ("✓ in next
+prompt" on the accent band, "○ not in next prompt" muted) and an unchecked column is
+dimmed, in every theme (Textual's own theme variables).
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ NO_RUN = "no run yet: type a prompt below"
 WAITING = "waiting for the first token…"
 """The column's note while its run has shown nothing yet."""
 
+IN_NEXT_PROMPT = "✓ in next prompt"
+NOT_IN_NEXT_PROMPT = "○ not in next prompt"
+"""What the line under the header says, checked and unchecked."""
+
 
 class CompareColumn(Vertical):
     """One session in the compare screen: header, metrics, badges, transcript or diff."""
@@ -47,7 +55,17 @@ class CompareColumn(Vertical):
         border-right: vkey $panel;
     }
     CompareColumn.-diff-side { border-right: vkey $accent; }
-    CompareColumn > .column-head { height: 1; }
+    CompareColumn > .column-head { height: 1; background: $primary 30%; }
+    CompareColumn > .send-state {
+        height: 1; padding: 0 1; background: $primary 30%; color: $foreground; text-style: bold;
+    }
+    CompareColumn.-unchecked > .column-head { background: $surface; }
+    CompareColumn.-unchecked > .send-state {
+        background: $surface; color: $text-muted; text-style: italic;
+    }
+    CompareColumn.-unchecked > MetricsBar,
+    CompareColumn.-unchecked > .run-note,
+    CompareColumn.-unchecked > TranscriptView { opacity: 60%; }
     CompareColumn > .column-head > Checkbox {
         border: none; padding: 0; height: 1; width: 1fr; background: transparent;
     }
@@ -62,6 +80,12 @@ class CompareColumn(Vertical):
     @dataclass
     class RunStarted(Message):
         """The column's session started a new run (its old answer is gone)."""
+
+        column: CompareColumn
+
+    @dataclass
+    class SelectionChanged(Message):
+        """The column was checked or unchecked for the next prompt."""
 
         column: CompareColumn
 
@@ -83,6 +107,7 @@ class CompareColumn(Vertical):
         with Horizontal(classes="column-head"):
             yield Checkbox(f"{session.name} · {session.model}", value=True, classes="send")
             yield FinishBadge()
+        yield Static(IN_NEXT_PROMPT, classes="send-state", markup=False)
         yield MetricsBar()
         yield ReconnectStatus(idle_timeout_s=session.reconnect.idle_timeout_s)
         yield Static(NO_RUN, classes="run-note", markup=False)
@@ -166,6 +191,15 @@ class CompareColumn(Vertical):
                 self.publish_metrics()
         if badge.status is None and badge.live_label != live.state:
             badge.live_label = live.state
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        """Checked or unchecked: say so under the header, dim or undim the column."""
+        event.stop()
+        selected = event.value
+        self.set_class(not selected, "-unchecked")
+        state = self.query_one(".send-state", Static)
+        state.update(IN_NEXT_PROMPT if selected else NOT_IN_NEXT_PROMPT)
+        self.post_message(self.SelectionChanged(self))
 
     @property
     def selected(self) -> bool:
