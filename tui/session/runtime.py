@@ -10,6 +10,12 @@ follows every controller; its alerts go to the store and to each session's ``on_
 command, and a face adds its own sinks. :meth:`close` ends every run (gracefully first),
 delivers the last alerts, waits a little for ``on_alert`` commands, and then closes the
 store and the client.
+
+Sessions may come and go while it runs (:meth:`add_session`, :meth:`remove_session`: the
+dashboard's own sessions): a new controller is wired as the first ones are (store, client,
+alerts, ``/metrics``), and a ``sim`` session starts the simulator on its first request when
+no session needed it before. :meth:`list_models` asks a session's server for its models
+with the runs' client.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui.config import SessionConfig, StoreConfig
+from tui.config import AlertRules, SessionConfig, StoreConfig
 from tui.session.alert_command import AlertCommands
 from tui.session.alerts import Alert, AlertMonitor
 from tui.session.controller import SessionController
@@ -33,9 +39,11 @@ from tui.session.run import StoreErrorHandler
 if TYPE_CHECKING:
     import httpx
 
+    from tui.session.prometheus import MetricsExporter
     from tui.session.prometheus_http import MetricsServer
     from tui.session.recorder import RunRecorder
     from tui.store import Store
+    from tui.stream.models import ModelList
 
 log = logging.getLogger(__name__)
 
@@ -78,39 +86,120 @@ class SessionRuntime:
         """Told a problem the user should see that is no run's (an ``on_alert`` command
         that cannot start, ...); None: logged as a warning."""
         self._simulator = simulator or _default_simulator
+        self._sim_started = asyncio.Lock()
+        self._sim_client: httpx.AsyncClient | None = None
+        """The simulator's own client, when it started after a proxied client was built."""
         self._own_client = client is None
+        self._clock = clock
         # the runs' network side gets a thread of its own (see engine.py), unless the caller
         # brings a client, which belongs to the caller's loop
         self.engine = Engine() if (client is None if threaded is None else threaded) else None
         self._ready = asyncio.Event()
-        self.controllers = [
-            SessionController(
-                session,
-                ready=self._ready.wait,
-                resolve_base_url=self._base_url,
-                clock=clock,
-                on_store_error=self._store_error,
-                engine=self.engine,
-            )
-            for session in self.sessions
-        ]
-        rules = {s.name: s.alerts for s in self.sessions}
+        self._rules: dict[str, AlertRules] = {}
+        self._followers: dict[str, list[Callable[[], None]]] = {}
+        """Per session, what unsubscribes the runtime's own listeners (alerts, /metrics)."""
+        self._leaving: list[SessionController] = []
+        """Removed controllers whose last run is still ending (``close`` waits for them)."""
+        self._exporter: MetricsExporter | None = None
         self.metrics_server: MetricsServer | None = None
         """The ``/metrics`` endpoint (:meth:`serve_metrics`), when asked for."""
         self.alerts = AlertMonitor()
         """Every session's alerts (see :mod:`tui.session.alerts`): views read it, faces add
         sinks."""
-        self.alert_commands = AlertCommands(rules.get, self._warn)
+        self.alert_commands = AlertCommands(self._rules.get, self._warn)
         """Runs each session's ``on_alert`` command (see :mod:`tui.session.alert_command`)."""
         self.alerts.add_sink(self._record_alert)
         self.alerts.add_sink(self.alert_commands)
-        for controller in self.controllers:
-            controller.subscribe(self.alerts)
+        self.controllers: list[SessionController] = []
+        """One controller per session, in order (changed in place: views may hold the list)."""
+        for session in self.sessions:
+            self._make(session)
+
+    def _make(self, session: SessionConfig) -> SessionController:
+        """The controller of ``session``, wired as every controller is, appended."""
+        controller = SessionController(
+            session,
+            store=self.store,
+            ready=self._ready.wait,
+            resolve_base_url=self._base_url,
+            clock=self._clock,
+            on_store_error=self._store_error,
+            engine=self.engine,
+        )
+        if self.started:
+            controller.client = self._client_for(session)
+        self._rules[session.name] = session.alerts
+        follow = [controller.subscribe(self.alerts)]
+        if self._exporter is not None:
+            follow.append(self._exporter.subscribe(controller))
+        self._followers[session.name] = follow
+        self.controllers.append(controller)
+        return controller
 
     @property
     def started(self) -> bool:
         """True once :meth:`start` ran (the sessions may send requests)."""
         return self._ready.is_set()
+
+    def add_session(self, session: SessionConfig) -> SessionController:
+        """Add a session (before or while the runtime runs) and return its controller, which
+        records into the store, is followed by :attr:`alerts` and ``/metrics`` and waits
+        for :meth:`start` as the first ones do; the caller starts its runs. ValueError (a
+        sentence) when a session has that name already."""
+        if any(c.name == session.name for c in self.controllers):
+            raise ValueError(f"there is a session called {session.name!r} already")
+        self.sessions = (*self.sessions, session)
+        return self._make(session)
+
+    async def remove_session(self, name: str, grace_s: float = 2.0) -> SessionController:
+        """Remove the session called ``name`` (KeyError when there is none) and return its
+        controller: its run is cancelled (gracefully, then at once after ``grace_s``; it is
+        recorded as cancelled), the runtime stops following it and forgets its alerts. Its
+        stored runs stay in the store."""
+        controller = self.controller(name)
+        self.controllers.remove(controller)
+        self.sessions = tuple(s for s in self.sessions if s.name != name)
+        self._leaving.append(controller)
+        try:
+            controller.cancel()
+            if controller.running:
+                done, _ = await asyncio.wait(
+                    [asyncio.ensure_future(controller.wait())], timeout=grace_s
+                )
+                if not done:
+                    await controller.abort()
+        finally:
+            self._leaving.remove(controller)
+            for stop in self._followers.pop(name, []):
+                stop()
+            self._rules.pop(name, None)
+            self.alerts.acknowledge(name)
+        return controller
+
+    async def list_models(
+        self, session: SessionConfig, timeout_s: float | None = None
+    ) -> ModelList:
+        """The models ``session``'s server lists (``GET /models``; the simulator's, started
+        if need be, for ``sim``), asked with the runs' client, key and redaction (see
+        :func:`tui.stream.models.list_models`). Never raises: a failure is its ``error``."""
+        from tui.stream.models import MODELS_TIMEOUT_S, ModelList, list_models
+
+        limit = MODELS_TIMEOUT_S if timeout_s is None else timeout_s
+        try:
+            base_url = await self._base_url(session)
+        except Exception as exc:
+            return ModelList(error=str(exc))
+        client = self._client_for(session) if self.started else None
+        if client is None:  # not started yet: a client for this one request
+            from tui.stream.transport import make_client
+
+            origins = [] if self.sim_url is None else [_origin(self.sim_url)]
+            async with make_client(direct_origins=origins) as own:
+                return await list_models(own, session, base_url, timeout_s=limit)
+        asked = list_models(client, session, base_url, timeout_s=limit)
+        if self.engine is not None and self.engine.running:
+            return await self.engine.call(asked)  # the client's connections live there
+        return await asked
 
     def controller(self, name: str) -> SessionController:
         """The controller of the session called ``name`` (KeyError when there is none)."""
@@ -140,7 +229,10 @@ class SessionRuntime:
 
         exporter = MetricsExporter()
         server = serve_metrics(addr, exporter.registry)
+        # follows the controllers there are now; later ones are subscribed as they come (a
+        # removed first one stays subscribed, but has no runs any more)
         exporter.follow(self)
+        self._exporter = exporter
         self.alerts.add_sink(exporter.observe_alert)
         self.metrics_server = server
         return server
@@ -157,28 +249,52 @@ class SessionRuntime:
         (with :attr:`sim_error` as the reason)."""
         try:
             if any(s.is_simulated for s in self.sessions):
-                try:
-                    # the start waits for the child to listen: keep that off the loop
-                    self.sim_url = await asyncio.to_thread(self._simulator)
-                except Exception as exc:
-                    self.sim_error = f"the built-in simulator did not start: {exc}"
-                    log.warning("%s", self.sim_error)
+                await self._start_simulator()
             if self.client is None:
                 from tui.stream.transport import make_client
 
                 # the simulator listens on loopback: never reached through an env proxy
-                origins = [] if self.sim_url is None else [self.sim_url.split("/v1", 1)[0]]
+                origins = [] if self.sim_url is None else [_origin(self.sim_url)]
                 self.client = make_client(direct_origins=origins)
             if self.engine is not None:
                 await self.engine.warm_up()
             for controller in self.controllers:
-                controller.client = self.client
+                controller.client = self._client_for(controller.session)
         finally:  # never leave the sessions waiting for a start that will not come
             self._ready.set()
+
+    async def _start_simulator(self) -> None:
+        """Start the shared simulator once (a failure is kept in :attr:`sim_error`)."""
+        async with self._sim_started:
+            if self.sim_url is not None or self.sim_error is not None:
+                return
+            try:
+                # the start waits for the child to listen: keep that off the loop
+                self.sim_url = await asyncio.to_thread(self._simulator)
+            except Exception as exc:
+                self.sim_error = f"the built-in simulator did not start: {exc}"
+                log.warning("%s", self.sim_error)
+                return
+            if self.client is not None and self._own_client:
+                from tui.stream.transport import http_backend, make_client
+
+                # a client built before the simulator was needed may use an env proxy: the
+                # simulator gets a client that never does
+                if http_backend() == "httpx":
+                    self._sim_client = make_client(direct_origins=[_origin(self.sim_url)])
+                    for controller in self.controllers:
+                        controller.client = self._client_for(controller.session)
+
+    def _client_for(self, session: SessionConfig) -> httpx.AsyncClient | None:
+        if session.is_simulated and self._sim_client is not None:
+            return self._sim_client
+        return self.client
 
     async def _base_url(self, session: SessionConfig) -> str:
         if not session.is_simulated:
             return session.base_url
+        if self.sim_url is None:  # a session added later may be the first to need it
+            await self._start_simulator()
         if self.sim_url is None:
             raise RuntimeError(self.sim_error or "the built-in simulator is not running")
         return self.sim_url
@@ -231,7 +347,8 @@ class SessionRuntime:
 
     async def wait_idle(self, limit_s: float | None = None) -> bool:
         """Until no session is running (True), or ``limit_s`` seconds passed (False)."""
-        waits = [asyncio.ensure_future(c.wait()) for c in self.controllers if c.running]
+        every = [*self.controllers, *self._leaving]
+        waits = [asyncio.ensure_future(c.wait()) for c in every if c.running]
         if not waits:
             return True
         _, pending = await asyncio.wait(waits, timeout=limit_s)
@@ -241,7 +358,7 @@ class SessionRuntime:
 
     async def abort_all(self) -> None:
         """Stop every run at once (each still records ``Finished(cancelled)``)."""
-        await asyncio.gather(*(c.abort() for c in self.controllers))
+        await asyncio.gather(*(c.abort() for c in (*self.controllers, *self._leaving)))
 
     async def close(self, grace_s: float = 2.0, alert_wait_s: float = ALERT_COMMAND_WAIT_S) -> None:
         """End every run (gracefully, then at once after ``grace_s``), deliver the queued
@@ -264,11 +381,18 @@ class SessionRuntime:
         if server is not None:  # after the last run and alert: a last scrape sees them all
             await server.aclose()
         client, self.client = self.client, None
-        if client is not None and self._own_client:
+        owned = [client] if client is not None and self._own_client else []
+        sim_client, self._sim_client = self._sim_client, None
+        for each in (*owned, *([sim_client] if sim_client is not None else [])):
             with contextlib.suppress(Exception):
                 if self.engine is not None and self.engine.running:
-                    await self.engine.call(client.aclose())  # its connections live there
+                    await self.engine.call(each.aclose())  # its connections live there
                 else:
-                    await client.aclose()
+                    await each.aclose()
         if self.engine is not None:
             self.engine.close()
+
+
+def _origin(base_url: str) -> str:
+    """``http://127.0.0.1:PORT`` of the simulator's base URL."""
+    return base_url.split("/v1", 1)[0]
