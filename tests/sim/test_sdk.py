@@ -275,6 +275,7 @@ def test_model_presets_tools_and_think(client: openai.OpenAI, sim_key: str) -> N
     assert [o.type for o in think.output] == ["reasoning", "message"]
     models = {m.id for m in client.models.list()}
     assert {"sim", "sim-flaky", "sim-429", "sim-broken", "sim-tools"} <= models
+    assert {"sim-stateless-400", "sim-stateless-404", "sim-small-context"} <= models
     assert client.models.retrieve("sim-fast").id == "sim-fast"
 
 
@@ -391,3 +392,35 @@ def test_deterministic_per_seed(sim_url: str, sim_key: str, client: openai.OpenA
     c = client.responses.create(model="sim", input="seeded", extra_headers=_headers(sim_key))
     assert a.output_text == c.output_text != b.output_text
     assert a.id != c.id  # ids are unique per response
+
+
+async def test_async_sdk_holds_a_conversation_on_both_apis(
+    aclient: openai.AsyncOpenAI, sim_key: str
+) -> None:
+    prompts = ("Explain streaming", "now shorter", "in Korean")
+    expected = [
+        "".join(text.turn_answer_tokens(0, p, 60, turn, prompts[turn - 2] if turn > 1 else ""))
+        for turn, p in enumerate(prompts, 1)
+    ]
+    messages: list[Any] = []
+    for prompt, want in zip(prompts, expected, strict=True):
+        messages.append({"role": "user", "content": prompt})
+        stream = await aclient.chat.completions.create(
+            model="sim", messages=messages, stream=True, extra_headers=_headers(sim_key)
+        )
+        answer = _chat_text([c async for c in stream])
+        assert answer == want
+        messages.append({"role": "assistant", "content": answer})
+    previous: str | openai.Omit = openai.omit
+    for prompt, want in zip(prompts, expected, strict=True):
+        async with aclient.responses.stream(
+            model="sim",
+            input=prompt,
+            previous_response_id=previous,
+            extra_headers=_headers(sim_key),
+        ) as events:
+            final = await events.get_final_response()
+        assert final.output_text == want
+        previous = final.id
+    assert expected[2].startswith('(turn 3) Following up on "now shorter".')
+    await aclient.close()
