@@ -44,6 +44,11 @@ _LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "stats_command",
         "Per-session run counts, success rate and p50/p95 over a window (--since, --json).",
     ),
+    "compare": (
+        "tui.cli_compare",
+        "compare_command",
+        "Send a prompt N times to each session and rank them (--rounds N, --markdown, --json).",
+    ),
 }
 """Commands that live in other modules: name -> (module, attribute, short help for --help)."""
 

@@ -50,9 +50,11 @@ class PriceSource:
 
     @property
     def listed(self) -> bool:
-        """True when the price must come from genai-prices (no own price, a public server)."""
+        """True when the price must come from genai-prices (no own price, a public server;
+        an unknown server, empty, has none)."""
         return (
             self.price is None
+            and bool(self.base_url)
             and not is_simulator_url(self.base_url)
             and not is_local_url(self.base_url)
         )

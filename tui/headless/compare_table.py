@@ -1,0 +1,239 @@
+"""What ``tokentop compare`` prints of a round (:class:`~tui.session.round_report.RoundReport`):
+the table's cells (the command line aligns them, or makes them a Markdown table), the lines
+that say the verdict (the ranking, ties, columns not ranked), and the one JSON object."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from tui.session.round_report import RoundReport
+from tui.session.round_stats import ColumnStats, Metric, Rank, Spread
+from tui.vocab import MISSING
+
+__all__ = [
+    "METRIC_WORDS",
+    "RIGHT_ALIGNED",
+    "markdown_table",
+    "report_json",
+    "table_cells",
+    "title_line",
+    "verdict_lines",
+]
+
+METRIC_WORDS: dict[Metric, str] = {
+    "ttft": "TTFT (median, lower is better)",
+    "tps": "tokens/s (median, higher is better)",
+    "duration": "duration (median, lower is better)",
+}
+
+HEADER = (
+    "#",
+    "session",
+    "model",
+    "ok",
+    "ttft ms (p25–p75)",
+    "p95",
+    "tok/s (p25–p75)",
+    "p95",
+    "duration ms (p25–p75)",
+    "p95",
+    "out tok",
+    "$/run",
+    "vs best",
+)
+RIGHT_ALIGNED = frozenset({0, *range(3, len(HEADER))})
+"""The columns of :data:`HEADER` that hold numbers (aligned right)."""
+
+
+def fmt_usd(value: float | None) -> str:
+    """Dollars with three significant digits for small amounts (``$0.000450``)."""
+    if value is None:
+        return MISSING
+    if value <= 0:
+        return "$0"
+    decimals = max(2, 2 - math.floor(math.log10(value)))
+    return f"${value:,.{decimals}f}"
+
+
+def _num(value: float | None, digits: int) -> str:
+    return MISSING if value is None else f"{value:,.{digits}f}"
+
+
+def _median_spread(spread: Spread, digits: int) -> str:
+    if spread.p50 is None:
+        return MISSING
+    middle = _num(spread.p50, digits)
+    if spread.count < 2:
+        return middle
+    return f"{middle} ({_num(spread.p25, digits)}–{_num(spread.p75, digits)})"
+
+
+def _place(rank: Rank) -> str:
+    if rank.place is None:
+        return MISSING
+    return f"{rank.place}=" if rank.tied_with else str(rank.place)
+
+
+def _ratio(rank: Rank) -> str:
+    return MISSING if rank.ratio is None else f"{rank.ratio:.2f}x"
+
+
+def _tokens(column: ColumnStats) -> str:
+    if column.output_tokens is None:
+        return MISSING
+    text = f"{column.output_tokens:,.0f}"
+    return f"~{text}" if column.tokens_estimated else text
+
+
+def table_cells(report: RoundReport) -> list[list[str]]:
+    """The table, header first: one row per column, in ranking order."""
+    columns = {c.session: c for c in report.columns}
+    rows = [list(HEADER)]
+    for rank in report.ranking.ranks:
+        c = columns[rank.session]
+        rows.append(
+            [
+                _place(rank),
+                c.session,
+                c.model or MISSING,
+                f"{c.successes}/{c.runs}",
+                _median_spread(c.ttft_ms, 0),
+                _num(c.ttft_ms.p95, 0),
+                _median_spread(c.tokens_per_s, 1),
+                _num(c.tokens_per_s.p95, 1),
+                _median_spread(c.duration_ms, 0),
+                _num(c.duration_ms.p95, 0),
+                _tokens(c),
+                fmt_usd(c.cost_per_run_usd),
+                _ratio(rank),
+            ]
+        )
+    return rows
+
+
+def title_line(report: RoundReport) -> str:
+    """``round ID · N runs per column · order · status``."""
+    runs = f"{report.count} run{'s' if report.count != 1 else ''} per column"
+    return f"round {report.round_id} · {runs} · {report.order} · {report.status}"
+
+
+def verdict_lines(report: RoundReport) -> list[str]:
+    """What the ranking says, in sentences: the order and ratios, the ties, and why the
+    columns without a rank have none."""
+    ranking = report.ranking
+    ranked = [r for r in ranking.ranks if r.place is not None]
+    lines = []
+    if ranked:
+        order = ", ".join(f"{r.session} {_ratio(r)}" for r in ranked)
+        lead = f"fastest: {ranking.winner}" if ranking.winner else "no clear winner"
+        lines.append(f"by {METRIC_WORDS[ranking.metric]}: {order} ({lead})")
+    for group in ranking.ties:
+        names = " and ".join(group) if len(group) == 2 else ", ".join(group)
+        lines.append(f"tied: {names} (their p25–p75 spreads overlap; more runs may tell)")
+    for r in ranking.ranks:
+        if r.place is None:
+            lines.append(f"not ranked: {r.session}: {r.reason}")
+    columns = {c.session: c for c in report.columns}
+    for r in ranking.ranks:
+        c = columns[r.session]
+        if c.failures and c.last_error:
+            lines.append(f"{c.session}: {c.failures} failed, last: {c.last_error}")
+    return lines
+
+
+def markdown_table(report: RoundReport) -> str:
+    """The report as Markdown: a title, a pipe table and the verdict as a list."""
+    cells = table_cells(report)
+
+    def row(items: Sequence[str]) -> str:
+        return "| " + " | ".join(i.replace("|", "\\|") for i in items) + " |"
+
+    rule = ["---:" if i in RIGHT_ALIGNED else "---" for i in range(len(cells[0]))]
+    lines = [f"**{title_line(report)}**", "", row(cells[0]), row(rule), *map(row, cells[1:])]
+    verdict = verdict_lines(report)
+    if verdict:
+        lines += ["", *(f"- {line}" for line in verdict)]
+    return "\n".join(lines)
+
+
+def _spread(spread: Spread) -> dict[str, Any]:
+    return {
+        "count": spread.count,
+        "p25": spread.p25,
+        "p50": spread.p50,
+        "p75": spread.p75,
+        "p95": spread.p95,
+    }
+
+
+def report_json(report: RoundReport) -> dict[str, Any]:
+    """The report as one JSON object: the round, every column with every figure (and its
+    runs), the ranking, the ties and the winner."""
+    ranks = {r.session: r for r in report.ranking.ranks}
+    columns = []
+    for c in report.columns:
+        r = ranks[c.session]
+        columns.append(
+            {
+                "session": c.session,
+                "model": c.model,
+                "planned": c.planned,
+                "runs": c.runs,
+                "successes": c.successes,
+                "failures": c.failures,
+                "cancelled": c.cancelled,
+                "ttft_ms": _spread(c.ttft_ms),
+                "tokens_per_s": _spread(c.tokens_per_s),
+                "duration_ms": _spread(c.duration_ms),
+                "output_tokens": c.output_tokens,
+                "tokens_estimated": c.tokens_estimated,
+                "cost_per_run_usd": c.cost_per_run_usd,
+                "cost_total_usd": c.cost_total_usd,
+                "priced_runs": c.priced_runs,
+                "last_error": c.last_error,
+                "place": r.place,
+                "ratio": r.ratio,
+                "tied_with": list(r.tied_with),
+                "not_ranked_because": r.reason,
+                "run_log": [
+                    {
+                        "index": run.index,
+                        "run_id": run.figures.run_id,
+                        "status": run.figures.status,
+                        "finish_reason": run.figures.finish_reason,
+                        "ttft_ms": run.figures.ttft_ms,
+                        "tokens_per_s": run.figures.tokens_per_s,
+                        "duration_ms": run.figures.duration_ms,
+                        "output_tokens": run.figures.output_tokens,
+                        "input_tokens": run.figures.input_tokens,
+                        "cost_usd": run.figures.cost_usd,
+                    }
+                    for run in report.runs
+                    if run.session == c.session
+                ],
+            }
+        )
+    return {
+        "round_id": report.round_id,
+        "status": report.status,
+        "prompt": report.prompt,
+        "count": report.count,
+        "order": report.order,
+        "by": report.by,
+        "columns": columns,
+        "ranking": [
+            {
+                "session": r.session,
+                "place": r.place,
+                "value": r.value,
+                "ratio": r.ratio,
+                "tied_with": list(r.tied_with),
+                "not_ranked_because": r.reason,
+            }
+            for r in report.ranking.ranks
+        ],
+        "ties": [list(group) for group in report.ranking.ties],
+        "winner": report.ranking.winner,
+    }
