@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.cells import cell_len
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Tab, TabbedContent, TabPane
+from textual.widgets import Tab, TabbedContent, TabPane, Tabs
 
 from tui.session import SessionController
 from tui.ui.keymap import BINDING_IDS
@@ -24,6 +25,7 @@ from tui.ui.screens.prompt import PromptEditor
 from tui.ui.style import ALERT_CLASS, ALERT_GLYPH, STATE_CLASS_NAMES, STATE_CLASSES
 from tui.ui.toasts import ToastBatcher
 from tui.ui.widgets.footer import KeysFooter
+from tui.ui.widgets.format import tab_labels
 from tui.ui.widgets.overview import OverviewTable
 from tui.ui.widgets.totals import TotalsBar
 from tui.vocab import CUT_REASONS, STATE_GLYPHS
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
     from tui.ui.widgets.session_pane import SessionPane
 
 TAB_REFRESH_HZ = 4.0
+
+TAB_PADDING = 2
+"""Cells a tab adds around its label (Textual's ``Tab`` has ``padding: 0 1``)."""
 
 TAB_CLASSES = (*STATE_CLASS_NAMES, "-unread", ALERT_CLASS)
 """Every class :meth:`MainScreen.refresh_tabs` sets on a session tab."""
@@ -147,6 +152,9 @@ class MainScreen(Screen[None]):
         self.set_interval(1 / TAB_REFRESH_HZ, self.refresh_tabs, name="tab-refresh")
         self.query_one(OverviewTable).table.focus()
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.refresh_tabs)  # the labels fit the new width
+
     # -- where are we ----
 
     @property
@@ -195,35 +203,46 @@ class MainScreen(Screen[None]):
     # -- tab labels ----
 
     def refresh_tabs(self) -> None:
-        """Update each session tab's marker and classes from its state (4 Hz)."""
+        """Update each session tab's label and classes from its state (4 Hz); the labels
+        are fitted to the strip's width (:func:`~tui.ui.widgets.format.tab_labels`)."""
         tabs = self.tabs
         any_alerts = self._alerting() > 0
         if any_alerts != self._any_alerts:
             self._any_alerts = any_alerts
             self.refresh_bindings()  # the footer shows "a Ack alerts" only while alerting
+        marks: list[tuple[str, bool]] = []
+        all_classes: list[frozenset[str]] = []
         for index, live in enumerate(self.sessions):
-            pane_id = session_tab_id(index)
             pane = self._pane(index)
             unread = pane is not None and pane.unread
             alerting = self.alerts(live.name) > 0
-            classes = STATE_CLASSES[live.state] | ({"-unread"} if unread else set())
+            classes = STATE_CLASSES[live.state] | ({"-unread"} if unread else frozenset())
             if alerting:
                 classes |= {ALERT_CLASS}
-            glyph = ALERT_GLYPH if alerting else STATE_GLYPHS[live.state]
-            label = f"{glyph} {live.name}"
-            if unread:
-                label += " •"
+            all_classes.append(classes)
+            marks.append((ALERT_GLYPH if alerting else STATE_GLYPHS[live.state], unread))
+        for index, (label, classes) in enumerate(
+            zip(self._fit_tab_labels(marks), all_classes, strict=True)
+        ):
+            pane_id = session_tab_id(index)
             key = (label, classes)
             if self._tab_state.get(pane_id) == key:
                 continue
             self._tab_state[pane_id] = key
             tab = tabs.get_tab(pane_id)
             tab.label = label
+            tab.tooltip = self.sessions[index].name  # the whole name, however short the label
             tab.remove_class(*TAB_CLASSES)
             tab.add_class(*classes)
             # Tabs moves its underline right after a relabel, and can read the tab's old
             # width; asked again once the new label is laid out, it fits the tab
             self.call_after_refresh(tab.post_message, Tab.Relabelled(tab))
+
+    def _fit_tab_labels(self, marks: Sequence[tuple[str, bool]]) -> list[str]:
+        width = self.tabs.query_one(Tabs).size.width or self.size.width
+        room = width - cell_len("Overview") - TAB_PADDING if width else None
+        names = [live.name for live in self.sessions]
+        return tab_labels(marks, names, room, padding=TAB_PADDING)
 
     def on_session_pane_unread_changed(self, event: SessionPane.UnreadChanged) -> None:
         self.refresh_tabs()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len, set_cell_size
+
 from tui.vocab import MISSING
 
 SPARK_BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -75,3 +77,61 @@ def sparkline(values: Sequence[float], width: int = 12) -> str:
             SPARK_BLOCKS[max(1, min(last, round(v / top * last)))] if v > 0 else "▁" for v in tail
         )
     return chars.rjust(width)
+
+
+ELLIPSIS = "…"
+
+ELIDE_STRIP = " ·-_/:,;"
+"""Trailing characters dropped before the ellipsis (``poem · …`` reads as ``poem…``)."""
+
+
+def elide(text: str, cells: int) -> str:
+    """``text`` in at most ``cells`` terminal cells: whole when it fits, else its start and
+    :data:`ELLIPSIS` (separators and spaces before the ellipsis are dropped)."""
+    if cell_len(text) <= cells:
+        return text
+    if cells <= 1:
+        return ELLIPSIS if cells == 1 else ""
+    head = set_cell_size(text, cells - 1).rstrip(ELIDE_STRIP)
+    return (head or set_cell_size(text, cells - 1)) + ELLIPSIS
+
+
+def fit_names(names: Sequence[str], budget: int, *, shortest: int = 6) -> list[str]:
+    """``names`` shortened so that their cells add up to at most ``budget``.
+
+    Names are whole when they all fit. Otherwise every name longer than one common cap is
+    elided to it (:func:`elide`) and shorter names stay whole: the cap is the largest that
+    fits, never below ``shortest`` cells (then the sum can still exceed ``budget``).
+    """
+    lengths = [cell_len(name) for name in names]
+    if sum(lengths) <= budget:
+        return list(names)
+    low, high = shortest, max(lengths)
+    while low < high:  # the largest cap whose total fits (bisection over cell counts)
+        cap = (low + high + 1) // 2
+        if sum(min(length, cap) for length in lengths) <= budget:
+            low = cap
+        else:
+            high = cap - 1
+    return [elide(name, low) for name in names]
+
+
+def tab_labels(
+    marks: Sequence[tuple[str, bool]], names: Sequence[str], room: int | None, *, padding: int
+) -> list[str]:
+    """``glyph name •`` per tab (``marks``: glyph, unread; • while unread), as much as
+    ``room`` cells hold with ``padding`` cells around each label (None: no limit).
+
+    Whole names with their unread markers when they fit; else without the markers (a tab's
+    ``-unread`` style still says it); else the longest names elided to one common length
+    (:func:`fit_names`; the full name stays in the tab's tooltip and the pane's title).
+    """
+    full = [
+        f"{glyph} {name}" + (" •" if unread else "")
+        for (glyph, unread), name in zip(marks, names, strict=True)
+    ]
+    if room is None or sum(cell_len(label) + padding for label in full) <= room:
+        return full
+    heads = [f"{glyph} " for glyph, _ in marks]
+    budget = room - sum(cell_len(head) + padding for head in heads)
+    return [head + name for head, name in zip(heads, fit_names(names, budget), strict=True)]

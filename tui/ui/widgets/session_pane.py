@@ -120,7 +120,7 @@ class SessionPane(Vertical):
     def _title(self) -> str:
         s = self.live.session
         where = "built-in simulator" if s.is_simulated else s.base_url
-        return f"{s.model} · {s.api} · {where}"
+        return f"{s.name} ─ {s.model} · {s.api} · {where}"
 
     def on_mount(self) -> None:
         self.set_class(self.live.session.repeat is not None, "-repeat")

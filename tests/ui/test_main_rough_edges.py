@@ -1,0 +1,144 @@
+"""Rough edges of the main screen, each tried as a new user would: tab labels, the overview
+after a restart, Escape in the filter, the raw view's Home/End, the reasoning block, the
+preview's Markdown and tool calls, the run history of cancelled runs, copying under tmux."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from tests.ui.conftest import app_config, sim_session, wait_until
+from tui.ui.app import TokentopApp
+from tui.ui.screens.main import MainScreen, session_tab_id
+
+QUICK = "ttft=0.01,tps=0,tokens=20"
+
+EXAMPLE_NAMES = (
+    "poem · responses",
+    "quick · chat",
+    "reasoning",
+    "tool call · chat",
+    "capped · length",
+    "flaky · resumes",
+)
+"""The session names of sessions.example.toml."""
+
+
+def _main(app: TokentopApp) -> MainScreen:
+    main = app.main_screen
+    assert isinstance(main, MainScreen)
+    return main
+
+
+def _labels(main: MainScreen) -> list[str]:
+    return [str(main.tabs.get_tab(session_tab_id(i)).label) for i in range(len(main.sessions))]
+
+
+async def _tabs_settled(pilot: Pilot[Any], main: MainScreen) -> None:
+    """Until every tab is laid out with its current label (they refresh at 4 Hz)."""
+    before: list[str] = []
+
+    def same_twice() -> bool:
+        nonlocal before
+        now = _labels(main)
+        settled = now == before
+        before = now
+        return settled
+
+    app = pilot.app
+    assert isinstance(app, TokentopApp)
+    await wait_until(pilot, lambda: app.begun, what="the start")
+    await wait_until(pilot, lambda: all(s.state == "done" for s in main.sessions))
+    for _ in range(2):
+        await pilot.pause(0.3)
+    await wait_until(pilot, same_twice, what="settled tab labels")
+
+
+def _check_tabs(main: MainScreen, width: int) -> list[str]:
+    """Every session tab is whole on screen, shows its whole name or an elided start of it,
+    and has the whole name as its tooltip; returns the labels."""
+    labels = _labels(main)
+    tabs = [main.tabs.get_tab(session_tab_id(i)) for i in range(len(main.sessions))]
+    for live, tab in zip(main.sessions, tabs, strict=True):
+        region = tab.region
+        assert region.width > 0 and region.x >= 0 and region.right <= width, (
+            f"tab {live.name!r} is cut at {width} columns: {region}"
+        )
+    for live, label in zip(main.sessions, labels, strict=True):
+        if live.name not in label:
+            assert label.endswith("…"), label
+            start = label.split(" ", 1)[1].removesuffix("…")
+            assert live.name.startswith(start), (label, live.name)
+    assert [tab.tooltip for tab in tabs] == [live.name for live in main.sessions]
+    return labels
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+async def test_tab_labels_show_the_whole_names_wherever_they_fit(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None], width: int
+) -> None:
+    config = app_config(
+        *(sim_session(sim_url, n, key=sim_key, timing=QUICK) for n in EXAMPLE_NAMES)
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(width, 30)) as pilot:
+        main = _main(app)
+        await _tabs_settled(pilot, main)
+        labels = _check_tabs(main, width)
+        if width >= 120:  # the example's names all fit whole from 120 columns on
+            assert all(name in label for name, label in zip(EXAMPLE_NAMES, labels, strict=True))
+        if width >= 200:  # and with the unread markers of the tabs not seen yet
+            assert all(label.endswith(" •") for label in labels)
+        # the pane's title says the whole name, however short its tab's label is
+        main.show_session("tool call · chat")
+        await pilot.pause()
+        pane = main.current_pane
+        assert pane is not None
+        title = str(pane.query_one("#pane-title", Static).render())
+        assert "tool call · chat" in title
+
+
+async def test_only_names_too_long_to_fit_are_elided(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    names = (
+        "a",
+        "quick · chat",
+        "a very long session name · with many words · and a gateway",
+        "another quite long session name · responses · over a proxy",
+    )
+    config = app_config(*(sim_session(sim_url, n, key=sim_key, timing=QUICK) for n in names))
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        main = _main(app)
+        await _tabs_settled(pilot, main)
+        labels = _check_tabs(main, 100)
+        assert names[0] in labels[0] and names[1] in labels[1]
+        assert labels[2].endswith("…") and labels[3].endswith("…")
+        await pilot.resize_terminal(220, 30)
+        await wait_until(
+            pilot,
+            lambda: all(n in label for n, label in zip(names, _labels(main), strict=True)),
+            within=5,
+            what="whole names once the terminal is wide enough",
+        )
+        _check_tabs(main, 220)
+
+
+def test_fit_names_cuts_the_longest_names_to_one_length_and_keeps_the_short_ones() -> None:
+    from rich.cells import cell_len
+
+    from tui.ui.widgets.format import elide, fit_names
+
+    names = ["a", "quick · chat", "a very long session name", "another long one · chat"]
+    assert fit_names(names, 200) == names
+    fitted = fit_names(names, 40)
+    assert fitted[:2] == names[:2] and sum(cell_len(n) for n in fitted) <= 40
+    assert all(n.endswith("…") for n in fitted[2:])
+    assert elide("poem · responses", 8) == "poem…"  # no dangling separator before the …
+    assert elide("日本語のセッション", 7) == "日本語…" and cell_len(elide("日本語のセッション", 7)) <= 7
+    assert fit_names(["abcdefghij"] * 10, 10, shortest=6) == ["abcde…"] * 10  # never shorter
