@@ -257,6 +257,18 @@ async def test_close_marks_unfinished_runs_interrupted(db_path: Path) -> None:
     assert run.finish_reason is None and run.ttft_ms == 250.0
 
 
+async def test_close_keeps_query_plans_good_after_a_successful_flush(db_path: Path) -> None:
+    """``PRAGMA optimize`` (cheap, keeps SQLite's query plans good) runs whenever a writer
+    closes, also when its last flush committed everything."""
+    statements: list[str] = []
+    store = await Store.open(db_path)
+    await record(store, completed_events("kept"))
+    await store._conn.set_trace_callback(statements.append)
+    await store.close()
+    assert store.events_dropped == 0 and store.errors == []
+    assert any(s.strip().upper().startswith("PRAGMA OPTIMIZE") for s in statements), statements
+
+
 async def test_misuse_is_reported(store: Store) -> None:
     with pytest.raises(StoreError, match="not started"):
         store.add_event("nope", TextDelta(0.1, "x"))

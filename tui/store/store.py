@@ -389,8 +389,8 @@ class Store(Pruner, RoundWriter, RoundQueries):
         if not self.readonly:
             if not await self._flush_retrying(closing=True):
                 self._give_up_queued()
-                with contextlib.suppress(Exception):  # keeps query plans good; optional
-                    await self._conn.execute("PRAGMA optimize")
+            with contextlib.suppress(Exception):  # keeps query plans good; optional
+                await self._conn.execute("PRAGMA optimize")
             await self._close_rounds()
         self._closed = True
         with contextlib.suppress(Exception):
