@@ -397,30 +397,23 @@ def test_deterministic_per_seed(sim_url: str, sim_key: str, client: openai.OpenA
 async def test_async_sdk_holds_a_conversation_on_both_apis(
     aclient: openai.AsyncOpenAI, sim_key: str
 ) -> None:
+    """Each turn on both APIs: chat sends all messages, Responses previous_response_id."""
     prompts = ("Explain streaming", "now shorter", "in Korean")
-    expected = [
-        "".join(text.turn_answer_tokens(0, p, 60, turn, prompts[turn - 2] if turn > 1 else ""))
-        for turn, p in enumerate(prompts, 1)
-    ]
+    wants = [text.turn_answer_tokens(0, p, 60, n, prompts[n - 2]) for n, p in enumerate(prompts, 1)]
     messages: list[Any] = []
-    for prompt, want in zip(prompts, expected, strict=True):
+    previous: str | openai.Omit = openai.omit
+    for prompt, want in zip(prompts, map("".join, wants), strict=True):
         messages.append({"role": "user", "content": prompt})
         stream = await aclient.chat.completions.create(
             model="sim", messages=messages, stream=True, extra_headers=_headers(sim_key)
         )
-        answer = _chat_text([c async for c in stream])
-        assert answer == want
-        messages.append({"role": "assistant", "content": answer})
-    previous: str | openai.Omit = openai.omit
-    for prompt, want in zip(prompts, expected, strict=True):
+        messages.append({"role": "assistant", "content": _chat_text([c async for c in stream])})
+        headers = _headers(sim_key)
         async with aclient.responses.stream(
-            model="sim",
-            input=prompt,
-            previous_response_id=previous,
-            extra_headers=_headers(sim_key),
+            model="sim", input=prompt, previous_response_id=previous, extra_headers=headers
         ) as events:
             final = await events.get_final_response()
-        assert final.output_text == want
+        assert messages[-1]["content"] == final.output_text == want
         previous = final.id
-    assert expected[2].startswith('(turn 3) Following up on "now shorter".')
+    assert messages[-1]["content"].startswith('(turn 3) Following up on "now shorter".')
     await aclient.close()
