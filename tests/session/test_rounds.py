@@ -220,6 +220,31 @@ async def test_a_clearly_slower_model_ranks_second(runtime_of: object, sim_key: 
     assert columns["quick"].output_tokens == 20
 
 
+async def test_overlapping_spreads_are_tied_and_a_clearly_slower_column_is_not(
+    runtime_of: object, sim_key: str
+) -> None:
+    # "wide": its first run's first request gets a 503 and is retried after 0.25 s, so its
+    # durations are about 60, 60 and 310 ms (p25-p75 about 60-185 ms); "middle" (about
+    # 110 ms each) lies within that spread; "slow" (about 300 ms each) clearly above it
+    wide = sim_session("wide", sim_key, "ttft=0.05,tps=0,tokens=20")
+    wide = replace(
+        wide,
+        headers={**wide.headers, "X-Sim-Fault": "status=503*1"},
+        reconnect=replace(wide.reconnect, backoff_initial_s=0.25, backoff_max_s=0.25),
+    )
+    middle = sim_session("middle", sim_key, "ttft=0.1,tps=0,tokens=20")
+    slow = sim_session("slow", sim_key, "ttft=0.3,tps=0,tokens=20")
+    runtime = await started(runtime_of, [wide, middle, slow])
+    round = Round(runtime, ["slow", "middle", "wide"], count=3, order="parallel")
+    assert await round.wait() == "done"
+
+    ranking = round.ranking("duration")
+    places = {r.session: r.place for r in ranking.ranks}
+    assert places == {"wide": 1, "middle": 1, "slow": 3}, ranking
+    assert ranking.ties == [("wide", "middle")] and ranking.winner is None
+    assert ranking.ranks[2].tied_with == () and ranking.ranks[2].ratio > 1.5  # type: ignore[operator]
+
+
 async def test_cost_per_run_at_a_sessions_price_and_unknown_without(
     runtime_of: object, sim_key: str
 ) -> None:
