@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.session.helpers import FAST, SLOW, until
 from tests.stream.helpers import make_session
 from tui.config import AlertRules, SessionConfig
-from tui.session import SessionRuntime
+from tui.session import SessionController, SessionRuntime
 from tui.sim.faults import PRESETS
 from tui.store import Store
 
@@ -42,6 +42,13 @@ def named(
 ) -> SessionConfig:
     session = make_session(key=f"{key}-{name}", timing=timing, fault=fault)
     return replace(session, name=name, **changes)
+
+
+def final_status(controller: SessionController) -> str:
+    """How the controller's current run ended (read afresh: no narrowing across awaits)."""
+    run = controller.current
+    assert run is not None and run.finished is not None
+    return run.finished.status
 
 
 async def scrape(url: str) -> dict[tuple[str, str], float]:
@@ -116,8 +123,7 @@ async def test_a_removed_session_is_cancelled_and_forgotten_but_its_runs_stay(
         controller.session = failing
         controller.start()
         await controller.wait()
-        assert controller.current is not None and controller.current.finished is not None
-        assert controller.current.finished.status == "failed"
+        assert final_status(controller) == "failed"
         assert runtime.alerts.count("going") == 0 and runtime.alerts.total == 0
         # the name is free again
         again = runtime.add_session(named("going", sim_key))
