@@ -68,8 +68,8 @@ class RoundEntry:
     step: int
     """The step (from 0) it starts in: its place in the order (``parallel``: a step holds
     one run per column)."""
-    run_id: str
-    """The run's id, chosen before it starts."""
+    run_id: str | None = None
+    """The run's id, chosen when the round starts it (None before)."""
     run: SessionRun | None = None
     """The run, once started (its accumulator is live)."""
     figures: RunFigures | None = None

@@ -110,14 +110,15 @@ class Round:
         self.ended_at: float | None = None
         """Wall-clock times (``time.time()``)."""
         self.steps: list[list[RoundEntry]] = [
-            [RoundEntry(s, i, step, new_run_id()) for s, i in runs]
+            [RoundEntry(s, i, step) for s, i in runs]
             for step, runs in enumerate(plan_round(names, count, order))
         ]
         self.entries: tuple[RoundEntry, ...] = tuple(e for step in self.steps for e in step)
         """Every planned run, in start order."""
         self.version = 0
         """Bumped whenever a run starts or finishes (views compare it to skip work)."""
-        self._by_run = {e.run_id: e for e in self.entries}
+        self._by_run: dict[str, RoundEntry] = {}
+        """The started entries by run id."""
         self._controllers = {n: runtime.controller(n) for n in names}
         self._prices = {n: PriceSource.of(c.session) for n, c in self._controllers.items()}
         self._listeners: tuple[RoundListener, ...] = ()
@@ -241,7 +242,10 @@ class Round:
 
     def _start(self, entry: RoundEntry) -> asyncio.Task[None]:
         controller = self._controllers[entry.session]
-        task = controller.start(self.prompt, once=True, run_id=entry.run_id)
+        # the id is chosen now, so that ids stay time-ordered (and their prefixes distinct)
+        entry.run_id = run_id = new_run_id()
+        self._by_run[run_id] = entry
+        task = controller.start(self.prompt, once=True, run_id=run_id)
         self._started[entry] = task
         return task
 
@@ -312,7 +316,7 @@ class Round:
             if recorder is not None:
                 try:
                     recorder.add_round_run(
-                        self.id, session=entry.session, index=entry.index, run_id=entry.run_id
+                        self.id, session=entry.session, index=entry.index, run_id=run.run_id
                     )
                 except Exception as exc:
                     self._store_failed(exc)
