@@ -158,9 +158,10 @@ def compare_command(
 
     Progress goes to stderr, the report to stdout. With --round ID, the report of a stored
     round is printed again (nothing runs). Exit status: 0 when every session had at least
-    one successful run, 1 otherwise (also for a cancelled round, or an unknown or unreadable
-    --round), 2 for a bad sessions file or bad arguments. Ctrl-C cancels the round and
-    still prints the report of the runs so far; a second Ctrl-C aborts at once.
+    one successful run (in a cancelled round too), 1 otherwise and for an unknown or
+    unreadable --round, 2 for a bad sessions file, bad arguments or a store that cannot be
+    opened. Ctrl-C cancels the round and still prints the report of the runs so far; a
+    second Ctrl-C aborts at once.
     """
     if markdown and as_json:
         raise click.UsageError("--markdown and --json exclude each other")
