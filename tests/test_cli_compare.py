@@ -197,6 +197,14 @@ def test_bad_arguments_exit_2_and_an_unknown_round_exits_1(
     assert result.exit_code == 0, result.output
     missing = compare(tmp_path, "--round", "ffffffff", "--db", str(db))
     assert missing.exit_code == 1 and "no compare round 'ffffffff'" in missing.output
+    # a file that is not a database: the round does not run (2), a reprint cannot read it (1)
+    foreign = tmp_path / "notes.db"
+    foreign.write_text("not a database\n", encoding="utf-8")
+    refused = compare(tmp_path, str(config), "--rounds", "1", "--db", str(foreign))
+    assert refused.exit_code == 2 and "--no-store" in refused.stderr, refused.output
+    unreadable = compare(tmp_path, "--round", "abc", "--db", str(foreign))
+    assert unreadable.exit_code == 1 and "Error:" in unreadable.output
+    assert foreign.read_text(encoding="utf-8") == "not a database\n"
 
 
 def test_only_and_no_store(tmp_path: Path, sim_url: str, sim_key: str) -> None:
