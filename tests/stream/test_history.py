@@ -16,6 +16,8 @@ import pytest
 
 from tests.stream.helpers import make_session, of_type
 from tests.stream.hostile import HostileServer, Script, chat_events, head, parts, responses_events
+from tui.session.conversation import ConversationState
+from tui.stream.accumulate import RunAccumulator
 from tui.stream.chat_types import build_chat_body
 from tui.stream.events import Finished, Notice, Retrying, RunEvent
 from tui.stream.history import Conversation, Turn
@@ -23,7 +25,7 @@ from tui.stream.responses_types import build_responses_body
 from tui.stream.result import ToolCall
 from tui.stream.runner import HISTORY_FALLBACK, StreamRun
 from tui.stream.transport import make_client
-from tui.vocab import HistoryMode
+from tui.vocab import Api, HistoryMode
 
 CALL = ToolCall(index=0, call_id="call_w", name="weather", arguments='{"city": "Seoul"}')
 TURNS = (
@@ -211,3 +213,49 @@ async def test_chat_history_reaches_the_server(client: httpx.AsyncClient) -> Non
         assert of_type([e async for e in run], Finished)[0].status == "completed"
         sent = json.loads(server.requests[0].body)["messages"]
     assert [m["content"] for m in sent] == ["Name a river.", "The Han.", "Shorter."]
+
+
+# -- a whole conversation with the simulator -----------------------------------------------
+async def _turns(
+    api: Api, model: str, sim_url: str, sim_key: str, mode: HistoryMode
+) -> tuple[list[RunAccumulator], ConversationState]:
+    """Three turns of one conversation, each run carrying the state's history."""
+    session = make_session(api, key=sim_key, model=model)
+    state = ConversationState(api, mode=mode)
+    accs = []
+    async with make_client() as http:
+        for prompt in ("Name a river.", "Now shorter.", "In Korean."):
+            run = StreamRun(
+                session, client=http, base_url=sim_url, prompt=prompt, history=state.history()
+            )
+            acc = RunAccumulator("run", session.name, api, model, prompt)
+            async for event in run:
+                acc.apply(event)
+            state.finish(prompt, acc)
+            accs.append(acc)
+    return accs, state
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_three_turns_reach_the_simulator_with_their_history(
+    api: Api, sim_url: str, sim_key: str
+) -> None:
+    accs, state = await _turns(api, "sim-fast", sim_url, sim_key, "auto")
+    assert [a.status for a in accs] == ["completed"] * 3
+    assert not accs[0].output_text.startswith("(turn")
+    assert accs[1].output_text.startswith('(turn 2) Following up on "Name a river."')
+    assert accs[2].output_text.startswith('(turn 3) Following up on "Now shorter."')
+    assert state.mode == "auto" and len(state.turns) == 3
+    inputs = [a.usage.input_tokens for a in accs if a.usage is not None]
+    assert len(inputs) == 3 and inputs[0] < inputs[1] < inputs[2]  # the context grows
+
+
+@pytest.mark.parametrize("model", ["sim-stateless-400", "sim-stateless-404"])
+async def test_a_gateway_that_keeps_nothing_gets_the_items_and_the_session_remembers(
+    model: str, sim_url: str, sim_key: str
+) -> None:
+    accs, state = await _turns("responses", model, sim_url, sim_key, "auto")
+    assert [a.status for a in accs] == ["completed"] * 3
+    assert accs[2].output_text.startswith("(turn 3)")
+    assert [HISTORY_FALLBACK in a.notices for a in accs] == [False, True, False]
+    assert state.mode == "client" and state.fell_back
