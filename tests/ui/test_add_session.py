@@ -18,6 +18,7 @@ from textual.widgets import Input, Select, Static, TextArea
 from tests.ui.conftest import app_config, paste, sim_session, wait_until
 from tui.config import ReconnectPolicy, SessionConfig
 from tui.config.overlay import LocalFile, load_with_local
+from tui.session import SessionRuntime
 from tui.sim.faults import PRESETS
 from tui.store import Store
 from tui.stream.models import ModelList, list_models
@@ -29,7 +30,12 @@ from tui.ui.screens.add_session import (
     form_session,
     free_name,
 )
-from tui.ui.sessions_edit import SessionsEditor, confirm_remove_session, open_add_session
+from tui.ui.sessions_edit import (
+    SessionEditError,
+    SessionsEditor,
+    confirm_remove_session,
+    open_add_session,
+)
 
 KEY = "sk-proj-Vb7Qw2Er9Ty4Ui1Op6As3Df8"
 
@@ -246,3 +252,32 @@ async def test_sessions_added_and_removed_in_the_dashboard(
     finally:
         await store.close()
     assert [r.status for r in kept] == ["completed"]
+
+
+async def test_the_editor_keeps_only_what_it_may(tmp_path: Path, sim_url: str) -> None:
+    local = LocalFile(tmp_path / "local.toml")
+    file_session = SessionConfig(name="file", model="sim", prompt="p", base_url=sim_url)
+    runtime = SessionRuntime([file_session], simulator=lambda: sim_url)
+    editor = SessionsEditor(runtime, local)
+    try:
+        added = await editor.add(replace(file_session, name="own", model="sim-fast"))
+        assert runtime.controller("own") is added and editor.is_own("own")
+        assert not added.running  # the runtime has not started: it starts with the others
+        assert local.session_names() == ["own"]
+        with pytest.raises(SessionEditError, match="there is a session called 'own'"):
+            await editor.add(replace(file_session, name="own"))
+        leaky = replace(file_session, name="leaky", headers={"Authorization": f"Bearer {KEY}"})
+        with pytest.raises(SessionEditError, match="never holds one") as info:
+            await editor.add(leaky)
+        assert KEY not in str(info.value) and KEY not in local.path.read_text()
+        with pytest.raises(SessionEditError, match="remove it there"):
+            await editor.remove("file")
+        await editor.remove("own")
+        assert [c.name for c in runtime.controllers] == ["file"]
+        assert local.session_names() == [] and not editor.is_own("own")
+        for theme in ("a", "b", "nord"):  # a burst: the last one is kept
+            editor.keep_ui(theme=theme)
+        await editor.aclose()
+        assert local.read()["ui"] == {"theme": "nord"}
+    finally:
+        await runtime.close()

@@ -98,7 +98,10 @@ class SessionsEditor:
                 await asyncio.to_thread(self.local.add_session, session)
             except LocalFileError as exc:
                 raise SessionEditError(f"{session.name} was not added: {exc}") from None
-        live = self.runtime.add_session(session)
+        try:
+            live = self.runtime.add_session(session)
+        except ValueError as exc:  # added meanwhile (a second submit): the file keeps one
+            raise SessionEditError(str(exc)) from None
         self.own.add(session.name)
         if self.runtime.started:
             live.start()
@@ -118,7 +121,10 @@ class SessionsEditor:
             except LocalFileError as exc:
                 raise SessionEditError(f"{name} was not removed: {exc}") from None
         self.own.discard(name)
-        return await self.runtime.remove_session(name)
+        try:
+            return await self.runtime.remove_session(name)
+        except KeyError:
+            raise SessionEditError(f"there is no session called {name!r}") from None
 
     def keep_ui(self, **values: Any) -> None:
         """Keep ``[ui]`` settings (``theme="nord"``) in tokentop's own file, off the loop; a
@@ -170,6 +176,15 @@ def open_add_session(screen: MainScreen, editor: SessionsEditor, *, copy: bool =
             screen.notify("Choose the session to copy first.", severity="warning", timeout=3)
             return
         base = live.session
+        if session_secrets(replace(base, api_key_env=None)):
+            screen.notify(
+                f"{base.name} sends a credential in its headers or params, and tokentop's own "
+                "file never holds one: copy it in your sessions file instead.",
+                severity="warning",
+                timeout=8,
+                markup=False,
+            )
+            return
     form = AddSessionScreen(
         taken=editor.names(), list_models=editor.runtime.list_models, duplicate_of=base
     )

@@ -302,7 +302,10 @@ class AddSessionScreen(ModalScreen[SessionConfig | None]):
             status.update("type a base URL to see its models")
             return
         status.update("asking the server for its models…")
-        listed = await self.lister(probe)
+        try:
+            listed = await self.lister(probe)
+        except Exception as exc:  # a lister must not raise; if one does, the form goes on
+            listed = ModelList(error=f"listing the models failed: {type(exc).__name__}")
         self.listed = listed
         self.lists += 1
         select = self.query_one("#models", Select)
