@@ -141,3 +141,26 @@ def test_histogram_zero_gaps_and_exact_quantile() -> None:
     assert exact_quantile([], 0.5) is None
     assert exact_quantile([2.0], 0.99) == 2.0
     assert exact_quantile([1.0, 2.0, 3.0, 4.0], 0.5) == pytest.approx(2.5)
+
+
+def test_a_usage_of_zero_tokens_for_a_stream_with_content_is_no_usage() -> None:
+    # Some mock servers and gateways always send zeros (aimock's Responses usage).
+    clock = FakeClock()
+    m = MetricsAccumulator(clock)
+    for t, event in (
+        (0.0, Connecting(0.0, 1, "POST", "u")),
+        (0.1, Usage(0.1, 0, 0, None, None, 0)),  # vLLM-style usage before any content
+        (0.2, TextDelta(0.2, "a")),
+        (0.3, TextDelta(0.3, "b")),
+        (0.4, TextDelta(0.4, "c")),
+        (0.5, Usage(0.5, 0, 0, None, None, 0)),
+        (0.6, Finished(0.6, "completed", "stop", "stop")),
+    ):
+        clock.now = t
+        m.apply(event)
+    done = m.snapshot()
+    assert done.output_tokens == 3 and done.tokens_estimated
+    assert done.tokens_per_s == pytest.approx(2 / 0.2)
+    empty = MetricsAccumulator(FakeClock())
+    empty.apply(Usage(0.0, 5, 0, None, None, 5))  # zero tokens and no content: believed
+    assert empty.snapshot().output_tokens == 0 and not empty.snapshot().tokens_estimated

@@ -245,9 +245,19 @@ class MetricsAccumulator:
         return self._clock() - self._offset
 
     @property
+    def reported_tokens(self) -> int | None:
+        """The server's output tokens when they can be believed: a usage report of 0 tokens
+        for a stream that carried content (some mock servers and gateways always send zeros)
+        is no report at all."""
+        u = self.usage_output_tokens
+        if u == 0 and self.chunks:
+            return None
+        return u
+
+    @property
     def output_tokens(self) -> int:
         """Server-reported output tokens, else the content chunk count."""
-        u = self.usage_output_tokens
+        u = self.reported_tokens
         return self.chunks if u is None else u
 
     def _rolling(self, now: float) -> float | None:
@@ -257,8 +267,9 @@ class MetricsAccumulator:
         recent = len(times) - bisect_right(times, now - ROLLING_WINDOW_S)
         window = min(ROLLING_WINDOW_S, max(now - self.first_t, 1e-9))
         scale = 1.0
-        if self.usage_output_tokens is not None and self.chunks:
-            scale = self.usage_output_tokens / self.chunks
+        reported = self.reported_tokens
+        if reported is not None and self.chunks:
+            scale = reported / self.chunks
         return recent * scale / window
 
     def gaps(self) -> list[float]:
@@ -296,7 +307,7 @@ class MetricsAccumulator:
             chunks=self.chunks,
             output_tokens=tokens,
             input_tokens=self.input_tokens,
-            tokens_estimated=self.usage_output_tokens is None,
+            tokens_estimated=self.reported_tokens is None,
             duration_s=self.finished_t,
             elapsed_s=now,
             finished=finished,
