@@ -4,6 +4,8 @@ preview's Markdown and tool calls, the run history of cancelled runs, copying un
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from textual.widgets import Static
 from tests.ui.conftest import app_config, sim_session, wait_until
 from tui.ui.app import TokentopApp
 from tui.ui.screens.main import MainScreen, session_tab_id
+from tui.ui.widgets.preview import SessionPreview
 
 QUICK = "ttft=0.01,tps=0,tokens=20"
 
@@ -143,3 +146,60 @@ def test_fit_names_cuts_the_longest_names_to_one_length_and_keeps_the_short_ones
     wide = elide("日本語のセッション", 7)  # two cells a character
     assert wide == "日本語…" and cell_len(wide) <= 7
     assert fit_names(["abcdefghij"] * 10, 10, shortest=6) == ["abcde…"] * 10  # never shorter
+
+
+SLOWISH = "ttft=0.05,tps=25,tokens=50"
+"""About two seconds a run: long enough to switch tabs while it streams."""
+
+
+async def _first_frame_states(pilot: Pilot[Any], main: MainScreen, key: str) -> list[str]:
+    """Press ``key`` (without waiting for the app to idle) and read the overview's status
+    cells in the first frame that shows it."""
+    overview = main.overview
+    pilot.app.simulate_key(key)
+    deadline = time.monotonic() + 10
+    while not (main.current_pane is None and overview.table.is_on_screen):
+        assert time.monotonic() < deadline, "the overview never showed"
+        await asyncio.sleep(0.002)
+    return [str(overview.table.get_cell(name, "state")) for name in overview.visible_names]
+
+
+async def test_the_overview_shows_the_current_runs_in_its_first_frame_after_a_restart(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    names = ("alpha", "bravo", "charlie")
+    config = app_config(*(sim_session(sim_url, n, key=sim_key, timing=SLOWISH) for n in names))
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 30)) as pilot:
+        main = _main(app)
+        sessions = main.sessions
+        await wait_until(pilot, lambda: app.begun and all(s.state == "done" for s in sessions))
+        await pilot.pause(0.3)
+
+        # R on the overview (its rows show the new runs starting), then away to a tab while
+        # they stream: the runs end while the overview is hidden.
+        app.simulate_key("R")
+        await wait_until(pilot, lambda: all(s.runs_started == 2 for s in sessions))
+        await wait_until(pilot, lambda: main.overview.refreshes > 0 and main.current_pane is None)
+        app.simulate_key("right_square_bracket")
+        await wait_until(pilot, lambda: main.current_pane is not None, what="a session tab")
+        await wait_until(pilot, lambda: all(s.state == "done" for s in sessions), what="the end")
+        states = await _first_frame_states(pilot, main, "o")
+        assert states == ["✓ done"] * 3, states  # not the "◌ connecting" seen before
+
+        # R on a session tab, back to the overview while the new runs stream: no row may
+        # show the previous (finished) run.
+        app.simulate_key("right_square_bracket")
+        await wait_until(pilot, lambda: main.current_pane is not None, what="a session tab")
+        await pilot.pause(0.3)
+        app.simulate_key("R")
+        await wait_until(pilot, lambda: all(s.runs_started == 3 for s in sessions))
+        states = await _first_frame_states(pilot, main, "o")
+        running = [s.current is not None and s.current.finished is None for s in sessions]
+        for name, state, still_running in zip(names, states, running, strict=True):
+            if still_running:
+                assert state != "✓ done", f"{name}: the previous run's {state!r}"
+        # and the preview under the table follows the selected session's new run
+        preview = main.overview.query_one(SessionPreview)
+        current = sessions[0].current
+        assert current is not None and current.run_id in preview.text

@@ -16,7 +16,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Tab, TabbedContent, TabPane, Tabs
 
 from tui.session import SessionController
@@ -27,6 +26,7 @@ from tui.ui.toasts import ToastBatcher
 from tui.ui.widgets.footer import KeysFooter
 from tui.ui.widgets.format import tab_labels
 from tui.ui.widgets.overview import OverviewTable
+from tui.ui.widgets.pending_pane import PendingPane
 from tui.ui.widgets.totals import TotalsBar
 from tui.vocab import CUT_REASONS, STATE_GLYPHS
 
@@ -42,42 +42,12 @@ TAB_PADDING = 2
 TAB_CLASSES = (*STATE_CLASS_NAMES, "-unread", ALERT_CLASS)
 """Every class :meth:`MainScreen.refresh_tabs` sets on a session tab."""
 
+__all__ = ["TAB_CLASSES", "MainScreen", "PendingPane", "session_tab_id"]
+
 
 def session_tab_id(index: int) -> str:
     """The TabPane id of the session at ``index`` (names are free text, ids are not)."""
     return f"session-{index}"
-
-
-class PendingPane(Widget):
-    """Stands in for a session pane until the first frame is on screen.
-
-    Session tabs start hidden, and a pane (transcript, Markdown, raw log, metrics) is the
-    bulk of the screen's widgets and imports: they are built after the overview's first
-    frame, so that frame does not wait for them. A pane that mounts mid-run catches up from
-    the run's accumulator (:meth:`SessionPane.run_started`).
-    """
-
-    DEFAULT_CSS = "PendingPane { display: none; }"
-
-    def __init__(self, live: SessionController, index: int) -> None:
-        super().__init__()
-        self.live = live
-        self.index = index
-
-    def on_mount(self) -> None:
-        self.call_after_refresh(self._swap)
-
-    async def _swap(self) -> None:
-        from tui.ui.widgets.session_pane import SessionPane
-
-        parent = self.parent
-        screen = self.screen
-        if not isinstance(parent, Widget) or not isinstance(screen, MainScreen):
-            return
-        pane = SessionPane(self.live, id=f"pane-{self.index}")
-        await parent.mount(pane, after=self)
-        screen.panes[self.index] = pane
-        await self.remove()
 
 
 def _bind(key: str, action: str, description: str, **options: Any) -> Binding:
@@ -250,6 +220,8 @@ class MainScreen(Screen[None]):
     def on_session_pane_run_finished(self, event: SessionPane.RunFinished) -> None:
         """Tell the user when a session that is not in view ends or fails."""
         self.refresh_tabs()
+        if self.current_pane is None and self.app.screen is self:
+            self.overview.catch_up()
         if event.pane is self.current_pane and self.app.screen is self:
             return
         finished = event.event
@@ -283,7 +255,14 @@ class MainScreen(Screen[None]):
         if pane is not None:
             pane.unread = False
             self.call_after_refresh(pane.refresh_metrics)
+        else:
+            self.overview.catch_up()  # shown by a click on its tab
         self.refresh_bindings()
+
+    def on_session_pane_run_started(self, event: SessionPane.RunStarted) -> None:
+        """A run began (a restart): the overview, when shown, says so at once."""
+        if self.current_pane is None and self.app.screen is self:
+            self.overview.catch_up()
 
     # -- actions ----
 
@@ -303,14 +282,18 @@ class MainScreen(Screen[None]):
         show_help(self.app)
 
     def action_overview(self) -> None:
-        """Show the overview tab."""
+        """Show the overview tab (its rows up to date in its first frame)."""
+        self.overview.catch_up()
         self.tabs.active = "overview"
         self.overview.table.focus()
 
     def _cycle_tab(self, step: int) -> None:
         ids = ["overview", *(session_tab_id(i) for i in range(len(self.sessions)))]
         current = ids.index(self.tabs.active) if self.tabs.active in ids else 0
-        self.tabs.active = ids[(current + step) % len(ids)]
+        target = ids[(current + step) % len(ids)]
+        if target == "overview":
+            self.overview.catch_up()
+        self.tabs.active = target
         pane = self.current_pane
         if pane is not None:
             pane.transcript.focus()

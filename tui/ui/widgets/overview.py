@@ -167,11 +167,18 @@ class OverviewTable(Vertical):
     def on_show(self) -> None:
         self.call_after_refresh(self._tick)
 
-    def _tick(self) -> None:
+    def catch_up(self) -> None:
+        """Bring every row and the preview up to the sessions' state now, shown or not: the
+        screen calls it just before the overview is shown again and when a run starts or
+        ends, so no frame shows an earlier run's figures."""
+        self._tick(hidden_too=True)
+        self.query_one(SessionPreview).refresh_preview(hidden_too=True)
+
+    def _tick(self, *, hidden_too: bool = False) -> None:
         # A timer callback that raises ends the app: a bad refresh is logged, and the table
         # is rebuilt from the sessions so the next tick starts from a consistent state.
         try:
-            self.refresh_rows()
+            self.refresh_rows(hidden_too=hidden_too)
         except Exception:
             log.exception("overview refresh failed; rebuilding the table")
             try:
@@ -298,10 +305,11 @@ class OverviewTable(Vertical):
             ),
         }
 
-    def refresh_rows(self) -> None:
-        """Write changed cells, and re-sort when the order changed (5 Hz timer)."""
-        if not self.is_on_screen:
-            return  # a hidden overview catches up on its next tick once shown
+    def refresh_rows(self, *, hidden_too: bool = False) -> None:
+        """Write changed cells, and re-sort when the order changed (5 Hz timer); only while
+        on screen unless ``hidden_too`` (see :meth:`catch_up`)."""
+        if not hidden_too and not self.is_on_screen:
+            return  # a hidden overview catches up when it is shown again
         self._show_caption()
         table = self.table
         visible = [s for s in self.sessions if s.name in self._cells]

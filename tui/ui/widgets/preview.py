@@ -97,9 +97,10 @@ class SessionPreview(VerticalScroll, can_focus=False):
         self.live = live
         self.refresh_preview()
 
-    def refresh_preview(self) -> None:
-        """Re-render when the session changed since the last render (and only if shown)."""
-        if not self.is_on_screen and self._shown is not None:
+    def refresh_preview(self, *, hidden_too: bool = False) -> None:
+        """Re-render when the session changed since the last render (only while shown,
+        unless ``hidden_too``: the overview is about to be shown)."""
+        if not hidden_too and not self.is_on_screen and self._shown is not None:
             return
         live = self.live
         key = (id(live), live.version if live else -1, live.state if live else "")

@@ -6,8 +6,9 @@ Header line (finish badge, reconnect status, model and api), metrics bar, run hi
 The pane is a :class:`~tui.session.SessionListener`: it receives every event of its session
 and hands it on to the cheap ``apply`` of its widgets. Rendering happens on their timers and
 only while the pane is on screen, so a background tab costs a list append per token.
-Attributes down, messages up: the pane posts :class:`SessionPane.RunFinished` and
-:class:`SessionPane.UnreadChanged` so the screen can update the tab label and notify.
+Attributes down, messages up: the pane posts :class:`SessionPane.RunStarted`,
+:class:`SessionPane.RunFinished` and :class:`SessionPane.UnreadChanged` so the screen can
+update the tab label and the overview, and notify.
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ class SessionPane(Vertical):
     SessionPane RunHistory { display: none; }
     SessionPane.-repeat RunHistory { display: block; }
     """
+
+    @dataclass
+    class RunStarted(Message):
+        """A new run of this pane's session began (a start, a restart, a repeat)."""
+
+        pane: SessionPane
+        live: SessionController
 
     @dataclass
     class RunFinished(Message):
@@ -149,6 +157,7 @@ class SessionPane(Vertical):
             self.transcript.apply(event)
         if run.finished is not None:
             self._show_finished(run.finished)
+        self.post_message(self.RunStarted(self, live))
 
     def run_events(
         self, live: SessionController, run: SessionRun, events: Sequence[RunEvent]
