@@ -24,6 +24,7 @@ from textual.screen import Screen
 
 from tui.config import AppConfig
 from tui.session import SessionController, SessionRuntime
+from tui.ui.app_store import DashboardStore
 from tui.ui.commands import main_screen_commands, session_commands
 from tui.ui.keymap import BINDING_IDS, bound_classes, check_keymap, usable_keymap
 from tui.ui.monitoring import Monitoring
@@ -42,9 +43,6 @@ GC_THRESHOLDS = (25_000, 10, 10)
 Rendering makes short-lived cycles by the ten thousand per second; a first generation this
 large lets them die young instead of triggering frequent full collections, which stall the
 event loop (figures in ``bench/RESULTS.md``)."""
-
-STORE_ERROR_INTERVAL_S = 10.0
-"""At most one store-error notification per this many seconds (errors can come per event)."""
 
 
 def _theme_dirs() -> list[Path | None]:
@@ -92,16 +90,15 @@ class TokentopApp(App[None]):
         self.replay_run_id = replay_run_id
         self.replay_speed = replay_speed
         self.clock: Callable[[], float] = clock or time.monotonic
-        self.store: Store | None = None
         self.runtime = SessionRuntime(
-            config.sessions,
-            clock=self.clock,
-            on_store_error=self.report_store_error,
-            on_warning=self.report_warning,
+            config.sessions, clock=self.clock, on_warning=self.report_warning
         )
         """The sessions' runtime: store, simulator, HTTP client, one controller each."""
+        self.database = DashboardStore(self, self.runtime, db_path, config.store)
+        """The database: the sessions' writer, or a reader (replay)."""
+        self.runtime.on_store_error = self.database.report_error
         self.sessions: list[SessionController] = self.runtime.controllers
-        self.monitoring = Monitoring(self, self.runtime, config.ui, self._writing_store)
+        self.monitoring = Monitoring(self, self.runtime, config.ui, self.database.writing)
         """Finished-run tally, monitoring figures and alerts (header, overview, monitor)."""
         self.theme_catalog = ThemeCatalog()
         self._theme_dirs = list(theme_dirs) if theme_dirs is not None else None
@@ -110,7 +107,6 @@ class TokentopApp(App[None]):
         self.freeze_gc = freeze_gc
         """Tune the garbage collector for a long-running app once the UI is built (freeze
         the startup heap, collect less often: see :data:`GC_THRESHOLDS`)."""
-        self._last_store_error = 0.0
         self._begun = asyncio.Event()
         self._load_themes()
         self._apply_keymap()
@@ -182,7 +178,7 @@ class TokentopApp(App[None]):
     async def on_mount(self) -> None:
         self._report_startup_problems()
         if self.replay_run_id is not None:
-            await self._open_replay_store()
+            await self.database.open_reader()
             if self.store is not None:
                 # `tokentop replay RUN_ID`: the replay is the whole app; closing it quits.
                 await self.push_screen(_ReplayHost())
@@ -196,6 +192,11 @@ class TokentopApp(App[None]):
         self.call_after_refresh(self._begin)
 
     @property
+    def store(self) -> Store | None:
+        """The open store (the sessions' writer, or a reader), None without one."""
+        return self.database.store
+
+    @property
     def begun(self) -> bool:
         """True once the store is open and the sessions started (just after the first frame)."""
         return self._begun.is_set()
@@ -205,11 +206,7 @@ class TokentopApp(App[None]):
             self.open_replay(self.replay_run_id, self.replay_speed)
             return
         try:
-            if self.db_path is not None:
-                try:
-                    self.store = await self.runtime.open_store(self.db_path, self.config.store)
-                except Exception as exc:  # the dashboard works without history
-                    self._store_not_opened(exc, "Runs will not be saved")
+            await self.database.open_writer()
             await self.runtime.start()
             self.monitoring.figures.refresh()  # earlier dashboards' runs, before any run ends
             if self.freeze_gc:
@@ -223,40 +220,10 @@ class TokentopApp(App[None]):
             for live in self.sessions:
                 live.start()
 
-    async def _open_replay_store(self) -> None:
-        # Replay mode only reads: a read-only store never writes, and works on a database
-        # that another tokentop is recording into (or that this user cannot write).
-        if self.db_path is None:
-            return
-        try:
-            from tui.store import Store
-
-            self.store = await Store.open(self.db_path, readonly=True)
-        except Exception as exc:
-            self._store_not_opened(exc, "Cannot replay")
-
-    def _store_not_opened(self, exc: Exception, consequence: str) -> None:
-        log.warning("store not opened: %s", exc)
-        self.store = None
-        self.notify(
-            f"{consequence}: cannot open {self.db_path}: {exc}",
-            title="Store",
-            severity="error",
-            timeout=12,
-        )
-
-    def _writing_store(self) -> Store | None:
-        """The store the sessions record into (None without one, and once it is closed)."""
-        return self.store if self.runtime.store is not None else None
-
     async def on_unmount(self) -> None:
         await self.monitoring.aclose()  # no read of the store while it closes
         await self.runtime.close(grace_s=1.0)
-        if self.replay_run_id is not None and self.store is not None:
-            try:
-                await self.store.close()
-            except Exception as exc:
-                log.warning("store close failed: %s", exc)
+        await self.database.close()
 
     async def action_quit(self) -> None:
         """Quit; while runs are active or repeats scheduled, ask first (``[ui]
@@ -277,19 +244,6 @@ class TokentopApp(App[None]):
         """Show a warning of the session layer (an ``on_alert`` command that failed ...)."""
         log.warning("%s", message)
         self.notify(message, title="tokentop", severity="warning", timeout=10, markup=False)
-
-    def report_store_error(self, where: str, problem: BaseException | str) -> None:
-        """Notify about a store failure (rate-limited; the runs go on unsaved)."""
-        log.warning("store error (%s): %s", where, problem)
-        now = time.monotonic()
-        if now - self._last_store_error < STORE_ERROR_INTERVAL_S:
-            return
-        self._last_store_error = now
-        self.notify(
-            f"Saving runs failed ({where}): {problem}. The streams go on unsaved.",
-            title="Store",
-            severity="error",
-        )
 
     # -- other screens ----
 
