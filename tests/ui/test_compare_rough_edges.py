@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.app import App
 from textual.widgets import Input, Static
 
@@ -112,3 +113,54 @@ async def test_checked_and_unchecked_columns_differ_in_words_colour_and_dimming(
         for column in screen.columns:
             column.selected = False
         await wait_until(pilot, lambda: prompt.placeholder.startswith("no session"), what="none")
+
+
+def burst(app: App[Any], *keys: str) -> None:
+    """Keys as a terminal delivers a burst (a fast typist, a busy loop): every one queued
+    before the app handles the first."""
+    for key in keys:
+        app.post_message(events.Key(key, "\x1b" if key == "escape" else key))
+
+
+async def test_escape_in_the_prompt_box_leaves_the_box_and_keeps_the_text(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    config = app_config(
+        sim_session(sim_url, "left", key=sim_key), sim_session(sim_url, "right", key=sim_key)
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_until(pilot, lambda: app.begun and not any(s.running for s in app.sessions))
+        await pilot.press("c")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await wait_until(pilot, lambda: screen.is_mounted, what="compare")
+        prompt = screen.query_one("#compare-prompt", Input)
+        assert screen.focused is not prompt  # answers to look at: the columns have the focus
+        # p, then a word, then Escape, all at once: the word is in the box, the box is left,
+        # the screen stays.
+        burst(app, "p", "h", "i", "escape")
+        await wait_until(pilot, lambda: prompt.value == "hi" and screen.focused is not prompt)
+        assert app.screen is screen and screen.focused is not None
+        # A letter that is no command starts typing; Escape right after it leaves the box.
+        burst(app, "x", "y", "escape")
+        await wait_until(pilot, lambda: prompt.value == "hixy" and screen.focused is not prompt)
+        await pilot.pause(0.1)
+        assert app.screen is screen
+        # Escape outside the box closes compare; the draft comes back with the next compare.
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.main_screen, what="the dashboard")
+        await pilot.press("c")
+        again = app.screen
+        assert isinstance(again, CompareScreen) and again is not screen
+        await wait_until(pilot, lambda: again.is_mounted, what="compare again")
+        box = again.query_one("#compare-prompt", Input)
+        assert box.value == "hixy"
+        await wait_until(pilot, lambda: again.focused is box, what="the box")
+        await pilot.press("enter")
+        await wait_until(
+            pilot,
+            lambda: all(s.current is not None and s.current.prompt == "hixy" for s in app.sessions),
+            what="the draft sent",
+        )
+        assert box.value == ""

@@ -108,6 +108,8 @@ class TokentopApp(App[None]):
         """Tune the garbage collector for a long-running app once the UI is built (freeze
         the startup heap, collect less often: see :data:`GC_THRESHOLDS`)."""
         self._begun = asyncio.Event()
+        self._compare_draft = ""
+        """What the compare prompt box held when compare last closed (offered again)."""
         self._load_themes()
         self._apply_keymap()
 
@@ -272,7 +274,12 @@ class TokentopApp(App[None]):
             self.notify(f"Compare is not available: {exc}", severity="warning")
             return
         if not self._return_to(CompareScreen):
-            self.push_screen(CompareScreen(self.sessions))
+            self.push_screen(
+                CompareScreen(self.sessions, draft=self._compare_draft, keep_draft=self._keep_draft)
+            )
+
+    def _keep_draft(self, draft: str) -> None:
+        self._compare_draft = draft
 
     def action_history(self) -> None:
         """Open the history screen."""

@@ -6,6 +6,13 @@ header (is this session part of the next broadcast?), a metrics bar, finish badg
 reconnect status over a :class:`TranscriptView`. Columns share the width up to four; more
 scroll horizontally. The prompt box at the bottom starts a new run in every checked session.
 
+Escape in the prompt box leaves the box and keeps its text (``p`` goes back to it); Escape
+elsewhere closes the screen, and a draft left in the box is handed to ``keep_draft`` (the
+app gives it back the next time compare opens). The screen moves the focus
+itself with :meth:`Screen.set_focus`, at once, so keys that arrive together (a fast typist,
+a busy loop) all see where the focus went: a ``p`` or a typed letter followed by Escape
+leaves the box, never the screen.
+
 Diff mode (``d``) replaces the transcripts of two columns (the first two by default, any two
 picked in the diff bar) with their answers highlighted word by word, using
 :func:`tui.ui.diff.word_diff`; the styles are component classes on theme variables.
@@ -13,6 +20,7 @@ picked in the diff bar) with their answers highlighted word by word, using
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -20,35 +28,23 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Provider
-from textual.containers import Horizontal, HorizontalScroll
+from textual.containers import HorizontalScroll
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Checkbox, Footer, Input, Select, Static
+from textual.widgets import Footer, Input
 
 from tui.session import SessionController
 from tui.ui.commands import ScreenBindingCommands
 from tui.ui.diff import WordDiff, word_diff
+from tui.ui.key_routing import take_typed_key
 from tui.ui.widgets.compare_column import CompareColumn
-from tui.ui.widgets.diff_text import DiffScroll, DiffText, diff_summary
-from tui.ui.widgets.transcript import TranscriptView
+from tui.ui.widgets.compare_prompt import ComparePrompt
+from tui.ui.widgets.diff_text import DiffBar, DiffScroll, DiffText
+from tui.ui.widgets.scroll_link import ScrollLink
 
-__all__ = ["CompareColumn", "CompareScreen", "DiffScroll", "DiffText", "prompt_placeholder"]
-
-
-def prompt_placeholder(names: Sequence[str], total: int) -> str:
-    """What the empty prompt box says: which of ``total`` sessions the prompt goes to."""
-    if not names:
-        return "no session checked: check one in a column header (a checks all)"
-    if len(names) == total and total > 3:
-        who = f"all {total} sessions"
-    elif len(names) > 3:
-        who = f"{', '.join(names[:3])} and {len(names) - 3} more"
-    elif len(names) > 1:
-        who = f"{', '.join(names[:-1])} and {names[-1]}"
-    else:
-        who = names[0]
-    return f"prompt for {who} (enter sends)"
+__all__ = ["CompareColumn", "CompareScreen", "DiffScroll", "DiffText"]
 
 
 class CompareScreen(Screen[None]):
@@ -115,64 +111,91 @@ class CompareScreen(Screen[None]):
             id="compare.next_change",
             tooltip="Scroll both diffed answers to their next difference",
         ),
-        Binding("escape", "close", "Back", id="compare.close"),
+        Binding(
+            "escape",
+            "close",
+            "Back",
+            id="compare.close",
+            tooltip="Leave the prompt box (its text stays), or go back to the dashboard",
+        ),
     ]
 
     DEFAULT_CSS = """
     CompareScreen { layout: vertical; }
     CompareScreen #compare-columns { height: 1fr; }
     CompareScreen #compare-columns.-many > CompareColumn { width: 25%; }
-    CompareScreen #diff-bar { height: auto; display: none; padding: 0 1; background: $boost; }
+    CompareScreen #diff-bar { display: none; }
     CompareScreen.-diff #diff-bar { display: block; }
-    CompareScreen #diff-bar > Select { width: 30; }
-    CompareScreen #diff-summary { width: 1fr; height: 3; content-align: left middle; padding: 0 1; }
-    CompareScreen #compare-prompt { dock: bottom; margin-bottom: 1; }
     """
 
     diff_mode: reactive[bool] = reactive(False)
     """True while two columns show their word diff."""
-    linked: reactive[bool] = reactive(False)
-    """True while scrolling one column scrolls the others to the same line."""
 
-    def __init__(self, sessions: Sequence[SessionController]) -> None:
-        """Compare ``sessions`` (up to four fit side by side; more scroll horizontally)."""
+    def __init__(
+        self,
+        sessions: Sequence[SessionController],
+        *,
+        draft: str = "",
+        keep_draft: Callable[[str], None] | None = None,
+    ) -> None:
+        """Compare ``sessions`` (up to four fit side by side; more scroll horizontally).
+
+        ``draft``: the prompt box's text to start with (what an earlier compare left);
+        ``keep_draft`` is called with the box's text when the screen closes, however it
+        closes."""
         super().__init__()
         self.sessions = list(sessions)
+        self._draft = draft
+        self._keep_draft = keep_draft
         self.diff: WordDiff | None = None
         """The diff shown in diff mode."""
         self.diff_pair: tuple[int, int] = (0, 1 if len(self.sessions) > 1 else 0)
         """Indexes of the two columns diffed (left, right)."""
-        self._syncing = False
-        self._typing_ahead = False
+        self.scroll_link = ScrollLink()
+        """Links the columns' scrolling (``l``)."""
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="diff-bar"):
-            options = [(live.name, i) for i, live in enumerate(self.sessions)]
-            yield Select[int](options, value=self.diff_pair[0], allow_blank=False, id="diff-left")
-            yield Select[int](options, value=self.diff_pair[1], allow_blank=False, id="diff-right")
-            yield Static("", id="diff-summary")
+        names = [live.name for live in self.sessions]
+        yield DiffBar(names, self.diff_pair, id="diff-bar")
         with HorizontalScroll(id="compare-columns"):
             for index, live in enumerate(self.sessions):
                 yield CompareColumn(live, index)
-        yield Input(
-            placeholder=prompt_placeholder(
-                [live.name for live in self.sessions], len(self.sessions)
-            ),
-            id="compare-prompt",
-            select_on_focus=False,
-        )
+        yield ComparePrompt(names, value=self._draft, id="compare-prompt")
         yield Footer()
 
     def on_mount(self) -> None:
         columns = self.query_one("#compare-columns")
         columns.set_class(len(self.sessions) > 4, "-many")
-        for column in self.columns:
-            for scroller in (column.query_one(TranscriptView), column.query_one(DiffScroll)):
-                self.watch(scroller, "scroll_y", self._make_sync(scroller), init=False)
-        if any(live.current is not None for live in self.sessions):
+        self.scroll_link.follow(self, [view for c in self.columns for view in c.views])
+        if any(live.current is not None for live in self.sessions) and not self._draft:
             self.focus_columns()  # there are answers to look at: the screen's keys work
         else:
-            self.query_one("#compare-prompt", Input).focus()
+            self.action_focus_prompt()
+
+    def on_unmount(self) -> None:
+        with contextlib.suppress(NoMatches):  # the box's very last keys, if it is still here
+            self._draft = self.prompt_box.value
+        if self._keep_draft is not None:
+            self._keep_draft(self._draft)
+
+    @on(Input.Changed, "#compare-prompt")
+    def _draft_changed(self, event: Input.Changed) -> None:
+        self._draft = event.value
+
+    @property
+    def prompt_box(self) -> ComparePrompt:
+        """The prompt box."""
+        return self.query_one("#compare-prompt", ComparePrompt)
+
+    @property
+    def linked(self) -> bool:
+        """True while scrolling one column scrolls the others to the same line."""
+        return self.scroll_link.linked
+
+    @property
+    def draft(self) -> str:
+        """The text in the prompt box, not sent yet."""
+        return self._draft
 
     @property
     def columns(self) -> list[CompareColumn]:
@@ -182,9 +205,7 @@ class CompareScreen(Screen[None]):
     @on(CompareColumn.SelectionChanged)
     def _name_targets(self) -> None:
         """The prompt box names the sessions the next prompt goes to."""
-        names = [column.session_name for column in self.columns if column.selected]
-        prompt = self.query_one("#compare-prompt", Input)
-        prompt.placeholder = prompt_placeholder(names, len(self.sessions))
+        self.prompt_box.name_targets([c.session_name for c in self.columns if c.selected])
 
     # -- broadcast ------------------------------------------------------------------------
 
@@ -198,30 +219,17 @@ class CompareScreen(Screen[None]):
 
     def on_key(self, event: events.Key) -> None:
         """Type-ahead: printable text that does not start with one of the screen's keys
-        goes to the prompt box, so typing a question never fires commands letter by letter
-        (keys that arrive before the focus has moved go to the prompt too)."""
-        prompt = self.query_one("#compare-prompt", Input)
-        if prompt.has_focus or not event.is_printable or event.character is None:
-            return
-        if not self._typing_ahead and (
-            event.key in self.active_bindings or isinstance(self.focused, Checkbox | Select)
-        ):
-            return
-        event.stop()
-        event.prevent_default()
-        self._typing_ahead = True
-        prompt.focus()
-        prompt.insert_text_at_cursor(event.character)
-
-    @on(Input.Blurred, "#compare-prompt")
-    def _prompt_left(self) -> None:
-        self._typing_ahead = False
+        goes to the prompt box, so typing a question never fires commands letter by letter;
+        keys that arrive together with ``p`` or a first letter go to the box too
+        (:func:`~tui.ui.key_routing.take_typed_key`)."""
+        take_typed_key(self, self.prompt_box, event, focus_action="focus_prompt", type_ahead=True)
 
     def focus_columns(self) -> None:
-        """Focus the first column's transcript, so the screen's keys work."""
+        """Focus the first column's transcript (or diff side), so the screen's keys work
+        (nothing focused when it cannot take the focus: the next Escape still closes)."""
         columns = self.columns
-        if columns:
-            columns[0].query_one(TranscriptView).focus()
+        scroller = columns[0].shown_view if columns else None
+        self.set_focus(scroller if scroller is not None and scroller.focusable else None)
 
     def broadcast(self, prompt: str) -> list[str]:
         """Start a run with ``prompt`` in every checked session; returns their names."""
@@ -275,7 +283,7 @@ class CompareScreen(Screen[None]):
             column.show_diff(None)
         left.show_diff(diff.left_pieces())
         right.show_diff(diff.right_pieces())
-        self.query_one("#diff-summary", Static).update(diff_summary(diff))
+        self.query_one(DiffBar).show_summary(diff)
 
     @on(CompareColumn.RunStarted)
     def leave_diff_for_new_run(self, message: CompareColumn.RunStarted) -> None:
@@ -283,14 +291,11 @@ class CompareScreen(Screen[None]):
         if self.diff_mode and message.column.index in self.diff_pair:
             self.diff_mode = False
 
-    @on(Select.Changed, "#diff-bar Select")
-    def _pick_diff_columns(self) -> None:
-        left = self.query_one("#diff-left", Select).value
-        right = self.query_one("#diff-right", Select).value
-        if isinstance(left, int) and isinstance(right, int):
-            self.diff_pair = (left, right)
-            if self.diff_mode:
-                self.refresh_diff()
+    @on(DiffBar.PairChanged)
+    def _pick_diff_columns(self, message: DiffBar.PairChanged) -> None:
+        self.diff_pair = message.pair
+        if self.diff_mode:
+            self.refresh_diff()
 
     def action_toggle_diff(self) -> None:
         """Highlight where the two picked answers differ (when their runs are done)."""
@@ -310,24 +315,10 @@ class CompareScreen(Screen[None]):
 
     # -- linked scrolling ----------------------------------------------------------------
 
-    def _make_sync(self, source: Widget) -> Callable[[float], None]:
-        def sync(scroll_y: float) -> None:
-            if not self.linked or self._syncing:
-                return
-            self._syncing = True
-            try:
-                for column in self.columns:
-                    for target in (column.query_one(TranscriptView), column.query_one(DiffScroll)):
-                        if target is not source and target.display:
-                            target.scroll_to(y=scroll_y, animate=False, immediate=True)
-            finally:
-                self._syncing = False
-
-        return sync
-
     def action_toggle_link(self) -> None:
         """Link or unlink the columns' scrolling."""
-        self.linked = not self.linked
+        link = self.scroll_link
+        link.linked = not link.linked
         self.notify("scrolling linked" if self.linked else "scrolling unlinked", timeout=1.5)
 
     # -- other actions --------------------------------------------------------------------
@@ -346,10 +337,7 @@ class CompareScreen(Screen[None]):
         current = self._focused_column()
         index = (max(current, 0) + step) % len(columns) if current >= 0 else 0
         column = columns[index]
-        scroller = column.query_one(
-            DiffScroll if column.has_class("-diff-side") else TranscriptView
-        )
-        scroller.focus()
+        self.set_focus(column.shown_view)
         self.query_one("#compare-columns").scroll_to_widget(column, animate=False)
 
     def action_next_column(self) -> None:
@@ -362,7 +350,7 @@ class CompareScreen(Screen[None]):
 
     def action_focus_prompt(self) -> None:
         """Move the focus to the prompt box."""
-        self.query_one("#compare-prompt", Input).focus()
+        self.set_focus(self.prompt_box)
 
     def action_select_all(self) -> None:
         """Check every session, or uncheck them all when all are checked."""
@@ -378,9 +366,9 @@ class CompareScreen(Screen[None]):
                 column.live.cancel()
 
     def action_close(self) -> None:
-        """Leave the prompt box, or go back to the dashboard (the runs go on)."""
-        prompt = self.query_one("#compare-prompt", Input)
-        if prompt.has_focus:
+        """Leave the prompt box (its text stays in it), or go back to the dashboard (the
+        runs go on; a draft goes to ``keep_draft``)."""
+        if self.focused is self.prompt_box:
             self.focus_columns()
             return
         if len(self.app.screen_stack) > 1:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Provider
@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Select, Static
 
 from tui.ui.commands import ScreenBindingCommands
+from tui.ui.key_routing import take_typed_key
 from tui.ui.screens.replay import ReplayScreen
 from tui.ui.style import TONE_VARIABLES, theme_styles
 from tui.ui.widgets.format import fmt_count, fmt_ms, fmt_rate
@@ -107,7 +108,13 @@ class HistoryScreen(Screen[None]):
             id="history.clear_filters",
             tooltip="Clear the search and every filter",
         ),
-        Binding("escape", "close", "Back", id="history.close"),
+        Binding(
+            "escape",
+            "close",
+            "Back",
+            id="history.close",
+            tooltip="Clear the search, leave the search box, or go back to the dashboard",
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -163,7 +170,7 @@ class HistoryScreen(Screen[None]):
         table = self.query_one(DataTable)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
-        table.focus()
+        self.set_focus(table)
         self.watch(self.app, "theme", self._recolour, init=False)
         self.load_runs()
 
@@ -265,6 +272,11 @@ class HistoryScreen(Screen[None]):
 
     # -- events ---------------------------------------------------------------------------
 
+    def on_key(self, event: events.Key) -> None:
+        """Letters typed together with ``/`` go to the search box, never to commands."""
+        search = self.query_one("#history-search", Input)
+        take_typed_key(self, search, event, focus_action="focus_search", type_ahead=False)
+
     @on(Input.Changed, "#history-search")
     def _search_changed(self) -> None:
         if self._debounce is not None:
@@ -276,7 +288,7 @@ class HistoryScreen(Screen[None]):
         if self._debounce is not None:
             self._debounce.stop()
         self.load_runs()
-        self.query_one(DataTable).focus()
+        self.set_focus(self.query_one(DataTable))
 
     @on(Select.Changed)
     def _filter_changed(self) -> None:
@@ -312,8 +324,8 @@ class HistoryScreen(Screen[None]):
             self.open_run(run_id, None)
 
     def action_focus_search(self) -> None:
-        """Move the focus to the search box."""
-        self.query_one("#history-search", Input).focus()
+        """Move the focus to the search box (at once: keys typed right after go there)."""
+        self.set_focus(self.query_one("#history-search", Input))
 
     def action_reload(self) -> None:
         """Read the store again (new runs, new sessions and models in the filters)."""
@@ -328,10 +340,14 @@ class HistoryScreen(Screen[None]):
         self.load_runs()
 
     def action_close(self) -> None:
-        """Back to the dashboard (clears the search first, like a browser's Esc)."""
+        """Clear the search first (wherever the focus is), then leave the search box, then
+        go back to the dashboard."""
         search = self.query_one("#history-search", Input)
-        if search.has_focus and search.value:
-            search.value = ""
+        if search.value:
+            search.value = ""  # the table reloads as for any change of the search
+            return
+        if self.focused is search:
+            self.set_focus(self.query_one(DataTable))
             return
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()

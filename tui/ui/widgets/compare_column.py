@@ -211,6 +211,18 @@ class CompareColumn(Vertical):
         self.query_one(Checkbox).value = value
 
     @property
+    def views(self) -> tuple[TranscriptView, DiffScroll]:
+        """The column's two scrolling views: the transcript and the diff side."""
+        return self.query_one(TranscriptView), self.query_one(DiffScroll)
+
+    @property
+    def shown_view(self) -> TranscriptView | DiffScroll:
+        """The view that shows the answer now: the diff side in diff mode, else the
+        transcript."""
+        transcript, diff = self.views
+        return diff if self.has_class("-diff-side") else transcript
+
+    @property
     def done(self) -> bool:
         """True when the run shown has finished."""
         return self.run is not None and self.run.done

@@ -1,13 +1,20 @@
-"""One side of a word diff with the changed words highlighted, and the diff's summary line."""
+"""One side of a word diff with the changed words highlighted, the diff's summary line, and
+the bar that picks the two sides."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
-from textual.containers import VerticalScroll
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
+from textual.message import Message
 from textual.style import Style as VisualStyle
 from textual.widget import Widget
+from textual.widgets import Select, Static
 
 from tui.ui.diff import SideKind, WordDiff
 
@@ -91,3 +98,43 @@ def diff_summary(diff: WordDiff) -> Content:
         f"{changes} difference{plural} · {diff.similarity():.0%} similar · "
         "[strike on $error-muted] removed [/] [b on $success-muted] added [/]"
     )
+
+
+class DiffBar(Horizontal):
+    """Picks the two sides of the diff (one select each) and shows the diff's summary."""
+
+    DEFAULT_CSS = """
+    DiffBar { height: auto; padding: 0 1; background: $boost; }
+    DiffBar > Select { width: 30; }
+    DiffBar > #diff-summary { width: 1fr; height: 3; content-align: left middle; padding: 0 1; }
+    """
+
+    @dataclass
+    class PairChanged(Message):
+        """Another pair of sides was picked."""
+
+        pair: tuple[int, int]
+
+    def __init__(self, names: Sequence[str], pair: tuple[int, int], *, id: str | None = None):
+        """Offer ``names`` for each side, ``pair`` picked."""
+        super().__init__(id=id)
+        self._names = list(names)
+        self._pair = pair
+
+    def compose(self) -> ComposeResult:
+        options = [(name, i) for i, name in enumerate(self._names)]
+        yield Select[int](options, value=self._pair[0], allow_blank=False, id="diff-left")
+        yield Select[int](options, value=self._pair[1], allow_blank=False, id="diff-right")
+        yield Static("", id="diff-summary")
+
+    @on(Select.Changed)
+    def _picked(self, event: Select.Changed) -> None:
+        event.stop()
+        left = self.query_one("#diff-left", Select).value
+        right = self.query_one("#diff-right", Select).value
+        if isinstance(left, int) and isinstance(right, int):
+            self.post_message(self.PairChanged((left, right)))
+
+    def show_summary(self, diff: WordDiff) -> None:
+        """Show what ``diff`` found."""
+        self.query_one("#diff-summary", Static).update(diff_summary(diff))
