@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
-from tests.ui.conftest import app_config, sim_session, wait_until
+from tests.ui.conftest import app_config, paste, sim_session, wait_until
 from tui.ui.app import TokentopApp
 from tui.ui.screens.main import MainScreen, session_tab_id
 from tui.ui.widgets.preview import SessionPreview
@@ -203,3 +203,51 @@ async def test_the_overview_shows_the_current_runs_in_its_first_frame_after_a_re
         preview = main.overview.query_one(SessionPreview)
         current = sessions[0].current
         assert current is not None and current.run_id in preview.text
+
+
+async def test_escape_clears_the_overview_filter_and_a_second_escape_does_what_it_did(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    config = app_config(
+        sim_session(sim_url, "poem · responses", key=sim_key, timing=QUICK),
+        sim_session(sim_url, "quick · chat", api="chat", key=sim_key, timing=QUICK),
+        sim_session(sim_url, "tool call · chat", api="chat", key=sim_key, timing=QUICK),
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 30)) as pilot:
+        main = _main(app)
+        overview = main.overview
+        await wait_until(pilot, lambda: app.begun and all(s.state == "done" for s in main.sessions))
+        everyone = ["poem · responses", "quick · chat", "tool call · chat"]
+        await wait_until(pilot, lambda: overview.visible_names == everyone)
+        field = overview.query_one("#overview-filter", Input)
+
+        # typing in the filter, then escape: the filter is empty, every row is back, the
+        # table has the focus
+        await pilot.press("slash")
+        await paste(pilot, "tool")
+        await wait_until(pilot, lambda: overview.visible_names == ["tool call · chat"])
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: overview.visible_names == everyone, what="every row")
+        assert field.value == "" and app.focused is overview.table
+
+        # a second escape does what escape did before: the screen and its rows stay
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is main and main.current_pane is None
+        assert overview.visible_names == everyone and app.focused is overview.table
+
+        # a filter left with enter (focus on the table) is cleared by escape too
+        await pilot.press("slash")
+        await paste(pilot, "chat")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(overview.visible_names) == 2)
+        assert app.focused is overview.table
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: overview.visible_names == everyone, what="every row")
+
+        # an empty, focused filter: escape just leaves it
+        await pilot.press("slash")
+        assert field.has_focus
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.focused is overview.table, what="back to the table")

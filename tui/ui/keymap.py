@@ -34,6 +34,7 @@ BINDING_IDS: dict[str, str] = {
     "overview.filter": "Overview: filter sessions",
     "overview.sort": "Overview: sort by the next column",
     "overview.sort_reverse": "Overview: reverse the sort order",
+    "overview.clear_filter": "Overview: clear the filter (a second escape does what it did)",
     "quit_confirm.yes": "Quit question: quit (every run is recorded)",
     "quit_confirm.no": "Quit question: stay",
     "monitor.window": "Monitor: switch the window (10 min, 1 hour, every run)",

@@ -88,6 +88,14 @@ class OverviewTable(Vertical):
             id="overview.sort_reverse",
             tooltip=BINDING_IDS["overview.sort_reverse"],
         ),
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            id="overview.clear_filter",
+            tooltip=BINDING_IDS["overview.clear_filter"],
+            show=False,
+        ),
     ]
 
     @dataclass
@@ -347,6 +355,23 @@ class OverviewTable(Vertical):
     def action_focus_filter(self) -> None:
         """Move focus to the filter input."""
         self.query_one("#overview-filter", Input).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Escape is the filter's only while it has text or focus; otherwise the key does
+        what it does on the screen."""
+        if action == "clear_filter":
+            field = self.query_one("#overview-filter", Input)
+            return bool(field.value) or field.has_focus
+        return True
+
+    def action_clear_filter(self) -> None:
+        """Empty the filter (every session shows again) and go back to the table."""
+        field = self.query_one("#overview-filter", Input)
+        if field.value:
+            field.value = ""
+            self.filter_text = ""
+            self._rebuild()
+        self.table.focus()
 
     def action_sort_next(self) -> None:
         """Sort by the next column."""
