@@ -1,10 +1,10 @@
 """Helpers for the session tests: a listener and a recorder that keep what they got, a
-state sampler and polling with a deadline (never a bare sleep as a guarantee)."""
+controller that traces its states and polling with a deadline (never a bare sleep as a
+guarantee)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 
@@ -12,8 +12,10 @@ import httpx
 
 from tui.config import SessionConfig
 from tui.session import SessionController, SessionRun
+from tui.session.states import phase
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Finished, RunEvent
+from tui.vocab import SessionState
 
 FAST = "ttft=0.01,tps=0,tokens=20"
 """A short answer sent as fast as possible."""
@@ -45,13 +47,13 @@ def state_of(controller: SessionController) -> str:
 
 def controller_for(
     session: SessionConfig, client: httpx.AsyncClient, sim_url: str, **kwargs: object
-) -> SessionController:
+) -> TracedController:
     """A controller whose ``sim`` requests go to the test simulator at ``sim_url``."""
 
     async def resolve(_: SessionConfig) -> str:
         return sim_url
 
-    return SessionController(
+    return TracedController(
         session,
         client=client,
         resolve_base_url=resolve,
@@ -171,45 +173,32 @@ class FakeRecorder:
         self.closed = True
 
 
-class StateLog:
-    """Samples a controller's ``(state, phase)`` every few milliseconds, keeping changes.
+class TracedController(SessionController):
+    """A controller that logs every change of its state as it is made, with the phase the
+    session shows then and ``(runs_started, runs_finished)``: exact whatever the load, where
+    sampling could miss a short state."""
 
-    A state that lasts across a timer wait (``waiting`` between repeat runs) is always seen:
-    the sampler's timer is due before the run loop's, and asyncio runs due timers in order.
-    """
+    trace: list[tuple[str, str, int, int]]
 
-    def __init__(self, controller: SessionController) -> None:
-        self.controller = controller
-        self.seen: list[tuple[str, str]] = []
-        self.waits: set[tuple[int, int]] = set()
-        """``(runs_started, runs_finished)`` at each sample that saw ``waiting``."""
-        self._task = asyncio.create_task(self._sample())
+    @property
+    def state(self) -> SessionState:
+        """The session's state (see :class:`SessionController`)."""
+        return self._traced_state
 
-    async def _sample(self) -> None:
-        while True:
-            now = (self.controller.state, self.controller.phase)
-            if not self.seen or self.seen[-1] != now:
-                self.seen.append(now)
-            if now[0] == "waiting":
-                self.waits.add((self.controller.runs_started, self.controller.runs_finished))
-            await asyncio.sleep(0.002)
+    @state.setter
+    def state(self, value: SessionState) -> None:
+        self._traced_state = value
+        if not hasattr(self, "trace"):
+            self.trace = []
+        if not self.trace or self.trace[-1][0] != value:
+            # __init__ sets the first state before the other attributes exist
+            shown = phase(value, getattr(self, "current", None))
+            counts = (getattr(self, "runs_started", 0), getattr(self, "runs_finished", 0))
+            self.trace.append((value, shown, *counts))
 
     def states(self) -> list[str]:
-        """The states seen, consecutive repeats merged."""
-        out: list[str] = []
-        for state, _ in self.seen:
-            if not out or out[-1] != state:
-                out.append(state)
-        return out
-
-    async def stop(self) -> None:
-        """Stop sampling (take one last sample first)."""
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        now = (self.controller.state, self.controller.phase)
-        if not self.seen or self.seen[-1] != now:
-            self.seen.append(now)
+        """The states the session went through, in order (consecutive repeats merged)."""
+        return [entry[0] for entry in self.trace]
 
 
 class AlertKeeper(FakeRecorder):

@@ -4,6 +4,7 @@ cancel, restart, failures below it (engine, listeners, store) and the state / ph
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -17,7 +18,6 @@ from tests.session.helpers import (
     Broken,
     FakeRecorder,
     Follower,
-    StateLog,
     controller_for,
     count_requests,
     state_of,
@@ -52,12 +52,8 @@ async def test_repeat_runs_count_times_every_s_apart(
     controller = controller_for(session, client, sim_url)
     follower = Follower()
     controller.subscribe(follower)
-    log = StateLog(controller)
-    try:
-        task = controller.start()
-        await controller.wait()
-    finally:
-        await log.stop()
+    task = controller.start()
+    await controller.wait()
 
     assert task.done() and task.result() is None
     assert controller.runs_started == controller.runs_finished == 3
@@ -65,16 +61,18 @@ async def test_repeat_runs_count_times_every_s_apart(
     assert len(set(ids)) == 3
     assert [summary.run_id for summary in controller.history] == ids
     assert [summary.status for summary in controller.history] == ["completed"] * 3
-    # every_s counts from one start to the next (a little slack for timer resolution)
-    gaps = [b - a for a, b in zip(follower.start_times, follower.start_times[1:], strict=False)]
-    assert all(gap >= every_s - 0.01 for gap in gaps), gaps
-    # the session waits after runs 1 and 2 (only there), and shows it; after the last
-    # run it shows the final state
-    states = log.states()
-    assert states.count("waiting") == 2, states
-    assert log.waits == {(1, 1), (2, 2)}
-    assert ("waiting", "waiting") in log.seen
-    assert states[-1] == "done"
+    # every_s counts from one start to the next, as the controller took them (a listener's
+    # own clock reading comes a little later, by however long the machine made it wait)
+    starts = [run.started_mono for run in follower.runs]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(gap >= every_s - 1e-6 for gap in gaps), gaps
+    assert all(seen >= start for seen, start in zip(follower.start_times, starts, strict=True))
+    # the session waits after runs 1 and 2 (only there, whether or not a run outlasted
+    # every_s), shows it, and after the last run shows the final state
+    waits = [(started, done) for state, _, started, done in controller.trace if state == "waiting"]
+    assert waits == [(1, 1), (2, 2)], controller.trace
+    assert all(shown == "waiting" for state, shown, _, _ in controller.trace if state == "waiting")
+    assert controller.states()[-1] == "done"
     assert controller.phase == "completed"
     assert not controller.running
 
@@ -123,8 +121,8 @@ async def test_cancel_while_waiting_stops_the_schedule_at_once(
     await until(lambda: controller.state == "waiting", "the wait after run 1")
     t0 = time.monotonic()
     controller.cancel()
-    await asyncio.wait_for(controller.wait(), 10)
-    assert time.monotonic() - t0 < 5
+    await asyncio.wait_for(controller.wait(), 30)
+    assert time.monotonic() - t0 < 60 / 4  # at once, not after the rest of the 60 s wait
     assert controller.runs_started == 1
     assert not controller.running
 
@@ -197,6 +195,7 @@ async def test_cancel_during_set_up_sends_no_request(
         return sim_url
 
     session = replace(fast(sim_key), repeat=Repeat(every_s=0.01, count=3))
+    controller: SessionController
     if where == "ready":
         controller = controller_for(session, client, sim_url, ready=ready)
     else:

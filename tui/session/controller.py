@@ -188,8 +188,7 @@ class SessionController:
         count = 0
         try:
             while not control.stop:
-                started = time.monotonic()
-                await self._one_run(prompt, control, run_id)
+                run = await self._one_run(prompt, control, run_id)
                 count += 1
                 run_id = None
                 repeat = None if once else self.session.repeat
@@ -199,15 +198,15 @@ class SessionController:
                 self.version += 1
                 # every_s counts from one start to the next; a run longer than that is
                 # followed by the next one at once
-                delay = started + repeat.every_s - time.monotonic()
+                delay = run.started_mono + repeat.every_s - time.monotonic()
                 if delay > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(control.wake.wait(), timeout=delay)
         finally:
             # a schedule stopped between runs: the session shows how its last run ended
-            run = self.current
-            if self.state == "waiting" and run is not None and run.finished is not None:
-                self.state = FINAL_STATES[run.finished.status]
+            last = self.current
+            if self.state == "waiting" and last is not None and last.finished is not None:
+                self.state = FINAL_STATES[last.finished.status]
                 self.version += 1
 
     def begin_run(self, prompt: str, *, run_id: str | None = None) -> SessionRun:
@@ -224,7 +223,12 @@ class SessionController:
             run_id, session.name, session.api, session.model, prompt, clock=self._clock
         )
         run = SessionRun(
-            run_id=run_id, prompt=prompt, accumulator=acc, started_at=time.time(), redactor=redactor
+            run_id=run_id,
+            prompt=prompt,
+            accumulator=acc,
+            started_at=time.time(),
+            started_mono=time.monotonic(),
+            redactor=redactor,
         )
         self.current = run
         self.runs_started += 1
@@ -238,7 +242,7 @@ class SessionController:
                 log.exception("listener failed on run start of %s", self.name)
         return run
 
-    async def _one_run(self, prompt: str, control: LoopControl, run_id: str | None) -> None:
+    async def _one_run(self, prompt: str, control: LoopControl, run_id: str | None) -> SessionRun:
         if self._ready is not None:  # a runtime opens its store and client first
             await self._ready()
         session = self.session
@@ -273,7 +277,7 @@ class SessionController:
                 base_url = await self._base_url()
             except Exception as exc:  # only the built-in simulator can fail to start here
                 finish("failed", "error", RunError("connect", str(exc)))
-                return
+                return run
             stream = StreamRun(
                 session, client=self.client, base_url=base_url, prompt=prompt, clock=self._clock
             )
@@ -299,6 +303,7 @@ class SessionController:
             control.stream = None
         # an iterator that ended without Finished: never pretend success
         finish("failed", "truncated", RunError("truncated", "the run ended without a final event"))
+        return run
 
     async def _base_url(self) -> str:
         if self._resolve_base_url is not None:

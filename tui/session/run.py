@@ -54,6 +54,8 @@ class SessionRun:
     accumulator: RunAccumulator
     started_at: float
     """Wall-clock time (``time.time()``) the run was started."""
+    started_mono: float = 0.0
+    """``time.monotonic()`` when the run began: a repeat schedule counts ``every_s`` from it."""
     debug_events: deque[DebugEvent] = field(default_factory=lambda: deque(maxlen=RAW_EVENT_LIMIT))
     finished: Finished | None = None
     events: int = 0
