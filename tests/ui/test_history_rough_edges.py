@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 
+from tests.store.conftest import completed_events
 from tests.ui.conftest import app_config, sim_session, wait_until
 from tests.ui.test_compare_rough_edges import burst
+from tui.store import Store
 from tui.ui.app import TokentopApp
 from tui.ui.screens.history import HistoryScreen
 
@@ -61,3 +63,57 @@ async def test_escape_clears_the_search_then_leaves_the_box_then_the_screen(
         assert app.screen is screen
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.main_screen, what="the dashboard")
+
+
+def _count_line(screen: HistoryScreen) -> str:
+    return str(screen.query_one("#history-count", Static).render())
+
+
+def _cell(table: DataTable[object], run_id: str, column: str) -> str:
+    return str(table.get_cell(run_id, column))
+
+
+async def test_history_counts_and_follows_the_runs_that_are_running(
+    sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
+) -> None:
+    db = tmp_path / "runs.db"
+    slow = "ttft=0.05,tps=40,tokens=4000"
+    config = app_config(
+        sim_session(sim_url, "slow-1", key=sim_key, timing=slow),
+        sim_session(sim_url, "slow-2", key=sim_key, timing=slow, api="chat"),
+    )
+    app = TokentopApp(config, db_path=db, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_until(pilot, lambda: all(s.state == "streaming" for s in app.sessions))
+        # another tokentop records a run into the same database, not finished yet
+        other = await Store.open(db)
+        events = completed_events("an answer from another process")
+        elsewhere = await other.start_run(app.config.sessions[0], prompt="elsewhere")
+        other.add_events(elsewhere, events[:-1])
+        await other.flush()
+        try:
+            screen = await _open_history(app, pilot)
+            table = screen.query_one(DataTable)
+            ids = [s.current.run_id for s in app.sessions if s.current is not None]
+            assert len(ids) == 2 and all(run_id in table.rows for run_id in ids)
+            assert "3 running (2 in this dashboard)" in _count_line(screen)
+            first = ids[0]
+            assert _cell(table, first, "status") == "running"
+            tokens = int(_cell(table, first, "tokens").replace(",", ""))
+            # the live figures move while the screen is open
+            await wait_until(
+                pilot,
+                lambda: int(_cell(table, first, "tokens").replace(",", "")) > tokens + 10,
+                what="live tokens",
+            )
+            # a run of this dashboard ends, and the run elsewhere too: the table follows
+            app.sessions[0].cancel()
+            other.add_events(elsewhere, events[-1:])
+            await other.flush()
+            await wait_until(
+                pilot, lambda: "· 1 running in this dashboard" in _count_line(screen), within=10
+            )
+            assert _cell(table, first, "status") == "cancelled"
+            assert _cell(table, elsewhere, "status") == "completed"
+        finally:
+            await other.close()

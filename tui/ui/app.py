@@ -292,7 +292,7 @@ class TokentopApp(App[None]):
             self.notify(f"History is not available: {exc}", severity="warning")
             return
         if not self._return_to(HistoryScreen):
-            self.push_screen(HistoryScreen(self.store))
+            self.push_screen(HistoryScreen(self.store, sessions=self.sessions))
 
     def _return_to(self, screen_type: type[Screen[None]]) -> bool:
         """Go back to an open screen of ``screen_type`` (closing the screens above it)

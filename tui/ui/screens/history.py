@@ -4,16 +4,19 @@ The table is reloaded from the store whenever the search text (full-text search 
 prompts and outputs, debounced) or a filter (session, model, finish reason) changes. Store
 errors (a locked or broken database, a malformed search) are shown above the table and
 never end the app.
+
+While it is open the screen follows the runs that are running: those of this dashboard show
+their sessions' live figures (updated every :data:`LIVE_REFRESH_S`) and the table is read
+again when one starts or ends; runs running elsewhere are read again every
+:data:`STORE_RUNNING_RELOAD_S`. The count line says how many are running.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
-from rich.style import Style
-from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -26,48 +29,24 @@ from textual.widgets import DataTable, Footer, Input, Select, Static
 from tui.ui.commands import ScreenBindingCommands
 from tui.ui.key_routing import take_typed_key
 from tui.ui.screens.replay import ReplayScreen
-from tui.ui.style import TONE_VARIABLES, theme_styles
-from tui.ui.widgets.format import fmt_count, fmt_ms, fmt_rate
-from tui.vocab import FINISH_REASONS, MISSING, outcome_tone
+from tui.ui.widgets.run_table import RunTable
+from tui.vocab import FINISH_REASONS
 
 if TYPE_CHECKING:
+    from tui.session import SessionController
     from tui.store import Store
     from tui.store.records import RunSummary
+    from tui.stream.metrics import MetricsSnapshot
 
 SEARCH_DEBOUNCE_S = 0.25
 """Typing in the search box reloads the table this long after the last key."""
 
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("time", "time"),
-    ("session", "session"),
-    ("model", "model"),
-    ("status", "status"),
-    ("finish", "finish"),
-    ("tokens", "tokens"),
-    ("ttft", "TTFT"),
-    ("rate", "tok/s"),
-    ("prompt", "prompt"),
-)
-"""(column key, label) of the runs table, in order."""
+LIVE_REFRESH_S = 1.0
+"""How often the screen follows the runs that are running (live figures, their end)."""
 
-
-def fmt_started(value: object) -> str:
-    """A run's start time for the table: ``11-25 19:52:03`` (local time)."""
-    when: datetime | None = None
-    if isinstance(value, datetime):
-        when = value
-    elif isinstance(value, int | float):
-        when = datetime.fromtimestamp(value)
-    elif isinstance(value, str):
-        try:
-            when = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    if when is None:
-        return MISSING
-    if when.tzinfo is not None:
-        when = when.astimezone()
-    return when.strftime("%m-%d %H:%M:%S")
+STORE_RUNNING_RELOAD_S = 2.0
+"""A run running elsewhere (another tokentop) is read again this often: the store rewrites
+a running run's row every ``CHECKPOINT_S`` = 2 s."""
 
 
 class HistoryScreen(Screen[None]):
@@ -133,11 +112,15 @@ class HistoryScreen(Screen[None]):
     HistoryScreen #history-table { height: 1fr; }
     """
 
-    def __init__(self, store: Store, *, limit: int = 500) -> None:
-        """List up to ``limit`` runs of ``store`` (newest first)."""
+    def __init__(
+        self, store: Store, *, limit: int = 500, sessions: Sequence[SessionController] = ()
+    ) -> None:
+        """List up to ``limit`` runs of ``store`` (newest first); ``sessions``: this
+        dashboard's sessions, whose running runs show their live figures."""
         super().__init__()
         self.store = store
         self.limit = limit
+        self.sessions = list(sessions)
         self.runs: list[RunSummary] = []
         """The runs shown, in table order."""
         self.error: str | None = None
@@ -145,8 +128,8 @@ class HistoryScreen(Screen[None]):
         self.loads = 0
         """How many loads have completed (tests wait on it)."""
         self._debounce: Timer | None = None
-        self._colours: dict[str, Style] = {}
-        self._filtered = False
+        self._live_at_load: frozenset[str] = frozenset()
+        self._loaded_at = 0.0
         self._options_loaded = False
 
     def compose(self) -> ComposeResult:
@@ -160,23 +143,40 @@ class HistoryScreen(Screen[None]):
             )
         yield Static("", id="history-count")
         yield Static("", id="history-error", markup=False)
-        table: DataTable[Any] = DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield RunTable(id="history-table")
         yield Static("", id="history-empty")
         yield Footer()
 
     def on_mount(self) -> None:
-        """Set up the columns and load the newest runs."""
-        table = self.query_one(DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
+        """Load the newest runs, and follow the running ones."""
+        table = self.query_one(RunTable)
         self.set_focus(table)
-        self.watch(self.app, "theme", self._recolour, init=False)
+        self.watch(self.app, "theme", table.recolour, init=False)
+        self.set_interval(LIVE_REFRESH_S, self._follow_running, name="history-live")
         self.load_runs()
 
-    def _recolour(self) -> None:
-        """A new theme: the status colours come from its variables."""
-        self._fill_table(filtered=self._filtered)
+    def live_runs(self) -> dict[str, MetricsSnapshot]:
+        """The runs of this dashboard's sessions that are running, with their figures."""
+        live: dict[str, MetricsSnapshot] = {}
+        for session in self.sessions:
+            run = session.current
+            snapshot = session.snapshot() if run is not None and not run.done else None
+            if run is not None and snapshot is not None:
+                live[run.run_id] = snapshot
+        return live
+
+    def _follow_running(self) -> None:
+        """Live figures for the running runs; read the table again when one of this
+        dashboard's runs started or ended, or when a run running elsewhere may have moved."""
+        live = self.live_runs()
+        elsewhere = any(r.status == "running" and r.run_id not in live for r in self.runs)
+        if frozenset(live) != self._live_at_load or (
+            elsewhere and time.monotonic() - self._loaded_at >= STORE_RUNNING_RELOAD_S
+        ):
+            self.load_runs()
+            return
+        if live:
+            self.query_one(RunTable).update_live(live)
 
     def on_screen_resume(self) -> None:
         """Back from a replay or the dashboard: show runs saved in the meantime."""
@@ -201,6 +201,7 @@ class HistoryScreen(Screen[None]):
         session = self._filter("filter-session")
         model = self._filter("filter-model")
         finish = self._filter("filter-finish")
+        live = self.live_runs()
         try:
             runs = await self.store.list_runs(
                 search=search, session=session, model=model, finish=finish, limit=self.limit
@@ -209,11 +210,15 @@ class HistoryScreen(Screen[None]):
                 await self._load_filter_options(runs if not (search or session or model) else None)
         except Exception as exc:  # any store failure is shown, never fatal
             self._show_error(f"could not read the history: {exc}")
+            self._live_at_load = frozenset(live)
             self.loads += 1
             return
         self._show_error(None)
         self.runs = list(runs)
-        self._fill_table(filtered=bool(search or session or model or finish))
+        self._live_at_load = frozenset(live)
+        self._loaded_at = time.monotonic()
+        self.query_one(RunTable).show(self.runs, live)
+        self._describe(filtered=bool(search or session or model or finish), live=live)
         self.loads += 1
 
     async def _load_filter_options(self, runs: list[RunSummary] | None) -> None:
@@ -226,13 +231,8 @@ class HistoryScreen(Screen[None]):
         self.query_one("#filter-model", Select).set_options((m, m) for m in models)
         self._options_loaded = True
 
-    def _fill_table(self, *, filtered: bool) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
-        self._colours = theme_styles(self.app.get_css_variables(), TONE_VARIABLES.values())
-        for run in self.runs:
-            table.add_row(*self._cells(run), key=run.run_id)
-        self._filtered = filtered
+    def _describe(self, *, filtered: bool, live: dict[str, MetricsSnapshot]) -> None:
+        """The empty state and the count line for the runs just shown."""
         empty = not self.runs
         self.set_class(empty, "-empty")
         if empty:
@@ -245,25 +245,28 @@ class HistoryScreen(Screen[None]):
             self.query_one("#history-empty", Static).update(message)
         noun = "run" if len(self.runs) == 1 else "runs"
         more = f" (newest {self.limit})" if len(self.runs) >= self.limit else ""
+        running = self._running_note(live, filtered=filtered)
         hint = " · enter replays the selected run, o shows it at once" if self.runs else ""
-        self.query_one("#history-count", Static).update(f"{len(self.runs)} {noun}{more}{hint}")
-
-    def _cells(self, run: RunSummary) -> tuple[str | Text, ...]:
-        """The table cells of one run (same order as :data:`COLUMNS`)."""
-        prompt = " ".join(run.prompt.split())
-        tone = outcome_tone(run.status, run.finish_reason)
-        style = self._colours.get(TONE_VARIABLES[tone], Style())
-        return (
-            fmt_started(run.started_at),
-            run.session,
-            run.model or MISSING,
-            Text(run.status, style=style),
-            Text(run.finish_reason or MISSING, style=style),
-            Text(fmt_count(run.output_tokens), justify="right"),
-            Text(fmt_ms(run.ttft_ms), justify="right"),
-            Text(fmt_rate(run.tokens_per_s), justify="right"),
-            prompt[:60] + ("…" if len(prompt) > 60 else ""),
+        self.query_one("#history-count", Static).update(
+            f"{len(self.runs)} {noun}{more}{running}{hint}"
         )
+
+    def _running_note(self, live: dict[str, MetricsSnapshot], *, filtered: bool) -> str:
+        """`` · 3 running (2 in this dashboard)``: the shown runs the store has as running
+        and this dashboard's running runs (also those not saved, when nothing is filtered
+        out), or nothing when none runs."""
+        shown = {run.run_id for run in self.runs}
+        here = [run_id for run_id in live if run_id in shown or not filtered]
+        elsewhere = [r for r in self.runs if r.status == "running" and r.run_id not in live]
+        unsaved = "" if all(run_id in shown for run_id in here) else ", not all saved"
+        total = len(here) + len(elsewhere)
+        if not total:
+            return ""
+        if not here:
+            return f" · {total} running"
+        if not elsewhere:
+            return f" · {total} running in this dashboard{unsaved}"
+        return f" · {total} running ({len(here)} in this dashboard{unsaved})"
 
     def _show_error(self, message: str | None) -> None:
         self.error = message
@@ -288,7 +291,7 @@ class HistoryScreen(Screen[None]):
         if self._debounce is not None:
             self._debounce.stop()
         self.load_runs()
-        self.set_focus(self.query_one(DataTable))
+        self.set_focus(self.query_one(RunTable))
 
     @on(Select.Changed)
     def _filter_changed(self) -> None:
@@ -304,7 +307,7 @@ class HistoryScreen(Screen[None]):
     @property
     def selected_run_id(self) -> str | None:
         """The run under the table cursor."""
-        table = self.query_one(DataTable)
+        table = self.query_one(RunTable)
         if not self.runs or table.cursor_row < 0:
             return None
         return self.runs[min(table.cursor_row, len(self.runs) - 1)].run_id
@@ -347,7 +350,7 @@ class HistoryScreen(Screen[None]):
             search.value = ""  # the table reloads as for any change of the search
             return
         if self.focused is search:
-            self.set_focus(self.query_one(DataTable))
+            self.set_focus(self.query_one(RunTable))
             return
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
