@@ -251,3 +251,36 @@ async def test_escape_clears_the_overview_filter_and_a_second_escape_does_what_i
         assert field.has_focus
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.focused is overview.table, what="back to the table")
+
+
+async def test_the_raw_view_has_home_and_end_and_end_follows_again(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    streaming = "ttft=0.01,tps=150,tokens=6000"  # streams for the whole test
+    config = app_config(sim_session(sim_url, "raw · long", key=sim_key, timing=streaming))
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        main = _main(app)
+        await wait_until(pilot, lambda: app.begun and bool(main.panes), what="the pane")
+        main.show_session("raw · long")
+        app.simulate_key("v")
+        pane = main.panes[0]
+        raw = pane.raw_log
+        await wait_until(pilot, lambda: pane.raw and raw.max_scroll_y > 20, what="raw lines")
+        assert app.focused is raw
+
+        app.simulate_key("home")
+        await wait_until(pilot, lambda: raw.scroll_y == 0, what="the top")
+        lines = raw.line_count
+        await wait_until(pilot, lambda: raw.line_count > lines + 20, what="more events")
+        assert raw.scroll_y == 0  # new events do not pull it down
+        assert not raw.following
+
+        app.simulate_key("end")
+        await wait_until(pilot, lambda: raw.following, what="following again")
+        lines = raw.line_count
+        await wait_until(pilot, lambda: raw.line_count > lines + 20, what="more events")
+        await wait_until(
+            pilot, lambda: raw.scroll_y == raw.max_scroll_y > 0, what="the end, following"
+        )
+        assert app.sessions[0].running  # all of it while the run streams

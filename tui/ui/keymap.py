@@ -65,7 +65,16 @@ BINDING_IDS: dict[str, str] = {
     "replay.restart": "Replay: play the run again from the start",
     "replay.close": "Replay: close (quits a command-line replay)",
 }
-"""Every binding id tokentop defines, with what it does (for docs and validation)."""
+"""Every binding id of the app, its screens and the overview, with what it does (for docs
+and validation)."""
+
+WIDGET_BINDING_IDS: dict[str, str] = {
+    "help.close": "Key help: back to the screen",
+    "raw.top": "Raw events: the first event (stops following)",
+    "raw.bottom": "Raw events: the newest event, and follow the new ones",
+}
+"""Binding ids of the key help and of the session pane's widgets, with what they do:
+remappable like the others (:data:`BOUND_CLASSES` names their classes)."""
 
 
 def check_keymap(keymap: Mapping[str, str], known: Mapping[str, str] = BINDING_IDS) -> list[str]:
@@ -100,6 +109,7 @@ BOUND_CLASSES: tuple[tuple[str, str], ...] = (
     ("tui.ui.screens.history", "HistoryScreen"),
     ("tui.ui.screens.replay", "ReplayScreen"),
     ("tui.ui.screens.help", "HelpScreen"),
+    ("tui.ui.widgets.raw_log", "RawEventLog"),
 )
 """(module, class) of every screen and widget that declares bindings, besides the app."""
 

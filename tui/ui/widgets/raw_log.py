@@ -2,15 +2,20 @@
 
 A :class:`~textual.widgets.Log` (Line API: renders only visible lines) with ``max_lines``.
 It pulls from the run's bounded debug deque at 10 Hz while it is on screen, so a hidden raw
-view costs nothing.
+view costs nothing. It follows the newest events until the user scrolls up (``home``, page
+up, the wheel); ``end`` (or scrolling back to the bottom) follows again.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
 from textual.widgets import Log
 
 from tui.session import RAW_EVENT_LIMIT, DebugEvent, SessionRun
 from tui.stream.events import Connecting, Resumed, Retrying, Started
+from tui.ui.keymap import WIDGET_BINDING_IDS
 from tui.vocab import MISSING
 
 RAW_REFRESH_HZ = 10.0
@@ -71,6 +76,21 @@ class RawEventLog(Log):
     RawEventLog { height: 1fr; }
     """
 
+    BINDING_GROUP_TITLE = "Raw events"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "home", "top", "Top", id="raw.top", tooltip=WIDGET_BINDING_IDS["raw.top"], show=False
+        ),
+        Binding(
+            "end",
+            "bottom",
+            "Bottom",
+            id="raw.bottom",
+            tooltip=WIDGET_BINDING_IDS["raw.bottom"],
+            show=False,
+        ),
+    ]
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         # Room for the kept events plus the attempt summary written above them.
         super().__init__(max_lines=RAW_EVENT_LIMIT + 200, id=id, classes=classes, auto_scroll=True)
@@ -79,6 +99,26 @@ class RawEventLog(Log):
 
     def on_mount(self) -> None:
         self.set_interval(1 / RAW_REFRESH_HZ, self.pull, name="raw-log-pull")
+
+    @property
+    def following(self) -> bool:
+        """True while new events scroll the log to its end."""
+        return self.auto_scroll
+
+    def action_top(self) -> None:
+        """Jump to the first event and stay there while more arrive."""
+        self.auto_scroll = False
+        self.scroll_home(animate=False, immediate=True)
+
+    def action_bottom(self) -> None:
+        """Jump to the newest event and follow the new ones again."""
+        self.auto_scroll = True
+        self.scroll_end(animate=False, immediate=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        # a scroll away from the end stops following; back at the end, it follows again
+        self.auto_scroll = new_value >= self.max_scroll_y
 
     def follow_run(self, run: SessionRun | None) -> None:
         """Show ``run`` from its start (clears the log)."""
