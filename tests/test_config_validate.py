@@ -132,7 +132,8 @@ def test_merge_settings_and_build() -> None:
 def test_the_sessions_schema() -> None:
     for schema in (SessionConfig, ReconnectPolicy, Repeat, UiConfig, AlertRules, StoreConfig):
         assert list(keys_of(schema)) == list(schema.__dataclass_fields__)
-    assert required_keys(SessionConfig) == ["name", "model", "prompt"]
+    # prompt or turns: either is needed (tui.config.schema.session_conflicts says so)
+    assert required_keys(SessionConfig) == ["name", "model"]
     assert required_keys(Repeat) == ["every_s"] and required_keys(ReconnectPolicy) == []
     merged = {k.name for k in keys_of(SessionConfig).values() if k.merged}
     assert merged == {"params", "headers", "reconnect", "alerts"}

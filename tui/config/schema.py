@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
-from tui.config.validate import MERGED, Above, AtLeast, Hint, Invalid, not_blank
-from tui.vocab import Api
+from tui.config.conversation import Message, message_problems, prompts
+from tui.config.validate import MERGED, Above, AtLeast, Hint, Invalid, Replaces, not_blank
+from tui.vocab import Api, HistoryMode
 
 OnDrop: TypeAlias = Literal["resume", "restart", "fail"]
 
@@ -171,8 +172,20 @@ class SessionConfig:
     """Unique session name."""
     model: Annotated[str, not_blank]
     """Model name sent to the server."""
-    prompt: Annotated[str, not_blank]
-    """``input`` (responses) or the one user message (chat)."""
+    prompt: Annotated[str, not_blank, Replaces(("turns",))] = ""
+    """``input`` (responses) or the user message (chat) of a one-turn session (``""`` when
+    ``turns`` is given: see :attr:`script`)."""
+    turns: Annotated[tuple[str, ...], prompts, Replaces(("prompt",))] = ()
+    """A scripted conversation: the prompts of its turns, sent one after another, each with
+    the history so far (instead of ``prompt``; a session's own ``prompt`` or ``turns``
+    replaces the other one of ``[defaults]``; both in one table are an error)."""
+    messages: tuple[Message, ...] = ()
+    """Seeded history (few-shot), sent before turn 1 of every conversation."""
+    history: HistoryMode = "auto"
+    """How a Responses follow-up carries the history: ``auto`` (``previous_response_id``
+    while the server keeps responses, else the earlier turns as input items), ``server``
+    (only ``previous_response_id``) or ``client`` (always the items). Chat Completions
+    always sends the whole ``messages`` list."""
     base_url: Annotated[str, sim_or_http_url] = "sim"
     """Server base URL including ``/v1``, or ``sim`` for the built-in simulator."""
     api_key_env: Annotated[str | None, env_var_name] = None
@@ -206,6 +219,17 @@ class SessionConfig:
         """True when this session talks to the built-in simulator."""
         return is_simulator_url(self.base_url)
 
+    @property
+    def script(self) -> tuple[str, ...]:
+        """The prompts of a conversation's turns: ``turns``, else the one ``prompt``."""
+        return self.turns or (self.prompt,)
+
+    @property
+    def server_keeps(self) -> bool:
+        """False when ``params`` sends ``store = false`` (Responses: the server keeps no
+        response, so there is no ``previous_response_id`` to continue from)."""
+        return self.params.get("store") is not False
+
     def api_key(self) -> str | None:
         """The API key from the environment, read at request time (never stored)."""
         if self.api_key_env is None:
@@ -230,6 +254,28 @@ def session_conflicts(settings: Mapping[str, Any]) -> Iterator[tuple[tuple[str, 
             ("background",),
             'background is only valid with api = "responses" (chat has no background mode)',
         )
+    if settings["prompt"] and settings["turns"]:
+        yield (
+            ("turns",),
+            "prompt and turns both say what to send: give prompt for one turn, or turns "
+            "for a scripted conversation (the prompt as its first turn)",
+        )
+    elif not settings["prompt"] and not settings["turns"]:
+        yield (("prompt",), "missing required key 'prompt' (or turns, for a conversation)")
+    if settings["history"] == "server":
+        if settings["api"] != "responses":
+            yield (
+                ("history",),
+                'history = "server" needs api = "responses": Chat Completions keeps no '
+                "state on the server (it always sends the whole messages list)",
+            )
+        elif settings["params"].get("store") is False:
+            yield (
+                ("history",),
+                'history = "server" continues from previous_response_id, but params.store = '
+                'false keeps no response on the server: use "auto" or "client"',
+            )
+    yield from message_problems(settings["messages"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,10 @@ A schema class is a frozen dataclass whose field types say what its TOML value m
 - ``bool``, ``int``, ``float`` (an integer is accepted and converted), ``str``, a ``Literal`` of
   strings (the only values allowed), ``tuple[str, ...]`` (an array of strings),
   ``Mapping[str, str]``, ``Mapping[str, Any]`` (any table),
-  another schema class (a nested table, checked key by key), and ``X | None`` (an optional
-  key: TOML has no null, so ``None`` only ever comes from the default);
+  another schema class (a nested table, checked key by key), ``tuple[Schema, ...]`` (an
+  array of such tables, each checked key by key; item ``n`` of ``messages`` is reported as
+  ``messages.n``, counted from 1), and ``X | None`` (an optional key: TOML has no null, so
+  ``None`` only ever comes from the default);
 - ``Annotated`` metadata refines a type: a *rule* is a callable ``(key, value) -> value`` that
   runs after the type check and raises :class:`Invalid` or returns the value (possibly
   normalized), e.g. :class:`AtLeast`; :data:`MERGED` marks a table that a session merges key by
@@ -99,6 +101,14 @@ MERGED = _Merged()
 """Metadata of a table field: a session's table is merged key by key over ``[defaults]``'s."""
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Replaces:
+    """Metadata of a field: when a table sets it, the base table's values of ``keys`` are
+    not merged in (``turns`` in a session replaces a ``prompt`` of ``[defaults]``)."""
+
+    keys: tuple[str, ...]
+
+
 # --- the TOML type of a value ----------------------------------------------------------------
 
 
@@ -172,6 +182,21 @@ def _string_array(key: str, value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _table_array(key: str, value: object) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, list):
+        raise _wrong_type(key, "an array of tables", value)
+    bad = [i for i, v in enumerate(value) if not isinstance(v, dict)]
+    if bad:
+        raise Invalid(
+            f"{key} must be an array of tables (item {bad[0] + 1} is a {type_name(value[bad[0]])})"
+        )
+    return tuple(value)
+
+
+def _is_schema(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
 def _choice(allowed: tuple[str, ...]) -> Rule:
     def check(key: str, value: object) -> str:
         text = _text(key, value)
@@ -183,23 +208,26 @@ def _choice(allowed: tuple[str, ...]) -> Rule:
     return check
 
 
-def _base_check(tp: Any) -> tuple[Rule, type | None]:
-    """The type check for ``tp`` (without ``Annotated``), and its schema class if it is one."""
+def _base_check(tp: Any) -> tuple[Rule, type | None, bool]:
+    """The type check for ``tp`` (without ``Annotated``), its schema class if it is one (or
+    an array of them), and whether it is an array of such tables."""
     origin, args = get_origin(tp), get_args(tp)
     if origin in (Union, types.UnionType):
         (inner,) = [a for a in args if a is not type(None)]
         return _base_check(inner)
     if origin is Literal:
-        return _choice(args), None
+        return _choice(args), None, False
     if origin is Mapping and args[1] in (str, Any):
-        return (_string_table if args[1] is str else table), None
+        return (_string_table if args[1] is str else table), None, False
     if origin is tuple and args == (str, ...):
-        return _string_array, None
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return table, tp
+        return _string_array, None, False
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis and _is_schema(args[0]):
+        return _table_array, args[0], True
+    if _is_schema(tp):
+        return table, tp, False
     simple: dict[Any, Rule] = {bool: _boolean, int: _integer, float: _number, str: _text}
     if tp in simple:
-        return simple[tp], None
+        return simple[tp], None, False
     raise TypeError(f"no TOML check for the type {tp!r}")
 
 
@@ -216,8 +244,12 @@ class Key:
     to_float: bool
     """Whether the checked number is stored as a float (``float`` fields accept integers)."""
     schema: type | None
-    """The schema class of a nested table."""
+    """The schema class of a nested table (of each table, for an array of tables)."""
+    array: bool
+    """An array of tables of :attr:`schema`."""
     merged: bool
+    replaces: tuple[str, ...]
+    """Keys of a base table that a value of this key replaces (see :class:`Replaces`)."""
     hint: str | None
     default: Callable[[], Any] | None
     """Makes the default value; None for a required key."""
@@ -253,14 +285,16 @@ def _unpack(tp: Any) -> tuple[Any, tuple[Any, ...]]:
 
 def _key(name: str, annotation: Any, default: Callable[[], Any] | None) -> Key:
     tp, metadata = _unpack(annotation)
-    type_check, nested = _base_check(tp)
+    type_check, nested, array = _base_check(tp)
     return Key(
         name=name,
         type_check=type_check,
         rules=tuple(m for m in metadata if callable(m)),
         to_float=type_check is _number,
         schema=nested,
+        array=array,
         merged=MERGED in metadata,
+        replaces=tuple(n for m in metadata if isinstance(m, Replaces) for n in m.keys),
         hint=next((m.text for m in metadata if isinstance(m, Hint)), None),
         default=default,
     )
@@ -317,20 +351,36 @@ def check_table(
         except Invalid as exc:
             report(path, str(exc))
             continue
-        if key.schema is not None:
-            for sub in required_keys(key.schema):
-                if sub not in checked:
-                    hint = keys_of(key.schema)[sub].hint
-                    report((*path, sub), f"{dotted} needs {sub}" + (f" ({hint})" if hint else ""))
-            checked = check_table(key.schema, checked, report, path)
+        if key.schema is not None and key.array:
+            checked = tuple(
+                _check_nested(key.schema, item, report, (*path, str(n)))
+                for n, item in enumerate(checked, 1)
+            )
+        elif key.schema is not None:
+            checked = _check_nested(key.schema, checked, report, path)
         out[name] = checked
     return out
 
 
+def _check_nested(
+    schema: type, raw: Mapping[str, object], report: Report, path: tuple[str, ...]
+) -> dict[str, Any]:
+    """A nested table's valid keys; a missing required key is reported with its hint."""
+    dotted = ".".join(path)
+    for sub in required_keys(schema):
+        if sub not in raw:
+            hint = keys_of(schema)[sub].hint
+            report((*path, sub), f"{dotted} needs {sub}" + (f" ({hint})" if hint else ""))
+    return check_table(schema, raw, report, path)
+
+
 def merge(schema: type, base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``over``'s values over ``base``'s; the :data:`MERGED` tables are merged key by key."""
-    merged = {**base, **over}
-    for key in keys_of(schema).values():
+    """``over``'s values over ``base``'s; the :data:`MERGED` tables are merged key by key, and
+    a key ``over`` sets drops the base's keys it :class:`Replaces`."""
+    keys = keys_of(schema).values()
+    replaced = {name for key in keys if key.name in over for name in key.replaces}
+    merged = {**{k: v for k, v in base.items() if k not in replaced or k in over}, **over}
+    for key in keys:
         if key.merged and key.name in base and key.name in over:
             merged[key.name] = {**base[key.name], **over[key.name]}
     return merged
@@ -339,14 +389,18 @@ def merge(schema: type, base: Mapping[str, Any], over: Mapping[str, Any]) -> dic
 def settings(schema: type, values: Mapping[str, Any]) -> dict[str, Any]:
     """Every key's value: from checked ``values`` (nested tables built), else its default.
 
-    A required key without a value is left out, as is a nested table that cannot be built
-    (its missing key has been reported by :func:`check_table`) when its field has a default.
+    A required key without a value is left out, as is a nested table (or an array with a
+    table) that cannot be built (its missing key has been reported by :func:`check_table`)
+    when its field has a default.
     """
     out: dict[str, Any] = {}
     for key in keys_of(schema).values():
         if key.name in values:
             value = values[key.name]
-            if key.schema is not None:
+            if key.schema is not None and key.array:
+                items = [build(key.schema, item) for item in value]
+                value = None if None in items else tuple(items)
+            elif key.schema is not None:
                 value = build(key.schema, value)
             if value is not None:
                 out[key.name] = value
