@@ -3,9 +3,11 @@ and the table's columns on a terminal that changes size."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Static
 
 from tests.store.conftest import completed_events
@@ -117,3 +119,40 @@ async def test_history_counts_and_follows_the_runs_that_are_running(
             assert _cell(table, elsewhere, "status") == "completed"
         finally:
             await other.close()
+
+
+async def test_history_columns_refit_on_every_resize(
+    sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
+) -> None:
+    prompt = "Compare the latency of these two gateways under load, step by step. " * 5
+    config = app_config(sim_session(sim_url, "wide", key=sim_key, prompt=prompt))
+    app = TokentopApp(config, db_path=tmp_path / "runs.db", theme_dirs=theme_dirs)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await wait_until(pilot, lambda: app.begun and app.sessions[0].state == "done")
+        screen = await _open_history(app, pilot)
+        table = screen.query_one(DataTable)
+        await wait_until(pilot, lambda: table.size.width == 80, what="laid out")
+
+        def prompt_width() -> int:
+            return table.columns["prompt"].get_render_width(table) - 2 * table.cell_padding  # type: ignore[index]
+
+        narrow = prompt_width()
+
+        def fills(width: int) -> bool:
+            # the columns take the whole width: no sideways scrolling, no empty band
+            return table.size.width == width and table.virtual_size.width == width
+
+        widths: dict[int, int] = {}
+        for width in (120, 200):
+            await pilot.resize_terminal(width, 30)
+            await wait_until(pilot, partial(fills, width), what=f"columns at {width}")
+            widths[width] = prompt_width()
+            shown = str(table.get_cell_at(Coordinate(0, len(table.columns) - 1)))
+            assert len(shown) == widths[width] and shown.endswith("…")
+        assert widths[200] - widths[120] == 80 and widths[120] > narrow
+        await pilot.resize_terminal(80, 30)
+        await wait_until(pilot, lambda: prompt_width() == narrow, what="back at 80")
+        # at 80 columns the prompt fills what is left, or keeps its least width
+        from tui.ui.widgets.run_table import PROMPT_MIN_WIDTH
+
+        assert fills(80) or narrow == PROMPT_MIN_WIDTH

@@ -1,7 +1,9 @@
-"""RunTable: the history's table of saved runs, with live figures for the runs still
-streaming in this dashboard.
+"""RunTable: the history's table of saved runs, fitted to its width, with live figures for
+the runs still streaming in this dashboard.
 
-A run that is running in this dashboard shows
+The columns are measured from their cells; the prompt column takes the width that is left
+(at least :data:`PROMPT_MIN_WIDTH`), so the table fills the terminal when it grows and
+shrinks back when it narrows, on every resize. A run that is running in this dashboard shows
 the controller's live snapshot (tokens so far, TTFT, rolling tokens/s) instead of the
 store's last checkpoint of it, updated in place by :meth:`RunTable.update_live`.
 """
@@ -12,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
@@ -37,8 +40,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 """(column key, label) of the runs table, in order; the prompt takes the width left."""
 
-PROMPT_CHARS = 60
-"""The most of a prompt a cell shows."""
+PROMPT_MIN_WIDTH = 12
+"""The prompt column is never narrower than this (the table scrolls sideways instead)."""
+
+PROMPT_MAX_CHARS = 400
+"""The most of a prompt a cell holds (one line)."""
 
 LIVE_CELLS = ("status", "tokens", "ttft", "rate")
 """The cells a live snapshot updates."""
@@ -63,6 +69,15 @@ def fmt_started(value: object) -> str:
     return when.strftime("%m-%d %H:%M:%S")
 
 
+def _cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, an ellipsis marking a cut."""
+    if cell_len(text) <= width:
+        return text
+    out = Text(text)
+    out.truncate(width, overflow="ellipsis")
+    return out.plain
+
+
 class RunTable(DataTable[Any]):
     """Saved runs, one row each (keyed by run id), newest first."""
 
@@ -72,6 +87,8 @@ class RunTable(DataTable[Any]):
         """The runs shown, in table order."""
         self.live: dict[str, MetricsSnapshot] = {}
         """Live snapshots of the shown runs that are running in this dashboard."""
+        self.prompt_width = 0
+        """The prompt column's width now."""
         self._colours: dict[str, Style] = {}
 
     def show(self, runs: Sequence[RunSummary], live: Mapping[str, MetricsSnapshot]) -> None:
@@ -83,6 +100,11 @@ class RunTable(DataTable[Any]):
     def recolour(self) -> None:
         """A new theme: the status colours come from its variables."""
         self._build()
+
+    def on_resize(self) -> None:
+        """Fit the prompt column to the new width (grown or shrunk)."""
+        if self.runs and self._prompt_width(self._cells()) != self.prompt_width:
+            self._build()
 
     def update_live(self, live: Mapping[str, MetricsSnapshot]) -> None:
         """Update the live cells of the shown runs found in ``live`` (in place)."""
@@ -98,9 +120,8 @@ class RunTable(DataTable[Any]):
     # -- building ----
 
     def _row(self, run: RunSummary) -> tuple[str | Text, ...]:
-        """The cells of one run (same order as :data:`COLUMNS`)."""
-        prompt = " ".join(run.prompt.split())
-        prompt = prompt[:PROMPT_CHARS] + ("…" if len(prompt) > PROMPT_CHARS else "")
+        """The cells of one run (same order as :data:`COLUMNS`), the prompt whole."""
+        prompt = " ".join(run.prompt[: PROMPT_MAX_CHARS * 2].split())[:PROMPT_MAX_CHARS]
         snapshot = self.live.get(run.run_id)
         status: str = run.status
         tokens, ttft, rate = run.output_tokens, run.ttft_ms, run.tokens_per_s
@@ -123,13 +144,38 @@ class RunTable(DataTable[Any]):
             prompt,
         )
 
+    def _cells(self) -> list[tuple[str | Text, ...]]:
+        return [self._row(run) for run in self.runs]
+
+    def _fixed_widths(self, rows: list[tuple[str | Text, ...]]) -> list[int]:
+        """The widths of every column but the prompt: their widest cell or label."""
+        widths = [cell_len(label) for _, label in COLUMNS[:-1]]
+        for row in rows:
+            for index, cell in enumerate(row[:-1]):
+                widths[index] = max(widths[index], cell_len(str(cell)))
+        return widths
+
+    def _prompt_width(self, rows: list[tuple[str | Text, ...]]) -> int:
+        """What is left for the prompt at the table's width (the whole of the longest
+        prompt when that is less)."""
+        width = self.size.width or self.app.size.width
+        if len(rows) + 1 > self.size.height:  # the vertical scrollbar takes its share
+            width -= self.styles.scrollbar_size_vertical
+        pad = 2 * self.cell_padding
+        used = sum(w + pad for w in self._fixed_widths(rows)) + pad
+        longest = max((cell_len(str(row[-1])) for row in rows), default=0)
+        return max(PROMPT_MIN_WIDTH, cell_len(COLUMNS[-1][1]), min(width - used, longest))
+
     def _build(self) -> None:
         cursor = self.cursor_row
         self._colours = theme_styles(self.app.get_css_variables(), TONE_VARIABLES.values())
+        rows = self._cells()
+        self.prompt_width = prompt_width = self._prompt_width(rows)
         self.clear(columns=True)
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
-        for run in self.runs:
-            self.add_row(*self._row(run), key=run.run_id)
+        widths = [*self._fixed_widths(rows), prompt_width]
+        for (key, label), width in zip(COLUMNS, widths, strict=True):
+            self.add_column(label, key=key, width=width)
+        for run, row in zip(self.runs, rows, strict=True):
+            self.add_row(*row[:-1], _cut(str(row[-1]), prompt_width), key=run.run_id)
         if self.runs:
             self.move_cursor(row=min(max(cursor, 0), len(self.runs) - 1), animate=False)
