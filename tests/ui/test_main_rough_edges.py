@@ -284,3 +284,45 @@ async def test_the_raw_view_has_home_and_end_and_end_follows_again(
             pilot, lambda: raw.scroll_y == raw.max_scroll_y > 0, what="the end, following"
         )
         assert app.sessions[0].running  # all of it while the run streams
+
+
+@pytest.mark.parametrize(
+    ("keymap", "key", "shown"), [({}, "t", "t"), ({"pane.thinking": "ctrl+k"}, "ctrl+k", "^k")]
+)
+async def test_the_reasoning_block_says_how_to_open_it_and_a_pane_key_does(
+    sim_url: str,
+    sim_key: str,
+    theme_dirs: list[Path | None],
+    keymap: dict[str, str],
+    key: str,
+    shown: str,
+) -> None:
+    from textual.widgets import Collapsible
+
+    config = app_config(
+        sim_session(sim_url, "reasoning", model="sim-think", key=sim_key, timing=QUICK),
+        keymap=keymap,
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        main = _main(app)
+        await wait_until(pilot, lambda: app.begun and bool(main.panes), what="the pane")
+        main.show_session("reasoning")
+        pane = main.panes[0]
+        block = pane.transcript.query_one("#reasoning", Collapsible)
+        body = block.query_one("#reasoning-md")
+        await wait_until(pilot, lambda: block.display and block.region.height > 0, what="reasoning")
+        assert block.collapsed and body.region.height == 0
+        title = str(block.title)
+        assert f"press {shown} to show" in title, title  # the hint on the collapsed block
+        await pilot.press(key)
+        await wait_until(pilot, lambda: not block.collapsed and body.region.height > 0)
+        assert f"press {shown} to hide" in str(block.title)
+        await pilot.press(key)
+        await wait_until(pilot, lambda: block.collapsed, what="collapsed again")
+        # the key is in the key help, with its id
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: app.screen is not main, what="the key help")
+        rows = getattr(app.screen, "rows", [])
+        thinking = [row for row in rows if row.binding_id == "pane.thinking"]
+        assert thinking and thinking[0].keys == [shown] and thinking[0].description == "Thinking"

@@ -72,6 +72,7 @@ WIDGET_BINDING_IDS: dict[str, str] = {
     "help.close": "Key help: back to the screen",
     "raw.top": "Raw events: the first event (stops following)",
     "raw.bottom": "Raw events: the newest event, and follow the new ones",
+    "pane.thinking": "Session: show or hide the run's reasoning (thinking)",
 }
 """Binding ids of the key help and of the session pane's widgets, with what they do:
 remappable like the others (:data:`BOUND_CLASSES` names their classes)."""
@@ -110,6 +111,7 @@ BOUND_CLASSES: tuple[tuple[str, str], ...] = (
     ("tui.ui.screens.replay", "ReplayScreen"),
     ("tui.ui.screens.help", "HelpScreen"),
     ("tui.ui.widgets.raw_log", "RawEventLog"),
+    ("tui.ui.widgets.session_pane", "SessionPane"),
 )
 """(module, class) of every screen and widget that declares bindings, besides the app."""
 

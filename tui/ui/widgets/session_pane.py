@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
@@ -24,12 +26,13 @@ from textual.widgets import Static
 
 from tui.session import SessionController, SessionRun
 from tui.stream.events import Finished, RawEvent, RunEvent, TextDelta, ToolCallDelta
+from tui.ui.keymap import WIDGET_BINDING_IDS
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.raw_log import RawEventLog
 from tui.ui.widgets.run_history import RunHistory
 from tui.ui.widgets.transcript import TranscriptView
-from tui.ui.widgets.transcript_items import catch_up_events
+from tui.ui.widgets.transcript_items import ReasoningBlock, catch_up_events
 from tui.vocab import TONE_GLYPHS
 
 METRICS_HZ = 5.0
@@ -62,6 +65,17 @@ class SessionPane(Vertical):
     SessionPane RunHistory { display: none; }
     SessionPane.-repeat RunHistory { display: block; }
     """
+
+    BINDING_GROUP_TITLE = "Session"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "t",
+            "toggle_thinking",
+            "Thinking",
+            id="pane.thinking",
+            tooltip=WIDGET_BINDING_IDS["pane.thinking"],
+        ),
+    ]
 
     @dataclass
     class RunStarted(Message):
@@ -131,6 +145,7 @@ class SessionPane(Vertical):
         return f"{s.name} ─ {s.model} · {s.api} · {where}"
 
     def on_mount(self) -> None:
+        self.transcript.query_one("#reasoning", ReasoningBlock).key = self._thinking_key()
         self.set_class(self.live.session.repeat is not None, "-repeat")
         self._unsubscribe = self.live.subscribe(self)
         run = self.live.current
@@ -227,6 +242,18 @@ class SessionPane(Vertical):
         self.transcript.set_following(following)
         self.set_class(not following, "-unfollowed")
         return following
+
+    def _thinking_key(self) -> str:
+        """The key of :meth:`action_toggle_thinking` as displayed, ``[keymap]`` remaps
+        included (the app's ``config.keymap``, when it has one)."""
+        keymap = getattr(getattr(self.app, "config", None), "keymap", None) or {}
+        keys = keymap.get("pane.thinking") or "t"
+        return self.app.get_key_display(Binding(keys.split(",")[0].strip(), "toggle_thinking"))
+
+    def action_toggle_thinking(self) -> None:
+        """Open or close the run's reasoning block."""
+        if self.transcript.toggle_reasoning() is None:
+            self.notify(f"{self.live.name}: no reasoning in this run.", timeout=2)
 
     def watch_raw(self, raw: bool) -> None:
         self.set_class(raw, "-raw")

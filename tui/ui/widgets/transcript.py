@@ -18,7 +18,7 @@ from typing import Literal
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets import Markdown, Static
 
 from tui.stream.events import (
     Finished,
@@ -31,7 +31,7 @@ from tui.stream.events import (
 )
 from tui.ui.textual_private import anchor_released
 from tui.ui.widgets.answer import PLAIN_AFTER_CHARS, MarkdownFeed, SegmentedAnswer
-from tui.ui.widgets.transcript_items import Notices, ToolCalls
+from tui.ui.widgets.transcript_items import Notices, ReasoningBlock, ToolCalls
 from tui.vocab import STATE_GLYPHS, TONE_GLYPHS
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class TranscriptView(VerticalScroll):
         """Seconds from the oldest buffered text to its render, per flush (while shown)."""
 
     def compose(self) -> ComposeResult:
-        with Collapsible(title="reasoning", collapsed=True, id="reasoning"):
+        with ReasoningBlock(id="reasoning"):
             yield Markdown(id="reasoning-md")
         yield Vertical(id="tools")
         yield Static(self._placeholder, id="placeholder")
@@ -134,6 +134,15 @@ class TranscriptView(VerticalScroll):
     # -- state ----
     # Set on the widgets themselves, not as classes of the view: a class change restyles the
     # whole subtree, which holds every Markdown block of the answer.
+
+    def toggle_reasoning(self) -> bool | None:
+        """Open or close the reasoning block: True once open, False once closed, None when
+        the run has no reasoning."""
+        if not self._reasoning:
+            return None
+        block = self.query_one("#reasoning", ReasoningBlock)
+        block.collapsed = not block.collapsed
+        return not block.collapsed
 
     @property
     def has_output(self) -> bool:

@@ -9,10 +9,39 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Collapsible, Static
 
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import ReasoningDelta, RunEvent, TextDelta, ToolCallDelta
+
+
+def reasoning_title(collapsed: bool, key: str | None) -> str:
+    """The reasoning block's title: how to open it while collapsed, how to close it open."""
+    if key is None:
+        return "reasoning · enter or a click shows it" if collapsed else "reasoning"
+    return f"reasoning · press {key} to {'show' if collapsed else 'hide'} it"
+
+
+class ReasoningBlock(Collapsible):
+    """A run's reasoning, collapsed at first; its title says which key opens and closes it
+    (:attr:`key`, set by the owner that binds one; without, enter or a click)."""
+
+    def __init__(self, *children: Widget, id: str | None = None) -> None:
+        super().__init__(*children, title=reasoning_title(True, None), collapsed=True, id=id)
+        self._key: str | None = None
+
+    @property
+    def key(self) -> str | None:
+        """The key shown in the title (as displayed, ``t`` or ``^k``)."""
+        return self._key
+
+    @key.setter
+    def key(self, key: str | None) -> None:
+        self._key = key
+        self.title = reasoning_title(self.collapsed, key)
+
+    def watch_collapsed(self, collapsed: bool) -> None:
+        self.title = reasoning_title(collapsed, self._key)
 
 
 class TranscriptNotice(NamedTuple):
