@@ -9,9 +9,11 @@ unknown run id, any :class:`~tui.store.errors.StoreError`) print one line on std
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
@@ -19,6 +21,8 @@ from tui.cli_common import aligned, db_option, db_path, emit, fmt_num, run_store
 from tui.vocab import FINISH_REASONS, MISSING, RUN_STATUSES, STORED_STATUSES
 
 if TYPE_CHECKING:
+    from tui.store.conversation_records import ConversationSummary
+    from tui.store.export import ExportFormat
     from tui.store.records import PruneResult, RoundRecord, RunSummary
 
 FINISH_CHOICES: tuple[str, ...] = (
@@ -77,36 +81,74 @@ def rounds_table(rounds: list[RoundRecord]) -> str:
     return "\n".join(aligned(rows, right={3, 6})) + "\n"
 
 
+def conversations_table(conversations: list[ConversationSummary]) -> str:
+    """Conversations as a plain text table (local times), one line per conversation: its
+    id prefix, last activity, session, model, turns, the status of its latest run and the
+    start of its first prompt."""
+    header = ("CONVERSATION", "TIME", "SESSION", "MODEL", "TURNS", "STATUS", "PROMPT")
+    rows = [header]
+    for found in conversations:
+        prompt = " ".join(found.first_prompt.split())
+        rows.append(
+            (
+                found.id[:14],
+                found.last_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+                found.session[:28],
+                found.model[:28],
+                str(found.turns),
+                found.last_status,
+                prompt if len(prompt) <= PROMPT_WIDTH else prompt[: PROMPT_WIDTH - 1] + "…",
+            )
+        )
+    return "\n".join(aligned(rows, right={4})) + "\n"
+
+
+PROMPT_WIDTH = 40
+"""How much of a conversation's first prompt ``tokentop history`` shows."""
+
+
 @click.command("history")
-@click.option("--search", metavar="TEXT", help="Full-text search in prompts and outputs.")
-@click.option("--session", metavar="NAME", help="Only runs of this session.")
-@click.option("--model", metavar="M", help="Only runs of this model.")
+@click.option(
+    "--search", metavar="TEXT", help="Full-text search in the prompts and answers of any turn."
+)
+@click.option("--session", metavar="NAME", help="Only conversations (runs) of this session.")
+@click.option("--model", metavar="M", help="Only conversations (runs) of this model.")
 @click.option(
     "--finish",
     metavar="REASON",
     type=click.Choice(FINISH_CHOICES),
-    help="Only runs with this finish reason (or interrupted / running).",
+    help="Only conversations with a run (only runs) with this finish reason (or interrupted "
+    "/ running).",
 )
 @click.option(
     "--since",
     metavar="SPAN",
     callback=time_span,
-    help="Only runs started within this span (90s, 10m, 1h, 7d, 2w).",
+    help="Only conversations with a run (only runs) started within this span (90s, 10m, 1h, "
+    "7d, 2w).",
 )
 @click.option(
-    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most N runs."
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="At most N conversations (runs, rounds).",
+)
+@click.option(
+    "--runs", "list_runs", is_flag=True, help="List the single runs instead of conversations."
 )
 @click.option(
     "--rounds",
     "list_rounds",
     is_flag=True,
-    help="List compare rounds instead of runs (with --since, --limit, --json).",
+    help="List compare rounds instead of conversations (with --since, --limit, --json).",
 )
 @click.option(
     "--json",
     "as_json",
     is_flag=True,
-    help="JSON lines (the run --jsonl result records; with --rounds, one line per round).",
+    help="JSON lines: one per conversation; with --runs, the run --jsonl result records; "
+    "with --rounds, one per round.",
 )
 @db_option
 def history_command(
@@ -116,50 +158,101 @@ def history_command(
     finish: str | None,
     since: float | None,
     limit: int,
+    list_runs: bool,
     list_rounds: bool,
     as_json: bool,
     db: Path | None,
 ) -> None:
-    """List stored runs (or compare rounds), newest first."""
+    """List stored conversations with their turn count (or single runs, or compare rounds),
+    the latest first."""
     path = db_path(db)
     if list_rounds:
+        if list_runs:
+            raise click.UsageError("--runs and --rounds exclude each other")
         if search or session or model or finish:
             raise click.UsageError(
-                "--search, --session, --model and --finish choose runs; --rounds takes "
-                "--since, --limit and --json"
+                "--search, --session, --model and --finish choose conversations or runs; "
+                "--rounds takes --since, --limit and --json"
             )
         _history_rounds(path, since=since, limit=limit, as_json=as_json)
         return
+    filters = Filters(search, session, model, finish, since, limit)
+    if list_runs:
+        _history_runs(path, filters, as_json=as_json)
+    else:
+        _history_conversations(path, filters, as_json=as_json)
+
+
+class Filters(NamedTuple):
+    """What ``tokentop history`` was asked to list (``since``: seconds back from now)."""
+
+    search: str | None
+    session: str | None
+    model: str | None
+    finish: str | None
+    since: float | None
+    limit: int
+
+    def query(self) -> dict[str, Any]:
+        """As keyword arguments of ``Store.list_runs`` and ``Store.list_conversations``."""
+        from tui.store.window import started_since
+
+        since = None if self.since is None else started_since(self.since)
+        return {
+            "search": self.search,
+            "session": self.session,
+            "model": self.model,
+            "finish": self.finish,
+            "since": since,
+            "limit": self.limit,
+        }
+
+    def nothing(self, what: str) -> str:
+        """What to say when nothing was found."""
+        filtered = self.search or self.session or self.model or self.finish
+        return f"no {what} match" if filtered or self.since is not None else "no runs yet"
+
+
+def _history_runs(path: Path, filters: Filters, *, as_json: bool) -> None:
+    """``tokentop history --runs``: the stored runs, newest first."""
 
     async def main() -> list[RunSummary]:
         from tui.store import Store
-        from tui.store.window import started_since
 
-        store = await Store.open(path, readonly=True)
-        try:
-            return await store.list_runs(
-                search=search,
-                session=session,
-                model=model,
-                finish=finish,
-                limit=limit,
-                since=None if since is None else started_since(since),
-            )
-        finally:
-            await store.close()
+        async with await Store.open(path, readonly=True) as store:
+            return await store.list_runs(**filters.query())
 
     runs = run_store(main)
-    out = sys.stdout
     if as_json:
         from tui.store import result_record
         from tui.store.export import json_line
 
-        emit("".join(json_line(result_record(r)) for r in runs), out)
+        emit("".join(json_line(result_record(r)) for r in runs), sys.stdout)
     elif runs:
-        emit(history_table(runs), out)
+        emit(history_table(runs), sys.stdout)
     else:
-        filtered = search or session or model or finish or since is not None
-        click.echo("no runs match" if filtered else "no runs yet", err=True)
+        click.echo(filters.nothing("runs"), err=True)
+
+
+def _history_conversations(path: Path, filters: Filters, *, as_json: bool) -> None:
+    """``tokentop history``: the stored conversations, the latest activity first."""
+
+    async def main() -> list[ConversationSummary]:
+        from tui.store import Store
+
+        async with await Store.open(path, readonly=True) as store:
+            return await store.list_conversations(**filters.query())
+
+    found = run_store(main)
+    if as_json:
+        from tui.store.conversation_records import conversation_fields
+        from tui.store.export import json_line
+
+        emit("".join(json_line(conversation_fields(c)) for c in found), sys.stdout)
+    elif found:
+        emit(conversations_table(found), sys.stdout)
+    else:
+        click.echo(filters.nothing("conversations"), err=True)
 
 
 def _history_rounds(path: Path, *, since: float | None, limit: int, as_json: bool) -> None:
@@ -191,14 +284,15 @@ def _history_rounds(path: Path, *, since: float | None, limit: int, as_json: boo
 
 
 @click.command("export")
-@click.argument("run_id")
+@click.argument("conversation_id", metavar="ID")
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(["md", "json", "jsonl"]),
     default="md",
     show_default=True,
-    help="md: for reading; json: the whole run with its attempts; jsonl: one line per event.",
+    help="md: for reading; json: the whole conversation with every run's attempts; jsonl: "
+    "a line per run and per event.",
 )
 @click.option(
     "-o",
@@ -208,32 +302,50 @@ def _history_rounds(path: Path, *, since: float | None, limit: int, as_json: boo
     help="Write to FILE instead of stdout.",
 )
 @db_option
-def export_command(run_id: str, fmt: str, output: Path | None, db: Path | None) -> None:
-    """Export one stored run (a unique run id prefix is enough)."""
+def export_command(
+    conversation_id: str, fmt: ExportFormat, output: Path | None, db: Path | None
+) -> None:
+    """Export a stored conversation, every turn with its prompt, answer, finish reason,
+    usage and metrics (ID: a conversation or run id, or a unique prefix; a run names its
+    conversation). A conversation of one run exports as that run."""
     path = db_path(db)
 
-    async def main() -> str:
-        from tui.store import Store, export
+    async def main() -> None:
+        from tui.store import Store
+        from tui.store.errors import StoreError
+        from tui.store.export_conversation import export_conversation, named_run
 
-        store = await Store.open(path, readonly=True)
-        try:
-            run = await store.get_run(run_id)
-            if fmt == "md":
-                return export.to_markdown(run)
-            if fmt == "json":
-                return export.to_json(run)
-            return "".join(export.to_jsonl(await store.run_events(run.run_id)))
-        finally:
-            await store.close()
+        async with await Store.open(path, readonly=True) as store:
+            record = await store.get_conversation(conversation_id)
+            if record is None:
+                raise StoreError(f"no conversation or run {conversation_id.strip()!r} in {path}")
+            top = named_run(record, conversation_id)
+            pieces = export_conversation(store, record, fmt, top=top)
+            if output is None:
+                async for piece in pieces:
+                    emit(piece, sys.stdout)
+            else:
+                await _write_file(output, pieces)
 
-    text = run_store(main)
-    if output is None:
-        emit(text, sys.stdout)
-        return
+    run_store(main)
+
+
+async def _write_file(output: Path, pieces: AsyncIterator[str]) -> None:
+    """Write ``pieces`` to ``output`` whole or not at all: into ``.NAME.part`` next to it,
+    renamed over it once complete (removed when writing fails)."""
+    part = output.with_name(f".{output.name}.part")
     try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+        # the command's own output file: the event loop has nothing else to do meanwhile
+        with part.open("w", encoding="utf-8") as f:
+            async for piece in pieces:
+                f.write(piece)
+        part.replace(output)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            part.unlink()
+        if isinstance(exc, OSError):
+            raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+        raise
 
 
 def span_text(seconds: float) -> str:

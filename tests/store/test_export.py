@@ -99,17 +99,21 @@ def test_json_is_the_whole_run_with_attempts(filled: tuple[Path, str, str], tmp_
     assert data["error"] == {"kind": "server", "status": 500, "message": "in-band error"}
 
 
-def test_jsonl_is_one_line_per_event_with_offset_and_kind(filled: tuple[Path, str, str]) -> None:
+def test_jsonl_is_a_line_for_the_run_then_one_per_event(filled: tuple[Path, str, str]) -> None:
     db, first, _ = filled
     result = CliRunner().invoke(export_command, [first, "--format", "jsonl", "--db", str(db)])
     assert result.exit_code == 0
-    lines = [json.loads(line) for line in result.output.splitlines()]
+    head, *lines = [json.loads(line) for line in result.output.splitlines()]
+    # the run's own line: the whole run (as --format json has it), its turn, not a branch
+    assert (head["kind"], head["turn"], head["branch"], head["run_id"]) == ("Turn", 1, False, first)
+    assert head["prompt"] == "Prompt with `ticks`" and head["status"] == "failed"
     events = every_kind_events()
     assert len(lines) == len(events)
     for seq, (line, event) in enumerate(zip(lines, events, strict=True)):
         assert line["seq"] == seq and line["t"] == event.t
         assert line["kind"] == type(event).__name__
-        fields = {k: v for k, v in line.items() if k not in ("seq", "kind")}
+        assert (line["run_id"], line["turn"]) == (first, 1)
+        fields = {k: v for k, v in line.items() if k not in ("seq", "kind", "run_id", "turn")}
         # the line holds the whole event: it converts back to the identical dataclass
         assert msgspec.convert(fields, type=EVENT_TYPES[line["kind"]]) == event
 
@@ -124,9 +128,32 @@ async def test_export_functions_agree_with_the_commands(tmp_path: Path) -> None:
     assert len(list(to_jsonl(events))) == len(events)
 
 
-def test_history_table_and_json(filled: tuple[Path, str, str]) -> None:
+def test_history_lists_conversations_and_runs(filled: tuple[Path, str, str]) -> None:
     db, first, second = filled
     result = CliRunner().invoke(history_command, ["--db", str(db)])
+    assert result.exit_code == 0, result.output
+    header, newest, oldest = result.output.splitlines()
+    assert header.split() == [
+        "CONVERSATION", "TIME", "SESSION", "MODEL", "TURNS", "STATUS", "PROMPT"
+    ]  # fmt: skip
+    assert newest.startswith(second[:14])
+    assert newest.split()[3:] == ["simple", "m2", "1", "completed", "Say", "hi"]
+    assert oldest.startswith(first[:14]) and "every kind" in oldest and "failed" in oldest
+    assert oldest.endswith("Prompt with `ticks`")
+    result = CliRunner().invoke(history_command, ["--json", "--db", str(db)])
+    found = [json.loads(line) for line in result.output.splitlines()]
+    assert [(c["conversation_id"], c["turns"], c["runs"]) for c in found] == [
+        (second, 1, 1),
+        (first, 1, 1),
+    ]
+    assert found[0]["first_prompt"] == "Say hi" and found[0]["last_status"] == "completed"
+    assert found[0]["last_run_id"] == second
+    result = CliRunner().invoke(
+        history_command, ["--json", "--search", "Hi", "--finish", "stop", "--db", str(db)]
+    )
+    assert [json.loads(line)["conversation_id"] for line in result.output.splitlines()] == [second]
+    # --runs: the single runs, as the run --jsonl result records
+    result = CliRunner().invoke(history_command, ["--runs", "--db", str(db)])
     assert result.exit_code == 0, result.output
     header, newest, oldest = result.output.splitlines()
     assert header.split() == [
@@ -134,16 +161,24 @@ def test_history_table_and_json(filled: tuple[Path, str, str]) -> None:
     ]  # fmt: skip
     assert "simple" in newest and "completed" in newest and second[:14] in newest
     assert "every kind" in oldest and "failed" in oldest and first[:14] in oldest
-    result = CliRunner().invoke(history_command, ["--json", "--db", str(db)])
+    result = CliRunner().invoke(history_command, ["--runs", "--json", "--db", str(db)])
     records = [json.loads(line) for line in result.output.splitlines()]
     assert [r["run_id"] for r in records] == [second, first]
-    keys = RESULT_KEYS | {"started_at"}
+    keys = RESULT_KEYS | {"started_at", "conversation_id", "turn"}
     assert all(set(r) == keys for r in records)
     assert records[0]["output_text"] == "Hi!" and records[0]["ttft_ms"] == 200.0
+    assert (records[0]["conversation_id"], records[0]["turn"]) == (second, 1)
     result = CliRunner().invoke(
-        history_command, ["--json", "--search", "Hi", "--finish", "stop", "--db", str(db)]
+        history_command, ["--runs", "--json", "--search", "Hi", "--finish", "stop", "--db", str(db)]
     )
     assert [json.loads(line)["run_id"] for line in result.output.splitlines()] == [second]
+    for args, says in (
+        (["--runs", "--search", "nowhere"], "no runs match"),
+        (["--search", "nowhere"], "no conversations match"),
+        (["--runs", "--rounds"], "--runs and --rounds exclude each other"),
+    ):
+        result = CliRunner().invoke(history_command, [*args, "--db", str(db)])
+        assert says in result.output, (args, result.output)
 
 
 @pytest.mark.parametrize(
@@ -151,8 +186,8 @@ def test_history_table_and_json(filled: tuple[Path, str, str]) -> None:
     [
         ("history", ["--db", "{missing}"], 1, "no database at"),
         ("export", ["abc", "--db", "{missing}"], 1, "no database at"),
-        ("export", ["ffffffff", "--db", "{db}"], 1, "no run 'ffffffff'"),
-        ("export", ["", "--db", "{db}"], 1, "no run id given"),
+        ("export", ["ffffffff", "--db", "{db}"], 1, "no conversation or run 'ffffffff'"),
+        ("export", ["", "--db", "{db}"], 1, "no conversation or run id given"),
         ("export", ["{first}", "--format", "pdf", "--db", "{db}"], 2, "Invalid value"),
         ("history", ["--limit", "0", "--db", "{db}"], 2, "Invalid value"),
         ("history", ["--finish", "done", "--db", "{db}"], 2, "Invalid value"),

@@ -223,6 +223,12 @@ def v4_db(tmp_path: Path) -> Path:
     return db
 
 
+def one_turn(run_json: str, run_id: str) -> dict[str, object]:
+    """A run's JSON export from before conversations, as it reads now: a one-turn
+    conversation of its own."""
+    return {**json.loads(run_json), "conversation_id": run_id, "turn": 1}
+
+
 @contextlib.contextmanager
 def older_tokentop_holding(db: Path) -> Iterator[None]:
     """An older tokentop's exclusive legacy lock on ``db``: no writer (nor a reader's
@@ -248,7 +254,8 @@ async def test_a_v4_database_reads_exactly_as_the_v4_code_read_it(v4_db: Path) -
             events = await store.run_events(run.run_id)
             assert detail.status == want["status"]
             assert "".join(export.to_jsonl(events)) == want["jsonl"]
-            assert export.to_json(detail) == want["json"]
+            # the same object, with the run's conversation (its own) and turn added
+            assert json.loads(export.to_json(detail)) == one_turn(want["json"], run.run_id)
             assert export.to_markdown(detail) == want["md"]
             assert [e async for e in store.replay(run.run_id, ReplayClock(1000.0))] == events
         alerts = [
@@ -284,7 +291,9 @@ async def test_a_v4_database_read_as_it_is_has_no_rounds(v4_db: Path) -> None:
             assert {r.run_id for r in await reader.list_runs()} == set(expected["runs"])
             done = next(k for k, v in expected["runs"].items() if v["status"] == "completed")
             detail = await reader.get_run(done)
-            assert export.to_json(detail) == expected["runs"][done]["json"]
+            assert json.loads(export.to_json(detail)) == one_turn(
+                expected["runs"][done]["json"], done
+            )
             assert await reader.list_rounds() == []
             assert await reader.list_rounds(since=0.0, limit=5) == []
             assert await reader.get_round("anything") is None

@@ -65,7 +65,12 @@ async def test_a_dead_writers_run_is_refolded_as_the_live_writer_would_close_it(
     async with await Store.open(db_path, readonly=True) as reader:
         closed = await reader.get_run(closed_id)  # written by close(): interrupted
     assert refolded.status == closed.status == "interrupted"
-    same = dataclasses.replace(closed, run_id=refolded.run_id, started_at=refolded.started_at)
+    same = dataclasses.replace(
+        closed,
+        run_id=refolded.run_id,
+        started_at=refolded.started_at,
+        conversation_id=refolded.conversation_id,
+    )
     assert refolded == same
     live = RunAccumulator(dead_id, session.name, session.api, session.model, session.prompt)
     for event in events:

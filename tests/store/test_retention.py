@@ -289,6 +289,8 @@ async def test_a_v3_database_reads_exactly_as_the_v3_code_read_it(
             want_json = json.loads(want["json"])
             want_json["attempt_log"] = want_json["attempts"]
             want_json["attempts"] = len(want_json["attempt_log"])
+            # and every run is a one-turn conversation of its own
+            want_json |= {"conversation_id": run.run_id, "turn": 1}
             assert json.loads(export.to_json(detail)) == want_json
             assert export.to_markdown(detail) == want["md"]
             replayed = [e async for e in store.replay(run.run_id, ReplayClock(1000.0))]

@@ -54,6 +54,7 @@ async def test_run_row_matches_the_accumulator_result(store: Store) -> None:
     run = await store.get_run(run_id)
     record_ = result_record(run)
     assert record_.pop("started_at") == run.started_at.isoformat()
+    assert (record_.pop("conversation_id"), record_.pop("turn")) == (run_id, 1)
     assert record_ == acc.result()
     assert run.status == "failed" and run.finish_reason == "error"
     assert run.error is not None and run.error.kind == "server" and run.error.http_status == 500
@@ -184,5 +185,10 @@ async def test_a_shared_accumulator_gives_the_same_run_row(store: Store) -> None
         shared_acc.apply(event)  # the caller applies first, as SessionController does
         store.add_events(shared, [event])
     a, b = await store.get_run(own), await store.get_run(shared)
-    assert dataclasses.replace(b, run_id=a.run_id, started_at=a.started_at) == a
+    assert (
+        dataclasses.replace(
+            b, run_id=a.run_id, started_at=a.started_at, conversation_id=a.conversation_id
+        )
+        == a
+    )
     assert await store.run_events(own) == await store.run_events(shared)

@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .conversation_records import ConversationRecord, ConversationSummary, ConversationTurn
     from .errors import StoreError
     from .records import (
         AttemptRecord,
@@ -21,10 +22,14 @@ if TYPE_CHECKING:
         StoredAlert,
         result_record,
     )
+    from .replay import TurnStart
     from .store import Store
 
 __all__ = [
     "AttemptRecord",
+    "ConversationRecord",
+    "ConversationSummary",
+    "ConversationTurn",
     "PruneResult",
     "RoundRecord",
     "RoundRun",
@@ -33,6 +38,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredAlert",
+    "TurnStart",
     "result_record",
 ]
 
@@ -47,6 +53,10 @@ _HOMES = {
     "RoundRecord": ".records",
     "RoundRun": ".records",
     "result_record": ".records",
+    "ConversationRecord": ".conversation_records",
+    "ConversationSummary": ".conversation_records",
+    "ConversationTurn": ".conversation_records",
+    "TurnStart": ".replay",
 }
 
 

@@ -11,7 +11,7 @@ from tui.stream.result import error_dict
 from tui.vocab import MISSING
 
 from .codec import event_fields
-from .records import RunDetail, result_record
+from .records import RunDetail, RunSummary, result_record
 
 ExportFormat: TypeAlias = Literal["md", "json", "jsonl"]
 FORMATS: tuple[ExportFormat, ...] = ("md", "json", "jsonl")
@@ -28,12 +28,12 @@ def json_line(value: Any) -> str:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
 
 
-def _cell(text: str) -> str:
+def md_cell(text: str) -> str:
     """``text`` safe inside a Markdown table cell (one line, pipes escaped)."""
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def _fence(text: str, info: str = "") -> str:
+def md_fence(text: str, info: str = "") -> str:
     """``text`` in a code fence longer than any backtick run inside it."""
     longest = run = 0
     for ch in text:
@@ -43,8 +43,8 @@ def _fence(text: str, info: str = "") -> str:
     return f"{ticks}{info}\n{text}\n{ticks}"
 
 
-def to_markdown(run: RunDetail) -> str:
-    """The run for reading: prompt, output, finish reason, metrics, attempts."""
+def run_rows(run: RunDetail) -> list[tuple[str, str]]:
+    """The run's table: identity, outcome, metrics and usage."""
     finish = run.finish_reason or MISSING
     if run.raw_finish_reason and run.raw_finish_reason != run.finish_reason:
         finish += f" (server said `{run.raw_finish_reason}`)"
@@ -74,46 +74,66 @@ def to_markdown(run: RunDetail) -> str:
         rows.append(("Response id", f"`{run.response_id}`"))
     if run.request_id:
         rows.append(("Request id", f"`{run.request_id}`"))
-    out = [f"# {run.session} · {run.model}", "", "| | |", "|---|---|"]
-    out += [f"| {k} | {_cell(v)} |" for k, v in rows]
-    out += [
-        "",
-        "## Prompt",
-        "",
-        _fence(run.prompt),
-        "",
-        "## Output",
-        "",
-        run.output_text or "_(none)_",
-    ]
+    return rows
+
+
+def md_table(rows: Sequence[tuple[str, str]]) -> list[str]:
+    """A two-column Markdown table without a header (the lines)."""
+    return ["| | |", "|---|---|", *(f"| {k} | {md_cell(v)} |" for k, v in rows)]
+
+
+def run_sections(run: RunDetail, level: int) -> list[str]:
+    """The run's prompt, output, reasoning, tool calls, error and attempts, each under a
+    heading of ``level`` (``##`` is 2)."""
+    h = "#" * level
+    out = ["", f"{h} Prompt", "", md_fence(run.prompt), "", f"{h} Output", ""]
+    out.append(run.output_text or "_(none)_")
     if run.reasoning_text:
-        out += ["", "## Reasoning", "", run.reasoning_text]
+        out += ["", f"{h} Reasoning", "", run.reasoning_text]
     if run.tool_calls:
-        out += ["", "## Tool calls", ""]
+        out += ["", f"{h} Tool calls", ""]
         for call in run.tool_calls:
             out += [
-                f"### {call.name or '(unnamed)'} `{call.call_id or ''}`",
+                f"{h}# {call.name or '(unnamed)'} `{call.call_id or ''}`",
                 "",
-                _fence(call.arguments, "json"),
+                md_fence(call.arguments, "json"),
                 "",
             ]
     if run.error is not None:
         status = f" (HTTP {run.error.http_status})" if run.error.http_status else ""
-        out += ["", "## Error", "", f"**{run.error.kind}**{status}: {run.error.message}"]
+        out += ["", f"{h} Error", "", f"**{run.error.kind}**{status}: {run.error.message}"]
     if len(run.attempt_records) > 1 or any(a.cause for a in run.attempt_records):
-        out += ["", "## Attempts", "", "| # | at | mode | HTTP | cause |", "|---|---|---|---|---|"]
+        out += ["", f"{h} Attempts", "", "| # | at | mode | HTTP | cause |"]
+        out.append("|---|---|---|---|---|")
         for a in run.attempt_records:
             cause = f"{a.cause.kind}: {a.cause.message}" if a.cause else ""
             out.append(
                 f"| {a.number} | {a.at_s:.3f} s | {a.mode or ''} | {a.http_status or ''} "
-                f"| {_cell(cause)} |"
+                f"| {md_cell(cause)} |"
             )
+    return out
+
+
+def to_markdown(run: RunDetail) -> str:
+    """The run for reading: prompt, output, finish reason, metrics, attempts (and its
+    conversation and turn when it is not a one-turn conversation of its own)."""
+    rows = run_rows(run)
+    if run.conversation_id != run.run_id:
+        rows.insert(1, ("Conversation", f"`{run.conversation_id}`"))
+    if run.turn != 1:
+        rows.insert(2, ("Turn", str(run.turn)))
+    out = [f"# {run.session} · {run.model}", "", *md_table(rows), *run_sections(run, 2)]
     return "\n".join(out).rstrip() + "\n"
 
 
 def to_json(run: RunDetail) -> str:
-    """The whole run: the result record plus ids, usage, config snapshot, and each attempt's
-    details in ``attempt_log``."""
+    """The whole run (:func:`run_fields`) as indented JSON."""
+    return json.dumps(run_fields(run), ensure_ascii=False, indent=2) + "\n"
+
+
+def run_fields(run: RunDetail) -> dict[str, Any]:
+    """The whole run: the result record (with its conversation and turn) plus ids, usage,
+    config snapshot, and each attempt's details in ``attempt_log``."""
     record: dict[str, Any] = result_record(run)
     record.update(
         {
@@ -153,13 +173,16 @@ def to_json(run: RunDetail) -> str:
             "events": run.event_count,
         }
     )
-    return json.dumps(record, ensure_ascii=False, indent=2) + "\n"
+    return record
 
 
-def to_jsonl(events: Sequence[RunEvent]) -> Iterator[str]:
-    """One JSON line per event: ``seq``, ``t`` (seconds since the run started), ``kind``
-    and the event's fields."""
+def to_jsonl(events: Sequence[RunEvent], run: RunSummary | None = None) -> Iterator[str]:
+    """One JSON line per event: ``seq`` (its place in its run), ``t`` (seconds since the run
+    started), ``kind`` and the event's fields; with ``run``, also the ``run_id`` and ``turn``
+    of the run they are of."""
+    where = {} if run is None else {"run_id": run.run_id, "turn": run.turn}
     for seq, event in enumerate(events):
         line: dict[str, Any] = {"seq": seq, "t": event.t, "kind": type(event).__name__}
         line.update(event_fields(event))
+        line.update(where)
         yield json_line(line)

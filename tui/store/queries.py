@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .records import SUMMARY_COLUMNS
+from .records import conversation_columns, summary_columns
 from .rows import ATTEMPT_COLUMNS, RUN_COLUMNS
 
 INSERT_EVENTS_JSON = (
@@ -36,7 +36,8 @@ INSERT_SESSION = (
 
 INSERT_RUN = (
     "INSERT INTO runs(run_id, session_id, session_name, api, model, prompt, started_at, "
-    "writer_pid, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+    "writer_pid, owner, conversation_id, turn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "RETURNING id"
 )
 
 _LAST_T = (
@@ -118,16 +119,15 @@ def _fts_phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def list_runs_sql(
+def run_filters(
     *,
     search: str | None,
     session: str | None,
     model: str | None,
     finish: str | None,
-    limit: int,
-    since: str | None = None,
-) -> tuple[str, list[Any]]:
-    """SELECT of run summaries matching every given filter, newest first.
+    since: str | None,
+) -> tuple[list[str], list[Any]]:
+    """The WHERE conditions (on ``runs AS r``) and parameters of the history filters.
 
     ``search`` is split on whitespace; every term must occur (as a substring, case-insensitive
     for Latin letters) in the prompt, output or reasoning. Terms of three or more characters
@@ -166,7 +166,25 @@ def list_runs_sql(
     if since is not None:
         where.append("r.started_at >= ?")
         params.append(since)
-    sql = f"SELECT {SUMMARY_COLUMNS}, r.id FROM runs AS r"
+    return where, params
+
+
+def list_runs_sql(
+    *,
+    search: str | None,
+    session: str | None,
+    model: str | None,
+    finish: str | None,
+    limit: int,
+    since: str | None = None,
+    conversations: bool = True,
+) -> tuple[str, list[Any]]:
+    """SELECT of run summaries matching every given filter (:func:`run_filters`), newest
+    first (``conversations``: see :func:`tui.store.records.conversation_columns`)."""
+    where, params = run_filters(
+        search=search, session=session, model=model, finish=finish, since=since
+    )
+    sql = f"SELECT {summary_columns(conversations)}, r.id FROM runs AS r"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY r.started_at DESC, r.id DESC LIMIT ?"
@@ -186,20 +204,29 @@ def prefix_sql(prefix: str, *, rounds: bool = False) -> tuple[str, list[Any]]:
     )
 
 
-DETAIL_SQL = (
-    f"SELECT {SUMMARY_COLUMNS}, s.config_json, "
-    "(SELECT count(*) FROM events WHERE events.run = r.id) "
-    "+ (SELECT coalesce(sum(count), 0) FROM deltas WHERE deltas.run = r.id) "
-    "FROM runs AS r JOIN sessions AS s ON s.id = r.session_id WHERE r.id = ?"
-)
+def detail_sql(where: str, *, conversations: bool = True) -> str:
+    """SELECT of :func:`~tui.store.records.summary_columns`, the config snapshot, the event
+    count and the rowid of the runs (``runs AS r``) matching ``where``."""
+    return (
+        f"SELECT {summary_columns(conversations)}, s.config_json, "
+        "(SELECT count(*) FROM events WHERE events.run = r.id) "
+        "+ (SELECT coalesce(sum(count), 0) FROM deltas WHERE deltas.run = r.id), r.id "
+        f"FROM runs AS r JOIN sessions AS s ON s.id = r.session_id WHERE {where}"
+    )
 
 
 PRUNABLE_RUNS = (
-    "SELECT id FROM runs WHERE started_at < ? AND status <> 'running' ORDER BY started_at LIMIT ?"
+    "SELECT r.id FROM runs AS r WHERE r.started_at < ?1 AND r.status <> 'running' "
+    "AND NOT EXISTS (SELECT 1 FROM runs AS later "
+    f"WHERE {conversation_columns(True, 'later')[0]} = {conversation_columns(True)[0]} "
+    "AND (later.started_at >= ?1 OR later.status = 'running')) "
+    "ORDER BY r.started_at LIMIT ?2"
 )
-"""Up to ``?`` runs that started before ``?`` and have ended. A ``running`` run is never
-pruned: its writer is alive (a dead writer's runs are marked ``interrupted`` when a writer
-opens the database, and are prunable from then on)."""
+"""Up to ``?2`` runs that started before ``?1`` and have ended, of conversations that have
+no run started since nor running: a conversation is pruned whole, once its last activity is
+older than the cutoff. A ``running`` run is never pruned: its writer is alive (a dead
+writer's runs are marked ``interrupted`` when a writer opens the database, and are prunable
+from then on)."""
 
 DELETE_RUNS = "DELETE FROM runs WHERE id IN ({marks})"
 """Runs by rowid; their attempts, events, deltas and alerts go with them (``ON DELETE
@@ -281,3 +308,77 @@ def list_rounds_sql(*, limit: int, since: str | None) -> tuple[str, list[Any]]:
         params.append(since)
     params.append(max(0, limit))
     return sql + " ORDER BY o.started_at DESC, o.id DESC LIMIT ?", params
+
+
+# -- conversations (tui.store.conversations) -------------------------------------------------
+
+
+def conversations_sql(
+    *,
+    search: str | None,
+    session: str | None,
+    model: str | None,
+    finish: str | None,
+    since: str | None,
+    limit: int,
+    conversations: bool = True,
+) -> tuple[str, list[Any]]:
+    """SELECT of (conversation id, last activity) of the conversations with a run that
+    matches every given filter (:func:`run_filters`: ``search`` finds the text of any turn),
+    the latest activity (the last run's ``started_at``) first. Without filters, one pass over
+    the ``runs_by_conversation`` index."""
+    key, _ = conversation_columns(conversations)
+    where, params = run_filters(
+        search=search, session=session, model=model, finish=finish, since=since
+    )
+    sql = f"SELECT {key} AS cid, max(r.started_at) AS last FROM runs AS r"
+    if where:
+        sql += f" WHERE {key} IN (SELECT {key} FROM runs AS r WHERE {' AND '.join(where)})"
+    sql += " GROUP BY cid ORDER BY last DESC, cid DESC LIMIT ?"
+    return sql, [*params, max(0, limit)]
+
+
+def conversation_runs_sql(count: int, *, conversations: bool = True) -> str:
+    """SELECT of (conversation id, run id, session, model, started_at, ended_s, status, turn)
+    of the runs of ``count`` conversations (one ``?`` each), by conversation, turn and start."""
+    key, turn = conversation_columns(conversations)
+    marks = ", ".join("?" for _ in range(count))
+    return (
+        f"SELECT {key}, r.run_id, r.session_name, r.model, r.started_at, r.ended_s, r.status, "
+        f"{turn} FROM runs AS r WHERE {key} IN ({marks}) ORDER BY 1, 8, r.started_at, r.id"
+    )
+
+
+def prompts_sql(count: int) -> str:
+    """SELECT of (run id, prompt) of ``count`` runs (one ``?`` each)."""
+    marks = ", ".join("?" for _ in range(count))
+    return f"SELECT run_id, prompt FROM runs WHERE run_id IN ({marks})"
+
+
+def conversation_lookup_sql(conversations: bool = True) -> dict[str, str]:
+    """The SELECTs that find what an id or prefix names, each answered from an index:
+    ``conversation`` (1 when ``?`` is a conversation id), ``run`` (the conversation of the
+    run ``?``), and up to 6 distinct conversation ids starting with ``?1`` (``?2``: ``?1``
+    followed by the highest character) among the conversations' (``conversations``) and
+    among the runs' ids (``runs``)."""
+    key, _ = conversation_columns(conversations)
+    return {
+        "conversation": f"SELECT 1 FROM runs AS r WHERE {key} = ? LIMIT 1",
+        "run": f"SELECT {key} FROM runs AS r WHERE r.run_id = ?",
+        "conversations": (
+            f"SELECT DISTINCT {key} FROM runs AS r WHERE {key} >= ?1 AND {key} < ?2 LIMIT 6"
+        ),
+        # `+` keeps SQLite from walking the conversation index for DISTINCT: the run ids'
+        # own index answers the range
+        "runs": (
+            f"SELECT DISTINCT +{key} FROM runs AS r WHERE r.run_id >= ?1 AND r.run_id < ?2 LIMIT 6"
+        ),
+    }
+
+
+def conversation_detail_sql(*, conversations: bool = True) -> str:
+    """:func:`detail_sql` of the runs of the conversation ``?``, by turn and start."""
+    key, turn = conversation_columns(conversations)
+    return detail_sql(f"{key} = ?", conversations=conversations) + (
+        f" ORDER BY {turn}, r.started_at, r.id"
+    )

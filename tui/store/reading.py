@@ -30,6 +30,7 @@ from .records import (
     summary_fields,
 )
 from .replay import ReplayClock
+from .schema import CONVERSATIONS_SINCE
 
 
 class RunQueries:
@@ -38,6 +39,8 @@ class RunQueries:
     _conn: aiosqlite.Connection
     _closed: bool
     path: Path
+    _version: int | None = None
+    """The schema version, read once (a writer has upgraded it; a reader reads it as it is)."""
 
     async def flush(self) -> None:
         """Commit whatever is queued, so that queries see it (a no-op when only reading)."""
@@ -66,7 +69,13 @@ class RunQueries:
         ``since``: a ``started_at`` as :func:`tui.store.window.started_since` gives it)."""
         await self.flush()
         sql, params = queries.list_runs_sql(
-            search=search, session=session, model=model, finish=finish, limit=limit, since=since
+            search=search,
+            session=session,
+            model=model,
+            finish=finish,
+            limit=limit,
+            since=since,
+            conversations=await self._has_conversations(),
         )
         rows = await self._query(sql, params)
         attempts = await self._attempts([int(row[-1]) for row in rows])
@@ -103,12 +112,22 @@ class RunQueries:
         """The run whose id is or uniquely starts with the argument, with its attempts."""
         await self.flush()
         rowid, _ = await self._resolve(run_id_or_prefix)
-        (row,) = await self._query(queries.DETAIL_SQL, (rowid,))
-        fields = summary_fields(tuple(row[:-2]))
-        attempts = (await self._attempts([rowid])).get(rowid, ())
-        return RunDetail(
-            **fields, attempt_records=attempts, config=json.loads(row[-2]), event_count=row[-1]
-        )
+        sql = queries.detail_sql("r.id = ?", conversations=await self._has_conversations())
+        (row,) = await self._query(sql, (rowid,))
+        return (await self._details([row]))[0]
+
+    async def _details(self, rows: list[Any]) -> list[RunDetail]:
+        """The runs of rows of :func:`queries.detail_sql`, with their attempts."""
+        attempts = await self._attempts([int(row[-1]) for row in rows])
+        return [
+            RunDetail(
+                **summary_fields(tuple(row[:-3])),
+                attempt_records=attempts.get(row[-1], ()),
+                config=json.loads(row[-3]),
+                event_count=row[-2],
+            )
+            for row in rows
+        ]
 
     async def run_events(self, run_id_or_prefix: str) -> list[RunEvent]:
         """Every recorded event of the run, in arrival order, as the original dataclasses
@@ -148,3 +167,19 @@ class RunQueries:
     async def schema_version(self) -> int:
         """``PRAGMA user_version`` of the open database."""
         return int(await fetch_one(self._conn, "PRAGMA user_version"))
+
+    async def _schema(self) -> int:
+        """The schema version the queries are written for (read once, see ``_version``)."""
+        if self._version is None:
+            if self._closed:
+                raise StoreError("the store is closed")
+            try:
+                self._version = await self.schema_version()
+            except sqlite3.Error as exc:
+                raise store_error(self.path, exc) from None
+        return self._version
+
+    async def _has_conversations(self) -> bool:
+        """Whether runs have their conversation and turn columns (a read-only store of an
+        older database reads it as it is: every run is a one-turn conversation of its own)."""
+        return await self._schema() >= CONVERSATIONS_SINCE

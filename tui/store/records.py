@@ -31,6 +31,7 @@ __all__ = [
     "result_record",
     "round_fields",
     "round_record",
+    "summary_columns",
     "summary_fields",
 ]
 
@@ -72,6 +73,11 @@ class RunSummary:
     output_text: str
     reasoning_text: str
     tool_calls: tuple[ToolCall, ...]
+    conversation_id: str
+    """The conversation the run is a turn of (its own run id for a one-turn conversation
+    of its own, as every run written before conversations is)."""
+    turn: int
+    """Its turn in that conversation, from 1 (several runs may share one: retries, edits)."""
     attempt_records: tuple[AttemptRecord, ...] = ()
 
 
@@ -84,7 +90,25 @@ class RunDetail(RunSummary):
     event_count: int = 0
 
 
-SUMMARY_COLUMNS = (
+def conversation_columns(conversations: bool, alias: str = "r") -> tuple[str, str]:
+    """The SQL of a run's conversation id and turn (table alias ``alias``): from the schema-6
+    columns, or for an older database read as it is (``conversations`` False), the run's own
+    id and 1. The id is ``conversation_id``, NULL for a one-turn conversation of its own,
+    whose id is the run's: the expression ``runs_by_conversation`` indexes, written the same
+    way so that SQLite uses that index."""
+    if not conversations:
+        return f"{alias}.run_id", "1"
+    return f"coalesce({alias}.conversation_id, {alias}.run_id)", f"{alias}.turn"
+
+
+def summary_columns(conversations: bool = True) -> str:
+    """The ``runs`` columns (alias ``r``) that :func:`summary_fields` reads, in its order
+    (``conversations``: see :func:`conversation_columns`)."""
+    key, turn = conversation_columns(conversations)
+    return f"{_SUMMARY_COLUMNS}, {key}, {turn}"
+
+
+_SUMMARY_COLUMNS = (
     "r.run_id, r.session_name, r.api, r.model, r.prompt, r.started_at, r.status, "
     "r.finish_reason, r.raw_finish_reason, r.first_token_s, r.ended_s, r.input_tokens, "
     "r.output_tokens, r.reasoning_tokens, r.cached_tokens, r.total_tokens, "
@@ -93,17 +117,16 @@ SUMMARY_COLUMNS = (
     "r.error_status, r.error_message, r.error_code, r.response_id, r.request_id, "
     "r.output_text, r.reasoning_text, r.tool_calls_json"
 )
-"""The ``runs`` columns (alias ``r``) that :func:`summary_fields` reads, in its order."""
 
 
 def summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
-    """Keyword arguments of :class:`RunSummary` from a row of :data:`SUMMARY_COLUMNS`."""
+    """Keyword arguments of :class:`RunSummary` from a row of :func:`summary_columns`."""
     (
         run_id, session, api, model, prompt, started_at, status, finish, raw_finish,
         first_token_s, ended_s, input_tokens, output_tokens, reasoning_tokens, cached_tokens,
         total_tokens, estimated, ttft, duration, tps, p50, p95, p99, chunks, attempts,
         resumes, err_kind, err_status, err_message, err_code, response_id, request_id,
-        output_text, reasoning_text, tool_calls_json,
+        output_text, reasoning_text, tool_calls_json, conversation_id, turn,
     ) = row  # fmt: skip
     calls = tuple(
         ToolCall(c.get("index", i), c.get("call_id"), c.get("name"), c.get("arguments", ""))
@@ -144,6 +167,8 @@ def summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
         "output_text": output_text,
         "reasoning_text": reasoning_text,
         "tool_calls": calls,
+        "conversation_id": conversation_id,
+        "turn": turn,
     }
 
 
@@ -168,7 +193,8 @@ def attempt_record(row: tuple[Any, ...]) -> AttemptRecord:
 
 
 def result_record(run: RunSummary) -> dict[str, Any]:
-    """The run as a ``tokentop run --jsonl`` result record plus ``started_at``.
+    """The run as a ``tokentop run --jsonl`` result record plus ``started_at``,
+    ``conversation_id`` and ``turn``.
 
     Built by the same :func:`~tui.stream.result.build_result` as
     :meth:`RunAccumulator.result`; for runs that never finished, ``status`` is ``running``
@@ -198,6 +224,8 @@ def result_record(run: RunSummary) -> dict[str, Any]:
         error=run.error,
     )
     record["started_at"] = run.started_at.isoformat()
+    record["conversation_id"] = run.conversation_id
+    record["turn"] = run.turn
     return record
 
 

@@ -1,7 +1,9 @@
-"""Pacing recorded events by their original offsets: :class:`ReplayClock`.
+"""Pacing recorded events by their original offsets: :class:`ReplayClock`, and the timeline
+of a conversation's replay (:class:`TurnStart`, :func:`next_turn_offset`).
 
-Headless: the store's :meth:`~tui.store.reading.RunQueries.replay` and the replay screen
-both pace events with it.
+Headless: the store's :meth:`~tui.store.reading.RunQueries.replay` and
+:meth:`~tui.store.conversations.ConversationQueries.replay_conversation` and the replay
+screen all pace events with it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 
 def _checked(speed: float) -> float:
@@ -111,3 +114,31 @@ class ReplayClock:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout)
         self.advance_to(t)
+
+
+TURN_GAP_MAX_S = 2.0
+"""The longest pause a conversation's replay makes between two turns: the person read the
+answer and typed the next prompt for as long as they did, which is shortened to this (and
+kept when shorter) so that the turns still come one after the other."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStart:
+    """Yielded by a conversation's replay before each turn's events (views show the prompt).
+
+    The turn's events keep their own ``t`` (seconds since that run started); ``offset_s``
+    is where on the replay's clock that run starts, so the clock's position minus it is the
+    run's own time (for a live fold of the turn, such as the metrics of the replay screen).
+    """
+
+    turn: int
+    prompt: str
+    run_id: str
+    offset_s: float = 0.0
+
+
+def next_turn_offset(offset_s: float, run_end_s: float, gap_s: float) -> float:
+    """Where the next turn starts on a conversation replay's clock: after this turn (which
+    started at ``offset_s`` and lasted ``run_end_s``) and the pause between the two runs
+    (``gap_s`` of wall time, at most :data:`TURN_GAP_MAX_S`; none when they overlapped)."""
+    return offset_s + max(0.0, run_end_s) + min(max(0.0, gap_s), TURN_GAP_MAX_S)

@@ -317,7 +317,7 @@ class RoundQueries(RunQueries):
     async def _has_rounds(self) -> bool:
         """Whether the database has the rounds tables (a read-only store of a schema-4
         database reads it as it is, without them)."""
-        return await self.schema_version() >= ROUNDS_SINCE
+        return await self._schema() >= ROUNDS_SINCE
 
     async def list_rounds(
         self, *, limit: int = 50, since: float | None = None

@@ -236,7 +236,23 @@ CREATE INDEX round_runs_by_round ON round_runs(round);
 """
 """Version 5: compare rounds (``rounds``) and the runs that belong to them (``round_runs``)."""
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
+V6 = """
+-- Conversations: every run is a turn (`turn`, from 1) of a conversation, and the runs of one
+-- conversation share its `conversation_id` (tokentop's id, never a server's). A NULL
+-- conversation_id means the run is a one-turn conversation of its own, whose id is the
+-- run's own run_id: every run written before is one (and adding a column with no default
+-- to fill in leaves the existing rows as they are, instead of rewriting every row and its
+-- text in one long transaction). `coalesce(conversation_id, run_id)` is a run's
+-- conversation everywhere (tui.store.conversations); its index gives a conversation's runs
+-- in turn order, and its runs' start times, of which the latest is the conversation's last
+-- activity, without reading the rows.
+ALTER TABLE runs ADD COLUMN conversation_id TEXT;
+ALTER TABLE runs ADD COLUMN turn INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX runs_by_conversation ON runs(coalesce(conversation_id, run_id), turn, started_at);
+"""
+"""Version 6: the conversation and turn of each run."""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
 """Upgrade scripts; ``MIGRATIONS[n - 1]`` produces version ``n``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -246,9 +262,14 @@ SCHEMA_VERSION = len(MIGRATIONS)
 ROUNDS_SINCE = 5
 """The first version with the ``rounds`` tables: older databases have no rounds."""
 
+CONVERSATIONS_SINCE = 6
+"""The first version with ``runs.conversation_id`` and ``runs.turn``: in older databases every
+run is a one-turn conversation of its own."""
+
 READABLE_SINCE = 4
 """The oldest version a read-only store reads as it is (a writer upgrades every version):
-the steps after it only add tables, which the queries read as empty when missing."""
+the steps after it only add tables, which the queries read as empty when missing, and
+columns, which they read as their older meaning (a run is a one-turn conversation)."""
 
 
 def migration_script(target: int) -> str:

@@ -23,8 +23,10 @@ committed events (a running run's row is only a checkpoint), so their text is ne
 than their events; the dead writer's running rounds are marked ``interrupted`` too. Closing
 marks the store's own unfinished runs and rounds ``interrupted`` and removes its lock file.
 
-A read-only store reads a database of schema 4 as it is when it cannot upgrade it (the file
-is read-only, or an older tokentop holds it): the schema-5 rounds are then just absent.
+A read-only store reads a database of schema 4 or 5 as it is when it cannot upgrade it (the
+file is read-only, or an older tokentop holds it): the schema-5 rounds of a schema-4 file
+are then just absent, and every run is a one-turn conversation of its own (schema 6 added
+conversations, :mod:`tui.store.conversations`).
 
 Retention (``[store]``, given to :meth:`Store.open` as ``retention``): ``keep_raw_events``
 decides which runs keep their raw SSE events (:mod:`tui.store.writer`), ``keep_days`` how
@@ -50,12 +52,11 @@ from urllib.parse import quote
 import aiosqlite
 
 from tui.config import SessionConfig, StoreConfig
-from tui.stream.accumulate import RunAccumulator, fold_events
+from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import new_run_id
 
 from . import queries
 from .codec import config_snapshot, scrub, secret_of, snapshot_json
-from .compact import load_events
 from .connection import (
     busy_timeout_sql,
     check_version,
@@ -68,11 +69,12 @@ from .connection import (
     sqlite_problem,
     store_error,
 )
+from .conversations import ConversationQueries, checked_turn
+from .dead_writers import interrupt_dead_writers
 from .errors import StoreError
 from .lock import DbLock, owner_alive, sweep_dead
 from .retention import Pruner
-from .rounds import RoundQueries, RoundWriter, interrupt_rounds_of
-from .rows import changed_attempts, run_row
+from .rounds import RoundQueries, RoundWriter
 from .schema import READABLE_SINCE
 from .writer import (
     BUSY_GIVE_UP_S,
@@ -88,28 +90,9 @@ _BUSY = object()
 """What :meth:`Store._insert_run` returns when the database was busy."""
 
 
-async def _refold_runs_of(conn: aiosqlite.Connection, owner: str | None) -> None:
-    """Rewrite the rows of a dead writer's running runs from their committed events (a
-    running run's row is only a checkpoint, see :data:`~tui.store.writer.CHECKPOINT_S`; the
-    events are the truth), folded by :func:`fold_events` with the events' own times. A run without a
-    :class:`Finished` is written ``interrupted``; runs without events are left to
-    ``MARK_INTERRUPTED``."""
-    runs = await conn.execute_fetchall(queries.RUNNING_OF_OWNER, (owner,))
-    for rowid, run_id, session_name, api, model, prompt in runs:
-        events = await load_events(conn, rowid)
-        if not events:
-            continue
-        acc = fold_events(events, run_id, session_name, api, model, prompt or "")
-        row = run_row(acc, final=True, last_t=events[-1].t, secret=None)
-        await conn.execute(queries.UPDATE_RUN, (*row, rowid))
-        attempts = changed_attempts(rowid, acc.attempts, [], None)
-        if attempts:
-            await conn.executemany(queries.UPSERT_ATTEMPT, attempts)
-
-
-class Store(Pruner, RoundWriter, RoundQueries):
-    """Every run, every event and every compare round, in one SQLite file. Open with
-    :meth:`open`."""
+class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
+    """Every run, every event, every conversation and every compare round, in one SQLite
+    file. Open with :meth:`open`."""
 
     def __init__(
         self,
@@ -184,17 +167,7 @@ class Store(Pruner, RoundWriter, RoundQueries):
             owners = [row[0] for row in await conn.execute_fetchall(queries.RUNNING_OWNERS)]
             dead = [o for o in owners if o != lock.token and not owner_alive(db, o)]
             if dead:
-                await conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for owner in dead:
-                        await _refold_runs_of(conn, owner)
-                    await conn.executemany(queries.MARK_INTERRUPTED, [(o,) for o in dead])
-                    await interrupt_rounds_of(conn, dead)
-                    await conn.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        await conn.execute("ROLLBACK")
-                    raise
+                await interrupt_dead_writers(conn, dead)
             sweep_dead(db, keep=lock.token)
         except BaseException as exc:
             if conn is not None:
@@ -259,6 +232,8 @@ class Store(Pruner, RoundWriter, RoundQueries):
         prompt: str,
         run_id: str | None = None,
         accumulator: RunAccumulator | None = None,
+        conversation_id: str | None = None,
+        turn: int = 1,
     ) -> str:
         """Record a new run of ``session`` (its config snapshot without secrets); its id.
 
@@ -267,10 +242,17 @@ class Store(Pruner, RoundWriter, RoundQueries):
         does): the store then reads the run's state from it instead of folding every event
         a second time. Without it the store folds the events into its own.
 
+        The run is turn ``turn`` (from 1) of the conversation ``conversation_id``
+        (tokentop's id; None: a one-turn conversation of its own, whose id is the run's).
+        Several runs may be one turn: a failed try sent again, an edited prompt (see
+        :mod:`tui.store.conversations`). Raises ``ValueError`` for an empty or overlong id
+        and a turn that is not a whole number from 1.
+
         When recording has stopped after a write error, the run is not stored but its id is
         still returned, so that the stream goes on.
         """
         self._check_writer()
+        conversation_id, turn = checked_turn(conversation_id, turn)
         run_id = run_id or new_run_id()
         if run_id in self._active or run_id in self._ended or run_id in self._dropping:
             raise StoreError(f"run {run_id} was already started")
@@ -286,7 +268,9 @@ class Store(Pruner, RoundWriter, RoundQueries):
         give_up = loop.time() + BUSY_GIVE_UP_S
         retry = 0
         while True:
-            rowid = await self._insert_run(session, prompt, run_id, config_text, config_hash, now)
+            rowid = await self._insert_run(
+                session, run_id, config_text, config_hash, (prompt, now, conversation_id, turn)
+            )
             if rowid is not _BUSY:
                 break
             retry += 1
@@ -336,14 +320,15 @@ class Store(Pruner, RoundWriter, RoundQueries):
     async def _insert_run(
         self,
         session: SessionConfig,
-        prompt: str,
         run_id: str,
         config_text: str,
         config_hash: str,
-        now: datetime,
+        begun: tuple[str, datetime, str | None, int],
     ) -> object:
-        """The run's rowid; None when it failed (recording stopped), :data:`_BUSY` when
-        another writer held the database (nothing written: try again)."""
+        """The run's rowid (``begun``: its prompt, start, conversation and turn); None when
+        it failed (recording stopped), :data:`_BUSY` when another writer held the database
+        (nothing written: try again)."""
+        prompt, now, conversation_id, turn = begun
         async with self._write_lock:
             try:
                 await self._conn.execute("BEGIN IMMEDIATE")
@@ -365,6 +350,8 @@ class Store(Pruner, RoundWriter, RoundQueries):
                         now.isoformat(timespec="microseconds"),
                         os.getpid(),
                         self.owner,
+                        conversation_id,
+                        turn,
                     ),
                 )
                 await self._conn.execute("COMMIT")
