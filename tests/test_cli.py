@@ -165,12 +165,96 @@ def _recorded_run(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
 
 def test_group_db_option_reaches_the_store_commands(tmp_path: Path) -> None:
     db, result = _recorded_run(tmp_path)
+    # history lists conversations by default, --runs the single runs
     proc = tokentop(tmp_path, "--db", str(db), "history", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = (json.loads(line) for line in proc.stdout.splitlines())
+    assert (row["last_run_id"], row["turns"], row["first_prompt"]) == (result["run_id"], 1, "p")
+    proc = tokentop(tmp_path, "--db", str(db), "history", "--runs", "--json")
     assert proc.returncode == 0, proc.stderr
     (row,) = (json.loads(line) for line in proc.stdout.splitlines())
     assert row["run_id"] == result["run_id"] and row["output_text"] == result["output_text"]
     # without --db nothing was written to the default location
     assert not (tmp_path / "xdg-data" / "tokentop" / "tokentop.db").exists()
+
+
+def _conversation(db: Path, turns: int = 3) -> tuple[str, list[str]]:
+    """A conversation of ``turns`` turns added to ``db`` (as the session layer records
+    them); its id and its runs' ids."""
+    import asyncio
+
+    from tests.store.conftest import completed_events, make_session
+    from tui.store import Store
+
+    async def talk() -> list[str]:
+        async with await Store.open(db) as store:
+            runs = []
+            for turn in range(1, turns + 1):
+                run_id = await store.start_run(
+                    make_session("talk"), prompt=f"turn {turn}", conversation_id="c0ffee", turn=turn
+                )
+                for event in completed_events(f"answer {turn}"):
+                    store.add_event(run_id, event)
+                runs.append(run_id)
+            return runs
+
+    return "c0ffee", asyncio.run(talk())
+
+
+def test_history_export_and_replay_of_a_conversation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tui.ui.app
+    from tui.cli import main
+
+    db, _ = _recorded_run(tmp_path)
+    cid, runs = _conversation(db)
+    proc = tokentop(tmp_path, "--db", str(db), "history")
+    assert proc.returncode == 0, proc.stderr
+    header, newest, _oldest = proc.stdout.splitlines()
+    assert header.split() == [
+        "CONVERSATION", "TIME", "SESSION", "MODEL", "TURNS", "STATUS", "PROMPT"
+    ]  # fmt: skip
+    assert newest.split()[0] == cid
+    assert newest.split()[3:] == ["talk", "gpt-test", "3", "completed", "turn", "1"]
+    proc = tokentop(tmp_path, "--db", str(db), "history", "--search", "answer 3", "--json")
+    assert [json.loads(line)["conversation_id"] for line in proc.stdout.splitlines()] == [cid]
+    # export streams: a reader that stops early ends it quietly
+    proc = subprocess.run(
+        f"{sys.executable} -m tui --db {db} export {runs[1]} --format jsonl | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=cli_env(tmp_path),
+        cwd=tmp_path,
+        timeout=50,
+        check=False,
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    head = json.loads(proc.stdout)
+    assert (head["kind"], head["run_id"], head["turn"]) == ("Turn", runs[0], 1)
+    # replay: a conversation of several turns is replayed whole (by its id or a run's)
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(tui.ui.app, "run_dashboard", lambda config, **kw: calls.append(kw))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for name, shown in ((cid, runs[2]), (runs[0][:16], runs[0])):
+        result = runner.invoke(main, ["replay", name, "--db", str(db)])
+        assert result.exit_code == 0, result.output
+        call = calls.pop()
+        assert (call["replay_conversation_id"], call["replay_run_id"]) == (cid, shown)
+
+    # a dashboard that replays single runs replays the run named, and says so
+    def runs_only(
+        config: object, *, db_path: Path, theme: str, replay_run_id: str, replay_speed: float
+    ) -> None:
+        calls.append({"replay_run_id": replay_run_id})
+
+    monkeypatch.setattr(tui.ui.app, "run_dashboard", runs_only)
+    result = runner.invoke(main, ["replay", runs[1], "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert calls.pop() == {"replay_run_id": runs[1]}
+    assert f"one turn of conversation {cid}" in result.output
 
 
 def test_replay_speed_and_instant_reach_the_app(
@@ -207,7 +291,7 @@ def test_replay_of_a_run_that_cannot_be_read_is_an_error_not_a_dashboard(
     foreign = tmp_path / "notes.txt"
     foreign.write_text("not a database\n")
     for args, says in (
-        (["--db", str(db), "replay", "0000nosuchrun"], "no run '0000nosuchrun'"),
+        (["--db", str(db), "replay", "0000nosuchrun"], "no conversation or run '0000nosuchrun'"),
         (["--db", str(tmp_path / "missing.db"), "replay", "abc"], "no database at"),
         (["--db", str(foreign), "replay", "abc"], "is not a tokentop database"),
     ):

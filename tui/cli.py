@@ -269,8 +269,8 @@ def sim(host: str, port: int) -> None:
         pass
 
 
-@main.command(short_help="Replay a stored run in the dashboard.")
-@click.argument("run_id")
+@main.command(short_help="Replay a stored conversation or run in the dashboard.")
+@click.argument("run_id", metavar="ID")
 @click.option(
     "--speed",
     default=1.0,
@@ -290,9 +290,13 @@ def replay(
     db: Path | None,
     theme: str | None,
 ) -> None:
-    """Open the dashboard replaying a stored run with its original timing.
+    """Open the dashboard replaying a stored conversation turn by turn, or a run, with the
+    original timing (the pause between two turns shortened to at most 2 s).
 
-    In the replay, space pauses, - and + change the speed, i plays the rest at once.
+    ID is a conversation or run id, or a unique prefix of one: a run of a conversation of
+    several turns replays that conversation; a conversation of one turn replays its answer,
+    a run of one the run. In the replay, space pauses, - and + change the speed, i plays the
+    rest at once.
     """
     if instant and ctx.get_parameter_source("speed") is ParameterSource.COMMANDLINE:
         raise click.UsageError("--speed and --instant exclude each other")
@@ -301,33 +305,58 @@ def replay(
     from tui.paths import default_db_path
 
     db = db or default_db_path()
-    # a run that cannot be replayed is an error line and a non-zero exit, not a dashboard
-    run_id = _stored_run_id(db, run_id)
+    # what cannot be replayed is an error line and a non-zero exit, not a dashboard
+    run_id, conversation_id = _replay_target(db, run_id)
     from tui.ui.app import run_dashboard
 
+    extra: dict[str, str] = {}
+    if conversation_id is not None:
+        if _accepts(run_dashboard, "replay_conversation_id"):
+            extra["replay_conversation_id"] = conversation_id
+        else:  # a dashboard that replays runs only: the one ID named
+            click.echo(
+                f"note: this dashboard replays one run at a time: {run_id}, one turn of "
+                f"conversation {conversation_id}",
+                err=True,
+            )
     run_dashboard(
         app_config,
         db_path=db,
         theme=theme,
         replay_run_id=run_id,
         replay_speed=None if instant else speed,
+        **extra,
     )
 
 
-def _stored_run_id(db: Path, run_id: str) -> str:
-    """The full id of the stored run ``run_id`` names (a unique prefix is enough), read
-    without writing; a one-line ClickException when the database or the run cannot be read."""
+def _accepts(function: object, name: str) -> bool:
+    """Whether ``function`` takes the keyword argument ``name``."""
+    import inspect
+
+    if not callable(function):
+        return False
+    parameters = inspect.signature(function).parameters.values()
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def _replay_target(db: Path, id_or_prefix: str) -> tuple[str, str | None]:
+    """What ``tokentop replay ID`` plays, read without writing: the full id of the run ID
+    names (for a conversation, its last turn's answer) and, when that run's conversation
+    has several turns, the conversation's id (else None). A one-line ClickException when
+    the database, the conversation or the run cannot be read."""
     import asyncio
 
     from tui.store import Store
     from tui.store.errors import StoreError
+    from tui.store.export_conversation import named_run
 
-    async def find() -> str:
-        store = await Store.open(db, readonly=True)
-        try:
-            return (await store.get_run(run_id)).run_id
-        finally:
-            await store.close()
+    async def find() -> tuple[str, str | None]:
+        async with await Store.open(db, readonly=True) as store:
+            record = await store.get_conversation(id_or_prefix)
+        if record is None:
+            raise StoreError(f"no conversation or run {id_or_prefix.strip()!r} in {db}")
+        run = named_run(record, id_or_prefix)
+        return run.run_id, (record.id if len(record.turns) > 1 else None)
 
     try:
         return asyncio.run(find())
