@@ -260,7 +260,11 @@ class TokentopApp(App[None]):
     def open_replay(self, run_id: str, speed: float | None = 1.0) -> None:
         """Replay a saved run in its own screen (``speed`` None: all at once)."""
         if self.store is None:
-            self.notify("Replay needs the store (no database).", severity="error")
+            self.notify(
+                f"Replay needs the store ({self.database.unavailable}).",
+                severity="error",
+                markup=False,
+            )
             return
         from tui.ui.screens.replay import ReplayScreen
 
@@ -284,7 +288,11 @@ class TokentopApp(App[None]):
     def action_history(self) -> None:
         """Open the history screen."""
         if self.store is None:
-            self.notify("History needs the store (no database).", severity="warning")
+            self.notify(
+                f"History needs the store ({self.database.unavailable}).",
+                severity="warning",
+                markup=False,
+            )
             return
         try:
             from tui.ui.screens.history import HistoryScreen

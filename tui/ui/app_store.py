@@ -1,7 +1,10 @@
 """DashboardStore: the dashboard's database, opened once at start-up.
 
-The sessions record into a writer opened through the runtime; ``tokentop replay`` opens the
-database read-only. Nothing that goes wrong here ends the app: a store that cannot be opened
+The sessions record into a writer opened through the runtime. When the database cannot be
+opened for writing (a read-only file or directory, another program's lock ...), it is opened
+read-only instead, as ``tokentop history`` would: History and replay work, the runs are not
+saved, and that is said once in a notification. ``tokentop replay`` opens it read-only from
+the start. Nothing that goes wrong here ends the app: a store that cannot be opened at all
 becomes a notification, and a write error during the run a rate-limited one.
 """
 
@@ -41,19 +44,48 @@ class DashboardStore:
         self.db_path = db_path
         self.settings = settings
         self.store: Store | None = None
-        """The open store: the sessions' writer, or a reader for replay (None: none)."""
+        """The open store: the sessions' writer, or a reader (replay, or a database that
+        cannot be written); None: none."""
+        self.not_opened: str | None = None
+        """Why the database could not be opened for the sessions to record into (None: it
+        was, or none was asked for)."""
         self._reader = False
         self._last_error = 0.0
 
     async def open_writer(self) -> None:
-        """Open the database for the sessions to record into (a notification when it
-        cannot be opened: the dashboard works without history)."""
+        """Open the database for the sessions to record into; when it cannot be written,
+        open it read-only for History and replay (one notification either way: the
+        dashboard works without saving runs)."""
         if self.db_path is None:
             return
         try:
             self.store = await self.runtime.open_store(self.db_path, self.settings)
+            return
+        except Exception as exc:
+            self.not_opened = str(exc)
+            log.warning("store not opened for writing: %s", exc)
+        if await self._try_reader():
+            self.app.notify(
+                f"Runs will not be saved: {self.not_opened}. History and replay read "
+                f"{self.db_path} (read-only).",
+                title="Store",
+                severity="warning",
+                timeout=12,
+                markup=False,
+            )
+
+    async def _try_reader(self) -> bool:
+        """Open the database read-only; False (and a notification) when that fails too."""
+        assert self.db_path is not None
+        try:
+            from tui.store import Store
+
+            self.store = await Store.open(self.db_path, readonly=True)
         except Exception as exc:
             self._not_opened(exc, "Runs will not be saved")
+            return False
+        self._reader = True
+        return True
 
     async def open_reader(self) -> None:
         """Open the database read-only (replay mode): a read-only store never writes, and
@@ -77,7 +109,15 @@ class DashboardStore:
             title="Store",
             severity="error",
             timeout=12,
+            markup=False,
         )
+
+    @property
+    def unavailable(self) -> str:
+        """Why there is no store to read, in words (for "History needs the store")."""
+        if self.db_path is None:
+            return "no database"
+        return f"cannot open {self.db_path}: {self.not_opened or 'not open'}"
 
     def writing(self) -> Store | None:
         """The store the sessions record into (None without one, and once it is closed)."""
