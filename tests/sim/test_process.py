@@ -115,9 +115,12 @@ def test_stop_cuts_an_open_stalled_stream_quickly(child: SimulatorProcess) -> No
     ) as resp:
         pieces = resp.iter_raw()
         assert next(pieces).startswith(b"event: ")
-        started = time.monotonic()
+        proc = child._proc
+        assert proc is not None
         child.stop()
-        assert time.monotonic() - started < 4  # graceful shutdown cuts it, no SIGKILL wait
+        # The graceful shutdown cut it: the child exited by itself within the grace period
+        # (tui.sim.process.STOP_GRACE_S) and was not SIGKILLed.
+        assert proc.returncode is not None and proc.returncode != -signal.SIGKILL
         with pytest.raises(httpx.RemoteProtocolError):
             for _ in pieces:
                 pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -308,6 +309,7 @@ def test_background_resume_is_exact(client: openai.OpenAI, sim_key: str) -> None
 
 def test_background_resume_while_generating(client: openai.OpenAI, sim_key: str) -> None:
     headers = _headers(sim_key, timing="ttft=0,tps=100", tokens=40)
+    start = time.perf_counter()
     stream = client.responses.create(
         model="sim", input="live", background=True, stream=True, extra_headers=headers
     )
@@ -318,7 +320,13 @@ def test_background_resume_while_generating(client: openai.OpenAI, sim_key: str)
             break
     stream.close()
     rid = head[0].response.id if head[0].type == "response.created" else ""
-    assert client.responses.retrieve(rid).status == "in_progress"
+    status = client.responses.retrieve(rid).status
+    # The last token is due 0.39 s after the simulator took the request (after ``start``):
+    # an answer given sooner must be in progress; a busy machine may see it completed.
+    if time.perf_counter() - start < 0.39:
+        assert status == "in_progress"
+    else:
+        assert status in ("in_progress", "completed")
     tail = list(client.responses.retrieve(rid, stream=True, starting_after=7))
     assert tail[0].sequence_number == 8
     assert tail[-1].type == "response.completed"
@@ -327,17 +335,20 @@ def test_background_resume_while_generating(client: openai.OpenAI, sim_key: str)
 
 def test_background_cancel(client: openai.OpenAI, sim_key: str) -> None:
     headers = _headers(sim_key, timing="ttft=0.05,tps=20", tokens=400)
+    start = time.perf_counter()
     created = client.responses.create(
         model="sim", input="cancel me", background=True, extra_headers=headers
     )
     assert created.status == "queued"
     first = client.responses.cancel(created.id)
+    before_cancel = time.perf_counter() - start
     again = client.responses.cancel(created.id)
     assert first.status == again.status == "cancelled"
     assert client.responses.retrieve(created.id).status == "cancelled"
     # A stream of a cancelled response ends (cleanly) instead of generating on.
     events = list(client.responses.retrieve(created.id, stream=True))
-    assert len(events) < 10
+    # It holds what was made before the cancel (a token every 50 ms), not 400 tokens.
+    assert len(events) < 10 + 20 * before_cancel, (len(events), before_cancel)
 
 
 def test_unknown_or_unstored_response_is_404(client: openai.OpenAI, sim_key: str) -> None:

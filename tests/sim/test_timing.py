@@ -1,16 +1,19 @@
-"""Events leave when the schedule says (ttft, tokens/s), and due events share one write."""
+"""Events leave when the schedule says (ttft, tokens/s), and due events share one write.
+
+A schedule is judged on what load cannot break: no event comes before it is due, and one
+comes late only by what this process's own wake-ups were late by (a :class:`LagProbe`
+watches them during the request), so the bounds hold on a loaded two-core machine.
+"""
 
 from __future__ import annotations
 
-import itertools
 import json
-import statistics
 import time
 
 import httpx
 import pytest
 
-from tests.sim.wire_helpers import Api, Capture, capture, parse_sse
+from tests.sim.wire_helpers import WAIT_S, Api, Capture, LagProbe, capture, parse_sse
 
 
 def _delta_times(api: Api, cap: Capture) -> tuple[list[float], float]:
@@ -40,27 +43,32 @@ def _delta_times(api: Api, cap: Capture) -> tuple[list[float], float]:
 @pytest.mark.parametrize("api", ["chat", "responses"])
 def test_ttft_and_rate_follow_schedule(sim_url: str, sim_key: str, api: Api) -> None:
     headers = {"X-Sim-Key": sim_key, "X-Sim-Timing": "ttft=0.2,tps=50,jitter=0,tokens=26"}
-    cap = capture(sim_url, api, headers=headers)
+    with LagProbe() as probe:
+        cap = capture(sim_url, api, headers=headers)
     times, first_any = _delta_times(api, cap)
     assert len(times) == 26
-    ttft = times[0]
-    assert 0.18 <= ttft <= 0.6, ttft
-    # 25 gaps of 20 ms after the first token: 0.5 s, with generous room for a busy machine.
-    span = times[-1] - times[0]
-    assert 0.42 <= span <= 1.2, span
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert 0.012 <= statistics.median(gaps) <= 0.04
+    dues = [0.2 + k / 50 for k in range(26)]  # ttft 0.2 s, then a token every 20 ms
+    # Never early: the schedule counts from when the simulator took the request, after it
+    # was sent (no load can make a token come sooner).
+    assert all(t >= due for t, due in zip(times, dues, strict=True)), (times, dues)
+    # Never late by more than this process's own wake-ups explain, counted from the headers
+    # (they leave when the request is taken: connecting is not part of the schedule).
+    late = [t - cap.headers_at - due for t, due in zip(times, dues, strict=True)]
+    assert max(late) <= probe.slack(), (late, probe.worst)
     if api == "responses":
-        # response.created / in_progress leave at once, before the first token.
-        assert first_any < times[0] - 0.05
+        # response.created / in_progress leave at once, not with the first token.
+        assert first_any - cap.headers_at <= probe.slack(), (first_any, cap.headers_at)
 
 
 def test_jitter_keeps_the_mean_rate(sim_url: str, sim_key: str) -> None:
     headers = {"X-Sim-Key": sim_key, "X-Sim-Timing": "ttft=0,tps=100,jitter=0.8,tokens=51"}
-    cap = capture(sim_url, "chat", headers=headers)
+    with LagProbe() as probe:
+        cap = capture(sim_url, "chat", headers=headers)
     times, _ = _delta_times("chat", cap)
-    span = times[-1] - times[0]
-    assert 0.4 <= span <= 1.2, span  # 50 gaps of 10 ms on average
+    # 50 gaps of 10 ms on average, each scaled by 0.2-1.8: 0.5 s give or take 0.1 s (the
+    # schedule is seeded, so these bounds are met by the same draw every time).
+    assert times[-1] >= 0.4, times
+    assert times[-1] - cap.headers_at <= 0.6 + probe.slack(), (times, probe.worst)
 
 
 def test_due_events_leave_in_one_write(sim_url: str, sim_key: str) -> None:
@@ -79,8 +87,11 @@ def test_due_events_leave_in_one_write(sim_url: str, sim_key: str) -> None:
 def test_non_streaming_answer_takes_the_whole_schedule(sim_url: str, sim_key: str) -> None:
     headers = {"X-Sim-Key": sim_key, "X-Sim-Timing": "ttft=0.2,tps=50,jitter=0,tokens=11"}
     body = {"model": "sim", "input": "whole"}
-    start = time.perf_counter()
-    resp = httpx.post(sim_url + "/responses", json=body, headers=headers, timeout=10)
-    took = time.perf_counter() - start
+    with httpx.Client(timeout=WAIT_S) as client, LagProbe() as probe:
+        client.get(sim_url + "/models")  # connected first: what is timed below is the answer
+        start = time.perf_counter()
+        resp = client.post(sim_url + "/responses", json=body, headers=headers)
+        took = time.perf_counter() - start
     assert resp.status_code == 200 and resp.json()["status"] == "completed"
-    assert 0.38 <= took <= 1.5, took  # ttft 0.2 s + 10 gaps of 20 ms
+    # ttft 0.2 s + 10 gaps of 20 ms: never sooner, and late only by what the probe saw.
+    assert 0.4 <= took <= 0.4 + probe.slack(), (took, probe.worst)
