@@ -326,3 +326,67 @@ async def test_the_reasoning_block_says_how_to_open_it_and_a_pane_key_does(
         rows = getattr(app.screen, "rows", [])
         thinking = [row for row in rows if row.binding_id == "pane.thinking"]
         assert thinking and thinking[0].keys == [shown] and thinking[0].description == "Thinking"
+
+
+async def test_the_preview_shows_the_answer_as_text_and_the_tool_calls(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    import json
+
+    config = app_config(
+        sim_session(sim_url, "poem · responses", key=sim_key, timing="ttft=0.01,tps=0,tokens=400"),
+        sim_session(sim_url, "tool call · chat", model="sim-tools", api="chat", key=sim_key),
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 44)) as pilot:
+        main = _main(app)
+        overview = main.overview
+        preview = overview.query_one(SessionPreview)
+        await wait_until(pilot, lambda: app.begun and all(s.state == "done" for s in main.sessions))
+        poem, tool = main.sessions
+        assert poem.current is not None and tool.current is not None
+        overview.table.focus()
+        await pilot.press("home")
+        await wait_until(
+            pilot, lambda: poem.current is not None and poem.current.run_id in preview.text
+        )
+        answer = poem.current.accumulator.output_text
+        headings = [line for line in answer.splitlines() if line.startswith("## ")]
+        assert headings and "**" in answer and "```" in answer  # the answer is Markdown
+        text = preview.text
+        assert headings[-1].removeprefix("## ").strip() in text  # the heading's words ...
+        for syntax in ("## ", "**", "```"):  # ... without the Markdown around them
+            assert syntax not in text, f"{syntax!r} in the preview:\n{text}"
+
+        await pilot.press("down")
+        await wait_until(pilot, lambda: "⚙ get_weather(" in preview.text, what="the tool call")
+        calls = tool.current.accumulator.tool_calls
+        arguments = json.loads(calls[0].arguments)
+        line = next(line for line in preview.text.splitlines() if "⚙ get_weather(" in line)
+        for key, value in arguments.items():
+            assert f'"{key}": {json.dumps(value, ensure_ascii=False)}' in line, line
+
+
+def test_markdown_lines_keep_the_words_and_drop_the_syntax() -> None:
+    from tui.ui.widgets.preview import TAIL_CHARS, answer_tail, markdown_lines, open_fence
+
+    text = (
+        "## Streaming, *measured*\n\nTTFT is the wait **before** the first `delta`; see "
+        "[the guide](http://x.test).\n\n- one\n- two\n  1. nested\n\n> quoted\n\n"
+        "```python\nasync for event in run:\n\n    print(event)\n```\n\n| a | b |\n|---|---|\n"
+        "| 1 | 2 |"
+    )
+    plain = [line.plain for line in markdown_lines(text)]
+    assert plain[0] == "Streaming, measured"
+    assert "TTFT is the wait before the first delta; see the guide." in plain
+    assert plain[4:7] == ["• one", "• two", "  1. nested"]
+    assert "│ quoted" in plain and "a │ b" in plain and "1 │ 2" in plain
+    assert "  async for event in run:" in plain and "      print(event)" in plain
+    assert not any(mark in line for line in plain for mark in ("##", "**", "`", "](", "|-"))
+    # a tail that starts inside a code fence is still shown as code, not as headings
+    assert open_fence("text\n```sh\n# not a heading\n") == "```"
+    assert open_fence("```\ncode\n```\n") is None
+    long = "intro\n\n```sh\n" + "# a shell comment\n" * (TAIL_CHARS // 10) + "```\n\nThe end."
+    tail = [line.plain for line in answer_tail(long)]
+    assert tail[0] == "…" and tail[-1] == "The end."
+    assert "  # a shell comment" in tail and "a shell comment" not in tail

@@ -13,7 +13,7 @@ from tests.ui.conftest import app_config, paste, sim_session, wait_until
 from tui.ui.app import TokentopApp
 from tui.ui.screens.main import MainScreen
 from tui.ui.widgets.overview import OverviewTable
-from tui.ui.widgets.preview import SessionPreview
+from tui.ui.widgets.preview import SessionPreview, markdown_lines
 
 
 def _overview(app: TokentopApp) -> OverviewTable:
@@ -66,11 +66,11 @@ async def test_rows_show_each_session_and_fill_in_live(
         alpha = app.sessions[0].current
         assert alpha is not None
         # The preview refreshes on its own timer: it may still show alpha while streaming.
+        # (the answer's last line, as the preview writes Markdown: without its syntax)
+        last_line = markdown_lines(alpha.accumulator.output_text)[-1].plain
         await wait_until(
             pilot,
-            lambda: (
-                alpha.run_id in preview.text and alpha.accumulator.output_text[-40:] in preview.text
-            ),
+            lambda: alpha.run_id in preview.text and last_line in preview.text,
             what="alpha preview with the end of its answer",
         )
         assert "alpha" in preview.text
