@@ -29,5 +29,8 @@ ISSUE_RESULT_KEYS = frozenset(
 )
 """The result record keys that issue #2 requires of ``tokentop run --jsonl``."""
 
-RESULT_KEYS = ISSUE_RESULT_KEYS | {"attempt_log"}
-"""Every key of a result record: the issue's keys plus the per-attempt log."""
+CONVERSATION_RESULT_KEYS = frozenset({"conversation_id", "turn"})
+"""The result record keys that issue #11 adds: the run's conversation and its turn (1-based)."""
+
+RESULT_KEYS = ISSUE_RESULT_KEYS | CONVERSATION_RESULT_KEYS | {"attempt_log"}
+"""Every key of a result record: the issues' keys plus the per-attempt log."""

@@ -133,6 +133,8 @@ class FakeRecorder:
         self.entered = False
         self.started: list[tuple[SessionConfig, str, str, RunAccumulator | None]] = []
         self.events: dict[str, list[RunEvent]] = {}
+        self.turns: dict[str, tuple[str | None, int]] = {}
+        """Per run id: ``(conversation_id, turn)`` as given."""
         self.done_at_finished: list[bool] = []
         """For each Finished received: was the shared accumulator already done?"""
         self.closed = False
@@ -144,14 +146,17 @@ class FakeRecorder:
         prompt: str,
         run_id: str,
         accumulator: RunAccumulator | None = None,
+        conversation_id: str | None = None,
+        turn: int = 1,
     ) -> str:
-        """Keep the arguments (or raise, or wait)."""
+        """Keep the arguments (or raise, or wait); the turns in :attr:`turns`."""
         self.entered = True
         if self.hold is not None:
             await self.hold.wait()
         if self.fail:
             raise OSError("disk full")
         self.started.append((session, prompt, run_id, accumulator))
+        self.turns[run_id] = (conversation_id, turn)
         self.events[run_id] = []
         return run_id
 

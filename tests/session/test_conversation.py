@@ -1,11 +1,12 @@
 """A session's conversation keeps what the dialogue said: completed and cut answers become
 turns, failed and cancelled ones do not (a retry sends the prompt once), a refused
-``previous_response_id`` is remembered, an edit drops the last turn, a restart begins a new
-conversation id."""
+``previous_response_id`` is remembered, sending a turn again drops it and the later ones, a
+restart begins a new conversation id; the branch keeps each turn's run, the plan its prompts."""
 
 from __future__ import annotations
 
 from tui.session.conversation import ConversationState
+from tui.session.run import SessionRun
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Finished, Notice, ResponseInfo, RunError, TextDelta, ToolCallDelta
 from tui.stream.runner import HISTORY_FALLBACK
@@ -66,6 +67,15 @@ def test_a_refused_previous_response_id_is_remembered_for_the_session() -> None:
     assert history is not None and history.previous_response_id is None
 
 
+def test_a_fallback_that_did_not_carry_the_turn_teaches_nothing() -> None:
+    # a 400 that the items did not cure either (context_length_exceeded) is no proof that
+    # the server keeps nothing
+    state = ConversationState("responses", mode="auto")
+    state.finish("one", turn("a"))
+    assert not state.finish("two", turn("", "failed", "error", fallback=True))
+    assert state.mode == "auto" and not state.fell_back
+
+
 def test_server_mode_is_never_changed_and_store_false_sends_no_id() -> None:
     state = ConversationState("responses", mode="server")
     state.finish("one", turn("a", fallback=True))
@@ -91,13 +101,46 @@ def test_tool_calls_are_kept_with_their_turn() -> None:
     assert [(c.name, c.call_id) for c in history.answers_tools()] == [("weather", "call_1")]
 
 
-def test_edit_drops_the_last_turn_and_restart_begins_a_new_conversation() -> None:
+def test_sending_a_turn_again_drops_it_and_restart_begins_a_new_conversation() -> None:
     state = ConversationState("chat")
     state.finish("one", turn("a", api="chat"))
     state.finish("two", turn("b", api="chat"))
     first_id = state.conversation_id
-    dropped = state.edit_last()
-    assert dropped is not None and dropped.prompt == "two" and state.next_turn == 2
-    assert state.conversation_id == first_id  # the edit is a branch of the same turn
-    new_id = state.restart()
+    state.keep_only(1)  # turn 2 again (an edit): a branch of the same turn
+    assert [t.prompt for t in state.turns] == ["one"] and state.next_turn == 2
+    assert state.conversation_id == first_id
+    new_id = state.restart(["x", "y"])
     assert new_id != first_id and state.history() is None and state.next_turn == 1
+    assert state.plan == ["x", "y"] and state.restart(conversation_id="given") == "given"
+
+
+def session_run(number: int, prompt: str) -> SessionRun:
+    acc = RunAccumulator(f"run{number}", "s", "chat", "m", prompt, clock=lambda: 0.0)
+    return SessionRun(f"run{number}", prompt, acc, started_at=0.0, turn=number)
+
+
+def test_the_branch_keeps_each_kept_turns_run_and_the_latest_try() -> None:
+    state = ConversationState("chat", plan=["one", "two", "three"])
+    first = session_run(1, "one")
+    state.begin(first)
+    state.finish("one", turn("a", api="chat"))
+    failed = session_run(2, "two")
+    state.begin(failed)
+    assert not state.finish("two", turn("", "failed", "truncated", api="chat"))
+    assert state.runs == [first, failed] and state.current_turn == 2
+    retry = session_run(2, "two")
+    state.begin(retry)  # the retry replaces the failed try in the branch
+    assert state.runs == [first, retry] and state.next_turn == 2
+
+
+def test_planning_a_turn_keeps_or_drops_the_rest_of_the_script() -> None:
+    state = ConversationState("chat", plan=["one", "two", "three"])
+    assert state.plan_turn(2, "TWO", keep_rest=True) == ["TWO", "three"]
+    assert state.plan == ["one", "TWO", "three"]
+    assert state.plan_turn(2, "2", keep_rest=False) == ["2"] and state.plan == ["one", "2"]
+    # a follow-up past the plan is planned after the turns as they were sent
+    state = ConversationState("chat", plan=["one"])
+    state.begin(session_run(1, "one"))
+    state.begin(session_run(2, "sent as a follow-up"))
+    assert state.plan_turn(3, "three", keep_rest=False) == ["three"]
+    assert state.plan == ["one", "sent as a follow-up", "three"]

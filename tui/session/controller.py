@@ -1,18 +1,27 @@
-"""SessionController: owns one session's runs, for every face (dashboard, ``tokentop run``).
+"""SessionController: owns one session's conversations and runs, for every face (dashboard,
+``tokentop run``).
 
-A controller starts :class:`~tui.stream.runner.StreamRun` in an asyncio task, keeps one
-:class:`~tui.stream.accumulate.RunAccumulator` per run (the store reads the same one: one
-fold), moves the session through its states (:data:`tui.vocab.SessionState`), hands every
-batch of events (one network read) to the store and to its listeners, schedules ``repeat``
-runs and keeps a bounded history of finished runs.
+Every run is a turn of the session's current conversation
+(:class:`~tui.session.conversation.ConversationState`): :meth:`SessionController.start`
+begins a new conversation (a scripted session's turns one after another, a failed turn
+stopping the script there; with ``repeat``, the whole conversation again, each time a new
+one), :meth:`~SessionController.send` adds a follow-up turn,
+:meth:`~SessionController.edit_last` sends the last turn again with a new prompt and
+:meth:`~SessionController.restart` the current turn as it was (the old try stays in the
+store as a branch of the same turn). Each turn carries the kept turns before it (the stream
+layer builds the ``messages`` or the Responses input from them) and is one
+:class:`~tui.stream.runner.StreamRun`, run in an asyncio task and folded by the
+:class:`~tui.session.pipeline.RunPipeline` (one accumulator per run, which the store reads
+too: one fold).
 
 Runs outlive and precede any view: a listener may subscribe mid-run and catch up from the
-run's accumulator. Within a session a new start first cancels the old run *gracefully*
-(``StreamRun.cancel()`` ends it with ``Finished(cancelled)``, which reaches the store) and
-waits for it. A run's first batch reaches the store and the listeners only after the store
-recorded the run's start (a compare round records its membership then). Whatever fails
-below (an engine bug, a simulator that cannot start, the store, a listener) ends at most the
-run concerned, as a failed run that says why; it never escapes.
+run's accumulator, and ``controller.conversation`` is a read-only view of the turns. Within a
+session a new start first cancels the old run *gracefully* (``StreamRun.cancel()`` ends it
+with ``Finished(cancelled)``, which reaches the store) and waits for it. A run's first batch
+reaches the store and the listeners only after the store recorded the run's start (a compare
+round records its membership then). Whatever fails below (an engine bug, a simulator that
+cannot start, the store, a listener) ends at most the run concerned, as a failed run that
+says why; it never escapes.
 """
 
 from __future__ import annotations
@@ -21,37 +30,24 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeAlias
 
 from tui.config import SessionConfig
-from tui.session.redact import Redactor, RunRedactor, redact_session, session_secrets
-from tui.session.run import (
-    HISTORY_LIMIT,
-    BaseUrlResolver,
-    LoopControl,
-    RunSummary,
-    SessionListener,
-    SessionRun,
-    StoreErrorHandler,
+from tui.session.conversation import ConversationState, new_conversation_id
+from tui.session.conversation_view import (
+    ConversationOutcome,
+    ConversationView,
+    TurnRefused,
+    conversation_view,
+    summarize,
 )
-from tui.session.states import ACTIVITY, BOUNDARY_EVENTS, next_state, phase
-from tui.stream.accumulate import RunAccumulator
-from tui.stream.events import (
-    Connecting,
-    Finished,
-    RawEvent,
-    Resumed,
-    Retrying,
-    RunError,
-    RunEvent,
-    Started,
-    new_run_id,
-)
-from tui.stream.metrics import MetricsSnapshot
-from tui.vocab import FINAL_STATES, FinishReason, RunStatus, SessionState
+from tui.session.pipeline import RunPipeline
+from tui.session.redact import redact_session
+from tui.session.run import BaseUrlResolver, LoopControl, SessionRun, StoreErrorHandler
+from tui.stream.events import Finished, RunError
+from tui.vocab import FINAL_STATES, FinishReason, RunStatus
 
 if TYPE_CHECKING:  # imported when a run starts: a dashboard's first frame does not wait
     import httpx
@@ -61,12 +57,15 @@ if TYPE_CHECKING:  # imported when a run starts: a dashboard's first frame does 
 
 log = logging.getLogger(__name__)
 
-RATE_SAMPLE_S = 0.5
-"""Spacing of the tokens/s samples behind the sparklines."""
+ConversationCallback: TypeAlias = Callable[["SessionController", ConversationOutcome], None]
+"""Told each series of turns that ended (see :meth:`SessionController.on_conversation`)."""
+
+Series: TypeAlias = Callable[[LoopControl], Awaitable[object]]
 
 
-class SessionController:
-    """The run lifecycle of one session: :meth:`start`, :meth:`cancel`, :meth:`restart`."""
+class SessionController(RunPipeline):
+    """One session's conversations and runs: :meth:`start`, :meth:`send`,
+    :meth:`edit_last`, :meth:`restart`, :meth:`new_conversation`, :meth:`cancel`."""
 
     def __init__(
         self,
@@ -80,87 +79,137 @@ class SessionController:
         on_store_error: StoreErrorHandler | None = None,
         engine: Engine | None = None,
     ) -> None:
-        self.session = session
-        self.prompt = session.prompt
-        """The prompt of the next run (``edit prompt`` changes it)."""
+        super().__init__(session, store=store, clock=clock, on_store_error=on_store_error)
+        self.script: tuple[str, ...] = session.script
+        """The prompts of a new conversation's turns (``start(prompt)`` makes it one)."""
+        self.prompt = self.script[0]
+        """The first prompt of a new conversation (``start(prompt)`` changes it)."""
         self.client = client
         """The HTTP client of the runs (a runtime sets it once it is built)."""
-        self.store = store
-        self.state: SessionState = "queued"
-        self.current: SessionRun | None = None
-        self.history: deque[RunSummary] = deque(maxlen=HISTORY_LIMIT)
-        self.rate_samples: deque[float] = deque(maxlen=32)
-        """Recent tokens/s samples of the current run (for sparklines)."""
-        self.runs_started = 0
-        self.runs_finished = 0
-        self.version = 0
-        """Bumped on every batch: views compare it to skip work when nothing changed."""
         self._ready = ready
         self._resolve_base_url = resolve_base_url
-        self._clock = clock
-        self._on_store_error = on_store_error
         self.engine = engine
         """Where the runs' network side runs (None: on this loop)."""
-        self._listeners: tuple[SessionListener, ...] = ()
-        """Copy-on-write, so that the per-batch loop needs no copy."""
         self._task: asyncio.Task[None] | None = None
         self._control = LoopControl()
-        self._snapshot: MetricsSnapshot | None = None
-        self._snapshot_key: tuple[int, float] = (-1, -1.0)
-        self._last_sample = 0.0
-
-    @property
-    def name(self) -> str:
-        """The session's name (unique in the config)."""
-        return self.session.name
+        self.conv = ConversationState(
+            session.api,
+            mode=session.history,
+            messages=[m.as_chat() for m in session.messages],
+            server_keeps=session.server_keeps,
+            plan=self.script,
+        )
+        """The current conversation (the faces read :attr:`conversation`)."""
+        self._on_conversation: tuple[ConversationCallback, ...] = ()
+        self._view: ConversationView | None = None
+        self._view_key: tuple[int, bool] = (-1, False)
 
     @property
     def running(self) -> bool:
-        """True while a run (or a repeat schedule) is active."""
+        """True while a run (a script, a repeat schedule) is active."""
         return self._task is not None and not self._task.done()
 
     @property
-    def phase(self) -> str:
-        """A short word for the progress line (see :func:`tui.session.states.phase`)."""
-        return phase(self.state, self.current)
+    def conversation(self) -> ConversationView:
+        """The current conversation, read-only (cached until the next batch or change)."""
+        key = (self.version, self.running)
+        if self._view is None or key != self._view_key:
+            self._view = conversation_view(self.conv, running=key[1])
+            self._view_key = key
+        return self._view
 
-    def subscribe(self, listener: SessionListener) -> Callable[[], None]:
-        """Follow this session; returns the function that unsubscribes."""
-        self._listeners = (*self._listeners, listener)
+    def on_conversation(self, callback: ConversationCallback) -> Callable[[], None]:
+        """Call ``callback(controller, summary)`` whenever a series of turns ends (a started
+        conversation, a follow-up, an edited or restarted turn, with what followed it of a
+        script): the conversation as it stands then. Returns the function that stops it."""
+        self._on_conversation = (*self._on_conversation, callback)
 
-        def unsubscribe() -> None:
-            self._listeners = tuple(x for x in self._listeners if x is not listener)
+        def stop() -> None:
+            self._on_conversation = tuple(c for c in self._on_conversation if c is not callback)
 
-        return unsubscribe
+        return stop
 
     # -- lifecycle ----
 
     def start(
         self, prompt: str | None = None, *, once: bool = False, run_id: str | None = None
     ) -> asyncio.Task[None]:
-        """Start a new run (with ``prompt``, else the current prompt); with ``repeat``, the
-        schedule of runs, unless ``once`` (one run, as a compare round wants). ``run_id``
-        names the (first) run. A running run is cancelled first, gracefully."""
+        """Begin a new conversation: the session's turns (``turns``, else its prompt) one
+        after another, or the one turn ``prompt`` (which then replaces them for the next
+        conversations too); with ``repeat``, the whole conversation again on schedule, each
+        time a new one. ``once``: one conversation of one turn (its first prompt), without
+        repeat, as a compare round wants. ``run_id`` names the first run. A running run is
+        cancelled first, gracefully."""
         if prompt is not None:
             self.prompt = prompt
-        previous = self._task
-        self._control.cancel()
-        self._control = control = LoopControl(engine=self.engine)
-        self._task = asyncio.create_task(
-            self._run_loop(self.prompt, previous, control, once, run_id), name=f"stream:{self.name}"
-        )
-        return self._task
+            self.script = (prompt,)
+        script = self.script[:1] if once else self.script
+        return self._launch(partial(self._schedule, script, once, run_id))
+
+    def send_refused(self) -> str | None:
+        """Why :meth:`send` would be refused now (a sentence), or None."""
+        if not self.running:
+            return None
+        run = self.current
+        if run is not None and not run.done:
+            return (
+                f"{self.name}: turn {run.turn} is still running: wait for its answer, "
+                "or cancel it first"
+            )
+        if self.state == "waiting":
+            return f"{self.name} is waiting for its next scheduled run: cancel the schedule first"
+        return f"{self.name} is still running its conversation: wait for it, or cancel it first"
+
+    def send(self, prompt: str) -> asyncio.Task[None]:
+        """Send ``prompt`` as the next turn of the current conversation (turn 1 of it when
+        nothing was kept yet; after a failed turn, in its place). TurnRefused (with the
+        reason) while a turn runs, ValueError for an empty prompt."""
+        _check(prompt)
+        refused = self.send_refused()
+        if refused is not None:
+            raise TurnRefused(refused)
+        turn = self.conv.next_turn
+        prompts = self.conv.plan_turn(turn, prompt, keep_rest=False)
+        return self._launch(partial(self._series, turn, prompts))
+
+    def edit_last(self, prompt: str) -> asyncio.Task[None]:
+        """Send the last turn again with ``prompt`` (a running one is cancelled first; the
+        old try stays in the store, a branch of the same turn), then the turns of a script
+        that were not sent yet. ValueError for an empty prompt."""
+        _check(prompt)
+        turn = max(self.conv.current_turn, 1)
+        prompts = self.conv.plan_turn(turn, prompt, keep_rest=True)
+        return self._launch(partial(self._series, turn, prompts))
 
     def restart(self) -> asyncio.Task[None]:
-        """Cancel the current run (if any) and run the same prompt again."""
-        return self.start()
+        """Run the current turn again (a running one is cancelled first; a failed one is
+        retried, sent once; a kept one is sent again as a branch), then the turns of a
+        script that were not sent yet. A conversation of one turn starts over instead (a new
+        conversation, with its repeat schedule)."""
+        conv = self.conv
+        turn = conv.current_turn
+        if turn <= 1 and len(conv.plan) <= 1:
+            return self.start(conv.plan[0] if conv.plan else None)
+        turn = max(turn, 1)
+        prompts = conv.plan[turn - 1 :] or [conv.runs[-1].prompt]
+        return self._launch(partial(self._series, turn, prompts))
+
+    def new_conversation(self) -> str:
+        """End the current conversation (a running turn is cancelled, gracefully) and begin
+        an empty one: the next :meth:`send` is its turn 1. Returns the new id."""
+        new_id = new_conversation_id()
+        if self.running:
+            self._launch(partial(self._fresh, new_id))
+        else:
+            self._fresh_now(new_id)
+        return new_id
 
     def cancel(self) -> None:
-        """End the current run (``Finished(cancelled)``) and stop any repeat schedule."""
+        """End the current run (``Finished(cancelled)``) and stop any script or schedule."""
         self._control.cancel()
 
     async def wait(self) -> None:
-        """Until the current run loop (and its repeat schedule) has ended."""
+        """Until the current run loop (its script and repeat schedule) has ended."""
         task = self._task
         if task is not None and not task.done():
             # asyncio.wait neither raises the task's outcome nor swallows a cancellation of
@@ -175,33 +224,24 @@ class SessionController:
             task.cancel()
             await asyncio.wait([task])
 
+    def _launch(self, series: Series) -> asyncio.Task[None]:
+        """Cancel what runs (gracefully) and run ``series`` once it has ended."""
+        previous = self._task
+        self._control.cancel()
+        self._control = control = LoopControl(engine=self.engine)
+        self._task = asyncio.create_task(
+            self._run_loop(previous, control, series), name=f"stream:{self.name}"
+        )
+        return self._task
+
     async def _run_loop(
-        self,
-        prompt: str,
-        previous: asyncio.Task[None] | None,
-        control: LoopControl,
-        once: bool,
-        run_id: str | None,
+        self, previous: asyncio.Task[None] | None, control: LoopControl, series: Series
     ) -> None:
         if previous is not None and not previous.done():
             await asyncio.wait([previous])
-        count = 0
         try:
-            while not control.stop:
-                run = await self._one_run(prompt, control, run_id)
-                count += 1
-                run_id = None
-                repeat = None if once else self.session.repeat
-                if repeat is None or control.stop or (repeat.count and count >= repeat.count):
-                    return
-                self.state = "waiting"
-                self.version += 1
-                # every_s counts from one start to the next; a run longer than that is
-                # followed by the next one at once
-                delay = run.started_mono + repeat.every_s - time.monotonic()
-                if delay > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(control.wake.wait(), timeout=delay)
+            if not control.stop:
+                await series(control)
         finally:
             # a schedule stopped between runs: the session shows how its last run ended
             last = self.current
@@ -209,44 +249,90 @@ class SessionController:
                 self.state = FINAL_STATES[last.finished.status]
                 self.version += 1
 
-    def begin_run(self, prompt: str, *, run_id: str | None = None) -> SessionRun:
-        """Make a new run current and tell the listeners (the run loop calls this; a test or
-        a replay feed may call it and then :meth:`handle_events` to drive the views)."""
-        session = self.session
-        run_id = run_id or new_run_id()
-        # every event of the run is redacted before anything sees it (the prompt goes out as typed)
-        secrets = Redactor(session_secrets(session))
-        redactor = RunRedactor(secrets) if secrets else None
-        if secrets:
-            prompt = secrets.redact(prompt)
-        acc = RunAccumulator(
-            run_id, session.name, session.api, session.model, prompt, clock=self._clock
-        )
-        run = SessionRun(
-            run_id=run_id,
-            prompt=prompt,
-            accumulator=acc,
-            started_at=time.time(),
-            started_mono=time.monotonic(),
-            redactor=redactor,
-        )
-        self.current = run
-        self.runs_started += 1
-        self.rate_samples.clear()
-        self.state = "connecting"
+    async def _schedule(
+        self, script: tuple[str, ...], once: bool, run_id: str | None, control: LoopControl
+    ) -> None:
+        """New conversations of ``script``, on the repeat schedule (``every_s`` counts from
+        one conversation's first turn to the next one's)."""
+        count = 0
+        while not control.stop:
+            self._fresh_now(None, script)
+            runs = await self._series(1, list(script), control, run_id=run_id)
+            count += 1
+            run_id = None
+            repeat = None if once else self.session.repeat
+            if repeat is None or control.stop or (repeat.count and count >= repeat.count):
+                return
+            self.state = "waiting"
+            self.version += 1
+            # a conversation longer than every_s is followed by the next one at once
+            begun = runs[0].started_mono if runs else time.monotonic()
+            delay = begun + repeat.every_s - time.monotonic()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(control.wake.wait(), timeout=delay)
+
+    async def _series(
+        self,
+        turn: int,
+        prompts: list[str],
+        control: LoopControl,
+        *,
+        run_id: str | None = None,
+    ) -> list[SessionRun]:
+        """Send ``prompts`` as turns ``turn``, ``turn + 1``, ... of the current conversation
+        (the kept turns from ``turn`` on become a branch), until one is not kept; then tell
+        the conversation callbacks. Returns the series' runs."""
+        conv = self.conv
+        conv.keep_only(turn - 1)
         self.version += 1
-        for listener in self._listeners:
+        try:
+            for prompt in prompts:
+                if control.stop:
+                    break
+                run = await self._one_run(prompt, control, run_id)
+                run_id = None
+                kept = conv.finish(run.prompt, run.accumulator)
+                self.version += 1
+                if not kept:
+                    break
+        finally:
+            runs = conv.runs[turn - 1 :]
+            planned = turn + len(prompts) - 1
+            self._tell(summarize(self.name, conv, runs, planned=planned))
+        return runs
+
+    async def _fresh(self, conversation_id: str, control: LoopControl) -> None:
+        """A series that sends nothing: an empty conversation, once the last run ended."""
+        self._fresh_now(conversation_id)
+
+    def _fresh_now(
+        self, conversation_id: str | None, script: tuple[str, ...] | None = None
+    ) -> None:
+        self.conv.restart(self.script if script is None else script, conversation_id)
+        self.version += 1
+
+    def _tell(self, summary: ConversationOutcome) -> None:
+        for callback in self._on_conversation:
             try:
-                listener.run_started(self, run)
+                callback(self, summary)
             except Exception:
-                log.exception("listener failed on run start of %s", self.name)
-        return run
+                log.exception("conversation callback failed in %s", self.name)
 
     async def _one_run(self, prompt: str, control: LoopControl, run_id: str | None) -> SessionRun:
         if self._ready is not None:  # a runtime opens its store and client first
             await self._ready()
         session = self.session
-        run = self.begin_run(prompt, run_id=run_id)
+        conv = self.conv
+        history = conv.history()
+        run = self.begin_run(
+            prompt,
+            run_id=run_id,
+            conversation_id=conv.conversation_id,
+            turn=conv.next_turn,
+            history=history,
+        )
+        conv.begin(run)
         t0 = self._clock()
 
         def finish(status: RunStatus, reason: FinishReason, error: RunError | None) -> None:
@@ -265,7 +351,12 @@ class SessionController:
                         session if redactor is None else redact_session(session, redactor.redactor)
                     )
                     await self.store.start_run(
-                        stored, prompt=run.prompt, run_id=run.run_id, accumulator=run.accumulator
+                        stored,
+                        prompt=run.prompt,
+                        run_id=run.run_id,
+                        accumulator=run.accumulator,
+                        conversation_id=run.conversation_id,
+                        turn=run.turn,
                     )
                 except Exception as exc:
                     self._store_failed(exc)
@@ -279,7 +370,12 @@ class SessionController:
                 finish("failed", "error", RunError("connect", str(exc)))
                 return run
             stream = StreamRun(
-                session, client=self.client, base_url=base_url, prompt=prompt, clock=self._clock
+                session,
+                client=self.client,
+                base_url=base_url,
+                prompt=prompt,
+                history=history,
+                clock=self._clock,
             )
             control.stream = stream
             if control.stop:  # cancelled while the run was being set up
@@ -312,105 +408,7 @@ class SessionController:
             raise RuntimeError("the built-in simulator is not available here")
         return self.session.base_url
 
-    def handle_events(self, run: SessionRun, events: Sequence[RunEvent]) -> None:
-        """Fold the events of one network read into the run, then hand them to the store and
-        to each listener in one call (per-event work stays O(1), call overhead per batch).
 
-        With secrets, the events are first redacted (:mod:`tui.session.redact`): a delta that
-        could begin a secret waits for the next one (a batch may then shrink to nothing)."""
-        if run.finished is not None:  # late events of a run cut by abort (there is one end)
-            return
-        redactor = run.redactor
-        if redactor is not None:
-            events = redactor.events(events)
-            if not events:
-                return
-        apply = run.accumulator.apply
-        debug = run.debug_events.append
-        activity = ACTIVITY.get
-        raw = 0
-        for event in events:
-            apply(event)
-            cls = type(event)
-            if cls is RawEvent:
-                r = cast(RawEvent, event)
-                debug((r.t, r.attempt, r.event, r.data, r.id))
-                raw += 1
-            elif cls in BOUNDARY_EVENTS:
-                self._note_boundary(run, event)
-            else:
-                kind = activity(cls)
-                if kind is not None:
-                    run.activity = kind
-        run.events += len(events)
-        run.debug_total += raw
-        self.version += 1
-        if self.store is not None:
-            try:
-                self.store.add_events(run.run_id, events)
-            except Exception as exc:
-                self._store_failed(exc)
-        for listener in self._listeners:
-            try:
-                listener.run_events(self, run, events)
-            except Exception:
-                log.exception("listener failed on events of %s", self.name)
-
-    def handle_event(self, run: SessionRun, event: RunEvent) -> None:
-        """Fold one event (see :meth:`handle_events`)."""
-        self.handle_events(run, (event,))
-
-    def _note_boundary(self, run: SessionRun, event: RunEvent) -> None:
-        """An attempt boundary: keep it for the raw view and move the session's state."""
-        assert isinstance(event, (Connecting, Started, Retrying, Resumed, Finished))
-        run.debug_events.append(event)
-        run.attempt_events.append(event)
-        run.debug_total += 1
-        run.boundary = event
-        self.state = next_state(self.state, event)
-        if isinstance(event, Finished):
-            run.finished = event
-            self.runs_finished += 1
-            self._record_history(run, event)
-
-    def _record_history(self, run: SessionRun, finished: Finished) -> None:
-        snap = run.accumulator.metrics()
-        self._snapshot = snap
-        self._snapshot_key = (self.version, -1.0)
-        self.history.append(
-            RunSummary(
-                run_id=run.run_id,
-                ttft_ms=snap.ttft_ms,
-                tokens_per_s=snap.tokens_per_s,
-                output_tokens=snap.output_tokens,
-                status=finished.status,
-                finish_reason=finished.reason,
-            )
-        )
-
-    def _store_failed(self, exc: BaseException) -> None:
-        if self._on_store_error is not None:
-            self._on_store_error(self.name, exc)
-        else:
-            log.warning("store error in %s: %s", self.name, exc)
-
-    # -- metrics ----
-
-    def snapshot(self) -> MetricsSnapshot | None:
-        """The current run's metrics (None before the first run).
-
-        Cached per batch version and 0.1 s of clock time, so any number of views can poll it
-        at their own rate; also samples tokens/s for :attr:`rate_samples`.
-        """
-        run = self.current
-        if run is None:
-            return None
-        now = self._clock()
-        key = (self.version, -1.0 if run.done else round(now, 1))
-        if key != self._snapshot_key or self._snapshot is None:
-            self._snapshot = run.accumulator.metrics()
-            self._snapshot_key = key
-            if not run.done and now - self._last_sample >= RATE_SAMPLE_S:
-                self._last_sample = now
-                self.rate_samples.append(self._snapshot.rolling_tokens_per_s or 0.0)
-        return self._snapshot
+def _check(prompt: str) -> None:
+    if not prompt.strip():
+        raise ValueError("the prompt must not be empty")

@@ -9,9 +9,15 @@ stream layer), and the run's end decides what is kept (:meth:`finish`):
   the dialogue, also when it was cut;
 - a failed or cancelled turn is not kept: retrying it sends its prompt once, not twice;
 - a Responses server that refused ``previous_response_id`` (the stream layer's
-  ``history_fallback`` notice) teaches the session to send the items from then on;
-- editing the last turn (:meth:`edit_last`) drops it from the history so that it is sent
-  again with the new prompt; the old answer stays in the store as a branch of the same turn.
+  ``history_fallback`` notice) in a turn that the items then carried through teaches the
+  session to send the items from then on;
+- sending turn N again (an edited prompt, a restart of a kept turn: :meth:`keep_only`) drops
+  turns N and later from the history, so that the new try is sent after turn N-1; the old
+  answer stays in the store as a branch of the same turn.
+
+Besides the history it keeps the current branch's runs (:attr:`runs`: the run of each kept
+turn and the latest try of the turn after them, running or failed), which the views show,
+and the plan (:attr:`plan`: the prompts planned by turn, a scripted conversation's turns).
 
 A turn's answer is the redacted text the views and the store saw, and a response id is only
 used when the session lets the server keep its responses (``store`` not false in ``params``).
@@ -21,14 +27,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tui.stream.accumulate import RunAccumulator
 from tui.stream.history import Conversation, Turn
 from tui.stream.runner import HISTORY_FALLBACK
 from tui.vocab import Api, HistoryMode
 
-__all__ = ["ConversationState", "new_conversation_id"]
+if TYPE_CHECKING:
+    from tui.session.run import SessionRun
+    from tui.stream.accumulate import RunAccumulator
+
+__all__ = ["KEPT_STATUSES", "ConversationState", "new_conversation_id"]
 
 KEPT_STATUSES = frozenset({"completed", "incomplete"})
 """Run statuses whose answer becomes a turn of the conversation."""
@@ -49,6 +58,7 @@ class ConversationState:
         mode: HistoryMode = "auto",
         messages: Sequence[Mapping[str, Any]] = (),
         server_keeps: bool = True,
+        plan: Sequence[str] = (),
     ) -> None:
         self.api = api
         self.mode: HistoryMode = mode
@@ -57,6 +67,12 @@ class ConversationState:
         self.server_keeps = server_keeps
         """False when the session sends ``store: false``: no response id is worth sending."""
         self.turns: list[Turn] = []
+        """The kept turns, in order: the history of the next turn."""
+        self.runs: list[SessionRun] = []
+        """The run of each kept turn, then the latest try of the next one (if any)."""
+        self.plan: list[str] = list(plan)
+        """The prompts planned by turn (``plan[0]`` is turn 1's): the script of a scripted
+        conversation; a follow-up or an edit changes it."""
         self.conversation_id = new_conversation_id()
         self.fell_back = False
         """True once the server refused ``previous_response_id`` (said once, remembered)."""
@@ -66,10 +82,17 @@ class ConversationState:
         """The 1-based number of the turn that would be sent next."""
         return len(self.turns) + 1
 
-    def restart(self) -> str:
-        """Begin a new conversation (turn 1 next); returns its id."""
+    @property
+    def current_turn(self) -> int:
+        """The number of the latest turn sent (running, failed or kept); 0 before any."""
+        return self.runs[-1].turn if self.runs else 0
+
+    def restart(self, plan: Sequence[str] = (), conversation_id: str | None = None) -> str:
+        """Begin a new conversation (turn 1 next) planned as ``plan``; returns its id."""
         self.turns.clear()
-        self.conversation_id = new_conversation_id()
+        self.runs.clear()
+        self.plan = list(plan)
+        self.conversation_id = conversation_id or new_conversation_id()
         return self.conversation_id
 
     def history(self) -> Conversation | None:
@@ -78,18 +101,36 @@ class ConversationState:
             return None
         return Conversation(messages=self.seed, turns=tuple(self.turns), mode=self.mode)
 
-    def edit_last(self) -> Turn | None:
-        """Drop the last kept turn so that it is sent again (with an edited prompt); returns
-        it (None when there is none)."""
-        return self.turns.pop() if self.turns else None
+    def keep_only(self, count: int) -> None:
+        """Keep the first ``count`` turns only: the next turn sent is turn ``count + 1``
+        (the later ones become a branch, in the store)."""
+        del self.turns[count:]
+        del self.runs[count:]
+
+    def plan_turn(self, turn: int, prompt: str, *, keep_rest: bool) -> list[str]:
+        """Plan ``prompt`` as turn ``turn``, the later planned turns kept (``keep_rest``) or
+        dropped; returns the prompts from that turn on."""
+        before = self.plan[: turn - 1]
+        # turns sent beyond the plan (follow-ups) are planned as they were sent
+        before += [run.prompt for run in self.runs[len(before) : turn - 1]]
+        after = self.plan[turn:] if keep_rest else []
+        self.plan = [*before, prompt, *after]
+        return self.plan[turn - 1 :]
+
+    def begin(self, run: SessionRun) -> None:
+        """``run`` is the new try of turn ``run.turn`` (after the kept turns before it)."""
+        del self.runs[run.turn - 1 :]
+        self.runs.append(run)
 
     def finish(self, prompt: str, acc: RunAccumulator) -> bool:
         """Record the end of a turn sent with ``prompt``; True when it was kept."""
+        if acc.status not in KEPT_STATUSES:
+            return False
+        # learnt from a turn the items carried through: a 400 that the items did not cure
+        # either (a context window that is too small) says nothing of the server's state
         if HISTORY_FALLBACK in acc.notices and self.mode == "auto":
             self.mode = "client"
             self.fell_back = True
-        if acc.status not in KEPT_STATUSES:
-            return False
         response_id = acc.response_id if self.api == "responses" and self.server_keeps else None
         self.turns.append(
             Turn(prompt, acc.output_text, tuple(acc.tool_calls), response_id=response_id)

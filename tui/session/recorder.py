@@ -25,9 +25,12 @@ class RunRecorder(Protocol):
         prompt: str,
         run_id: str,
         accumulator: RunAccumulator | None = None,
+        conversation_id: str | None = None,
+        turn: int = 1,
     ) -> str:
-        """Record a new run (the session's settings as used, without secrets); it reads the
-        run's state from ``accumulator``, which the caller feeds before recording events."""
+        """Record a new run (the session's settings as used, without secrets), turn ``turn``
+        of the conversation ``conversation_id``; it reads the run's state from
+        ``accumulator``, which the caller feeds before recording events."""
         ...
 
     def add_events(self, run_id: str, events: Sequence[RunEvent]) -> None:

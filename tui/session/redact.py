@@ -72,17 +72,29 @@ __all__ = [
 
 
 def redact_session(session: SessionConfig, redactor: Redactor) -> SessionConfig:
-    """``session`` as the store may keep it (its config snapshot): its prompt, system
-    prompt, base URL and the values of its headers and params redacted (names, model and
-    ``api_key_env``, which is a variable's name, as they are). The requests use the
-    original."""
+    """``session`` as the store may keep it (its config snapshot): its prompt and scripted
+    turns, the seeded messages' text, system prompt, base URL and the values of its headers
+    and params redacted (names, model and ``api_key_env``, which is a variable's name, as
+    they are). The requests use the original."""
     if not redactor:
         return session
     import dataclasses
 
+    messages = tuple(
+        dataclasses.replace(
+            m,
+            content=redactor.redact_optional(m.content),
+            tool_calls=tuple(
+                dataclasses.replace(c, arguments=redactor.redact(c.arguments)) for c in m.tool_calls
+            ),
+        )
+        for m in session.messages
+    )
     return dataclasses.replace(
         session,
         prompt=redactor.redact(session.prompt),
+        turns=tuple(redactor.redact(t) for t in session.turns),
+        messages=messages,
         system=redactor.redact_optional(session.system),
         base_url=redactor.redact(session.base_url),
         headers={k: redactor.redact(v) for k, v in session.headers.items()},

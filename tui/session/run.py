@@ -7,7 +7,7 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from tui.config import SessionConfig
 from tui.stream.accumulate import RunAccumulator
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from tui.session.controller import SessionController
     from tui.session.engine import Engine
     from tui.session.redact import RunRedactor
+    from tui.stream.history import Conversation
     from tui.stream.runner import StreamRun
 
 RAW_EVENT_LIMIT = 1_500
@@ -55,7 +56,14 @@ class SessionRun:
     started_at: float
     """Wall-clock time (``time.time()``) the run was started."""
     started_mono: float = 0.0
-    """``time.monotonic()`` when the run began: a repeat schedule counts ``every_s`` from it."""
+    """``time.monotonic()`` when the run began: a repeat schedule counts ``every_s`` from the
+    first turn of one conversation to the first turn of the next."""
+    conversation_id: str = ""
+    """The conversation this run is a turn of (tokentop's id)."""
+    turn: int = 1
+    """Its turn in that conversation, from 1 (a retry or an edit is another run of a turn)."""
+    history: Conversation | None = None
+    """What the turn carried: the seeded messages and the kept turns before it."""
     debug_events: deque[DebugEvent] = field(default_factory=lambda: deque(maxlen=RAW_EVENT_LIMIT))
     finished: Finished | None = None
     events: int = 0
@@ -76,6 +84,13 @@ class SessionRun:
     def done(self) -> bool:
         """True once the run's :class:`Finished` event arrived."""
         return self.finished is not None
+
+    def result(self) -> dict[str, Any]:
+        """The ``run --jsonl`` result record of the run, with its conversation and turn."""
+        record = self.accumulator.result()
+        record["conversation_id"] = self.conversation_id
+        record["turn"] = self.turn
+        return record
 
 
 BaseUrlResolver: TypeAlias = Callable[[SessionConfig], Awaitable[str]]

@@ -98,15 +98,21 @@ def build_result(
     attempts: Sequence[AttemptRecord],
     resumes: int,
     error: RunError | None,
+    conversation_id: str | None = None,
+    turn: int | None = None,
 ) -> dict[str, Any]:
     """The ``run --jsonl`` result record: the keys of issue #2 (``attempts`` and ``resumes``
-    are counts) plus ``attempt_log``, one :meth:`AttemptRecord.as_dict` per attempt;
-    milliseconds and rates rounded to 3 decimals. The one definition of the record: both
+    are counts), the run's ``conversation_id`` and ``turn`` (1-based; None where the caller
+    does not know them: a run's accumulator does not, its session run and the store do),
+    plus ``attempt_log``, one :meth:`AttemptRecord.as_dict` per attempt; milliseconds and
+    rates rounded to 3 decimals. The one definition of the record: both
     :meth:`RunAccumulator.result` and ``tui.store.result_record`` build it here."""
     p50, p95, p99 = itl_ms
     return {
         "session": session,
         "run_id": run_id,
+        "conversation_id": conversation_id,
+        "turn": turn,
         "api": api,
         "model": model,
         "status": status,
