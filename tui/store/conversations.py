@@ -15,11 +15,13 @@ one-turn conversation of its own.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 
 from tui.stream.events import RunEvent
 
-from . import queries
+from . import conversation_sql
+from .connection import store_error
 from .conversation_records import (
     ConversationRecord,
     ConversationSummary,
@@ -29,6 +31,7 @@ from .conversation_records import (
 )
 from .errors import StoreError
 from .reading import RunQueries
+from .records import conversation_columns
 from .replay import ReplayClock, TurnStart, next_turn_offset
 
 __all__ = ["ConversationQueries", "checked_turn"]
@@ -63,30 +66,54 @@ class ConversationQueries(RunQueries):
         """
         await self.flush()
         v6 = await self._has_conversations()
-        sql, params = queries.conversations_sql(
-            search=search,
-            session=session,
-            model=model,
-            finish=finish,
-            since=since,
-            limit=limit,
-            conversations=v6,
-        )
-        cids = [str(row[0]) for row in await self._query(sql, params)]
+        if search or session is not None or model is not None or finish is not None:
+            sql, params = conversation_sql.conversations_sql(
+                search=search,
+                session=session,
+                model=model,
+                finish=finish,
+                since=since,
+                limit=limit,
+                conversations=v6,
+            )
+            cids = [str(row[0]) for row in await self._query(sql, params)]
+        else:
+            cids = await self._latest_conversations(limit, since, v6)
         runs: dict[str, list[tuple[object, ...]]] = {}
         prompts: dict[str, str] = {}
         for start in range(0, len(cids), _CHUNK):
             chunk = cids[start : start + _CHUNK]
-            sql = queries.conversation_runs_sql(len(chunk), conversations=v6)
+            sql = conversation_sql.conversation_runs_sql(len(chunk), conversations=v6)
             for row in await self._query(sql, chunk):
                 runs.setdefault(row[0], []).append(tuple(row[1:]))
             firsts = [str(runs[c][0][0]) for c in chunk if c in runs]
-            prompts.update(await self._query(queries.prompts_sql(len(firsts)), firsts))
+            prompts.update(await self._query(conversation_sql.prompts_sql(len(firsts)), firsts))
         return [
             summary_of(cid, runs[cid], prompts.get(str(runs[cid][0][0]), ""))
             for cid in cids
             if cid in runs  # pruned in between
         ]
+
+    async def _latest_conversations(self, limit: int, since: str | None, v6: bool) -> list[str]:
+        """The ids of the ``limit`` conversations with the latest activity (since ``since``):
+        the first distinct ones of the runs, the latest first, read :data:`_CHUNK` at a time
+        from the end of an index until enough are found."""
+        key, _ = conversation_columns(v6)
+        bound = "" if since is None else " WHERE r.started_at >= ?"
+        sql = conversation_sql.ACTIVITY_SQL.format(key=key, since=bound)
+        found: dict[str, None] = {}
+        if self._closed:
+            raise StoreError("the store is closed")
+        try:
+            async with self._conn.execute(sql, () if since is None else (since,)) as cursor:
+                while len(found) < limit and (rows := await cursor.fetchmany(_CHUNK)):
+                    for cid, _ in rows:
+                        found.setdefault(str(cid), None)
+                        if len(found) == limit:
+                            break
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc) from None
+        return list(found)
 
     async def conversation_id(self, id_or_prefix: str) -> str | None:
         """The id of the conversation that ``id_or_prefix`` names: a conversation id, a run
@@ -99,7 +126,7 @@ class ConversationQueries(RunQueries):
         prefix = id_or_prefix.strip()
         if not prefix:
             raise StoreError("no conversation or run id given")
-        sql = queries.conversation_lookup_sql(await self._has_conversations())
+        sql = conversation_sql.conversation_lookup_sql(await self._has_conversations())
         spellings = dict.fromkeys((prefix, prefix.lower()))
         for spelling in spellings:
             if await self._query(sql["conversation"], (spelling,)):
@@ -129,7 +156,7 @@ class ConversationQueries(RunQueries):
         if cid is None:
             return None
         v6 = await self._has_conversations()
-        rows = await self._query(queries.conversation_detail_sql(conversations=v6), (cid,))
+        rows = await self._query(conversation_sql.conversation_detail_sql(conversations=v6), (cid,))
         if not rows:
             return None  # pruned in between
         runs = await self._details(rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .records import conversation_columns, summary_columns
+from .records import conversation_columns, in_conversation, summary_columns
 from .rows import ATTEMPT_COLUMNS, RUN_COLUMNS
 
 INSERT_EVENTS_JSON = (
@@ -218,7 +218,7 @@ def detail_sql(where: str, *, conversations: bool = True) -> str:
 PRUNABLE_RUNS = (
     "SELECT r.id FROM runs AS r WHERE r.started_at < ?1 AND r.status <> 'running' "
     "AND NOT EXISTS (SELECT 1 FROM runs AS later "
-    f"WHERE {conversation_columns(True, 'later')[0]} = {conversation_columns(True)[0]} "
+    f"WHERE {in_conversation(conversation_columns(True)[0], alias='later')} "
     "AND (later.started_at >= ?1 OR later.status = 'running')) "
     "ORDER BY r.started_at LIMIT ?2"
 )
@@ -308,77 +308,3 @@ def list_rounds_sql(*, limit: int, since: str | None) -> tuple[str, list[Any]]:
         params.append(since)
     params.append(max(0, limit))
     return sql + " ORDER BY o.started_at DESC, o.id DESC LIMIT ?", params
-
-
-# -- conversations (tui.store.conversations) -------------------------------------------------
-
-
-def conversations_sql(
-    *,
-    search: str | None,
-    session: str | None,
-    model: str | None,
-    finish: str | None,
-    since: str | None,
-    limit: int,
-    conversations: bool = True,
-) -> tuple[str, list[Any]]:
-    """SELECT of (conversation id, last activity) of the conversations with a run that
-    matches every given filter (:func:`run_filters`: ``search`` finds the text of any turn),
-    the latest activity (the last run's ``started_at``) first. Without filters, one pass over
-    the ``runs_by_conversation`` index."""
-    key, _ = conversation_columns(conversations)
-    where, params = run_filters(
-        search=search, session=session, model=model, finish=finish, since=since
-    )
-    sql = f"SELECT {key} AS cid, max(r.started_at) AS last FROM runs AS r"
-    if where:
-        sql += f" WHERE {key} IN (SELECT {key} FROM runs AS r WHERE {' AND '.join(where)})"
-    sql += " GROUP BY cid ORDER BY last DESC, cid DESC LIMIT ?"
-    return sql, [*params, max(0, limit)]
-
-
-def conversation_runs_sql(count: int, *, conversations: bool = True) -> str:
-    """SELECT of (conversation id, run id, session, model, started_at, ended_s, status, turn)
-    of the runs of ``count`` conversations (one ``?`` each), by conversation, turn and start."""
-    key, turn = conversation_columns(conversations)
-    marks = ", ".join("?" for _ in range(count))
-    return (
-        f"SELECT {key}, r.run_id, r.session_name, r.model, r.started_at, r.ended_s, r.status, "
-        f"{turn} FROM runs AS r WHERE {key} IN ({marks}) ORDER BY 1, 8, r.started_at, r.id"
-    )
-
-
-def prompts_sql(count: int) -> str:
-    """SELECT of (run id, prompt) of ``count`` runs (one ``?`` each)."""
-    marks = ", ".join("?" for _ in range(count))
-    return f"SELECT run_id, prompt FROM runs WHERE run_id IN ({marks})"
-
-
-def conversation_lookup_sql(conversations: bool = True) -> dict[str, str]:
-    """The SELECTs that find what an id or prefix names, each answered from an index:
-    ``conversation`` (1 when ``?`` is a conversation id), ``run`` (the conversation of the
-    run ``?``), and up to 6 distinct conversation ids starting with ``?1`` (``?2``: ``?1``
-    followed by the highest character) among the conversations' (``conversations``) and
-    among the runs' ids (``runs``)."""
-    key, _ = conversation_columns(conversations)
-    return {
-        "conversation": f"SELECT 1 FROM runs AS r WHERE {key} = ? LIMIT 1",
-        "run": f"SELECT {key} FROM runs AS r WHERE r.run_id = ?",
-        "conversations": (
-            f"SELECT DISTINCT {key} FROM runs AS r WHERE {key} >= ?1 AND {key} < ?2 LIMIT 6"
-        ),
-        # `+` keeps SQLite from walking the conversation index for DISTINCT: the run ids'
-        # own index answers the range
-        "runs": (
-            f"SELECT DISTINCT +{key} FROM runs AS r WHERE r.run_id >= ?1 AND r.run_id < ?2 LIMIT 6"
-        ),
-    }
-
-
-def conversation_detail_sql(*, conversations: bool = True) -> str:
-    """:func:`detail_sql` of the runs of the conversation ``?``, by turn and start."""
-    key, turn = conversation_columns(conversations)
-    return detail_sql(f"{key} = ?", conversations=conversations) + (
-        f" ORDER BY {turn}, r.started_at, r.id"
-    )

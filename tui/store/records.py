@@ -94,11 +94,24 @@ def conversation_columns(conversations: bool, alias: str = "r") -> tuple[str, st
     """The SQL of a run's conversation id and turn (table alias ``alias``): from the schema-6
     columns, or for an older database read as it is (``conversations`` False), the run's own
     id and 1. The id is ``conversation_id``, NULL for a one-turn conversation of its own,
-    whose id is the run's: the expression ``runs_by_conversation`` indexes, written the same
-    way so that SQLite uses that index."""
+    whose id is the run's (to find a conversation's runs, see
+    ``tui.store.queries.in_conversation``)."""
     if not conversations:
         return f"{alias}.run_id", "1"
     return f"coalesce({alias}.conversation_id, {alias}.run_id)", f"{alias}.turn"
+
+
+def in_conversation(cid: str, *, alias: str = "r", conversations: bool = True) -> str:
+    """The condition that the run ``alias`` belongs to the conversation ``cid`` (an SQL
+    expression): its ``conversation_id`` is ``cid``, or it has none and is ``cid`` itself.
+    Written so that SQLite answers each half from an index (``runs_by_conversation``, the
+    run ids'), where ``coalesce(conversation_id, run_id) = cid`` would read every row."""
+    if not conversations:
+        return f"{alias}.run_id = {cid}"
+    return (
+        f"({alias}.conversation_id = {cid} "
+        f"OR ({alias}.conversation_id IS NULL AND {alias}.run_id = {cid}))"
+    )
 
 
 def summary_columns(conversations: bool = True) -> str:

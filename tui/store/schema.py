@@ -243,12 +243,16 @@ V6 = """
 -- run's own run_id: every run written before is one (and adding a column with no default
 -- to fill in leaves the existing rows as they are, instead of rewriting every row and its
 -- text in one long transaction). `coalesce(conversation_id, run_id)` is a run's
--- conversation everywhere (tui.store.conversations); its index gives a conversation's runs
--- in turn order, and its runs' start times, of which the latest is the conversation's last
--- activity, without reading the rows.
+-- conversation everywhere (tui.store.conversations). runs_by_conversation gives a
+-- conversation's runs in turn order. runs_by_activity holds every run's start and
+-- conversation, newest last: the latest conversations are read from its end, without
+-- reading the rows (whose new columns come after their text, in overflow pages); it
+-- replaces runs_by_started, whose leading column it has.
 ALTER TABLE runs ADD COLUMN conversation_id TEXT;
 ALTER TABLE runs ADD COLUMN turn INTEGER NOT NULL DEFAULT 1;
-CREATE INDEX runs_by_conversation ON runs(coalesce(conversation_id, run_id), turn, started_at);
+CREATE INDEX runs_by_conversation ON runs(conversation_id, turn, started_at);
+CREATE INDEX runs_by_activity ON runs(started_at, conversation_id, run_id);
+DROP INDEX runs_by_started;
 """
 """Version 6: the conversation and turn of each run."""
 
