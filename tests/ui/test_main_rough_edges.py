@@ -390,3 +390,37 @@ def test_markdown_lines_keep_the_words_and_drop_the_syntax() -> None:
     tail = [line.plain for line in answer_tail(long)]
     assert tail[0] == "…" and tail[-1] == "The end."
     assert "  # a shell comment" in tail and "a shell comment" not in tail
+
+
+async def test_a_run_without_a_ttft_is_a_gap_in_the_run_history_not_a_zero_bar(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    from tui.ui.widgets.run_history import RunHistory
+
+    # the first attempt stalls before any event (cancelled below), later ones answer
+    session = sim_session(
+        sim_url, "flaky · stalls", key=sim_key, timing=QUICK, headers={"X-Sim-Fault": "stall=0"}
+    )
+    app = TokentopApp(app_config(session), theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 30)) as pilot:
+        main = _main(app)
+        await wait_until(pilot, lambda: app.begun and bool(main.panes), what="the pane")
+        main.show_session("flaky · stalls")
+        live = main.sessions[0]
+        await wait_until(pilot, lambda: live.running and live.current is not None)
+        app.simulate_key("x")
+        await wait_until(pilot, lambda: live.state == "cancelled", what="the cancel")
+        for runs in (2, 3):
+            app.simulate_key("r")
+            await wait_until(pilot, lambda: len(live.history) == runs and live.state == "done")
+        assert [h.status for h in live.history] == ["cancelled", "completed", "completed"]
+        assert live.history[0].ttft_ms is None
+        history = main.panes[0].query_one(RunHistory)
+        await wait_until(pilot, lambda: history.region.height > 0, what="the run history")
+        await wait_until(pilot, lambda: "runs 3" in str(history.render()))
+        line = str(history.render())
+        ttft_spark = line.split("TTFT ", 1)[1][:3]
+        assert ttft_spark[0] == " " and "▁" not in ttft_spark, line  # a gap, then two bars
+        assert ttft_spark[1] != " " and ttft_spark[2] != " ", line
+        assert "1 gap: no first token" in line, line
+        assert history.tooltip and "gap" in str(history.tooltip)

@@ -60,22 +60,31 @@ def fmt_elapsed(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def sparkline(values: Sequence[float], width: int = 12) -> str:
+SPARK_GAP = " "
+"""What :func:`sparkline` draws for a missing value (a run without a TTFT): a gap, not a bar."""
+
+
+def sparkline(values: Sequence[float | None], width: int = 12) -> str:
     """The last ``width`` values as eighth-block characters, scaled to their maximum.
 
-    Always exactly ``width`` characters (left-padded with spaces), so columns stay aligned.
+    A value of None (unknown: a cancelled run has no TTFT) is a gap (:data:`SPARK_GAP`),
+    never a zero bar. Always exactly ``width`` characters (left-padded with spaces), so
+    columns stay aligned.
     """
     tail = list(values)[-width:]
     if not tail:
         return " " * width
-    top = max(tail)
-    if top <= 0:
-        chars = "▁" * len(tail)
-    else:
-        last = len(SPARK_BLOCKS) - 1
-        chars = "".join(
-            SPARK_BLOCKS[max(1, min(last, round(v / top * last)))] if v > 0 else "▁" for v in tail
-        )
+    known = [v for v in tail if v is not None]
+    top = max(known, default=0.0)
+    last = len(SPARK_BLOCKS) - 1
+    chars = "".join(
+        SPARK_GAP
+        if v is None
+        else SPARK_BLOCKS[max(1, min(last, round(v / top * last)))]
+        if v > 0 and top > 0
+        else "▁"
+        for v in tail
+    )
     return chars.rjust(width)
 
 

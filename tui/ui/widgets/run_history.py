@@ -15,29 +15,40 @@ HISTORY_WIDTH = 24
 
 
 def history_content(history: Sequence[RunSummary]) -> Content:
-    """``runs 5 · TTFT ▂▃▅▂▁ last 312 ms (min 280, max 410) · tok/s ▆▇▆▅ last 52.1``."""
+    """``runs 5 · TTFT ▂▃ ▂▁ last 312 ms (min 280, max 410; 1 gap: no first token) · tok/s
+    ▆▇ ▅▄ last 52.1``. A run without a TTFT (cancelled or failed before its first token)
+    is a gap in both sparklines, never a zero bar, and the label counts the gaps."""
     if not history:
         return Content.from_markup("[$text-muted]no finished runs yet[/]")
-    ttfts = [h.ttft_ms or 0.0 for h in history]
-    rates = [h.tokens_per_s or 0.0 for h in history]
-    failures = sum(1 for h in history if h.status == "failed")
-    known_ttft = [v for v in ttfts if v > 0]
-    ttft_range = (
-        f" (min {fmt_ms(min(known_ttft))}, max {fmt_ms(max(known_ttft))})" if known_ttft else ""
-    )
     width = min(HISTORY_WIDTH, len(history))
+    shown = list(history)[-width:]
+    ttfts = [h.ttft_ms for h in shown]
+    rates = [h.tokens_per_s if h.ttft_ms is not None else None for h in shown]
+    failures = sum(1 for h in history if h.status == "failed")
+    known_ttft = [v for v in ttfts if v is not None]
+    notes = [f"min {fmt_ms(min(known_ttft))}, max {fmt_ms(max(known_ttft))}"] if known_ttft else []
+    gaps = len(ttfts) - len(known_ttft)
+    if gaps:
+        notes.append(f"{gaps} {'gap' if gaps == 1 else 'gaps'}: no first token")
     return Content.from_markup(
         "[$text-muted]runs[/] [b]$runs[/]$fails · "
-        "[$text-muted]TTFT[/] [$secondary]$ttft_spark[/] last [b]$ttft[/]$ttft_range · "
+        "[$text-muted]TTFT[/] [$secondary]$ttft_spark[/] last [b]$ttft[/]$notes · "
         "[$text-muted]tok/s[/] [$primary]$rate_spark[/] last [b]$rate[/]",
         runs=str(len(history)),
         fails=f" ({failures} failed)" if failures else "",
         ttft_spark=sparkline(ttfts, width),
         ttft=fmt_ms(history[-1].ttft_ms),
-        ttft_range=ttft_range,
+        notes=f" ({'; '.join(notes)})" if notes else "",
         rate_spark=sparkline(rates, width),
         rate=fmt_rate(history[-1].tokens_per_s),
     )
+
+
+GAPS_TOOLTIP = (
+    "One mark per finished run, newest on the right. A run that ended before its first "
+    "token (cancelled, or failed while connecting) has no TTFT and no rate: it is a gap, "
+    "not a zero bar."
+)
 
 
 class RunHistory(Static):
@@ -49,6 +60,7 @@ class RunHistory(Static):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__("", id=id, classes=classes)
+        self.tooltip = GAPS_TOOLTIP
         self._shown_key: tuple[int, str] | None = None
 
     def show(self, history: Sequence[RunSummary]) -> None:
