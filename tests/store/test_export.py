@@ -188,6 +188,7 @@ def test_history_lists_conversations_and_runs(filled: tuple[Path, str, str]) -> 
         ("export", ["abc", "--db", "{missing}"], 1, "no database at"),
         ("export", ["ffffffff", "--db", "{db}"], 1, "no conversation or run 'ffffffff'"),
         ("export", ["", "--db", "{db}"], 1, "no conversation or run id given"),
+        ("export", ["{first}", "-o", "{missing}/x.md", "--db", "{db}"], 1, "cannot write"),
         ("export", ["{first}", "--format", "pdf", "--db", "{db}"], 2, "Invalid value"),
         ("history", ["--limit", "0", "--db", "{db}"], 2, "Invalid value"),
         ("history", ["--finish", "done", "--db", "{db}"], 2, "Invalid value"),
