@@ -412,7 +412,11 @@ async def test_a_run_without_a_ttft_is_a_gap_in_the_run_history_not_a_zero_bar(
         await wait_until(pilot, lambda: live.state == "cancelled", what="the cancel")
         for runs in (2, 3):
             app.simulate_key("r")
-            await wait_until(pilot, lambda: len(live.history) == runs and live.state == "done")
+
+            def ended(n: int = runs) -> bool:
+                return len(live.history) == n and live.state == "done"
+
+            await wait_until(pilot, ended, what=f"run {runs}")
         assert [h.status for h in live.history] == ["cancelled", "completed", "completed"]
         assert live.history[0].ttft_ms is None
         history = main.panes[0].query_one(RunHistory)
