@@ -45,6 +45,10 @@ from .records import RunDetail
 __all__ = ["EventSource", "export_conversation", "named_run", "to_json", "to_markdown_pieces"]
 
 
+LINES_PER_PIECE = 512
+"""JSON lines written at once (a write per line would be a system call per event)."""
+
+
 class EventSource(Protocol):
     """Where a run's events are read (:class:`~tui.store.store.Store` is one)."""
 
@@ -157,6 +161,10 @@ async def export_conversation(
         for turn in record.turns:
             for run, branch in turn.tries:
                 head = {"kind": "Turn", "turn": run.turn, "branch": branch}
-                yield json_line(head | run_fields(run))
+                lines = [json_line(head | run_fields(run))]
                 for line in to_jsonl(await store.run_events(run.run_id), run):
-                    yield line
+                    lines.append(line)
+                    if len(lines) >= LINES_PER_PIECE:
+                        yield "".join(lines)
+                        lines.clear()
+                yield "".join(lines)
