@@ -1,5 +1,9 @@
 """Retention: deleting old runs (``Store.prune``, ``[store] keep_days``) and what they held.
 
+Conversations go whole: a run is old when its conversation's last run started before the
+cutoff (and none of its runs is running), so that a long conversation never loses its first
+turns while it goes on.
+
 A pruned run is gone from every table: its ``runs`` row, and with it (``ON DELETE
 CASCADE``) its attempts, events, compact deltas, alerts and place in a compare round, and
 its search entry (the ``runs_fts_deleted`` trigger); config snapshots no run refers to any
@@ -57,7 +61,9 @@ class Pruner(EventWriter):
     (``[store] keep_days``; None: kept until pruned)."""
 
     async def prune(self, older_than_s: float, *, vacuum: bool = False) -> PruneResult:
-        """Delete every ended run that started more than ``older_than_s`` seconds ago.
+        """Delete every ended run that started more than ``older_than_s`` seconds ago, with
+        the rest of its conversation: a conversation with a run started since, or running,
+        is kept whole.
 
         Everything of a pruned run goes (see the module docstring); ``vacuum`` then rebuilds
         the search index and the file, giving the freed space back to the disk (it needs a
