@@ -1,9 +1,13 @@
 """``python -m bench [PART ...]``: run the benchmark suite and print the results table.
 
 Parts: ``ingest``, ``store``, ``dashboard``, ``long``, ``startup``, ``parity``, ``stats``,
-``retention`` (default: all, in that order). Each part runs in its own Python process; the
-parts that stream share one simulator process started here. ``--write`` also rewrites the
-measured section of ``bench/RESULTS.md``. Exit status 0 when every bar passes, 1 otherwise.
+``retention``, and the parts at real model rates of issue 13: ``live64``, ``idle128``,
+``headless1024``, ``cpu_per_token``, ``million`` (default: all, in that order). Each part
+runs in its own Python process; the parts that stream share one simulator process started
+here (``headless1024`` starts its own, which logs request arrivals). ``--quick`` runs the
+issue-13 parts at a reduced scale (a smoke check, not a measurement). ``--write`` also
+rewrites the measured section of ``bench/RESULTS.md``. Exit status 0 when every bar passes,
+1 otherwise.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import SIM_ENV, PartResult, machine, render_table, run_part, simulator
+from bench.common import QUICK_ENV, SIM_ENV, PartResult, machine, render_table, run_part, simulator
 
 PARTS: dict[str, tuple[str, float]] = {
     "ingest": ("bench.ingest", 300.0),
@@ -26,6 +30,11 @@ PARTS: dict[str, tuple[str, float]] = {
     "parity": ("bench.parity", 300.0),
     "stats": ("bench.stats", 180.0),
     "retention": ("bench.retention", 300.0),
+    "live64": ("bench.live64", 600.0),
+    "idle128": ("bench.idle128", 300.0),
+    "headless1024": ("bench.headless1024", 2400.0),
+    "cpu_per_token": ("bench.cpu_per_token", 900.0),
+    "million": ("bench.million", 3600.0),
 }
 """Part name -> (module, time limit in seconds)."""
 
@@ -80,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("parts", nargs="*", choices=[*PARTS, []], metavar="PART")
     parser.add_argument("--repeat", type=int, default=3, help="best of N where it applies")
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    parser.add_argument(
+        "--quick", action="store_true", help="the issue-13 parts at a reduced scale (smoke check)"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        os.environ[QUICK_ENV] = "1"
     chosen = args.parts or list(PARTS)
     started = time.perf_counter()
     results: list[PartResult] = []

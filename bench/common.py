@@ -31,6 +31,10 @@ SIM_ENV = "TOKENTOP_BENCH_SIM"
 SIM_PID_ENV = "TOKENTOP_BENCH_SIM_PID"
 """Environment variable carrying the process id of that simulator (for its CPU time)."""
 
+QUICK_ENV = "TOKENTOP_BENCH_QUICK"
+"""Set to 1 (``--quick``) to run the parts that support it at a reduced scale: a smoke check
+that they run and report, not a measurement."""
+
 
 @dataclass(slots=True)
 class Figure:
@@ -299,7 +303,10 @@ def part_main(part: str, measure: Any, argv: Sequence[str] | None = None) -> Non
     parser = argparse.ArgumentParser(prog=f"python -m bench.{part}")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--repeat", type=int, default=3, help="best of N (default 3)")
+    parser.add_argument("--quick", action="store_true", help="reduced scale (a smoke check)")
     args = parser.parse_args(argv)
+    if args.quick:
+        os.environ[QUICK_ENV] = "1"
     started = time.perf_counter()
     result: PartResult = measure(args.repeat)
     result.seconds = time.perf_counter() - started

@@ -1,0 +1,168 @@
+"""What the parts at real model rates share (issue 13): the reduced scale of a smoke check,
+child processes measured with ``wait4`` (their own CPU seconds and peak RSS, nobody else's),
+sessions files for ``tokentop run``, and a simulator process that logs when each session's
+requests reach it (the reference for stored start times).
+
+``--quick`` (or ``TOKENTOP_BENCH_QUICK=1``) runs every part at a scale that finishes in
+seconds: a smoke check that the part runs and reports, not a measurement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import tomli_w
+
+from bench.common import QUICK_ENV, ROOT
+
+SESSION_HEADER = "X-Bench-Session"
+"""The header each session of a generated sessions file sends: its index."""
+
+
+def quick() -> bool:
+    """Whether the parts run at the reduced scale."""
+    return os.environ.get(QUICK_ENV, "") not in ("", "0")
+
+
+def scaled(full: int, small: int) -> int:
+    """``full`` normally, ``small`` at the reduced scale."""
+    return small if quick() else full
+
+
+# -- child processes measured on their own ------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ChildRun:
+    """What one child process cost, from ``os.wait4`` (its own rusage, not a sibling's)."""
+
+    returncode: int
+    wall_s: float
+    """From spawning it to reaping it."""
+    cpu_s: float
+    """User + system CPU seconds of the child (all its threads)."""
+    peak_rss_mb: float
+    """Its peak resident set size (``ru_maxrss``, KiB on Linux)."""
+
+    @property
+    def cores(self) -> float:
+        """Average cores used over its life."""
+        return self.cpu_s / self.wall_s if self.wall_s > 0 else float("nan")
+
+
+def run_child(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    stdout: IO[Any] | int | None = subprocess.DEVNULL,
+    stderr: IO[Any] | int | None = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+) -> ChildRun:
+    """Run ``argv`` to its end and return its own costs; killed after ``timeout`` seconds
+    (then ``returncode`` is the kill's)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=stdout, stderr=stderr, env=env)
+    deadline = started + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() > deadline:
+            proc.kill()
+            pid, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.01)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: tell Popen
+    return ChildRun(
+        returncode=proc.returncode,
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=usage.ru_maxrss / 1024.0,
+    )
+
+
+def tokentop_argv(*args: str) -> list[str]:
+    """The real CLI (``python -m tui``, what the ``tokentop`` script runs)."""
+    return [sys.executable, "-m", "tui", *args]
+
+
+# -- sessions files --------------------------------------------------------------------------
+
+
+def write_sessions(
+    path: Path,
+    base_url: str,
+    count: int,
+    timing: str,
+    *,
+    apis: Sequence[str] = ("chat", "responses"),
+    prompt: str = "write a long and detailed answer",
+) -> Path:
+    """A sessions file of ``count`` sessions on the simulator at ``base_url``: APIs in turn,
+    each sending ``X-Sim-Timing: timing`` and its index in :data:`SESSION_HEADER`."""
+    sessions = [
+        {
+            "name": f"s{i:04d}",
+            "model": "sim",
+            "api": apis[i % len(apis)],
+            "base_url": base_url,
+            "prompt": f"Session {i}: {prompt}.",
+            "headers": {"X-Sim-Timing": timing, SESSION_HEADER: str(i)},
+        }
+        for i in range(count)
+    ]
+    path.write_text(tomli_w.dumps({"sessions": sessions}))
+    return path
+
+
+# -- a simulator that logs arrivals ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LoggedSim:
+    """A simulator process (``python -m bench.sim_log``) and how to ask it what arrived."""
+
+    base_url: str
+    pid: int
+
+    def arrivals_list(self) -> list[tuple[str, float]]:
+        """Every logged POST so far, in order: (session index, wall time ``time.time()``)."""
+        import httpx
+
+        raw = httpx.get(self.base_url.removesuffix("/v1") + "/bench/arrivals", timeout=60).json()
+        return [(str(session), float(at)) for session, at in raw]
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the simulator process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def logged_simulator() -> Iterator[LoggedSim]:
+    """A simulator in its own process that records each session's request arrivals."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.sim_log"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("http"):
+            raise RuntimeError(f"the logging simulator did not start: {line!r}")
+        yield LoggedSim(line, proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
