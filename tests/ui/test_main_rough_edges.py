@@ -5,6 +5,7 @@ preview's Markdown and tool calls, the run history of cancelled runs, copying un
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -428,3 +429,95 @@ async def test_a_run_without_a_ttft_is_a_gap_in_the_run_history_not_a_zero_bar(
         assert ttft_spark[1] != " " and ttft_spark[2] != " ", line
         assert "1 gap: no first token" in line, line
         assert history.tooltip and "gap" in str(history.tooltip)
+
+
+FAKE_TMUX = """#!/bin/sh
+# a stand-in tmux: records its arguments and the buffer it is given
+echo "$*" >> "$FAKE_TMUX_DIR/calls"
+case "$1" in
+  load-buffer)
+    cat > "$FAKE_TMUX_DIR/buffer"
+    [ -n "$FAKE_TMUX_HANG" ] && sleep 30
+    exit "${FAKE_TMUX_STATUS:-0}" ;;
+  show) echo "${FAKE_TMUX_SET_CLIPBOARD:-off}" ;;
+esac
+"""
+
+
+def _record_notifications(app: TokentopApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The messages the app is asked to notify, as it shows them (the list fills up)."""
+    notes: list[str] = []
+    original = app.notify
+
+    def recording_notify(message: str, **kwargs: Any) -> None:
+        notes.append(message)
+        original(message, **kwargs)
+
+    monkeypatch.setattr(app, "notify", recording_notify)
+    return notes
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {},
+            "into tmux's buffer (prefix ] pastes); for the system clipboard:"
+            " set -g set-clipboard on",
+        ),
+        (
+            {"FAKE_TMUX_SET_CLIPBOARD": "on"},
+            "into tmux's buffer (prefix ] pastes) and the system clipboard.",
+        ),
+        (
+            {"FAKE_TMUX_STATUS": "1"},
+            "by OSC 52, which tmux drops unless it has set -g set-clipboard on",
+        ),
+        ({"FAKE_TMUX_HANG": "1"}, "tmux's buffer failed (tmux load-buffer took over 0.5 s)"),
+        ({"TMUX": ""}, "Copied {chars} characters of copy · me."),
+    ],
+    ids=["set-clipboard-off", "set-clipboard-on", "tmux-fails", "tmux-hangs", "no-tmux"],
+)
+async def test_copy_under_tmux_puts_the_answer_into_its_buffer_and_says_where_it_went(
+    sim_url: str,
+    sim_key: str,
+    theme_dirs: list[Path | None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    expected: str,
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "tmux"
+    fake.write_text(FAKE_TMUX)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_TMUX_DIR", str(tmp_path))
+    monkeypatch.setenv("TMUX", "/tmp/tmux-1000/default,4242,0")
+    if "FAKE_TMUX_HANG" in env:  # a tmux that never answers: cut after half a second
+        from tui.ui import clipboard
+
+        monkeypatch.setattr(clipboard, "TMUX_TIMEOUT_S", 0.5)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    timing = "ttft=0.01,tps=0,tokens=12"
+    config = app_config(sim_session(sim_url, "copy · me", key=sim_key, timing=timing))
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    notes = _record_notifications(app, monkeypatch)
+    async with app.run_test(size=(120, 30)) as pilot:
+        main = _main(app)
+        await wait_until(pilot, lambda: app.begun and main.sessions[0].state == "done")
+        live = main.sessions[0]
+        assert live.current is not None
+        answer = live.current.accumulator.output_text
+        expected = expected.format(chars=f"{len(answer):,}")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: any(expected in note for note in notes), what=expected)
+        assert app.clipboard == answer  # OSC 52 is sent in every case
+        calls = tmp_path / "calls"
+        if env.get("TMUX") == "":
+            assert not calls.exists()  # outside tmux, tmux is not asked
+            return
+        assert calls.read_text().splitlines()[0] == "load-buffer -w -"
+        assert (tmp_path / "buffer").read_text() == answer

@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Tab, TabbedContent, TabPane, Tabs
 
 from tui.session import SessionController
+from tui.ui.clipboard import copy_to_tmux, under_tmux
 from tui.ui.keymap import BINDING_IDS
 from tui.ui.screens.prompt import PromptEditor
 from tui.ui.style import ALERT_CLASS, ALERT_GLYPH, STATE_CLASS_NAMES, STATE_CLASSES
@@ -377,17 +378,26 @@ class MainScreen(Screen[None]):
         self.app.push_screen(PromptEditor(live.name, live.prompt), run_edited)
 
     def action_copy_answer(self) -> None:
-        """Copy the current session's answer to the clipboard."""
+        """Copy the current session's answer to the clipboard (OSC 52; under tmux also into
+        its paste buffer: :func:`~tui.ui.clipboard.copy_to_tmux`) and say where it went."""
         live = self.current_session
-        if live is None or live.current is None:
-            self.notify("Nothing to copy yet.", severity="warning", timeout=2)
-            return
-        text = live.current.accumulator.output_text
-        if not text:
+        text = live.current.accumulator.output_text if live and live.current else ""
+        if live is None or not text:
             self.notify("Nothing to copy yet.", severity="warning", timeout=2)
             return
         self.app.copy_to_clipboard(text)
-        self.notify(f"Copied {len(text):,} characters of {live.name}.", timeout=2)
+        what = f"{len(text):,} characters of {live.name}"
+        if under_tmux():
+            self.run_worker(self._copy_to_tmux(text, what), group="copy")
+        else:
+            self.notify(f"Copied {what}.", timeout=2, markup=False)
+
+    async def _copy_to_tmux(self, text: str, what: str) -> None:
+        try:
+            message, severity = await copy_to_tmux(text, what)
+        except Exception as exc:  # a worker error would end the app: say it instead
+            message, severity = f"Copying {what} into tmux's buffer failed: {exc}", "error"
+        self.notify(message, severity=severity, timeout=8, markup=False)
 
     def action_toggle_follow(self) -> None:
         """Follow the tail of the transcript, or stop following it."""
