@@ -81,14 +81,22 @@ async def test_example_config_jsonl(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     records = json_lines(proc.stdout)
-    assert {r["type"] for r in records} == {"progress", "result"}
+    assert {r["type"] for r in records} == {"progress", "result", "conversation"}
     results = [r for r in records if r["type"] == "result"]
     config = load_config(example_config_path(), environ={})
-    expected_runs = sum(s.repeat.count if s.repeat else 1 for s in config.sessions)
+    conversations = sum(s.repeat.count if s.repeat else 1 for s in config.sessions)
+    expected_runs = sum(
+        (s.repeat.count if s.repeat else 1) * len(s.script) for s in config.sessions
+    )
     assert len(results) == expected_runs
     assert len({r["run_id"] for r in results}) == expected_runs
+    # one conversation record after the last turn of each conversation
+    talks = [r for r in records if r["type"] == "conversation"]
+    assert len(talks) == conversations and all(t["ended"] == "completed" for t in talks)
+    assert {r["conversation_id"] for r in results} == {t["conversation_id"] for t in talks}
     for r in results:
         assert set(r) == RESULT_KEYS | {"type"}, set(r) ^ RESULT_KEYS
+        assert r["turn"] >= 1 and r["conversation_id"]
         assert r["status"] in ("completed", "incomplete"), r
         assert r["error"] is None and r["ttft_ms"] > 0 and r["output_tokens"] > 0
         assert set(r["itl_ms"]) == {"p50", "p95", "p99"}
@@ -247,7 +255,8 @@ def test_auth_failure_names_the_variable_never_the_key(
     )
     assert proc.returncode == 1
     assert re.search(r"^\[gpt-5 poem\] failed: .*401.*TOKENTOP_TEST_KEY", proc.stderr, re.M)
-    (result,) = json_lines(proc.stdout)
+    result, conversation = json_lines(proc.stdout)
+    assert conversation["type"] == "conversation" and conversation["ended"] == "stopped"
     assert result["status"] == "failed" and result["error"]["status"] == 401
     assert result["attempts"] == 1  # 401 is never retried
     assert canary not in proc.stdout + proc.stderr

@@ -1,17 +1,27 @@
 """``tokentop run``: every selected session streamed concurrently, without the dashboard.
 
+Every run is a turn of a conversation: a session runs its conversation (its ``turns`` one
+after another, else its one prompt; with ``repeat``, the conversation again, each time a new
+one), and a turn that is not kept (failed, cancelled) ends the conversation there.
+
 stderr gets live progress (on a terminal, one line per running session redrawn in place;
-otherwise one line per running session per second) and one line per finished run. stdout gets
-a summary table at the end, or with ``--jsonl`` one JSON object per line: ``progress`` records
-about once a second per running session, exactly one ``result`` record per finished run and
-one ``alert`` record per alert (a threshold of the session's ``alerts`` crossed; see
-:mod:`tui.session.alerts`), just after the result of its run. Every alert is also a line on
-stderr (as failures are), and when any session has alert rules the end says how many fired
-(after the table; on stderr with ``--jsonl``).
+otherwise one line per running session per second), one line per finished run (turn) and,
+for a conversation of several turns, one line when it ended. stdout gets a summary table at
+the end (with a ``turn`` column and a table of the conversations when one had several
+turns), or with ``--jsonl`` one JSON object per line: ``progress`` records about once a
+second per running session, exactly one ``result`` record per finished run (with its
+``conversation_id`` and ``turn``), one ``conversation`` record per conversation after its
+last turn's result (turns done and planned, input and output tokens, duration, how it ended,
+the history mode and whether it fell back to the items), and one ``alert`` record per alert
+(a threshold of the session's ``alerts`` crossed; see :mod:`tui.session.alerts`), just
+after the result of its run. Every alert is also a line on stderr (as failures are), and
+when any session has alert rules the end says how many fired (after the table; on stderr
+with ``--jsonl``).
 
 Exit status: 0 when no run failed (``completed``, ``incomplete`` and ``cancelled`` runs are not
-failures: a run the user stopped did not fail), 1 when any run failed, 2 for bad input (a
-broken sessions file or bad arguments, handled by the CLI, or a store that cannot be opened).
+failures: a run the user stopped did not fail), 1 when any run failed or a conversation
+stopped before its last turn, 2 for bad input (a broken sessions file or bad arguments,
+handled by the CLI, or a store that cannot be opened).
 SIGINT and SIGTERM cancel every run cleanly (each ends with ``Finished(cancelled)``) and the
 results so far are still printed; a second signal aborts the remaining runs at once (exit 1).
 
@@ -24,47 +34,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, TextIO, cast
 
 from tui.config import AppConfig, SessionConfig, StoreConfig
 from tui.config.select import chosen
-from tui.headless.output import (
-    Progress,
-    alert_line,
-    alert_record,
-    alerts_summary,
-    failure_line,
-    fmt_count,
-    fmt_ms,
-    fmt_rate,
-    fmt_tokens,
-    progress_line,
-    summary_table,
-)
-from tui.session import SessionController, SessionRun, SessionRuntime
+from tui.headless.output import Progress, alerts_summary, conversations_table, summary_table
+from tui.headless.printer import RunPrinter, progress_record
+from tui.session import SessionRuntime
 from tui.session.alerts import has_rules
 from tui.session.redact import RedactingWriter, Redactor, install_log_filter
-from tui.stream.events import Finished, RunEvent
 
 if TYPE_CHECKING:
     from tui.session import RunRecorder
-    from tui.session.alerts import Alert
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "RunOptions",
+    "progress_record",
+    "run_headless",
+    "run_sessions",
+    "select_sessions",
+]
+
+_Printer = RunPrinter
+"""The printer every run of :func:`run_sessions` uses (tests patch its methods here)."""
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
-_PROGRESS_EVERY_S = 1.0
-"""Progress records (``--jsonl``) and plain progress lines: once a second per running run."""
-_REDRAW_EVERY_S = 0.2
-"""Redraw interval of the in-place progress block on a terminal."""
 _CANCEL_GRACE_S = 15.0
 """How long cancelled runs may take to end (a background cancel is one more request)."""
 
@@ -108,90 +114,6 @@ def select_sessions(config: AppConfig, only: Sequence[str]) -> tuple[SessionConf
 
 
 # --- the runs ----------------------------------------------------------------------------------
-
-
-def progress_record(controller: SessionController, run: SessionRun) -> dict[str, Any]:
-    """The ``--jsonl`` progress record of a running run."""
-    snap = run.accumulator.metrics()
-    return {
-        "type": "progress",
-        "session": controller.name,
-        "run_id": run.run_id,
-        "phase": controller.phase,
-        "attempts": len(run.accumulator.attempts),
-        "output_tokens": snap.output_tokens,
-        "tokens_estimated": snap.tokens_estimated,
-        "tokens_per_s": snap.rolling_tokens_per_s,
-        "ttft_ms": snap.ttft_ms,
-        "elapsed_s": round(time.time() - run.started_at, 3),
-    }
-
-
-class _Printer:
-    """Follows every session: a result (JSON line, stderr line) per finished run."""
-
-    def __init__(self, options: RunOptions, out: TextIO, progress: Progress) -> None:
-        self.options = options
-        self.out = out
-        self.progress = progress
-        self.results: list[dict[str, Any]] = []
-
-    def emit(self, record: dict[str, Any]) -> None:
-        """One JSON line on stdout."""
-        with contextlib.suppress(OSError, ValueError):
-            self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self.out.flush()
-
-    def run_started(self, controller: SessionController, run: SessionRun) -> None:
-        """Nothing to say until the run shows progress."""
-
-    def run_events(
-        self, controller: SessionController, run: SessionRun, events: Sequence[RunEvent]
-    ) -> None:
-        """Report the run when its last batch arrives."""
-        if type(events[-1]) is Finished:
-            self._finished(controller.session, run)
-
-    def _finished(self, session: SessionConfig, run: SessionRun) -> None:
-        result = run.accumulator.result()
-        self.results.append(result)
-        if self.options.jsonl:
-            self.emit({"type": "result", **result})
-        if result["status"] == "failed":
-            self.progress.message(failure_line(session, run.accumulator.error))
-            return
-        tokens = fmt_tokens(result.get("output_tokens"), bool(result.get("tokens_estimated")))
-        self.progress.message(
-            f"[{session.name}] {result['status']} ({result['finish_reason']}): "
-            f"{tokens} tokens, ttft {fmt_ms(result.get('ttft_ms'))}, "
-            f"{fmt_rate(result.get('tokens_per_s'))} tok/s, "
-            f"attempts {fmt_count(result.get('attempts'))}"
-        )
-
-    def alert(self, alert: Alert) -> None:
-        """An alert sink: the ``alert`` record (``--jsonl``) and the stderr line."""
-        if self.options.jsonl:
-            self.emit(alert_record(alert))
-        self.progress.message(alert_line(alert))
-
-    async def ticker(self, runtime: SessionRuntime) -> None:
-        """Progress output until cancelled."""
-        interval = _REDRAW_EVERY_S if self.progress.interactive else _PROGRESS_EVERY_S
-        last_record = time.monotonic()
-        while True:
-            await asyncio.sleep(interval)
-            records = [
-                progress_record(c, c.current)
-                for c in runtime.controllers
-                if c.current is not None and not c.current.done
-            ]
-            width = max((len(r["session"]) for r in records), default=0)
-            self.progress.draw([progress_line(r, width) for r in records])
-            now = time.monotonic()
-            if self.options.jsonl and now - last_record >= _PROGRESS_EVERY_S - 0.05:
-                last_record = now
-                for record in records:
-                    self.emit(record)
 
 
 class _Stopper:
@@ -334,11 +256,12 @@ async def _run_sessions(
     await runtime.start()
     if runtime.sim_error is not None:
         progress.message(f"error: {runtime.sim_error}")
-    printer = _Printer(options, out, progress)
+    printer = RunPrinter(out, progress, jsonl=options.jsonl)
     runtime.alerts.add_sink(printer.alert)
     stopper = _Stopper(runtime, progress)
     for controller in runtime.controllers:
         controller.subscribe(printer)
+        controller.on_conversation(printer.conversation)
         controller.start(options.prompt)
     installed = _install_signals(stopper.interrupt) if handle_signals else []
     ticker = asyncio.create_task(printer.ticker(runtime))
@@ -361,14 +284,19 @@ async def _run_sessions(
             # in the sessions' order (runs of one session in start order)
             order = {s.name: i for i, s in enumerate(sessions)}
             results = sorted(printer.results, key=lambda r: order.get(r["session"], len(order)))
-            out.write(summary_table(results) + "\n" if results else "no runs\n")
+            several = printer.several_turns
+            out.write(summary_table(results, turns=several) + "\n" if results else "no runs\n")
+            if several and printer.conversations:
+                talks = sorted(printer.conversations, key=lambda o: order.get(o.session, 0))
+                out.write("\n" + conversations_table(talks) + "\n")
             if alerting:
                 out.write(alerts_summary(runtime.alerts.total) + "\n")
             out.flush()
     elif alerting:
         progress.message(alerts_summary(runtime.alerts.total))
     failed = any(r["status"] == "failed" for r in printer.results)
-    return EXIT_FAILED if failed or stopper.aborted else EXIT_OK
+    stopped = any(o.ended == "stopped" for o in printer.conversations)
+    return EXIT_FAILED if failed or stopped or stopper.aborted else EXIT_OK
 
 
 def run_headless(

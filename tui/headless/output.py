@@ -11,12 +11,24 @@ from typing import Any, TextIO
 from tui.config import SessionConfig
 from tui.session.alert_command import alert_time
 from tui.session.alerts import Alert
+from tui.session.conversation_view import ConversationOutcome
 from tui.stream.events import RunError
 from tui.vocab import MISSING
 
+SHORT_ID = 8
+"""Characters of a conversation id in the text output (the JSON records have it whole)."""
 
-def failure_line(session: SessionConfig, error: RunError | None) -> str:
-    """``[name] failed: cause`` with a hint for authentication failures (never a key)."""
+
+def run_label(name: str, turn: int, planned: int, conversation_id: str) -> str:
+    """``[name]`` for a one-turn conversation, ``[name · turn 2/3 · 1a2b3c4d]`` otherwise."""
+    if planned <= 1 and turn <= 1:
+        return f"[{name}]"
+    return f"[{name} · turn {turn}/{max(planned, turn)} · {conversation_id[:SHORT_ID]}]"
+
+
+def failure_line(session: SessionConfig, error: RunError | None, label: str | None = None) -> str:
+    """``[name] failed: cause`` with a hint for authentication failures (never a key);
+    ``label`` replaces ``[name]`` (see :func:`run_label`)."""
     message = error.message if error is not None else "unknown error"
     if error is not None and error.http_status and str(error.http_status) not in message:
         message = f"HTTP {error.http_status}: {message}"
@@ -25,7 +37,7 @@ def failure_line(session: SessionConfig, error: RunError | None) -> str:
             message += f" — check {session.api_key_env}"
         elif not session.api_key_env:
             message += " — the server wants a key: set api_key_env in the session"
-    return f"[{session.name}] failed: {message}"
+    return f"{label or f'[{session.name}]'} failed: {message}"
 
 
 def alert_record(alert: Alert) -> dict[str, Any]:
@@ -71,10 +83,20 @@ def fmt_count(attempts: object) -> str:
     return MISSING if attempts is None else str(attempts)
 
 
-def summary_table(results: Sequence[dict[str, Any]]) -> str:
-    """The end-of-run table: one row per run."""
-    header = ("session", "model", "status", "finish", "tokens", "ttft", "tok/s", "attempts")
-    rows = [
+def summary_table(results: Sequence[dict[str, Any]], *, turns: bool = False) -> str:
+    """The end-of-run table: one row per run (``turns``: with each run's turn, after the
+    session)."""
+    header: tuple[str, ...] = (
+        "session",
+        "model",
+        "status",
+        "finish",
+        "tokens",
+        "ttft",
+        "tok/s",
+        "attempts",
+    )
+    rows: list[tuple[str, ...]] = [
         (
             str(r["session"]),
             str(r["model"]),
@@ -87,8 +109,20 @@ def summary_table(results: Sequence[dict[str, Any]]) -> str:
         )
         for r in results
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     right = {4, 5, 6, 7}
+    if turns:
+        header = (header[0], "turn", *header[1:])
+        rows = [
+            (row[0], str(r.get("turn") or MISSING), *row[1:])
+            for row, r in zip(rows, results, strict=True)
+        ]
+        right = {1, *(i + 1 for i in right)}
+    return _table(header, rows, right)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
+    """Aligned columns (``right``: the right-aligned ones) under a rule."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
@@ -98,6 +132,54 @@ def summary_table(results: Sequence[dict[str, Any]]) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def _history(outcome: ConversationOutcome) -> str:
+    """How the turns carried the history: Chat's messages, or the Responses mode."""
+    if outcome.api == "chat":
+        return "messages"
+    return "auto, items since a refusal" if outcome.fell_back else outcome.mode
+
+
+def _ended(outcome: ConversationOutcome) -> str:
+    if outcome.ended == "completed" or outcome.stopped_at is None:
+        return outcome.ended
+    return f"{outcome.ended} at turn {outcome.stopped_at}"
+
+
+def conversation_record(outcome: ConversationOutcome) -> dict[str, Any]:
+    """The ``--jsonl`` record of a conversation that ended."""
+    return {"type": "conversation", **outcome.as_dict()}
+
+
+def conversation_line(outcome: ConversationOutcome) -> str:
+    """The stderr line of a conversation that ended: turns, tokens, time, how, history."""
+    line = (
+        f"[{outcome.session}] conversation {outcome.conversation_id[:SHORT_ID]}: "
+        f"{outcome.turns_done}/{outcome.turns_planned} turns {_ended(outcome)}, "
+        f"{outcome.input_tokens:,} input + {outcome.output_tokens:,} output tokens, "
+        f"{outcome.duration_s:,.1f} s, history {_history(outcome)}"
+    )
+    return line + (f": {outcome.reason}" if outcome.reason else "")
+
+
+def conversations_table(outcomes: Sequence[ConversationOutcome]) -> str:
+    """The end-of-run table of the conversations: one row per conversation."""
+    header = ("session", "conversation", "turns", "input", "output", "time", "ended", "history")
+    rows = [
+        (
+            o.session,
+            o.conversation_id[:SHORT_ID],
+            f"{o.turns_done}/{o.turns_planned}",
+            f"{o.input_tokens:,}",
+            f"{o.output_tokens:,}",
+            f"{o.duration_s:,.1f} s",
+            _ended(o),
+            _history(o),
+        )
+        for o in outcomes
+    ]
+    return _table(header, rows, {2, 3, 4, 5})
 
 
 def progress_line(record: dict[str, Any], name_width: int) -> str:

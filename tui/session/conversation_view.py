@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from tui.session.conversation import KEPT_STATUSES
 from tui.stream.events import RunError
 from tui.stream.result import ToolCall
-from tui.vocab import FinishReason, HistoryMode, RunStatus
+from tui.vocab import Api, FinishReason, HistoryMode, RunStatus
 
 if TYPE_CHECKING:
     from tui.session.conversation import ConversationState
@@ -118,6 +118,7 @@ class ConversationOutcome:
     edited or retried turn (the conversation's totals as they stand then)."""
 
     session: str
+    api: Api
     conversation_id: str
     turns_done: int
     """Kept turns of the conversation."""
@@ -145,6 +146,7 @@ class ConversationOutcome:
         """The summary as ``tokentop run --jsonl`` prints it (without ``type``)."""
         return {
             "session": self.session,
+            "api": self.api,
             "conversation_id": self.conversation_id,
             "turns_done": self.turns_done,
             "turns_planned": self.turns_planned,
@@ -235,6 +237,7 @@ def summarize(
         duration = last.started_mono - runs[0].started_mono + ran_ms / 1000
     return ConversationOutcome(
         session=session,
+        api=state.api,
         conversation_id=state.conversation_id,
         turns_done=kept,
         turns_planned=max(planned, kept),
