@@ -7,6 +7,7 @@ turn of its conversation."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -30,6 +31,7 @@ from tui.config import Repeat, SessionConfig
 from tui.config.conversation import Message
 from tui.session import SessionController, SessionRuntime
 from tui.session.conversation_view import ConversationOutcome, TurnRefused
+from tui.session.rounds import Round
 from tui.store import Store
 from tui.stream.events import Notice, Resumed
 from tui.stream.runner import HISTORY_FALLBACK
@@ -452,3 +454,29 @@ async def test_a_runtime_holds_conversations_on_its_engine_thread(
     async with readonly_store(db_path) as store:
         conversations = await store.list_conversations()
         assert sorted(c.turns for c in conversations) == [2, 2]
+
+
+async def test_a_round_run_is_one_turn_and_a_follow_up_continues_each_column(
+    sim_url: str, sim_key: str
+) -> None:
+    scripted = replace(talker("chat", sim_key), name="scripted")
+    plain = replace(make_session("responses", key=sim_key, timing=QUICK), name="plain")
+    runtime = SessionRuntime([scripted, plain], simulator=lambda: sim_url)
+    try:
+        await runtime.start()
+        round = Round(runtime, ["scripted", "plain"], count=2, prompt="Name a lake.")
+        assert await round.start() == "done"
+        for controller in runtime.controllers:
+            view = controller.conversation
+            assert [(t.turn, t.prompt) for t in view.turns] == [(1, "Name a lake.")]
+        runs = [e.run_id for e in round.entries]
+        assert len(set(runs)) == 4
+        # the compare screen's follow-up: one send per checked column
+        tasks = [c.send("How deep is it?") for c in runtime.controllers]
+        await asyncio.wait(tasks)
+        for controller in runtime.controllers:
+            view = controller.conversation
+            assert [t.turn for t in view.turns] == [1, 2]
+            assert view.turns[1].answer.startswith(marker(2, "Name a lake."))
+    finally:
+        await runtime.close()

@@ -10,6 +10,13 @@ A :class:`Round` runs exactly ``count`` runs per column, one run per start (a se
 - ``sequential``: A1..AN, then B1..BN, ...;
 - ``parallel``: step i starts every column's i-th run at once and waits for all of them.
 
+Every round run is a new conversation of one turn: the round's prompt, else the session's
+first prompt (a scripted session's first turn: the figures of a column compare one kind of
+request, and a turn 3 would carry a history the other columns may not have). A follow-up
+after the round (the compare screen's prompt box sends one to each checked column with
+``controller.send(prompt)``) continues each column's own conversation, the one of its last
+round run.
+
 Its runs are the controllers' runs (recorded, redacted and followed as any other). With a
 store that keeps rounds (:class:`RoundRecorder`, ``tui.store.Store``) the round and the
 membership of each run are recorded: ``add_round_run`` once the run's first batch arrives,
