@@ -17,19 +17,24 @@ with 1,024 sessions x 50 tokens/s x 20 s from one simulator process, once with
   TTFT the client measured against the server's 0.3 s (what a saturated client reports) and
   the CPU the CLI and the simulator used.
 
-``--quick``: 8 sessions x 3 s.
+``--quick``: 8 sessions x 3 s. ``TOKENTOP_BENCH_PROFILE=DIR``: after the measured runs, one
+more run with the store under :mod:`bench.profile_child` (every thread of the CLI profiled)
+writes ``DIR/headless1024.<thread>.prof`` and ``.txt``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bench.common import Figure, PartResult, fmt_ratio, part_main, percentile
+from bench.dashboard import PROFILE_ENV
 from bench.scale import (
     ChildRun,
     LoggedSim,
@@ -86,6 +91,13 @@ def _one_run(
     return child, _results(out), arrivals, sim_cpu, db
 
 
+def _profiled_run(sessions_file: Path, workdir: Path, out: Path, seconds: int) -> None:
+    """The run with the store once more, every thread of the CLI profiled."""
+    argv = [sys.executable, "-m", "bench.profile_child", str(out), "headless1024"]
+    argv += ["-m", "tui", "run", str(sessions_file), "--jsonl", "--db", str(workdir / "p.db")]
+    run_child(argv, timeout=seconds * 80 + 300)
+
+
 def _check_results(results: list[dict[str, Any]], sessions: int, tokens: int) -> list[str]:
     problems: list[str] = []
     if len(results) != sessions:
@@ -118,6 +130,9 @@ def measure(repeat: int = 1) -> PartResult:
         )
         stored = _stored_starts(db) if db.exists() else {}
         db_mb = db.stat().st_size / 1e6 if db.exists() else float("nan")
+        profile_dir = os.environ.get(PROFILE_ENV)
+        if profile_dir:
+            _profiled_run(sessions_file, workdir, Path(profile_dir), seconds)
     problems = _check_results(bare_results, sessions, tokens)
     problems += [f"with the store: {p}" for p in _check_results(kept_results, sessions, tokens)]
     if bare.returncode or kept.returncode:

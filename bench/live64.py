@@ -18,13 +18,15 @@ own process and loop, with the probes of :mod:`bench.dashboard`:
   flushed after the run, its Markdown or plain view and its accumulator hold exactly the text
   the session received. Bar: 0.
 
-``--quick``: 8 sessions x 3 s. ``TOKENTOP_BENCH_PROFILE=DIR`` writes a cProfile of the
-stream window (the UI thread) to ``DIR/live64.prof`` and ``.txt``.
+``--quick``: 8 sessions x 3 s. ``TOKENTOP_BENCH_PROFILE=DIR`` profiles every thread of the app
+(UI loop, engine, store writer; from the app's start to its end, so the figures of that run
+are not the measurement) into ``DIR/live64.<thread>.prof`` and ``.txt``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -43,17 +45,16 @@ from bench.common import (
 from bench.dashboard import (
     DISPLAY_LAG_BAR_MS,
     LOOP_LAG_BAR_MS,
+    PROFILE_ENV,
     DisplayProbe,
     LoopLagTicker,
     ReceivedText,
     load_config,
     pane_text_problems,
     settle_pane,
-    start_profile,
-    stop_profile,
     wait_until,
 )
-from bench.scale import scaled
+from bench.scale import ThreadProfiles, scaled
 
 TPS = 50
 TTFT_S = 0.3
@@ -78,6 +79,10 @@ async def _measure_async(base_url: str, workdir: Path) -> PartResult:
     seconds = scaled(20, 3)
     tokens = TPS * seconds
     config = load_config(base_url, sessions, f"ttft={TTFT_S},tps={TPS},tokens={tokens}")
+    profile_dir = os.environ.get(PROFILE_ENV)
+    profiles = ThreadProfiles() if profile_dir else None
+    if profiles is not None:
+        profiles.start()
     app = TokentopApp(config, db_path=workdir / "bench.sqlite", autostart=False, freeze_gc=True)
     ticker = LoopLagTicker()
     problems: list[str] = []
@@ -94,7 +99,6 @@ async def _measure_async(base_url: str, workdir: Path) -> PartResult:
         ticker.start()
         await asyncio.sleep(0.3)
         ticker.record(True)
-        profiler = start_profile()
         cpu0, wall0, wait0 = cpu_seconds(), time.perf_counter(), runqueue_wait_seconds()
         sim0 = simulator_cpu_seconds()
         for live in app.sessions:
@@ -120,7 +124,6 @@ async def _measure_async(base_url: str, workdir: Path) -> PartResult:
         waited = runqueue_wait_seconds() - wait0
         sim1 = simulator_cpu_seconds()
         sim_cpu = sim1 - sim0 if sim0 is not None and sim1 is not None else float("nan")
-        stop_profile(profiler, "live64")
         ticker.record(False)
         await wait_until(lambda: not view.has_pending, 10.0, 0.02)
         await pilot.pause()
@@ -138,6 +141,8 @@ async def _measure_async(base_url: str, workdir: Path) -> PartResult:
         for live, rec in zip(app.sessions, received, strict=True):
             problems += pane_text_problems(await settle_pane(main, live), rec, live)
         lags, own_lags, missing = probe.lags_ms(after(received[0], caught_up))
+    if profiles is not None and profile_dir:
+        profiles.write(Path(profile_dir), "live64")
     own = ticker.own_lags_ms
     loop_p99 = percentile(own, 99)
     disp_p99 = percentile(own_lags, 99)

@@ -166,3 +166,69 @@ def logged_simulator() -> Iterator[LoggedSim]:
     finally:
         proc.kill()
         proc.wait()
+
+
+# -- profiles of every thread -------------------------------------------------------------
+
+
+class ThreadProfiles:
+    """cProfile for the calling thread and every thread started while active (the engine's
+    loop thread, the store's writer): ``Thread.run`` is wrapped, each thread gets its own
+    profiler. :meth:`write` saves one ``.prof`` and a text summary per thread that has ended
+    (a profiler still running in another thread cannot be read safely) plus the caller's."""
+
+    def __init__(self) -> None:
+        import cProfile
+        import threading
+
+        self._threading = threading
+        self._done: list[tuple[str, cProfile.Profile]] = []
+        self._lock = threading.Lock()
+        self._main = cProfile.Profile()
+        self._original = threading.Thread.run
+
+    def start(self) -> None:
+        """Profile this thread and the threads started from now on."""
+        import cProfile
+
+        profiles = self
+
+        def run(thread: Any) -> None:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            try:
+                profiles._original(thread)
+            finally:
+                profiler.disable()
+                with profiles._lock:
+                    profiles._done.append((thread.name, profiler))
+
+        self._threading.Thread.run = run  # type: ignore[method-assign,assignment]
+        self._main.enable()
+
+    def write(self, out: Path, name: str) -> list[Path]:
+        """Stop, and write ``<out>/<name>.<thread>.prof`` and ``.txt`` per thread."""
+        import io
+        import pstats
+        import re
+
+        self._main.disable()
+        self._threading.Thread.run = self._original  # type: ignore[method-assign]
+        out.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        with self._lock:
+            done = [("main", self._main), *self._done]
+        for index, (thread, profiler) in enumerate(done):
+            label = re.sub(r"[^A-Za-z0-9_.-]+", "-", thread)[:40] or "thread"
+            stats = pstats.Stats(profiler)
+            if getattr(stats, "total_tt", 1.0) < 0.05:  # an idle helper thread: nothing to read
+                continue
+            base = out / f"{name}.{index:02d}-{label}"
+            stats.dump_stats(f"{base}.prof")
+            text = io.StringIO()
+            summary = pstats.Stats(profiler, stream=text)
+            summary.sort_stats("tottime").print_stats(35)
+            summary.sort_stats("cumulative").print_stats(45)
+            Path(f"{base}.txt").write_text(text.getvalue())
+            written.append(Path(f"{base}.txt"))
+        return written
