@@ -15,8 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.screen import Screen
 
 from tests.store.conftest import completed_events, make_session
+from tests.ui.conftest import app_config, sim_session, wait_until
+from tui.ui.app import TokentopApp
+from tui.ui.screens.compare import CompareScreen
+from tui.ui.textual_private import notifications_shown
+from tui.ui.widgets.recording import RecordingStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,6 +35,7 @@ from pathlib import Path
 from tests.ui.conftest import SHIPPED_THEMES, app_config, sim_session, wait_until
 from tui.ui.app import TokentopApp
 from tui.ui.screens.history import HistoryScreen
+from tui.ui.widgets.recording import RecordingStatus
 
 async def main():
     config = app_config(sim_session({sim_url!r}, "fresh"))
@@ -41,6 +48,9 @@ async def main():
     app.notify = recording
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_until(pilot, lambda: app.begun and app.sessions[0].state == "done")
+        status = app.main_screen.query_one(RecordingStatus)
+        await wait_until(pilot, lambda: status.has_class("-shown"))
+        header = str(status.render())
         await pilot.press("h")
         await wait_until(pilot, lambda: isinstance(app.screen, HistoryScreen))
         await wait_until(pilot, lambda: app.screen.loads > 0)
@@ -49,6 +59,8 @@ async def main():
             "history": [(r.session, r.output_text) for r in history.runs],
             "error": history.error,
             "readonly": app.store is not None and app.store.readonly,
+            "header": header,
+            "history_header": str(history.query_one(RecordingStatus).render()),
         }}
     seen["notes"] = notes
     print(json.dumps(seen))
@@ -125,3 +137,63 @@ def test_a_database_it_may_not_write_is_read_for_history(
     assert not [n for n in seen["notes"] if "needs the store" in n]
     unsaved = [n for n in seen["notes"] if "will not be saved" in n]
     assert len(unsaved) == 1 and "read-only" in unsaved[0], seen["notes"]
+    # and the header says so for as long as the dashboard runs, on every screen
+    for header in (seen["header"], seen["history_header"]):
+        assert header.startswith("● not recording: ") and "read-only" in header
+
+
+def _status(screen: Screen[Any]) -> RecordingStatus:
+    return screen.query_one(RecordingStatus)
+
+
+async def test_a_store_that_stops_writing_is_said_in_the_header_for_good(
+    sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
+) -> None:
+    # a long answer: its row needs pages of its own (a short one fits in the free space)
+    long = "ttft=0.01,tps=5000,tokens=2000"
+    config = app_config(sim_session(sim_url, "chatty", key=sim_key, timing=long))
+    app = TokentopApp(config, db_path=tmp_path / "runs.db", theme_dirs=theme_dirs, autostart=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_until(pilot, lambda: app.begun, what="start")
+        main = app.main_screen
+        assert main is not None and app.store is not None
+        header = _status(main)
+        assert header.problem is None and not header.display  # recording: nothing to say
+        # The disk fills up: no room for another page (a test may reach into the store's
+        # connection: the limit is per connection, as in tests/store/test_faults.py).
+        store = app.store
+        (pages,) = next(iter(await store._conn.execute_fetchall("PRAGMA page_count")))
+        await store._conn.execute(f"PRAGMA max_page_count = {pages}")
+        app.sessions[0].start()
+        await wait_until(pilot, lambda: app.sessions[0].state == "done", what="the run")
+        await wait_until(pilot, lambda: header.display, what="the header line")
+        text = str(header.render())
+        assert text.startswith("● not recording: ") and "full" in text
+        assert store.last_error is not None and store.last_error in text
+        # the toast goes; the line stays, also on the other screens
+        await wait_until(pilot, lambda: notifications_shown(app) > 0, what="the toast")
+        app.clear_notifications()
+        await pilot.pause(1.2)  # a few checks of the line
+        assert header.display and str(header.render()) == text
+        await pilot.press("c")
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        await wait_until(pilot, lambda: _status(compare).display, what="compare's line")
+        assert str(_status(compare).render()) == text
+
+
+async def test_a_store_that_could_not_be_opened_is_said_in_the_header(
+    sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
+) -> None:
+    not_a_db = tmp_path / "dir-not-db"
+    not_a_db.mkdir()
+    config = app_config(sim_session(sim_url, "unsaved", key=sim_key))
+    app = TokentopApp(config, db_path=not_a_db, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_until(pilot, lambda: app.begun, what="start")
+        main = app.main_screen
+        assert main is not None and app.store is None
+        header = _status(main)
+        await wait_until(pilot, lambda: header.display, what="the header line")
+        assert str(header.render()).startswith("● not recording: ")
+        assert str(not_a_db) in str(header.render())

@@ -30,6 +30,7 @@ from tui.ui.keymap import BINDING_IDS, bound_classes, check_keymap, usable_keyma
 from tui.ui.monitoring import Monitoring
 from tui.ui.screens.main import MainScreen
 from tui.ui.themes import ThemeCatalog, app_variable_defaults, load_themes, problems_message
+from tui.ui.widgets.recording import RecordingStatus
 
 if TYPE_CHECKING:
     from tui.store import Store
@@ -188,7 +189,10 @@ class TokentopApp(App[None]):
                 return
         monitoring = self.monitoring
         monitoring.start()
-        await self.push_screen(MainScreen(self.sessions, monitoring=monitoring))
+        main = MainScreen(self.sessions, monitoring=monitoring)
+        await self.push_screen(main)
+        # the line over the header that says, for as long as it lasts, that runs are not saved
+        await main.mount(RecordingStatus(self.database.recording_problem))
         # Paint first: the store, the HTTP client (and their imports) and the streams start
         # once the overview is on screen (the session panes mount lazily meanwhile).
         self.call_after_refresh(self._begin)
@@ -279,7 +283,12 @@ class TokentopApp(App[None]):
             return
         if not self._return_to(CompareScreen):
             self.push_screen(
-                CompareScreen(self.sessions, draft=self._compare_draft, keep_draft=self._keep_draft)
+                CompareScreen(
+                    self.sessions,
+                    draft=self._compare_draft,
+                    keep_draft=self._keep_draft,
+                    recording=self.database.recording_problem,
+                )
             )
 
     def _keep_draft(self, draft: str) -> None:
@@ -300,7 +309,11 @@ class TokentopApp(App[None]):
             self.notify(f"History is not available: {exc}", severity="warning")
             return
         if not self._return_to(HistoryScreen):
-            self.push_screen(HistoryScreen(self.store, sessions=self.sessions))
+            self.push_screen(
+                HistoryScreen(
+                    self.store, sessions=self.sessions, recording=self.database.recording_problem
+                )
+            )
 
     def _return_to(self, screen_type: type[Screen[None]]) -> bool:
         """Go back to an open screen of ``screen_type`` (closing the screens above it)

@@ -123,6 +123,17 @@ class DashboardStore:
         """The store the sessions record into (None without one, and once it is closed)."""
         return self.store if self.runtime.store is not None else None
 
+    def recording_problem(self) -> str | None:
+        """Why runs are not being saved now: the database could not be opened for writing,
+        or the store stopped after a write error (its message); None while they are saved,
+        and when no database was asked for. Cheap: the header asks twice a second."""
+        if self.db_path is None:
+            return None
+        if self.not_opened is not None:
+            return self.not_opened
+        store = self.writing()
+        return None if store is None else store.last_error
+
     def report_error(self, where: str, problem: BaseException | str) -> None:
         """Notify about a store failure (rate-limited; the runs go on unsaved)."""
         log.warning("store error (%s): %s", where, problem)

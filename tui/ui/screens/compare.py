@@ -42,6 +42,7 @@ from tui.ui.key_routing import take_typed_key
 from tui.ui.widgets.compare_column import CompareColumn
 from tui.ui.widgets.compare_prompt import ComparePrompt
 from tui.ui.widgets.diff_text import DiffBar, DiffScroll, DiffText
+from tui.ui.widgets.recording import RecordingStatus
 from tui.ui.widgets.scroll_link import ScrollLink
 
 __all__ = ["CompareColumn", "CompareScreen", "DiffScroll", "DiffText"]
@@ -137,16 +138,18 @@ class CompareScreen(Screen[None]):
         *,
         draft: str = "",
         keep_draft: Callable[[str], None] | None = None,
+        recording: Callable[[], str | None] | None = None,
     ) -> None:
         """Compare ``sessions`` (up to four fit side by side; more scroll horizontally).
 
         ``draft``: the prompt box's text to start with (what an earlier compare left);
         ``keep_draft`` is called with the box's text when the screen closes, however it
-        closes."""
+        closes; ``recording`` says why runs are not saved (a line at the top while so)."""
         super().__init__()
         self.sessions = list(sessions)
         self._draft = draft
         self._keep_draft = keep_draft
+        self._recording = recording
         self.diff: WordDiff | None = None
         """The diff shown in diff mode."""
         self.diff_pair: tuple[int, int] = (0, 1 if len(self.sessions) > 1 else 0)
@@ -156,6 +159,8 @@ class CompareScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         names = [live.name for live in self.sessions]
+        if self._recording is not None:
+            yield RecordingStatus(self._recording)
         yield DiffBar(names, self.diff_pair, id="diff-bar")
         with HorizontalScroll(id="compare-columns"):
             for index, live in enumerate(self.sessions):

@@ -29,6 +29,7 @@ from textual.widgets import DataTable, Footer, Input, Select, Static
 from tui.ui.commands import ScreenBindingCommands
 from tui.ui.key_routing import take_typed_key
 from tui.ui.screens.replay import ReplayScreen
+from tui.ui.widgets.recording import RecordingStatus
 from tui.ui.widgets.run_table import RunTable
 from tui.vocab import FINISH_REASONS
 
@@ -113,11 +114,18 @@ class HistoryScreen(Screen[None]):
     """
 
     def __init__(
-        self, store: Store, *, limit: int = 500, sessions: Sequence[SessionController] = ()
+        self,
+        store: Store,
+        *,
+        limit: int = 500,
+        sessions: Sequence[SessionController] = (),
+        recording: Callable[[], str | None] | None = None,
     ) -> None:
         """List up to ``limit`` runs of ``store`` (newest first); ``sessions``: this
-        dashboard's sessions, whose running runs show their live figures."""
+        dashboard's sessions, whose running runs show their live figures; ``recording``
+        says why runs are not saved (a line at the top while so)."""
         super().__init__()
+        self._recording = recording
         self.store = store
         self.limit = limit
         self.sessions = list(sessions)
@@ -134,6 +142,8 @@ class HistoryScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """Search box and filters, the runs table, empty and error states, footer."""
+        if self._recording is not None:
+            yield RecordingStatus(self._recording)
         with Horizontal(id="history-filters"):
             yield Input(placeholder="search prompts and answers…", id="history-search")
             yield Select[str]([], prompt="session", id="filter-session")
