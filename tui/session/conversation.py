@@ -118,7 +118,13 @@ class ConversationState:
         return self.plan[turn - 1 :]
 
     def begin(self, run: SessionRun) -> None:
-        """``run`` is the new try of turn ``run.turn`` (after the kept turns before it)."""
+        """``run`` is the new try of turn ``run.turn`` (after the kept turns before it).
+
+        The run it follows keeps its text and figures (the views show every turn) but lets
+        go of its raw events, which only the current run's raw view shows: a long
+        conversation holds one run's raw events, not one per turn."""
+        if self.runs:
+            self.runs[-1].debug_events.clear()
         del self.runs[run.turn - 1 :]
         self.runs.append(run)
 
