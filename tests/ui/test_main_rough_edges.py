@@ -96,7 +96,8 @@ async def test_tab_labels_show_the_whole_names_wherever_they_fit(
         if width >= 120:  # the example's names all fit whole from 120 columns on
             assert all(name in label for name, label in zip(EXAMPLE_NAMES, labels, strict=True))
         if width >= 200:  # and with the unread markers of the tabs not seen yet
-            assert all(label.endswith(" •") for label in labels)
+            unread = [main.panes[i].unread for i in range(len(EXAMPLE_NAMES))]
+            assert [label.endswith(" •") for label in labels] == unread
         # the pane's title says the whole name, however short its tab's label is
         main.show_session("tool call · chat")
         await pilot.pause()
