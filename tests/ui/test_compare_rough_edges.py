@@ -39,21 +39,43 @@ async def test_columns_opened_on_finished_runs_show_them_from_the_first_frame(
         await wait_until(pilot, lambda: left.state == right.state == "done", what="two runs")
         screen = CompareScreen(app.sessions)
         # The screen paints once its columns are mounted: at that moment each column holds
-        # its session's answer and outcome, with no "no run yet" over a finished run.
+        # its session's outcome and its answer (plain text until the Markdown is rendered),
+        # with no "no run yet" over a finished run.
         await app.push_screen(screen)
         for column in screen.columns[:2]:
             run = column.live.current
             assert run is not None and run.done and column.run is run
-            view = column.query_one(TranscriptView)
-            assert view.rendered_text == run.accumulator.output_text != ""
-            assert view.has_output
+            answer = run.accumulator.output_text
+            preview = column.query_one(TranscriptView).query_one("#placeholder", Static)
+            assert preview.display and str(preview.render()) == answer != ""
             assert column.query_one(FinishBadge).reason == "stop"
-            note = column.query_one(".run-note", Static)
-            assert not note.display
+            assert not column.query_one(".run-note", Static).display
         idle = screen.columns[2]
         assert idle.run is None and never.current is None
         note = idle.query_one(".run-note", Static)
         assert note.display and str(note.render()) == NO_RUN
+
+        # then the transcript renders the answers in place of the preview
+        def rendered() -> bool:
+            return all(
+                column.query_one(TranscriptView).rendered_text == column.output_text
+                and not column.query_one(TranscriptView).query_one("#placeholder").display
+                for column in screen.columns[:2]
+            )
+
+        await wait_until(pilot, rendered, what="the transcripts")
+        # a new run: the old answer's preview does not stand in for it
+        screen.columns[1].selected = screen.columns[2].selected = False
+        assert screen.broadcast("another question") == ["left"]
+        await wait_until(
+            pilot,
+            lambda: left.current is not None and left.current.prompt == "another question",
+            what="the new run",
+        )
+        first = screen.columns[0]
+        await wait_until(pilot, lambda: first.run is left.current, what="the column follows")
+        preview = first.query_one(TranscriptView).query_one("#placeholder", Static)
+        assert str(preview.render()) == ""
 
 
 class ThemedCompare(App[None]):

@@ -2,9 +2,11 @@
 one side of a word diff), following its :class:`~tui.session.SessionController`.
 
 A column opened on a session that has a run shows that run from the screen's first frame:
-its mount renders the run's text so far before the screen paints (the transcript's own
-flush timer would leave the column empty for a moment, longer on a busy loop). A note
-above the transcript says what the column waits for (no run yet, or the first token).
+its outcome and metrics at once, and its answer as plain text (the transcript's placeholder,
+cheap at any length) until the transcript has rendered it as Markdown, which takes a moment
+(seconds for long answers on a busy loop). Rendering Markdown before the screen's first
+layout is no shortcut: it costs several times more. A note above the transcript says what
+the column waits for (no run yet, or the first token).
 
 Whether the next prompt goes to the column is said in words under its header ("✓ in next
 prompt" on the accent band, "○ not in next prompt" muted) and an unchecked column is
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.message import Message
 from textual.widgets import Checkbox, Static
 
@@ -38,6 +41,9 @@ NO_RUN = "no run yet: type a prompt below"
 
 WAITING = "waiting for the first token…"
 """The column's note while its run has shown nothing yet."""
+
+PREVIEW_CHARS = 6_000
+"""The most of an answer the plain preview holds (more than a column shows)."""
 
 IN_NEXT_PROMPT = "✓ in next prompt"
 NOT_IN_NEXT_PROMPT = "○ not in next prompt"
@@ -96,6 +102,7 @@ class CompareColumn(Vertical):
         self.run: SessionRun | None = None
         """The run shown (the session's current run once this column saw it start)."""
         self._unsubscribe: Callable[[], None] | None = None
+        self._previewing = False
 
     @property
     def session_name(self) -> str:
@@ -111,13 +118,16 @@ class CompareColumn(Vertical):
         yield MetricsBar()
         yield ReconnectStatus(idle_timeout_s=session.reconnect.idle_timeout_s)
         yield Static(NO_RUN, classes="run-note", markup=False)
-        yield TranscriptView(placeholder="")
+        # a run so far, as plain text, until the transcript has rendered it
+        preview = _preview_text(self.live.current)
+        self._previewing = bool(preview)
+        yield TranscriptView(placeholder=escape(preview))
         with DiffScroll():
             yield DiffText()
 
-    async def on_mount(self) -> None:
-        """Follow the session's events and show its current run, if any, rendered before
-        the screen's first frame (the screen paints once its columns are mounted)."""
+    def on_mount(self) -> None:
+        """Follow the session's events and show its current run, if any (its answer as a
+        plain preview until the transcript has rendered it)."""
         self._unsubscribe = self.live.subscribe(self)
         self.set_interval(1 / METRICS_HZ, self.publish_metrics)
         run = self.live.current
@@ -136,7 +146,6 @@ class CompareColumn(Vertical):
         else:
             self.query_one(FinishBadge).clear(self.live.state)
         self.publish_metrics()
-        await view.flush()
         self._show_note()
 
     def _show_note(self) -> None:
@@ -145,7 +154,7 @@ class CompareColumn(Vertical):
         run = self.run
         if run is None:
             text: str | None = NO_RUN
-        elif run.done or self.query_one(TranscriptView).has_output:
+        elif run.done or self._previewing or self.query_one(TranscriptView).has_output:
             text = None
         else:
             text = WAITING
@@ -164,6 +173,7 @@ class CompareColumn(Vertical):
     def run_started(self, live: SessionController, run: SessionRun) -> None:
         """A new run of the session: clear the column for it."""
         self.run = run
+        self._end_preview()
         self.query_one(TranscriptView).reset()
         self.query_one(FinishBadge).clear("connecting")
         self.query_one(ReconnectStatus).clear()
@@ -171,6 +181,14 @@ class CompareColumn(Vertical):
         self.show_diff(None)
         self._show_note()
         self.post_message(self.RunStarted(self))
+
+    def _end_preview(self) -> None:
+        """The preview stood for the run shown when the column opened, not for a new one:
+        the transcript's placeholder (shown until a run's first output) goes blank."""
+        if self._previewing:
+            self._previewing = False
+            placeholder = self.query_one(TranscriptView).query_one("#placeholder", Static)
+            placeholder.update("")
 
     def run_events(
         self, live: SessionController, run: SessionRun, events: Sequence[RunEvent]
@@ -248,3 +266,14 @@ class CompareColumn(Vertical):
         self.set_class(pieces is not None, "-diff-side")
         if pieces is not None:
             self.query_one(DiffText).show(pieces)
+
+
+def _preview_text(run: SessionRun | None) -> str:
+    """A run's answer so far as plain text (its tool calls when it has no text yet)."""
+    if run is None:
+        return ""
+    acc = run.accumulator
+    if acc.output_text:
+        text = acc.output_text
+        return text[:PREVIEW_CHARS] + ("…" if len(text) > PREVIEW_CHARS else "")
+    return "\n".join(f"⚙ {call.name or '?'}({call.arguments})" for call in acc.tool_calls)
