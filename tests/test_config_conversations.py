@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tui.config import ConfigError, ConfigProblem, SessionConfig, example_config_path, load_config
-from tui.config.overlay import check_session, session_table
 from tui.config.conversation import Message, SeedToolCall
+from tui.config.overlay import check_session, session_table
 
 
 def write(tmp_path: Path, text: str) -> Path:
