@@ -20,7 +20,6 @@ def main_screen_commands(main: MainScreen) -> Iterator[SystemCommand]:
     every screen)."""
     for title, help_text, action in (
         ("Overview", "Show the overview tab", main.action_overview),
-        ("Key help", "Every key of this screen and the app's", main.action_help),
         ("Cancel run", "Cancel the current session's run", main.action_cancel_run),
         ("Restart run", "Restart the current session's run", main.action_restart_run),
         ("Restart all sessions", "Restart every session", main.action_restart_all),

@@ -64,18 +64,13 @@ BINDING_IDS: dict[str, str] = {
     "replay.instant": "Replay: show the rest of the run at once",
     "replay.restart": "Replay: play the run again from the start",
     "replay.close": "Replay: close (quits a command-line replay)",
-}
-"""Every binding id of the app, its screens and the overview, with what it does (for docs
-and validation)."""
-
-WIDGET_BINDING_IDS: dict[str, str] = {
     "help.close": "Key help: back to the screen",
     "raw.top": "Raw events: the first event (stops following)",
     "raw.bottom": "Raw events: the newest event, and follow the new ones",
     "pane.thinking": "Session: show or hide the run's reasoning (thinking)",
 }
-"""Binding ids of the key help and of the session pane's widgets, with what they do:
-remappable like the others (:data:`BOUND_CLASSES` names their classes)."""
+"""Every binding id of the app, its screens and widgets (:data:`BOUND_CLASSES`), with what
+it does (for docs and validation)."""
 
 
 def check_keymap(keymap: Mapping[str, str], known: Mapping[str, str] = BINDING_IDS) -> list[str]:

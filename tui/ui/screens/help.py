@@ -20,7 +20,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from tui.ui.keymap import BINDING_IDS, WIDGET_BINDING_IDS, usable_keymap
+from tui.ui.keymap import BINDING_IDS, usable_keymap
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -65,7 +65,7 @@ def _declared(node: DOMNode) -> Iterable[Binding]:
 
 def _tooltip(binding: Binding, tooltip: str) -> str:
     known = binding.id or ""
-    return tooltip or binding.tooltip or BINDING_IDS.get(known) or WIDGET_BINDING_IDS.get(known, "")
+    return tooltip or binding.tooltip or BINDING_IDS.get(known, "")
 
 
 def key_rows(screen: Screen[object], keymap: Mapping[str, str] | None = None) -> list[KeyRow]:
@@ -155,7 +155,7 @@ class HelpScreen(ModalScreen[None]):
             "dismiss_help",
             "Close",
             id="help.close",
-            tooltip=WIDGET_BINDING_IDS["help.close"],
+            tooltip=BINDING_IDS["help.close"],
         ),
     ]
 

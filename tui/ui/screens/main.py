@@ -74,7 +74,6 @@ class MainScreen(Screen[None]):
         _bind("m", "monitor", "Monitor"),
         _bind("a", "acknowledge_alerts", "Ack alerts"),
         _bind("A", "acknowledge_all_alerts", "Ack all", show=False),
-        _bind("question_mark", "help", "Keys"),
     ]
 
     def __init__(
@@ -275,12 +274,6 @@ class MainScreen(Screen[None]):
         if action in ("acknowledge_alerts", "acknowledge_all_alerts"):
             return self._any_alerts
         return True
-
-    def action_help(self) -> None:
-        """List every key of this screen and the app's."""
-        from tui.ui.screens.help import show_help
-
-        show_help(self.app)
 
     def action_overview(self) -> None:
         """Show the overview tab (its rows up to date in its first frame)."""

@@ -15,7 +15,7 @@ from textual.widgets import Log
 
 from tui.session import RAW_EVENT_LIMIT, DebugEvent, SessionRun
 from tui.stream.events import Connecting, Resumed, Retrying, Started
-from tui.ui.keymap import WIDGET_BINDING_IDS
+from tui.ui.keymap import BINDING_IDS
 from tui.vocab import MISSING
 
 RAW_REFRESH_HZ = 10.0
@@ -78,15 +78,13 @@ class RawEventLog(Log):
 
     BINDING_GROUP_TITLE = "Raw events"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "home", "top", "Top", id="raw.top", tooltip=WIDGET_BINDING_IDS["raw.top"], show=False
-        ),
+        Binding("home", "top", "Top", id="raw.top", tooltip=BINDING_IDS["raw.top"], show=False),
         Binding(
             "end",
             "bottom",
             "Bottom",
             id="raw.bottom",
-            tooltip=WIDGET_BINDING_IDS["raw.bottom"],
+            tooltip=BINDING_IDS["raw.bottom"],
             show=False,
         ),
     ]

@@ -26,7 +26,7 @@ from textual.widgets import Static
 
 from tui.session import SessionController, SessionRun
 from tui.stream.events import Finished, RawEvent, RunEvent, TextDelta, ToolCallDelta
-from tui.ui.keymap import WIDGET_BINDING_IDS
+from tui.ui.keymap import BINDING_IDS
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.raw_log import RawEventLog
@@ -73,7 +73,7 @@ class SessionPane(Vertical):
             "toggle_thinking",
             "Thinking",
             id="pane.thinking",
-            tooltip=WIDGET_BINDING_IDS["pane.thinking"],
+            tooltip=BINDING_IDS["pane.thinking"],
         ),
     ]
 
