@@ -96,3 +96,22 @@ class ToastBatcher:
             self._timer.stop()
             self._timer = None
         self._repeats, self._count = {}, 0
+
+
+class RunEndToasts:
+    """The toasts of runs that end out of view, one :class:`ToastBatcher` per kind, so that
+    four sessions failing, or cut by ``length``, or finishing at once make one toast of each
+    kind, never a stack of four: :attr:`failed`, :attr:`cut` and :attr:`finished`."""
+
+    def __init__(self, app: App[Any]) -> None:
+        self.failed = ToastBatcher(app, title="Run failed", severity="error")
+        """Failed runs (``"<session> failed: <why>"``)."""
+        self.cut = ToastBatcher(app, title="Run cut", severity="warning")
+        """Answers cut short (``"<session> ended: length"``)."""
+        self.finished = ToastBatcher(app, title="Run finished", timeout=3.0)
+        """Runs that completed out of view (``"<session> finished (stop)"``)."""
+
+    def stop(self) -> None:
+        """Drop what is pending (the screen is going away)."""
+        for batcher in (self.failed, self.cut, self.finished):
+            batcher.stop()
