@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tui.stream.history import Conversation, Turn
-from tui.stream.runner import HISTORY_FALLBACK
 from tui.vocab import Api, HistoryMode
 
 if TYPE_CHECKING:
@@ -132,6 +131,10 @@ class ConversationState:
         """Record the end of a turn sent with ``prompt``; True when it was kept."""
         if acc.status not in KEPT_STATUSES:
             return False
+        # the runner imports httpx: not when the controller is imported (a dashboard's first
+        # frame, the import hygiene of the headless layers); it is loaded once a turn ran
+        from tui.stream.runner import HISTORY_FALLBACK
+
         # learnt from a turn the items carried through: a 400 that the items did not cure
         # either (a context window that is too small) says nothing of the server's state
         if HISTORY_FALLBACK in acc.notices and self.mode == "auto":
