@@ -88,10 +88,11 @@ class DeltaSegment:
     is only read (encoded in SQLite's thread), never appended to again.
     """
 
-    __slots__ = ("events", "kind", "rowid", "seqs")
+    __slots__ = ("events", "kind", "seqs", "slot")
 
-    def __init__(self, rowid: int, kind: type[TextDelta] | type[ReasoningDelta]) -> None:
-        self.rowid = rowid
+    def __init__(self, slot: int, kind: type[TextDelta] | type[ReasoningDelta]) -> None:
+        self.slot = slot
+        """The run's slot in the writer (see :mod:`tui.store.flush`)."""
         self.kind = kind
         self.events: list[TextDelta | ReasoningDelta] = []
         self.seqs: list[int] = []
@@ -157,12 +158,13 @@ class _Body:
 sqlite3.register_adapter(_Body, _Body.adapt)
 
 
-def segment_row(segment: DeltaSegment, forms: tuple[bytes, ...]) -> tuple[Any, ...]:
-    """The ``deltas`` row of ``segment`` (the encoding itself is left to SQLite's thread);
-    ``forms``: the run's API key as it may appear in the JSON (see ``secret_forms``)."""
+def segment_row(segment: DeltaSegment, rowid: int, forms: tuple[bytes, ...]) -> tuple[Any, ...]:
+    """The ``deltas`` row of ``segment`` of the run ``rowid`` (the encoding itself is left
+    to SQLite's thread); ``forms``: the run's API key as it may appear in the JSON (see
+    ``secret_forms``)."""
     last_t = segment.events[-1].t
     return (
-        segment.rowid,
+        rowid,
         segment.seqs[0],
         segment.kind.__name__,
         len(segment.seqs),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sqlite3
 import threading
 from pathlib import Path
@@ -27,6 +28,17 @@ writers take turns for their short flush transactions; only a longer hold is an 
 def busy_timeout_sql() -> str:
     """The PRAGMA that sets a connection's :data:`BUSY_TIMEOUT_MS`."""
     return f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"
+
+
+BUSY_BACKOFF_S = (0.05, 2.0)
+"""First and longest pause before a write that found the database busy is tried again
+(doubling, with jitter): another writer held its write transaction past the busy timeout."""
+
+
+def backoff(retry: int) -> float:
+    """The pause before busy retry number ``retry`` (1-based), see :data:`BUSY_BACKOFF_S`."""
+    first, longest = BUSY_BACKOFF_S
+    return min(first * 2.0 ** (retry - 1), longest) * (0.5 + random.random() / 2)
 
 
 _PROBLEMS: dict[int, StoreProblem] = {

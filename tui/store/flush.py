@@ -9,19 +9,23 @@ adapter in the writer's thread (never on the event loop), with the sessions' API
 (events, deltas, alerts, the runs of compare rounds, run rows, attempts, and the deletion
 of raw events a completed run need not keep) in one ``BEGIN IMMEDIATE`` transaction.
 
-Promises: :func:`commit_flush` never raises an ``Exception``: it returns the one that rolled
-the transaction back (busy, disk full, read-only, a bad event), or None once committed, and
-it leaves no transaction open even when cancelled. When to flush, how to retry a busy
-database and how the queue is bounded is :mod:`tui.store.writer`'s job.
+Promises: :func:`commit_flush` never raises an ``Exception``: it returns (in a
+:class:`Flushed`) the one that rolled the transaction back (busy, disk full, read-only, a
+bad event), or None once committed, and it leaves no transaction open even when cancelled.
+When to flush, how to retry a busy database and how the queue is bounded is
+:mod:`tui.store.writer`'s job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
@@ -39,19 +43,34 @@ __all__ = [
     "EVENTS_PER_INSERT",
     "SEQ_BITS",
     "ActiveRun",
+    "Flushed",
+    "NewRun",
     "commit_flush",
+    "iso_time",
     "rollback",
     "secret_forms",
 ]
 
 SEQ_BITS = 32
-"""Queued events are keyed ``rowid << SEQ_BITS | seq``: a plain int, which (unlike a tuple)
+"""Queued events are keyed ``slot << SEQ_BITS | seq``: a plain int, which (unlike a tuple)
 the garbage collector never has to visit, keeping GC pauses short at high event rates."""
 SEQ_MASK = (1 << SEQ_BITS) - 1
 
 EVENTS_PER_INSERT = 2_000
 """Events per ``INSERT ... FROM json_each(?)``: the writer's thread encodes one chunk while
 holding the GIL, so a chunk is kept small enough not to stall the event loop."""
+
+
+@dataclass(slots=True)
+class Flushed:
+    """How one flush transaction ended (see :func:`commit_flush`)."""
+
+    error: BaseException | None = None
+    """What rolled it back; None once committed."""
+    inserted: dict[int, int] = field(default_factory=dict)
+    """The new runs' rowids, by slot (valid only once committed)."""
+    duplicates: list[int] = field(default_factory=list)
+    """Slots of new runs whose run id another writer had stored already (not stored)."""
 
 
 def secret_forms(secret: str) -> tuple[bytes, ...]:
@@ -66,31 +85,42 @@ def secret_forms(secret: str) -> tuple[bytes, ...]:
 class _EventRows:
     """A chunk of queued events, encoded to the JSON array of :data:`queries.INSERT_EVENTS_JSON`
     only when SQLite binds it: the sqlite3 adapter below runs in the writer's thread, so the
-    event loop never pays for the encoding."""
+    event loop never pays for the encoding. ``rowids`` maps the events' slots to their runs'
+    rowids (an event of a slot without one, a run that was not stored, is left out)."""
 
-    __slots__ = ("events", "keys", "secrets")
+    __slots__ = ("events", "keys", "rowids", "secrets")
 
     def __init__(
-        self, keys: list[int], events: list[RunEvent], secrets: dict[int, tuple[bytes, ...]]
+        self,
+        keys: list[int],
+        events: list[RunEvent],
+        secrets: dict[int, tuple[bytes, ...]],
+        rowids: dict[int, int],
     ) -> None:
         self.keys = keys
         self.events = events
         self.secrets = secrets
+        self.rowids = rowids
 
     def adapt(self) -> str:
         """The rows as JSON text, with the API keys of their sessions blanked out (should a
         server or a URL ever echo one)."""
         keys = self.keys
+        rowids = self.rowids
+        slots = {key >> SEQ_BITS for key in keys}
+        pairs: Iterable[tuple[int, RunEvent]] = zip(keys, self.events, strict=True)
+        if not slots <= rowids.keys():  # events of runs that were not stored are left out
+            pairs = [(key, event) for key, event in pairs if key >> SEQ_BITS in rowids]
         blob = encode_rows(
             [
-                (key >> SEQ_BITS, key & SEQ_MASK, event.t, type(event).__name__, event)
-                for key, event in zip(keys, self.events, strict=True)
+                (rowids[key >> SEQ_BITS], key & SEQ_MASK, event.t, type(event).__name__, event)
+                for key, event in pairs
             ]
         )
         secrets = self.secrets
         if secrets:
-            for rowid in {key >> SEQ_BITS for key in keys} & secrets.keys():
-                blob = blank_secrets(blob, secrets[rowid])
+            for slot in slots & secrets.keys():
+                blob = blank_secrets(blob, secrets[slot])
         # text, not bytes: SQLite 3.45+ reads a BLOB argument of a JSON function as JSONB
         return blob.decode()
 
@@ -102,7 +132,8 @@ sqlite3.register_adapter(_EventRows, _EventRows.adapt)
 class ActiveRun:
     """The writer's state of one run between its ``start_run`` and its last flush."""
 
-    rowid: int
+    slot: int
+    """The writer's own number for the run (its events are queued under it)."""
     acc: RunAccumulator
     """The run's one fold: the caller's own (``shared``) or the store's."""
     shared: bool
@@ -110,7 +141,18 @@ class ActiveRun:
     secret: str | None
     """The session's API key, blanked out of every text written (should one echo it)."""
     key: int
-    """``rowid`` shifted to key this run's queued events (see :data:`SEQ_BITS`)."""
+    """``slot`` shifted to key this run's queued events (see :data:`SEQ_BITS`)."""
+    begun: NewRun | None = None
+    """The run's row to insert with the next flush; None once that flush committed."""
+    rowid: int | None = None
+    """The run's rowid, once the flush that inserted its row committed."""
+    started: float = 0.0
+    """Wall time (``time.time()``) when the run started: when ``start_run`` was called, then
+    that of its events' clock (see :meth:`heard`)."""
+    stamped: float | None = None
+    """``started`` as stored (None before the run's row is)."""
+    heard: bool = False
+    """Its first events were queued."""
     next_seq: int = 0
     """Sequence number of the next event (0, 1, 2, ... per run)."""
     flushed_seq: int = 0
@@ -138,13 +180,69 @@ class ActiveRun:
     purge_raw: bool = False
     """The run completed after raw events were spilled: its last flush deletes them."""
 
+    def hear(self, first_t: float) -> None:
+        """The run's first events were just queued, the first at ``first_t`` of the run's
+        own clock: the run started that long before now (a run whose request waited in
+        the client, for a connection or a busy event loop, started when it was sent, as
+        its events' times say), but never before ``start_run``."""
+        self.heard = True
+        if math.isfinite(first_t) and first_t >= 0.0:
+            self.started = max(self.started, time.time() - first_t)
+
     def row(self, *, final: bool) -> tuple[Any, ...]:
         """The run's row values now (see :func:`tui.store.rows.run_row`)."""
         return run_row(self.acc, final=final, last_t=self.last_t, secret=self.secret)
 
     def attempt_rows(self) -> list[tuple[Any, ...]]:
-        """Rows of the attempts changed since the last call."""
-        return changed_attempts(self.rowid, self.acc.attempts, self.written, self.secret)
+        """Rows of the attempts changed since the last call (keyed by the run's slot, which
+        :func:`commit_flush` replaces with its rowid)."""
+        return changed_attempts(self.slot, self.acc.attempts, self.written, self.secret)
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """What ``start_run`` knew of a run: its ``sessions`` and ``runs`` rows, written with the
+    next flush (``started_at`` is the time of ``start_run``, not of that flush)."""
+
+    session_row: tuple[str, str, str, str]
+    """``INSERT_SESSION_ROW``: name, config JSON, its hash, created at."""
+    run_row: tuple[Any, ...]
+    """``INSERT_RUNS_JSON``'s fields but ``started_at``: run id, config hash, session name,
+    api, model, prompt, writer pid, owner, conversation id, turn."""
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        return str(self.run_row[0])
+
+    def fields(self, started_at: str) -> tuple[Any, ...]:
+        """``INSERT_RUNS_JSON``'s fields, ``started_at`` in place."""
+        return (*self.run_row[:6], started_at, *self.run_row[6:])
+
+
+def iso_time(wall: float) -> str:
+    """A wall time (``time.time()``) as stored: ISO 8601 UTC with microseconds."""
+    return datetime.fromtimestamp(wall, UTC).isoformat(timespec="microseconds")
+
+
+async def _insert_runs(
+    conn: aiosqlite.Connection, new_runs: Sequence[tuple[int, NewRun, str]], flushed: Flushed
+) -> None:
+    """Insert the rows of ``new_runs`` ((slot, row, started_at)): their rowids, and the slots
+    of those whose run id is in the database already, into ``flushed``."""
+    sessions = {row.session_row[2]: row.session_row for _, row, _ in new_runs}
+    await conn.executemany(queries.INSERT_SESSION_ROW, list(sessions.values()))
+    runs = encode_rows([row.fields(started) for _, row, started in new_runs]).decode()
+    stored = {
+        run_id: rowid
+        for rowid, run_id in await conn.execute_fetchall(queries.INSERT_RUNS_JSON, (runs,))
+    }
+    for slot, row, _ in new_runs:
+        rowid = stored.get(row.run_id)
+        if rowid is None:
+            flushed.duplicates.append(slot)
+        else:
+            flushed.inserted[slot] = rowid
 
 
 async def commit_flush(
@@ -155,21 +253,36 @@ async def commit_flush(
     attempt_rows: list[tuple[Any, ...]],
     secrets: dict[int, tuple[bytes, ...]],
     *,
+    rowids: dict[int, int],
+    new_runs: Sequence[tuple[int, NewRun, str]] = (),
+    restamp: Sequence[tuple[str, int]] = (),
     segments: Sequence[DeltaSegment] = (),
     alert_rows: Sequence[tuple[Any, ...]] = (),
     round_run_rows: Sequence[tuple[Any, ...]] = (),
     round_prompt_rows: Sequence[tuple[Any, ...]] = (),
     purge_raw: Sequence[int] = (),
-) -> BaseException | None:
-    """One flush transaction on ``conn``: the events of ``batch`` (keyed by ``keys``, see
-    :data:`SEQ_BITS`, with the ``secrets`` of their runs blanked out) and the delta
-    ``segments``; the raw events of the runs ``purge_raw`` deleted; then ``alert_rows``
-    (``INSERT_ALERT``), ``round_run_rows`` (``INSERT_ROUND_RUN``), ``round_prompt_rows``
-    (``UPDATE_ROUND_PROMPT``), ``run_rows`` (``UPDATE_RUN``) and ``attempt_rows``
-    (``UPSERT_ATTEMPT``); the exception that rolled it back, if any. A round's run is
-    written with (never after) the first checkpoint of the run's row that follows it."""
+) -> Flushed:
+    """One flush transaction on ``conn``: the rows of ``new_runs`` (slot, row, started at)
+    and the start times ``restamp`` of runs stored before (started at, slot), then the
+    events of ``batch`` (keyed by ``keys``, see :data:`SEQ_BITS`, with the ``secrets`` of
+    their runs blanked out) and the delta ``segments``; the raw events of the runs
+    ``purge_raw`` deleted; then ``alert_rows`` (``INSERT_ALERT``), ``round_run_rows``
+    (``INSERT_ROUND_RUN``), ``round_prompt_rows`` (``UPDATE_ROUND_PROMPT``), ``run_rows``
+    (``UPDATE_RUN`` values after the run's slot) and ``attempt_rows`` (``UPSERT_ATTEMPT``,
+    the slot in place of the rowid). ``rowids`` maps the slots of runs stored before to
+    their rowids; ``secrets`` and ``purge_raw`` are by slot too. What a run that is not
+    stored (a duplicate run id) queued is left out. A round's run is written with (never
+    after) the first checkpoint of the run's row that follows it."""
+    flushed = Flushed()
     try:
         await conn.execute("BEGIN IMMEDIATE")
+        if new_runs:
+            await _insert_runs(conn, new_runs, flushed)
+            rowids = {**rowids, **flushed.inserted}
+        if restamp:
+            await conn.executemany(
+                queries.UPDATE_RUN_START, [(at, rowids[s]) for at, s in restamp if s in rowids]
+            )
         if batch:
             secrets = dict(secrets)
             # one trip to the writer's thread for the whole batch, one INSERT per chunk
@@ -181,6 +294,7 @@ async def commit_flush(
                             keys[i : i + EVENTS_PER_INSERT],
                             batch[i : i + EVENTS_PER_INSERT],
                             secrets,
+                            rowids,
                         ),
                     )
                     for i in range(0, len(batch), EVENTS_PER_INSERT)
@@ -188,10 +302,17 @@ async def commit_flush(
             )
         if segments:
             await conn.executemany(
-                queries.INSERT_DELTAS, [segment_row(s, secrets.get(s.rowid, ())) for s in segments]
+                queries.INSERT_DELTAS,
+                [
+                    segment_row(s, rowids[s.slot], secrets.get(s.slot, ()))
+                    for s in segments
+                    if s.slot in rowids
+                ],
             )
         if purge_raw:
-            await conn.executemany(queries.DELETE_RAW_EVENTS, [(rowid,) for rowid in purge_raw])
+            await conn.executemany(
+                queries.DELETE_RAW_EVENTS, [(rowids[s],) for s in purge_raw if s in rowids]
+            )
         if alert_rows:
             await conn.executemany(queries.INSERT_ALERT, alert_rows)
         if round_run_rows:
@@ -199,17 +320,23 @@ async def commit_flush(
         if round_prompt_rows:
             await conn.executemany(queries.UPDATE_ROUND_PROMPT, round_prompt_rows)
         if run_rows:
-            await conn.executemany(queries.UPDATE_RUN, run_rows)
+            await conn.executemany(
+                queries.UPDATE_RUN,
+                [(*row[1:], rowids[row[0]]) for row in run_rows if row[0] in rowids],
+            )
         if attempt_rows:
-            await conn.executemany(queries.UPSERT_ATTEMPT, attempt_rows)
+            await conn.executemany(
+                queries.UPSERT_ATTEMPT,
+                [(rowids[row[0]], *row[1:]) for row in attempt_rows if row[0] in rowids],
+            )
         await conn.execute("COMMIT")
     except Exception as exc:  # disk full, read-only, busy, closed, or a bad event
         await rollback(conn)
-        return exc
+        return Flushed(exc)
     except BaseException:  # the loop is going away: leave no transaction open
         await asyncio.shield(rollback(conn))
         raise
-    return None
+    return flushed
 
 
 async def rollback(conn: aiosqlite.Connection) -> None:

@@ -29,16 +29,27 @@ UPSERT_ATTEMPT = (
     + ", ".join(f"{c} = excluded.{c}" for c in ATTEMPT_COLUMNS if c != "number")
 )
 
-INSERT_SESSION = (
+INSERT_SESSION_ROW = (
     "INSERT INTO sessions(name, config_json, config_hash, created_at) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT(config_hash) DO UPDATE SET name = excluded.name RETURNING id"
+    "ON CONFLICT(config_hash) DO UPDATE SET name = excluded.name"
 )
+"""A session's config snapshot, stored once per distinct snapshot (by its hash)."""
 
-INSERT_RUN = (
+INSERT_RUNS_JSON = (
     "INSERT INTO runs(run_id, session_id, session_name, api, model, prompt, started_at, "
-    "writer_pid, owner, conversation_id, turn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "RETURNING id"
+    "writer_pid, owner, conversation_id, turn) "
+    "SELECT value ->> 0, (SELECT id FROM sessions WHERE config_hash = value ->> 1), "
+    "value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, "
+    "value ->> 8, value ->> 9, value ->> 10 FROM json_each(?) WHERE true "
+    "ON CONFLICT(run_id) DO NOTHING RETURNING id, run_id"
 )
+"""The runs a flush starts, in one statement: ``?`` is a JSON array of ``[run id, config
+hash, session, api, model, prompt, started at, pid, owner, conversation id, turn]`` rows
+(each session's snapshot inserted first, :data:`INSERT_SESSION_ROW`). Gives the rowid of
+each run stored; a run id already in the database is left as it is, and not returned."""
+
+UPDATE_RUN_START = "UPDATE runs SET started_at = ? WHERE id = ?"
+"""A run's start, stored before its first events told it (see ``ActiveRun.hear``)."""
 
 _LAST_T = (
     "(SELECT max(t) FROM (SELECT t FROM events WHERE events.run = runs.id "

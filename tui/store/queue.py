@@ -1,6 +1,6 @@
 """The writer's queue: what the next flush writes, and how a run's events are sorted into it.
 
-:class:`WriteQueue` holds the queued events (keyed ``rowid << SEQ_BITS | seq``), the
+:class:`WriteQueue` holds the queued events (keyed ``slot << SEQ_BITS | seq``), the
 :class:`~tui.store.compact.DeltaSegment` of each run's text and reasoning deltas (the compact
 stored form), the queued alert rows and the rows of compare rounds (``add_round_run``).
 :meth:`WriteQueue.add` is the writer's per-event path (it also applies each event to the
@@ -31,7 +31,7 @@ from tui.config import KeepRawEvents
 from tui.stream.events import Finished, RawEvent, ReasoningDelta, RunEvent, TextDelta
 
 from .compact import SEGMENT_LIMIT, DeltaSegment
-from .flush import ActiveRun
+from .flush import SEQ_BITS, ActiveRun
 from .rows import storable
 
 __all__ = ["RAW_HOLD_BYTES", "RAW_HOLD_EVENTS", "Queued", "WriteQueue"]
@@ -110,7 +110,7 @@ class WriteQueue(Queued):
             cls = type(event)
             if (cls is TextDelta or cls is ReasoningDelta) and compact:
                 if segment is None or segment.kind is not cls or len(segment.seqs) >= SEGMENT_LIMIT:
-                    segment = DeltaSegment(run.rowid, cls)
+                    segment = DeltaSegment(run.slot, cls)
                     self.segments.append(segment)
                 segment.seqs.append(seq)
                 segment.events.append(event)  # type: ignore[arg-type]
@@ -174,6 +174,17 @@ class WriteQueue(Queued):
         count = len(run.held)
         run.held_keys, run.held, run.held_bytes = [], [], 0
         return count
+
+    def drop_slots(self, slots: set[int]) -> int:
+        """Forget the queued events and deltas of the runs in ``slots``; how many."""
+        pairs = zip(self.keys, self.events, strict=True)
+        kept = [(k, e) for k, e in pairs if k >> SEQ_BITS not in slots]
+        count = len(self.keys) - len(kept)
+        self.keys, self.events = [k for k, _ in kept], [e for _, e in kept]
+        segments = [s for s in self.segments if s.slot not in slots]
+        dropped = sum(len(s) for s in self.segments) - sum(len(s) for s in segments)
+        self.segments, self.deltas = segments, self.deltas - dropped
+        return count + dropped
 
     def take(self, runs: Iterable[ActiveRun]) -> Queued:
         """Everything queued, for one flush; the queue is empty after, and the ``runs``' next

@@ -39,14 +39,13 @@ connection never stays inside a transaction.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import cast
 from urllib.parse import quote
 
 import aiosqlite
@@ -66,7 +65,6 @@ from .connection import (
     identified,
     migrate,
     readonly_error,
-    sqlite_problem,
     store_error,
 )
 from .conversations import ConversationQueries, checked_turn
@@ -76,18 +74,9 @@ from .lock import DbLock, owner_alive, sweep_dead
 from .retention import Pruner
 from .rounds import RoundQueries, RoundWriter
 from .schema import READABLE_SINCE
-from .writer import (
-    BUSY_GIVE_UP_S,
-    CHECKPOINT_S,
-    FLUSH_INTERVAL_S,
-    FLUSH_PERIOD_S,
-    backoff,
-)
+from .writer import CHECKPOINT_S, FLUSH_INTERVAL_S, FLUSH_PERIOD_S, NewRun
 
 __all__ = ["CHECKPOINT_S", "FLUSH_INTERVAL_S", "FLUSH_PERIOD_S", "Store"]
-
-_BUSY = object()
-"""What :meth:`Store._insert_run` returns when the database was busy."""
 
 
 class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
@@ -248,8 +237,13 @@ class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
         :mod:`tui.store.conversations`). Raises ``ValueError`` for an empty or overlong id
         and a turn that is not a whole number from 1.
 
-        When recording has stopped after a write error, the run is not stored but its id is
-        still returned, so that the stream goes on.
+        Nothing waits for the database: the run's row is written by the next flush, within
+        :data:`FLUSH_INTERVAL_S`, before its events. Its ``started_at`` is the wall time of
+        its events' clock (``t`` = 0), as its first events tell it, and never before this
+        call: a run whose request waited in the client started when it was sent. A run id that
+        another writer has stored already is found then: the run is not stored, and
+        ``on_error`` says so. When recording has stopped after a write error, the run is not
+        stored but its id is still returned, so that the stream goes on.
         """
         self._check_writer()
         conversation_id, turn = checked_turn(conversation_id, turn)
@@ -263,32 +257,26 @@ class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
         if secret is not None:
             self._session_secrets[session.name] = secret
         config_text, config_hash = snapshot_json(config_snapshot(session))
-        now = datetime.now(UTC)
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + BUSY_GIVE_UP_S
-        retry = 0
-        while True:
-            rowid = await self._insert_run(
-                session, run_id, config_text, config_hash, (prompt, now, conversation_id, turn)
-            )
-            if rowid is not _BUSY:
-                break
-            retry += 1
-            self.busy_retries += 1
-            if loop.time() > give_up:
-                self._dropping.add(run_id)
-                self._report(
-                    f"database {self.path} stayed busy (another writer holds it) for "
-                    f"{BUSY_GIVE_UP_S:g} s: run {run_id} of {session.name} is not saved"
-                )
-                return run_id
-            await asyncio.sleep(backoff(retry))
-        if rowid is None:
-            return run_id
+        now = time.time()
+        begun = NewRun(
+            (session.name, config_text, config_hash, datetime.fromtimestamp(now, UTC).isoformat()),
+            (
+                run_id,
+                config_hash,
+                session.name,
+                session.api,
+                session.model,
+                scrub(prompt, session),
+                os.getpid(),
+                self.owner,
+                conversation_id,
+                turn,
+            ),
+        )
         shared = accumulator is not None
         if accumulator is None:
             accumulator = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
-        self._track(run_id, cast(int, rowid), accumulator, shared=shared, secret=secret)
+        self._track(begun, accumulator, shared=shared, secret=secret, started=now)
         return run_id
 
     def record_alert(
@@ -316,56 +304,6 @@ class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
             secret = self._session_secrets.get(session)
             message = scrub(message, secret)
             self.queue.add_alert(run_id, session, metric, value, threshold, message, at)
-
-    async def _insert_run(
-        self,
-        session: SessionConfig,
-        run_id: str,
-        config_text: str,
-        config_hash: str,
-        begun: tuple[str, datetime, str | None, int],
-    ) -> object:
-        """The run's rowid (``begun``: its prompt, start, conversation and turn); None when
-        it failed (recording stopped), :data:`_BUSY` when another writer held the database
-        (nothing written: try again)."""
-        prompt, now, conversation_id, turn = begun
-        async with self._write_lock:
-            try:
-                await self._conn.execute("BEGIN IMMEDIATE")
-                session_id = await fetch_one(
-                    self._conn,
-                    queries.INSERT_SESSION,
-                    (session.name, config_text, config_hash, now.isoformat()),
-                )
-                rowid = await fetch_one(
-                    self._conn,
-                    queries.INSERT_RUN,
-                    (
-                        run_id,
-                        session_id,
-                        session.name,
-                        session.api,
-                        session.model,
-                        scrub(prompt, session),
-                        now.isoformat(timespec="microseconds"),
-                        os.getpid(),
-                        self.owner,
-                        conversation_id,
-                        turn,
-                    ),
-                )
-                await self._conn.execute("COMMIT")
-            except sqlite3.IntegrityError:
-                await self._rollback()
-                raise StoreError(f"run id {run_id} is already in {self.path}") from None
-            except sqlite3.Error as exc:
-                await self._rollback()
-                if sqlite_problem(exc) == "busy":
-                    return _BUSY
-                self._fail(exc)
-                self._dropping.add(run_id)
-                return None
-        return rowid
 
     async def close(self) -> None:
         """Flush, mark runs and rounds that have not finished ``interrupted``, release the

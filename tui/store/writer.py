@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -49,12 +47,22 @@ from tui.config import KeepRawEvents
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import RunEvent
 
-from .connection import sqlite_problem, store_error
+from .connection import BUSY_BACKOFF_S, backoff, sqlite_problem, store_error
 from .errors import StoreError
-from .flush import EVENTS_PER_INSERT, SEQ_BITS, ActiveRun, commit_flush, rollback, secret_forms
-from .queue import RAW_HOLD_BYTES, RAW_HOLD_EVENTS, Queued, WriteQueue
+from .flush import (
+    EVENTS_PER_INSERT,
+    SEQ_BITS,
+    ActiveRun,
+    Flushed,
+    NewRun,
+    rollback,
+    secret_forms,
+)
+from .plan import FlushPlan
+from .queue import RAW_HOLD_BYTES, RAW_HOLD_EVENTS, WriteQueue
 
 __all__ = [
+    "BUSY_BACKOFF_S",
     "CHECKPOINT_S",
     "EVENTS_PER_INSERT",
     "FLUSH_INTERVAL_S",
@@ -64,6 +72,7 @@ __all__ = [
     "SEQ_BITS",
     "ActiveRun",
     "EventWriter",
+    "NewRun",
     "backoff",
     "secret_forms",
 ]
@@ -91,26 +100,15 @@ UPKEEP_S = 3600.0
 keep_days`` again every hour (see :mod:`tui.store.retention`)."""
 
 
-BUSY_BACKOFF_S = (0.05, 2.0)
-"""First and longest pause before a flush that found the database busy is tried again
-(doubling, with jitter): another writer held its write transaction past the busy timeout."""
-
 BUSY_GIVE_UP_S = 60.0
-"""How long :meth:`EventWriter.flush`, ``Store.close`` and ``start_run`` keep retrying a busy
-database before they give up (the flusher itself never does): ``flush`` then returns with the
-events still queued, ``close`` reports how many events it could not save, ``start_run``
-records nothing of that run and says so."""
+"""How long :meth:`EventWriter.flush` and ``Store.close`` keep retrying a busy database before
+they give up (the flusher itself never does): ``flush`` then returns with the events (and the
+rows of new runs) still queued, ``close`` reports how many events it could not save."""
 
 PENDING_LIMIT = 1_000_000
 """Queued events at most (about 150 MB) while the database stays busy. Past it, new events
 are not queued (counted in ``events_dropped`` and reported once through ``on_error``) until
 the queue has been written; recording never stops for a busy database."""
-
-
-def backoff(retry: int) -> float:
-    """The pause before busy retry number ``retry`` (1-based), see :data:`BUSY_BACKOFF_S`."""
-    first, longest = BUSY_BACKOFF_S
-    return min(first * 2.0 ** (retry - 1), longest) * (0.5 + random.random() / 2)
 
 
 class EventWriter:
@@ -153,6 +151,10 @@ class EventWriter:
         """The last flush found the database busy (and queued its events again)."""
         self._overflow = 0
         self._active: dict[str, ActiveRun] = {}
+        self._rowids: dict[int, int] = {}
+        """The rowids of the active runs whose rows are stored, by slot."""
+        self._slots = 0
+        """Slots handed out so far (a run's slot is the writer's own number for it)."""
         self._ended: set[str] = set()
         self._dropping: set[str] = set()
         self._secrets: dict[int, tuple[bytes, ...]] = {}
@@ -168,12 +170,24 @@ class EventWriter:
         return self.errors[-1] if self.errors else None
 
     def _track(
-        self, run_id: str, rowid: int, acc: RunAccumulator, *, shared: bool, secret: str | None
+        self,
+        begun: NewRun,
+        acc: RunAccumulator,
+        *,
+        shared: bool,
+        secret: str | None,
+        started: float,
     ) -> None:
-        """Start queueing the events of the run just inserted as ``rowid``."""
-        self._active[run_id] = ActiveRun(rowid, acc, shared, secret, key=rowid << SEQ_BITS)
+        """Start queueing the events of a new run (started at wall time ``started``), whose
+        row the next flush inserts."""
+        self._slots += 1
+        slot = self._slots
+        run = ActiveRun(
+            slot, acc, shared, secret, key=slot << SEQ_BITS, begun=begun, started=started
+        )
+        self._active[begun.run_id] = run
         if secret is not None:
-            self._secrets[rowid] = secret_forms(secret)
+            self._secrets[slot] = secret_forms(secret)
 
     def _start_flusher(self) -> None:
         self._flusher = asyncio.create_task(self._flush_loop(), name="tokentop-store-flusher")
@@ -207,6 +221,8 @@ class EventWriter:
         if len(self.queue) >= PENDING_LIMIT:
             self._overflowed(len(events))
             return
+        if not run.heard:
+            run.hear(events[0].t)
         dropped, ended = self.queue.add(run, events)
         self.events_dropped += dropped
         if ended is not None:
@@ -308,67 +324,41 @@ class EventWriter:
             if self.errors:
                 self.events_dropped += len(queued)
                 return
-            # Snapshot run rows now, on the loop: they match exactly the events in `batch`.
+            # Snapshot run rows now, on the loop: they match exactly the events queued.
             try:
-                now = time.monotonic()
-                due = now - checkpoint_s
-                changed = [
-                    (run_id, run, run.next_seq, run.ended or closing)
-                    for run_id, run in self._active.items()
-                    if closing
-                    or (run.next_seq != run.flushed_seq and (run.ended or run.checkpoint_at <= due))
-                ]
-                for _, run, _, _ in changed:
-                    run.checkpoint_at = now
-                if not queued.waiting and not changed:
-                    return
-                run_rows = [(*run.row(final=final), run.rowid) for _, run, _, final in changed]
-                attempt_rows = [row for _, run, _, _ in changed for row in run.attempt_rows()]
-                purge = [run.rowid for _, run, _, final in changed if final and run.purge_raw]
+                plan = FlushPlan.take(
+                    queued, self._active, closing=closing, checkpoint_s=checkpoint_s
+                )
             except Exception as exc:  # a bad event
                 self.events_dropped += len(queued)
                 self._fail(exc)
                 return
+            if plan is None:
+                return
             # A flush is never cut short: when the task awaiting it is cancelled (close()
             # does not, but a caller's task may be), the transaction still runs to its end
             # and is accounted for before the cancellation goes on.
-            work = asyncio.ensure_future(
-                commit_flush(
-                    self._conn,
-                    queued.keys,
-                    queued.events,
-                    run_rows,
-                    attempt_rows,
-                    self._secrets,
-                    segments=queued.segments,
-                    alert_rows=queued.alerts,
-                    round_run_rows=queued.round_runs,
-                    round_prompt_rows=queued.round_prompts,
-                    purge_raw=purge,
-                )
-            )
+            work = asyncio.ensure_future(plan.commit(self._conn, self._secrets, self._rowids))
             try:
-                error = await asyncio.shield(work)
+                flushed = await asyncio.shield(work)
             except asyncio.CancelledError:
                 await asyncio.wait([work])
-                self._committed(work.result(), queued, changed)
+                self._committed(work.result(), plan)
                 raise
-            self._busy = not self._committed(error, queued, changed)
+            self._busy = not self._committed(flushed, plan)
+            error = flushed.error
         if self.on_flush is not None and error is None:
             with contextlib.suppress(Exception):
                 self.on_flush(self.events_written)
 
-    def _committed(
-        self,
-        error: BaseException | None,
-        queued: Queued,
-        changed: list[tuple[str, ActiveRun, int, bool]],
-    ) -> bool:
-        """Account for a flush transaction that ended (``error``: rolled back); False when
-        it was rolled back because the database was busy: then its events, deltas and
-        alerts go back to the front of the queue and its runs' rows and attempts are
-        written again next time."""
+    def _committed(self, flushed: Flushed, plan: FlushPlan) -> bool:
+        """Account for a flush transaction that ended (``flushed.error``: rolled back);
+        False when it was rolled back because the database was busy: then its events,
+        deltas and alerts go back to the front of the queue, and its new runs' rows, their
+        start times, its runs' rows and its attempts are written again next time."""
+        queued, changed, fresh = plan.queued, plan.changed, plan.fresh
         count = len(queued)
+        error = flushed.error
         if error is not None and sqlite_problem(error) == "busy" and not self._closed:
             self.busy_retries += 1
             self.queue.put_back(queued)
@@ -382,14 +372,33 @@ class EventWriter:
             return True
         if self._overflow and len(self.queue) < PENDING_LIMIT // 2:
             self._overflow = 0  # queueing again (the count stays in events_dropped)
+        for _, run in fresh:
+            rowid = flushed.inserted.get(run.slot)
+            if rowid is not None:
+                run.rowid, run.begun = rowid, None
+                self._rowids[run.slot] = rowid
+        for run, at in plan.stamps:
+            run.stamped = at
+        if flushed.duplicates:
+            mine, dropped, lost = plan.not_stored(flushed.duplicates, self.queue)
+            count -= mine
+            self.events_dropped += dropped
+            for run_id, run in lost:
+                self._forget(run_id, run)
+                self._dropping.add(run_id)
+                self._report(f"run id {run_id} is already in {self.path}: the run is not saved")
         self.events_written += count
         for run_id, run, seq, final in changed:
             run.flushed_seq = seq
-            if final:
-                del self._active[run_id]
+            if final and run_id in self._active:
+                self._forget(run_id, run)
                 self._ended.add(run_id)
-                self._secrets.pop(run.rowid, None)
         return True
+
+    def _forget(self, run_id: str, run: ActiveRun) -> None:
+        del self._active[run_id]
+        self._rowids.pop(run.slot, None)
+        self._secrets.pop(run.slot, None)
 
     async def _rollback(self) -> None:
         await rollback(self._conn)
