@@ -130,17 +130,13 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def refusal(status: int) -> Script:
-    body = json.dumps(
-        {
-            "error": {
-                "message": "Previous response with id 'resp_1' not found.",
-                "type": "invalid_request_error",
-                "param": "previous_response_id",
-                "code": "previous_response_not_found",
-            }
-        }
-    ).encode()
+def refusal(
+    status: int,
+    message: str = "Previous response with id 'resp_1' not found.",
+    code: str | None = "previous_response_not_found",
+) -> Script:
+    error = {"message": message, "type": "invalid_request_error", "param": None, "code": code}
+    body = json.dumps({"error": error}).encode()
     reason = "Not Found" if status == 404 else "Bad Request"
     start = head(status, reason=reason, content_type="application/json")
     return parts(start.replace(b"\r\n\r\n", b"\r\ncontent-length: %d\r\n\r\n" % len(body)) + body)
@@ -259,3 +255,43 @@ async def test_a_gateway_that_keeps_nothing_gets_the_items_and_the_session_remem
     assert accs[2].output_text.startswith("(turn 3)")
     assert [HISTORY_FALLBACK in a.notices for a in accs] == [False, True, False]
     assert state.mode == "client" and state.fell_back
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "code"),
+    [
+        (400, "Unrecognized request argument supplied: previous_response_id", None),
+        (400, "Unsupported parameter: 'previous_response_id'.", "unsupported_parameter"),
+        (404, "Not Found", None),
+    ],
+)
+async def test_other_wordings_of_a_refused_id_fall_back_too(
+    status: int, message: str, code: str | None, client: httpx.AsyncClient
+) -> None:
+    answer = parts(head() + b"".join(responses_events(["ok"])))
+    events, bodies = await run_turn(
+        [refusal(status, message, code), answer], Conversation(turns=TURNS[:1], mode="auto"), client
+    )
+    assert [b.get("previous_response_id") for b in bodies] == ["resp_1", None]
+    assert of_type(events, Finished)[0].status == "completed"
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "code"),
+    [
+        (400, "This model's maximum context length is 320 tokens.", "context_length_exceeded"),
+        (400, "Invalid value for 'temperature'.", "invalid_value"),
+        (404, "The model 'x' does not exist", "model_not_found"),
+    ],
+)
+async def test_a_400_or_404_for_another_cause_is_not_answered_with_more_history(
+    status: int, message: str, code: str, client: httpx.AsyncClient
+) -> None:
+    events, bodies = await run_turn(
+        [refusal(status, message, code)], Conversation(turns=TURNS[:1], mode="auto"), client
+    )
+    assert len(bodies) == 1
+    assert not [n for n in of_type(events, Notice) if n.code == HISTORY_FALLBACK]
+    finished = of_type(events, Finished)[0]
+    assert finished.status == "failed" and finished.error is not None
+    assert finished.error.code == code

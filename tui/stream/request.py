@@ -35,6 +35,7 @@ from tui.stream.events import (
     ReasoningDelta,
     ResponseInfo,
     RetryMode,
+    RunError,
     RunEvent,
     TextDelta,
     ToolCallDelta,
@@ -81,6 +82,30 @@ def last_event_id_header(event_id: str) -> bytes | None:
     if any((c < " " and c != "\t") or c == "\x7f" for c in event_id):
         return None
     return event_id.encode("utf-8")
+
+
+PREVIOUS_ID_CODES = frozenset(
+    {"previous_response_not_found", "unsupported_parameter", "unknown_parameter"}
+)
+"""Error codes a server gives when it cannot continue from ``previous_response_id``."""
+
+OTHER_CAUSE_CODES = frozenset({"context_length_exceeded", "invalid_api_key", "model_not_found"})
+"""Error codes of a 400/404 that have nothing to do with ``previous_response_id``."""
+
+GENERIC_CODES = frozenset({None, "invalid_request_error", "not_found", "not_found_error"})
+"""Codes (or error types, read when there is no code) that name no particular cause."""
+
+
+def refuses_previous_id(error: RunError) -> bool:
+    """Whether a 400/404 answer refuses ``previous_response_id`` itself: its code says so,
+    or its message names the parameter, or a 404 that names no other cause (the URL answered
+    the turn before, so the missing thing is the stored response). A context that no longer
+    fits, a bad key or an unknown model is not answered by sending more history."""
+    if error.http_status not in (400, 404) or error.code in OTHER_CAUSE_CODES:
+        return False
+    if error.code in PREVIOUS_ID_CODES or "previous_response" in error.message.lower():
+        return True
+    return error.http_status == 404 and error.code in GENERIC_CODES
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,16 +221,16 @@ class RequestPlan:
 
     def history_fallback(self, failure: AttemptFailure) -> str | None:
         """After a Responses request that continued from ``previous_response_id`` was refused
-        with 400 or 404 (a gateway that keeps no responses), in ``auto`` mode: the body is
-        built again with the turns as input items and the notice to say is returned (once
-        per run; None: no fallback)."""
+        for that id (:func:`refuses_previous_id`: a gateway that keeps no responses), in
+        ``auto`` mode: the body is built again with the turns as input items and the notice
+        to say is returned (once per run; None: no fallback)."""
         history = self.history
         if (
             history is None
             or history.mode != "auto"
             or history.previous_response_id is None
             or failure.started
-            or failure.error.http_status not in (400, 404)
+            or not refuses_previous_id(failure.error)
         ):
             return None
         self.history = history.as_items()
