@@ -69,6 +69,7 @@ class TokentopApp(App[None]):
         Binding("c", "compare", "Compare", id="compare"),
         Binding("h", "history", "History", id="history"),
         Binding("ctrl+p", "command_palette", "Commands", id="command_palette", show=False),
+        Binding("question_mark", "help", "Keys", id="help", tooltip=BINDING_IDS["help"]),
     ]
 
     def __init__(
@@ -166,6 +167,12 @@ class TokentopApp(App[None]):
         )
         if problems:
             self.notify("\n".join(problems), title="[keymap]", severity="warning", timeout=12)
+
+    def action_help(self) -> None:
+        """List every key of the current screen and the app's."""
+        from tui.ui.screens.help import show_help
+
+        show_help(self)
 
     def action_cycle_theme(self) -> None:
         """Switch to the next theme (tokentop's own first, then Textual's)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -201,7 +201,7 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-def show_help(app: App[object]) -> None:
+def show_help(app: App[Any]) -> None:
     """Open the help of the app's current screen (closes it when it is the help already)."""
     screen = app.screen
     if isinstance(screen, HelpScreen):
