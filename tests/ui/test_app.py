@@ -296,6 +296,7 @@ async def test_compare_and_history_open_from_the_dashboard(
 
 def test_every_binding_has_a_remappable_id() -> None:
     from tui.ui.keymap import BINDING_IDS, check_keymap
+    from tui.ui.screens.add_session import AddSessionScreen, RemoveSessionConfirm
     from tui.ui.screens.compare import CompareScreen
     from tui.ui.screens.help import HelpScreen
     from tui.ui.screens.history import HistoryScreen
@@ -303,6 +304,7 @@ def test_every_binding_has_a_remappable_id() -> None:
     from tui.ui.screens.prompt import PromptEditor
     from tui.ui.screens.quit import QuitConfirm
     from tui.ui.screens.replay import ReplayScreen
+    from tui.ui.widgets.follow_up import FollowUpLine
     from tui.ui.widgets.overview import OverviewTable
     from tui.ui.widgets.raw_log import RawEventLog
     from tui.ui.widgets.session_pane import SessionPane
@@ -320,6 +322,9 @@ def test_every_binding_has_a_remappable_id() -> None:
         HelpScreen,
         RawEventLog,
         SessionPane,
+        FollowUpLine,
+        AddSessionScreen,
+        RemoveSessionConfirm,
     )
     ids: list[str] = []
     for cls in classes:

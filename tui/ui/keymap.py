@@ -18,7 +18,12 @@ BINDING_IDS: dict[str, str] = {
     "previous_tab": "Previous tab",
     "cancel_run": "Cancel the current session's run",
     "restart_run": "Restart the current session's run",
-    "edit_prompt": "Edit the prompt and run again",
+    "edit_prompt": "Edit the last turn's prompt and run that turn again",
+    "follow_up": "Type the next turn of the current session's conversation",
+    "new_conversation": "Begin a new conversation in the current session",
+    "add_session": "Add a session (a form; it is written to tokentop's own sessions file)",
+    "duplicate_session": "Copy the current session with another model",
+    "remove_session": "Remove the current session (one of tokentop's own)",
     "copy_answer": "Copy the answer to the clipboard",
     "toggle_follow": "Follow / unfollow the tail of the transcript",
     "toggle_raw": "Show the raw server events instead of the transcript",
@@ -68,6 +73,11 @@ BINDING_IDS: dict[str, str] = {
     "raw.top": "Raw events: the first event (stops following)",
     "raw.bottom": "Raw events: the newest event, and follow the new ones",
     "pane.thinking": "Session: show or hide the run's reasoning (thinking)",
+    "follow_up.leave": "Prompt line: leave it (its text stays)",
+    "add_session.save": "Add session: add it",
+    "add_session.cancel": "Add session: close without adding",
+    "remove_session.yes": "Remove session: remove it",
+    "remove_session.no": "Remove session: keep it",
 }
 """Every binding id of the app, its screens and widgets (:data:`BOUND_CLASSES`), with what
 it does (for docs and validation)."""
@@ -107,6 +117,9 @@ BOUND_CLASSES: tuple[tuple[str, str], ...] = (
     ("tui.ui.screens.help", "HelpScreen"),
     ("tui.ui.widgets.raw_log", "RawEventLog"),
     ("tui.ui.widgets.session_pane", "SessionPane"),
+    ("tui.ui.widgets.follow_up", "FollowUpLine"),
+    ("tui.ui.screens.add_session", "AddSessionScreen"),
+    ("tui.ui.screens.add_session", "RemoveSessionConfirm"),
 )
 """(module, class) of every screen and widget that declares bindings, besides the app."""
 

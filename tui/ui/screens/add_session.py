@@ -31,6 +31,7 @@ from tui.config.overlay import check_session, key_like, session_table
 from tui.config.schema import sim_or_http_url
 from tui.config.validate import Invalid
 from tui.stream.models import ModelList
+from tui.ui.keymap import BINDING_IDS
 
 ModelLister = Callable[[SessionConfig], Awaitable[ModelList]]
 """Lists a session's server's models (the runtime's ``list_models``); never raises."""
@@ -129,8 +130,21 @@ class AddSessionScreen(ModalScreen[SessionConfig | None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "submit", "Add", priority=True, id="add_session.save"),
-        Binding("escape", "cancel", "Cancel", id="add_session.cancel"),
+        Binding(
+            "ctrl+s",
+            "submit",
+            "Add",
+            priority=True,
+            id="add_session.save",
+            tooltip=BINDING_IDS["add_session.save"],
+        ),
+        Binding(
+            "escape",
+            "cancel",
+            "Cancel",
+            id="add_session.cancel",
+            tooltip=BINDING_IDS["add_session.cancel"],
+        ),
     ]
 
     def __init__(
@@ -359,8 +373,20 @@ class RemoveSessionConfirm(ModalScreen[bool]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Remove", id="remove_session.yes"),
-        Binding("n,escape", "answer(False)", "Keep", id="remove_session.no"),
+        Binding(
+            "y",
+            "answer(True)",
+            "Remove",
+            id="remove_session.yes",
+            tooltip=BINDING_IDS["remove_session.yes"],
+        ),
+        Binding(
+            "n,escape",
+            "answer(False)",
+            "Keep",
+            id="remove_session.no",
+            tooltip=BINDING_IDS["remove_session.no"],
+        ),
     ]
 
     def __init__(self, name: str) -> None:

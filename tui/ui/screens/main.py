@@ -19,9 +19,8 @@ from textual.screen import Screen
 from textual.widgets import Tab, TabbedContent, TabPane, Tabs
 
 from tui.session import SessionController
-from tui.ui.clipboard import copy_to_tmux, under_tmux
 from tui.ui.keymap import BINDING_IDS
-from tui.ui.screens.prompt import PromptEditor
+from tui.ui.screens import main_actions
 from tui.ui.style import ALERT_CLASS, ALERT_GLYPH, STATE_CLASS_NAMES, STATE_CLASSES
 from tui.ui.toasts import ToastBatcher
 from tui.ui.widgets.footer import KeysFooter
@@ -33,6 +32,7 @@ from tui.vocab import CUT_REASONS, STATE_GLYPHS
 
 if TYPE_CHECKING:
     from tui.ui.monitoring import Monitoring
+    from tui.ui.sessions_edit import SessionsEditor
     from tui.ui.widgets.session_pane import SessionPane
 
 TAB_REFRESH_HZ = 4.0
@@ -67,6 +67,11 @@ class MainScreen(Screen[None]):
         _bind("x", "cancel_run", "Cancel"),
         _bind("r", "restart_run", "Restart"),
         _bind("e", "edit_prompt", "Edit"),
+        _bind("i", "follow_up", "Reply"),
+        _bind("N", "new_conversation", "New chat", show=False),
+        _bind("plus", "add_session", "Add", show=False),
+        _bind("D", "duplicate_session", "Copy session", show=False),
+        _bind("minus", "remove_session", "Remove", show=False),
         _bind("y", "copy_answer", "Copy"),
         _bind("f", "toggle_follow", "Follow"),
         _bind("v", "toggle_raw", "Raw"),
@@ -77,10 +82,17 @@ class MainScreen(Screen[None]):
     ]
 
     def __init__(
-        self, sessions: Sequence[SessionController], *, monitoring: Monitoring | None = None
+        self,
+        sessions: Sequence[SessionController],
+        *,
+        monitoring: Monitoring | None = None,
+        editor: SessionsEditor | None = None,
     ) -> None:
         super().__init__()
         self.sessions = list(sessions)
+        self.editor = editor
+        """Adds and removes sessions from the dashboard (None: ``+``, ``D`` and ``-`` say
+        that this dashboard cannot)."""
         self.monitoring = monitoring
         """Run tally, figures and alerts (None: the header counts the latest runs, the
         monitoring columns stay empty, no alerts)."""
@@ -154,10 +166,13 @@ class MainScreen(Screen[None]):
 
     @property
     def current_session(self) -> SessionController | None:
-        """The active tab's session, or the overview's selected row."""
-        pane = self.current_pane
-        if pane is not None:
-            return pane.live
+        """The active tab's session (its pane mounted or not yet), or the overview's
+        selected row."""
+        active = self.tabs.active
+        if active.startswith("session-"):
+            index = int(active.removeprefix("session-"))
+            if index < len(self.sessions):
+                return self.sessions[index]
         return self.overview.selected_session
 
     def show_session(self, name: str) -> None:
@@ -269,7 +284,7 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Pane-only actions are shown disabled on the overview; acknowledging is only in
         the footer while some session has alerts."""
-        if action in ("toggle_follow", "toggle_raw") and self.current_pane is None:
+        if action in ("toggle_follow", "toggle_raw", "follow_up") and self.current_pane is None:
             return None
         if action in ("acknowledge_alerts", "acknowledge_all_alerts"):
             return self._any_alerts
@@ -359,38 +374,33 @@ class MainScreen(Screen[None]):
             live.restart()
 
     def action_edit_prompt(self) -> None:
-        """Edit the current session's prompt in a modal, then run it."""
-        live = self.current_session
-        if live is None:
-            return
+        """Edit the last turn's prompt, then run that turn again."""
+        main_actions.edit_last_turn(self)
 
-        def run_edited(prompt: str | None) -> None:
-            if prompt is not None:
-                live.start(prompt)
+    def action_follow_up(self) -> None:
+        """Focus the current pane's prompt line (the next turn)."""
+        if (pane := self.current_pane) is not None:
+            pane.focus_follow_up()
 
-        self.app.push_screen(PromptEditor(live.name, live.prompt), run_edited)
+    def action_new_conversation(self) -> None:
+        """Begin a new, empty conversation in the current session."""
+        main_actions.new_conversation(self)
+
+    def action_add_session(self) -> None:
+        """Open the add-session form."""
+        main_actions.add_session(self)
+
+    def action_duplicate_session(self) -> None:
+        """Open the add-session form on a copy of the current session."""
+        main_actions.add_session(self, copy=True)
+
+    def action_remove_session(self) -> None:
+        """Ask, then remove the current session (one of tokentop's own)."""
+        main_actions.remove_session(self)
 
     def action_copy_answer(self) -> None:
-        """Copy the current session's answer to the clipboard (OSC 52; under tmux also into
-        its paste buffer: :func:`~tui.ui.clipboard.copy_to_tmux`) and say where it went."""
-        live = self.current_session
-        text = live.current.accumulator.output_text if live and live.current else ""
-        if live is None or not text:
-            self.notify("Nothing to copy yet.", severity="warning", timeout=2)
-            return
-        self.app.copy_to_clipboard(text)
-        what = f"{len(text):,} characters of {live.name}"
-        if under_tmux():
-            self.run_worker(self._copy_to_tmux(text, what), group="copy")
-        else:
-            self.notify(f"Copied {what}.", timeout=2, markup=False)
-
-    async def _copy_to_tmux(self, text: str, what: str) -> None:
-        try:
-            message, severity = await copy_to_tmux(text, what)
-        except Exception as exc:  # a worker error would end the app: say it instead
-            message, severity = f"Copying {what} into tmux's buffer failed: {exc}", "error"
-        self.notify(message, severity=severity, timeout=8, markup=False)
+        """Copy the current session's answer (and say where it went)."""
+        main_actions.copy_answer(self)
 
     def action_toggle_follow(self) -> None:
         """Follow the tail of the transcript, or stop following it."""

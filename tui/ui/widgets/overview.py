@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import on
@@ -41,7 +40,14 @@ from tui.ui.style import (
     theme_styles,
 )
 from tui.ui.widgets.format import fmt_count, fmt_elapsed, fmt_ms, fmt_percent, fmt_rate, sparkline
-from tui.ui.widgets.overview_rows import COLUMNS, Column, RowData, fit_columns
+from tui.ui.widgets.overview_rows import (
+    COLUMNS,
+    Column,
+    RowData,
+    column_width,
+    fit_columns,
+    name_cell,
+)
 from tui.ui.widgets.preview import SessionPreview
 from tui.vocab import MISSING, STATE_GLYPHS, outcome_tone
 
@@ -164,13 +170,7 @@ class OverviewTable(Vertical):
         return fit_columns(COLUMNS, widths, width - SCROLLBAR_CELLS)
 
     def _width(self, column: Column) -> int:
-        marker = 2  # room for the sort marker, so sorting never changes the fit
-        if column.width is not None:
-            return max(column.width, cell_len(column.label) + marker)
-        texts = [
-            live.name if column.key == "name" else live.session.model for live in self.sessions
-        ]
-        return max([cell_len(column.label) + 2, *(cell_len(t) for t in texts)])
+        return column_width(column, self.sessions)
 
     def on_show(self) -> None:
         self.call_after_refresh(self._tick)
@@ -294,7 +294,7 @@ class OverviewTable(Vertical):
         figures = row.figures
         return {
             "state": state_cell,
-            "name": Text(live.name, no_wrap=True),
+            "name": name_cell(live),
             "model": Text(live.session.model, no_wrap=True),
             "api": live.session.api,
             "ttft": Text(fmt_ms(row.ttft_ms), justify="right"),

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len
+from rich.text import Text
+
 from tui.session import SessionController
 from tui.stream.metrics import MetricsSnapshot
 from tui.ui.figures import SessionFigures
@@ -66,6 +69,18 @@ class RowData:
         return None if self.figures is None else pick(self.figures)
 
 
+TURN_CELLS = 4
+"""Cells the name column keeps for a conversation's turn (`` t12``), so it never jumps."""
+
+
+def name_cell(live: SessionController) -> Text:
+    """The session's name, and its turn (`` t3``, dim) once its conversation is past turn 1."""
+    run = live.current
+    if run is None or run.turn < 2:
+        return Text(live.name, no_wrap=True)
+    return Text.assemble(live.name, (f" t{run.turn}", "dim"), no_wrap=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Column:
     """One overview column: its key, header, sort key and how much it matters."""
@@ -100,6 +115,18 @@ def fit_columns(
         chosen.add(column.key)
         used += need
     return [c for c in columns if c.key in chosen]
+
+
+def column_width(column: Column, sessions: Sequence[SessionController]) -> int:
+    """The cells ``column`` takes: its fixed width, else its longest value (names keep
+    :data:`TURN_CELLS` more for the turn); room for the header's sort marker, so sorting
+    never changes the fit."""
+    marker = 2
+    if column.width is not None:
+        return max(column.width, cell_len(column.label) + marker)
+    extra = TURN_CELLS if column.key == "name" else 0
+    texts = [live.name if column.key == "name" else live.session.model for live in sessions]
+    return max([cell_len(column.label) + marker, *(cell_len(t) + extra for t in texts)])
 
 
 def _num(value: float | None) -> tuple[float, str]:

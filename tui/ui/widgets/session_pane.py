@@ -1,7 +1,9 @@
 """SessionPane: everything about one session in one tab.
 
 Header line (finish badge, reconnect status, model and api), metrics bar, run history for
-``repeat`` sessions, an error banner, and either the transcript or the raw event log.
+``repeat`` sessions, an error banner, either the transcript (the conversation's earlier
+turns, each rendered once, above the live turn) or the raw event log, and the prompt line
+of the next turn (:class:`~tui.ui.widgets.follow_up.FollowUpLine`).
 
 The pane is a :class:`~tui.session.SessionListener`: it receives every event of its session
 and hands it on to the cheap ``apply`` of its widgets. Rendering happens on their timers and
@@ -25,14 +27,17 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from tui.session import SessionController, SessionRun
+from tui.session.conversation_view import TurnRefused
 from tui.stream.events import Finished, RawEvent, RunEvent, TextDelta, ToolCallDelta
 from tui.ui.keymap import BINDING_IDS
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
+from tui.ui.widgets.follow_up import FollowUpLine, follow_up_hint
 from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.raw_log import RawEventLog
 from tui.ui.widgets.run_history import RunHistory
 from tui.ui.widgets.transcript import TranscriptView
 from tui.ui.widgets.transcript_items import ReasoningBlock, catch_up_events
+from tui.ui.widgets.turns import EarlierTurns
 from tui.vocab import TONE_GLYPHS
 
 METRICS_HZ = 5.0
@@ -125,7 +130,14 @@ class SessionPane(Vertical):
             idle_timeout_s=live.session.reconnect.idle_timeout_s, id="reconnect"
         )
         """The pane's reconnect status line."""
+        self.turns = EarlierTurns(id="turns")
+        """The conversation's turns before the live one (at the top of the transcript)."""
+        self.follow_up = FollowUpLine(id="follow-up")
+        """The prompt line of the next turn."""
         self._visible = False
+        self._blank_for: str | None = None
+        """The conversation id whose empty start the transcript shows (a new conversation
+        before its first turn), else None."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="pane-header"):
@@ -138,6 +150,7 @@ class SessionPane(Vertical):
         with Container(id="pane-body"):
             yield self.transcript
             yield self.raw_log
+        yield self.follow_up
 
     def _title(self) -> str:
         s = self.live.session
@@ -145,7 +158,9 @@ class SessionPane(Vertical):
         return f"{s.name} ─ {s.model} · {s.api} · {where}"
 
     def on_mount(self) -> None:
-        self.transcript.query_one("#reasoning", ReasoningBlock).key = self._thinking_key()
+        reasoning = self.transcript.query_one("#reasoning", ReasoningBlock)
+        reasoning.key = self._thinking_key()
+        self.transcript.mount(self.turns, before=reasoning)
         self.set_class(self.live.session.repeat is not None, "-repeat")
         self._unsubscribe = self.live.subscribe(self)
         run = self.live.current
@@ -172,7 +187,30 @@ class SessionPane(Vertical):
             self.transcript.apply(event)
         if run.finished is not None:
             self._show_finished(run.finished)
+        self._blank_for = None
+        self.sync_turns()
         self.post_message(self.RunStarted(self, live))
+
+    def sync_turns(self) -> None:
+        """Bring the earlier turns, the live turn's heading and the prompt line's hint up
+        to the conversation (cheap when nothing changed: the view is cached per batch)."""
+        conv = self.live.conversation
+        run = self.live.current
+        turns = conv.turns
+        index = next(
+            (i for i, t in enumerate(turns) if run is not None and t.run_id == run.run_id), None
+        )
+        if index is None:  # a new conversation, before its first turn
+            self.turns.sync(turns, None)
+            if run is not None and self._blank_for != conv.conversation_id:
+                self._blank_for = conv.conversation_id
+                self.transcript.reset()
+                self.badge.clear(self.live.state)
+                self.remove_class("-failed")
+                self.query_one(MetricsBar).snapshot = None
+        else:
+            self.turns.sync(turns[:index], turns[index])
+        self.follow_up.show_hint(follow_up_hint(conv))
 
     def run_events(
         self, live: SessionController, run: SessionRun, events: Sequence[RunEvent]
@@ -211,7 +249,9 @@ class SessionPane(Vertical):
         self._visible = self.is_on_screen
         if not self._visible:
             return
-        self.query_one(MetricsBar).snapshot = self.live.snapshot()
+        self.sync_turns()
+        if self._blank_for is None:
+            self.query_one(MetricsBar).snapshot = self.live.snapshot()
         if self.badge.status is None:
             self.badge.live_label = self.live.state
         if self.live.session.repeat is not None or len(self.live.history) > 1:
@@ -242,6 +282,29 @@ class SessionPane(Vertical):
         self.transcript.set_following(following)
         self.set_class(not following, "-unfollowed")
         return following
+
+    def focus_follow_up(self, prompt: str | None = None) -> None:
+        """Focus the prompt line (``prompt``: put that text in it)."""
+        if prompt is not None:
+            self.follow_up.input.value = prompt
+        self.follow_up.input.focus()
+
+    def on_follow_up_line_sent(self, event: FollowUpLine.Sent) -> None:
+        """Send the prompt as the conversation's next turn, or say why it cannot go."""
+        event.stop()
+        live = self.live
+        try:
+            live.send(event.prompt)
+        except (TurnRefused, ValueError) as exc:
+            self.follow_up.refuse(str(exc))
+            return
+        self.follow_up.refuse(None)
+        self.follow_up.input.value = ""
+        self.transcript.set_following(True)
+
+    def on_follow_up_line_left(self, event: FollowUpLine.Left) -> None:
+        event.stop()
+        self.transcript.focus()
 
     def _thinking_key(self) -> str:
         """The key of :meth:`action_toggle_thinking` as displayed, ``[keymap]`` remaps
