@@ -203,9 +203,8 @@ def test_a_read_only_directory_is_refused_for_writing_but_readable(shared_dir: P
     assert _open_elsewhere(db, readonly=True).strip() == "opened ['a stored answer']"
 
 
-async def test_a_full_disk_stops_recording_visibly_and_damages_nothing(
-    store: Store, db_path: Path
-) -> None:
+async def test_a_full_disk_stops_recording_visibly_and_damages_nothing(db_path: Path) -> None:
+    store = await Store.open(db_path, retention=StoreConfig(keep_raw_events="all"))
     kept = await record(store, completed_events("this run was committed before the disk filled"))
     messages: list[str] = []
     store.on_error = messages.append

@@ -9,6 +9,7 @@ import json
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ import tui.store.queue as queue_module
 from tests.store.conftest import completed_events, every_kind_events, make_session, record
 from tui.config import KeepRawEvents, SessionConfig, StoreConfig
 from tui.store import Store, export
+from tui.store.codec import REDACTED
 from tui.store.replay import ReplayClock
 from tui.store.retention import file_bytes
 from tui.store.schema import SCHEMA_VERSION
@@ -216,7 +218,7 @@ async def test_keep_raw_events_keeps_the_raw_events_of_the_runs_it_names(
         assert stored[rid] == (original if rid in kept else without_raw(original)), rid
 
 
-async def test_raw_events_held_past_the_cap_are_written_then_deleted_if_the_run_completes(
+async def test_raw_events_held_past_the_cap_wait_in_a_file_that_only_a_failed_run_writes(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(queue_module, "RAW_HOLD_EVENTS", 16)
@@ -228,10 +230,11 @@ async def test_raw_events_held_past_the_cap_are_written_then_deleted_if_the_run_
             for i in range(100):
                 events += [RawEvent(i / 100, 1, "delta", f'{{"n":{i}}}'), TextDelta(i / 100, "w ")]
             store.add_events(run_id, events)
-            held = store._active[run_id].held
-            assert len(held) < 16  # memory stays bounded: the rest went to the queue
+            run = store._active[run_id]
+            assert len(run.held) < 16  # memory stays bounded: the rest went to the file
+            assert run.raw is not None and run.raw.events == 96
             await store.flush()
-            assert count_rows(db_path, "SELECT count(*) FROM events WHERE kind = 'RawEvent'") > 0
+            assert count_rows(db_path, "SELECT count(*) FROM events WHERE kind = 'RawEvent'") == 0
             finished = completed_events("x")[-1]
             if status == "failed":
                 from tui.stream.events import Finished, RunError
@@ -240,10 +243,37 @@ async def test_raw_events_held_past_the_cap_are_written_then_deleted_if_the_run_
             store.add_event(run_id, finished)
             events.append(finished)
             await store.flush()
+            assert run.raw is None  # the file is closed (and so gone)
             runs[run_id] = events
         (done, failed) = runs
         assert await store.run_events(done) == without_raw(runs[done])
         assert await store.run_events(failed) == runs[failed]  # all 100, in place
+        # the completed run's raw events never reached the database: no pages to reuse
+        assert count_rows(db_path, "PRAGMA freelist_count") == 0
+
+
+async def test_a_run_open_at_close_writes_the_raw_events_of_its_file(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """...with the session's API key blanked out, as in every stored event."""
+    monkeypatch.setattr(queue_module, "RAW_HOLD_EVENTS", 16)
+    monkeypatch.setenv("TT_SPILL_KEY", "sk-spilled-secret-42")
+    async with await Store.open(db_path) as store:
+        run_id = await store.start_run(make_session(api_key_env="TT_SPILL_KEY"), prompt="p")
+        events: list[RunEvent] = []
+        for i in range(50):
+            data = f'{{"n":{i},"echo":"sk-spilled-secret-42"}}'
+            events += [RawEvent(i / 100, 1, "delta", data), TextDelta(i / 100, "w ")]
+        store.add_events(run_id, events)
+    async with await Store.open(db_path, readonly=True) as reader:
+        assert (await reader.get_run(run_id)).status == "interrupted"
+        stored = await reader.run_events(run_id)
+    assert stored == [
+        replace(e, data=e.data.replace("sk-spilled-secret-42", REDACTED))
+        if isinstance(e, RawEvent)
+        else e
+        for e in events
+    ]
 
 
 async def test_a_run_still_open_at_close_keeps_its_raw_events(db_path: Path) -> None:

@@ -37,11 +37,13 @@ from tui.stream.result import AttemptRecord
 from . import queries
 from .codec import encode_rows
 from .compact import DeltaSegment, blank_secrets, segment_row
+from .raw_spill import RawSpill
 from .rows import changed_attempts, run_row
 
 __all__ = [
     "EVENTS_PER_INSERT",
     "SEQ_BITS",
+    "SEQ_MASK",
     "ActiveRun",
     "Flushed",
     "NewRun",
@@ -55,6 +57,7 @@ SEQ_BITS = 32
 """Queued events are keyed ``slot << SEQ_BITS | seq``: a plain int, which (unlike a tuple)
 the garbage collector never has to visit, keeping GC pauses short at high event rates."""
 SEQ_MASK = (1 << SEQ_BITS) - 1
+"""The sequence number of a queue key."""
 
 EVENTS_PER_INSERT = 2_000
 """Events per ``INSERT ... FROM json_each(?)``: the writer's thread encodes one chunk while
@@ -174,9 +177,11 @@ class ActiveRun:
     "failed"``), with their queue keys; bounded, see ``tui.store.writer.RAW_HOLD_EVENTS``."""
     held_bytes: int = 0
     """The size of the held raw events' data."""
+    raw: RawSpill | None = None
+    """Its raw events past the hold, in a temporary file (:mod:`tui.store.raw_spill`)."""
     spilled: bool = False
-    """Held raw events were queued (written) before the outcome was known: deleted again if
-    the run completes."""
+    """Held raw events were queued (written) before the outcome was known (no temporary file
+    could take them): deleted again if the run completes."""
     purge_raw: bool = False
     """The run completed after raw events were spilled: its last flush deletes them."""
 
@@ -261,12 +266,14 @@ async def commit_flush(
     round_run_rows: Sequence[tuple[Any, ...]] = (),
     round_prompt_rows: Sequence[tuple[Any, ...]] = (),
     purge_raw: Sequence[int] = (),
+    raw_dumps: Sequence[tuple[int, RawSpill]] = (),
 ) -> Flushed:
     """One flush transaction on ``conn``: the rows of ``new_runs`` (slot, row, started at)
     and the start times ``restamp`` of runs stored before (started at, slot), then the
     events of ``batch`` (keyed by ``keys``, see :data:`SEQ_BITS`, with the ``secrets`` of
     their runs blanked out) and the delta ``segments``; the raw events of the runs
-    ``purge_raw`` deleted; then ``alert_rows`` (``INSERT_ALERT``), ``round_run_rows``
+    ``purge_raw`` deleted and the raw events in the files ``raw_dumps`` (slot, file)
+    written; then ``alert_rows`` (``INSERT_ALERT``), ``round_run_rows``
     (``INSERT_ROUND_RUN``), ``round_prompt_rows`` (``UPDATE_ROUND_PROMPT``), ``run_rows``
     (``UPDATE_RUN`` values after the run's slot) and ``attempt_rows`` (``UPSERT_ATTEMPT``,
     the slot in place of the rowid). ``rowids`` maps the slots of runs stored before to
@@ -308,6 +315,16 @@ async def commit_flush(
                     for s in segments
                     if s.slot in rowids
                 ],
+            )
+        if raw_dumps:  # one chunk in memory at a time, read in SQLite's thread
+            await conn.executemany(
+                queries.INSERT_RUN_EVENTS_JSON,
+                (
+                    (rowids[slot], chunk)
+                    for slot, spill in raw_dumps
+                    if slot in rowids
+                    for chunk in spill.chunks()
+                ),
             )
         if purge_raw:
             await conn.executemany(

@@ -18,6 +18,7 @@ import aiosqlite
 
 from .flush import SEQ_BITS, ActiveRun, Flushed, NewRun, commit_flush, iso_time
 from .queue import Queued, WriteQueue
+from .raw_spill import RawSpill
 
 __all__ = ["FlushPlan"]
 
@@ -40,6 +41,7 @@ class FlushPlan:
     run_rows: list[tuple[Any, ...]]
     attempt_rows: list[tuple[Any, ...]]
     purge: list[int]
+    raw_dumps: list[tuple[int, RawSpill]]
     new_runs: list[tuple[int, NewRun, str]]
     restamp: list[tuple[str, int]]
 
@@ -80,6 +82,7 @@ class FlushPlan:
             run_rows=[(run.slot, *run.row(final=final)) for _, run, _, final in changed],
             attempt_rows=[row for _, run, _, _ in changed for row in run.attempt_rows()],
             purge=[run.slot for _, run, _, final in changed if final and run.purge_raw],
+            raw_dumps=[(run.slot, run.raw) for _, run, _, final in changed if final and run.raw],
             new_runs=[(r.slot, r.begun, iso_time(at)) for r, at in stamps if r.begun],
             restamp=[(iso_time(at), r.slot) for r, at in stamps if r.rowid is not None],
         )
@@ -120,4 +123,5 @@ class FlushPlan:
             round_run_rows=queued.round_runs,
             round_prompt_rows=queued.round_prompts,
             purge_raw=self.purge,
+            raw_dumps=self.raw_dumps,
         )

@@ -20,6 +20,14 @@ wait for the interpreter's 5 ms switch interval). JSON has no inf or nan: the en
 them as null, so a time that was not finite is stored as 0 (and read back as 0.0 by
 :func:`tui.store.codec.decode_event`)."""
 
+INSERT_RUN_EVENTS_JSON = (
+    "INSERT INTO events(run, seq, t, kind, payload) "
+    "SELECT ?1, value ->> 0, coalesce(value ->> 1, 0.0), value ->> 2, value -> 3 "
+    "FROM json_each(?2)"
+)
+"""Events of one run (``?1``, its rowid) in one statement: ``?2`` is a JSON array of ``[seq,
+t, kind, event]`` rows (a chunk of :class:`tui.store.raw_spill.RawSpill`)."""
+
 UPDATE_RUN = "UPDATE runs SET " + ", ".join(f"{c} = ?" for c in RUN_COLUMNS) + " WHERE id = ?"
 
 UPSERT_ATTEMPT = (

@@ -13,11 +13,14 @@ them at once (they take no sequence number); ``failed`` holds a run's raw events
 :class:`~tui.store.flush.ActiveRun` until its :class:`Finished` says how it ended: a completed
 run drops them, any other outcome (or a run still open at ``close``) queues them with their
 original sequence numbers. The hold is bounded (:data:`RAW_HOLD_EVENTS`,
-:data:`RAW_HOLD_BYTES` per run): past it the held events are queued (written) and deleted
-again by the run's last flush if it completes, so memory stays bounded on any stream. Held
-raw events are not on disk yet: a ``kill -9`` loses them (the run's text and deltas are
-committed as always). ``bench/retention.py`` measured holding back against writing and
-deleting: 2.7x less time in write transactions per 400-token run.
+:data:`RAW_HOLD_BYTES` per run): past it the held events go, compressed, to the run's
+temporary file (:mod:`tui.store.raw_spill`), which a completed run closes and any other
+writes with its last flush, so memory stays bounded on any stream and a completed run's raw
+events never reach the database. Only when no temporary file can be made are they queued
+(written) and deleted again by the run's last flush if it completes. Held raw events are not
+in the database yet: a ``kill -9`` loses them (the run's text and deltas are committed as
+always). ``bench/retention.py`` measured holding back against writing and deleting: 2.7x
+less time in write transactions per 400-token run.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from tui.config import KeepRawEvents
 from tui.stream.events import Finished, RawEvent, ReasoningDelta, RunEvent, TextDelta
 
 from .compact import SEGMENT_LIMIT, DeltaSegment
-from .flush import SEQ_BITS, ActiveRun
+from .flush import SEQ_BITS, SEQ_MASK, ActiveRun, secret_forms
+from .raw_spill import RawSpill
 from .rows import storable
 
 __all__ = ["RAW_HOLD_BYTES", "RAW_HOLD_EVENTS", "Queued", "WriteQueue"]
@@ -73,9 +78,11 @@ class Queued:
 class WriteQueue(Queued):
     """The writer's queue (see the module docstring)."""
 
-    def __init__(self, keep_raw_events: KeepRawEvents) -> None:
+    def __init__(self, keep_raw_events: KeepRawEvents, spill_dir: Path | None = None) -> None:
         super().__init__()
         self.keep_raw_events: KeepRawEvents = keep_raw_events
+        self.spill_dir = spill_dir or Path(".")
+        """Where runs put the raw events past their hold (beside the database)."""
         """Which runs keep their raw SSE events (``[store] keep_raw_events``)."""
         self.compact_deltas = True
         """Deltas go to compact ``deltas`` rows; False writes each as an ``events`` row, as
@@ -124,7 +131,7 @@ class WriteQueue(Queued):
                 data = event.data  # type: ignore[union-attr]
                 run.held_bytes += len(data) if type(data) is str else RAW_HOLD_BYTES
                 if len(run.held) >= RAW_HOLD_EVENTS or run.held_bytes >= RAW_HOLD_BYTES:
-                    self.spill(run)
+                    self.overflow(run)
             else:
                 keys(key | seq)
                 pending(event)
@@ -160,19 +167,36 @@ class WriteQueue(Queued):
             (run_id, session, metric, storable(value), storable(threshold), message, when)
         )
 
+    def overflow(self, run: ActiveRun) -> None:
+        """``run`` holds as many raw events as it may: into its temporary file with them
+        (queued instead, to be deleted again if it completes, when no file can take them)."""
+        if run.raw is None:
+            run.raw = RawSpill.open(self.spill_dir)
+        secrets = secret_forms(run.secret) if run.secret else ()
+        seqs = [key & SEQ_MASK for key in run.held_keys]
+        if run.raw is not None and run.raw.write(seqs, run.held, secrets):
+            run.held_keys, run.held, run.held_bytes = [], [], 0
+        else:
+            self.spill(run)
+            run.spilled = True
+
     def spill(self, run: ActiveRun) -> None:
-        """Queue the raw events ``run`` holds back (with their sequence numbers)."""
+        """Queue the raw events ``run`` holds back (with their sequence numbers): its outcome
+        says they are kept (those in its file are written by its last flush)."""
         if run.held:
             self.keys += run.held_keys
             self.events += run.held
-            self.drop_held(run)
-            run.spilled = True
+            run.held_keys, run.held, run.held_bytes = [], [], 0
 
     @staticmethod
     def drop_held(run: ActiveRun) -> int:
-        """Forget the raw events ``run`` holds back; how many."""
+        """Forget the raw events ``run`` holds back, in memory and in its file; how many."""
         count = len(run.held)
         run.held_keys, run.held, run.held_bytes = [], [], 0
+        if run.raw is not None:
+            count += run.raw.events
+            run.raw.close()
+            run.raw = None
         return count
 
     def drop_slots(self, slots: set[int]) -> int:

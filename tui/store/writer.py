@@ -127,7 +127,7 @@ class EventWriter:
         """The database file."""
         self.readonly = readonly
         """True when opened for reading only (``readonly=True``)."""
-        self.queue = WriteQueue(keep_raw_events)
+        self.queue = WriteQueue(keep_raw_events, path.parent)
         """What the next flush writes (``queue.fold_errors``, ``queue.raw_events_discarded``
         and ``queue.compact_deltas`` live there too)."""
         self.flush_period = FLUSH_PERIOD_S
@@ -146,7 +146,7 @@ class EventWriter:
         """Events committed (each compact delta counts as one event)."""
         self.events_dropped = 0
         self.busy_retries = 0
-        """Flushes (and run starts) retried because another writer held the database."""
+        """Flushes retried because another writer held the database."""
         self._busy = False
         """The last flush found the database busy (and queued its events again)."""
         self._overflow = 0
@@ -387,12 +387,13 @@ class EventWriter:
                 self._forget(run_id, run)
                 self._dropping.add(run_id)
                 self._report(f"run id {run_id} is already in {self.path}: the run is not saved")
-        self.events_written += count
+        self.events_written += count + sum(spill.events for _, spill in plan.raw_dumps)
         for run_id, run, seq, final in changed:
             run.flushed_seq = seq
             if final and run_id in self._active:
                 self._forget(run_id, run)
                 self._ended.add(run_id)
+                self.queue.drop_held(run)  # its raw file, written now
         return True
 
     def _forget(self, run_id: str, run: ActiveRun) -> None:
