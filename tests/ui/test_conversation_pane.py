@@ -171,6 +171,8 @@ async def test_edit_last_turn_is_a_branch_and_new_conversation(
         await pilot.pause()
         assert pane.turns.shown == [] and pane.transcript.text == ""
         assert pane.follow_up.hint.startswith("turn 1 of a new conversation")
+        await pilot.press("enter")  # Enter in the pane goes to the prompt line too
+        assert pane.follow_up.input.has_focus
         await _say(pilot, pane, "Fresh start?")
         await wait_until(pilot, lambda: _done(pane, 1), what="the new turn 1")
         assert "(turn" not in pane.transcript.text

@@ -23,7 +23,16 @@ def main_screen_commands(main: MainScreen) -> Iterator[SystemCommand]:
         ("Cancel run", "Cancel the current session's run", main.action_cancel_run),
         ("Restart run", "Restart the current session's run", main.action_restart_run),
         ("Restart all sessions", "Restart every session", main.action_restart_all),
-        ("Edit prompt", "Edit the prompt and run again", main.action_edit_prompt),
+        ("Edit prompt", "Edit the last turn's prompt and run it again", main.action_edit_prompt),
+        ("Follow-up", "Type the next turn of the conversation", main.action_follow_up),
+        ("New conversation", "Begin an empty conversation", main.action_new_conversation),
+        ("Add session", "Add a session (kept in tokentop's own file)", main.action_add_session),
+        (
+            "Copy session",
+            "Add a copy of the current session with another model",
+            main.action_duplicate_session,
+        ),
+        ("Remove session", "Remove the current session", main.action_remove_session),
         ("Copy answer", "Copy the answer to the clipboard", main.action_copy_answer),
         ("Toggle follow", "Follow / unfollow the transcript tail", main.action_toggle_follow),
         (

@@ -73,6 +73,7 @@ BINDING_IDS: dict[str, str] = {
     "raw.top": "Raw events: the first event (stops following)",
     "raw.bottom": "Raw events: the newest event, and follow the new ones",
     "pane.thinking": "Session: show or hide the run's reasoning (thinking)",
+    "pane.follow_up": "Session: type the next turn on the prompt line (as follow_up does)",
     "follow_up.leave": "Prompt line: leave it (its text stays)",
     "add_session.save": "Add session: add it",
     "add_session.cancel": "Add session: close without adding",

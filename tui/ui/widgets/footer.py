@@ -38,6 +38,8 @@ FOOTER_RANKS: dict[str, int] = {
     "cancel_run": 3,
     "restart_run": 3,
     "edit_prompt": 3,
+    "follow_up": 3,
+    "follow_up.leave": 3,
     "overview": 4,
     "next_tab": 4,
     "overview.filter": 4,

@@ -80,6 +80,14 @@ class SessionPane(Vertical):
             id="pane.thinking",
             tooltip=BINDING_IDS["pane.thinking"],
         ),
+        Binding(
+            "enter",
+            "focus_follow_up",
+            "Reply",
+            id="pane.follow_up",
+            tooltip=BINDING_IDS["pane.follow_up"],
+            show=False,
+        ),
     ]
 
     @dataclass
@@ -196,20 +204,23 @@ class SessionPane(Vertical):
         to the conversation (cheap when nothing changed: the view is cached per batch)."""
         conv = self.live.conversation
         run = self.live.current
-        turns = conv.turns
-        index = next(
-            (i for i, t in enumerate(turns) if run is not None and t.run_id == run.run_id), None
-        )
-        if index is None:  # a new conversation, before its first turn
-            self.turns.sync(turns, None)
-            if run is not None and self._blank_for != conv.conversation_id:
+        if run is not None and run.done and run.conversation_id != conv.conversation_id:
+            # a new conversation, before its first turn: the last run is not part of it
+            self.turns.sync(conv.turns, None)
+            if self._blank_for != conv.conversation_id:
                 self._blank_for = conv.conversation_id
                 self.transcript.reset()
                 self.badge.clear(self.live.state)
                 self.remove_class("-failed")
                 self.query_one(MetricsBar).snapshot = None
         else:
-            self.turns.sync(turns[:index], turns[index])
+            # the live run's turn may not be in the view yet (it is told before it begins)
+            turn = run.turn if run is not None else 1
+            earlier = [t for t in conv.turns if t.turn < turn]
+            shown = next(
+                (t for t in conv.turns if run is not None and t.run_id == run.run_id), None
+            )
+            self.turns.sync(earlier, shown)
         self.follow_up.show_hint(follow_up_hint(conv))
 
     def run_events(
@@ -288,6 +299,10 @@ class SessionPane(Vertical):
         if prompt is not None:
             self.follow_up.input.value = prompt
         self.follow_up.input.focus()
+
+    def action_focus_follow_up(self) -> None:
+        """Focus the prompt line of the next turn."""
+        self.focus_follow_up()
 
     def on_follow_up_line_sent(self, event: FollowUpLine.Sent) -> None:
         """Send the prompt as the conversation's next turn, or say why it cannot go."""

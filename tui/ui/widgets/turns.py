@@ -97,6 +97,13 @@ class EarlierTurns(Vertical):
         self._keys: list[tuple[int, str]] = []
         """(turn, run id) of each block shown, in order."""
         self._live: tuple[str, str] | None = None
+        self._wanted: tuple[tuple[TurnView, ...], TurnView | None] | None = None
+
+    def on_mount(self) -> None:
+        if self._wanted is not None:
+            earlier, live = self._wanted
+            self._wanted = None
+            self.call_after_refresh(self.sync, earlier, live)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="live-turn", markup=False)
@@ -111,6 +118,9 @@ class EarlierTurns(Vertical):
         """Show ``earlier`` above the live turn ``live`` (no heading when it is turn 1 of a
         conversation that has nothing before it). Blocks already shown stay as they are;
         those that are no longer the conversation's (an edit, a new conversation) go."""
+        if not self.query("#live-turn"):  # not composed yet: on mount
+            self._wanted = (tuple(earlier), live)
+            return
         keys = [(t.turn, t.run_id) for t in earlier]
         keep = 0
         for old, new in zip(self._keys, keys, strict=False):
