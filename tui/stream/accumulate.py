@@ -36,6 +36,7 @@ from tui.stream.events import (
 )
 from tui.stream.metrics import MetricsAccumulator, MetricsSnapshot
 from tui.stream.result import AttemptRecord, ToolCall, build_result
+from tui.stream.tokenize import estimate_tokens
 
 __all__ = [
     "AttemptRecord",
@@ -212,6 +213,9 @@ class RunAccumulator:
             self.finish_reason = event.reason
             self.raw_finish_reason = event.raw_reason
             self.error = event.error
+            metrics = self._metrics
+            if metrics.chunks and metrics.reported_tokens is None:
+                metrics.estimated_tokens = estimate_tokens(self._output_texts())
             if event.error is not None and self.attempts and self.attempts[-1].cause is None:
                 self.attempts[-1] = replace(self.attempts[-1], cause=event.error)
         elif isinstance(event, Notice):
@@ -228,6 +232,13 @@ class RunAccumulator:
                 attempts[i] = replace(attempts[i], **changes)
                 return
         attempts.append(AttemptRecord(number, t, **changes))
+
+    def _output_texts(self) -> list[str]:
+        return [
+            self._text.value(),
+            self._reasoning.value(),
+            *("".join(p.arguments) for p in self._tools.values()),
+        ]
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -278,6 +289,7 @@ class RunAccumulator:
             input_tokens=m.input_tokens,
             output_tokens=m.output_tokens,
             tokens_estimated=m.tokens_estimated,
+            tokens_source=m.tokens_source,
             chunks=m.chunks,
             ttft_ms=m.ttft_ms,
             duration_ms=m.duration_ms,

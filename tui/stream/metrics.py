@@ -5,12 +5,19 @@ Definitions (all times are event ``t``, seconds since the run started):
 
 - ``ttft_s``: from the ``Connecting`` of the attempt that produced the first content to that
   first content delta (text, reasoning and tool-call deltas all count as content).
-- ITL: gaps between consecutive content chunks (per chunk, as vLLM's ITL). Live percentiles
-  come from a log-bucket histogram (O(1) insert, < 0.5% relative error); once the run has
-  finished they are exact (linear interpolation over the sorted gaps).
-- ``tokens_per_s``: ``(tokens - 1) / (last content - first content)``; tokens are the
-  server's ``usage`` output tokens when it sent them, else the content chunk count
-  (``tokens_estimated`` stays True until usage arrives).
+- ``itl_*``: the **inter-chunk** latency, gaps between consecutive content chunks (per
+  chunk, as vLLM's ITL: a chunk may carry several tokens; the p99 shows stalls). Live
+  percentiles come from a log-bucket histogram (O(1) insert, < 0.5% relative error); once
+  the run has finished they are exact (linear interpolation over the sorted gaps).
+- ``tpot_s``: time per output token, ``(duration - TTFT) / (tokens - 1)`` (guidellm's and
+  aiperf's per-token "ITL"), only when the tokens are counted (``tokens_source`` ``usage``
+  or ``estimated``), never from chunks. The duration is the whole run's, so after a retry
+  it also counts the earlier attempts.
+- tokens (``tokens_source``): the server's ``usage`` output tokens when it sent them
+  (``usage``), else, once the run has finished, an estimate of a real tokenizer over the
+  output (``estimated``, see :mod:`tui.stream.tokenize`), else the content chunk count
+  (``chunks``). ``tokens_estimated`` is True unless the count is the server's.
+- ``tokens_per_s``: ``(tokens - 1) / (last content - first content)``.
 - ``rolling_tokens_per_s``: content chunks in the last ``ROLLING_WINDOW_S`` seconds (scaled
   by the server's tokens-per-chunk ratio once usage arrived), per second.
 
@@ -27,6 +34,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from tui.stream.events import (
     Connecting,
@@ -40,7 +48,18 @@ from tui.stream.events import (
     Usage,
 )
 
-__all__ = ["ROLLING_WINDOW_S", "LogHistogram", "MetricsAccumulator", "MetricsSnapshot"]
+__all__ = [
+    "ROLLING_WINDOW_S",
+    "LogHistogram",
+    "MetricsAccumulator",
+    "MetricsSnapshot",
+    "TokensSource",
+    "time_per_output_token",
+]
+
+TokensSource = Literal["usage", "estimated", "chunks"]
+"""Where a run's output token count comes from: the server's usage, a tokenizer's estimate
+of the output text, or (no usage, no tokenizer) the content chunk count."""
 
 ROLLING_WINDOW_S = 2.0
 """Width of the live rolling-rate window."""
@@ -50,12 +69,23 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else value * 1000.0
 
 
+def time_per_output_token(
+    duration: float | None, ttft: float | None, tokens: int | None, source: str
+) -> float | None:
+    """``(duration - ttft) / (tokens - 1)`` in the unit of the times; None unless the
+    tokens are counted (``source`` is not ``chunks``) and there are at least two."""
+    if duration is None or ttft is None or tokens is None or tokens < 2 or source == "chunks":
+        return None
+    return max(duration - ttft, 0.0) / (tokens - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class MetricsSnapshot:
     """An immutable view of a run's metrics at one moment (seconds; ``*_ms`` properties)."""
 
     ttft_s: float | None
     itl_p50_s: float | None
+    """Inter-**chunk** latency percentiles (a chunk may carry several tokens)."""
     itl_p95_s: float | None
     itl_p99_s: float | None
     tokens_per_s: float | None
@@ -65,7 +95,8 @@ class MetricsSnapshot:
     chunks: int
     """Content chunks (text, reasoning and tool-call deltas)."""
     output_tokens: int
-    """The server's usage when known (``tokens_estimated`` False), else the chunk count."""
+    """The server's usage when known (``tokens_estimated`` False), else the tokenizer's
+    estimate once finished, else the chunk count (see ``tokens_source``)."""
     input_tokens: int | None
     tokens_estimated: bool
     duration_s: float | None
@@ -73,6 +104,15 @@ class MetricsSnapshot:
     elapsed_s: float
     """Seconds since the run started (the duration once finished)."""
     finished: bool
+    tokens_source: TokensSource = "chunks"
+    """What ``output_tokens`` counts: ``usage``, ``estimated`` or ``chunks``."""
+    tpot_s: float | None = None
+    """Time per output token (None while the tokens are chunks; see the module doc)."""
+
+    @property
+    def tpot_ms(self) -> float | None:
+        """Time per output token in milliseconds."""
+        return _ms(self.tpot_s)
 
     @property
     def ttft_ms(self) -> float | None:
@@ -81,17 +121,17 @@ class MetricsSnapshot:
 
     @property
     def itl_p50_ms(self) -> float | None:
-        """Median inter-token (chunk) latency in milliseconds."""
+        """Median inter-chunk latency in milliseconds."""
         return _ms(self.itl_p50_s)
 
     @property
     def itl_p95_ms(self) -> float | None:
-        """95th percentile inter-token latency in milliseconds."""
+        """95th percentile inter-chunk latency in milliseconds."""
         return _ms(self.itl_p95_s)
 
     @property
     def itl_p99_ms(self) -> float | None:
-        """99th percentile inter-token latency in milliseconds."""
+        """99th percentile inter-chunk latency in milliseconds."""
         return _ms(self.itl_p99_s)
 
     @property
@@ -157,6 +197,7 @@ class MetricsAccumulator:
         "_times",
         "chunks",
         "connect_t",
+        "estimated_tokens",
         "finished_t",
         "first_t",
         "input_tokens",
@@ -176,6 +217,8 @@ class MetricsAccumulator:
         self.usage_output_tokens: int | None = None
         self.input_tokens: int | None = None
         self.finished_t: float | None = None
+        self.estimated_tokens: int | None = None
+        """A tokenizer's count of the kept output (set by the run's fold when it ends)."""
         self._hist = LogHistogram()
         self._times: list[float] = []  # content chunk times (non-decreasing)
         self._sorted: list[float] | None = None
@@ -183,7 +226,7 @@ class MetricsAccumulator:
     def _reset_content(self) -> None:
         self.first_t = self.last_t = self.ttft_s = None
         self.chunks = 0
-        self.usage_output_tokens = self.input_tokens = None
+        self.usage_output_tokens = self.input_tokens = self.estimated_tokens = None
         self._hist = LogHistogram()
         self._times = []
         self._sorted = None
@@ -255,10 +298,20 @@ class MetricsAccumulator:
         return u
 
     @property
+    def tokens_source(self) -> TokensSource:
+        """Where :attr:`output_tokens` comes from."""
+        if self.reported_tokens is not None:
+            return "usage"
+        return "chunks" if self.estimated_tokens is None else "estimated"
+
+    @property
     def output_tokens(self) -> int:
-        """Server-reported output tokens, else the content chunk count."""
+        """Server-reported output tokens, else the tokenizer's estimate, else the chunks."""
         u = self.reported_tokens
-        return self.chunks if u is None else u
+        if u is not None:
+            return u
+        e = self.estimated_tokens
+        return self.chunks if e is None else e
 
     def _rolling(self, now: float) -> float | None:
         if self.first_t is None:
@@ -292,6 +345,7 @@ class MetricsAccumulator:
             hist = self._hist
             p50, p95, p99 = hist.quantile(0.50), hist.quantile(0.95), hist.quantile(0.99)
         tokens = self.output_tokens
+        source = self.tokens_source
         rate: float | None = None
         if self.first_t is not None and self.last_t is not None and tokens > 1:
             window = self.last_t - self.first_t
@@ -311,4 +365,6 @@ class MetricsAccumulator:
             duration_s=self.finished_t,
             elapsed_s=now,
             finished=finished,
+            tokens_source=source,
+            tpot_s=time_per_output_token(self.finished_t, self.ttft_s, tokens, source),
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui.stream.events import RetryMode, RunError
+from tui.stream.metrics import time_per_output_token
 
 __all__ = ["AttemptRecord", "ToolCall", "build_result", "error_dict"]
 
@@ -100,14 +101,35 @@ def build_result(
     error: RunError | None,
     conversation_id: str | None = None,
     turn: int | None = None,
+    tokens_source: str | None = None,
 ) -> dict[str, Any]:
     """The ``run --jsonl`` result record: the keys of issue #2 (``attempts`` and ``resumes``
     are counts), the run's ``conversation_id`` and ``turn`` (1-based; None where the caller
     does not know them: a run's accumulator does not, its session run and the store do),
     plus ``attempt_log``, one :meth:`AttemptRecord.as_dict` per attempt; milliseconds and
     rates rounded to 3 decimals. The one definition of the record: both
-    :meth:`RunAccumulator.result` and ``tui.store.result_record`` build it here."""
+    :meth:`RunAccumulator.result` and ``tui.store.result_record`` build it here.
+
+    What the timing keys measure (see :mod:`tui.stream.metrics`):
+
+    - ``inter_chunk_ms`` (p50/p95/p99): gaps between content chunks; ``itl_ms`` is the same
+      figures under their old name, kept for the consumers that read it. A chunk may carry
+      several tokens, so these are per chunk, and their p99 shows the server's stalls.
+    - ``tpot_ms``: time per output token, ``(duration - ttft) / (output_tokens - 1)``, None
+      when ``tokens_source`` is ``chunks``.
+    - ``tokens_source``: ``usage`` (the server's count), ``estimated`` (a tokenizer over the
+      output; ``tokens_estimated`` True) or ``chunks`` (no usage, no tokenizer: the
+      ``output_tokens`` and ``tokens_per_s`` count chunks). When the caller does not say,
+      it is inferred: ``usage`` unless estimated, ``chunks`` when the count is the chunk
+      count, else ``estimated``.
+    """
     p50, p95, p99 = itl_ms
+    if tokens_source is None:
+        if not tokens_estimated:
+            tokens_source = "usage"
+        else:
+            tokens_source = "chunks" if output_tokens == chunks else "estimated"
+    inter_chunk = {"p50": _round(p50), "p95": _round(p95), "p99": _round(p99)}
     return {
         "session": session,
         "run_id": run_id,
@@ -128,7 +150,12 @@ def build_result(
         "ttft_ms": _round(ttft_ms),
         "duration_ms": _round(duration_ms),
         "tokens_per_s": _round(tokens_per_s),
-        "itl_ms": {"p50": _round(p50), "p95": _round(p95), "p99": _round(p99)},
+        "itl_ms": dict(inter_chunk),
+        "inter_chunk_ms": inter_chunk,
+        "tpot_ms": _round(
+            time_per_output_token(duration_ms, ttft_ms, output_tokens, tokens_source)
+        ),
+        "tokens_source": tokens_source,
         "attempts": len(attempts),
         "resumes": resumes,
         "error": error_dict(error),
