@@ -19,7 +19,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import QUICK_ENV, SIM_ENV, PartResult, machine, render_table, run_part, simulator
+from bench.common import (
+    QUICK_ENV,
+    SIM_ENV,
+    PartResult,
+    machine,
+    render_details,
+    render_table,
+    run_part,
+    simulator,
+)
 
 PARTS: dict[str, tuple[str, float]] = {
     "ingest": ("bench.ingest", 300.0),
@@ -92,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="the issue-13 parts at a reduced scale (smoke check)"
     )
+    parser.add_argument("--details", action="store_true", help="print each figure's raw figures")
     args = parser.parse_args(argv)
     if args.quick:
         os.environ[QUICK_ENV] = "1"
@@ -112,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         for note in result.notes:
             print(f"- {result.part}: {note}")
+    if args.details:
+        print(render_details(results))
     if args.write:
         write_results(measured_section(results, total))
         print(f"\nwrote {RESULTS}")

@@ -304,6 +304,7 @@ def part_main(part: str, measure: Any, argv: Sequence[str] | None = None) -> Non
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--repeat", type=int, default=3, help="best of N (default 3)")
     parser.add_argument("--quick", action="store_true", help="reduced scale (a smoke check)")
+    parser.add_argument("--details", action="store_true", help="print each figure's raw figures")
     args = parser.parse_args(argv)
     if args.quick:
         os.environ[QUICK_ENV] = "1"
@@ -316,6 +317,8 @@ def part_main(part: str, measure: Any, argv: Sequence[str] | None = None) -> Non
         print(render_table([result]))
         for note in result.notes:
             print(f"- {note}")
+        if args.details:
+            print(render_details([result]))
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -335,6 +338,16 @@ def render_table(results: Sequence[PartResult], *, markdown: bool = False) -> st
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def render_details(results: Sequence[PartResult]) -> str:
+    """One line per figure with raw figures behind it (``- part / figure: detail``)."""
+    return "\n".join(
+        f"- {f.part} / {f.name.strip()}: {f.detail}"
+        for result in results
+        for f in result.figures
+        if f.detail
+    )
 
 
 def fmt_ratio(value: float) -> str:
