@@ -207,3 +207,29 @@ async def test_the_turn_after_tool_calls_is_sent_as_their_output(
         await pilot.pause()
         assert "tool output" in str(pane.turns.query_one("#live-turn").render())
         assert pane.query_one("#follow-up-input", Input) is pane.follow_up.input
+
+
+async def test_a_scripted_conversation_that_outgrows_the_context_names_the_turn(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    script = ("Tell me about rivers.", "And lakes?", "And the sea?")
+    fast = "ttft=0.01,tps=4000,tokens=120"
+    session = sim_session(
+        sim_url, "small", key=sim_key, model="sim-small-context", turns=script, timing=fast
+    )
+    app = TokentopApp(app_config(session), theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _open(app, pilot, "small")
+        live = pane.live
+        await wait_until(pilot, lambda: not live.running and live.current is not None)
+        assert live.current is not None and live.current.turn == 3
+        acc = live.current.accumulator
+        assert acc.status == "failed", (acc.status, acc.usage, acc.output_text[:80])
+        banner = str(pane.query_one("#pane-error").render())
+        assert "turn 3 no longer fits the model's context window" in banner
+        await wait_until(pilot, lambda: len(pane.turns.shown) == 2, what="earlier turns")
+        pane.refresh_metrics()
+        await pilot.pause()
+        assert "turn 3" in str(pane.turns.query_one("#live-turn").render())
+        # the failed turn is not kept: the line offers turn 3 again
+        assert pane.follow_up.hint.startswith("turn 3: a follow-up")
