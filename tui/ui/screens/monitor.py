@@ -22,7 +22,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from tui.session import SessionController
 from tui.stream.events import Finished
@@ -36,6 +36,7 @@ from tui.ui.monitor_view import (
     memory_summary,
     stats_summary,
 )
+from tui.ui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
     from tui.ui.monitoring import Monitoring
@@ -111,7 +112,7 @@ class MonitorScreen(Screen[None]):
                 yield Sparkline([], id="chart-rate", summary_function=min)
                 yield Static("", id="label-failures", classes="chart-label")
                 yield Sparkline([], id="chart-failures", summary_function=sum)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._remove_finish = self.monitoring.tally.on_finish(self._run_finished)

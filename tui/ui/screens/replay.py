@@ -20,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.command import Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui.store.errors import StoreError
 from tui.store.replay import ReplayClock
@@ -28,6 +28,7 @@ from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Api, Finished, RunEvent
 from tui.ui.commands import ScreenBindingCommands
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
+from tui.ui.widgets.footer import KeysFooter
 from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.transcript import TranscriptView
 
@@ -145,7 +146,7 @@ class ReplayScreen(Screen[None]):
             yield MetricsBar()
         yield Static("", id="replay-error", markup=False)
         yield TranscriptView()
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         """Start playing, and refresh the metrics and state line a few times a second."""
