@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract import RESULT_KEYS
+from tests.contract import CLIENT_LAG_KEYS, RESULT_KEYS
 from tui.config import SessionConfig, example_config_path, load_config
 from tui.headless import RunOptions, run_sessions, select_sessions
 from tui.headless.output import failure_line, summary_table
@@ -95,7 +95,7 @@ async def test_example_config_jsonl(tmp_path: Path) -> None:
     assert len(talks) == conversations and all(t["ended"] == "completed" for t in talks)
     assert {r["conversation_id"] for r in results} == {t["conversation_id"] for t in talks}
     for r in results:
-        assert set(r) == RESULT_KEYS | {"type"}, set(r) ^ RESULT_KEYS
+        assert set(r) == RESULT_KEYS | CLIENT_LAG_KEYS | {"type"}, set(r) ^ RESULT_KEYS
         assert r["turn"] >= 1 and r["conversation_id"]
         assert r["status"] in ("completed", "incomplete"), r
         assert r["error"] is None and r["ttft_ms"] > 0 and r["output_tokens"] > 0
@@ -168,7 +168,9 @@ def test_failing_sessions_exit_1_with_a_summary(tmp_path: Path) -> None:
         "tokens",
         "ttft",
         "tok/s",
+        "tpot",
         "attempts",
+        "note",
     ]
     assert set(rule) <= {"-", " "}
     cells = {row.split()[0]: row.split() for row in rows}
@@ -350,7 +352,8 @@ async def test_progress_modes(tmp_path: Path, sim_key: str) -> None:
     assert await run_sessions(config.sessions, RunOptions(store=False), out=out, err=err) == 0
     lines = err.getvalue().splitlines()
     assert "\x1b" not in err.getvalue()
-    progress = [line for line in lines if line.startswith("steady ") and "tok/s" in line]
+    # live, before the server's usage, the count is chunks and says so
+    progress = [line for line in lines if line.startswith("steady ") and " ch/s" in line]
     assert 1 <= len(progress) <= 3, lines
     assert lines[-1].startswith("[steady] completed (stop): 60 tokens")
     assert out.getvalue().splitlines()[2].split()[:4] == ["steady", "sim", "completed", "stop"]
@@ -501,7 +504,7 @@ def test_summary_table_formats_missing_values() -> None:
     )
     # a missing value is the one mark every view uses
     row = table.splitlines()[2].split()
-    assert row == ["s", "m", "failed", "error", "~0", MISSING, MISSING, "2"]
+    assert row == ["s", "m", "failed", "error", "~0", MISSING, MISSING, MISSING, "2"]
 
 
 def test_without_a_config_the_example_runs(tmp_path: Path) -> None:

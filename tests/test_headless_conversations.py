@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.contract import RESULT_KEYS
+from tests.contract import CLIENT_LAG_KEYS, RESULT_KEYS
 from tests.test_headless import json_lines, tokentop, write_config
 from tui.config import load_config
 from tui.headless import RunOptions, run_sessions
@@ -62,7 +62,7 @@ async def test_scripted_conversations_print_a_result_per_turn_and_a_summary(
     records = json_lines(out)
     results = of_type(records, "result")
     talks = of_type(records, "conversation")
-    assert all(set(r) == RESULT_KEYS | {"type"} for r in results)
+    assert all(set(r) == RESULT_KEYS | CLIENT_LAG_KEYS | {"type"} for r in results)
     assert len(results) == 9 and len(talks) == 3
     for talk in talks:
         turns = [r for r in results if r["conversation_id"] == talk["conversation_id"]]

@@ -44,7 +44,13 @@ from typing import TYPE_CHECKING, TextIO, cast
 
 from tui.config import AppConfig, SessionConfig, StoreConfig
 from tui.config.select import chosen
-from tui.headless.output import Progress, alerts_summary, conversations_table, summary_table
+from tui.headless.output import (
+    Progress,
+    alerts_summary,
+    conversations_table,
+    summary_notes,
+    summary_table,
+)
 from tui.headless.printer import RunPrinter, progress_record
 from tui.session import SessionRuntime
 from tui.session.alerts import has_rules
@@ -294,6 +300,8 @@ async def _run_sessions(
             out.flush()
     elif alerting:
         progress.message(alerts_summary(runtime.alerts.total))
+    for note in summary_notes(printer.results):
+        progress.message(note)
     failed = any(r["status"] == "failed" for r in printer.results)
     stopped = any(o.ended == "stopped" for o in printer.conversations)
     return EXIT_FAILED if failed or stopped or stopper.aborted else EXIT_OK

@@ -12,6 +12,7 @@ from tui.config import SessionConfig
 from tui.session.alert_command import alert_time
 from tui.session.alerts import Alert
 from tui.session.conversation_view import ConversationOutcome
+from tui.session.loop_lag import CLIENT_BOUND_LAG_MS
 from tui.stream.events import RunError
 from tui.vocab import MISSING
 
@@ -72,10 +73,64 @@ def fmt_rate(value: float | None) -> str:
     return MISSING if value is None else f"{value:,.1f}"
 
 
-def fmt_tokens(count: int | None, estimated: bool) -> str:
+def fmt_tokens(count: int | None, estimated: bool, source: object = None) -> str:
+    """A token count: ``~N`` when estimated, ``Nch`` when it counts chunks (no usage and no
+    tokenizer: see ``tokens_source``)."""
     if count is None:
         return MISSING
+    if source == "chunks":
+        return f"{count}ch"
     return f"~{count}" if estimated else str(count)
+
+
+def output_count(record: dict[str, Any]) -> str:
+    """A result's output count in words: ``20 tokens``, ``~20 tokens (estimated)``, ``5 chunks``."""
+    count = record.get("output_tokens")
+    source = record.get("tokens_source")
+    if count is None:
+        return f"{MISSING} tokens"
+    if source == "chunks":
+        return f"{count} chunks"
+    if source == "estimated" or (source is None and record.get("tokens_estimated")):
+        return f"~{count} tokens (estimated)"
+    return f"{count} tokens"
+
+
+def timing_words(record: dict[str, Any]) -> str:
+    """A result's timing: TTFT, the rate (per chunk when the count is chunks), time per
+    output token and the inter-chunk p50 / p99."""
+    per = "chunks/s" if record.get("tokens_source") == "chunks" else "tok/s"
+    chunk = record.get("inter_chunk_ms") or {}
+    words = [
+        f"ttft {fmt_ms(record.get('ttft_ms'))}",
+        f"{fmt_rate(record.get('tokens_per_s'))} {per}",
+        f"tpot {fmt_ms_fine(record.get('tpot_ms'))}",
+        f"inter-chunk p50 {fmt_ms_fine(chunk.get('p50'))} p99 {fmt_ms_fine(chunk.get('p99'))}",
+    ]
+    return ", ".join(words)
+
+
+def client_bound_words(record: dict[str, Any]) -> str:
+    """``client-bound (engine lag p99 N ms)`` for a run whose times may be tokentop's own."""
+    if not record.get("client_bound"):
+        return ""
+    return f"client-bound (engine lag p99 {fmt_ms(record.get('client_lag_p99_ms'))})"
+
+
+def client_bound_summary(results: Sequence[dict[str, Any]]) -> str | None:
+    """The end-of-run line that counts the client-bound runs (None when there is none)."""
+    bound = sum(1 for r in results if r.get("client_bound"))
+    if not bound:
+        return None
+    return (
+        f"client-bound: {bound} of {len(results)} runs: tokentop's engine loop lagged past "
+        f"{CLIENT_BOUND_LAG_MS:.0f} ms (p99) during them, so their times may be tokentop's "
+        "own, not the server's (fewer sessions per process, or more cores)"
+    )
+
+
+def fmt_ms_fine(value: float | None) -> str:
+    return MISSING if value is None else f"{value:,.1f} ms"
 
 
 def fmt_count(attempts: object) -> str:
@@ -94,7 +149,9 @@ def summary_table(results: Sequence[dict[str, Any]], *, turns: bool = False) -> 
         "tokens",
         "ttft",
         "tok/s",
+        "tpot",
         "attempts",
+        "note",
     )
     rows: list[tuple[str, ...]] = [
         (
@@ -102,14 +159,18 @@ def summary_table(results: Sequence[dict[str, Any]], *, turns: bool = False) -> 
             str(r["model"]),
             str(r["status"]),
             str(r["finish_reason"] or MISSING),
-            fmt_tokens(r.get("output_tokens"), bool(r.get("tokens_estimated"))),
+            fmt_tokens(
+                r.get("output_tokens"), bool(r.get("tokens_estimated")), r.get("tokens_source")
+            ),
             fmt_ms(r.get("ttft_ms")),
             fmt_rate(r.get("tokens_per_s")),
+            fmt_ms_fine(r.get("tpot_ms")),
             fmt_count(r.get("attempts")),
+            "client-bound" if r.get("client_bound") else "",
         )
         for r in results
     ]
-    right = {4, 5, 6, 7}
+    right = {4, 5, 6, 7, 8}
     if turns:
         header = (header[0], "turn", *header[1:])
         rows = [
@@ -118,6 +179,25 @@ def summary_table(results: Sequence[dict[str, Any]], *, turns: bool = False) -> 
         ]
         right = {1, *(i + 1 for i in right)}
     return _table(header, rows, right)
+
+
+def summary_notes(results: Sequence[dict[str, Any]]) -> list[str]:
+    """The lines that go with the summary table (on stderr, so that the table alone is on
+    stdout): what the marks of its tokens column mean, and the client-bound runs."""
+    notes = tokens_legend(results)
+    bound = client_bound_summary(results)
+    return [*notes, bound] if bound else notes
+
+
+def tokens_legend(results: Sequence[dict[str, Any]]) -> list[str]:
+    """What the marks of the tokens column mean, when some row has one."""
+    sources = {r.get("tokens_source") for r in results}
+    notes = []
+    if "estimated" in sources:
+        notes.append("~N: estimated by a tokenizer (the server sent no usage)")
+    if "chunks" in sources:
+        notes.append("Nch: content chunks, not tokens (no usage, no tokenizer; tok/s is chunks/s)")
+    return notes
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
@@ -185,10 +265,12 @@ def conversations_table(outcomes: Sequence[ConversationOutcome]) -> str:
 def progress_line(record: dict[str, Any], name_width: int) -> str:
     """One compact progress line from a progress record."""
     ttft = MISSING if record["ttft_ms"] is None else f"{record['ttft_ms']:.0f}ms"
-    tokens = fmt_tokens(record["output_tokens"], record["tokens_estimated"])
+    chunks = record.get("tokens_source") == "chunks"  # live, before usage: the chunk count
+    tokens = fmt_tokens(record["output_tokens"], record["tokens_estimated"] and not chunks)
+    unit = "ch" if chunks else "tok"
     return (
         f"{record['session']:<{name_width}}  {record['phase']:<17} "
-        f"{tokens:>5} tok {fmt_rate(record['tokens_per_s']):>6} tok/s  ttft {ttft:>6}  "
+        f"{tokens:>5} {unit} {fmt_rate(record['tokens_per_s']):>6} {unit}/s  ttft {ttft:>6}  "
         f"{record['elapsed_s']:.1f}s"
     )
 

@@ -15,15 +15,15 @@ from tui.headless.output import (
     Progress,
     alert_line,
     alert_record,
+    client_bound_words,
     conversation_line,
     conversation_record,
     failure_line,
     fmt_count,
-    fmt_ms,
-    fmt_rate,
-    fmt_tokens,
+    output_count,
     progress_line,
     run_label,
+    timing_words,
 )
 from tui.session import SessionController, SessionRun, SessionRuntime
 from tui.stream.events import Finished, RunEvent
@@ -53,6 +53,7 @@ def progress_record(controller: SessionController, run: SessionRun) -> dict[str,
         "attempts": len(run.accumulator.attempts),
         "output_tokens": snap.output_tokens,
         "tokens_estimated": snap.tokens_estimated,
+        "tokens_source": snap.tokens_source,
         "tokens_per_s": snap.rolling_tokens_per_s,
         "ttft_ms": snap.ttft_ms,
         "elapsed_s": round(time.time() - run.started_at, 3),
@@ -100,12 +101,11 @@ class RunPrinter:
         if result["status"] == "failed":
             self.progress.message(failure_line(controller.session, run.accumulator.error, label))
             return
-        tokens = fmt_tokens(result.get("output_tokens"), bool(result.get("tokens_estimated")))
+        bound = client_bound_words(result)
         self.progress.message(
             f"{label} {result['status']} ({result['finish_reason']}): "
-            f"{tokens} tokens, ttft {fmt_ms(result.get('ttft_ms'))}, "
-            f"{fmt_rate(result.get('tokens_per_s'))} tok/s, "
-            f"attempts {fmt_count(result.get('attempts'))}"
+            f"{output_count(result)}, {timing_words(result)}, "
+            f"attempts {fmt_count(result.get('attempts'))}" + (f", {bound}" if bound else "")
         )
 
     def conversation(self, controller: SessionController, outcome: ConversationOutcome) -> None:

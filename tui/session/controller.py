@@ -381,7 +381,8 @@ class SessionController(RunPipeline):
             if control.stop:  # cancelled while the run was being set up
                 stream.cancel()
             if self.engine is not None:
-                await self.engine.stream(stream, partial(self.handle_events, run))
+                deliver = partial(self.handle_events, run)
+                await self.engine.stream(stream, deliver, run.record_client_lag)
             else:
                 try:
                     async for batch in stream.batches():

@@ -10,6 +10,11 @@ the process, so the wait stays far below the times measured.
 
 Batches go to the face's loop through a :class:`_Relay`: whatever arrived since the face
 last looked is handed over in one call, in order, however busy the face is.
+
+The engine's loop can be saturated too (too many runs for one core): one
+:class:`~tui.session.loop_lag.LagProbe` on it measures its own lateness all along, and
+:meth:`Engine.stream` hands each run its lag (``on_lag``) just before the run's last batch,
+so a run whose times may be tokentop's own says so (``client_bound``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ import sys
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from tui.session.loop_lag import ClientLag, LagProbe
+from tui.stream.events import Finished
 
 if TYPE_CHECKING:
     from tui.stream.events import RunEvent
@@ -74,6 +82,7 @@ class Engine:
         self._name = name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._probe: LagProbe | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -81,9 +90,11 @@ class Engine:
         if self._loop is None:
             loop = asyncio.new_event_loop()
             ready = threading.Event()
+            probe = self._probe = LagProbe(loop)
 
             def serve() -> None:
                 asyncio.set_event_loop(loop)
+                loop.call_soon(probe.start)
                 loop.call_soon(ready.set)
                 loop.run_forever()
 
@@ -94,6 +105,11 @@ class Engine:
             ready.wait()
             self._loop = loop
         return self._loop
+
+    @property
+    def probe(self) -> LagProbe | None:
+        """The engine loop's lag probe (None before the loop started)."""
+        return self._probe
 
     @property
     def running(self) -> bool:
@@ -125,16 +141,29 @@ class Engine:
 
         await self.call(resolver())
 
-    async def stream(self, run: StreamRun, deliver: Deliver) -> None:
+    async def stream(
+        self, run: StreamRun, deliver: Deliver, on_lag: Callable[[ClientLag], None] | None = None
+    ) -> None:
         """Consume ``run`` on the engine's loop; ``deliver`` gets its events on this loop,
-        in order, every one of them before this returns (also when it is cancelled)."""
+        in order, every one of them before this returns (also when it is cancelled).
+        ``on_lag`` gets the engine loop's lag over the run, on the engine's thread, just
+        before the batch that ends with the run's :class:`Finished` is handed over."""
         face = asyncio.get_running_loop()
         relay = _Relay(face, deliver)
         ended = asyncio.Event()
 
         async def pump() -> None:
+            probe = self._probe
+            mark = probe.mark() if probe is not None else 0
             try:
                 async for batch in run.batches():
+                    if (
+                        on_lag is not None
+                        and probe is not None
+                        and batch
+                        and type(batch[-1]) is Finished
+                    ):
+                        on_lag(probe.since(mark))
                     relay.push(batch)
             finally:
                 try:
@@ -157,10 +186,12 @@ class Engine:
 
     def close(self) -> None:
         """Stop the loop and its thread (what still runs there is abandoned)."""
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
+        loop, thread, probe = self._loop, self._thread, self._probe
+        self._loop = self._thread = self._probe = None
         if loop is None or thread is None:
             return
+        if probe is not None:
+            loop.call_soon_threadsafe(probe.stop)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
         if not thread.is_alive():

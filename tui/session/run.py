@@ -16,6 +16,7 @@ from tui.stream.events import Connecting, Finished, Resumed, Retrying, RunEvent,
 if TYPE_CHECKING:
     from tui.session.controller import SessionController
     from tui.session.engine import Engine
+    from tui.session.loop_lag import ClientLag
     from tui.session.redact import RunRedactor
     from tui.stream.history import Conversation
     from tui.stream.runner import StreamRun
@@ -79,17 +80,35 @@ class SessionRun:
     """The latest attempt boundary."""
     redactor: RunRedactor | None = None
     """Blanks the session's secrets out of the run's events (None: the session has none)."""
+    client_lag: ClientLag | None = None
+    """The engine loop's own lag over the run, set just before its Finished is delivered
+    (None: no engine measured it, e.g. a runtime without a thread of its own)."""
 
     @property
     def done(self) -> bool:
         """True once the run's :class:`Finished` event arrived."""
         return self.finished is not None
 
+    @property
+    def client_bound(self) -> bool:
+        """True when the run's timing may be tokentop's own: its engine loop lagged past
+        :data:`~tui.session.loop_lag.CLIENT_BOUND_LAG_MS` (p99) during the run."""
+        return self.client_lag is not None and self.client_lag.bound
+
+    def record_client_lag(self, lag: ClientLag) -> None:
+        """The engine's ``on_lag``: keep the run's loop lag (called on the engine thread)."""
+        self.client_lag = lag
+
     def result(self) -> dict[str, Any]:
-        """The ``run --jsonl`` result record of the run, with its conversation and turn."""
+        """The ``run --jsonl`` result record of the run, with its conversation and turn, and
+        ``client_lag_p99_ms`` / ``client_bound`` (see :mod:`tui.session.loop_lag`)."""
         record = self.accumulator.result()
         record["conversation_id"] = self.conversation_id
         record["turn"] = self.turn
+        lag = self.client_lag
+        p99 = None if lag is None else lag.p99_ms
+        record["client_lag_p99_ms"] = None if p99 is None else round(p99, 3)
+        record["client_bound"] = self.client_bound
         return record
 
 
