@@ -125,3 +125,14 @@ async def record(store: Store, events: list[RunEvent], session: SessionConfig | 
         store.add_event(run_id, event)
     await store.flush()
     return run_id
+
+
+def as_older_records(record: dict[str, Any]) -> dict[str, Any]:
+    """A run's JSON export without the keys issue 13 added (the per-chunk figures under their
+    own name, ``tokens_source``, ``tpot_ms``), checked first: what an older tokentop wrote
+    reads the same, plus these."""
+    record = dict(record)
+    assert record.pop("inter_chunk_ms") == record["itl_ms"]
+    assert record.pop("tokens_source") in ("usage", "estimated", "chunks")
+    record.pop("tpot_ms")
+    return record

@@ -18,7 +18,7 @@ place among the run's events, and ``body`` is zlib-compressed:
 Compressed, a 400-token answer's deltas take about 3 KB (times 2 KB, text 0.8 KB), against
 6.5 KB as plain columns and 70 KB as ``events`` rows. The encoding runs in SQLite's worker
 thread (a sqlite3 adapter, as for the events' JSON; zlib releases the GIL), so the event loop
-only appends each delta to its segment. :func:`load_events` merges ``events`` and ``deltas``
+only appends each delta to its segment. :func:`iter_events` merges ``events`` and ``deltas``
 rows by ``seq`` into the original event objects; runs written before schema 4 have only
 ``events`` rows and read as they always did.
 """
@@ -30,9 +30,10 @@ import sqlite3
 import sys
 import zlib
 from array import array
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import AsyncIterator, Callable, Iterable
 from itertools import accumulate, pairwise
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import aiosqlite
@@ -47,10 +48,12 @@ from .errors import StoreError
 
 __all__ = [
     "DELTA_TYPES",
+    "EVENTS_BATCH",
     "SEGMENT_LIMIT",
     "DeltaSegment",
     "blank_secrets",
     "expand_deltas",
+    "iter_events",
     "load_events",
     "segment_row",
 ]
@@ -204,17 +207,70 @@ def _expand(
     return [(place, build(t, text)) for place, t, text in zip(places, times, pieces, strict=True)]
 
 
+EVENTS_BATCH = 10_000
+"""Events per batch of :func:`iter_events` (about 2-3 MB of event objects)."""
+
+DELTA_ROWS_PER_READ = 8
+"""``deltas`` rows read at once (each holds at most :data:`SEGMENT_LIMIT` deltas)."""
+
+_seq_of = itemgetter(0)
+
+
+async def iter_events(
+    conn: aiosqlite.Connection, rowid: int, batch: int = EVENTS_BATCH
+) -> AsyncIterator[list[RunEvent]]:
+    """The stored events of the run ``rowid`` in arrival order, ``batch`` at a time (the
+    last batch may be shorter): its ``events`` rows and the deltas of its ``deltas`` rows,
+    merged by sequence number while both are read in order, so that memory stays bounded
+    (a batch, and at most :data:`DELTA_ROWS_PER_READ` rows of deltas) on a run of any size.
+
+    An event is handed on once no row still unread can come before it: the events rows
+    read so far end at ``events_to``, and every unread ``deltas`` row starts after
+    ``deltas_to`` (the first seq of the last one read; the deltas of one row, and of the
+    rows of one flush, may interleave with each other and with events rows)."""
+    if batch < 1:
+        raise ValueError(f"a batch of events must hold at least one, not {batch}")
+    pending: list[tuple[int, RunEvent]] = []
+    out: list[RunEvent] = []
+    events_to: float = -1.0  # every row up to these seqs is read (math.inf: all)
+    deltas_to: float = -1.0
+    while True:
+        safe = min(events_to, deltas_to)
+        if pending:
+            pending.sort(key=_seq_of)  # runs of sorted pairs: timsort merges them in O(n)
+            cut = bisect_right(pending, safe, key=_seq_of)
+            out += [event for _, event in pending[:cut]]
+            del pending[:cut]
+        if safe == math.inf:  # everything is read
+            for start in range(0, len(out), batch):
+                yield out[start : start + batch]
+            return
+        while len(out) >= batch:
+            yield out[:batch]
+            del out[:batch]
+        if events_to <= deltas_to:  # read on where less is known
+            rows = list(
+                await conn.execute_fetchall(
+                    queries.SELECT_EVENT_ROWS_AFTER, (rowid, events_to, batch)
+                )
+            )
+            pending += [(seq, decode_event(kind, payload)) for seq, kind, payload in rows]
+            events_to = rows[-1][0] if len(rows) == batch else math.inf
+        else:
+            rows = list(
+                await conn.execute_fetchall(
+                    queries.SELECT_DELTA_ROWS_AFTER, (rowid, deltas_to, DELTA_ROWS_PER_READ)
+                )
+            )
+            for row in rows:
+                pending += expand_deltas(*row)
+            deltas_to = rows[-1][0] if len(rows) == DELTA_ROWS_PER_READ else math.inf
+
+
 async def load_events(conn: aiosqlite.Connection, rowid: int) -> list[RunEvent]:
-    """Every stored event of the run ``rowid``, in arrival order: its ``events`` rows and
-    the deltas of its ``deltas`` rows, merged by sequence number."""
-    rows = await conn.execute_fetchall(queries.SELECT_EVENT_ROWS, (rowid,))
-    segments = await conn.execute_fetchall(queries.SELECT_DELTA_ROWS, (rowid,))
-    if not segments:
-        return [decode_event(kind, payload) for _, kind, payload in rows]
-    placed: list[tuple[int, RunEvent]] = [
-        (seq, decode_event(kind, payload)) for seq, kind, payload in rows
-    ]
-    for segment in segments:
-        placed += expand_deltas(*segment)
-    placed.sort(key=lambda pair: pair[0])
-    return [event for _, event in placed]
+    """Every stored event of the run ``rowid``, in arrival order (:func:`iter_events`, all
+    in one list: for runs known to be small)."""
+    events: list[RunEvent] = []
+    async for chunk in iter_events(conn, rowid):
+        events += chunk
+    return events

@@ -172,8 +172,8 @@ class ConversationQueries(RunQueries):
         The timeline is each turn's original timing one after the other, with the pause
         between two runs kept up to :data:`~tui.store.replay.TURN_GAP_MAX_S`
         (:func:`~tui.store.replay.next_turn_offset`); ``TurnStart.offset_s`` is where a turn
-        starts on it. ``clock=None`` yields everything at once. One turn's events are loaded
-        at a time. Raises :class:`StoreError` when nothing matches, and as
+        starts on it. ``clock=None`` yields everything at once. The events are read a batch
+        at a time as they play. Raises :class:`StoreError` when nothing matches, and as
         :meth:`conversation_id` does.
         """
         record = await self.get_conversation(id_or_prefix)
@@ -189,10 +189,12 @@ class ConversationQueries(RunQueries):
             if clock is not None:
                 await clock.wait_until(offset)
             yield TurnStart(turn.turn, run.prompt, run.run_id, offset)
-            events = await self.run_events(run.run_id)
-            for event in events:
-                if clock is not None:
-                    await clock.wait_until(offset + event.t)
-                yield event
-            end = max(run.ended_s or 0.0, events[-1].t if events else 0.0)
+            last_t = 0.0
+            async for chunk in self.iter_run_events(run.run_id):
+                for event in chunk:
+                    if clock is not None:
+                        await clock.wait_until(offset + event.t)
+                    yield event
+                last_t = chunk[-1].t
+            end = max(run.ended_s or 0.0, last_t)
             previous = run

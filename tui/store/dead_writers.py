@@ -13,10 +13,11 @@ from collections.abc import Sequence
 
 import aiosqlite
 
-from tui.stream.accumulate import fold_events
+from tui.stream.accumulate import EventClock, RunAccumulator
+from tui.stream.events import RunEvent
 
 from . import queries
-from .compact import load_events
+from .compact import iter_events
 from .rounds import interrupt_rounds_of
 from .rows import changed_attempts, run_row
 
@@ -25,15 +26,23 @@ __all__ = ["interrupt_dead_writers"]
 
 async def _refold_runs_of(conn: aiosqlite.Connection, owner: str | None) -> None:
     """Rewrite the rows of a dead writer's running runs from their committed events, folded
-    by :func:`fold_events` with the events' own times. A run without a :class:`Finished` is
-    written ``interrupted``; runs without events are left to ``MARK_INTERRUPTED``."""
+    as :func:`~tui.stream.accumulate.fold_events` folds them (with the events' own times). A
+    run without a :class:`Finished` is written ``interrupted``; runs without events are left
+    to ``MARK_INTERRUPTED``."""
     runs = await conn.execute_fetchall(queries.RUNNING_OF_OWNER, (owner,))
     for rowid, run_id, session_name, api, model, prompt in runs:
-        events = await load_events(conn, rowid)
-        if not events:
+        # fold_events' fold, a batch in memory at a time
+        clock = EventClock()
+        acc = RunAccumulator(run_id, session_name, api, model, prompt or "", clock=clock)
+        last: RunEvent | None = None
+        async for chunk in iter_events(conn, rowid):
+            for event in chunk:
+                clock.t = event.t
+                acc.apply(event)
+            last = chunk[-1]
+        if last is None:
             continue
-        acc = fold_events(events, run_id, session_name, api, model, prompt or "")
-        row = run_row(acc, final=True, last_t=events[-1].t, secret=None)
+        row = run_row(acc, final=True, last_t=last.t, secret=None)
         await conn.execute(queries.UPDATE_RUN, (*row, rowid))
         attempts = changed_attempts(rowid, acc.attempts, [], None)
         if attempts:

@@ -176,12 +176,14 @@ def run_fields(run: RunDetail) -> dict[str, Any]:
     return record
 
 
-def to_jsonl(events: Sequence[RunEvent], run: RunSummary | None = None) -> Iterator[str]:
-    """One JSON line per event: ``seq`` (its place in its run), ``t`` (seconds since the run
-    started), ``kind`` and the event's fields; with ``run``, also the ``run_id`` and ``turn``
-    of the run they are of."""
+def to_jsonl(
+    events: Sequence[RunEvent], run: RunSummary | None = None, *, first_seq: int = 0
+) -> Iterator[str]:
+    """One JSON line per event: ``seq`` (its place in its run; ``events`` begin at
+    ``first_seq``), ``t`` (seconds since the run started), ``kind`` and the event's fields;
+    with ``run``, also the ``run_id`` and ``turn`` of the run they are of."""
     where = {} if run is None else {"run_id": run.run_id, "turn": run.turn}
-    for seq, event in enumerate(events):
+    for seq, event in enumerate(events, first_seq):
         line: dict[str, Any] = {"seq": seq, "t": event.t, "kind": type(event).__name__}
         line.update(event_fields(event))
         line.update(where)

@@ -14,8 +14,9 @@ marked as such. A conversation of one run is exported as that run always was, pl
   with a ``branches`` list of theirs.
 - ``jsonl``: per run, in the order they started turn by turn, a ``{"kind": "Turn"}`` line
   (``turn``, ``branch`` and the run's object) and then its events' lines
-  (:func:`~tui.store.export.to_jsonl`, each with ``run_id`` and ``turn``). Only one run's
-  events are in memory at a time.
+  (:func:`~tui.store.export.to_jsonl`, each with ``run_id`` and ``turn``), read and written
+  a batch at a time (:meth:`~tui.store.reading.RunQueries.iter_run_events`): memory stays
+  bounded on a run of any size.
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ LINES_PER_PIECE = 512
 class EventSource(Protocol):
     """Where a run's events are read (:class:`~tui.store.store.Store` is one)."""
 
-    async def run_events(self, run_id_or_prefix: str) -> list[RunEvent]:
-        """Every event of the run, in order."""
+    def iter_run_events(
+        self, run_id_or_prefix: str, batch: int = ...
+    ) -> AsyncIterator[list[RunEvent]]:
+        """The run's events, in order, a batch at a time."""
         ...
 
 
@@ -162,9 +165,12 @@ async def export_conversation(
             for run, branch in turn.tries:
                 head = {"kind": "Turn", "turn": run.turn, "branch": branch}
                 lines = [json_line(head | run_fields(run))]
-                for line in to_jsonl(await store.run_events(run.run_id), run):
-                    lines.append(line)
-                    if len(lines) >= LINES_PER_PIECE:
-                        yield "".join(lines)
-                        lines.clear()
+                seq = 0
+                async for chunk in store.iter_run_events(run.run_id):
+                    for line in to_jsonl(chunk, run, first_seq=seq):
+                        lines.append(line)
+                        if len(lines) >= LINES_PER_PIECE:
+                            yield "".join(lines)
+                            lines.clear()
+                    seq += len(chunk)
                 yield "".join(lines)

@@ -94,9 +94,14 @@ SELECT_ATTEMPTS = (
 
 INSERT_DELTAS = "INSERT INTO deltas(run, seq, kind, count, last_t, body) VALUES (?, ?, ?, ?, ?, ?)"
 
-SELECT_EVENT_ROWS = "SELECT seq, kind, payload FROM events WHERE run = ? ORDER BY seq"
-SELECT_DELTA_ROWS = "SELECT seq, kind, count, body FROM deltas WHERE run = ? ORDER BY seq"
-"""A run's rows of ``events`` and of ``deltas`` (see :mod:`tui.store.compact`), by seq."""
+SELECT_EVENT_ROWS_AFTER = (
+    "SELECT seq, kind, payload FROM events WHERE run = ? AND seq > ? ORDER BY seq LIMIT ?"
+)
+SELECT_DELTA_ROWS_AFTER = (
+    "SELECT seq, kind, count, body FROM deltas WHERE run = ? AND seq > ? ORDER BY seq LIMIT ?"
+)
+"""A run's next rows of ``events`` and of ``deltas`` (see :mod:`tui.store.compact`) after a
+seq, by seq, at most ``?`` of them."""
 
 DELETE_RAW_EVENTS = "DELETE FROM events WHERE run = ? AND kind = 'RawEvent'"
 """The raw events of a run that completed (``keep_raw_events = "failed"``)."""

@@ -17,7 +17,7 @@ import aiosqlite
 from tui.stream.events import RunEvent
 
 from . import queries
-from .compact import load_events
+from .compact import EVENTS_BATCH, iter_events
 from .connection import fetch_one, store_error
 from .errors import StoreError
 from .records import (
@@ -29,7 +29,7 @@ from .records import (
     attempt_record,
     summary_fields,
 )
-from .replay import ReplayClock
+from .replay import ReplayClock, due_parts
 from .schema import CONVERSATIONS_SINCE
 
 
@@ -131,15 +131,33 @@ class RunQueries:
 
     async def run_events(self, run_id_or_prefix: str) -> list[RunEvent]:
         """Every recorded event of the run, in arrival order, as the original dataclasses
-        (compact delta rows expanded, see :mod:`tui.store.compact`)."""
+        (compact delta rows expanded, see :mod:`tui.store.compact`), all in one list: a
+        run of any size is better read with :meth:`iter_run_events`."""
+        events: list[RunEvent] = []
+        async for chunk in self.iter_run_events(run_id_or_prefix):
+            events += chunk
+        return events
+
+    async def iter_run_events(
+        self, run_id_or_prefix: str, batch: int = EVENTS_BATCH
+    ) -> AsyncIterator[list[RunEvent]]:
+        """The run's recorded events in arrival order, ``batch`` at a time (the last one may
+        be shorter), read as they are asked for: memory stays bounded by the batch on a
+        run of any size (see :func:`tui.store.compact.iter_events`). ``ValueError`` for a
+        batch under 1."""
         await self.flush()
         rowid, _ = await self._resolve(run_id_or_prefix)
         if self._closed:
             raise StoreError("the store is closed")
-        try:
-            return await load_events(self._conn, rowid)
-        except sqlite3.Error as exc:
-            raise store_error(self.path, exc) from None
+        chunks = iter_events(self._conn, rowid, batch)
+        while True:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except sqlite3.Error as exc:
+                raise store_error(self.path, exc) from None
+            yield chunk
 
     async def list_alerts(
         self, session: str | None = None, since: str | None = None
@@ -155,14 +173,26 @@ class RunQueries:
     ) -> AsyncIterator[RunEvent]:
         """The run's events again, each once ``clock`` reaches its original offset ``t``.
 
-        ``clock=None`` yields them all at once. The events are loaded before the first one is
-        yielded; the clock may change speed, pause or go instant while they play.
+        ``clock=None`` yields them all at once. The events are read a batch at a time as
+        they play (:meth:`iter_run_events`); the clock may change speed, pause or go
+        instant while they play.
         """
-        events = await self.run_events(run_id_or_prefix)
-        for event in events:
-            if clock is not None:
-                await clock.wait_until(event.t)
-            yield event
+        async for chunk in self.iter_run_events(run_id_or_prefix):
+            for event in chunk:
+                if clock is not None:
+                    await clock.wait_until(event.t)
+                yield event
+
+    async def replay_batches(
+        self, run_id_or_prefix: str, clock: ReplayClock | None = None, batch: int = EVENTS_BATCH
+    ) -> AsyncIterator[list[RunEvent]]:
+        """The run's events again as :meth:`replay` plays them, in lists of the events that
+        are due together: in instant mode (or with ``clock=None``) whole batches of
+        ``batch`` at once, so that a view applies a long run in a few steps; otherwise each
+        list holds what the clock reached since the last one."""
+        async for chunk in self.iter_run_events(run_id_or_prefix, batch):
+            async for due in due_parts(chunk, clock):
+                yield due
 
     async def schema_version(self) -> int:
         """``PRAGMA user_version`` of the open database."""

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+
+from tui.stream.events import RunEvent
 
 
 def _checked(speed: float) -> float:
@@ -114,6 +116,27 @@ class ReplayClock:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout)
         self.advance_to(t)
+
+
+async def due_parts(
+    events: list[RunEvent], clock: ReplayClock | None
+) -> AsyncIterator[list[RunEvent]]:
+    """``events`` (in order) in parts, each yielded once ``clock`` reached all of its
+    events' offsets: the whole of them at once in instant mode or without a clock."""
+    start = 0
+    for i, event in enumerate(events):
+        if clock is None or clock.instant:
+            break
+        if clock.paused or event.t > clock.position:  # not due yet: hand on what is
+            if i > start:
+                clock.advance_to(events[i - 1].t)
+                yield events[start:i]
+                start = i
+            await clock.wait_until(event.t)
+    if start < len(events):
+        if clock is not None:
+            clock.advance_to(events[-1].t)
+        yield events[start:]
 
 
 TURN_GAP_MAX_S = 2.0
