@@ -38,6 +38,7 @@ from bench.dashboard import PROFILE_ENV
 from bench.scale import (
     ChildRun,
     LoggedSim,
+    load_average,
     logged_simulator,
     run_child,
     scaled,
@@ -71,14 +72,15 @@ def _stored_starts(db: Path) -> dict[str, tuple[float, float | None]]:
 
 def _one_run(
     sim: LoggedSim, sessions_file: Path, workdir: Path, store: bool, seconds: int
-) -> tuple[ChildRun, list[dict[str, Any]], list[tuple[str, float]], float, Path]:
-    """Run the CLI once: its costs, its results, the arrivals it caused, the simulator's CPU."""
+) -> tuple[ChildRun, list[dict[str, Any]], list[tuple[str, float]], str, Path]:
+    """Run the CLI once: its costs, its results, the arrivals it caused, what the machine
+    and the simulator were doing meanwhile."""
     name = "store" if store else "no-store"
     out = workdir / f"{name}.jsonl"
     db = workdir / f"{name}.sqlite"
     args = ["--db", str(db)] if store else ["--no-store"]
     before = sim.arrivals_list()
-    sim_cpu0 = sim.cpu_seconds()
+    sim_cpu0, sim_wait0, load0 = sim.cpu_seconds(), sim.cpu_wait_seconds(), load_average()
     with out.open("w") as stdout, (workdir / f"{name}.err").open("w") as stderr:
         child = run_child(
             tokentop_argv("run", str(sessions_file), "--jsonl", *args),
@@ -87,8 +89,14 @@ def _one_run(
             stderr=stderr,
         )
     sim_cpu = sim.cpu_seconds() - sim_cpu0
+    sim_wait = sim.cpu_wait_seconds() - sim_wait0
     arrivals = sim.arrivals_list()[len(before) :]
-    return child, _results(out), arrivals, sim_cpu, db
+    machine = (
+        f"{name}: the CLI waited {child.cpu_wait_s:.1f} s for a CPU (summed over its threads), "
+        f"the simulator used {sim_cpu:.1f} CPU s ({sim_cpu / child.wall_s:.0%} of a core) and "
+        f"waited {sim_wait:.1f} s; load average {load0} -> {load_average()}"
+    )
+    return child, _results(out), arrivals, machine, db
 
 
 def _profiled_run(sessions_file: Path, workdir: Path, out: Path, seconds: int) -> None:
@@ -122,10 +130,10 @@ def measure(repeat: int = 1) -> PartResult:
     with logged_simulator() as sim, tempfile.TemporaryDirectory(prefix="tokentop-bench-") as tmp:
         workdir = Path(tmp)
         sessions_file = write_sessions(workdir / "sessions.toml", sim.base_url, sessions, timing)
-        bare, bare_results, _, bare_sim_cpu, _ = _one_run(
+        bare, bare_results, _, bare_machine, _ = _one_run(
             sim, sessions_file, workdir, False, seconds
         )
-        kept, kept_results, arrivals, kept_sim_cpu, db = _one_run(
+        kept, kept_results, arrivals, kept_machine, db = _one_run(
             sim, sessions_file, workdir, True, seconds
         )
         stored = _stored_starts(db) if db.exists() else {}
@@ -204,8 +212,7 @@ def measure(repeat: int = 1) -> PartResult:
             "-",
             f"{kept.cores:.2f} / {bare.cores:.2f}",
             None,
-            f"CPU {kept.cpu_s:.1f} s / {bare.cpu_s:.1f} s; the simulator used "
-            f"{kept_sim_cpu / kept.wall_s:.0%} / {bare_sim_cpu / bare.wall_s:.0%} of a core",
+            f"CPU {kept.cpu_s:.1f} s / {bare.cpu_s:.1f} s; {kept_machine}; {bare_machine}",
         ),
     ]
     result.notes = [

@@ -51,6 +51,10 @@ class ChildRun:
     """User + system CPU seconds of the child (all its threads)."""
     peak_rss_mb: float
     """Its peak resident set size (``ru_maxrss``, KiB on Linux)."""
+    cpu_wait_s: float = 0.0
+    """Seconds its threads spent runnable but waiting for a CPU held by other processes
+    (``/proc/<pid>/task/*/schedstat``, read every quarter second until it exits: the last
+    quarter second is missing), summed over the threads; 0 where unknown."""
 
     @property
     def cores(self) -> float:
@@ -71,14 +75,20 @@ def run_child(
     started = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=stdout, stderr=stderr, env=env)
     deadline = started + timeout
+    waits: dict[str, float] = {}
+    next_read = started
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
-        if time.perf_counter() > deadline:
+        now = time.perf_counter()
+        if now > deadline:
             proc.kill()
             pid, status, usage = os.wait4(proc.pid, 0)
             break
+        if now >= next_read:
+            waits.update(thread_waits(proc.pid))
+            next_read = now + 0.25
         time.sleep(0.01)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: tell Popen
@@ -87,7 +97,26 @@ def run_child(
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
         peak_rss_mb=usage.ru_maxrss / 1024.0,
+        cpu_wait_s=sum(waits.values()),
     )
+
+
+def thread_waits(pid: int) -> dict[str, float]:
+    """Thread id -> seconds that thread of ``pid`` has waited for a CPU so far (empty when
+    the process is gone or there is no ``/proc``)."""
+    out: dict[str, float] = {}
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            out[stat.parent.name] = int(stat.read_text().split()[1]) / 1e9
+    return out
+
+
+def load_average() -> str:
+    """The 1-minute load average now."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
 
 
 def tokentop_argv(*args: str) -> list[str]:
@@ -140,6 +169,10 @@ class LoggedSim:
 
         raw = httpx.get(self.base_url.removesuffix("/v1") + "/bench/arrivals", timeout=60).json()
         return [(str(session), float(at)) for session, at in raw]
+
+    def cpu_wait_seconds(self) -> float:
+        """Seconds the simulator's threads have waited for a CPU so far."""
+        return sum(thread_waits(self.pid).values())
 
     def cpu_seconds(self) -> float:
         """CPU seconds the simulator process has used so far."""
