@@ -11,7 +11,8 @@ on the pace, the stored offsets do not change its shape).
 - **export peak memory**: ``tokentop export --format F -o FILE ID`` for md, json and jsonl,
   each in its own process, its peak RSS from ``os.wait4`` (bar < 300 MB each).
 
-``--quick``: 20,000 tokens.
+``--quick``: 20,000 tokens. ``TOKENTOP_BENCH_PROFILE=DIR`` profiles the replay process (its main
+thread, up to the frame on screen) into ``DIR/million-replay.*``.
 """
 
 from __future__ import annotations

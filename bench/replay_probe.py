@@ -2,7 +2,8 @@
 those arguments the way a user does, except that Textual runs headless at 200x60, and write
 to OUT the ``time.perf_counter()`` at which a replay is on screen: the first frame after the
 replay screen has played the whole run and its transcript has nothing left to render. Then
-exit at once (tearing down is not what a user waits for).
+exit at once (tearing down is not what a user waits for). With ``TOKENTOP_BENCH_PROFILE=DIR``
+the process is profiled until then (``DIR/million-replay.main.prof``; not a measured run).
 
 ``time.perf_counter()`` is ``CLOCK_MONOTONIC`` on Linux, so the parent can compare it with
 the time it spawned this process.
@@ -13,9 +14,12 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from textual.app import App
+
+PROFILE_ENV = "TOKENTOP_BENCH_PROFILE"
 
 
 def _install(out: str) -> None:
@@ -30,9 +34,18 @@ def _install(out: str) -> None:
         kwargs.update(headless=True, size=(200, 60))
         return run(self, *args, **kwargs)
 
+    profiles = None
+    if os.environ.get(PROFILE_ENV):
+        from bench.scale import ThreadProfiles
+
+        profiles = ThreadProfiles()
+        profiles.start()
+
     def painted() -> None:
         with open(out, "w") as f:
             f.write(repr(time.perf_counter()))
+        if profiles is not None:
+            profiles.write(Path(os.environ[PROFILE_ENV]), "million-replay")
         os._exit(0)
 
     def probe_display(self: App[Any], screen: Any, renderable: Any) -> None:
