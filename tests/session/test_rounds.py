@@ -278,8 +278,6 @@ async def test_bad_arguments_say_what_is_wrong(runtime_of: object, sim_key: str)
 async def test_a_round_is_recorded_with_its_runs(
     sim_url: str, sim_key: str, tmp_path: Path
 ) -> None:
-    if not hasattr(Store, "start_round"):
-        pytest.skip("the store keeps no rounds yet")
     db = tmp_path / "tokentop.db"
     runtime = SessionRuntime(
         [sim_session(n, sim_key) for n in ("a", "b")], simulator=lambda: sim_url
@@ -304,3 +302,28 @@ async def test_a_round_is_recorded_with_its_runs(
     assert [(r.session, r.index, r.run_id) for r in stored.runs] == [
         (e.session, e.index, e.run_id) for e in round.entries
     ]
+
+
+async def test_closing_the_runtime_ends_a_running_round_before_its_store(
+    sim_url: str, sim_key: str, tmp_path: Path
+) -> None:
+    # A quit in the middle of a round: no run starts after the close began, and the round is
+    # stored as cancelled (it records its end while the store is still open).
+    db = tmp_path / "tokentop.db"
+    runtime = SessionRuntime(
+        [sim_session(n, sim_key, SLOW) for n in ("a", "b")], simulator=lambda: sim_url
+    )
+    await runtime.open_store(db)
+    await runtime.start()
+    progress = Progress()
+    round = Round(runtime, ["a", "b"], count=3)
+    round.subscribe(progress)
+    round.start()
+    await until(lambda: progress.starts() != [], "the first run of the round started")
+
+    await runtime.close()
+    assert round.status == "cancelled"
+    assert progress.starts() == [("a", 1)]
+    async with await Store.open(db, readonly=True) as reader:
+        stored = await reader.get_round(round.id)
+    assert stored is not None and stored.status == "cancelled"
