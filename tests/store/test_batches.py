@@ -60,6 +60,9 @@ async def test_batches_hold_every_event_in_order(db_path: Path, batch: int) -> N
         assert all(len(chunk) == batch for chunk in chunks[:-1])
         assert 1 <= len(chunks[-1]) <= batch
         assert await store.run_events(run_id) == events
+        others = [e for e in events if not isinstance(e, TextDelta | ReasoningDelta)]
+        chunks = [chunk async for chunk in store.iter_run_events(run_id, batch, deltas=False)]
+        assert [e for chunk in chunks for e in chunk] == others
         with pytest.raises(ValueError, match="at least one"):
             await anext(store.iter_run_events(run_id, 0))
 

@@ -217,7 +217,7 @@ _seq_of = itemgetter(0)
 
 
 async def iter_events(
-    conn: aiosqlite.Connection, rowid: int, batch: int = EVENTS_BATCH
+    conn: aiosqlite.Connection, rowid: int, batch: int = EVENTS_BATCH, *, deltas: bool = True
 ) -> AsyncIterator[list[RunEvent]]:
     """The stored events of the run ``rowid`` in arrival order, ``batch`` at a time (the
     last batch may be shorter): its ``events`` rows and the deltas of its ``deltas`` rows,
@@ -227,13 +227,14 @@ async def iter_events(
     An event is handed on once no row still unread can come before it: the events rows
     read so far end at ``events_to``, and every unread ``deltas`` row starts after
     ``deltas_to`` (the first seq of the last one read; the deltas of one row, and of the
-    rows of one flush, may interleave with each other and with events rows)."""
+    rows of one flush, may interleave with each other and with events rows).
+    ``deltas=False`` leaves the text and reasoning deltas out (their rows are not read)."""
     if batch < 1:
         raise ValueError(f"a batch of events must hold at least one, not {batch}")
     pending: list[tuple[int, RunEvent]] = []
     out: list[RunEvent] = []
     events_to: float = -1.0  # every row up to these seqs is read (math.inf: all)
-    deltas_to: float = -1.0
+    deltas_to: float = -1.0 if deltas else math.inf
     while True:
         safe = min(events_to, deltas_to)
         if pending:

@@ -139,17 +139,20 @@ class RunQueries:
         return events
 
     async def iter_run_events(
-        self, run_id_or_prefix: str, batch: int = EVENTS_BATCH
+        self, run_id_or_prefix: str, batch: int = EVENTS_BATCH, *, deltas: bool = True
     ) -> AsyncIterator[list[RunEvent]]:
         """The run's recorded events in arrival order, ``batch`` at a time (the last one may
         be shorter), read as they are asked for: memory stays bounded by the batch on a
-        run of any size (see :func:`tui.store.compact.iter_events`). ``ValueError`` for a
+        run of any size (see :func:`tui.store.compact.iter_events`). ``deltas=False``
+        leaves out the text and reasoning deltas, most of a run's events (their rows are
+        not read): the rest is a few events (attempts, usage, the end) even for a
+        million-token answer, whose text the run's record has whole. ``ValueError`` for a
         batch under 1."""
         await self.flush()
         rowid, _ = await self._resolve(run_id_or_prefix)
         if self._closed:
             raise StoreError("the store is closed")
-        chunks = iter_events(self._conn, rowid, batch)
+        chunks = iter_events(self._conn, rowid, batch, deltas=deltas)
         while True:
             try:
                 chunk = await anext(chunks)
