@@ -196,12 +196,17 @@ def dashboard(
     metrics_addr: str | None,
 ) -> None:
     """Open the dashboard (the default command)."""
-    app_config = _load_config(config)
+    from tui.cli_common import load_dashboard_config_or_exit
+
+    loaded = load_dashboard_config_or_exit(config)
+    app_config = loaded.config
     theme = theme or (ctx.obj or {}).get("theme") or app_config.ui.theme
     metrics_addr = metrics_addr or (ctx.obj or {}).get("metrics_addr")
     from tui.ui.app import run_dashboard
 
-    status = run_dashboard(app_config, db_path=db, theme=theme, metrics_addr=metrics_addr)
+    status = run_dashboard(
+        app_config, db_path=db, theme=theme, metrics_addr=metrics_addr, local=loaded
+    )
     if status:
         raise SystemExit(status)
 
@@ -309,34 +314,14 @@ def replay(
     run_id, conversation_id = _replay_target(db, run_id)
     from tui.ui.app import run_dashboard
 
-    extra: dict[str, str] = {}
-    if conversation_id is not None:
-        if _accepts(run_dashboard, "replay_conversation_id"):
-            extra["replay_conversation_id"] = conversation_id
-        else:  # a dashboard that replays runs only: the one ID named
-            click.echo(
-                f"note: this dashboard replays one run at a time: {run_id}, one turn of "
-                f"conversation {conversation_id}",
-                err=True,
-            )
     run_dashboard(
         app_config,
         db_path=db,
         theme=theme,
         replay_run_id=run_id,
+        replay_conversation_id=conversation_id,
         replay_speed=None if instant else speed,
-        **extra,
     )
-
-
-def _accepts(function: object, name: str) -> bool:
-    """Whether ``function`` takes the keyword argument ``name``."""
-    import inspect
-
-    if not callable(function):
-        return False
-    parameters = inspect.signature(function).parameters.values()
-    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 def _replay_target(db: Path, id_or_prefix: str) -> tuple[str, str | None]:

@@ -20,6 +20,7 @@ from tui.vocab import MISSING
 
 if TYPE_CHECKING:
     from tui.config import AppConfig
+    from tui.config.overlay import LoadedConfig
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,6 +61,29 @@ def load_config_or_exit(path: Path | None, only: Sequence[str] = ()) -> AppConfi
         click.echo(exc.render(), err=True)
         raise SystemExit(EXIT_BAD_CONFIG) from None
     except FileNotFoundError as exc:  # no ./sessions.toml and no shipped example
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_BAD_CONFIG) from None
+
+
+def load_dashboard_config_or_exit(path: Path | None) -> LoadedConfig:
+    """The dashboard's config: the sessions file at ``path`` (or the default one) merged
+    with tokentop's own file (:func:`tui.paths.local_config_path`: the sessions added from
+    the dashboard, the theme chosen there). A broken sessions file exits with status 2 as in
+    :func:`load_config_or_exit`; the own file's problems never do (the dashboard says them)."""
+    from tui import paths
+    from tui.config import ConfigError, default_config_path
+    from tui.config.overlay import load_with_local
+
+    try:
+        local = paths.local_config_path()
+    except OSError:  # no usable config directory: nothing of tokentop's own to merge
+        local = None
+    try:
+        return load_with_local(default_config_path() if path is None else path, local)
+    except ConfigError as exc:
+        click.echo(exc.render(), err=True)
+        raise SystemExit(EXIT_BAD_CONFIG) from None
+    except FileNotFoundError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_BAD_CONFIG) from None
 

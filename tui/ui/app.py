@@ -24,15 +24,17 @@ from textual.screen import Screen
 
 from tui.config import AppConfig
 from tui.session import SessionController, SessionRuntime
-from tui.ui.app_store import DashboardStore
+from tui.ui.app_store import DashboardStore, ReplayHost
 from tui.ui.commands import main_screen_commands, session_commands
 from tui.ui.keymap import BINDING_IDS, bound_classes, check_keymap, usable_keymap
 from tui.ui.monitoring import Monitoring
 from tui.ui.screens.main import MainScreen
+from tui.ui.sessions_edit import SessionsEditor, local_problems
 from tui.ui.themes import ThemeCatalog, app_variable_defaults, load_themes, problems_message
 from tui.ui.widgets.recording import RecordingStatus
 
 if TYPE_CHECKING:
+    from tui.config.overlay import LoadedConfig
     from tui.store import Store
 
 log = logging.getLogger(__name__)
@@ -79,17 +81,23 @@ class TokentopApp(App[None]):
         db_path: Path | None = None,
         theme: str | None = None,
         replay_run_id: str | None = None,
+        replay_conversation_id: str | None = None,
         replay_speed: float | None = 1.0,
         clock: Callable[[], float] | None = None,
         theme_dirs: Iterable[Path | None] | None = None,
         autostart: bool = True,
         freeze_gc: bool = False,
+        local: LoadedConfig | None = None,
     ) -> None:
+        """``local``: ``config`` as :func:`~tui.config.overlay.load_with_local` merged it:
+        the sessions added here and the theme chosen are kept in tokentop's own file (None:
+        until the app quits). ``replay_conversation_id`` / ``replay_run_id``: replay that."""
         super().__init__()
         self.config = config
         self.db_path = db_path
         self.requested_theme = theme or config.ui.theme
         self.replay_run_id = replay_run_id
+        self.replay_conversation_id = replay_conversation_id
         self.replay_speed = replay_speed
         self.clock: Callable[[], float] = clock or time.monotonic
         self.runtime = SessionRuntime(
@@ -100,6 +108,13 @@ class TokentopApp(App[None]):
         """The database: the sessions' writer, or a reader (replay)."""
         self.runtime.on_store_error = self.database.report_error
         self.sessions: list[SessionController] = self.runtime.controllers
+        self.local = local
+        self.sessions_edit = (
+            SessionsEditor.from_loaded(self.runtime, local, on_error=self.report_warning)
+            if local
+            else SessionsEditor(self.runtime, None)
+        )
+        """Adds and removes the dashboard's own sessions; keeps the chosen theme."""
         self.monitoring = Monitoring(self, self.runtime, config.ui, self.database.writing)
         """Finished-run tally, monitoring figures and alerts (header, overview, monitor)."""
         self.theme_catalog = ThemeCatalog()
@@ -167,6 +182,11 @@ class TokentopApp(App[None]):
         )
         if problems:
             self.notify("\n".join(problems), title="[keymap]", severity="warning", timeout=12)
+        own_file = local_problems(self.local) if self.local is not None else None
+        if own_file:
+            self.notify(
+                own_file, title="tokentop's own file", severity="warning", timeout=12, markup=False
+            )
 
     def action_help(self) -> None:
         """List every key of the current screen and the app's."""
@@ -182,27 +202,37 @@ class TokentopApp(App[None]):
         index = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(index + 1) % len(names)]
         self.notify(f"Theme: {self.theme}", timeout=1.5)
+        self.sessions_edit.keep_ui(theme=self.theme)
 
     # -- lifecycle ----
 
     async def on_mount(self) -> None:
         self._report_startup_problems()
-        if self.replay_run_id is not None:
+        if self.replaying:
             await self.database.open_reader()
             if self.store is not None:
-                # `tokentop replay RUN_ID`: the replay is the whole app; closing it quits.
-                await self.push_screen(_ReplayHost())
-                self.open_replay(self.replay_run_id, self.replay_speed)
+                # `tokentop replay ID`: the replay is the whole app; closing it quits.
+                await self.push_screen(ReplayHost())
+                self._open_asked_replay()
                 return
         monitoring = self.monitoring
         monitoring.start()
-        main = MainScreen(self.sessions, monitoring=monitoring)
+        main = MainScreen(self.sessions, monitoring=monitoring, editor=self.sessions_edit)
         await self.push_screen(main)
         # the line over the header that says, for as long as it lasts, that runs are not saved
         await main.mount(RecordingStatus(self.database.recording_problem))
         # Paint first: the store, the HTTP client (and their imports) and the streams start
         # once the overview is on screen (the session panes mount lazily meanwhile).
         self.call_after_refresh(self._begin)
+
+    @property
+    def replaying(self) -> bool:
+        """True when the app is a replay (``tokentop replay ID``)."""
+        return self.replay_run_id is not None or self.replay_conversation_id is not None
+
+    def _open_asked_replay(self) -> None:
+        target = self.replay_run_id or self.replay_conversation_id or ""
+        self.open_replay(target, self.replay_speed, self.replay_conversation_id)
 
     @property
     def store(self) -> Store | None:
@@ -215,8 +245,8 @@ class TokentopApp(App[None]):
         return self._begun.is_set()
 
     async def _begin(self) -> None:
-        if self.replay_run_id is not None:  # no store: say so over the (idle) main screen
-            self.open_replay(self.replay_run_id, self.replay_speed)
+        if self.replaying:  # no store: say so over the (idle) main screen
+            self._open_asked_replay()
             return
         try:
             await self.database.open_writer()
@@ -235,6 +265,7 @@ class TokentopApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.monitoring.aclose()  # no read of the store while it closes
+        await self.sessions_edit.aclose()  # the last theme chosen is written
         await self.runtime.close(grace_s=1.0)
         await self.database.close()
 
@@ -268,18 +299,13 @@ class TokentopApp(App[None]):
                 return screen
         return None
 
-    def open_replay(self, run_id: str, speed: float | None = 1.0) -> None:
-        """Replay a saved run in its own screen (``speed`` None: all at once)."""
-        if self.store is None:
-            self.notify(
-                f"Replay needs the store ({self.database.unavailable}).",
-                severity="error",
-                markup=False,
-            )
-            return
-        from tui.ui.screens.replay import ReplayScreen
-
-        self.push_screen(ReplayScreen(self.store, run_id, speed))
+    def open_replay(
+        self, run_id: str, speed: float | None = 1.0, conversation_id: str | None = None
+    ) -> None:
+        """Replay a saved run in its own screen (``speed`` None: all at once): the whole
+        conversation when the run answers a turn of one of several turns, or when
+        ``conversation_id`` names one."""
+        self.database.open_replay(run_id, speed, conversation_id)
 
     def action_compare(self) -> None:
         """Open the compare screen."""
@@ -303,12 +329,8 @@ class TokentopApp(App[None]):
 
     def action_history(self) -> None:
         """Open the history screen."""
-        if self.store is None:
-            self.notify(
-                f"History needs the store ({self.database.unavailable}).",
-                severity="warning",
-                markup=False,
-            )
+        store = self.database.readable("History")
+        if store is None:
             return
         try:
             from tui.ui.screens.history import HistoryScreen
@@ -318,7 +340,9 @@ class TokentopApp(App[None]):
         if not self._return_to(HistoryScreen):
             self.push_screen(
                 HistoryScreen(
-                    self.store, sessions=self.sessions, recording=self.database.recording_problem
+                    store,
+                    sessions=self.sessions,
+                    recording=self.database.recording_problem,
                 )
             )
 
@@ -348,34 +372,24 @@ class TokentopApp(App[None]):
         yield from session_commands(self, main)
 
 
-class _ReplayHost(Screen[None]):
-    """The empty screen under a command-line replay: when the replay closes, quit."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._resumed = 0
-
-    def on_screen_resume(self) -> None:
-        self._resumed += 1
-        if self._resumed > 1:  # the first resume is its own push
-            self.app.exit()
-
-
 def run_dashboard(
     config: AppConfig,
     *,
     db_path: Path | None,
     theme: str | None,
     replay_run_id: str | None = None,
+    replay_conversation_id: str | None = None,
     replay_speed: float | None = 1.0,
     metrics_addr: str | None = None,
+    local: LoadedConfig | None = None,
 ) -> int:
     """Run the dashboard until the user quits (the CLI's entry point); the exit status.
 
     ``db_path`` None means the default database (``$TOKENTOP_DB`` or the data directory);
     the app itself takes None as "no store" (tests). ``metrics_addr``: serve Prometheus
     ``/metrics`` there while the dashboard runs; when it cannot listen, that is said and
-    nothing opens (status 2).
+    nothing opens (status 2). ``local``: the config merged with tokentop's own file
+    (:class:`TokentopApp`); ``replay_conversation_id``: replay that conversation.
     """
     from tui.paths import default_db_path
     from tui.session.redact import Redactor, install_log_filter
@@ -388,8 +402,10 @@ def run_dashboard(
             db_path=db_path or default_db_path(),
             theme=theme,
             replay_run_id=replay_run_id,
+            replay_conversation_id=replay_conversation_id,
             replay_speed=replay_speed,
             freeze_gc=True,
+            local=local,
         )
         if metrics_addr is not None:
             try:

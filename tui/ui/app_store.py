@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App
+from textual.screen import Screen
 
 from tui.config import StoreConfig
 from tui.session import SessionRuntime
@@ -147,6 +148,30 @@ class DashboardStore:
             severity="error",
         )
 
+    def readable(self, what: str) -> Store | None:
+        """The open store; None, and a notification that ``what`` needs it, without one."""
+        if self.store is not None:
+            return self.store
+        self.app.notify(
+            f"{what} needs the store ({self.unavailable}).",
+            severity="error" if what == "Replay" else "warning",
+            markup=False,
+        )
+        return None
+
+    def open_replay(
+        self, run_id: str, speed: float | None, conversation_id: str | None = None
+    ) -> None:
+        """Push a :class:`~tui.ui.screens.replay.ReplayScreen` of ``run_id`` (or of the
+        conversation ``conversation_id``), or say that there is no store to read."""
+        store = self.readable("Replay")
+        if store is None:
+            return
+        from tui.ui.screens.replay import ReplayScreen
+
+        screen = ReplayScreen(store, run_id, speed, conversation_id=conversation_id)
+        self.app.push_screen(screen)
+
     async def close(self) -> None:
         """Close a reader this object opened (the runtime closes its writer)."""
         if self._reader and self.store is not None:
@@ -154,3 +179,16 @@ class DashboardStore:
                 await self.store.close()
             except Exception as exc:
                 log.warning("store close failed: %s", exc)
+
+
+class ReplayHost(Screen[None]):
+    """The empty screen under a command-line replay: when the replay closes, quit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._resumed = 0
+
+    def on_screen_resume(self) -> None:
+        self._resumed += 1
+        if self._resumed > 1:  # the first resume is its own push
+            self.app.exit()

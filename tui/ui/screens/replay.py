@@ -1,15 +1,22 @@
-"""Replay a saved run with its original timing (``tokentop replay RUN_ID`` or from history).
+"""Replay a saved run, or a whole conversation turn by turn, with its original timing
+(``tokentop replay ID`` or from history).
 
-The store hands back the run's recorded events (each with its original offset ``t``),
-paced by the screen's :class:`~tui.store.replay.ReplayClock` at 0.25x-10x or instantly, with
-pause, and speed changes while it plays. Every event goes through a :class:`RunAccumulator`
-whose clock *is* the replay position in original run time, so the metrics bar shows the TTFT
-and tokens/s of the original run whatever the playback speed.
+The store hands back the recorded events (each with its original offset ``t``), paced by the
+screen's :class:`~tui.store.replay.ReplayClock` at 0.25x-10x or instantly, with pause, and
+speed changes while it plays. Every event goes through a :class:`RunAccumulator` whose clock
+*is* the replay position in original run time, so the metrics bar shows the TTFT and
+tokens/s of the original run whatever the playback speed.
+
+A run that answers a turn of a conversation of several turns replays the conversation (one
+timeline: ``store.replay_conversation``): each turn's prompt as a heading, then its answer
+in a fold of its own (its clock is the replay's position minus the turn's ``offset_s``),
+finished turns above the live one (``EarlierTurns``); the keys act on the whole timeline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
@@ -22,8 +29,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
+from tui.session.conversation_view import TurnView
 from tui.store.errors import StoreError
-from tui.store.replay import ReplayClock
+from tui.store.replay import ReplayClock, TurnStart
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Api, Finished, RunEvent
 from tui.ui.commands import ScreenBindingCommands
@@ -31,9 +39,11 @@ from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.footer import KeysFooter
 from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.transcript import TranscriptView
+from tui.ui.widgets.transcript_items import ReasoningBlock
+from tui.ui.widgets.turns import EarlierTurns
 
 if TYPE_CHECKING:
-    from tui.store import Store
+    from tui.store import ConversationRecord, RunDetail, Store
 
 
 YIELD_EVERY_S = 0.02
@@ -107,14 +117,32 @@ class ReplayScreen(Screen[None]):
     ReplayScreen.-error MetricsBar { display: none; }
     """
 
-    def __init__(self, store: Store, run_id: str, speed: float | None = 1.0) -> None:
-        """Replay ``run_id`` (a unique prefix is enough) from ``store``.
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        speed: float | None = 1.0,
+        *,
+        conversation_id: str | None = None,
+    ) -> None:
+        """Replay ``run_id`` (a unique prefix is enough) from ``store``: the whole
+        conversation when it answers a turn of a conversation of several turns.
 
         ``speed`` is the playback factor (clamped to 0.25-10); ``None`` plays instantly.
+        ``conversation_id``: replay that conversation (``run_id`` names it in the title
+        until it is read).
         """
         super().__init__()
         self.store = store
         self.run_id = run_id
+        self.conversation_id = conversation_id
+        self.conversation: ConversationRecord | None = None
+        """The conversation being replayed (None: a single run)."""
+        self.turns = EarlierTurns(id="replay-turns")
+        """The turns played before the live one, and the live turn's heading."""
+        self.played: list[TurnView] = []
+        """The turns of the conversation played so far (the live one last)."""
+        self._offset = 0.0
         self._initial_speed = speed
         self.clock = self._new_clock()
         self.accumulator: RunAccumulator | None = None
@@ -150,6 +178,8 @@ class ReplayScreen(Screen[None]):
 
     def on_mount(self) -> None:
         """Start playing, and refresh the metrics and state line a few times a second."""
+        view = self.query_one(TranscriptView)
+        view.mount(self.turns, before=view.query_one("#reasoning", ReasoningBlock))
         self.set_interval(1 / 5, self._publish)
         self.play()
 
@@ -161,7 +191,7 @@ class ReplayScreen(Screen[None]):
             return self._applying
         if self.done:
             return self._last_t
-        return max(self._last_t, self.clock.position)
+        return max(self._last_t, self.clock.position - self._offset)
 
     @work(exclusive=True, group="replay", exit_on_error=False)
     async def play(self) -> None:
@@ -172,8 +202,15 @@ class ReplayScreen(Screen[None]):
         self.query_one(ReconnectStatus).clear()
         self.done = False
         self._last_t = 0.0
+        self._offset = 0.0
         self._applying = None
+        self.played = []
+        self.turns.sync([], None)
         try:
+            self.conversation = await self._conversation()
+            if self.conversation is not None:
+                await self._play_conversation(self.conversation)
+                return
             run = await self.store.get_run(self.run_id)
         except StoreError as exc:  # unknown or ambiguous id: the message says which
             self._show_error(str(exc))
@@ -207,6 +244,92 @@ class ReplayScreen(Screen[None]):
             # The recording has no final event (the process died mid-run): say so.
             self.query_one(FinishBadge).clear(f"{run.status}: the recording ends here")
         self._publish()
+
+    async def _conversation(self) -> ConversationRecord | None:
+        """The conversation to replay: the one asked for, else that of the run when it
+        answers a turn of a conversation of several turns; None: replay the run alone."""
+        if self.conversation_id is not None:
+            record = await self.store.get_conversation(self.conversation_id)
+            if record is None:
+                raise StoreError(f"no conversation {self.conversation_id!r}")
+            return record
+        try:
+            record = await self.store.get_conversation(self.run_id)
+        except StoreError:  # an ambiguous prefix: the run's own lookup says so
+            return None
+        found = None if record is None or len(record.turns) < 2 else record.turn_of(self.run_id)
+        # a branch (a failed try, an edited answer) is replayed alone
+        return record if found is not None and not found[1] else None
+
+    async def _play_conversation(self, record: ConversationRecord) -> None:
+        """Every turn of ``record`` on one timeline, each in its own fold."""
+        first = record.turns[0].run
+        self.query_one("#replay-title", Static).update(
+            f"replay conversation {record.id}  ·  {first.session}  ·  {first.model}  ·  "
+            f"{first.api}  ·  {len(record.turns)} turns"
+        )
+        runs = {t.run.run_id: t.run for t in record.turns}
+        acc: RunAccumulator | None = None
+        last_yield = time.monotonic()
+        try:
+            async for item in self.store.replay_conversation(record.id, self.clock):
+                if isinstance(item, TurnStart):
+                    if acc is not None:
+                        self._end_turn(acc)
+                    acc = self._start_turn(item, len(record.turns), runs[item.run_id])
+                elif acc is not None:
+                    self._apply(acc, item)
+                if time.monotonic() - last_yield > YIELD_EVERY_S:
+                    await asyncio.sleep(0)
+                    last_yield = time.monotonic()
+        except Exception as exc:
+            self._show_error(f"replay stopped: {exc}")
+            return
+        self.done = True
+        if acc is not None:
+            self._end_turn(acc)
+            if not acc.done:
+                self.query_one(FinishBadge).clear("the recording ends here")
+        self._publish()
+
+    def _start_turn(self, start: TurnStart, turns: int, run: RunDetail) -> RunAccumulator:
+        """A new turn: its heading, a fresh transcript and fold, its clock at ``offset_s``."""
+        head = " ".join(start.prompt.split())
+        self.query_one("#replay-prompt", Static).update(f"turn {start.turn} of {turns} › {head}")
+        self.query_one(TranscriptView).reset()
+        self.query_one(FinishBadge).clear("replaying")
+        self.query_one(ReconnectStatus).clear()
+        self._offset = start.offset_s
+        self._last_t = 0.0
+        self._total_s = run.ended_s
+        live = TurnView(
+            start.turn, run.run_id, start.prompt, "", status=None, finish_reason=None,
+            error=None, input_tokens=None, output_tokens=None, input_tokens_so_far=None,
+            kept=False, tool_calls=(), answers_tools=False,
+        )  # fmt: skip
+        self.turns.sync(self.played, live)
+        self.turns.set_live(live)
+        self.played.append(live)
+        api: Api = "chat" if run.api == "chat" else "responses"
+        acc = RunAccumulator(
+            run.run_id, run.session, api, run.model, start.prompt, clock=self._run_now
+        )
+        self.accumulator = acc
+        return acc
+
+    def _end_turn(self, acc: RunAccumulator) -> None:
+        """The live turn as it ended (the next turn shows it above itself)."""
+        usage = acc.usage
+        earlier = self.played[-2].input_tokens_so_far if len(self.played) > 1 else 0
+        tokens_in = usage.input_tokens if usage is not None else None
+        so_far = None if earlier is None or tokens_in is None else earlier + tokens_in
+        self.played[-1] = dataclasses.replace(
+            self.played[-1], answer=acc.output_text, status=acc.status,
+            finish_reason=acc.finish_reason, error=acc.error.message if acc.error else None,
+            input_tokens=tokens_in, output_tokens=usage.output_tokens if usage else None,
+            input_tokens_so_far=so_far, kept=acc.status in ("completed", "incomplete"),
+            tool_calls=tuple(acc.tool_calls),
+        )  # fmt: skip
 
     def _apply(self, acc: RunAccumulator, event: RunEvent) -> None:
         """One recorded event into the accumulator and the widgets."""
