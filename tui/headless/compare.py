@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, TextIO, cast
 
 from tui.config import SessionConfig, StoreConfig
 from tui.headless import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, progress_record
-from tui.headless.output import Progress, failure_line, fmt_ms, fmt_rate, fmt_tokens, progress_line
+from tui.headless.output import (
+    Progress,
+    failure_line,
+    fmt_ms,
+    fmt_ms_fine,
+    fmt_rate,
+    output_count,
+    progress_line,
+)
 from tui.session import SessionRuntime
 from tui.session.redact import RedactingWriter, Redactor, install_log_filter
 from tui.session.round_plan import RoundEntry, RoundOrder
@@ -96,11 +104,18 @@ class _Printer:
             return
         if self.quiet:
             return
-        tokens = fmt_tokens(figures.output_tokens, figures.tokens_estimated)
+        count = output_count(
+            {
+                "output_tokens": figures.output_tokens,
+                "tokens_estimated": figures.tokens_estimated,
+                "tokens_source": figures.tokens_source,
+            }
+        )
+        per = "chunks/s" if figures.tokens_source == "chunks" else "tok/s"
         self.progress.message(
-            f"{where}: {figures.status} ({figures.finish_reason}): {tokens} tokens, "
-            f"ttft {fmt_ms(figures.ttft_ms)}, {fmt_rate(figures.tokens_per_s)} tok/s, "
-            f"{fmt_ms(figures.duration_ms)}"
+            f"{where}: {figures.status} ({figures.finish_reason}): {count}, "
+            f"ttft {fmt_ms(figures.ttft_ms)}, {fmt_rate(figures.tokens_per_s)} {per}, "
+            f"tpot {fmt_ms_fine(figures.tpot_ms)}, {fmt_ms(figures.duration_ms)}"
         )
 
     def round_ended(self, round: Round) -> None:

@@ -37,6 +37,7 @@ HEADER = (
     "p95",
     "tok/s (p25–p75)",
     "p95",
+    "tpot ms (p25–p75)",
     "duration ms (p25–p75)",
     "p95",
     "out tok",
@@ -84,6 +85,8 @@ def _tokens(column: ColumnStats) -> str:
     if column.output_tokens is None:
         return MISSING
     text = f"{column.output_tokens:,.0f}"
+    if column.tokens_chunks:  # no usage, no tokenizer: the count is of chunks
+        return f"{text}ch"
     return f"~{text}" if column.tokens_estimated else text
 
 
@@ -103,6 +106,7 @@ def table_cells(report: RoundReport) -> list[list[str]]:
                 _num(c.ttft_ms.p95, 0),
                 _median_spread(c.tokens_per_s, 1),
                 _num(c.tokens_per_s.p95, 1),
+                _median_spread(c.tpot_ms, 1),
                 _median_spread(c.duration_ms, 0),
                 _num(c.duration_ms.p95, 0),
                 _tokens(c),
@@ -187,8 +191,10 @@ def report_json(report: RoundReport) -> dict[str, Any]:
                 "ttft_ms": _spread(c.ttft_ms),
                 "tokens_per_s": _spread(c.tokens_per_s),
                 "duration_ms": _spread(c.duration_ms),
+                "tpot_ms": _spread(c.tpot_ms),
                 "output_tokens": c.output_tokens,
                 "tokens_estimated": c.tokens_estimated,
+                "tokens_chunks": c.tokens_chunks,
                 "cost_per_run_usd": c.cost_per_run_usd,
                 "cost_total_usd": c.cost_total_usd,
                 "priced_runs": c.priced_runs,
@@ -206,7 +212,9 @@ def report_json(report: RoundReport) -> dict[str, Any]:
                         "ttft_ms": run.figures.ttft_ms,
                         "tokens_per_s": run.figures.tokens_per_s,
                         "duration_ms": run.figures.duration_ms,
+                        "tpot_ms": run.figures.tpot_ms,
                         "output_tokens": run.figures.output_tokens,
+                        "tokens_source": run.figures.tokens_source,
                         "input_tokens": run.figures.input_tokens,
                         "cost_usd": run.figures.cost_usd,
                     }

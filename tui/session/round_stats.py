@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from tui.session.prices import PriceSource, run_cost
 from tui.store.stats_records import Outcome, outcome
-from tui.stream.metrics import exact_quantile
+from tui.stream.metrics import exact_quantile, time_per_output_token
 
 if TYPE_CHECKING:
     from tui.store.records import RunSummary
@@ -66,7 +66,11 @@ class RunFigures:
     duration_ms: float | None = None
     output_tokens: int | None = None
     tokens_estimated: bool = False
-    """True when ``output_tokens`` is a chunk count (the server reported no usage)."""
+    """True when ``output_tokens`` is not the server's (no usage): an estimate or chunks."""
+    tokens_source: str = "usage"
+    """``usage``, ``estimated`` (a tokenizer) or ``chunks`` (see ``tui.stream.metrics``)."""
+    tpot_ms: float | None = None
+    """Time per output token (None when the tokens are chunks)."""
     input_tokens: int | None = None
     cached_tokens: int | None = None
     cost_usd: float | None = None
@@ -93,6 +97,8 @@ class RunFigures:
             duration_ms=m.duration_ms,
             output_tokens=m.output_tokens,
             tokens_estimated=m.tokens_estimated,
+            tokens_source=m.tokens_source,
+            tpot_ms=m.tpot_ms,
             input_tokens=m.input_tokens,
             cached_tokens=usage.cached_tokens if usage is not None else None,
             error=acc.error.message if acc.error is not None else None,
@@ -100,7 +106,12 @@ class RunFigures:
 
     @classmethod
     def from_stored(cls, run: RunSummary, price: PriceSource | None) -> RunFigures:
-        """The figures of a stored run (``tui.store`` ``get_run`` / ``list_runs``), priced."""
+        """The figures of a stored run (``tui.store`` ``get_run`` / ``list_runs``), priced;
+        the store keeps no token source: a count equal to the chunks is taken for chunks."""
+        source = "usage"
+        if run.tokens_estimated:
+            source = "chunks" if run.output_tokens == run.chunks else "estimated"
+        tpot = time_per_output_token(run.duration_ms, run.ttft_ms, run.output_tokens, source)
         return cls(
             run.run_id,
             run.status,
@@ -110,6 +121,8 @@ class RunFigures:
             duration_ms=run.duration_ms,
             output_tokens=run.output_tokens,
             tokens_estimated=run.tokens_estimated,
+            tokens_source=source,
+            tpot_ms=tpot,
             input_tokens=run.input_tokens,
             cached_tokens=run.cached_tokens,
             error=run.error.message if run.error is not None else None,
@@ -169,10 +182,14 @@ class ColumnStats:
     ttft_ms: Spread = field(default_factory=Spread)
     tokens_per_s: Spread = field(default_factory=Spread)
     duration_ms: Spread = field(default_factory=Spread)
+    tpot_ms: Spread = field(default_factory=Spread)
+    """Time per output token (the runs whose tokens are counted, not chunks)."""
     output_tokens: float | None = None
     """Median output tokens of the successful runs."""
     tokens_estimated: bool = False
-    """True when some success's output tokens were counted from chunks (no usage)."""
+    """True when some success's output tokens are not the server's (estimated or chunks)."""
+    tokens_chunks: bool = False
+    """True when some success's output tokens are its chunk count (no usage, no tokenizer)."""
     cost_per_run_usd: float | None = None
     """Mean cost of the successful runs whose cost is known; None when none is."""
     cost_total_usd: float | None = None
@@ -212,8 +229,10 @@ def column_stats(
         ttft_ms=Spread.of([r.ttft_ms for r in ok if r.ttft_ms is not None]),
         tokens_per_s=Spread.of([r.tokens_per_s for r in ok if r.tokens_per_s is not None]),
         duration_ms=Spread.of([r.duration_ms for r in ok if r.duration_ms is not None]),
+        tpot_ms=Spread.of([r.tpot_ms for r in ok if r.tpot_ms is not None]),
         output_tokens=Spread.of(tokens).p50,
         tokens_estimated=any(r.tokens_estimated for r in ok),
+        tokens_chunks=any(r.tokens_source == "chunks" for r in ok),
         cost_per_run_usd=fmean(costs) if costs else None,
         cost_total_usd=sum(billed) if billed else None,
         priced_runs=len(costs),
