@@ -207,8 +207,10 @@ def logged_simulator() -> Iterator[LoggedSim]:
 class ThreadProfiles:
     """cProfile for the calling thread and every thread started while active (the engine's
     loop thread, the store's writer): ``Thread.run`` is wrapped, each thread gets its own
-    profiler. :meth:`write` saves one ``.prof`` and a text summary per thread that has ended
-    (a profiler still running in another thread cannot be read safely) plus the caller's."""
+    profiler, timed with the thread's own CPU clock (``time.thread_time``), so that waiting
+    for a CPU, the GIL or the network is not counted as a function's cost on a busy machine.
+    :meth:`write` saves one ``.prof`` and a text summary per thread that has ended (a
+    profiler still running in another thread cannot be read safely) plus the caller's."""
 
     def __init__(self) -> None:
         import cProfile
@@ -217,7 +219,7 @@ class ThreadProfiles:
         self._threading = threading
         self._done: list[tuple[str, cProfile.Profile]] = []
         self._lock = threading.Lock()
-        self._main = cProfile.Profile()
+        self._main = cProfile.Profile(time.thread_time)
         self._original = threading.Thread.run
 
     def start(self) -> None:
@@ -227,7 +229,7 @@ class ThreadProfiles:
         profiles = self
 
         def run(thread: Any) -> None:
-            profiler = cProfile.Profile()
+            profiler = cProfile.Profile(time.thread_time)
             profiler.enable()
             try:
                 profiles._original(thread)
