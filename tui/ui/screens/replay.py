@@ -189,8 +189,8 @@ class ReplayScreen(Screen[None]):
         """The accumulator's clock: the replay position in original run seconds."""
         if self._applying is not None:
             return self._applying
-        if self.done:
-            return self._last_t
+        if self.done or (self.accumulator is not None and self.accumulator.done):
+            return self._last_t  # between two turns too: the turn's time ends with it
         return max(self._last_t, self.clock.position - self._offset)
 
     @work(exclusive=True, group="replay", exit_on_error=False)
@@ -204,7 +204,7 @@ class ReplayScreen(Screen[None]):
         self._last_t = 0.0
         self._offset = 0.0
         self._applying = None
-        self.played = []
+        self.played, self.accumulator = [], None
         self.turns.sync([], None)
         try:
             self.conversation = await self._conversation()
