@@ -232,4 +232,4 @@ async def test_a_scripted_conversation_that_outgrows_the_context_names_the_turn(
         await pilot.pause()
         assert "turn 3" in str(pane.turns.query_one("#live-turn").render())
         # the failed turn is not kept: the line offers turn 3 again
-        assert pane.follow_up.hint.startswith("turn 3: a follow-up")
+        assert pane.follow_up.hint.startswith("turn 3 again, in place of the try that ended")

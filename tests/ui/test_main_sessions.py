@@ -26,6 +26,7 @@ async def test_add_copy_and_remove_a_session_with_the_keys(
         assert main is not None
         await wait_until(pilot, lambda: app.sessions[0].state == "done", what="the first run")
         # without an editor the keys say that this dashboard cannot
+        main.editor = None
         await pilot.press("plus")
         await pilot.pause()
         assert not isinstance(app.screen, AddSessionScreen)

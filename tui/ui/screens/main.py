@@ -176,13 +176,14 @@ class MainScreen(Screen[None]):
         return self.overview.selected_session
 
     def show_session(self, name: str) -> None:
-        """Activate the tab of the session called ``name``."""
+        """Activate the tab of the session called ``name`` and focus its transcript at once
+        (a deferred focus of another tab's widget would switch the tabs back)."""
         for index, live in enumerate(self.sessions):
             if live.name == name:
                 self.tabs.active = session_tab_id(index)
                 pane = self._pane(index)
                 if pane is not None:
-                    pane.transcript.focus()
+                    self.set_focus(pane.transcript)
                 return
 
     # -- tab labels ----
@@ -305,9 +306,9 @@ class MainScreen(Screen[None]):
         self.tabs.active = target
         pane = self.current_pane
         if pane is not None:
-            pane.transcript.focus()
+            self.set_focus(pane.transcript)
         else:
-            self.overview.table.focus()
+            self.set_focus(self.overview.table)
 
     def action_next_tab(self) -> None:
         """Show the next tab."""

@@ -35,6 +35,10 @@ def follow_up_hint(conversation: ConversationView) -> str:
             f"turn {turn}: the prompt is sent as the output of the tool "
             f"call{'s' if len(calls) > 1 else ''} {names} · Enter sends"
         )
+    last = conversation.turns[-1] if conversation.turns else None
+    if last is not None and not last.kept and last.status is not None:
+        ended = last.finish_reason or last.status
+        return f"turn {turn} again, in place of the try that ended {ended} · Enter sends"
     if turn == 1:
         return "turn 1 of a new conversation · Enter sends"
     return f"turn {turn}: a follow-up · Enter sends · Esc leaves the line"
