@@ -204,7 +204,8 @@ def measure(repeat: int = 1) -> PartResult:
             None,
             f"with the store; --no-store {percentile(bare_ttfts, 50):.0f} / "
             f"{percentile(bare_ttfts, 99):.0f} ms; stored first_token_s p50 "
-            f"{percentile(stored_ttft, 50):.0f} ms",
+            f"{percentile(stored_ttft, 50):.0f} ms; retries (attempts beyond the first) "
+            f"{_retries(kept_results)} with the store, {_retries(bare_results)} without",
         ),
         Figure(
             "headless1024",
@@ -223,6 +224,10 @@ def measure(repeat: int = 1) -> PartResult:
         *problems[:6],
     ]
     return result
+
+
+def _retries(results: list[dict[str, Any]]) -> int:
+    return sum(max(0, int(r.get("attempts") or 1) - 1) for r in results)
 
 
 def _span(values: list[float]) -> float:
