@@ -12,7 +12,8 @@ Batches go to the face's loop through a :class:`_Relay`: whatever arrived since 
 last looked is handed over in one call, in order, however busy the face is.
 
 The engine's loop can be saturated too (too many runs for one core): one
-:class:`~tui.session.loop_lag.LagProbe` on it measures its own lateness all along, and
+:class:`~tui.session.loop_lag.LagProbe` on it measures its own lateness while any run is
+streaming (an idle engine never wakes for it), and
 :meth:`Engine.stream` hands each run its lag (``on_lag``) just before the run's last batch,
 so a run whose times may be tokentop's own says so (``client_bound``).
 """
@@ -83,6 +84,7 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._probe: LagProbe | None = None
+        self._streams = 0  # runs being pumped (on the engine's loop): the probe runs meanwhile
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -90,11 +92,10 @@ class Engine:
         if self._loop is None:
             loop = asyncio.new_event_loop()
             ready = threading.Event()
-            probe = self._probe = LagProbe(loop)
+            self._probe = LagProbe(loop)
 
             def serve() -> None:
                 asyncio.set_event_loop(loop)
-                loop.call_soon(probe.start)
                 loop.call_soon(ready.set)
                 loop.run_forever()
 
@@ -155,6 +156,9 @@ class Engine:
         async def pump() -> None:
             probe = self._probe
             mark = probe.mark() if probe is not None else 0
+            self._streams += 1
+            if probe is not None:
+                probe.start()  # a no-op while another run keeps it going
             try:
                 async for batch in run.batches():
                     if (
@@ -166,6 +170,9 @@ class Engine:
                         on_lag(probe.since(mark))
                     relay.push(batch)
             finally:
+                self._streams -= 1
+                if probe is not None and not self._streams:
+                    probe.stop()  # an idle engine does not wake up for the probe
                 try:
                     await run.aclose()  # a no-op after Finished; stops the producer otherwise
                 finally:
