@@ -37,7 +37,7 @@ _ROUND_ONLY_EXCLUDES = ("rounds", "only", "order", "prompt", "no_store", "quiet"
 
 def render(report: RoundReport, fmt: Format) -> str:
     """The report as text (a title, an aligned table, the verdict), Markdown or JSON."""
-    from tui.headless.compare_table import (
+    from tui.session.round_table import (
         RIGHT_ALIGNED,
         markdown_table,
         report_json,

@@ -1,6 +1,7 @@
-"""What ``tokentop compare`` prints of a round (:class:`~tui.session.round_report.RoundReport`):
-the table's cells (the command line aligns them, or makes them a Markdown table), the lines
-that say the verdict (the ranking, ties, columns not ranked), and the one JSON object."""
+"""What every face shows of a round (:class:`~tui.session.round_report.RoundReport`):
+the table's cells (``tokentop compare`` aligns them or makes them a Markdown table, the
+dashboard's round screen lays them out), the lines that say the verdict (the ranking, ties,
+columns not ranked), and the one JSON object. Plain strings: no face's library."""
 
 from __future__ import annotations
 

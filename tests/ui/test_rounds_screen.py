@@ -1,0 +1,108 @@
+"""Compare rounds in the dashboard: the setup asks for the count, order and prompt; the round
+screen shows its progress and then ranks the sessions (a clearly slower one second, its
+ratio said), the round is stored and opens again from the store with the same table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Static
+
+from tests.ui.conftest import app_config, paste, sim_session, wait_until
+from tui.store import Store
+from tui.ui.app import TokentopApp
+from tui.ui.screens.rounds import (
+    RoundRequest,
+    RoundScreen,
+    RoundSetup,
+    open_stored_round,
+    start_round,
+)
+
+FAST = "ttft=0.01,tps=0,tokens=20"
+SLOW = "ttft=0.3,tps=0,tokens=20"
+
+
+def table_rows(screen: RoundScreen) -> list[list[str]]:
+    """The table's rows as text (none before the screen is mounted)."""
+    if not screen.query(DataTable):
+        return []
+    table = screen.query_one(DataTable)
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def test_a_round_in_the_dashboard_ranks_a_slower_session_second_and_is_stored(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None], tmp_path: Path
+) -> None:
+    db = tmp_path / "tokentop.db"
+    config = app_config(
+        sim_session(sim_url, "quick", key=sim_key, timing=FAST),
+        sim_session(sim_url, "slow", key=sim_key, timing=SLOW, api="chat"),
+    )
+    app = TokentopApp(config, db_path=db, theme_dirs=theme_dirs, autostart=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_until(pilot, lambda: app.begun, what="start")
+        screen = app.screen
+        view = start_round(
+            screen, app.runtime, ["quick", "slow"], RoundRequest(3, "interleaved", None)
+        )
+        assert view is not None and view.round is not None
+        await wait_until(
+            pilot,
+            lambda: bool(view.query("#round-progress")),
+            what="the round screen",
+        )
+        progress = view.query_one("#round-progress", Static)
+        await wait_until(pilot, lambda: "runs finished" in str(progress.render()), what="progress")
+        await wait_until(
+            pilot,
+            lambda: view.round is not None and view.round.status == "done",
+            what="the round",
+            within=40,
+        )
+        await wait_until(pilot, lambda: "6/6 runs finished" in str(progress.render()), what="drawn")
+        rows = table_rows(view)
+        assert [row[1] for row in rows] == ["quick", "slow"]
+        assert rows[0][0] == "1" and rows[1][0] == "2" and rows[0][3] == "3/3"
+        verdict = str(view.query_one("#round-verdict", Static).render())
+        assert "fastest: quick" in verdict
+        await pilot.press("b")  # rank by tokens/s: the table is drawn again
+        await pilot.pause()
+        assert view.by == "tps"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen, what="back")
+        round_id = view.round.id
+        assert app.store is not None
+        await app.store.flush()
+        await open_stored_round(screen, app.store, round_id[:10])
+        stored = app.screen
+        assert isinstance(stored, RoundScreen) and stored.round is None
+        await wait_until(pilot, lambda: bool(table_rows(stored)), what="the stored table")
+        assert [row[1] for row in table_rows(stored)] == ["quick", "slow"]
+        assert "done" in str(stored.query_one("#round-title", Static).render())
+    async with await Store.open(db, readonly=True) as reader:
+        record = await reader.get_round(round_id)
+    assert record is not None and record.status == "done" and len(record.runs) == 6
+
+
+async def test_the_setup_asks_again_for_a_bad_count_and_gives_the_request(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    app = TokentopApp(
+        app_config(sim_session(sim_url, "a", key=sim_key)), theme_dirs=theme_dirs, autostart=False
+    )
+    answers: list[RoundRequest | None] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.begun, what="start")
+        setup = RoundSetup(["a"], prompt="Same for all.")
+        app.push_screen(setup, answers.append)
+        await wait_until(pilot, lambda: bool(setup.query("#round-count")), what="the setup")
+        count = setup.query_one("#round-count", Input)
+        count.value = "0"
+        await pilot.press("enter")
+        assert "whole number" in str(setup.query_one("#round-error", Static).render())
+        count.value = ""
+        await paste(pilot, "4")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: answers != [], what="the answer")
+    assert answers == [RoundRequest(4, "interleaved", "Same for all.")]
