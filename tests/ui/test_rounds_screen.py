@@ -106,3 +106,43 @@ async def test_the_setup_asks_again_for_a_bad_count_and_gives_the_request(
         await pilot.press("enter")
         await wait_until(pilot, lambda: answers != [], what="the answer")
     assert answers == [RoundRequest(4, "interleaved", "Same for all.")]
+
+
+async def test_ctrl_r_in_compare_sends_a_round_to_the_checked_sessions(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    from tui.ui.screens.compare import CompareScreen
+
+    config = app_config(
+        sim_session(sim_url, "a", key=sim_key, timing=FAST),
+        sim_session(sim_url, "b", key=sim_key, timing=FAST, api="chat"),
+        sim_session(sim_url, "left out", key=sim_key, timing=FAST),
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs, autostart=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_until(pilot, lambda: app.begun, what="start")
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen), what="compare")
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        await wait_until(pilot, lambda: len(compare.columns) == 3, what="the columns")
+        compare.columns[2].selected = False
+        await pilot.press("ctrl+r")  # also from the prompt box, where compare opens
+        await wait_until(pilot, lambda: isinstance(app.screen, RoundSetup), what="the setup")
+        setup = app.screen
+        await wait_until(pilot, lambda: bool(setup.query("#round-count")), what="its fields")
+        setup.query_one("#round-count", Input).value = "2"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, RoundScreen), what="the round")
+        view = app.screen
+        assert isinstance(view, RoundScreen) and view.round is not None
+        assert view.round.sessions == ("a", "b") and view.round.count == 2
+        await wait_until(
+            pilot,
+            lambda: view.round is not None and view.round.status == "done",
+            what="done",
+            within=40,
+        )
+        await wait_until(pilot, lambda: len(table_rows(view)) == 2, what="the table")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is compare, what="back to compare")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -44,6 +44,9 @@ from tui.ui.widgets.compare_prompt import ComparePrompt
 from tui.ui.widgets.diff_text import DiffBar, DiffScroll, DiffText
 from tui.ui.widgets.recording import RecordingStatus
 from tui.ui.widgets.scroll_link import ScrollLink
+
+if TYPE_CHECKING:
+    from tui.ui.screens.rounds import RoundRequest
 
 __all__ = ["CompareColumn", "CompareScreen", "DiffScroll", "DiffText"]
 
@@ -104,6 +107,13 @@ class CompareScreen(Screen[None]):
             id="compare.previous_column",
             tooltip="Focus the previous column",
             show=False,
+        ),
+        Binding(
+            "ctrl+r",
+            "round",
+            "Round",
+            id="compare.round",
+            tooltip="Send a round of N runs to each checked session and rank them",
         ),
         Binding(
             "n",
@@ -363,6 +373,26 @@ class CompareScreen(Screen[None]):
         value = not all(column.selected for column in columns)
         for column in columns:
             column.selected = value
+
+    def action_round(self) -> None:
+        """Ask for a round (runs per session, order, prompt) over the checked sessions, then
+        run it on its own screen (:mod:`tui.ui.screens.rounds`)."""
+        from tui.ui.screens.rounds import RoundSetup, start_round
+
+        names = [column.session_name for column in self.columns if column.selected]
+        if not names:
+            self.notify("No session is checked: check one in a column header.", severity="warning")
+            return
+        runtime = getattr(self.app, "runtime", None)
+        if runtime is None:
+            self.notify("Rounds need the dashboard's sessions.", severity="error")
+            return
+
+        def chosen(request: RoundRequest | None) -> None:
+            if request is not None:
+                start_round(self, runtime, names, request)
+
+        self.app.push_screen(RoundSetup(names, self.prompt_box.value or None), chosen)
 
     def action_cancel_runs(self) -> None:
         """Cancel the running runs of the checked sessions."""

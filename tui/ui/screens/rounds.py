@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -243,7 +243,7 @@ def _cell(value: str, right: bool) -> str | object:
 
 
 def start_round(
-    screen: Screen[object],
+    screen: Screen[Any],
     runtime: SessionRuntime,
     sessions: Sequence[str],
     request: RoundRequest,
@@ -264,7 +264,7 @@ def start_round(
     return view
 
 
-async def open_stored_round(screen: Screen[object], store: Store, round_id: str) -> None:
+async def open_stored_round(screen: Screen[Any], store: Store, round_id: str) -> None:
     """Show a round kept in the store (a missing or unreadable one is said)."""
     try:
         record = await store.get_round(round_id)
