@@ -24,7 +24,15 @@ from tui.store.replay import ReplayClock
 from tui.store.retention import file_bytes
 from tui.store.schema import SCHEMA_VERSION
 from tui.stream.accumulate import fold_events
-from tui.stream.events import Api, RawEvent, ReasoningDelta, RunEvent, TextDelta
+from tui.stream.events import (
+    Api,
+    Finished,
+    RawEvent,
+    ReasoningDelta,
+    RunError,
+    RunEvent,
+    TextDelta,
+)
 from tui.stream.runner import StreamRun
 
 DATA = Path(__file__).with_name("data")
@@ -379,3 +387,35 @@ async def test_three_repeating_sessions_grow_the_database_within_the_bar(
     per_run = (after - before) / (3 * runs_each)
     print(f"\ngrowth per 400-token run with the defaults: {per_run / 1000:.1f} KB")
     assert per_run <= GROWTH_BAR
+
+
+async def test_all_runs_together_hold_a_bounded_number_of_raw_events(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many runs at once (1,024 x 1,000 tokens would hold a million raw events): past the
+    writer's total, runs that hold enough put theirs in their files; nothing is lost."""
+    monkeypatch.setattr(queue_module, "RAW_HOLD_TOTAL", 64)
+    monkeypatch.setattr(queue_module, "RAW_SPILL_MIN", 8)
+    async with await Store.open(db_path) as store:
+        runs = [await store.start_run(make_session(), prompt=f"p{i}") for i in range(20)]
+        sent: dict[str, list[RunEvent]] = {run_id: [] for run_id in runs}
+        for i in range(30):  # the runs take turns, as concurrent streams do
+            for run_id in runs:
+                events: list[RunEvent] = [
+                    RawEvent(i / 100, 1, "delta", f'{{"n":{i}}}'),
+                    TextDelta(i / 100, "w "),
+                ]
+                store.add_events(run_id, events)
+                sent[run_id] += events
+                assert store.queue.held_total <= 64 + 20 * 8
+        assert sum(store._active[r].raw is not None for r in runs) > 10
+        for k, run_id in enumerate(runs):
+            failed = Finished(1.0, "failed", "error", None, RunError("server", "boom"))
+            end = failed if k % 2 else completed_events("x")[-1]
+            store.add_event(run_id, end)
+            sent[run_id].append(end)
+        await store.flush()
+        assert store.queue.held_total == 0
+        for k, run_id in enumerate(runs):
+            stored = await store.run_events(run_id)
+            assert stored == (sent[run_id] if k % 2 else without_raw(sent[run_id]))

@@ -23,6 +23,7 @@ import contextlib
 import math
 import sqlite3
 import time
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ __all__ = [
     "NewRun",
     "commit_flush",
     "iso_time",
+    "raw_forms",
     "rollback",
     "secret_forms",
 ]
@@ -83,6 +85,12 @@ def secret_forms(secret: str) -> tuple[bytes, ...]:
     once = encode_rows(secret)[1:-1]
     twice = encode_rows(once.decode())[1:-1]
     return tuple(dict.fromkeys((twice, once, raw)))  # longest first, no duplicates
+
+
+def raw_forms(secret: str) -> tuple[str, ...]:
+    """How ``secret`` can appear in a raw event's strings: as is, and JSON-escaped (the data
+    is JSON text itself)."""
+    return tuple(dict.fromkeys((encode_rows(secret)[1:-1].decode(), secret)))
 
 
 class _EventRows:
@@ -171,10 +179,10 @@ class ActiveRun:
     """The attempt records as of the last checkpoint (to write only those that changed)."""
     segment: DeltaSegment | None = None
     """The deltas gathered for the next flush (None: the next delta starts a new one)."""
-    held_keys: list[int] = field(default_factory=list)
+    held_seqs: array[int] = field(default_factory=lambda: array("I"))
     held: list[RawEvent] = field(default_factory=list)
     """Raw events held back until the run's outcome is known (``keep_raw_events =
-    "failed"``), with their queue keys; bounded, see ``tui.store.writer.RAW_HOLD_EVENTS``."""
+    "failed"``), with their sequence numbers; bounded, see ``tui.store.queue.RAW_HOLD_TOTAL``."""
     held_bytes: int = 0
     """The size of the held raw events' data."""
     raw: RawSpill | None = None

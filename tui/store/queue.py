@@ -25,6 +25,7 @@ less time in write transactions per 400-token run.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,17 +36,31 @@ from tui.config import KeepRawEvents
 from tui.stream.events import Finished, RawEvent, ReasoningDelta, RunEvent, TextDelta
 
 from .compact import SEGMENT_LIMIT, DeltaSegment
-from .flush import SEQ_BITS, SEQ_MASK, ActiveRun, secret_forms
+from .flush import SEQ_BITS, ActiveRun, raw_forms
 from .raw_spill import RawSpill
 from .rows import storable
 
-__all__ = ["RAW_HOLD_BYTES", "RAW_HOLD_EVENTS", "Queued", "WriteQueue"]
+__all__ = [
+    "RAW_HOLD_BYTES",
+    "RAW_HOLD_EVENTS",
+    "RAW_HOLD_TOTAL",
+    "RAW_SPILL_MIN",
+    "Queued",
+    "WriteQueue",
+]
 
 RAW_HOLD_EVENTS = 4096
 RAW_HOLD_BYTES = 1 << 20
 """With ``keep_raw_events = "failed"``, a running run holds at most this many raw events, and
-this many bytes of their data, in memory; past either the held ones are written (and deleted
-again if the run completes). A 400-token answer is about 410 raw events and 150 KB."""
+this many bytes of their data, in memory; past either the held ones go to its temporary
+file. A 400-token answer is about 410 raw events and 150 KB."""
+
+RAW_HOLD_TOTAL = 262_144
+RAW_SPILL_MIN = 256
+"""All runs together hold at most about this many raw events in memory (each costs the
+writer about 80 bytes besides its data, which the session's raw view shares): past it, a
+run that holds :data:`RAW_SPILL_MIN` or more puts them in its file (1,024 runs of 1,000
+tokens would otherwise hold a million)."""
 
 
 @dataclass(slots=True)
@@ -87,6 +102,8 @@ class WriteQueue(Queued):
         self.compact_deltas = True
         """Deltas go to compact ``deltas`` rows; False writes each as an ``events`` row, as
         schema 3 did (``bench/retention.py``'s same-run reference; both read back alike)."""
+        self.held_total = 0
+        """Raw events all runs hold in memory (see :data:`RAW_HOLD_TOTAL`)."""
         self.raw_events_discarded = 0
         """Raw events not kept, as ``keep_raw_events`` asks (not a loss)."""
         self.fold_errors = 0
@@ -126,11 +143,17 @@ class WriteQueue(Queued):
                 if keep_raw == "none":
                     self.raw_events_discarded += 1
                     continue  # no sequence number: the deltas around it stay consecutive
-                run.held_keys.append(key | seq)
+                run.held_seqs.append(seq)
                 run.held.append(event)  # type: ignore[arg-type]
                 data = event.data  # type: ignore[union-attr]
                 run.held_bytes += len(data) if type(data) is str else RAW_HOLD_BYTES
-                if len(run.held) >= RAW_HOLD_EVENTS or run.held_bytes >= RAW_HOLD_BYTES:
+                self.held_total += 1
+                held = len(run.held)
+                if (
+                    held >= RAW_HOLD_EVENTS
+                    or run.held_bytes >= RAW_HOLD_BYTES
+                    or (self.held_total >= RAW_HOLD_TOTAL and held >= RAW_SPILL_MIN)
+                ):
                     self.overflow(run)
             else:
                 keys(key | seq)
@@ -172,10 +195,9 @@ class WriteQueue(Queued):
         (queued instead, to be deleted again if it completes, when no file can take them)."""
         if run.raw is None:
             run.raw = RawSpill.open(self.spill_dir)
-        secrets = secret_forms(run.secret) if run.secret else ()
-        seqs = [key & SEQ_MASK for key in run.held_keys]
-        if run.raw is not None and run.raw.write(seqs, run.held, secrets):
-            run.held_keys, run.held, run.held_bytes = [], [], 0
+        secrets = raw_forms(run.secret) if run.secret else ()
+        if run.raw is not None and run.raw.write(run.held_seqs, run.held, secrets):
+            self._let_go(run)
         else:
             self.spill(run)
             run.spilled = True
@@ -184,15 +206,21 @@ class WriteQueue(Queued):
         """Queue the raw events ``run`` holds back (with their sequence numbers): its outcome
         says they are kept (those in its file are written by its last flush)."""
         if run.held:
-            self.keys += run.held_keys
+            key = run.key
+            self.keys += [key | seq for seq in run.held_seqs]
             self.events += run.held
-            run.held_keys, run.held, run.held_bytes = [], [], 0
+            self._let_go(run)
 
-    @staticmethod
-    def drop_held(run: ActiveRun) -> int:
-        """Forget the raw events ``run`` holds back, in memory and in its file; how many."""
+    def _let_go(self, run: ActiveRun) -> int:
+        """``run`` holds no raw events in memory any more; how many it held."""
         count = len(run.held)
-        run.held_keys, run.held, run.held_bytes = [], [], 0
+        self.held_total -= count
+        run.held_seqs, run.held, run.held_bytes = array("I"), [], 0
+        return count
+
+    def drop_held(self, run: ActiveRun) -> int:
+        """Forget the raw events ``run`` holds back, in memory and in its file; how many."""
+        count = self._let_go(run)
         if run.raw is not None:
             count += run.raw.events
             run.raw.close()
