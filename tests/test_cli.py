@@ -244,18 +244,6 @@ def test_history_export_and_replay_of_a_conversation(
         call = calls.pop()
         assert (call["replay_conversation_id"], call["replay_run_id"]) == (cid, shown)
 
-    # a dashboard that replays single runs replays the run named, and says so
-    def runs_only(
-        config: object, *, db_path: Path, theme: str, replay_run_id: str, replay_speed: float
-    ) -> None:
-        calls.append({"replay_run_id": replay_run_id})
-
-    monkeypatch.setattr(tui.ui.app, "run_dashboard", runs_only)
-    result = runner.invoke(main, ["replay", runs[1], "--db", str(db)])
-    assert result.exit_code == 0, result.output
-    assert calls.pop() == {"replay_run_id": runs[1]}
-    assert f"one turn of conversation {cid}" in result.output
-
 
 def test_replay_speed_and_instant_reach_the_app(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
