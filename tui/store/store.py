@@ -7,12 +7,12 @@ rounds are :mod:`tui.store.rounds`'.
 
 Locking: any number of tokentop processes (the dashboard, ``tokentop run`` in another
 terminal, several stores in one process) write one database at once. SQLite in WAL mode
-serialises their write transactions, which are all short (one per flush, one per
-``start_run``); a writer waits up to ``busy_timeout`` (5 s) for its turn, and readers never
-wait. Only a transaction held longer than that (another program's ``BEGIN EXCLUSIVE``, a
-sqlite3 shell left in a transaction) makes opening fail with a :class:`StoreError` naming
-the cause; a flush or a ``start_run`` that finds the database busy keeps what it had and
-tries again with backoff (:mod:`tui.store.writer`), so recording goes on.
+serialises their write transactions, which are all short (one per flush: ``start_run``
+only queues the run's row for the next one); a writer waits up to ``busy_timeout`` (5 s) for
+its turn, and readers never wait. Only a transaction held longer than that (another
+program's ``BEGIN EXCLUSIVE``, a sqlite3 shell left in a transaction) makes opening fail with
+a :class:`StoreError` naming the cause; a flush that finds the database busy keeps what it
+had and tries again with backoff (:mod:`tui.store.writer`), so recording goes on.
 
 Each writing store holds an exclusive ``flock`` on its own lock file
 ``<db>.writers/<token>.lock`` while it is open and records its token as the ``owner`` of

@@ -4,11 +4,11 @@
 await); the store's own accumulator of a run applies them, unless the caller shares its own.
 A background task flushes the list every :data:`FLUSH_PERIOD_S`, within the
 :data:`FLUSH_INTERVAL_S` crash bound, and at once after every
-:class:`~tui.stream.events.Finished`: one transaction per flush with the events (one
-``INSERT ... FROM json_each(?)`` per :data:`EVENTS_PER_INSERT` events, encoded in SQLite's
-worker thread), so a ``kill -9`` loses at most one flush interval of events. Every
-:data:`CHECKPOINT_S`, and at the run's end, the transaction also rewrites the run's row (its
-partial text and metrics) and its changed attempts.
+:class:`~tui.stream.events.Finished`: one transaction per flush with the rows of the runs
+started since (``start_run`` only queues them) and the events (one ``INSERT ... FROM
+json_each(?)`` per :data:`EVENTS_PER_INSERT`, encoded in SQLite's worker thread), so a
+``kill -9`` loses at most one flush interval. Every :data:`CHECKPOINT_S` (on a phase of its
+own per run), and at its end, a run's row (text so far, metrics) and attempts are rewritten.
 
 A failed flush (disk full, file made read-only) is rolled back, nothing already committed
 is touched, recording stops, and the error is surfaced in ``errors`` / ``last_error`` /
