@@ -46,7 +46,7 @@ async def test_columns_opened_on_finished_runs_show_them_from_the_first_frame(
             run = column.live.current
             assert run is not None and run.done and column.run is run
             answer = run.accumulator.output_text
-            preview = column.query_one(TranscriptView).query_one("#placeholder", Static)
+            preview = column.query_one(".preview", Static)
             assert preview.display and str(preview.render()) == answer != ""
             assert column.query_one(FinishBadge).reason == "stop"
             assert not column.query_one(".run-note", Static).display
@@ -59,7 +59,7 @@ async def test_columns_opened_on_finished_runs_show_them_from_the_first_frame(
         def rendered() -> bool:
             return all(
                 column.query_one(TranscriptView).rendered_text == column.output_text
-                and not column.query_one(TranscriptView).query_one("#placeholder").display
+                and not column.query_one(".preview").display
                 for column in screen.columns[:2]
             )
 
@@ -74,8 +74,7 @@ async def test_columns_opened_on_finished_runs_show_them_from_the_first_frame(
         )
         first = screen.columns[0]
         await wait_until(pilot, lambda: first.run is left.current, what="the column follows")
-        preview = first.query_one(TranscriptView).query_one("#placeholder", Static)
-        assert str(preview.render()) == ""
+        assert not first.query_one(".preview").display
 
 
 class ThemedCompare(App[None]):

@@ -2,11 +2,11 @@
 one side of a word diff), following its :class:`~tui.session.SessionController`.
 
 A column opened on a session that has a run shows that run from the screen's first frame:
-its outcome and metrics at once, and its answer as plain text (the transcript's placeholder,
-cheap at any length) until the transcript has rendered it as Markdown, which takes a moment
-(seconds for long answers on a busy loop). Rendering Markdown before the screen's first
-layout is no shortcut: it costs several times more. A note above the transcript says what
-the column waits for (no run yet, or the first token).
+its outcome and metrics at once, and its answer as plain text (cheap at any length) laid
+over the transcript until the transcript has rendered it as Markdown, which takes a moment
+(seconds for long answers on a busy loop); the transcript renders in its own place and size
+meanwhile (Markdown laid out before the screen's first layout costs several times more). A
+note above the transcript says what the column waits for (no run yet, or the first token).
 
 Whether the next prompt goes to the column is said in words under its header ("✓ in next
 prompt" on the accent band, "○ not in next prompt" muted) and an unchecked column is
@@ -19,8 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.markup import escape
+from textual.containers import Container, Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Checkbox, Static
 
@@ -71,7 +70,7 @@ class CompareColumn(Vertical):
     }
     CompareColumn.-unchecked > MetricsBar,
     CompareColumn.-unchecked > .run-note,
-    CompareColumn.-unchecked > TranscriptView { opacity: 60%; }
+    CompareColumn.-unchecked > .answer-area { opacity: 60%; }
     CompareColumn > .column-head > Checkbox {
         border: none; padding: 0; height: 1; width: 1fr; background: transparent;
     }
@@ -80,7 +79,15 @@ class CompareColumn(Vertical):
     CompareColumn > .run-note { height: 1; padding: 0 1; color: $text-muted; }
     CompareColumn > DiffScroll { display: none; height: 1fr; }
     CompareColumn.-diff-side > DiffScroll { display: block; }
-    CompareColumn.-diff-side > TranscriptView { display: none; }
+    CompareColumn.-diff-side > .answer-area, CompareColumn.-diff-side TranscriptView {
+        display: none;
+    }
+    CompareColumn > .answer-area { height: 1fr; layers: transcript preview; }
+    CompareColumn .preview {
+        layer: preview; position: absolute; width: 100%; height: 100%;
+        padding: 0 1; overflow: hidden; background: $background; display: none;
+    }
+    CompareColumn.-previewing .preview { display: block; }
     """
 
     @dataclass
@@ -119,9 +126,13 @@ class CompareColumn(Vertical):
         yield ReconnectStatus(idle_timeout_s=session.reconnect.idle_timeout_s)
         yield Static(NO_RUN, classes="run-note", markup=False)
         # a run so far, as plain text, until the transcript has rendered it
+        # the run so far as plain text, laid over the transcript until it has rendered it
         preview = _preview_text(self.live.current)
         self._previewing = bool(preview)
-        yield TranscriptView(placeholder=escape(preview))
+        self.set_class(self._previewing, "-previewing")
+        with Container(classes="answer-area"):
+            yield TranscriptView(placeholder="")
+            yield Static(preview, classes="preview", markup=False)
         with DiffScroll():
             yield DiffText()
 
@@ -183,12 +194,11 @@ class CompareColumn(Vertical):
         self.post_message(self.RunStarted(self))
 
     def _end_preview(self) -> None:
-        """The preview stood for the run shown when the column opened, not for a new one:
-        the transcript's placeholder (shown until a run's first output) goes blank."""
+        """The transcript shows the run now (or a new run began): the preview goes."""
         if self._previewing:
             self._previewing = False
-            placeholder = self.query_one(TranscriptView).query_one("#placeholder", Static)
-            placeholder.update("")
+            self.remove_class("-previewing")
+            self.query_one(".preview", Static).update("")
 
     def run_events(
         self, live: SessionController, run: SessionRun, events: Sequence[RunEvent]
@@ -255,11 +265,16 @@ class CompareColumn(Vertical):
         self.live.start(prompt)
 
     def publish_metrics(self) -> None:
-        """Hand the metrics bar a fresh snapshot (a few times a second), and update the
-        note (the first token has been rendered, or the run ended)."""
+        """Hand the metrics bar a fresh snapshot (a few times a second), update the note
+        (the first token has been rendered, or the run ended), and let the transcript show
+        once it has rendered what the preview shows."""
         if self.run is not None and self.run is self.live.current:
             self.query_one(MetricsBar).snapshot = self.live.snapshot()
             self._show_note()
+        if self._previewing:
+            view = self.query_one(TranscriptView)
+            if not view.has_pending and view.rendered_text == view.text:
+                self.call_after_refresh(self._end_preview)  # once its blocks are laid out
 
     def show_diff(self, pieces: list[tuple[str, SideKind]] | None) -> None:
         """Show a side of a diff instead of the transcript (None: back to the transcript)."""
