@@ -18,9 +18,10 @@ own process and loop, with the probes of :mod:`bench.dashboard`:
   flushed after the run, its Markdown or plain view and its accumulator hold exactly the text
   the session received. Bar: 0.
 
-``--quick``: 8 sessions x 3 s. ``TOKENTOP_BENCH_PROFILE=DIR`` profiles every thread of the app
-(UI loop, engine, store writer; from the app's start to its end, so the figures of that run
-are not the measurement) into ``DIR/live64.<thread>.prof`` and ``.txt``.
+``--quick``: 8 sessions x 3 s. ``TOKENTOP_BENCH_PROFILE=DIR`` profiles the app's threads by
+their CPU time (the UI loop over the stream; the engine and the store writer over the app's
+life) into ``DIR/live64.<thread>.prof`` and ``.txt``: the figures of that run are not the
+measurement (cProfile slows it down).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ async def _measure_async(base_url: str, workdir: Path) -> PartResult:
     profiles = ThreadProfiles() if profile_dir else None
     if profiles is not None:
         profiles.start()
+        profiles.pause()  # the UI thread is profiled over the stream only
     app = TokentopApp(config, db_path=workdir / "bench.sqlite", autostart=False, freeze_gc=True)
     ticker = LoopLagTicker()
     problems: list[str] = []
@@ -99,6 +101,8 @@ async def _measure_async(base_url: str, workdir: Path) -> PartResult:
         ticker.start()
         await asyncio.sleep(0.3)
         ticker.record(True)
+        if profiles is not None:
+            profiles.resume()
         cpu0, wall0, wait0 = cpu_seconds(), time.perf_counter(), runqueue_wait_seconds()
         sim0 = simulator_cpu_seconds()
         for live in app.sessions:
@@ -124,6 +128,8 @@ async def _measure_async(base_url: str, workdir: Path) -> PartResult:
         waited = runqueue_wait_seconds() - wait0
         sim1 = simulator_cpu_seconds()
         sim_cpu = sim1 - sim0 if sim0 is not None and sim1 is not None else float("nan")
+        if profiles is not None:
+            profiles.pause()
         ticker.record(False)
         await wait_until(lambda: not view.has_pending, 10.0, 0.02)
         await pilot.pause()

@@ -241,6 +241,14 @@ class ThreadProfiles:
         self._threading.Thread.run = run  # type: ignore[method-assign,assignment]
         self._main.enable()
 
+    def pause(self) -> None:
+        """Stop profiling the calling thread (the others go on): to profile a window only."""
+        self._main.disable()
+
+    def resume(self) -> None:
+        """Profile the calling thread again (what it records adds up)."""
+        self._main.enable()
+
     def write(self, out: Path, name: str) -> list[Path]:
         """Stop, and write ``<out>/<name>.<thread>.prof`` and ``.txt`` per thread."""
         import io
