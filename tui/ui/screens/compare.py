@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -44,9 +44,6 @@ from tui.ui.widgets.compare_prompt import ComparePrompt
 from tui.ui.widgets.diff_text import DiffBar, DiffScroll, DiffText
 from tui.ui.widgets.recording import RecordingStatus
 from tui.ui.widgets.scroll_link import ScrollLink
-
-if TYPE_CHECKING:
-    from tui.ui.screens.rounds import RoundRequest
 
 __all__ = ["CompareColumn", "CompareScreen", "DiffScroll", "DiffText"]
 
@@ -247,16 +244,33 @@ class CompareScreen(Screen[None]):
         self.set_focus(scroller if scroller is not None and scroller.focusable else None)
 
     def broadcast(self, prompt: str) -> list[str]:
-        """Start a run with ``prompt`` in every checked session; returns their names."""
+        """Send ``prompt`` to every checked session: a follow-up turn of its conversation when
+        it has one (each column continues its own), else a first turn; returns the names of
+        the sessions it went to (a session that cannot take it now says why)."""
+        from tui.session.conversation_view import TurnRefused
+
         targets = [column for column in self.columns if column.selected]
         if not targets:
             self.notify("No session is checked: check one in a column header.", severity="warning")
             return []
         self.diff_mode = False
+        names: list[str] = []
+        refused: list[str] = []
         for column in targets:
-            column.start(prompt)
-        names = [column.session_name for column in targets]
-        self.notify(f"sent to {', '.join(names)}", timeout=2)
+            live = column.live
+            if not live.conversation.turns:
+                column.start(prompt)
+            else:
+                try:
+                    live.send(prompt)
+                except TurnRefused as exc:
+                    refused.append(str(exc))
+                    continue
+            names.append(column.session_name)
+        if names:
+            self.notify(f"sent to {', '.join(names)}", timeout=2)
+        if refused:
+            self.notify("\n".join(refused), title="Not sent", severity="warning", markup=False)
         return names
 
     # -- diff -----------------------------------------------------------------------------
@@ -377,22 +391,10 @@ class CompareScreen(Screen[None]):
     def action_round(self) -> None:
         """Ask for a round (runs per session, order, prompt) over the checked sessions, then
         run it on its own screen (:mod:`tui.ui.screens.rounds`)."""
-        from tui.ui.screens.rounds import RoundSetup, start_round
+        from tui.ui.screens.rounds import ask_for_round
 
         names = [column.session_name for column in self.columns if column.selected]
-        if not names:
-            self.notify("No session is checked: check one in a column header.", severity="warning")
-            return
-        runtime = getattr(self.app, "runtime", None)
-        if runtime is None:
-            self.notify("Rounds need the dashboard's sessions.", severity="error")
-            return
-
-        def chosen(request: RoundRequest | None) -> None:
-            if request is not None:
-                start_round(self, runtime, names, request)
-
-        self.app.push_screen(RoundSetup(names, self.prompt_box.value or None), chosen)
+        ask_for_round(self, names, self.prompt_box.value or None)
 
     def action_cancel_runs(self) -> None:
         """Cancel the running runs of the checked sessions."""

@@ -33,7 +33,14 @@ if TYPE_CHECKING:
     from tui.store import Store
     from tui.store.records import RoundRecord, RunDetail
 
-__all__ = ["RoundRequest", "RoundScreen", "RoundSetup", "open_stored_round"]
+__all__ = [
+    "RoundRequest",
+    "RoundScreen",
+    "RoundSetup",
+    "ask_for_round",
+    "open_stored_round",
+    "start_round",
+]
 
 DEFAULT_COUNT = 5
 """Runs per session a new round offers."""
@@ -262,6 +269,24 @@ def start_round(
     view = RoundScreen(round)
     screen.app.push_screen(view)
     return view
+
+
+def ask_for_round(screen: Screen[Any], sessions: Sequence[str], prompt: str | None) -> None:
+    """Ask for a round over ``sessions`` (:class:`RoundSetup`, ``prompt`` offered), then
+    start it (:func:`start_round`) on the app's runtime."""
+    if not sessions:
+        screen.notify("No session is checked: check one in a column header.", severity="warning")
+        return
+    runtime: SessionRuntime | None = getattr(screen.app, "runtime", None)
+    if runtime is None:
+        screen.notify("Rounds need the dashboard's sessions.", severity="error")
+        return
+
+    def chosen(request: RoundRequest | None) -> None:
+        if request is not None and runtime is not None:
+            start_round(screen, runtime, sessions, request)
+
+    screen.app.push_screen(RoundSetup(sessions, prompt), chosen)
 
 
 async def open_stored_round(screen: Screen[Any], store: Store, round_id: str) -> None:
