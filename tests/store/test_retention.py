@@ -416,6 +416,7 @@ async def test_all_runs_together_hold_a_bounded_number_of_raw_events(
             sent[run_id].append(end)
         await store.flush()
         assert store.queue.held_total == 0
+        assert store.queue.spill_file._end == 0  # one file for all runs, emptied after them
         for k, run_id in enumerate(runs):
             stored = await store.run_events(run_id)
             assert stored == (sent[run_id] if k % 2 else without_raw(sent[run_id]))

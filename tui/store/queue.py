@@ -37,7 +37,7 @@ from tui.stream.events import Finished, RawEvent, ReasoningDelta, RunEvent, Text
 
 from .compact import SEGMENT_LIMIT, DeltaSegment
 from .flush import SEQ_BITS, ActiveRun, raw_forms
-from .raw_spill import RawSpill
+from .raw_spill import RawSpill, SpillFile
 from .rows import storable
 
 __all__ = [
@@ -96,7 +96,7 @@ class WriteQueue(Queued):
     def __init__(self, keep_raw_events: KeepRawEvents, spill_dir: Path | None = None) -> None:
         super().__init__()
         self.keep_raw_events: KeepRawEvents = keep_raw_events
-        self.spill_dir = spill_dir or Path(".")
+        self.spill_file = SpillFile(spill_dir or Path("."))
         """Where runs put the raw events past their hold (beside the database)."""
         """Which runs keep their raw SSE events (``[store] keep_raw_events``)."""
         self.compact_deltas = True
@@ -194,9 +194,9 @@ class WriteQueue(Queued):
         """``run`` holds as many raw events as it may: into its temporary file with them
         (queued instead, to be deleted again if it completes, when no file can take them)."""
         if run.raw is None:
-            run.raw = RawSpill.open(self.spill_dir)
+            run.raw = RawSpill(self.spill_file)
         secrets = raw_forms(run.secret) if run.secret else ()
-        if run.raw is not None and run.raw.write(run.held_seqs, run.held, secrets):
+        if run.raw.write(run.held_seqs, run.held, secrets):
             self._let_go(run)
         else:
             self.spill(run)

@@ -318,6 +318,7 @@ class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
                 await self._conn.execute("PRAGMA optimize")
             await self._close_rounds()
         self._closed = True
+        self.queue.spill_file.close()
         with contextlib.suppress(Exception):
             await self._conn.close()
         if self._lock is not None:
