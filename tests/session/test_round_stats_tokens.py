@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tui.session.round_table import HEADER, RIGHT_ALIGNED, table_cells
 from tui.session.round_report import RoundReport
 from tui.session.round_stats import RunFigures, column_stats, rank
+from tui.session.round_table import HEADER, RIGHT_ALIGNED, table_cells
 from tui.stream.accumulate import fold_events
 from tui.stream.events import Connecting, Finished, RunEvent, TextDelta, Usage
 
