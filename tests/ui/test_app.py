@@ -304,7 +304,7 @@ def test_every_binding_has_a_remappable_id() -> None:
     from tui.ui.screens.prompt import PromptEditor
     from tui.ui.screens.quit import QuitConfirm
     from tui.ui.screens.replay import ReplayScreen
-    from tui.ui.screens.rounds import RoundScreen, RoundSetup
+    from tui.ui.screens.rounds import RoundList, RoundScreen, RoundSetup
     from tui.ui.widgets.follow_up import FollowUpLine
     from tui.ui.widgets.overview import OverviewTable
     from tui.ui.widgets.raw_log import RawEventLog
@@ -328,6 +328,7 @@ def test_every_binding_has_a_remappable_id() -> None:
         RemoveSessionConfirm,
         RoundSetup,
         RoundScreen,
+        RoundList,
     )
     ids: list[str] = []
     for cls in classes:

@@ -11,7 +11,9 @@ from textual.widgets import DataTable, Input, Static
 from tests.ui.conftest import app_config, paste, sim_session, wait_until
 from tui.store import Store
 from tui.ui.app import TokentopApp
+from tui.ui.screens.history import HistoryScreen
 from tui.ui.screens.rounds import (
+    RoundList,
     RoundRequest,
     RoundScreen,
     RoundSetup,
@@ -74,6 +76,25 @@ async def test_a_round_in_the_dashboard_ranks_a_slower_session_second_and_is_sto
         round_id = view.round.id
         assert app.store is not None
         await app.store.flush()
+        # from History: ctrl+o lists the stored rounds, Enter opens one's table
+        await pilot.press("h")
+        await wait_until(pilot, lambda: isinstance(app.screen, HistoryScreen), what="history")
+        history = app.screen
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, RoundList), what="the rounds")
+        listing = app.screen
+        await wait_until(
+            pilot, lambda: listing.query_one(DataTable).row_count == 1, what="the stored round"
+        )
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, RoundScreen), what="its table")
+        from_history = app.screen
+        assert isinstance(from_history, RoundScreen) and from_history.stored is not None
+        await wait_until(pilot, lambda: bool(table_rows(from_history)), what="the table rows")
+        assert [row[1] for row in table_rows(from_history)] == ["quick", "slow"]
+        for _ in range(2):
+            await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is history, what="back to history")
         await open_stored_round(screen, app.store, round_id[:10])
         stored = app.screen
         assert isinstance(stored, RoundScreen) and stored.round is None

@@ -33,7 +33,7 @@ from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from tui.session import SessionController
 from tui.ui.commands import ScreenBindingCommands
@@ -42,6 +42,7 @@ from tui.ui.key_routing import take_typed_key
 from tui.ui.widgets.compare_column import CompareColumn
 from tui.ui.widgets.compare_prompt import ComparePrompt
 from tui.ui.widgets.diff_text import DiffBar, DiffScroll, DiffText
+from tui.ui.widgets.footer import KeysFooter
 from tui.ui.widgets.recording import RecordingStatus
 from tui.ui.widgets.scroll_link import ScrollLink
 
@@ -173,7 +174,7 @@ class CompareScreen(Screen[None]):
             for index, live in enumerate(self.sessions):
                 yield CompareColumn(live, index)
         yield ComparePrompt(names, value=self._draft, id="compare-prompt")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         columns = self.query_one("#compare-columns")

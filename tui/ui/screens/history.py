@@ -24,11 +24,12 @@ from textual.command import Provider
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from tui.ui.commands import ScreenBindingCommands
 from tui.ui.key_routing import take_typed_key
 from tui.ui.screens.replay import ReplayScreen
+from tui.ui.widgets.footer import KeysFooter
 from tui.ui.widgets.recording import RecordingStatus
 from tui.ui.widgets.run_table import RunTable
 from tui.vocab import FINISH_REASONS
@@ -81,6 +82,13 @@ class HistoryScreen(Screen[None]):
             tooltip="Show the selected run at once",
         ),
         Binding("ctrl+r", "reload", "Reload", id="history.reload", tooltip="Read the store again"),
+        Binding(
+            "ctrl+o",
+            "rounds",
+            "Rounds",
+            id="history.rounds",
+            tooltip="The stored compare rounds: Enter opens one's table",
+        ),
         Binding(
             "ctrl+l",
             "clear_filters",
@@ -155,7 +163,7 @@ class HistoryScreen(Screen[None]):
         yield Static("", id="history-error", markup=False)
         yield RunTable(id="history-table")
         yield Static("", id="history-empty")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         """Load the newest runs, and follow the running ones."""
@@ -351,6 +359,12 @@ class HistoryScreen(Screen[None]):
         for select in self.query(Select):
             select.clear()
         self.load_runs()
+
+    def action_rounds(self) -> None:
+        """List the stored compare rounds (Enter opens one's ranking table)."""
+        from tui.ui.screens.rounds import RoundList
+
+        self.app.push_screen(RoundList(self.store))
 
     def action_close(self) -> None:
         """Clear the search first (wherever the focus is), then leave the search box, then

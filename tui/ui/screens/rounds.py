@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tui.store.records import RoundRecord, RunDetail
 
 __all__ = [
+    "RoundList",
     "RoundRequest",
     "RoundScreen",
     "RoundSetup",
@@ -237,6 +238,70 @@ class RoundScreen(Screen[None]):
 
     def action_close(self) -> None:
         """Back to compare (a running round goes on; its runs show in the columns)."""
+        self.dismiss()
+
+
+class RoundList(Screen[None]):
+    """The stored compare rounds, newest first; Enter opens one's table (from History)."""
+
+    TITLE = "Rounds"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open_round", "Open", id="rounds.open", tooltip="Show the round's table"),
+        Binding("escape", "close", "Back", id="rounds.close"),
+    ]
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+
+    def compose(self) -> ComposeResult:
+        yield Static("stored compare rounds, newest first (Enter opens one)", id="rounds-title")
+        yield DataTable(id="rounds-table", cursor_type="row", zebra_stripes=True)
+        yield KeysFooter()
+
+    async def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for name in ("round", "started", "sessions", "runs", "order", "status"):
+            table.add_column(name)
+        try:
+            rounds = await self.store.list_rounds(limit=200)
+        except Exception as exc:
+            self.notify(f"Cannot read the rounds: {exc}", severity="error")
+            return
+        import time
+
+        for record in rounds:
+            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.started_at))
+            table.add_row(
+                record.id[:12],
+                started,
+                ", ".join(record.sessions),
+                f"{len(record.runs)}/{record.count * len(record.sessions)}",
+                record.order,
+                record.status,
+                key=record.id,
+            )
+        if not rounds:
+            self.query_one("#rounds-title", Static).update("no compare round is stored yet")
+        table.focus()
+
+    async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row (the table takes the key): open that round."""
+        event.stop()
+        if event.row_key.value is not None:
+            await open_stored_round(self, self.store, event.row_key.value)
+
+    async def action_open_round(self) -> None:
+        """Open the selected round's table."""
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        if row_key.value is not None:
+            await open_stored_round(self, self.store, row_key.value)
+
+    def action_close(self) -> None:
+        """Back to History."""
         self.dismiss()
 
 
