@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.common import Figure, PartResult, cpu_seconds, part_main, simulator
 from bench.dashboard import load_config, wait_until
-from bench.scale import scaled
+from bench.scale import patient_pilot, scaled
 from tui.session import SessionController, SessionRun
 from tui.stream.events import RunEvent, Started
 
@@ -56,6 +56,8 @@ async def _window(seconds: float) -> tuple[float, float]:
 
 async def _measure_async(base_url: str, workdir: Path) -> PartResult:
     from tui.ui.app import TokentopApp
+
+    patient_pilot()
 
     sessions = scaled(128, 8)
     window = scaled(10, 2)

@@ -55,7 +55,7 @@ from bench.dashboard import (
     settle_pane,
     wait_until,
 )
-from bench.scale import ThreadProfiles, scaled
+from bench.scale import ThreadProfiles, patient_pilot, scaled
 
 TPS = 50
 TTFT_S = 0.3
@@ -75,6 +75,8 @@ def after(received: ReceivedText, since: float) -> ReceivedText:
 
 async def _measure_async(base_url: str, workdir: Path) -> PartResult:
     from tui.ui.app import TokentopApp
+
+    patient_pilot()
 
     sessions = scaled(64, 8)
     seconds = scaled(20, 3)

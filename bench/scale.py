@@ -275,3 +275,20 @@ class ThreadProfiles:
             Path(f"{base}.txt").write_text(text.getvalue())
             written.append(Path(f"{base}.txt"))
         return written
+
+
+def patient_pilot(timeout: float = 300.0) -> None:
+    """Let Textual's test pilot wait up to ``timeout`` seconds (instead of 30) for a screen to
+    process its pending messages: mounting 128 panes on a loaded machine takes longer, and
+    that wait is not what these parts measure (bench process only)."""
+    from textual.pilot import Pilot
+
+    wait = Pilot._wait_for_screen
+    if getattr(wait, "patient", False):
+        return
+
+    async def patient(self: Pilot[Any], timeout_s: float = timeout) -> bool:
+        return await wait(self, timeout_s)
+
+    patient.patient = True  # type: ignore[attr-defined]
+    Pilot._wait_for_screen = patient  # type: ignore[method-assign,assignment]
