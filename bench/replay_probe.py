@@ -3,7 +3,8 @@ those arguments the way a user does, except that Textual runs headless at 200x60
 to OUT the ``time.perf_counter()`` at which a replay is on screen: the first frame after the
 replay screen has played the whole run and its transcript has nothing left to render. Then
 exit at once (tearing down is not what a user waits for). With ``TOKENTOP_BENCH_PROFILE=DIR``
-the process is profiled until then (``DIR/million-replay.main.prof``; not a measured run).
+the process is profiled until then, or for its first minute (``DIR/million-replay.*``; not a
+measured run).
 
 ``time.perf_counter()`` is ``CLOCK_MONOTONIC`` on Linux, so the parent can compare it with
 the time it spawned this process.
@@ -20,6 +21,8 @@ from typing import Any
 from textual.app import App
 
 PROFILE_ENV = "TOKENTOP_BENCH_PROFILE"
+PROFILE_LIMIT_S = 60.0
+"""A profiled replay (several times slower) stops after this long, its profile written."""
 
 
 def _install(out: str) -> None:
@@ -34,6 +37,7 @@ def _install(out: str) -> None:
         kwargs.update(headless=True, size=(200, 60))
         return run(self, *args, **kwargs)
 
+    started = time.perf_counter()
     profiles = None
     if os.environ.get(PROFILE_ENV):
         from bench.scale import ThreadProfiles
@@ -51,6 +55,10 @@ def _install(out: str) -> None:
     def probe_display(self: App[Any], screen: Any, renderable: Any) -> None:
         nonlocal waiting
         display(self, screen, renderable)
+        if profiles is not None and time.perf_counter() - started > PROFILE_LIMIT_S:
+            # a profile of the first minute says where the time goes; exit without a time
+            profiles.write(Path(os.environ[PROFILE_ENV]), "million-replay")
+            os._exit(3)
         if waiting or renderable is None or not isinstance(screen, ReplayScreen):
             return
         if (screen.done or screen.error) and not screen.query_one(TranscriptView).has_pending:
