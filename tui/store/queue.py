@@ -25,7 +25,6 @@ less time in write transactions per 400-token run.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +35,7 @@ from tui.config import KeepRawEvents
 from tui.stream.events import Finished, RawEvent, ReasoningDelta, RunEvent, TextDelta
 
 from .compact import SEGMENT_LIMIT, DeltaSegment
-from .flush import SEQ_BITS, ActiveRun, raw_forms
+from .flush import SEQ_BITS, ActiveRun, HeldRaw, raw_forms
 from .raw_spill import RawSpill, SpillFile
 from .rows import storable
 
@@ -143,16 +142,21 @@ class WriteQueue(Queued):
                 if keep_raw == "none":
                     self.raw_events_discarded += 1
                     continue  # no sequence number: the deltas around it stay consecutive
-                run.held_seqs.append(seq)
-                run.held.append(event)  # type: ignore[arg-type]
+                held = run.held  # HeldRaw.add, inlined: the per-event path
+                held.seqs.append(seq)
+                held.times.append(event.t)
+                held.attempts.append(event.attempt)  # type: ignore[union-attr]
+                held.names.append(event.event)  # type: ignore[union-attr]
                 data = event.data  # type: ignore[union-attr]
+                held.datas.append(data)
+                held.ids.append(event.id)  # type: ignore[union-attr]
                 run.held_bytes += len(data) if type(data) is str else RAW_HOLD_BYTES
                 self.held_total += 1
-                held = len(run.held)
+                count = len(held.seqs)
                 if (
-                    held >= RAW_HOLD_EVENTS
+                    count >= RAW_HOLD_EVENTS
                     or run.held_bytes >= RAW_HOLD_BYTES
-                    or (self.held_total >= RAW_HOLD_TOTAL and held >= RAW_SPILL_MIN)
+                    or (self.held_total >= RAW_HOLD_TOTAL and count >= RAW_SPILL_MIN)
                 ):
                     self.overflow(run)
             else:
@@ -196,7 +200,7 @@ class WriteQueue(Queued):
         if run.raw is None:
             run.raw = RawSpill(self.spill_file)
         secrets = raw_forms(run.secret) if run.secret else ()
-        if run.raw.write(run.held_seqs, run.held, secrets):
+        if run.raw.write(run.held, secrets):
             self._let_go(run)
         else:
             self.spill(run)
@@ -207,15 +211,15 @@ class WriteQueue(Queued):
         says they are kept (those in its file are written by its last flush)."""
         if run.held:
             key = run.key
-            self.keys += [key | seq for seq in run.held_seqs]
-            self.events += run.held
+            self.keys += [key | seq for seq in run.held.seqs]
+            self.events += run.held.events()
             self._let_go(run)
 
     def _let_go(self, run: ActiveRun) -> int:
         """``run`` holds no raw events in memory any more; how many it held."""
         count = len(run.held)
         self.held_total -= count
-        run.held_seqs, run.held, run.held_bytes = array("I"), [], 0
+        run.held, run.held_bytes = HeldRaw(), 0
         return count
 
     def drop_held(self, run: ActiveRun) -> int:

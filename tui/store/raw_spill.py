@@ -24,12 +24,16 @@ import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from tui.stream.events import RawEvent
 
 from .codec import REDACTED, encode_rows
+
+if TYPE_CHECKING:
+    from .flush import HeldRaw
 
 __all__ = ["RawSpill", "SpillFile"]
 
@@ -123,28 +127,17 @@ class RawSpill:
         self.events = 0
         """Raw events in the file."""
 
-    def write(
-        self, seqs: Sequence[int], events: Sequence[RawEvent], secrets: Sequence[str]
-    ) -> bool:
-        """Append ``events`` (their sequence numbers ``seqs``) as one chunk, with every one of
-        the ``secrets`` (the API key as it may appear in a string) blanked out; False when
-        the file cannot take it, or an event cannot be encoded (then nothing was written:
-        queued as any event, it makes the flush report it)."""
-        names = [e.event for e in events]
-        datas: list[str] = [e.data for e in events]
-        ids = [e.id for e in events]
+    def write(self, held: HeldRaw, secrets: Sequence[str]) -> bool:
+        """Append the ``held`` raw events as one chunk, with every one of the ``secrets`` (the
+        API key as it may appear in a string) blanked out; False when the file cannot take
+        it, or an event cannot be encoded (then nothing was written: queued as any event,
+        it makes the flush report it)."""
+        names, datas, ids = held.names, held.datas, held.ids
         if secrets:
             names = [_blank(v, secrets) for v in names]
-            datas = [v if (b := _blank(v, secrets)) is None else b for v in datas]
+            datas = [_blank_text(v, secrets) for v in datas]
             ids = [_blank(v, secrets) for v in ids]
-        columns = (
-            list(seqs),
-            [e.t for e in events],
-            [e.attempt for e in events],
-            names,
-            datas,
-            ids,
-        )
+        columns = (held.seqs.tolist(), held.times, held.attempts, names, datas, ids)
         try:
             blob = _encode(columns)
         except (TypeError, ValueError, OverflowError):
@@ -156,7 +149,7 @@ class RawSpill:
         if not self._chunks:
             self._file.hold()
         self._chunks.append((offset, len(data)))
-        self.events += len(events)
+        self.events += len(held)
         return True
 
     def chunks(self) -> Iterator[str]:
