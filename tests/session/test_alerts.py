@@ -247,7 +247,7 @@ async def test_real_runs_fire_their_rules_and_healthy_ones_do_not(
 ) -> None:
     sessions = [
         sim_session("late", f"{sim_key}-1", timing="ttft=0.6,tps=0,tokens=5", ttft_ms=250),
-        sim_session("quick", f"{sim_key}-2", ttft_ms=250, max_duration_s=5, on_failure=True),
+        sim_session("quick", f"{sim_key}-2", ttft_ms=2500, max_duration_s=10, on_failure=True),
         sim_session(
             "slow", f"{sim_key}-3", timing="ttft=0.01,tps=25,tokens=8", min_tokens_per_s=1000
         ),
