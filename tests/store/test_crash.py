@@ -31,9 +31,10 @@ async def main():
     store = await Store.open(sys.argv[1], retention=StoreConfig(keep_raw_events=sys.argv[2]))
     session = SessionConfig(name="crash", model="m", prompt="stream until killed")
     run_id = await store.start_run(session, prompt=session.prompt)
-    store.on_flush = lambda n: print("flushed", n, repr(time.time()), flush=True)
     t0 = time.monotonic()
     print("run", run_id, repr(time.time()), flush=True)
+    # set after the run line: a flush reported from the writer's thread could cut into it
+    store.on_flush = lambda n: print("flushed", n, repr(time.time()), flush=True)
     store.add_event(run_id, Connecting(0.0, 1, "POST", "http://x/v1/responses"))
     i = 0
     while True:  # ~20 token pairs per millisecond, as fast a stream as any server's
