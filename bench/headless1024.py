@@ -7,12 +7,13 @@ with 1,024 sessions x 50 tokens/s x 20 s from one simulator process, once with
 - **peak RSS** of the run with the store (``ru_maxrss`` from ``os.wait4`` of that child: its
   own, not the simulator's; bar < 500 MB), and of the other run beside it.
 - **started_at true to the second**: the simulator logs the wall time (``time.time()``) at
-  which each session's request reached it (:mod:`bench.sim_log`, the session's index in a
-  header); a stored run's ``started_at`` is true when it is within 1 s of the first arrival
-  of its session's request in that run. A request cannot arrive before the run started, so
-  a ``started_at`` more than a second before the arrival says the run was stamped before it
-  really started (waiting in tokentop for a connection or a lock), one after it is a clock
-  that runs late.
+  which each session's request reached it (:mod:`bench.sim_log`: when uvicorn parses the
+  session's index in a header, in the loop's read of the socket, before the simulator's own
+  work on the request); a stored run's ``started_at`` is true when it is within 1 s of the
+  first arrival of its session's request in that run. A request cannot arrive before the
+  run started, so a ``started_at`` more than a second before the arrival says the run was
+  stamped before it really started (waiting in tokentop for a connection, a lock or its own
+  busy loop), one after it is a clock that runs late.
 - every run ``completed`` with every token (the ``result`` records), and as information the
   TTFT the client measured against the server's 0.3 s (what a saturated client reports) and
   the CPU the CLI and the simulator used.
