@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
 from tui.config import SessionConfig, StoreConfig
-from tui.headless import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, progress_record
+from tui.headless import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    _install_signals,
+    progress_record,
+)
 from tui.headless.output import (
     Progress,
     failure_line,
@@ -136,16 +141,6 @@ class _Printer:
             ]
             width = max((len(r["session"]) for r in records), default=0)
             self.progress.draw([progress_line(r, width) for r in records])
-
-
-def _install_signals(handler: Callable[[], None]) -> list[signal.Signals]:
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, handler)
-            installed.append(signum)
-    return installed
 
 
 async def compare_sessions(
