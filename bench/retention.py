@@ -36,6 +36,7 @@ SESSIONS = (
 """(name, api, model): sim-think reasons first (48 tokens), then answers."""
 TIMING = "ttft=0.05,tps=400,tokens=400"
 EVERY_S = 1.0
+_ROWID_OF_RUN = "SELECT id FROM runs WHERE run_id = ?"
 
 
 @dataclass(slots=True)
@@ -94,11 +95,13 @@ async def _workload(
         async def one_run(session: SessionConfig) -> None:
             run = StreamRun(session, client=client, base_url=base_url)
             run_id = await store.start_run(session, prompt=session.prompt)
-            rowid = store._active[run_id].rowid  # a benchmark may reach in
             async for batch in run.batches():
                 store.add_events(run_id, batch)
             if delete_after:  # the other way: every raw event written, deleted at the end
                 await store.flush()
+                # the run's row is written by a flush (start_run only queues it): its rowid
+                # is read once it is stored, outside the timed transactions
+                (rowid,) = next(iter(await store._conn.execute_fetchall(_ROWID_OF_RUN, (run_id,))))
                 started = time.perf_counter()
                 async with store._write_lock:
                     await store._conn.execute("BEGIN IMMEDIATE")
