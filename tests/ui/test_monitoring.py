@@ -510,12 +510,6 @@ async def test_four_failing_sessions_make_one_toast_not_four(
             assert sum(name in text for name in names) == 3 and "… and 1 more" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MainScreen.on_session_pane_run_finished notifies cut and finished runs one by "
-    "one (self.notify); they go through tui.ui.toasts.RunEndToasts.cut / .finished once "
-    "main.py is wired (lead)",
-)
 async def test_four_cut_sessions_out_of_view_make_one_toast_not_four(
     sim_url: str, sim_key: str, theme_dirs: list[Path | None], monkeypatch: pytest.MonkeyPatch
 ) -> None:

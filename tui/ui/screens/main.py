@@ -22,7 +22,7 @@ from tui.session import SessionController
 from tui.ui.keymap import BINDING_IDS
 from tui.ui.screens import main_actions
 from tui.ui.style import ALERT_CLASS, ALERT_GLYPH, STATE_CLASS_NAMES, STATE_CLASSES
-from tui.ui.toasts import ToastBatcher
+from tui.ui.toasts import RunEndToasts, ToastBatcher
 from tui.ui.widgets.footer import KeysFooter
 from tui.ui.widgets.format import tab_labels
 from tui.ui.widgets.overview import OverviewTable
@@ -96,8 +96,10 @@ class MainScreen(Screen[None]):
         self.monitoring = monitoring
         """Run tally, figures and alerts (None: the header counts the latest runs, the
         monitoring columns stay empty, no alerts)."""
+        self.run_toasts: RunEndToasts | None = None
+        """The toasts of runs that end out of view, one per kind and burst (made on mount)."""
         self.failures: ToastBatcher | None = None
-        """The toasts of failed runs, one per burst (made on mount)."""
+        """The toasts of failed runs, one per burst (``run_toasts.failed``)."""
         self._tab_state: dict[str, tuple[str, frozenset[str]]] = {}
         self._any_alerts = False
         self.panes: dict[int, SessionPane] = {}
@@ -129,7 +131,8 @@ class MainScreen(Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.failures = ToastBatcher(self.app, title="Run failed", severity="error")
+        self.run_toasts = RunEndToasts(self.app)
+        self.failures = self.run_toasts.failed
         self.refresh_tabs()
         self.set_interval(1 / TAB_REFRESH_HZ, self.refresh_tabs, name="tab-refresh")
         self.query_one(OverviewTable).table.focus()
@@ -246,18 +249,18 @@ class MainScreen(Screen[None]):
         if routine and finished.status == "completed":
             return  # the overview row / tab marker already says so; only surprises get a toast
         name = event.live.name
+        toasts = self.run_toasts  # a burst of endings is one toast per kind, not a stack
+        if toasts is None or finished.status == "cancelled":
+            return
         if finished.status == "failed":
             if event.live.session.alerts.on_failure:
                 return  # its alert toast says so
             why = finished.error.message if finished.error else finished.reason
-            if self.failures is not None:  # a failing repeat is one toast, not a stack
-                self.failures.add(f"{name} failed: {why}")
-        elif finished.status == "cancelled":
-            return
+            toasts.failed.add(f"{name} failed: {why}")
         elif finished.status == "incomplete" or finished.reason in CUT_REASONS:
-            self.notify(f"{name} ended: {finished.reason}", severity="warning")
+            toasts.cut.add(f"{name} ended: {finished.reason}")
         else:
-            self.notify(f"{name} finished ({finished.reason})", timeout=3)
+            toasts.finished.add(f"{name} finished ({finished.reason})")
 
     @on(OverviewTable.SessionChosen)
     def _session_chosen(self, event: OverviewTable.SessionChosen) -> None:
