@@ -11,6 +11,10 @@ note above the transcript says what the column waits for (no run yet, or the fir
 Whether the next prompt goes to the column is said in words under its header ("✓ in next
 prompt" on the accent band, "○ not in next prompt" muted) and an unchecked column is
 dimmed, in every theme (Textual's own theme variables).
+
+The transcript holds the whole conversation, as a session pane's does: the earlier turns
+(:class:`~tui.ui.widgets.turns.EarlierTurns`, each rendered once) above the live turn. The
+word diff compares the live (latest) turn's answers.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.diff_text import DiffScroll, DiffText
 from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.transcript import TranscriptView
-from tui.ui.widgets.transcript_items import catch_up_events
+from tui.ui.widgets.transcript_items import ReasoningBlock, catch_up_events
+from tui.ui.widgets.turns import EarlierTurns, turns_shown
 
 METRICS_HZ = 5.0
 """How often each column's metrics bar gets a new snapshot."""
@@ -110,6 +115,11 @@ class CompareColumn(Vertical):
         """The run shown (the session's current run once this column saw it start)."""
         self._unsubscribe: Callable[[], None] | None = None
         self._previewing = False
+        self.turns = EarlierTurns()
+        """The conversation's turns before the live one (at the top of the transcript)."""
+        self._blank_for: str | None = None
+        """The conversation id whose empty start the column shows (a new conversation
+        before its first turn), else None."""
 
     @property
     def session_name(self) -> str:
@@ -139,6 +149,8 @@ class CompareColumn(Vertical):
     def on_mount(self) -> None:
         """Follow the session's events and show its current run, if any (its answer as a
         plain preview until the transcript has rendered it)."""
+        view = self.query_one(TranscriptView)
+        view.mount(self.turns, before=view.query_one("#reasoning", ReasoningBlock))
         self._unsubscribe = self.live.subscribe(self)
         self.set_interval(1 / METRICS_HZ, self.publish_metrics)
         run = self.live.current
@@ -148,7 +160,6 @@ class CompareColumn(Vertical):
             return
         # A run already happened or is going on: show what it has so far, then follow it.
         self.run = run
-        view = self.query_one(TranscriptView)
         for event in catch_up_events(run.accumulator):
             view.apply(event)
         if run.finished is not None:
@@ -158,6 +169,22 @@ class CompareColumn(Vertical):
             self.query_one(FinishBadge).clear(self.live.state)
         self.publish_metrics()
         self._show_note()
+
+    def sync_turns(self) -> None:
+        """Bring the earlier turns and the live turn's heading up to the conversation
+        (cheap when nothing changed); a new conversation before its first turn empties the
+        column."""
+        conv = self.live.conversation
+        shown = turns_shown(conv, self.run)
+        self.turns.sync(shown.earlier, shown.live)
+        if not shown.fresh:
+            self._blank_for = None
+        elif self._blank_for != conv.conversation_id:
+            self._blank_for = conv.conversation_id
+            self._end_preview()
+            self.query_one(TranscriptView).reset()
+            self.query_one(FinishBadge).clear(self.live.state)
+            self.query_one(MetricsBar).snapshot = None
 
     def _show_note(self) -> None:
         """Say what the column waits for: a first run, or its first token (else nothing)."""
@@ -190,6 +217,7 @@ class CompareColumn(Vertical):
         self.query_one(ReconnectStatus).clear()
         self.query_one(MetricsBar).snapshot = None
         self.show_diff(None)
+        self.sync_turns()
         self._show_note()
         self.post_message(self.RunStarted(self))
 
@@ -257,7 +285,7 @@ class CompareColumn(Vertical):
 
     @property
     def output_text(self) -> str:
-        """The answer of the run shown, as the engine received it."""
+        """The answer of the run shown (the latest turn's), as the engine received it."""
         return "" if self.run is None else self.run.accumulator.output_text
 
     def start(self, prompt: str) -> None:
@@ -269,7 +297,9 @@ class CompareColumn(Vertical):
         (the first token has been rendered, or the run ended), and let the transcript show
         once it has rendered what the preview shows."""
         if self.run is not None and self.run is self.live.current:
-            self.query_one(MetricsBar).snapshot = self.live.snapshot()
+            self.sync_turns()
+            if self._blank_for is None:
+                self.query_one(MetricsBar).snapshot = self.live.snapshot()
             self._show_note()
         if self._previewing:
             view = self.query_one(TranscriptView)

@@ -11,21 +11,52 @@ re-renders an earlier one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
 
-from tui.session.conversation_view import TurnView
+from tui.session.conversation_view import ConversationView, TurnView
 from tui.ui.widgets.answer import SEGMENT_CHARS
 from tui.ui.widgets.format import fmt_count
 from tui.vocab import MISSING, TONE_GLYPHS, outcome_tone
 
-__all__ = ["EarlierTurns", "turn_heading"]
+if TYPE_CHECKING:
+    from tui.session import SessionRun
+
+__all__ = ["EarlierTurns", "TurnsShown", "turn_heading", "turns_shown"]
 
 PROMPT_LINE_CHARS = 300
 """An earlier turn's prompt is shown up to this many characters (the store has it whole)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnsShown:
+    """What a view of one session shows of its conversation around the run it shows."""
+
+    earlier: tuple[TurnView, ...]
+    """The turns above the live one (each rendered once, as :class:`EarlierTurns` does)."""
+    live: TurnView | None
+    """The live run's turn (None: it is not in the conversation's view yet, or there is no
+    run to show)."""
+    fresh: bool
+    """True for a new conversation before its first turn: the last run is not part of it,
+    so the view shows an empty conversation."""
+
+
+def turns_shown(conv: ConversationView, run: SessionRun | None) -> TurnsShown:
+    """The turns a session pane or a compare column shows around ``run`` (the session's
+    current run, or None) of the session's conversation ``conv``."""
+    if run is not None and run.done and run.conversation_id != conv.conversation_id:
+        return TurnsShown(conv.turns, None, True)
+    # the live run's turn may not be in the view yet (it is told before it begins)
+    turn = run.turn if run is not None else 1
+    earlier = tuple(t for t in conv.turns if t.turn < turn)
+    live = next((t for t in conv.turns if run is not None and t.run_id == run.run_id), None)
+    return TurnsShown(earlier, live, False)
 
 
 def turn_heading(turn: TurnView) -> str:
