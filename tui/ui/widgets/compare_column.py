@@ -184,7 +184,7 @@ class CompareColumn(Vertical):
             self._end_preview()
             self.query_one(TranscriptView).reset()
             self.query_one(FinishBadge).clear(self.live.state)
-            self.query_one(MetricsBar).snapshot = None
+            self.query_one(MetricsBar).show_run(None, None)
 
     def _show_note(self) -> None:
         """Say what the column waits for: a first run, or its first token (else nothing)."""
@@ -215,7 +215,7 @@ class CompareColumn(Vertical):
         self.query_one(TranscriptView).reset()
         self.query_one(FinishBadge).clear("connecting")
         self.query_one(ReconnectStatus).clear()
-        self.query_one(MetricsBar).snapshot = None
+        self.query_one(MetricsBar).show_run(None, None)
         self.show_diff(None)
         self.sync_turns()
         self._show_note()
@@ -299,7 +299,7 @@ class CompareColumn(Vertical):
         if self.run is not None and self.run is self.live.current:
             self.sync_turns()
             if self._blank_for is None:
-                self.query_one(MetricsBar).snapshot = self.live.snapshot()
+                self.query_one(MetricsBar).show_run(self.live.snapshot(), self.run)
             self._show_note()
         if self._previewing:
             view = self.query_one(TranscriptView)
