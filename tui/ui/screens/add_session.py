@@ -90,6 +90,12 @@ def form_session(
     for key in FIELDS:
         text = fields.get(key, "")
         value = text if key == "prompt" else text.strip()
+        if key == "prompt" and values.get("turns"):
+            # a scripted session's copy: its turns, or a prompt instead (one or the other)
+            if value.strip():
+                del values["turns"]
+                values["prompt"] = value
+            continue
         if value or key != "api_key_env":
             values[key] = value
         else:
@@ -203,8 +209,11 @@ class AddSessionScreen(ModalScreen[SessionConfig | None]):
                 yield Static("", id="models-status", markup=False)
                 yield Static("", id="model-error", classes="field-error -empty", markup=False)
                 prompt = "" if base is None else base.prompt
+                label = "Prompt"
+                if base is not None and base.turns:  # a copy of a scripted session
+                    label += f" (empty: its {len(base.turns)} scripted turns; or one prompt)"
                 yield from self._field(
-                    "prompt", "Prompt", TextArea(prompt, id="prompt", soft_wrap=True)
+                    "prompt", label, TextArea(prompt, id="prompt", soft_wrap=True)
                 )
                 env = "" if base is None or base.api_key_env is None else base.api_key_env
                 yield from self._field(
