@@ -167,3 +167,45 @@ async def test_ctrl_r_in_compare_sends_a_round_to_the_checked_sessions(
         await wait_until(pilot, lambda: len(table_rows(view)) == 2, what="the table")
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is compare, what="back to compare")
+
+
+async def test_the_round_table_fits_an_80_column_terminal_and_names_what_it_left_out(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None], tmp_path: Path
+) -> None:
+    config = app_config(
+        sim_session(sim_url, "quick", key=sim_key, timing=FAST),
+        sim_session(sim_url, "slow", key=sim_key, timing=SLOW, api="chat"),
+    )
+    app = TokentopApp(config, db_path=tmp_path / "t.db", theme_dirs=theme_dirs, autostart=False)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await wait_until(pilot, lambda: app.begun, what="start")
+        view = start_round(
+            app.screen, app.runtime, ["quick", "slow"], RoundRequest(1, "interleaved", None)
+        )
+        assert view is not None and view.round is not None
+        await wait_until(
+            pilot,
+            lambda: view.round is not None and view.round.status == "done",
+            what="the round",
+            within=40,
+        )
+        await wait_until(pilot, lambda: len(table_rows(view)) == 2, what="the rows")
+        table = view.query_one(DataTable)
+        await wait_until(pilot, lambda: table.virtual_size.width > 0, what="laid out")
+        assert table.virtual_size.width <= 80
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels[:2] == ["#", "session"] and labels[-1] == "vs best"
+        assert any(label.startswith("ttft") for label in labels)  # the ranked metric stays
+        verdict = view.query_one("#round-verdict", Static)
+        assert "left out at this width" in str(verdict.render())
+        await pilot.resize_terminal(220, 30)
+        # wide: only the columns with nothing in them stay out (no price; tps=0 streams
+        # have no tokens/s)
+        await wait_until(
+            pilot,
+            lambda: "model" in [str(c.label) for c in view.query_one(DataTable).columns.values()],
+            what="the wide table",
+        )
+        labels = [str(c.label) for c in view.query_one(DataTable).columns.values()]
+        assert labels.count("p95") == 2 and "duration ms (p25–p75)" in labels
+        assert "$/run" in str(view.query_one("#round-verdict", Static).render())

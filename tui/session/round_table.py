@@ -6,7 +6,7 @@ columns not ranked), and the one JSON object. Plain strings: no face's library."
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tui.session.round_report import RoundReport
@@ -16,6 +16,7 @@ from tui.vocab import MISSING
 __all__ = [
     "METRIC_WORDS",
     "RIGHT_ALIGNED",
+    "fit_cells",
     "markdown_table",
     "report_json",
     "table_cells",
@@ -116,6 +117,65 @@ def table_cells(report: RoundReport) -> list[list[str]]:
             ]
         )
     return rows
+
+
+METRIC_COLUMN: dict[Metric, int] = {"ttft": 4, "tps": 6, "duration": 9}
+"""The column of :data:`HEADER` that holds each ranking metric's median."""
+
+DROP_ORDER = (10, 7, 5, 12, 8, 2, 11, 9, 6, 4)
+"""The columns a narrow screen gives up first: the p95s, the price, TPOT, the model, the
+output tokens, then the medians the ranking is not by."""
+
+DROP_NAMES = {
+    2: "model",
+    4: "ttft",
+    5: "ttft p95",
+    6: "tok/s",
+    7: "tok/s p95",
+    8: "tpot",
+    9: "duration",
+    10: "duration p95",
+    11: "out tok",
+    12: "$/run",
+}
+"""How a column left out is named (a bare ``p95`` would not say which)."""
+
+
+def fit_cells(
+    cells: list[list[str]],
+    width: int,
+    *,
+    by: Metric,
+    measure: Callable[[str], int] = len,
+    gap: int = 2,
+) -> tuple[list[list[str]], list[int], list[str]]:
+    """The table of :func:`table_cells` narrowed to ``width`` cells: a column whose every
+    row is empty (no price known) goes first, then :data:`DROP_ORDER` until it fits; the
+    place, session, successes, the ranked metric and the ratio always stay. ``measure``
+    is the face's cell width of a string, ``gap`` what it puts between columns. Returns
+    the cells, the :data:`HEADER` indices they keep, and the names of the columns left
+    out, in :data:`HEADER`'s order."""
+    if not cells:
+        return cells, [], []
+    header, rows = cells[0], cells[1:]
+    widths = [max(measure(row[i]) for row in cells) for i in range(len(header))]
+    keep = METRIC_COLUMN[by]
+    dropped = {
+        i for i in DROP_ORDER if i != keep and rows and all(row[i] == MISSING for row in rows)
+    }
+
+    def total() -> int:
+        shown = [w for i, w in enumerate(widths) if i not in dropped]
+        return sum(shown) + gap * len(shown)
+
+    for i in DROP_ORDER:
+        if total() <= width:
+            break
+        if i != keep:
+            dropped.add(i)
+    names = [DROP_NAMES[i] for i in sorted(dropped)]
+    shown = [i for i in range(len(header)) if i not in dropped]
+    return [[row[i] for i in shown] for row in cells], shown, names
 
 
 def title_line(report: RoundReport) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -24,7 +25,13 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 from tui.session.round_plan import MAX_RUNS_PER_COLUMN, ROUND_ORDERS, RoundOrder
 from tui.session.round_report import RoundReport
 from tui.session.round_stats import METRICS, Metric
-from tui.session.round_table import RIGHT_ALIGNED, table_cells, title_line, verdict_lines
+from tui.session.round_table import (
+    RIGHT_ALIGNED,
+    fit_cells,
+    table_cells,
+    title_line,
+    verdict_lines,
+)
 from tui.ui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
@@ -205,14 +212,26 @@ class RoundScreen(Screen[None]):
         elif report.ended_at is None:
             progress = "not ended (the tokentop that ran it may still be running)"
         self.query_one("#round-progress", Static).update(progress)
-        self._fill(table_cells(report))
+        cells, shown, dropped = fit_cells(
+            table_cells(report), self.size.width - 2, by=report.by, measure=cell_len
+        )
+        self._fill(cells, shown)
         lines = verdict_lines(report) if report.runs else ["no run has finished yet"]
+        if dropped:
+            lines.append(
+                f"left out at this width: {', '.join(dropped)} (a wider terminal shows "
+                f"them; tokentop compare --round {report.round_id} prints them all)"
+            )
         self.query_one("#round-verdict", Static).update("\n".join(lines))
 
-    def _fill(self, cells: list[list[str]]) -> None:
+    def on_resize(self) -> None:
+        # The columns that fit depend on the width.
+        self._draw()
+
+    def _fill(self, cells: list[list[str]], shown: list[int]) -> None:
         table = self.query_one("#round-table", DataTable)
         header, rows = cells[0], cells[1:]
-        if len(table.columns) != len(header):
+        if [str(c.label) for c in table.columns.values()] != header:
             table.clear(columns=True)
             for i, name in enumerate(header):
                 table.add_column(name, key=str(i))
@@ -220,7 +239,7 @@ class RoundScreen(Screen[None]):
             table.clear()
         for row in rows:
             table.add_row(
-                *(_cell(value, i in RIGHT_ALIGNED) for i, value in enumerate(row)),
+                *(_cell(value, i in RIGHT_ALIGNED) for i, value in zip(shown, row, strict=True)),
                 key=row[1],
             )
 
