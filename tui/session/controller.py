@@ -1,7 +1,5 @@
-"""SessionController: owns one session's conversations and runs, for every face (dashboard,
-``tokentop run``).
-
-Every run is a turn of the session's current conversation
+"""SessionController: one session's conversations and runs, for every face (dashboard,
+``tokentop run``). Every run is a turn of the session's current conversation
 (:class:`~tui.session.conversation.ConversationState`): :meth:`SessionController.start`
 begins a new conversation (a scripted session's turns one after another, a failed turn
 stopping the script there; with ``repeat``, the whole conversation again, each time a new
@@ -11,8 +9,7 @@ one), :meth:`~SessionController.send` adds a follow-up turn,
 store as a branch of the same turn). Each turn carries the kept turns before it (the stream
 layer builds the ``messages`` or the Responses input from them) and is one
 :class:`~tui.stream.runner.StreamRun`, run in an asyncio task and folded by the
-:class:`~tui.session.pipeline.RunPipeline` (one accumulator per run, which the store reads
-too: one fold).
+:class:`~tui.session.pipeline.RunPipeline` (one accumulator per run, the store's too).
 
 Runs outlive and precede any view: a listener may subscribe mid-run and catch up from the
 run's accumulator, and ``controller.conversation`` is a read-only view of the turns. Within a
@@ -35,7 +32,7 @@ from functools import partial
 from typing import TYPE_CHECKING, TypeAlias
 
 from tui.config import SessionConfig
-from tui.session.conversation import ConversationState, new_conversation_id
+from tui.session.conversation import ConversationState, check_prompt, new_conversation_id
 from tui.session.conversation_view import (
     ConversationOutcome,
     ConversationView,
@@ -164,7 +161,7 @@ class SessionController(RunPipeline):
         """Send ``prompt`` as the next turn of the current conversation (turn 1 of it when
         nothing was kept yet; after a failed turn, in its place). TurnRefused (with the
         reason) while a turn runs, ValueError for an empty prompt."""
-        _check(prompt)
+        check_prompt(prompt)
         refused = self.send_refused()
         if refused is not None:
             raise TurnRefused(refused)
@@ -175,10 +172,14 @@ class SessionController(RunPipeline):
     def edit_last(self, prompt: str) -> asyncio.Task[None]:
         """Send the last turn again with ``prompt`` (a running one is cancelled first; the
         old try stays in the store, a branch of the same turn), then the turns of a script
-        that were not sent yet. ValueError for an empty prompt."""
-        _check(prompt)
+        that were not sent yet. In a conversation of one turn, ``prompt`` is the next ones'
+        too (a repeat schedule goes on with it). ValueError for an empty prompt."""
+        check_prompt(prompt)
         turn = max(self.conv.current_turn, 1)
         prompts = self.conv.plan_turn(turn, prompt, keep_rest=True)
+        if turn == 1 and len(prompts) == 1:
+            self.prompt, self.script = prompt, (prompt,)
+            return self._launch(partial(self._schedule, self.script, False, None, same=True))
         return self._launch(partial(self._series, turn, prompts))
 
     def restart(self) -> asyncio.Task[None]:
@@ -250,13 +251,21 @@ class SessionController(RunPipeline):
                 self.version += 1
 
     async def _schedule(
-        self, script: tuple[str, ...], once: bool, run_id: str | None, control: LoopControl
+        self,
+        script: tuple[str, ...],
+        once: bool,
+        run_id: str | None,
+        control: LoopControl,
+        *,
+        same: bool = False,
     ) -> None:
         """New conversations of ``script``, on the repeat schedule (``every_s`` counts from
-        one conversation's first turn to the next one's)."""
+        one conversation's first turn to the next one's); ``same``: the first one is the
+        current conversation, its turn 1 sent again."""
         count = 0
         while not control.stop:
-            self._fresh_now(None, script)
+            if count or not same:
+                self._fresh_now(None, script)
             runs = await self._series(1, list(script), control, run_id=run_id)
             count += 1
             run_id = None
@@ -408,8 +417,3 @@ class SessionController(RunPipeline):
         if self.session.is_simulated:
             raise RuntimeError("the built-in simulator is not available here")
         return self.session.base_url
-
-
-def _check(prompt: str) -> None:
-    if not prompt.strip():
-        raise ValueError("the prompt must not be empty")

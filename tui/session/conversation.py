@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from tui.session.run import SessionRun
     from tui.stream.accumulate import RunAccumulator
 
-__all__ = ["KEPT_STATUSES", "ConversationState", "new_conversation_id"]
+__all__ = ["KEPT_STATUSES", "ConversationState", "check_prompt", "new_conversation_id"]
 
 KEPT_STATUSES = frozenset({"completed", "incomplete"})
 """Run statuses whose answer becomes a turn of the conversation."""
@@ -45,6 +45,12 @@ KEPT_STATUSES = frozenset({"completed", "incomplete"})
 def new_conversation_id() -> str:
     """A fresh conversation id (tokentop's own, never a server's)."""
     return uuid.uuid4().hex
+
+
+def check_prompt(prompt: str) -> None:
+    """ValueError for a prompt that says nothing (empty or blank): no turn sends one."""
+    if not prompt.strip():
+        raise ValueError("the prompt must not be empty")
 
 
 class ConversationState:

@@ -23,25 +23,20 @@ __all__ = [
 
 
 def edit_last_turn(screen: MainScreen) -> None:
-    """Edit the last turn's prompt in a modal, then run that turn again (the old try stays
-    in the store, a branch of the turn). A conversation of one turn takes the new prompt as
-    the session's prompt (its repeats send it too)."""
+    """Edit the last turn's prompt in a modal, then run that turn again: the old try stays
+    in the store, a branch of the same turn, in a conversation of one turn as in a longer
+    one (:meth:`~tui.session.SessionController.edit_last`; a one-turn conversation's new
+    prompt is also the session's, which its repeats send)."""
     live = screen.current_session
     if live is None:
         return
-    conv = live.conversation
-    last = conv.turns[-1] if conv.turns else None
-    one_turn = last is None or (last.turn == 1 and conv.planned <= 1)
+    turns = live.conversation.turns
+    prompt = turns[-1].prompt if turns else live.prompt
 
-    def run_edited(prompt: str | None) -> None:
-        if prompt is None or not prompt.strip():
-            return
-        if one_turn:
-            live.start(prompt)
-        else:
-            live.edit_last(prompt)
+    def run_edited(edited: str | None) -> None:
+        if edited is not None and edited.strip():
+            live.edit_last(edited)
 
-    prompt = live.prompt if last is None else last.prompt
     screen.app.push_screen(PromptEditor(live.name, prompt), run_edited)
 
 
