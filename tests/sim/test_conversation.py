@@ -1,18 +1,23 @@
 """Conversations with the simulator, held by the official openai SDK as an independent client:
 chat with the whole messages list, Responses with previous_response_id and with the items sent
 as input; the turn markers prove the history arrived. Also the state modes (store false,
-stateless gateways, a small context window), OpenAI's errors and faults inside turn 2."""
+stateless gateways, a small context window), OpenAI's errors and faults inside turn 2, and
+the same scripted conversation held by tokentop and by the SDK (the same answers)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai.types.responses import Response
 
+from tests.session.helpers import controller_for
 from tests.sim.wire_helpers import answer_of, capture
+from tui.config import SessionConfig
 from tui.sim import text
+from tui.vocab import Api, HistoryMode
 
 FAST = "ttft=0,tps=0"
 PROMPTS = ("Explain streaming", "now shorter", "in Korean")
@@ -325,3 +330,55 @@ def test_tool_results_continue_a_turn(client: openai.OpenAI, sim_key: str) -> No
     content = chat.choices[0].message.content or ""
     assert content.startswith('(turn 2) Following up on "weather?".')
     assert chat.usage is not None and chat.usage.prompt_tokens > 20
+
+
+@pytest.mark.parametrize(
+    ("api", "history"),
+    [("chat", "auto"), ("responses", "server"), ("responses", "client")],
+    ids=["chat-messages", "responses-previous-id", "responses-items"],
+)
+async def test_the_sdk_gets_what_tokentop_gets(
+    client: openai.OpenAI, sim_url: str, sim_key: str, api: Api, history: HistoryMode
+) -> None:
+    """The same scripted conversation (system, three turns), held by tokentop's session
+    layer over its own HTTP client and by the official SDK: the same answer per turn, so the
+    same turn markers, and the same input tokens where both send the history alike."""
+    headers = _h(sim_key)
+    session = SessionConfig(
+        name="parity",
+        model="sim",
+        turns=PROMPTS,
+        system=SYSTEM,
+        api=api,
+        history=history,
+        headers=headers,
+    )
+    async with httpx.AsyncClient(timeout=30) as http:
+        controller = controller_for(session, http, sim_url)
+        await controller.start()
+    turns = controller.conversation.turns
+    assert [t.status for t in turns] == ["completed"] * 3
+    ours = [t.answer for t in turns]
+    our_inputs = [t.input_tokens for t in turns]
+    sdk_inputs: list[int | None]
+    if api == "chat":
+        sdk, chat_inputs = _chat_conversation(client, headers)
+        sdk_inputs = list(chat_inputs)
+    else:
+        responses = (_responses_chain if history == "server" else _responses_items)(client, headers)
+        sdk = [r.output_text for r in responses]
+        sdk_inputs = [r.usage.input_tokens if r.usage else None for r in responses]
+    assert ours == sdk == [expected(1), expected(2), expected(3)]
+    markers = [f'(turn {n}) Following up on "{PROMPTS[n - 2]}".' for n in (2, 3)]
+    for answers in (ours, sdk):
+        assert not answers[0].startswith("(turn")
+        assert [a.split("\n", 1)[0] for a in answers[1:]] == markers
+    if history == "client":
+        # the simulator counts the items' JSON: tokentop sends earlier answers as messages
+        # with string content, the SDK's loop sends its output items back whole (ids,
+        # status, parts), so only the growth compares
+        for inputs in (our_inputs, sdk_inputs):
+            counted = [n for n in inputs if n is not None]
+            assert len(counted) == 3 and counted == sorted(counted)
+    else:
+        assert our_inputs == sdk_inputs
