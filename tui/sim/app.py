@@ -210,7 +210,7 @@ class SimApp:
         if isinstance(inc, Response):
             return inc
         attempt = self.attempts.next(inc.key)
-        faults = fx.active_faults(inc.items, attempt)
+        faults = fx.active_faults(inc.items, attempt, inc.req.turn)
         headers = _request_headers(attempt)
         early = self._early_fault(faults, headers)
         if early is not None:
@@ -313,7 +313,7 @@ class SimApp:
         if header is None:
             items = stored.items
         attempt = self.attempts.next(stored.key)
-        faults = fx.active_faults(items, attempt)
+        faults = fx.active_faults(items, attempt, stored.req.turn)
         headers = _request_headers(attempt)
         early = self._early_fault(faults, headers)
         if early is not None:

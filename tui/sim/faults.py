@@ -46,6 +46,9 @@ item                   effect
                        (background ones still are, for their resumes)
 ``context=N``          server state: a context window of N tokens; a longer request (its
                        input tokens: the whole history) gets 400 ``context_length_exceeded``
+``turn=N``             the other items (but the server-state ones) apply only to the
+                       requests of turn N of a conversation (1: a first turn), so a drop
+                       can hit turn 2 alone; other turns run clean
 =====================  ==========================================================
 
 The two server-state items apply to every attempt (``*K`` is ignored) and on both APIs.
@@ -108,7 +111,7 @@ CONNECTION_FAULTS: Final = frozenset({"drop", "stall", "status", "html", "not_ss
 """Faults that apply to the first attempt only unless ``*K`` says otherwise."""
 
 INT_FAULTS: Final = frozenset(
-    {"drop", "stall", "status", "bad_json", "error", "fail", "stateless", "context"}
+    {"drop", "stall", "status", "bad_json", "error", "fail", "stateless", "context", "turn"}
 )
 FLOAT_FAULTS: Final = frozenset({"keepalive", "retry_after", "retry_after_ms"})
 FLAG_FAULTS: Final = frozenset(
@@ -325,11 +328,15 @@ class FaultSet:
         return frozenset(self.items)
 
 
-def active_faults(items: tuple[FaultItem, ...], attempt: int) -> FaultSet:
-    """The items that apply on ``attempt`` (1-based); later items replace earlier ones."""
+def active_faults(items: tuple[FaultItem, ...], attempt: int, turn: int = 1) -> FaultSet:
+    """The items that apply on ``attempt`` (1-based) of a request of turn ``turn``; later
+    items replace earlier ones. With ``turn=N`` a request of another turn gets none."""
     merged: dict[str, FaultItem] = {}
     for item in items:
         merged[item.name] = item
+    only = merged.get("turn")
+    if only is not None and only.value != turn:
+        return FaultSet()
     return FaultSet({n: i for n, i in merged.items() if attempt <= i.max_attempts})
 
 
