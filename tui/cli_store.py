@@ -34,13 +34,12 @@ finished (``running``, ``interrupted``)."""
 
 
 def history_table(runs: list[RunSummary]) -> str:
-    """Runs as a plain text table (local times), one line per run."""
-    header = ("TIME", "SESSION", "MODEL", "STATUS", "FINISH", "TOKENS", "TTFT ms", "TOK/S", "RUN")
-    rows = [header]
+    """Runs as a plain text table (local times), one line per run (:mod:`tui.store.labels`)."""
+    from tui.store.labels import tokens_cell
+
+    header = ("TIME", "SESSION", "MODEL", "STATUS", "FINISH", "TOKENS", "TTFT ms", "TOK/S")
+    rows = [(*header, "TPOT ms", "NOTE", "RUN")]
     for run in runs:
-        tokens = MISSING if run.output_tokens is None else str(run.output_tokens)
-        if run.tokens_estimated and run.output_tokens is not None:
-            tokens = "~" + tokens
         rows.append(
             (
                 run.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
@@ -48,13 +47,15 @@ def history_table(runs: list[RunSummary]) -> str:
                 run.model[:28],
                 run.status,
                 run.finish_reason or MISSING,
-                tokens,
+                tokens_cell(run),
                 fmt_num(run.ttft_ms),
                 fmt_num(run.tokens_per_s, 1),
+                fmt_num(run.tpot_ms, 2),
+                "client-bound" if run.client_bound else "",
                 run.run_id[:14],
             )
         )
-    return "\n".join(aligned(rows, right={5, 6, 7})) + "\n"
+    return "\n".join(aligned(rows, right={5, 6, 7, 8})) + "\n"
 
 
 def rounds_table(rounds: list[RoundRecord]) -> str:
@@ -222,6 +223,8 @@ def _history_runs(path: Path, filters: Filters, *, as_json: bool) -> None:
         async with await Store.open(path, readonly=True) as store:
             return await store.list_runs(**filters.query())
 
+    from tui.store.labels import tokens_legend
+
     runs = run_store(main)
     if as_json:
         from tui.store import result_record
@@ -230,6 +233,7 @@ def _history_runs(path: Path, filters: Filters, *, as_json: bool) -> None:
         emit("".join(json_line(result_record(r)) for r in runs), sys.stdout)
     elif runs:
         emit(history_table(runs), sys.stdout)
+        emit("".join(f"{note}\n" for note in tokens_legend(runs)), sys.stderr)  # the marks
     else:
         click.echo(filters.nothing("runs"), err=True)
 
@@ -263,13 +267,10 @@ def _history_rounds(path: Path, *, since: float | None, limit: int, as_json: boo
 
         from tui.store import Store
 
-        store = await Store.open(path, readonly=True)
-        try:
+        async with await Store.open(path, readonly=True) as store:
             return await store.list_rounds(
                 limit=limit, since=None if since is None else time.time() - since
             )
-        finally:
-            await store.close()
 
     rounds = run_store(main)
     if as_json:

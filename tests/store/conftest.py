@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -129,10 +130,36 @@ async def record(store: Store, events: list[RunEvent], session: SessionConfig | 
 
 def as_older_records(record: dict[str, Any]) -> dict[str, Any]:
     """A run's JSON export without the keys issue 13 added (the per-chunk figures under their
-    own name, ``tokens_source``, ``tpot_ms``), checked first: what an older tokentop wrote
-    reads the same, plus these."""
+    own name, ``tokens_source``, ``tpot_ms``, the client's lag), checked first: what an older
+    tokentop wrote reads the same, plus these (its client lag unknown: None)."""
     record = dict(record)
     assert record.pop("inter_chunk_ms") == record["itl_ms"]
     assert record.pop("tokens_source") in ("usage", "estimated", "chunks")
     record.pop("tpot_ms")
+    assert record.pop("client_lag_p99_ms") is None
+    assert record.pop("client_bound") is None
     return record
+
+
+def as_older_markdown(text: str) -> str:
+    """A run's Markdown export as before issue 13 named its figures (checked as it goes):
+    the inter-chunk latency was "ITL", there was no TPOT row nor client-bound row, and
+    estimated counts and chunk counts were both "N (estimated)" output tokens."""
+    assert "| Inter-chunk p50 / p95 / p99 |" in text
+    text = text.replace("| Inter-chunk p50 / p95 / p99 |", "| ITL p50 / p95 / p99 |")
+    text, tpot = re.subn(r"^\| TPOT \(per output token\) \|.*\n", "", text, flags=re.M)
+    assert tpot == 1
+    text = re.sub(r"^\| Client-bound \|.*\n", "", text, flags=re.M)
+    text = text.replace("| Chunks/s |", "| Tokens/s |")
+    text = re.sub(
+        r"^\| Output chunks \| (\d+) chunks \(no usage, no tokenizer\) \|$",
+        r"| Output tokens | \1 (estimated) |",
+        text,
+        flags=re.M,
+    )
+    return re.sub(
+        r"^\| Output tokens \| ~(\d+) \(estimated\) \|$",
+        r"| Output tokens | \1 (estimated) |",
+        text,
+        flags=re.M,
+    )

@@ -20,7 +20,13 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from tests.store.conftest import as_older_records, completed_events, make_session, record
+from tests.store.conftest import (
+    as_older_markdown,
+    as_older_records,
+    completed_events,
+    make_session,
+    record,
+)
 from tests.store.test_migrations import older_tokentop_holding, user_version
 from tui.cli_store import export_command, history_command
 from tui.config import SessionConfig
@@ -564,7 +570,7 @@ async def check_v5_runs(
         older = as_older_records(new_json)
         assert superset(older, json.loads(want["json"]))
         assert set(older) - set(json.loads(want["json"])) == {"conversation_id", "turn"}
-        assert export.to_markdown(detail) == want["md"]
+        assert as_older_markdown(export.to_markdown(detail)) == want["md"]
         found = await store.get_conversation(run.run_id)
         assert isinstance(found, ConversationRecord) and found.id == run.run_id
         pieces = [p async for p in export_conversation(store, found, "json", top=detail)]

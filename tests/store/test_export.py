@@ -11,7 +11,7 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 
-from tests.contract import RESULT_KEYS
+from tests.contract import CLIENT_LAG_KEYS, RESULT_KEYS
 from tests.store.conftest import every_kind_events, make_session
 from tui.cli_store import export_command, history_command
 from tui.config import SessionConfig
@@ -63,7 +63,11 @@ def test_markdown_has_prompt_output_metrics_and_finish(filled: tuple[Path, str, 
     assert "| TTFT | 200.0 ms |" in md
     assert "| Tokens/s | 20.00 |" in md  # (2 - 1) tokens / 0.05 s
     assert "| Status | completed |" in md
-    assert "| ITL p50 / p95 / p99 | 50.00 ms / 50.00 ms / 50.00 ms |" in md
+    # named for what they measure: per chunk, per output token (the server's count)
+    assert "| Inter-chunk p50 / p95 / p99 | 50.00 ms / 50.00 ms / 50.00 ms |" in md
+    assert "| TPOT (per output token) | 100.00 ms |" in md  # (300 - 200) ms / (2 - 1)
+    assert "| Output tokens | 2 |" in md
+    assert "Client-bound" not in md  # recorded without a session run: unknown, not shown
     result = CliRunner().invoke(export_command, [first, "--format", "md", "--db", str(db)])
     md = result.output
     assert "````\nPrompt with `ticks`\n````" not in md  # single backticks need no longer fence
@@ -155,16 +159,19 @@ def test_history_lists_conversations_and_runs(filled: tuple[Path, str, str]) -> 
     # --runs: the single runs, as the run --jsonl result records
     result = CliRunner().invoke(history_command, ["--runs", "--db", str(db)])
     assert result.exit_code == 0, result.output
-    header, newest, oldest = result.output.splitlines()
+    header, newest, oldest = result.stdout.splitlines()
     assert header.split() == [
-        "TIME", "SESSION", "MODEL", "STATUS", "FINISH", "TOKENS", "TTFT", "ms", "TOK/S", "RUN"
+        "TIME", "SESSION", "MODEL", "STATUS", "FINISH", "TOKENS", "TTFT", "ms", "TOK/S",
+        "TPOT", "ms", "NOTE", "RUN",
     ]  # fmt: skip
+    assert newest.split()[4:8] == ["completed", "stop", "2", "200"]  # the server's count
+    assert "100.00" in newest.split()  # TPOT
     assert "simple" in newest and "completed" in newest and second[:14] in newest
     assert "every kind" in oldest and "failed" in oldest and first[:14] in oldest
     result = CliRunner().invoke(history_command, ["--runs", "--json", "--db", str(db)])
     records = [json.loads(line) for line in result.output.splitlines()]
     assert [r["run_id"] for r in records] == [second, first]
-    keys = RESULT_KEYS | {"started_at", "conversation_id", "turn"}
+    keys = RESULT_KEYS | CLIENT_LAG_KEYS | {"started_at", "conversation_id", "turn"}
     assert all(set(r) == keys for r in records)
     assert records[0]["output_text"] == "Hi!" and records[0]["ttft_ms"] == 200.0
     assert (records[0]["conversation_id"], records[0]["turn"]) == (second, 1)

@@ -17,7 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.store.conftest import as_older_records, completed_events, make_session, record
+from tests.store.conftest import (
+    as_older_markdown,
+    as_older_records,
+    completed_events,
+    make_session,
+    record,
+)
 from tui.store import RoundRun, Store, StoreError, export
 from tui.store.codec import encode_event
 from tui.store.lock import legacy_lock_path
@@ -257,7 +263,7 @@ async def test_a_v4_database_reads_exactly_as_the_v4_code_read_it(v4_db: Path) -
             # the same object, with the run's conversation (its own) and turn added
             got = as_older_records(json.loads(export.to_json(detail)))
             assert got == one_turn(want["json"], run.run_id)
-            assert export.to_markdown(detail) == want["md"]
+            assert as_older_markdown(export.to_markdown(detail)) == want["md"]
             assert [e async for e in store.replay(run.run_id, ReplayClock(1000.0))] == events
         alerts = [
             dataclasses.asdict(a) | {"at": a.at.isoformat()} for a in await store.list_alerts()

@@ -55,6 +55,8 @@ async def test_run_row_matches_the_accumulator_result(store: Store) -> None:
     record_ = result_record(run)
     assert record_.pop("started_at") == run.started_at.isoformat()
     assert (record_.pop("conversation_id"), record_.pop("turn")) == (run_id, 1)
+    # recorded without a session run, nothing measured the client's lag: unknown
+    assert (record_.pop("client_lag_p99_ms"), record_.pop("client_bound")) == (None, None)
     live = acc.result()  # the fold knows no conversation: the caller says which it is
     live.pop("conversation_id", None)
     live.pop("turn", None)

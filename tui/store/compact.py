@@ -228,7 +228,12 @@ _seq_of = itemgetter(0)
 
 
 async def iter_events(
-    conn: aiosqlite.Connection, rowid: int, batch: int = EVENTS_BATCH, *, deltas: bool = True
+    conn: aiosqlite.Connection,
+    rowid: int,
+    batch: int = EVENTS_BATCH,
+    *,
+    deltas: bool = True,
+    raw: bool = True,
 ) -> AsyncIterator[list[RunEvent]]:
     """The stored events of the run ``rowid`` in arrival order, ``batch`` at a time (the
     last batch may be shorter): its ``events`` rows and the deltas of its ``deltas`` rows,
@@ -239,9 +244,11 @@ async def iter_events(
     read so far end at ``events_to``, and every unread ``deltas`` row starts after
     ``deltas_to`` (the first seq of the last one read; the deltas of one row, and of the
     rows of one flush, may interleave with each other and with events rows).
-    ``deltas=False`` leaves the text and reasoning deltas out (their rows are not read)."""
+    ``deltas=False`` leaves the text and reasoning deltas out (their rows are not read),
+    ``raw=False`` the raw SSE events (SQLite skips their rows: none is decoded)."""
     if batch < 1:
         raise ValueError(f"a batch of events must hold at least one, not {batch}")
+    select_events = queries.SELECT_EVENT_ROWS_AFTER if raw else queries.SELECT_CHOSEN_ROWS_AFTER
     pending: list[tuple[int, RunEvent]] = []
     out: list[RunEvent] = []
     events_to: float = -1.0  # every row up to these seqs is read (math.inf: all)
@@ -261,11 +268,7 @@ async def iter_events(
             yield out[:batch]
             del out[:batch]
         if events_to <= deltas_to:  # read on where less is known
-            rows = list(
-                await conn.execute_fetchall(
-                    queries.SELECT_EVENT_ROWS_AFTER, (rowid, events_to, batch)
-                )
-            )
+            rows = list(await conn.execute_fetchall(select_events, (rowid, events_to, batch)))
             pending += [(seq, decode_event(kind, payload)) for seq, kind, payload in rows]
             events_to = rows[-1][0] if len(rows) == batch else math.inf
         else:

@@ -99,8 +99,9 @@ def conversation_lookup_sql(conversations: bool = True) -> dict[str, str]:
     return found
 
 
-def conversation_detail_sql(*, conversations: bool = True) -> str:
+def conversation_detail_sql(*, conversations: bool = True, truthful: bool = True) -> str:
     """:func:`detail_sql` of the runs of the conversation ``?1``, by turn and start."""
     _, turn = conversation_columns(conversations)
     where = in_conversation("?1", conversations=conversations)
-    return detail_sql(where, conversations=conversations) + f" ORDER BY {turn}, r.started_at, r.id"
+    detail = detail_sql(where, conversations=conversations, truthful=truthful)
+    return detail + f" ORDER BY {turn}, r.started_at, r.id"

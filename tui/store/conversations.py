@@ -155,15 +155,17 @@ class ConversationQueries(RunQueries):
         cid = await self.conversation_id(id_or_prefix)
         if cid is None:
             return None
-        v6 = await self._has_conversations()
-        rows = await self._query(conversation_sql.conversation_detail_sql(conversations=v6), (cid,))
+        sql = conversation_sql.conversation_detail_sql(
+            conversations=await self._has_conversations(), truthful=await self._has_truthful()
+        )
+        rows = await self._query(sql, (cid,))
         if not rows:
             return None  # pruned in between
         runs = await self._details(rows)
         return ConversationRecord(cid, runs[0].session, runs[0].model, turns_of(runs))
 
     async def replay_conversation(
-        self, id_or_prefix: str, clock: ReplayClock | None = None
+        self, id_or_prefix: str, clock: ReplayClock | None = None, *, whole: bool = False
     ) -> AsyncIterator[TurnStart | RunEvent]:
         """The conversation's turns again: before each turn a :class:`TurnStart` (its number,
         prompt and run), then the events of its answer (its branches are not replayed), each
@@ -173,7 +175,9 @@ class ConversationQueries(RunQueries):
         between two runs kept up to :data:`~tui.store.replay.TURN_GAP_MAX_S`
         (:func:`~tui.store.replay.next_turn_offset`); ``TurnStart.offset_s`` is where a turn
         starts on it. ``clock=None`` yields everything at once. The events are read a batch
-        at a time as they play. Raises :class:`StoreError` when nothing matches, and as
+        at a time as they play. ``whole``: each turn's events as :meth:`whole_events` gives
+        them (its text whole, no deltas one by one), without waiting for ``clock``: the
+        conversation shown at once. Raises :class:`StoreError` when nothing matches, and as
         :meth:`conversation_id` does.
         """
         record = await self.get_conversation(id_or_prefix)
@@ -186,9 +190,14 @@ class ConversationQueries(RunQueries):
             if previous is not None:
                 gap = (run.started_at - previous.started_at).total_seconds() - end
                 offset = next_turn_offset(offset, end, gap)
-            if clock is not None:
+            if clock is not None and not whole:
                 await clock.wait_until(offset)
             yield TurnStart(turn.turn, run.prompt, run.run_id, offset)
+            if whole:
+                for event in await self.whole_events(run):
+                    yield event
+                end, previous = run.ended_s or 0.0, run
+                continue
             last_t = 0.0
             async for chunk in self.iter_run_events(run.run_id):
                 for event in chunk:

@@ -7,10 +7,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Literal, TypeAlias
 
 from tui.stream.events import RunEvent
+from tui.stream.metrics import time_per_output_token
 from tui.stream.result import error_dict
 from tui.vocab import MISSING
 
 from .codec import event_fields
+from .labels import client_words, tokens_words
 from .records import RunDetail, RunSummary, result_record
 
 ExportFormat: TypeAlias = Literal["md", "json", "jsonl"]
@@ -48,9 +50,8 @@ def run_rows(run: RunDetail) -> list[tuple[str, str]]:
     finish = run.finish_reason or MISSING
     if run.raw_finish_reason and run.raw_finish_reason != run.finish_reason:
         finish += f" (server said `{run.raw_finish_reason}`)"
-    tokens = MISSING if run.output_tokens is None else str(run.output_tokens)
-    if run.tokens_estimated and run.output_tokens is not None:
-        tokens += " (estimated)"
+    chunks = run.counted == "chunks"  # no usage, no tokenizer: the figures count chunks
+    inter_chunk = (run.itl_p50_ms, run.itl_p95_ms, run.itl_p99_ms)
     rows = [
         ("Run", f"`{run.run_id}`"),
         ("Session", run.session),
@@ -59,22 +60,30 @@ def run_rows(run: RunDetail) -> list[tuple[str, str]]:
         ("Status", run.status),
         ("Finish reason", finish),
         ("TTFT", _num(run.ttft_ms, " ms")),
-        ("Tokens/s", _num(run.tokens_per_s, "", 2)),
-        (
-            "ITL p50 / p95 / p99",
-            " / ".join(_num(v, " ms", 2) for v in (run.itl_p50_ms, run.itl_p95_ms, run.itl_p99_ms)),
-        ),
+        ("Chunks/s" if chunks else "Tokens/s", _num(run.tokens_per_s, "", 2)),
+        ("Inter-chunk p50 / p95 / p99", " / ".join(_num(v, " ms", 2) for v in inter_chunk)),
+        ("TPOT (per output token)", _num(tpot_of(run), " ms", 2)),
         ("Duration", _num(run.duration_ms, " ms")),
         ("Input tokens", MISSING if run.input_tokens is None else str(run.input_tokens)),
-        ("Output tokens", tokens),
+        ("Output chunks" if chunks else "Output tokens", tokens_words(run)),
         ("Chunks", str(run.chunks)),
         ("Attempts", f"{run.attempts} ({run.resumes} resumed)"),
     ]
+    if run.client_bound is not None:
+        rows.append(("Client-bound", client_words(run)))
     if run.response_id:
         rows.append(("Response id", f"`{run.response_id}`"))
     if run.request_id:
         rows.append(("Request id", f"`{run.request_id}`"))
     return rows
+
+
+def tpot_of(run: RunSummary) -> float | None:
+    """The run's time per output token: stored, or for a run stored before it was kept the
+    result record's formula over its figures (None when the tokens are chunks)."""
+    if run.tpot_ms is not None:
+        return run.tpot_ms
+    return time_per_output_token(run.duration_ms, run.ttft_ms, run.output_tokens, run.counted)
 
 
 def md_table(rows: Sequence[tuple[str, str]]) -> list[str]:

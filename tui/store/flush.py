@@ -39,7 +39,7 @@ from . import queries
 from .codec import encode_rows
 from .compact import DeltaSegment, blank_secrets, segment_row
 from .raw_spill import RawSpill
-from .rows import changed_attempts, run_row
+from .rows import ClientLagSource, changed_attempts, run_row
 
 __all__ = [
     "EVENTS_PER_INSERT",
@@ -216,6 +216,8 @@ class ActiveRun:
     could take them): deleted again if the run completes."""
     purge_raw: bool = False
     """The run completed after raw events were spilled: its last flush deletes them."""
+    lag: ClientLagSource | None = None
+    """Who measured the client's own loop lag over the run (written with its final row)."""
 
     def hear(self, first_t: float) -> None:
         """The run's first events were just queued, the first at ``first_t`` of the run's
@@ -228,7 +230,7 @@ class ActiveRun:
 
     def row(self, *, final: bool) -> tuple[Any, ...]:
         """The run's row values now (see :func:`tui.store.rows.run_row`)."""
-        return run_row(self.acc, final=final, last_t=self.last_t, secret=self.secret)
+        return run_row(self.acc, final=final, last_t=self.last_t, secret=self.secret, lag=self.lag)
 
     def attempt_rows(self) -> list[tuple[Any, ...]]:
         """Rows of the attempts changed since the last call (keyed by the run's slot, which

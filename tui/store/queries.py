@@ -97,11 +97,15 @@ INSERT_DELTAS = "INSERT INTO deltas(run, seq, kind, count, last_t, body) VALUES 
 SELECT_EVENT_ROWS_AFTER = (
     "SELECT seq, kind, payload FROM events WHERE run = ? AND seq > ? ORDER BY seq LIMIT ?"
 )
+SELECT_CHOSEN_ROWS_AFTER = (
+    "SELECT seq, kind, payload FROM events WHERE run = ? AND seq > ? AND kind <> 'RawEvent' "
+    "ORDER BY seq LIMIT ?"
+)
 SELECT_DELTA_ROWS_AFTER = (
     "SELECT seq, kind, count, body FROM deltas WHERE run = ? AND seq > ? ORDER BY seq LIMIT ?"
 )
-"""A run's next rows of ``events`` and of ``deltas`` (see :mod:`tui.store.compact`) after a
-seq, by seq, at most ``?`` of them."""
+"""A run's next rows of ``events`` (all, or all but the raw events) and of ``deltas`` (see
+:mod:`tui.store.compact`) after a seq, by seq, at most ``?`` of them."""
 
 DELETE_RAW_EVENTS = "DELETE FROM events WHERE run = ? AND kind = 'RawEvent'"
 """The raw events of a run that completed (``keep_raw_events = "failed"``)."""
@@ -202,13 +206,14 @@ def list_runs_sql(
     limit: int,
     since: str | None = None,
     conversations: bool = True,
+    truthful: bool = True,
 ) -> tuple[str, list[Any]]:
     """SELECT of run summaries matching every given filter (:func:`run_filters`), newest
-    first (``conversations``: see :func:`tui.store.records.conversation_columns`)."""
+    first (``conversations``, ``truthful``: see :func:`tui.store.records.summary_columns`)."""
     where, params = run_filters(
         search=search, session=session, model=model, finish=finish, since=since
     )
-    sql = f"SELECT {summary_columns(conversations)}, r.id FROM runs AS r"
+    sql = f"SELECT {summary_columns(conversations, truthful)}, r.id FROM runs AS r"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY r.started_at DESC, r.id DESC LIMIT ?"
@@ -228,11 +233,11 @@ def prefix_sql(prefix: str, *, rounds: bool = False) -> tuple[str, list[Any]]:
     )
 
 
-def detail_sql(where: str, *, conversations: bool = True) -> str:
+def detail_sql(where: str, *, conversations: bool = True, truthful: bool = True) -> str:
     """SELECT of :func:`~tui.store.records.summary_columns`, the config snapshot, the event
     count and the rowid of the runs (``runs AS r``) matching ``where``."""
     return (
-        f"SELECT {summary_columns(conversations)}, s.config_json, "
+        f"SELECT {summary_columns(conversations, truthful)}, s.config_json, "
         "(SELECT count(*) FROM events WHERE events.run = r.id) "
         "+ (SELECT coalesce(sum(count), 0) FROM deltas WHERE deltas.run = r.id), r.id "
         f"FROM runs AS r JOIN sessions AS s ON s.id = r.session_id WHERE {where}"

@@ -30,7 +30,8 @@ from .records import (
     summary_fields,
 )
 from .replay import ReplayClock, due_parts
-from .schema import CONVERSATIONS_SINCE
+from .schema import CONVERSATIONS_SINCE, TRUTHFUL_SINCE
+from .whole import whole_events
 
 
 class RunQueries:
@@ -76,6 +77,7 @@ class RunQueries:
             limit=limit,
             since=since,
             conversations=await self._has_conversations(),
+            truthful=await self._has_truthful(),
         )
         rows = await self._query(sql, params)
         attempts = await self._attempts([int(row[-1]) for row in rows])
@@ -112,7 +114,11 @@ class RunQueries:
         """The run whose id is or uniquely starts with the argument, with its attempts."""
         await self.flush()
         rowid, _ = await self._resolve(run_id_or_prefix)
-        sql = queries.detail_sql("r.id = ?", conversations=await self._has_conversations())
+        sql = queries.detail_sql(
+            "r.id = ?",
+            conversations=await self._has_conversations(),
+            truthful=await self._has_truthful(),
+        )
         (row,) = await self._query(sql, (rowid,))
         return (await self._details([row]))[0]
 
@@ -139,20 +145,25 @@ class RunQueries:
         return events
 
     async def iter_run_events(
-        self, run_id_or_prefix: str, batch: int = EVENTS_BATCH, *, deltas: bool = True
+        self,
+        run_id_or_prefix: str,
+        batch: int = EVENTS_BATCH,
+        *,
+        deltas: bool = True,
+        raw: bool = True,
     ) -> AsyncIterator[list[RunEvent]]:
         """The run's recorded events in arrival order, ``batch`` at a time (the last one may
         be shorter), read as they are asked for: memory stays bounded by the batch on a
         run of any size (see :func:`tui.store.compact.iter_events`). ``deltas=False``
         leaves out the text and reasoning deltas, most of a run's events (their rows are
         not read): the rest is a few events (attempts, usage, the end) even for a
-        million-token answer, whose text the run's record has whole. ``ValueError`` for a
-        batch under 1."""
+        million-token answer, whose text the run's record has whole. ``raw=False`` leaves
+        out the raw SSE events. ``ValueError`` for a batch under 1."""
         await self.flush()
         rowid, _ = await self._resolve(run_id_or_prefix)
         if self._closed:
             raise StoreError("the store is closed")
-        chunks = iter_events(self._conn, rowid, batch, deltas=deltas)
+        chunks = iter_events(self._conn, rowid, batch, deltas=deltas, raw=raw)
         while True:
             try:
                 chunk = await anext(chunks)
@@ -161,6 +172,16 @@ class RunQueries:
             except sqlite3.Error as exc:
                 raise store_error(self.path, exc) from None
             yield chunk
+
+    async def whole_events(self, run: RunSummary) -> list[RunEvent]:
+        """The events that show the finished ``run`` at once: its attempts, usage, tool
+        calls, notices and end, with its text and reasoning as one delta each (read
+        without their delta rows or the raw events; see :func:`tui.store.whole.whole_events`;
+        its figures: :func:`tui.store.whole.stored_metrics`)."""
+        events: list[RunEvent] = []
+        async for chunk in self.iter_run_events(run.run_id, deltas=False, raw=False):
+            events += chunk
+        return whole_events(run, events)
 
     async def list_alerts(
         self, session: str | None = None, since: str | None = None
@@ -216,3 +237,8 @@ class RunQueries:
         """Whether runs have their conversation and turn columns (a read-only store of an
         older database reads it as it is: every run is a one-turn conversation of its own)."""
         return await self._schema() >= CONVERSATIONS_SINCE
+
+    async def _has_truthful(self) -> bool:
+        """Whether runs have the schema-7 columns (``tpot_ms``, ``tokens_source``, the
+        client's lag): an older database read as it is reads them as NULL (unknown)."""
+        return await self._schema() >= TRUTHFUL_SINCE

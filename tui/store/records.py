@@ -78,7 +78,28 @@ class RunSummary:
     of its own, as every run written before conversations is)."""
     turn: int
     """Its turn in that conversation, from 1 (several runs may share one: retries, edits)."""
+    tpot_ms: float | None
+    """Time per output token (None: the tokens are chunks, or a run stored before it was
+    kept). ``itl_p*_ms`` are the inter-chunk latencies."""
+    tokens_source: str | None
+    """What ``output_tokens`` and ``tokens_per_s`` count: ``usage``, ``estimated`` or
+    ``chunks`` (None: stored before it was kept; see :attr:`counted`)."""
+    client_lag_p99_ms: float | None
+    """tokentop's own event-loop lag during the run, p99 (None: unknown)."""
+    client_bound: bool | None
+    """True when that lag passed the bound: the run's timing may be the client's (None:
+    unknown, a run stored before it was measured or recorded without a session)."""
     attempt_records: tuple[AttemptRecord, ...] = ()
+
+    @property
+    def counted(self) -> str:
+        """What the output tokens count: the stored ``tokens_source``, or for a run stored
+        before it was kept what its figures say (as the result record infers it)."""
+        if self.tokens_source is not None:
+            return self.tokens_source
+        if not self.tokens_estimated:
+            return "usage"
+        return "chunks" if self.output_tokens == self.chunks else "estimated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +135,16 @@ def in_conversation(cid: str, *, alias: str = "r", conversations: bool = True) -
     )
 
 
-def summary_columns(conversations: bool = True) -> str:
+def summary_columns(conversations: bool = True, truthful: bool = True) -> str:
     """The ``runs`` columns (alias ``r``) that :func:`summary_fields` reads, in its order
-    (``conversations``: see :func:`conversation_columns`)."""
+    (``conversations``: see :func:`conversation_columns`; ``truthful``: the database has
+    the schema-7 columns, else they read as NULL)."""
     key, turn = conversation_columns(conversations)
-    return f"{_SUMMARY_COLUMNS}, {key}, {turn}"
+    measured = _TRUTHFUL_COLUMNS if truthful else "NULL, NULL, NULL, NULL"
+    return f"{_SUMMARY_COLUMNS}, {key}, {turn}, {measured}"
+
+
+_TRUTHFUL_COLUMNS = "r.tpot_ms, r.tokens_source, r.client_lag_p99_ms, r.client_bound"
 
 
 _SUMMARY_COLUMNS = (
@@ -139,7 +165,8 @@ def summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
         first_token_s, ended_s, input_tokens, output_tokens, reasoning_tokens, cached_tokens,
         total_tokens, estimated, ttft, duration, tps, p50, p95, p99, chunks, attempts,
         resumes, err_kind, err_status, err_message, err_code, response_id, request_id,
-        output_text, reasoning_text, tool_calls_json, conversation_id, turn,
+        output_text, reasoning_text, tool_calls_json, conversation_id, turn, tpot, source,
+        lag_p99, bound,
     ) = row  # fmt: skip
     calls = tuple(
         ToolCall(c.get("index", i), c.get("call_id"), c.get("name"), c.get("arguments", ""))
@@ -182,6 +209,10 @@ def summary_fields(row: tuple[Any, ...]) -> dict[str, Any]:
         "tool_calls": calls,
         "conversation_id": conversation_id,
         "turn": turn,
+        "tpot_ms": tpot,
+        "tokens_source": source,
+        "client_lag_p99_ms": lag_p99,
+        "client_bound": None if bound is None else bool(bound),
     }
 
 
@@ -206,12 +237,14 @@ def attempt_record(row: tuple[Any, ...]) -> AttemptRecord:
 
 
 def result_record(run: RunSummary) -> dict[str, Any]:
-    """The run as a ``tokentop run --jsonl`` result record plus ``started_at``,
+    """The run as a ``tokentop run --jsonl`` result record (a session run's, with
+    ``client_lag_p99_ms`` and ``client_bound``: None when unknown) plus ``started_at``,
     ``conversation_id`` and ``turn``.
 
     Built by the same :func:`~tui.stream.result.build_result` as
     :meth:`RunAccumulator.result`; for runs that never finished, ``status`` is ``running``
-    or ``interrupted``.
+    or ``interrupted``. ``tpot_ms`` is the record's own formula over the stored figures, so
+    a run stored before it was kept gets it too.
     """
     record = build_result(
         session=run.session,
@@ -235,7 +268,10 @@ def result_record(run: RunSummary) -> dict[str, Any]:
         attempts=run.attempt_records,
         resumes=run.resumes,
         error=run.error,
+        tokens_source=run.counted,
     )
+    record["client_lag_p99_ms"] = run.client_lag_p99_ms
+    record["client_bound"] = run.client_bound
     record["started_at"] = run.started_at.isoformat()
     record["conversation_id"] = run.conversation_id
     record["turn"] = run.turn

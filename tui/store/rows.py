@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.result import AttemptRecord
@@ -48,8 +48,37 @@ RUN_COLUMNS: tuple[str, ...] = (
     "output_text",
     "reasoning_text",
     "tool_calls_json",
+    "tpot_ms",
+    "tokens_source",
+    "client_lag_p99_ms",
+    "client_bound",
 )
 """The ``runs`` columns a flush writes, in the order of :func:`run_row`."""
+
+
+class LoopLag(Protocol):
+    """The client's own event-loop lag over a run (``tui.session.loop_lag.ClientLag``)."""
+
+    @property
+    def p99_ms(self) -> float | None:
+        """99th percentile of the loop's lateness during the run (None: no sample)."""
+        ...
+
+
+class ClientLagSource(Protocol):
+    """Who measures the client's own loop lag over a run (``tui.session.run.SessionRun``):
+    read when the run's final row is written, after its :class:`Finished`."""
+
+    @property
+    def client_lag(self) -> LoopLag | None:
+        """The lag over the run (None: nothing measured it)."""
+        ...
+
+    @property
+    def client_bound(self) -> bool:
+        """True when the lag passed the bound: the run's timing may be the client's."""
+        ...
+
 
 ATTEMPT_COLUMNS: tuple[str, ...] = (
     "number",
@@ -90,13 +119,20 @@ def _scrubbed(row: tuple[Any, ...], secret: str | None) -> tuple[Any, ...]:
 
 
 def run_row(
-    acc: RunAccumulator, *, final: bool, last_t: float, secret: str | None
+    acc: RunAccumulator,
+    *,
+    final: bool,
+    last_t: float,
+    secret: str | None,
+    lag: ClientLagSource | None = None,
 ) -> tuple[Any, ...]:
     """Values for :data:`RUN_COLUMNS`: a checkpoint, or the final summary.
 
     ``final`` for a run that has not finished means it is being closed unfinished: it is
     written as ``interrupted``, ended at ``last_t`` (the time of its last recorded event).
-    Every string has ``secret`` blanked out.
+    Every string has ``secret`` blanked out. The client's lag comes from ``lag`` once the
+    run has finished (NULL before, and without ``lag``: unknown), as the run's result
+    record says it (``client_lag_p99_ms``, ``client_bound``).
     """
     m = acc.metrics()
     usage = acc.usage
@@ -143,8 +179,23 @@ def run_row(
             ],
             ensure_ascii=False,
         ),
+        m.tpot_ms,
+        m.tokens_source,
+        *_client_lag(acc, lag),
     )
     return _scrubbed(row, secret)
+
+
+def _client_lag(
+    acc: RunAccumulator, lag: ClientLagSource | None
+) -> tuple[float | None, int | None]:
+    """``client_lag_p99_ms`` and ``client_bound`` of a run: unknown (None) until it has
+    finished (its lag is measured just before its :class:`Finished`) or without ``lag``."""
+    if lag is None or acc.status is None:
+        return None, None
+    measured = lag.client_lag
+    p99 = None if measured is None else measured.p99_ms
+    return (None if p99 is None else round(p99, 3)), int(lag.client_bound)
 
 
 def attempt_row(rowid: int, attempt: AttemptRecord, secret: str | None) -> tuple[Any, ...]:

@@ -256,7 +256,24 @@ DROP INDEX runs_by_started;
 """
 """Version 6: the conversation and turn of each run."""
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
+V7 = """
+-- What a run's figures measured (issue 13). The inter-chunk latency is itl_p50_ms /
+-- itl_p95_ms / itl_p99_ms (per content chunk, as ever: a chunk may carry several tokens).
+-- tpot_ms is the time per output token, (duration - TTFT) / (output tokens - 1), only from
+-- counted tokens; tokens_source says what output_tokens and tokens_per_s count: 'usage'
+-- (the server's), 'estimated' (a tokenizer over the output) or 'chunks' (neither: content
+-- chunks). client_lag_p99_ms is tokentop's own event-loop lag during the run (p99), and
+-- client_bound (0 or 1) says it was past the bound, so the run's timing may be the
+-- client's rather than the server's. Columns without a default leave every row written
+-- before as it is, NULL: unknown (no row is rewritten).
+ALTER TABLE runs ADD COLUMN tpot_ms REAL;
+ALTER TABLE runs ADD COLUMN tokens_source TEXT;
+ALTER TABLE runs ADD COLUMN client_lag_p99_ms REAL;
+ALTER TABLE runs ADD COLUMN client_bound INTEGER;
+"""
+"""Version 7: time per output token, what the token count counts, and the client's own lag."""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
 """Upgrade scripts; ``MIGRATIONS[n - 1]`` produces version ``n``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -269,6 +286,10 @@ ROUNDS_SINCE = 5
 CONVERSATIONS_SINCE = 6
 """The first version with ``runs.conversation_id`` and ``runs.turn``: in older databases every
 run is a one-turn conversation of its own."""
+
+TRUTHFUL_SINCE = 7
+"""The first version with ``runs.tpot_ms``, ``tokens_source``, ``client_lag_p99_ms`` and
+``client_bound``: older databases read them as NULL (unknown)."""
 
 READABLE_SINCE = 4
 """The oldest version a read-only store reads as it is (a writer upgrades every version):

@@ -73,6 +73,7 @@ from .errors import StoreError
 from .lock import DbLock, owner_alive, sweep_dead
 from .retention import Pruner
 from .rounds import RoundQueries, RoundWriter
+from .rows import ClientLagSource
 from .schema import READABLE_SINCE
 from .writer import CHECKPOINT_S, FLUSH_INTERVAL_S, FLUSH_PERIOD_S, NewRun
 
@@ -223,6 +224,7 @@ class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
         accumulator: RunAccumulator | None = None,
         conversation_id: str | None = None,
         turn: int = 1,
+        lag_source: ClientLagSource | None = None,
     ) -> str:
         """Record a new run of ``session`` (its config snapshot without secrets); its id.
 
@@ -236,6 +238,10 @@ class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
         Several runs may be one turn: a failed try sent again, an edited prompt (see
         :mod:`tui.store.conversations`). Raises ``ValueError`` for an empty or overlong id
         and a turn that is not a whole number from 1.
+
+        ``lag_source`` (the session layer's run) measures tokentop's own loop lag over the
+        run: its ``client_lag`` and ``client_bound`` are stored with the run's final row
+        (without it they are NULL, unknown).
 
         Nothing waits for the database: the run's row is written by the next flush, within
         :data:`FLUSH_INTERVAL_S`, before its events. Its ``started_at`` is the wall time of
@@ -276,7 +282,7 @@ class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
         shared = accumulator is not None
         if accumulator is None:
             accumulator = RunAccumulator(run_id, session.name, session.api, session.model, prompt)
-        self._track(begun, accumulator, shared=shared, secret=secret, started=now)
+        self._track(begun, accumulator, shared=shared, secret=secret, started=now, lag=lag_source)
         return run_id
 
     def record_alert(

@@ -60,6 +60,7 @@ from .flush import (
 )
 from .plan import FlushPlan
 from .queue import RAW_HOLD_BYTES, RAW_HOLD_EVENTS, WriteQueue
+from .rows import ClientLagSource
 
 __all__ = [
     "BUSY_BACKOFF_S",
@@ -77,7 +78,6 @@ __all__ = [
     "secret_forms",
 ]
 
-
 FLUSH_INTERVAL_S = 0.2
 """The longest time an event should wait in memory before it is committed (the crash bound)."""
 
@@ -94,11 +94,9 @@ events rather than to the answer so far. A run's end, :meth:`EventWriter.flush` 
 ``Store.close`` always write it; a dead writer's runs are re-folded from their events when
 the next writer opens the database."""
 
-
 UPKEEP_S = 3600.0
 """How often the flusher does its upkeep: a writer open for days applies ``[store]
 keep_days`` again every hour (see :mod:`tui.store.retention`)."""
-
 
 BUSY_GIVE_UP_S = 60.0
 """How long :meth:`EventWriter.flush` and ``Store.close`` keep retrying a busy database before
@@ -177,13 +175,14 @@ class EventWriter:
         shared: bool,
         secret: str | None,
         started: float,
+        lag: ClientLagSource | None = None,
     ) -> None:
         """Start queueing the events of a new run (started at wall time ``started``), whose
         row the next flush inserts."""
         self._slots += 1
         slot = self._slots
         run = ActiveRun(
-            slot, acc, shared, secret, key=slot << SEQ_BITS, begun=begun, started=started
+            slot, acc, shared, secret, key=slot << SEQ_BITS, begun=begun, started=started, lag=lag
         )
         self._active[begun.run_id] = run
         if secret is not None:

@@ -16,7 +16,6 @@ finished turns above the live one (``EarlierTurns``); the keys act on the whole 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
@@ -26,15 +25,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import Provider
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Static
 
 from tui.session.conversation_view import TurnView
 from tui.store.errors import StoreError
-from tui.store.replay import ReplayClock, TurnStart
+from tui.store.replay import ReplayClock
+from tui.store.whole import stored_metrics
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Api, Finished, RunEvent
+from tui.stream.metrics import MetricsSnapshot
 from tui.ui.commands import ScreenBindingCommands
+from tui.ui.screens.replay_turns import YIELD_EVERY_S, ConversationPlayer
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.footer import KeysFooter
 from tui.ui.widgets.metrics_bar import MetricsBar
@@ -45,16 +46,15 @@ from tui.ui.widgets.turns import EarlierTurns
 if TYPE_CHECKING:
     from tui.store import ConversationRecord, RunDetail, Store
 
-
-YIELD_EVERY_S = 0.02
-"""Longest stretch the player feeds events without giving the event loop a turn."""
+__all__ = ["SPEEDS", "YIELD_EVERY_S", "ReplayScreen"]
 
 SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
 """Playback speeds that ``-`` and ``+`` step through."""
 
 
-class ReplayScreen(Screen[None]):
-    """Streams a saved run back into a transcript with its original timing."""
+class ReplayScreen(ConversationPlayer):
+    """Streams a saved run back into a transcript with its original timing, or shows it
+    whole at once (instant: its text in one piece, its figures as stored)."""
 
     TITLE = "Replay"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ScreenBindingCommands}
@@ -153,6 +153,7 @@ class ReplayScreen(Screen[None]):
         self._last_t = 0.0
         self._applying: float | None = None
         self._total_s: float | None = None
+        self.stored: MetricsSnapshot | None = None
 
     def _new_clock(self) -> ReplayClock:
         speed = self._initial_speed
@@ -204,7 +205,7 @@ class ReplayScreen(Screen[None]):
         self._last_t = 0.0
         self._offset = 0.0
         self._applying = None
-        self.played, self.accumulator = [], None
+        self.played, self.accumulator, self.stored = [], None, None
         self.turns.sync([], None)
         try:
             self.conversation = await self._conversation()
@@ -228,14 +229,11 @@ class ReplayScreen(Screen[None]):
             run.run_id, run.session, api, run.model, run.prompt, clock=self._run_now
         )
         self.accumulator = acc
-        last_yield = time.monotonic()
         try:
-            async for event in self.store.replay(run.run_id, self.clock):
-                self._apply(acc, event)
-                if time.monotonic() - last_yield > YIELD_EVERY_S:
-                    # Instant mode (or catching up) never sleeps: let the screen breathe.
-                    await asyncio.sleep(0)
-                    last_yield = time.monotonic()
+            if self.clock.instant:
+                await self._show_whole(acc, run)
+            else:
+                await self._play_timed(acc, run)
         except Exception as exc:
             self._show_error(f"replay stopped: {exc}")
             return
@@ -244,6 +242,23 @@ class ReplayScreen(Screen[None]):
             # The recording has no final event (the process died mid-run): say so.
             self.query_one(FinishBadge).clear(f"{run.status}: the recording ends here")
         self._publish()
+
+    async def _show_whole(self, acc: RunAccumulator, run: RunDetail) -> None:
+        """The run at once: its events without the deltas, its text in one piece, and its
+        figures as stored (a fold of one piece of text cannot time the pieces)."""
+        for event in await self.store.whole_events(run):
+            self._apply(acc, event)
+        self.stored = stored_metrics(run)
+
+    async def _play_timed(self, acc: RunAccumulator, run: RunDetail) -> None:
+        """Every recorded event, each when the clock reaches its original offset."""
+        last_yield = time.monotonic()
+        async for event in self.store.replay(run.run_id, self.clock):
+            self._apply(acc, event)
+            if time.monotonic() - last_yield > YIELD_EVERY_S:
+                # Instant mode (or catching up) never sleeps: let the screen breathe.
+                await asyncio.sleep(0)
+                last_yield = time.monotonic()
 
     async def _conversation(self) -> ConversationRecord | None:
         """The conversation to replay: the one asked for, else that of the run when it
@@ -260,76 +275,6 @@ class ReplayScreen(Screen[None]):
         found = None if record is None or len(record.turns) < 2 else record.turn_of(self.run_id)
         # a branch (a failed try, an edited answer) is replayed alone
         return record if found is not None and not found[1] else None
-
-    async def _play_conversation(self, record: ConversationRecord) -> None:
-        """Every turn of ``record`` on one timeline, each in its own fold."""
-        first = record.turns[0].run
-        self.query_one("#replay-title", Static).update(
-            f"replay conversation {record.id}  ·  {first.session}  ·  {first.model}  ·  "
-            f"{first.api}  ·  {len(record.turns)} turns"
-        )
-        runs = {t.run.run_id: t.run for t in record.turns}
-        acc: RunAccumulator | None = None
-        last_yield = time.monotonic()
-        try:
-            async for item in self.store.replay_conversation(record.id, self.clock):
-                if isinstance(item, TurnStart):
-                    if acc is not None:
-                        self._end_turn(acc)
-                    acc = self._start_turn(item, len(record.turns), runs[item.run_id])
-                elif acc is not None:
-                    self._apply(acc, item)
-                if time.monotonic() - last_yield > YIELD_EVERY_S:
-                    await asyncio.sleep(0)
-                    last_yield = time.monotonic()
-        except Exception as exc:
-            self._show_error(f"replay stopped: {exc}")
-            return
-        self.done = True
-        if acc is not None:
-            self._end_turn(acc)
-            if not acc.done:
-                self.query_one(FinishBadge).clear("the recording ends here")
-        self._publish()
-
-    def _start_turn(self, start: TurnStart, turns: int, run: RunDetail) -> RunAccumulator:
-        """A new turn: its heading, a fresh transcript and fold, its clock at ``offset_s``."""
-        head = " ".join(start.prompt.split())
-        self.query_one("#replay-prompt", Static).update(f"turn {start.turn} of {turns} › {head}")
-        self.query_one(TranscriptView).reset()
-        self.query_one(FinishBadge).clear("replaying")
-        self.query_one(ReconnectStatus).clear()
-        self._offset = start.offset_s
-        self._last_t = 0.0
-        self._total_s = run.ended_s
-        live = TurnView(
-            start.turn, run.run_id, start.prompt, "", status=None, finish_reason=None,
-            error=None, input_tokens=None, output_tokens=None, input_tokens_so_far=None,
-            kept=False, tool_calls=(), answers_tools=False,
-        )  # fmt: skip
-        self.turns.sync(self.played, live)
-        self.turns.set_live(live)
-        self.played.append(live)
-        api: Api = "chat" if run.api == "chat" else "responses"
-        acc = RunAccumulator(
-            run.run_id, run.session, api, run.model, start.prompt, clock=self._run_now
-        )
-        self.accumulator = acc
-        return acc
-
-    def _end_turn(self, acc: RunAccumulator) -> None:
-        """The live turn as it ended (the next turn shows it above itself)."""
-        usage = acc.usage
-        earlier = self.played[-2].input_tokens_so_far if len(self.played) > 1 else 0
-        tokens_in = usage.input_tokens if usage is not None else None
-        so_far = None if earlier is None or tokens_in is None else earlier + tokens_in
-        self.played[-1] = dataclasses.replace(
-            self.played[-1], answer=acc.output_text, status=acc.status,
-            finish_reason=acc.finish_reason, error=acc.error.message if acc.error else None,
-            input_tokens=tokens_in, output_tokens=usage.output_tokens if usage else None,
-            input_tokens_so_far=so_far, kept=acc.status in ("completed", "incomplete"),
-            tool_calls=tuple(acc.tool_calls),
-        )  # fmt: skip
 
     def _apply(self, acc: RunAccumulator, event: RunEvent) -> None:
         """One recorded event into the accumulator and the widgets."""
@@ -352,7 +297,9 @@ class ReplayScreen(Screen[None]):
 
     def _publish(self) -> None:
         """Metrics snapshot and state line (a few times a second, never per event)."""
-        if self.accumulator is not None:
+        if self.stored is not None:
+            self.query_one(MetricsBar).snapshot = self.stored
+        elif self.accumulator is not None:
             self.query_one(MetricsBar).snapshot = self.accumulator.metrics()
         clock = self.clock
         if self.error is not None:
