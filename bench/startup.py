@@ -9,10 +9,14 @@ which is ``CLOCK_MONOTONIC`` on Linux and therefore comparable across processes)
 - a minimal Textual app (one ``Static``), headless at 200x60: the time from spawning the
   process to the first frame Textual hands to its driver (``App._display`` with an update),
   which the child writes to a file and then ``os._exit``s (teardown is not start-up).
-- the dashboard the way ``tokentop`` opens it with no CONFIG (the CLI module, the default
-  config: ``./sessions.toml`` or the shipped example on the built-in simulator, a fresh
-  database file), headless at 200x60, same probe: the first frame of the main screen (the
-  overview with its rows; the session panes, the store and the streams start right after it).
+- ``tokentop`` itself with no CONFIG (the console script's ``main``: the default config,
+  ``./sessions.toml`` or the shipped example on the built-in simulator; a fresh database
+  file, fresh XDG config and data directories), headless at 200x60, same probe: the first
+  frame of the main screen (the overview with its rows; the session panes, the store and the
+  streams start right after it). The probe patches ``TokentopApp`` when ``tokentop`` imports
+  it, so nothing is imported earlier than ``tokentop`` does.
+
+Every child runs from cached bytecode (:func:`_child_env`), as an installed tokentop does.
 
 Bars: ``--help`` < 2 x bare + 150 ms; first frame < 1.5 x the minimal Textual app.
 """
@@ -65,30 +69,53 @@ Minimal().run(headless=True, size=(200, 60))
 DASHBOARD_APP = (
     _PROBE
     + """
-from pathlib import Path
-import tui.cli  # what `tokentop` imports first
-import tui.ui.app
-from tui.config import load_default_config
-from tui.ui.app import TokentopApp
-from tui.ui.screens.main import MainScreen
+from importlib.machinery import PathFinder
 
 
-class Probe(TokentopApp):
-    # Textual resolves a relative CSS_PATH next to the file of the class: point at the real one
-    CSS_PATH = str(Path(tui.ui.app.__file__).with_name("app.tcss"))
+def _probe(app_module):
+    # the first frame of the main screen Textual hands to its driver (the overview, with
+    # its rows: the tab panes, the store and the streams start just after it), headless
+    app_class = app_module.TokentopApp
+    display, run = app_class._display, app_class.run
+
     def _display(self, screen, renderable):
-        # the first frame of the main screen Textual hands to its driver (the overview,
-        # with its rows: the tab panes mount just after it)
-        if renderable is not None and isinstance(screen, MainScreen):
-            _painted_at(sys.argv[1])
-        return super()._display(screen, renderable)
-config = load_default_config()
-Probe(config, db_path=Path(sys.argv[2]), theme=config.ui.theme).run(
-    headless=True, size=(200, 60)
-)
+        main = sys.modules.get("tui.ui.screens.main")
+        if renderable is not None and main is not None and isinstance(screen, main.MainScreen):
+            _painted_at(OUT)
+        return display(self, screen, renderable)
+
+    app_class._display = _display
+    app_class.run = lambda self, **kw: run(self, headless=True, size=(200, 60))
+
+
+class _WhenImported:
+    # patch tui.ui.app when `tokentop` imports it, so that nothing is imported earlier
+    # or in another order than `tokentop` does
+    def find_spec(self, name, path=None, target=None):
+        if name != "tui.ui.app":
+            return None
+        sys.meta_path.remove(self)
+        spec = PathFinder.find_spec(name, path)
+        exec_module = spec.loader.exec_module
+
+        def exec_and_patch(module):
+            exec_module(module)
+            _probe(module)
+
+        spec.loader.exec_module = exec_and_patch
+        return spec
+
+
+sys.meta_path.insert(0, _WhenImported())
+OUT = sys.argv[1]
+os.environ["TOKENTOP_DB"] = sys.argv[2]
+sys.argv[:] = ["tokentop"]  # no CONFIG, no option
+from tui.cli import main
+
+main()
 """
 )
-"""The dashboard as ``tokentop`` (no CONFIG) opens it, with the same probe."""
+"""``tokentop`` itself (its console script's ``main``, no CONFIG), with the same probe."""
 
 
 def _tokentop() -> str:
@@ -96,10 +123,26 @@ def _tokentop() -> str:
     return str(script) if script.exists() else "tokentop"
 
 
-def _wall(argv: list[str]) -> float:
+def _child_env(workdir: Path) -> dict[str, str]:
+    """The children's environment: bytecode cached under ``workdir``.
+
+    An installed tokentop runs from ``.pyc`` files (pip compiles them; Python writes them on
+    the first run otherwise), as Textual in site-packages does. Under
+    ``PYTHONDONTWRITEBYTECODE`` (a sandbox's setting) tokentop's own modules would be
+    compiled from source in every run while Textual's are not: the untimed warm-up run writes
+    them here instead, and the timed runs read them."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    return env
+
+
+def _wall(argv: list[str], env: dict[str, str]) -> float:
     """Seconds from spawning ``argv`` to its exit."""
     started = time.perf_counter()
-    subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(
+        argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True
+    )
     return time.perf_counter() - started
 
 
@@ -111,7 +154,11 @@ def _first_frame(code: str, workdir: Path, index: int) -> float:
     script = workdir / f"probe_{abs(hash(code))}.py"
     if not script.exists():
         script.write_text(code)
-    env = dict(os.environ)
+    env = _child_env(workdir)
+    # a fresh user: no sessions file and no own file of tokentop's, no user themes
+    home = workdir / f"home-{index}"
+    env["XDG_CONFIG_HOME"] = str(home / "config")
+    env["XDG_DATA_HOME"] = str(home / "data")
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, str(script), str(out), str(db)],
@@ -138,16 +185,18 @@ def measure(repeat: int = 3) -> PartResult:
     minimal: list[float] = []
     dashboard: list[float] = []
     tokentop = _tokentop()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="tokentop-bench-") as tmp:
         workdir = Path(tmp)
+        env = _child_env(workdir)
         # warm the page cache (and .pyc files) once, untimed
-        _wall([sys.executable, "-c", "pass"])
-        _wall([tokentop, "--help"])
+        _wall([sys.executable, "-c", "pass"], env)
+        _wall([tokentop, "--help"], env)
         _first_frame(MINIMAL_APP, workdir, -1)
         _first_frame(DASHBOARD_APP, workdir, -2)
         for i in range(runs):
-            bare.append(_wall([sys.executable, "-c", "pass"]))
-            help_.append(_wall([tokentop, "--help"]))
+            bare.append(_wall([sys.executable, "-c", "pass"], env))
+            help_.append(_wall([tokentop, "--help"], env))
             minimal.append(_first_frame(MINIMAL_APP, workdir, 2 * i))
             dashboard.append(_first_frame(DASHBOARD_APP, workdir, 2 * i + 1))
     b, h, m, d = min(bare), min(help_), min(minimal), min(dashboard)
@@ -175,7 +224,8 @@ def measure(repeat: int = 3) -> PartResult:
         f"first frame {m * 1000:.0f} ms, dashboard first frame {d * 1000:.0f} ms "
         f"(best of {runs}; medians {sorted(bare)[runs // 2] * 1000:.0f} / "
         f"{sorted(help_)[runs // 2] * 1000:.0f} / {sorted(minimal)[runs // 2] * 1000:.0f} / "
-        f"{sorted(dashboard)[runs // 2] * 1000:.0f} ms)"
+        f"{sorted(dashboard)[runs // 2] * 1000:.0f} ms)",
+        f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after",
     ]
     return result
 

@@ -7,6 +7,7 @@ simulator, the store and Textual are imported inside the command that needs them
 
 from __future__ import annotations
 
+import gc
 import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -196,17 +197,23 @@ def dashboard(
     metrics_addr: str | None,
 ) -> None:
     """Open the dashboard (the default command)."""
-    from tui.cli_common import load_dashboard_config_or_exit
+    # No collection while the dashboard starts (its imports included): the app turns the
+    # collector back on just after its first frame (``TokentopApp(freeze_gc=True)``).
+    gc.disable()
+    try:
+        from tui.cli_common import load_dashboard_config_or_exit
 
-    loaded = load_dashboard_config_or_exit(config)
-    app_config = loaded.config
-    theme = theme or (ctx.obj or {}).get("theme") or app_config.ui.theme
-    metrics_addr = metrics_addr or (ctx.obj or {}).get("metrics_addr")
-    from tui.ui.app import run_dashboard
+        loaded = load_dashboard_config_or_exit(config)
+        app_config = loaded.config
+        theme = theme or (ctx.obj or {}).get("theme") or app_config.ui.theme
+        metrics_addr = metrics_addr or (ctx.obj or {}).get("metrics_addr")
+        from tui.ui.app import run_dashboard
 
-    status = run_dashboard(
-        app_config, db_path=db, theme=theme, metrics_addr=metrics_addr, local=loaded
-    )
+        status = run_dashboard(
+            app_config, db_path=db, theme=theme, metrics_addr=metrics_addr, local=loaded
+        )
+    finally:  # a config error, an app that never started
+        gc.enable()
     if status:
         raise SystemExit(status)
 

@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from tui.config.errors import ConfigError, ConfigProblem
 from tui.config.load import FileLoader, in_file_order, load_config, read_toml
 from tui.config.schema import AppConfig, SessionConfig, UiConfig
@@ -225,6 +223,8 @@ def render(data: Mapping[str, Any]) -> str:
     """The file's text (without :data:`HEADER`): its other tables first, then each session
     as a ``[[sessions]]`` table, as people write them (tomli-w alone writes short ones as
     one inline array). The text is checked to parse back to ``data``."""
+    import tomli_w  # only tokentop's own file is written: not needed to read one
+
     rest = {k: v for k, v in data.items() if k != "sessions"}
     parts = [tomli_w.dumps(rest)] if rest else []
     for table in data.get("sessions", []):

@@ -25,7 +25,7 @@ from textual.screen import Screen
 from tui.config import AppConfig
 from tui.session import SessionController, SessionRuntime
 from tui.ui.app_store import DashboardStore, ReplayHost
-from tui.ui.commands import main_screen_commands, session_commands
+from tui.ui.commands import app_commands
 from tui.ui.keymap import BINDING_IDS, bound_classes, check_keymap, usable_keymap
 from tui.ui.monitoring import Monitoring
 from tui.ui.screens.main import MainScreen
@@ -122,13 +122,18 @@ class TokentopApp(App[None]):
         self.autostart = autostart
         """Start every session on mount (tests and snapshots feed events themselves)."""
         self.freeze_gc = freeze_gc
-        """Tune the garbage collector for a long-running app once the UI is built (freeze
-        the startup heap, collect less often: see :data:`GC_THRESHOLDS`)."""
+        """Tune the garbage collector for a long-running app: off while the app starts (the
+        start-up makes objects that live as long as the app, a few thousand of garbage, and
+        its collections scanned them for nothing), then, once the store is open and the
+        sessions started (just after the first frame), the startup heap frozen and
+        collection back on, less often: see :data:`GC_THRESHOLDS`."""
         self._begun = asyncio.Event()
         self._compare_draft = ""
         """What the compare prompt box held when compare last closed (offered again)."""
         self._load_themes()
         self._apply_keymap()
+        if freeze_gc:
+            gc.disable()
 
     # -- themes and keymap ----
 
@@ -246,24 +251,29 @@ class TokentopApp(App[None]):
 
     async def _begin(self) -> None:
         if self.replaying:  # no store: say so over the (idle) main screen
+            self._resume_gc()
             self._open_asked_replay()
             return
         try:
             await self.database.open_writer()
             await self.runtime.start()
             self.monitoring.figures.refresh()  # earlier dashboards' runs, before any run ends
-            if self.freeze_gc:
-                # The startup heap (Textual, widgets, config) lives as long as the app:
-                # frozen, it is never scanned again by a full collection.
-                gc.freeze()
-                gc.set_threshold(*GC_THRESHOLDS)
         finally:  # never leave the sessions waiting for a start that will not come
+            self._resume_gc()
             self._begun.set()
         if self.autostart:
             for live in self.sessions:
                 live.start()
 
+    def _resume_gc(self) -> None:
+        if self.freeze_gc:  # the startup heap lives as long as the app: never scan it again
+            gc.freeze()
+            gc.set_threshold(*GC_THRESHOLDS)
+            gc.enable()
+
     async def on_unmount(self) -> None:
+        if self.freeze_gc:
+            gc.enable()  # an app that quit before its start was over
         await self.monitoring.aclose()  # no read of the store while it closes
         await self.sessions_edit.aclose()  # the last theme chosen is written
         await self.runtime.close(grace_s=1.0)
@@ -360,16 +370,7 @@ class TokentopApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Every action in the command palette (plus one "open session" per session)."""
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Next theme", "Switch to the next theme", self.action_cycle_theme)
-        yield SystemCommand(
-            "Compare sessions", "Side by side, with a prompt box", self.action_compare
-        )
-        yield SystemCommand("History", "Browse saved runs", self.action_history)
-        main = self.main_screen
-        if main is None:
-            return
-        yield from main_screen_commands(main)
-        yield from session_commands(self, main)
+        yield from app_commands(self)
 
 
 def run_dashboard(

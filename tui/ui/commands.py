@@ -15,6 +15,19 @@ if TYPE_CHECKING:
     from tui.ui.screens.main import MainScreen
 
 
+def app_commands(app: TokentopApp) -> Iterator[SystemCommand]:
+    """tokentop's entries after Textual's: theme, compare, history, then (once the main
+    screen is up) its session actions and one "open session" per session."""
+    yield SystemCommand("Next theme", "Switch to the next theme", app.action_cycle_theme)
+    yield SystemCommand("Compare sessions", "Side by side, with a prompt box", app.action_compare)
+    yield SystemCommand("History", "Browse saved runs", app.action_history)
+    main = app.main_screen
+    if main is None:
+        return
+    yield from main_screen_commands(main)
+    yield from session_commands(app, main)
+
+
 def main_screen_commands(main: MainScreen) -> Iterator[SystemCommand]:
     """The main screen's session actions, for the app's system commands (reachable from
     every screen)."""

@@ -24,7 +24,6 @@ from tui.config import SessionConfig
 from tui.config.overlay import LoadedConfig, LocalFile, LocalFileError
 from tui.session import SessionController, SessionRuntime
 from tui.stream.redaction import session_secrets
-from tui.ui.screens.add_session import AddSessionScreen, RemoveSessionConfirm
 from tui.ui.screens.main import MainScreen, PendingPane, session_tab_id
 from tui.ui.tally import RunCounts
 from tui.ui.widgets.totals import TotalsBar
@@ -168,7 +167,10 @@ def local_problems(loaded: LoadedConfig) -> str | None:
 
 def open_add_session(screen: MainScreen, editor: SessionsEditor, *, copy: bool = False) -> None:
     """Open the add-session form over ``screen`` (``copy``: of the current session, for
-    another model); a session it returns is kept, added, shown and started."""
+    another model); a session it returns is kept, added, shown and started. The form (and
+    the HTTP client's imports behind its model list) loads here, not with the dashboard."""
+    from tui.ui.screens.add_session import AddSessionScreen
+
     base = None
     if copy:
         live = screen.current_session
@@ -207,6 +209,8 @@ def open_add_session(screen: MainScreen, editor: SessionsEditor, *, copy: bool =
 
 def confirm_remove_session(screen: MainScreen, editor: SessionsEditor) -> None:
     """Ask, then remove the current session when it is one of tokentop's own."""
+    from tui.ui.screens.add_session import RemoveSessionConfirm
+
     live = screen.current_session
     if live is None:
         return
