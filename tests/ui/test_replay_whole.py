@@ -12,6 +12,7 @@ from textual.app import App
 from tests.ui.conftest import wait_until
 from tui.config import SessionConfig
 from tui.store import Store
+from tui.store.replay import ReplayClock
 from tui.store.whole import stored_metrics
 from tui.stream.events import Connecting, Finished, RunEvent, Started, TextDelta, Usage
 from tui.ui.screens.replay import ReplayScreen
@@ -76,3 +77,18 @@ async def test_an_instant_replay_of_a_long_run_shows_it_whole(tmp_path: Path) ->
             assert shown.ttft_ms is not None and abs(shown.ttft_ms - 300.0) < 1e-6
             badge = screen.query_one(FinishBadge)
             assert (badge.status, badge.reason) == ("completed", "stop")
+            # a timed replay plays every delta at its time; "i" shows the rest whole
+            screen.clock = ReplayClock(0.25)
+            screen.play()
+            await wait_until(pilot, lambda: bool(view.text) and not screen.done, what="playing")
+            assert view.text != run.output_text and screen.stored is None
+            await pilot.press("i")
+            await wait_until(
+                pilot,
+                lambda: screen.done and not view.has_pending,
+                within=60.0,
+                what="the rest at once",
+            )
+            assert view.rendered_text == run.output_text
+            assert screen.accumulator is not None and screen.accumulator.metrics().chunks == 1
+            assert screen.query_one(MetricsBar).snapshot == stored_metrics(run)

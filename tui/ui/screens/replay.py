@@ -11,6 +11,10 @@ A run that answers a turn of a conversation of several turns replays the convers
 timeline: ``store.replay_conversation``): each turn's prompt as a heading, then its answer
 in a fold of its own (its clock is the replay's position minus the turn's ``offset_s``),
 finished turns above the live one (``EarlierTurns``); the keys act on the whole timeline.
+
+Instantly (``--instant``, or ``i`` while it plays) a run is shown whole: its events without
+the text deltas, its text in one piece, its figures as stored (``store.whole_events``,
+:func:`~tui.store.whole.stored_metrics`), so a million-token run is on screen in seconds.
 """
 
 from __future__ import annotations
@@ -344,8 +348,13 @@ class ReplayScreen(ConversationPlayer):
         self._step_speed(+1)
 
     def action_instant(self) -> None:
-        """Play the rest at once."""
+        """Play the rest at once: the run (or conversation) shown whole, as an instant
+        replay shows it, rather than the rest of its events fed one by one (a long run
+        has a million of them)."""
+        playing = not (self.clock.instant or self.done or self.error is not None)
         self.clock.go_instant()
+        if playing:
+            self.play()
         self._publish()
 
     def action_restart(self) -> None:
