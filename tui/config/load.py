@@ -10,6 +10,7 @@ file's layout: ``[defaults]`` under every ``[[sessions]]`` table, ``[ui]``, ``[s
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -72,7 +73,7 @@ class FileLoader:
         """``--only`` patterns: only their sessions need their API key variables set."""
         self.key_problems: list[ConfigProblem] = []
         """Unset API key variables, reported at the end for the sessions that will run."""
-        self.lines = KeyLines(text)
+        self._text = text
         self.problems: list[ConfigProblem] = []
         self.defaults: dict[str, Any] = {}
         """The checked [defaults] values."""
@@ -82,6 +83,11 @@ class FileLoader:
         """Every session that could be built, with its 1-based [[sessions]] position."""
         self.ui_values: dict[str, Any] = {}
         """The valid keys of [ui] as written (a local file's override the sessions file's)."""
+
+    @functools.cached_property
+    def lines(self) -> KeyLines:
+        """Where each key is written: scanned for the first problem (a valid file needs none)."""
+        return KeyLines(self._text)
 
     def report(
         self,
