@@ -1,7 +1,7 @@
 """A three-turn conversation in compare: two sessions on the real simulator, the first turn
 and two follow-ups broadcast from the prompt box; every column shows all three turns' prompts
-and answers (the earlier ones rendered once above the live turn), and the word diff compares
-the latest turn."""
+and answers (the earlier ones rendered once above the live turn), also when compare is opened
+again on them, and the word diff compares the latest turn."""
 
 from __future__ import annotations
 
@@ -84,3 +84,17 @@ async def test_every_column_shows_every_turn_of_its_conversation(
         assert diff is not None
         left, right = (c.live.conversation.turns[2].answer for c in columns)
         assert (diff.left_text(), diff.right_text()) == (left, right)
+
+        # compare opened again on the conversations: every turn from the start
+        await pilot.press("d", "escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, CompareScreen), what="back")
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen), what="again")
+        again = app.screen
+        assert isinstance(again, CompareScreen)
+        await wait_until(
+            pilot, lambda: all(_settled(c, 3) for c in again.columns), what="the turns shown"
+        )
+        for column in again.columns:
+            turns = column.live.conversation.turns
+            assert _shown(column) == [(f"› {t.prompt}", t.answer) for t in turns]
