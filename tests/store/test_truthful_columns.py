@@ -14,11 +14,13 @@ import click
 from click.testing import CliRunner, Result
 
 from tests.store.conftest import completed_events, make_session
+from tests.store.test_migrations import older_tokentop_holding
 from tui.cli_store import export_command, history_command
 from tui.session.loop_lag import CLIENT_BOUND_LAG_MS, ClientLag
 from tui.session.run import SessionRun
 from tui.store import Store, result_record
 from tui.store.export import to_markdown
+from tui.store.schema import SCHEMA_VERSION
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Finished, RunEvent, Usage
 
@@ -107,3 +109,31 @@ async def test_counts_without_usage_say_what_they_count(db_path: Path) -> None:
     jsonl = await _cli(export_command, [run_id, "--format", "jsonl", "--db", str(db_path)])
     head = json.loads(jsonl.stdout.splitlines()[0])
     assert head["tokens_source"] == "chunks" and head["tpot_ms"] is None
+
+
+async def test_a_schema_6_file_reads_its_runs_figures_as_unknown(db_path: Path) -> None:
+    async with await Store.open(db_path) as store:
+        run_id = await _record(store, _with_usage("one two three"), ClientLag(3.0, 5.0, 9))
+    with sqlite3.connect(db_path) as conn:  # the file as schema 6 left it
+        for column in ("tpot_ms", "tokens_source", "client_lag_p99_ms", "client_bound"):
+            conn.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        conn.execute("PRAGMA user_version = 6")
+    with older_tokentop_holding(db_path):  # read as it is: no upgrade
+        async with await Store.open(db_path, readonly=True) as reader:
+            assert await reader.schema_version() == 6
+            run = await reader.get_run(run_id)
+    assert (run.tpot_ms, run.tokens_source, run.client_lag_p99_ms, run.client_bound) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    record = result_record(run)
+    assert record["tokens_source"] == "usage" and record["client_bound"] is None
+    assert record["tpot_ms"] is not None  # the record's formula over the stored figures
+    async with await Store.open(db_path) as store:  # upgrades: no row rewritten
+        assert await store.schema_version() == SCHEMA_VERSION
+        upgraded = await store.get_run(run_id)
+    assert (upgraded.tpot_ms, upgraded.tokens_source, upgraded.client_bound) == (None, None, None)
+    assert to_markdown(upgraded).count("| TPOT (per output token) |") == 1
+    assert "Client-bound" not in to_markdown(upgraded)
