@@ -96,5 +96,5 @@ async def test_every_column_shows_every_turn_of_its_conversation(
             pilot, lambda: all(_settled(c, 3) for c in again.columns), what="the turns shown"
         )
         for column in again.columns:
-            turns = column.live.conversation.turns
-            assert _shown(column) == [(f"› {t.prompt}", t.answer) for t in turns]
+            kept = column.live.conversation.turns
+            assert _shown(column) == [(f"› {t.prompt}", t.answer) for t in kept]
