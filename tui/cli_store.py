@@ -35,7 +35,7 @@ finished (``running``, ``interrupted``)."""
 
 def history_table(runs: list[RunSummary]) -> str:
     """Runs as a plain text table (local times), one line per run (:mod:`tui.store.labels`)."""
-    from tui.store.labels import tokens_cell
+    from tui.store.labels import tokens_cell, tpot_of
 
     header = ("TIME", "SESSION", "MODEL", "STATUS", "FINISH", "TOKENS", "TTFT ms", "TOK/S")
     rows = [(*header, "TPOT ms", "NOTE", "RUN")]
@@ -50,7 +50,7 @@ def history_table(runs: list[RunSummary]) -> str:
                 tokens_cell(run),
                 fmt_num(run.ttft_ms),
                 fmt_num(run.tokens_per_s, 1),
-                fmt_num(run.tpot_ms, 2),
+                fmt_num(tpot_of(run), 2),
                 "client-bound" if run.client_bound else "",
                 run.run_id[:14],
             )

@@ -7,12 +7,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Literal, TypeAlias
 
 from tui.stream.events import RunEvent
-from tui.stream.metrics import time_per_output_token
 from tui.stream.result import error_dict
 from tui.vocab import MISSING
 
 from .codec import event_fields
-from .labels import client_words, tokens_words
+from .labels import client_words, tokens_words, tpot_of
 from .records import RunDetail, RunSummary, result_record
 
 ExportFormat: TypeAlias = Literal["md", "json", "jsonl"]
@@ -76,14 +75,6 @@ def run_rows(run: RunDetail) -> list[tuple[str, str]]:
     if run.request_id:
         rows.append(("Request id", f"`{run.request_id}`"))
     return rows
-
-
-def tpot_of(run: RunSummary) -> float | None:
-    """The run's time per output token: stored, or for a run stored before it was kept the
-    result record's formula over its figures (None when the tokens are chunks)."""
-    if run.tpot_ms is not None:
-        return run.tpot_ms
-    return time_per_output_token(run.duration_ms, run.ttft_ms, run.output_tokens, run.counted)
 
 
 def md_table(rows: Sequence[tuple[str, str]]) -> list[str]:

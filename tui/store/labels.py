@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tui.stream.metrics import time_per_output_token
 from tui.vocab import MISSING
 
 from .records import RunSummary
 
-__all__ = ["client_words", "tokens_cell", "tokens_legend", "tokens_words"]
+__all__ = ["client_words", "tokens_cell", "tokens_legend", "tokens_words", "tpot_of"]
 
 
 def tokens_cell(run: RunSummary) -> str:
@@ -41,6 +42,14 @@ def tokens_words(run: RunSummary) -> str:
     if counted == "estimated":
         return f"~{run.output_tokens} (estimated)"
     return str(run.output_tokens)
+
+
+def tpot_of(run: RunSummary) -> float | None:
+    """The run's time per output token in ms: stored, or for a run stored before it was
+    kept the result record's formula over its figures (None when the tokens are chunks)."""
+    if run.tpot_ms is not None:
+        return run.tpot_ms
+    return time_per_output_token(run.duration_ms, run.ttft_ms, run.output_tokens, run.counted)
 
 
 def client_words(run: RunSummary) -> str:
