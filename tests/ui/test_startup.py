@@ -125,3 +125,25 @@ def test_a_config_error_leaves_the_collector_on(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, [str(broken)])
     assert result.exit_code == 2, result.output
     assert gc.isenabled()
+
+
+async def test_a_quit_before_the_start_is_over_ends_cleanly(
+    tmp_path: Path, theme_dirs: list[Path | None]
+) -> None:
+    thresholds = gc.get_threshold()
+    app = TokentopApp(
+        app_config(sim_session("http://127.0.0.1:9/v1", "idle")),
+        db_path=tmp_path / "quit.db",
+        theme_dirs=theme_dirs,
+        freeze_gc=True,
+        autostart=False,
+    )
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("q")  # the store may still be opening
+        assert app.return_code == 0
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
