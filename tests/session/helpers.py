@@ -148,6 +148,7 @@ class FakeRecorder:
         accumulator: RunAccumulator | None = None,
         conversation_id: str | None = None,
         turn: int = 1,
+        lag_source: object | None = None,
     ) -> str:
         """Keep the arguments (or raise, or wait); the turns in :attr:`turns`."""
         self.entered = True

@@ -366,6 +366,7 @@ class SessionController(RunPipeline):
                         accumulator=run.accumulator,
                         conversation_id=run.conversation_id,
                         turn=run.turn,
+                        lag_source=run,
                     )
                 except Exception as exc:
                     self._store_failed(exc)

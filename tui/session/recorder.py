@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from tui.config import SessionConfig
+    from tui.store.rows import ClientLagSource
     from tui.stream.accumulate import RunAccumulator
     from tui.stream.events import RunEvent
 
@@ -27,10 +28,12 @@ class RunRecorder(Protocol):
         accumulator: RunAccumulator | None = None,
         conversation_id: str | None = None,
         turn: int = 1,
+        lag_source: ClientLagSource | None = None,
     ) -> str:
         """Record a new run (the session's settings as used, without secrets), turn ``turn``
         of the conversation ``conversation_id``; it reads the run's state from
-        ``accumulator``, which the caller feeds before recording events."""
+        ``accumulator``, which the caller feeds before recording events, and the client's
+        own loop lag over the run from ``lag_source`` when the run's final row is written."""
         ...
 
     def add_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
