@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.notifications import SeverityLevel
 from textual.timer import Timer
+
+from tui.vocab import CUT_REASONS
+
+if TYPE_CHECKING:
+    from tui.session import SessionController
+    from tui.stream.events import Finished
 
 GATHER_S = 0.3
 """Messages that arrive within this long of the first one share its toast."""
@@ -110,6 +116,26 @@ class RunEndToasts:
         """Answers cut short (``"<session> ended: length"``)."""
         self.finished = ToastBatcher(app, title="Run finished", timeout=3.0)
         """Runs that completed out of view (``"<session> finished (stop)"``)."""
+
+    def run_ended(
+        self, live: SessionController, finished: Finished, *, seen_on_overview: bool
+    ) -> None:
+        """Toast the end of a run of ``live`` that was not in view, when it is a surprise:
+        a completed run of a repeating session, or one whose row the overview shows
+        (``seen_on_overview``), says so there; a cancelled run was the user's doing; a
+        failure with an ``on_failure`` alert has the alert's toast."""
+        routine = live.session.repeat is not None or seen_on_overview
+        status, name = finished.status, live.name
+        if (routine and status == "completed") or status == "cancelled":
+            return
+        if status == "failed":
+            if not live.session.alerts.on_failure:
+                why = finished.error.message if finished.error else finished.reason
+                self.failed.add(f"{name} failed: {why}")
+        elif status == "incomplete" or finished.reason in CUT_REASONS:
+            self.cut.add(f"{name} ended: {finished.reason}")
+        else:
+            self.finished.add(f"{name} finished ({finished.reason})")
 
     def stop(self) -> None:
         """Drop what is pending (the screen is going away)."""

@@ -11,24 +11,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.cells import cell_len
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Tab, TabbedContent, TabPane, Tabs
+from textual.widgets import TabbedContent, TabPane
 
 from tui.session import SessionController
 from tui.ui.keymap import BINDING_IDS
 from tui.ui.screens import main_actions
-from tui.ui.style import ALERT_CLASS, ALERT_GLYPH, STATE_CLASS_NAMES, STATE_CLASSES
+from tui.ui.ticker import Ticker, not_subscribed
 from tui.ui.toasts import RunEndToasts, ToastBatcher
 from tui.ui.widgets.footer import KeysFooter
-from tui.ui.widgets.format import tab_labels
 from tui.ui.widgets.overview import OverviewTable
 from tui.ui.widgets.pending_pane import PendingPane
+from tui.ui.widgets.session_tabs import TAB_CLASSES, SessionTabs, session_tab_id
 from tui.ui.widgets.totals import TotalsBar
-from tui.vocab import CUT_REASONS, STATE_GLYPHS
 
 if TYPE_CHECKING:
     from tui.ui.monitoring import Monitoring
@@ -37,18 +35,7 @@ if TYPE_CHECKING:
 
 TAB_REFRESH_HZ = 4.0
 
-TAB_PADDING = 2
-"""Cells a tab adds around its label (Textual's ``Tab`` has ``padding: 0 1``)."""
-
-TAB_CLASSES = (*STATE_CLASS_NAMES, "-unread", ALERT_CLASS)
-"""Every class :meth:`MainScreen.refresh_tabs` sets on a session tab."""
-
 __all__ = ["TAB_CLASSES", "MainScreen", "PendingPane", "session_tab_id"]
-
-
-def session_tab_id(index: int) -> str:
-    """The TabPane id of the session at ``index`` (names are free text, ids are not)."""
-    return f"session-{index}"
 
 
 def _bind(key: str, action: str, description: str, **options: Any) -> Binding:
@@ -100,7 +87,12 @@ class MainScreen(Screen[None]):
         """The toasts of runs that end out of view, one per kind and burst (made on mount)."""
         self.failures: ToastBatcher | None = None
         """The toasts of failed runs, one per burst (``run_toasts.failed``)."""
-        self._tab_state: dict[str, tuple[str, frozenset[str]]] = {}
+        self._session_tabs = SessionTabs()
+        self._tab_state = self._session_tabs.shown
+        """Label and classes last set per tab id (removing a session drops its entry)."""
+        self._tabs_due = False
+        self._overview_due = False
+        self._untick = not_subscribed
         self._any_alerts = False
         self.panes: dict[int, SessionPane] = {}
         """The mounted session panes by session index (they mount just after the first frame)."""
@@ -134,8 +126,20 @@ class MainScreen(Screen[None]):
         self.run_toasts = RunEndToasts(self.app)
         self.failures = self.run_toasts.failed
         self.refresh_tabs()
-        self.set_interval(1 / TAB_REFRESH_HZ, self.refresh_tabs, name="tab-refresh")
+        self._untick = Ticker.of(self.app).subscribe(self, self.refresh_tabs, TAB_REFRESH_HZ)
         self.query_one(OverviewTable).table.focus()
+
+    def on_unmount(self) -> None:
+        self._untick()
+
+    def on_screen_resume(self) -> None:
+        # Back on top (a screen over it was closed): the views the ticker skipped meanwhile
+        # are brought up to date before the first frame shows them.
+        Ticker.of(self.app).catch_up(self.query_one(TotalsBar))
+        if (pane := self.current_pane) is not None:
+            pane.catch_up()
+        elif self.panes and self.tabs.active == "overview":
+            self.overview.catch_up()
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.refresh_tabs)  # the labels fit the new width
@@ -183,8 +187,10 @@ class MainScreen(Screen[None]):
         (a deferred focus of another tab's widget would switch the tabs back)."""
         for index, live in enumerate(self.sessions):
             if live.name == name:
-                self.tabs.active = session_tab_id(index)
                 pane = self._pane(index)
+                if pane is not None:
+                    pane.catch_up()  # its first frame shows what it buffered while hidden
+                self.tabs.active = session_tab_id(index)
                 if pane is not None:
                     self.set_focus(pane.transcript)
                 return
@@ -193,74 +199,62 @@ class MainScreen(Screen[None]):
 
     def refresh_tabs(self) -> None:
         """Update each session tab's label and classes from its state (4 Hz); the labels
-        are fitted to the strip's width (:func:`~tui.ui.widgets.format.tab_labels`)."""
-        tabs = self.tabs
+        are fitted to the strip's width (:func:`~tui.ui.widgets.format.tab_labels`). Only
+        the tabs whose label or classes changed are touched; when no session's mark
+        changed, nothing is fitted again."""
+        self._tabs_due = False
         any_alerts = self._alerting() > 0
         if any_alerts != self._any_alerts:
             self._any_alerts = any_alerts
             self.refresh_bindings()  # the footer shows "a Ack alerts" only while alerting
-        marks: list[tuple[str, bool]] = []
-        all_classes: list[frozenset[str]] = []
-        for index, live in enumerate(self.sessions):
-            pane = self._pane(index)
-            unread = pane is not None and pane.unread
-            alerting = self.alerts(live.name) > 0
-            classes = STATE_CLASSES[live.state] | ({"-unread"} if unread else frozenset())
-            if alerting:
-                classes |= {ALERT_CLASS}
-            all_classes.append(classes)
-            marks.append((ALERT_GLYPH if alerting else STATE_GLYPHS[live.state], unread))
-        for index, (label, classes) in enumerate(
-            zip(self._fit_tab_labels(marks), all_classes, strict=True)
-        ):
-            pane_id = session_tab_id(index)
-            key = (label, classes)
-            if self._tab_state.get(pane_id) == key:
-                continue
-            self._tab_state[pane_id] = key
-            tab = tabs.get_tab(pane_id)
-            tab.label = label
-            tab.tooltip = self.sessions[index].name  # the whole name, however short the label
-            tab.remove_class(*TAB_CLASSES)
-            tab.add_class(*classes)
-            # Tabs moves its underline right after a relabel, and can read the tab's old
-            # width; asked again once the new label is laid out, it fits the tab
-            self.call_after_refresh(tab.post_message, Tab.Relabelled(tab))
+        self._session_tabs.refresh(
+            self.tabs,
+            self.sessions,
+            unread=self._unread,
+            alerts=self.alerts,
+            after_refresh=self.call_after_refresh,
+            fallback_width=self.size.width,
+        )
 
-    def _fit_tab_labels(self, marks: Sequence[tuple[str, bool]]) -> list[str]:
-        width = self.tabs.query_one(Tabs).size.width or self.size.width
-        room = width - cell_len("Overview") - TAB_PADDING if width else None
-        names = [live.name for live in self.sessions]
-        return tab_labels(marks, names, room, padding=TAB_PADDING)
+    def _unread(self, index: int) -> bool:
+        pane = self._pane(index)
+        return pane is not None and pane.unread
 
     def on_session_pane_unread_changed(self, event: SessionPane.UnreadChanged) -> None:
-        self.refresh_tabs()
+        self._tabs_soon()
+
+    def _tabs_soon(self) -> None:
+        """Refresh the tabs once the messages queued now are handled: a burst of panes
+        that got output (or ended) at once is one refresh, not one per pane."""
+        if not self._tabs_due:
+            self._tabs_due = True
+            self.call_later(self._tabs_if_due)
+
+    def _tabs_if_due(self) -> None:
+        if self._tabs_due:
+            self.refresh_tabs()
+
+    def _overview_soon(self) -> None:
+        """Bring the overview, when it is shown, up to the sessions once the messages
+        queued now are handled (a burst of runs starting or ending is one catch-up)."""
+        if not self._overview_due:
+            self._overview_due = True
+            self.call_later(self._overview_if_due)
+
+    def _overview_if_due(self) -> None:
+        self._overview_due = False
+        if self.current_pane is None and self.app.screen is self:
+            self.overview.catch_up()
 
     def on_session_pane_run_finished(self, event: SessionPane.RunFinished) -> None:
         """Tell the user when a session that is not in view ends or fails."""
-        self.refresh_tabs()
-        if self.current_pane is None and self.app.screen is self:
-            self.overview.catch_up()
+        self._tabs_soon()
+        self._overview_soon()
         if event.pane is self.current_pane and self.app.screen is self:
             return
-        finished = event.event
         on_overview = self.current_pane is None and self.app.screen is self
-        routine = event.live.session.repeat is not None or on_overview
-        if routine and finished.status == "completed":
-            return  # the overview row / tab marker already says so; only surprises get a toast
-        name = event.live.name
-        toasts = self.run_toasts  # a burst of endings is one toast per kind, not a stack
-        if toasts is None or finished.status == "cancelled":
-            return
-        if finished.status == "failed":
-            if event.live.session.alerts.on_failure:
-                return  # its alert toast says so
-            why = finished.error.message if finished.error else finished.reason
-            toasts.failed.add(f"{name} failed: {why}")
-        elif finished.status == "incomplete" or finished.reason in CUT_REASONS:
-            toasts.cut.add(f"{name} ended: {finished.reason}")
-        else:
-            toasts.finished.add(f"{name} finished ({finished.reason})")
+        if self.run_toasts is not None:  # a burst of endings is one toast per kind
+            self.run_toasts.run_ended(event.live, event.event, seen_on_overview=on_overview)
 
     @on(OverviewTable.SessionChosen)
     def _session_chosen(self, event: OverviewTable.SessionChosen) -> None:
@@ -273,15 +267,14 @@ class MainScreen(Screen[None]):
         pane = self.current_pane
         if pane is not None:
             pane.unread = False
-            self.call_after_refresh(pane.refresh_metrics)
+            pane.catch_up()  # shown by a click on its tab: cheap when already caught up
         else:
             self.overview.catch_up()  # shown by a click on its tab
         self.refresh_bindings()
 
     def on_session_pane_run_started(self, event: SessionPane.RunStarted) -> None:
         """A run began (a restart): the overview, when shown, says so at once."""
-        if self.current_pane is None and self.app.screen is self:
-            self.overview.catch_up()
+        self._overview_soon()
 
     # -- actions ----
 
@@ -306,6 +299,8 @@ class MainScreen(Screen[None]):
         target = ids[(current + step) % len(ids)]
         if target == "overview":
             self.overview.catch_up()
+        elif (shown := self._pane(ids.index(target) - 1)) is not None:
+            shown.catch_up()
         self.tabs.active = target
         pane = self.current_pane
         if pane is not None:

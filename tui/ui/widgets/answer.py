@@ -119,6 +119,7 @@ class SegmentedAnswer:
         self._live_feeds = live_feeds
         self._in_fence = False
         self._line_carry = ""
+        self._virtual_width = 0
 
     @property
     def text(self) -> str:
@@ -227,14 +228,22 @@ class SegmentedAnswer:
 
     # -- virtual segments --
 
-    def virtualize(self, view: Region) -> None:
-        """Hide the blocks of closed segments far from ``view`` (the scroll view's region)
-        behind their measured height, and show them again as the view comes near.
+    def virtualize(self, view: Region, width: int) -> None:
+        """Hide the blocks of closed segments far from ``view`` (the scroll view's region,
+        ``width`` its width) behind their measured height, and show them again as the view
+        comes near.
 
         A layout then arranges the live segment and the ones within a screen of the view,
         not every block of the answer. The scroll height stays exact: a frozen segment keeps
-        the height it had; after a change of width call :meth:`thaw_all` first.
+        the height it had; a new width shows every segment again first (the heights no
+        longer hold).
         """
+        if len(self.segments) < 2:  # only the live segment: nothing to hide
+            return
+        if width != self._virtual_width:
+            self._virtual_width = width
+            self.thaw_all()
+            return
         margin = max(view.height, 10)
         low, high = view.y - margin, view.bottom + margin
         for seg in self.segments[:-1]:

@@ -8,12 +8,15 @@ the reconnect status's ``-retrying``, ``-resumed``, ``-reconnected``, ``-failed`
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from tui.stream.events import Finished, Resumed, Retrying, RunError, RunEvent, Started
 from tui.ui.style import LOUD_TONES, TONE_CLASSES, tone_class
 from tui.vocab import TONE_GLYPHS, outcome_tone
+
+_TONE_CLASS_SET = frozenset(TONE_CLASSES)
 
 
 class FinishBadge(Static):
@@ -43,6 +46,7 @@ class FinishBadge(Static):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__("", id=id, classes=classes, markup=False)
+        self._shown = ""
 
     def set_finished(self, event: Finished) -> None:
         """Show the outcome of a :class:`Finished` event."""
@@ -71,9 +75,18 @@ class FinishBadge(Static):
         return f"{glyph} {label}"
 
     def _refresh_badge(self) -> None:
-        self.remove_class(*TONE_CLASSES)
-        self.add_class(tone_class(outcome_tone(self.status, self.reason)))
-        self.update(self.text)
+        # Each of the three reactives calls this: only a real change of tone restyles the
+        # badge (once), and only a new width lays it out again.
+        classes = (self.classes - _TONE_CLASS_SET) | {
+            tone_class(outcome_tone(self.status, self.reason))
+        }
+        if classes != self.classes:
+            self.set_classes(classes)
+        text = self.text
+        if text != self._shown:
+            resized = cell_len(text) != cell_len(self._shown)
+            self._shown = text
+            self.update(text, layout=resized)
 
     def watch_status(self) -> None:
         self._refresh_badge()

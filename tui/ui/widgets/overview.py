@@ -1,7 +1,10 @@
 """OverviewTable: one row per session, updated from immutable snapshots at 5 Hz.
 
-Never per token: a timer reads each :class:`~tui.session.SessionController`'s cached snapshot,
-and only cells whose text changed are written. Sortable by any column (``s`` / ``S`` or a
+Never per token: 5 times a second while it is on screen (the app's
+:class:`~tui.ui.ticker.Ticker`) it reads each :class:`~tui.session.SessionController`'s
+cached snapshot; a row whose session did not change is skipped, only cells whose text
+changed are written, and only those are rendered again
+(:class:`~tui.ui.widgets.overview_grid.OverviewGrid`). Sortable by any column (``s`` / ``S`` or a
 click on the header), filterable with the input above the table (``/``), ``enter`` opens
 the session (posts :class:`OverviewTable.SessionChosen`). The monitoring columns (runs,
 success rate, TTFT p50/p95, p50 tokens/s over the last hour) come from a
@@ -13,6 +16,7 @@ from. A narrow terminal drops the least important columns
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -31,30 +35,30 @@ from tui.session import SessionController
 from tui.ui.figures import FiguresCache
 from tui.ui.keymap import BINDING_IDS
 from tui.ui.style import (
-    ALERT_GLYPH,
-    LOUD_TONES,
-    STATE_VARIABLES,
     STYLED_VARIABLES,
-    TONE_VARIABLES,
-    alert_style,
     theme_styles,
 )
-from tui.ui.widgets.format import fmt_count, fmt_elapsed, fmt_ms, fmt_percent, fmt_rate, sparkline
+from tui.ui.ticker import Ticker, not_subscribed
+from tui.ui.widgets.overview_grid import OverviewGrid
 from tui.ui.widgets.overview_rows import (
     COLUMNS,
     Column,
     RowData,
     column_width,
     fit_columns,
-    name_cell,
+    row_cells,
+    row_key,
 )
 from tui.ui.widgets.preview import SessionPreview
-from tui.vocab import MISSING, STATE_GLYPHS, outcome_tone
 
 log = logging.getLogger(__name__)
 
 OVERVIEW_HZ = 5.0
 """Row refresh rate."""
+
+CLOCK_ONLY_S = 1.0
+"""A row whose session received nothing new (only its clock moved: elapsed, a decaying
+rate) is written at most this often."""
 
 TALL_FROM = 30
 """From this height on, the selected session's preview shows under the table."""
@@ -130,8 +134,12 @@ class OverviewTable(Vertical):
         self._columns: list[Column] = list(COLUMNS)
         self._caption = ""
         self._cells: dict[str, dict[str, str]] = {}
+        self._row_keys: dict[str, tuple[object, ...]] = {}
+        """Per row, what its cells were made from (a row whose key is unchanged is skipped)."""
+        self._written_at: dict[str, float] = {}
         self._order: list[str] = []
         self._styles: dict[str, Style] = {}
+        self._untick = not_subscribed
         self.refreshes = 0
         """How many times the rows were refreshed (tests wait on it)."""
 
@@ -139,23 +147,23 @@ class OverviewTable(Vertical):
         with Horizontal(id="overview-top"):
             yield Input(placeholder="filter sessions (/)", id="overview-filter")
             yield Static("", id="overview-caption", markup=False)
-        table: DataTable[Text | str] = DataTable(
-            id="overview-table", cursor_type="row", zebra_stripes=True
-        )
-        yield table
+        yield OverviewGrid(id="overview-table", cursor_type="row", zebra_stripes=True)
         yield SessionPreview(id="overview-preview")
 
     @property
-    def table(self) -> DataTable[Text | str]:
+    def table(self) -> OverviewGrid:
         """The sessions table."""
-        return self.query_one("#overview-table", DataTable)
+        return self.query_one("#overview-table", OverviewGrid)
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         self._styles = self._theme_styles()
         self._columns = self._fit(self.size.width or self.app.size.width)
         self._rebuild()
-        self.set_interval(1 / OVERVIEW_HZ, self._tick, name="overview-refresh")
+        self._untick = Ticker.of(self.app).subscribe(self, self._tick, OVERVIEW_HZ)
+
+    def on_unmount(self) -> None:
+        self._untick()
 
     def on_resize(self) -> None:
         # Tall terminals get a preview of the selected session under the table.
@@ -201,6 +209,7 @@ class OverviewTable(Vertical):
         # or refresh_rows sees no visible rows and re-sorts with an empty rank (KeyError).
         for shown in self._cells.values():
             shown.clear()
+        self._row_keys.clear()
         self._tick()
 
     def _theme_styles(self) -> dict[str, Style]:
@@ -235,6 +244,7 @@ class OverviewTable(Vertical):
                 marker = " ▼" if self.sort_reverse else " ▲"
             table.add_column(column.label + marker, key=column.key, width=self._width(column))
         self._cells.clear()
+        self._row_keys.clear()
         rows = self._sorted_rows([live for live in self.sessions if self._matches(live)])
         self._order = [r.live.name for r in rows]
         for row in rows:
@@ -267,51 +277,8 @@ class OverviewTable(Vertical):
         rows.sort(key=lambda r: (column.sort_key(r), r.live.name), reverse=self.sort_reverse)
         return rows
 
-    def _styled(self, text: str, variable: str, bold: bool = False) -> Text:
-        style = self._styles.get(variable, Style())
-        return Text(text, style=style + Style(bold=bold) if bold else style, no_wrap=True)
-
     def _row_cells(self, row: RowData) -> dict[str, Text | str]:
-        live = row.live
-        state = live.state
-        attempts, resumes = row.attempts
-        status, reason = row.finish
-        finish: Text | str = MISSING
-        if reason is not None:
-            tone = outcome_tone(status, reason)
-            finish = self._styled(
-                reason.replace("_", " "), TONE_VARIABLES[tone], bold=tone in LOUD_TONES
-            )
-        state_cell: Text
-        if row.alerts:
-            state_cell = Text(
-                f"{ALERT_GLYPH} {state}", style=alert_style(self._styles), no_wrap=True
-            )
-        else:
-            state_cell = self._styled(
-                f"{STATE_GLYPHS[state]} {state}", STATE_VARIABLES[state], bold=state == "failed"
-            )
-        figures = row.figures
-        return {
-            "state": state_cell,
-            "name": name_cell(live),
-            "model": Text(live.session.model, no_wrap=True),
-            "api": live.session.api,
-            "ttft": Text(fmt_ms(row.ttft_ms), justify="right"),
-            "rate": Text(fmt_rate(row.rate), justify="right"),
-            "trend": self._styled(sparkline(live.rate_samples, 12), STATE_VARIABLES["streaming"]),
-            "out": Text(fmt_count(row.output_tokens), justify="right"),
-            "elapsed": Text(fmt_elapsed(row.elapsed_s), justify="right"),
-            "tries": Text(f"{attempts}/{resumes}", justify="right"),
-            "finish": finish,
-            "runs": Text(fmt_count(figures.runs if figures else None), justify="right"),
-            "ok": Text(fmt_percent(figures.success_rate if figures else None), justify="right"),
-            "p50": Text(fmt_ms(figures.ttft_p50_ms if figures else None), justify="right"),
-            "p95": Text(fmt_ms(figures.ttft_p95_ms if figures else None), justify="right"),
-            "rate50": Text(
-                fmt_rate(figures.tokens_per_s_p50 if figures else None), justify="right"
-            ),
-        }
+        return row_cells(row, self._styles)
 
     def refresh_rows(self, *, hidden_too: bool = False) -> None:
         """Write changed cells, and re-sort when the order changed (5 Hz timer); only while
@@ -323,15 +290,32 @@ class OverviewTable(Vertical):
         visible = [s for s in self.sessions if s.name in self._cells]
         rows = self._sorted_rows(visible)
         order = [r.live.name for r in rows]
+        changed: list[tuple[str, str, Text | str]] = []
+        now = time.monotonic()
         for row in rows:
+            name = row.live.name
+            key = row_key(row)
+            last = self._row_keys.get(name)
+            if last == key:
+                continue
+            if (
+                not hidden_too
+                and last is not None
+                and last[:2] == key[:2]  # same version and state: only the clock moved
+                and now - self._written_at.get(name, 0.0) < CLOCK_ONLY_S
+            ):
+                continue
+            self._row_keys[name] = key
+            self._written_at[name] = now
             cells = self._row_cells(row)
-            shown = self._cells.setdefault(row.live.name, {})
+            shown = self._cells.setdefault(name, {})
             for column in self.columns:
                 value = cells[column.key]
                 plain = f"{value}|{getattr(value, 'style', '')}"
                 if shown.get(column.key) != plain:
                     shown[column.key] = plain
-                    table.update_cell(row.live.name, column.key, value)
+                    changed.append((name, column.key, value))
+        table.write_cells(changed)
         if order != self._order:
             rank = {name: i for i, name in enumerate(order)}
             table.sort("name", key=lambda cell: rank[str(cell)])

@@ -7,12 +7,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.cells import cell_len
+from rich.style import Style
 from rich.text import Text
 
 from tui.session import SessionController
 from tui.stream.metrics import MetricsSnapshot
 from tui.ui.figures import SessionFigures
-from tui.vocab import SESSION_STATES
+from tui.ui.style import ALERT_GLYPH, LOUD_TONES, STATE_VARIABLES, TONE_VARIABLES, alert_style
+from tui.ui.widgets.format import fmt_count, fmt_elapsed, fmt_ms, fmt_percent, fmt_rate, sparkline
+from tui.vocab import MISSING, SESSION_STATES, STATE_GLYPHS, outcome_tone
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,67 @@ def name_cell(live: SessionController) -> Text:
     if run is None or run.turn < 2:
         return Text(live.name, no_wrap=True)
     return Text.assemble(live.name, (f" t{run.turn}", "dim"), no_wrap=True)
+
+
+def row_key(row: RowData) -> tuple[object, ...]:
+    """What a row's cells are made from: the same key, the same cells (the overview skips
+    such a row)."""
+    live = row.live
+    run = live.current
+    return (
+        live.version,
+        live.state,
+        row.snapshot,
+        row.figures,
+        row.alerts,
+        run.run_id if run is not None else None,
+        tuple(live.rate_samples),
+    )
+
+
+def _styled(styles: Mapping[str, Style], text: str, variable: str, bold: bool = False) -> Text:
+    style = styles.get(variable, Style())
+    return Text(text, style=style + Style(bold=bold) if bold else style, no_wrap=True)
+
+
+def row_cells(row: RowData, styles: Mapping[str, Style]) -> dict[str, Text | str]:
+    """Every cell of ``row`` by column key, coloured with the theme's ``styles``."""
+    live = row.live
+    state = live.state
+    attempts, resumes = row.attempts
+    status, reason = row.finish
+    finish: Text | str = MISSING
+    if reason is not None:
+        tone = outcome_tone(status, reason)
+        finish = _styled(
+            styles, reason.replace("_", " "), TONE_VARIABLES[tone], bold=tone in LOUD_TONES
+        )
+    state_cell: Text
+    if row.alerts:
+        state_cell = Text(f"{ALERT_GLYPH} {state}", style=alert_style(styles), no_wrap=True)
+    else:
+        state_cell = _styled(
+            styles, f"{STATE_GLYPHS[state]} {state}", STATE_VARIABLES[state], bold=state == "failed"
+        )
+    figures = row.figures
+    return {
+        "state": state_cell,
+        "name": name_cell(live),
+        "model": Text(live.session.model, no_wrap=True),
+        "api": live.session.api,
+        "ttft": Text(fmt_ms(row.ttft_ms), justify="right"),
+        "rate": Text(fmt_rate(row.rate), justify="right"),
+        "trend": _styled(styles, sparkline(live.rate_samples, 12), STATE_VARIABLES["streaming"]),
+        "out": Text(fmt_count(row.output_tokens), justify="right"),
+        "elapsed": Text(fmt_elapsed(row.elapsed_s), justify="right"),
+        "tries": Text(f"{attempts}/{resumes}", justify="right"),
+        "finish": finish,
+        "runs": Text(fmt_count(figures.runs if figures else None), justify="right"),
+        "ok": Text(fmt_percent(figures.success_rate if figures else None), justify="right"),
+        "p50": Text(fmt_ms(figures.ttft_p50_ms if figures else None), justify="right"),
+        "p95": Text(fmt_ms(figures.ttft_p95_ms if figures else None), justify="right"),
+        "rate50": Text(fmt_rate(figures.tokens_per_s_p50 if figures else None), justify="right"),
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from textual.widgets import Static
 from tui.session import SessionController
 from tui.stream.result import ToolCall
 from tui.ui.style import TONE_VARIABLES
+from tui.ui.ticker import Ticker, not_subscribed
 from tui.ui.widgets.format import elide
 from tui.vocab import TONE_GLYPHS
 
@@ -294,6 +295,7 @@ class SessionPreview(VerticalScroll, can_focus=False):
         self.live: SessionController | None = None
         self._shown: tuple[int, int, str] | None = None
         self._body = Static("", id="preview-body")
+        self._untick = not_subscribed
 
     def compose(self) -> ComposeResult:
         yield self._body
@@ -304,7 +306,10 @@ class SessionPreview(VerticalScroll, can_focus=False):
         return str(self._body.render())
 
     def on_mount(self) -> None:
-        self.set_interval(1 / PREVIEW_HZ, self.refresh_preview, name="preview-refresh")
+        self._untick = Ticker.of(self.app).subscribe(self, self.refresh_preview, PREVIEW_HZ)
+
+    def on_unmount(self) -> None:
+        self._untick()
 
     def show_session(self, live: SessionController | None) -> None:
         """Follow ``live`` (None: nothing selected)."""

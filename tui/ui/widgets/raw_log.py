@@ -1,13 +1,15 @@
 """RawEventLog: every server event of every attempt, for debugging gateways.
 
 A :class:`~textual.widgets.Log` (Line API: renders only visible lines) with ``max_lines``.
-It pulls from the run's bounded debug deque at 10 Hz while it is on screen, so a hidden raw
-view costs nothing. It follows the newest events until the user scrolls up (``home``, page
-up, the wheel); ``end`` (or scrolling back to the bottom) follows again.
+It pulls from the run's bounded debug deque 10 times a second (on the app's
+:class:`~tui.ui.ticker.Ticker`) while it is on screen, so a hidden raw view costs nothing.
+It follows the newest events until the user scrolls up (``home``, page up, the wheel);
+``end`` (or scrolling back to the bottom) follows again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
@@ -16,6 +18,7 @@ from textual.widgets import Log
 from tui.session import RAW_EVENT_LIMIT, DebugEvent, SessionRun
 from tui.stream.events import Connecting, Resumed, Retrying, Started
 from tui.ui.keymap import BINDING_IDS
+from tui.ui.ticker import Ticker, not_subscribed
 from tui.vocab import MISSING
 
 RAW_REFRESH_HZ = 10.0
@@ -94,9 +97,13 @@ class RawEventLog(Log):
         super().__init__(max_lines=RAW_EVENT_LIMIT + 200, id=id, classes=classes, auto_scroll=True)
         self._run: SessionRun | None = None
         self._shown = 0
+        self._untick: Callable[[], None] = not_subscribed
 
     def on_mount(self) -> None:
-        self.set_interval(1 / RAW_REFRESH_HZ, self.pull, name="raw-log-pull")
+        self._untick = Ticker.of(self.app).subscribe(self, self._pull_shown, RAW_REFRESH_HZ)
+
+    def on_unmount(self) -> None:
+        self._untick()
 
     @property
     def following(self) -> bool:
@@ -126,8 +133,13 @@ class RawEventLog(Log):
 
     def pull(self) -> None:
         """Append the debug events that arrived since the last pull (only when visible)."""
+        if self.is_on_screen:
+            self._pull_shown()
+
+    def _pull_shown(self) -> None:
+        # The ticker calls this only while the log is on screen (or about to be).
         run = self._run
-        if run is None or run.debug_total == self._shown or not self.is_on_screen:
+        if run is None or run.debug_total == self._shown:
             return
         new = run.debug_total - self._shown
         events = (

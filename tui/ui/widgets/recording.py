@@ -14,6 +14,8 @@ from collections.abc import Callable
 from textual.content import Content
 from textual.widgets import Static
 
+from tui.ui.ticker import Ticker, not_subscribed
+
 CHECK_HZ = 2.0
 """How often the line asks whether runs are being saved."""
 
@@ -42,12 +44,17 @@ class RecordingStatus(Static):
         """Show what ``problem`` says (None: runs are saved, or there is no database)."""
         super().__init__("", id=id)
         self._problem = problem
+        self._untick = not_subscribed
         self.problem: str | None = None
         """The cause shown now (None: the line is hidden)."""
 
     def on_mount(self) -> None:
         self.check()
-        self.set_interval(1 / CHECK_HZ, self.check, name="recording-status")
+        # asked while hidden too: the line is hidden until there is a problem to show
+        self._untick = Ticker.of(self.app).subscribe(self, self.check, CHECK_HZ, when_hidden=True)
+
+    def on_unmount(self) -> None:
+        self._untick()
 
     def check(self) -> None:
         """Show the current cause, or hide the line once there is none."""

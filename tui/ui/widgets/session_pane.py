@@ -6,8 +6,10 @@ turns, each rendered once, above the live turn) or the raw event log, and the pr
 of the next turn (:class:`~tui.ui.widgets.follow_up.FollowUpLine`).
 
 The pane is a :class:`~tui.session.SessionListener`: it receives every event of its session
-and hands it on to the cheap ``apply`` of its widgets. Rendering happens on their timers and
-only while the pane is on screen, so a background tab costs a list append per token.
+and hands it on to the cheap ``apply`` of its widgets. Rendering happens on the app's
+:class:`~tui.ui.ticker.Ticker` and only while the pane is on screen, so a background tab
+costs a list append per token; :meth:`SessionPane.catch_up` brings a pane that is about to
+be shown up to date at once.
 Attributes down, messages up: the pane posts :class:`SessionPane.RunStarted`,
 :class:`SessionPane.RunFinished` and :class:`SessionPane.UnreadChanged` so the screen can
 update the tab label and the overview, and notify.
@@ -30,6 +32,7 @@ from tui.session import SessionController, SessionRun
 from tui.session.conversation_view import TurnRefused
 from tui.stream.events import Finished, RawEvent, RunEvent, TextDelta, ToolCallDelta
 from tui.ui.keymap import BINDING_IDS
+from tui.ui.ticker import Ticker, not_subscribed
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.follow_up import FollowUpLine, follow_up_hint
 from tui.ui.widgets.metrics_bar import MetricsBar
@@ -127,6 +130,7 @@ class SessionPane(Vertical):
         super().__init__(id=id, classes=classes)
         self.live = live
         self._unsubscribe: Callable[[], None] = _nothing
+        self._untick: Callable[[], None] = not_subscribed
         # Built here (not queried) because run_events touches them for every event.
         self.transcript = TranscriptView(id="transcript", show_errors=False)
         """The pane's transcript view."""
@@ -142,6 +146,10 @@ class SessionPane(Vertical):
         """The conversation's turns before the live one (at the top of the transcript)."""
         self.follow_up = FollowUpLine(id="follow-up")
         """The prompt line of the next turn."""
+        self.metrics = MetricsBar(id="metrics")
+        """The run's metrics line."""
+        self._error = Static("", id="pane-error", markup=False)
+        self._history = RunHistory(id="history")
         self._visible = False
         self._blank_for: str | None = None
         """The conversation id whose empty start the transcript shows (a new conversation
@@ -152,9 +160,9 @@ class SessionPane(Vertical):
             yield self.badge
             yield self.reconnect_status
             yield Static(self._title(), id="pane-title", markup=False)
-        yield MetricsBar(id="metrics")
-        yield RunHistory(id="history")
-        yield Static("", id="pane-error", markup=False)
+        yield self.metrics
+        yield self._history
+        yield self._error
         with Container(id="pane-body"):
             yield self.transcript
             yield self.raw_log
@@ -174,10 +182,11 @@ class SessionPane(Vertical):
         run = self.live.current
         if run is not None:  # the run started before this pane existed: catch up
             self.run_started(self.live, run)
-        self.set_interval(1 / METRICS_HZ, self.refresh_metrics, name="pane-metrics")
+        self._untick = Ticker.of(self.app).subscribe(self, self._refresh_shown, METRICS_HZ)
 
     def on_unmount(self) -> None:
         self._unsubscribe()
+        self._untick()
 
     # -- SessionListener ----
 
@@ -188,8 +197,8 @@ class SessionPane(Vertical):
         self.badge.clear(live.state)
         self.raw_log.follow_run(run)
         self.remove_class("-failed")
-        self.query_one("#pane-error", Static).update("")
-        self.query_one(MetricsBar).snapshot = None
+        self._error.update("")
+        self.metrics.snapshot = None
         # A pane mounted mid-run catches up from the accumulator's state.
         for event in catch_up_events(run.accumulator):
             self.transcript.apply(event)
@@ -212,7 +221,7 @@ class SessionPane(Vertical):
                 self.transcript.reset()
                 self.badge.clear(self.live.state)
                 self.remove_class("-failed")
-                self.query_one(MetricsBar).snapshot = None
+                self.metrics.snapshot = None
         else:
             # the live run's turn may not be in the view yet (it is told before it begins)
             turn = run.turn if run is not None else 1
@@ -241,7 +250,7 @@ class SessionPane(Vertical):
             if isinstance(event, Finished):
                 self._show_finished(event)
                 self.post_message(self.RunFinished(self, live, event))
-        if text and not self.unread and not self._visible:
+        if text and not self.unread and not (self._visible and self.screen is self.app.screen):
             self.unread = True
 
     def _show_finished(self, event: Finished) -> None:
@@ -249,7 +258,7 @@ class SessionPane(Vertical):
         if event.error is not None:
             self.add_class("-failed")
             status = f" (HTTP {event.error.http_status})" if event.error.http_status else ""
-            self.query_one("#pane-error", Static).update(
+            self._error.update(
                 f"{TONE_GLYPHS['failed']} {event.error.kind}{status}: {event.error.message}"
             )
 
@@ -258,16 +267,25 @@ class SessionPane(Vertical):
     def refresh_metrics(self) -> None:
         """Pull the session's metrics snapshot (only while on screen)."""
         self._visible = self.is_on_screen
-        if not self._visible:
-            return
+        if self._visible:
+            self._refresh_shown()
+
+    def catch_up(self) -> None:
+        """Bring every view of the pane up to its session now (the screen calls it just
+        before the pane is shown, so its first frame is current)."""
+        Ticker.of(self.app).catch_up(self)
+
+    def _refresh_shown(self) -> None:
+        # The ticker calls this only while the pane is on screen (or about to be).
+        self._visible = True
         self.sync_turns()
         if self._blank_for is None:
-            self.query_one(MetricsBar).snapshot = self.live.snapshot()
+            self.metrics.snapshot = self.live.snapshot()
         if self.badge.status is None:
             self.badge.live_label = self.live.state
         if self.live.session.repeat is not None or len(self.live.history) > 1:
             self.add_class("-repeat")
-            self.query_one(RunHistory).show(self.live.history)
+            self._history.show(self.live.history)
         if self.unread:
             self.unread = False
         self.set_class(not self.follow, "-unfollowed")

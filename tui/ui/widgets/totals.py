@@ -15,6 +15,7 @@ from textual.widgets import Static
 from tui.session import SessionController
 from tui.ui.style import ALERT_GLYPH, ALERT_VARIABLE, STATE_VARIABLES
 from tui.ui.tally import RunTally
+from tui.ui.ticker import Ticker, not_subscribed
 from tui.ui.widgets.format import fmt_rate
 from tui.vocab import STATE_GLYPHS, SessionState
 
@@ -98,10 +99,14 @@ class TotalsBar(Static):
         """Finished runs by outcome (None: count the sessions' latest runs)."""
         self._alerting = alerting
         self._last: Content | None = None
+        self._untick = not_subscribed
 
     def on_mount(self) -> None:
         self.refresh_totals()
-        self.set_interval(1 / TOTALS_HZ, self.refresh_totals, name="totals-refresh")
+        self._untick = Ticker.of(self.app).subscribe(self, self.refresh_totals, TOTALS_HZ)
+
+    def on_unmount(self) -> None:
+        self._untick()
 
     def refresh_totals(self) -> None:
         """Recompute the totals line (skips the update when nothing changed)."""
@@ -109,4 +114,4 @@ class TotalsBar(Static):
         content = totals_content(self.sessions, self.tally, alerts)
         if content != self._last:
             self._last = content
-            self.update(content)
+            self.update(content, layout=False)  # one line, whatever it says

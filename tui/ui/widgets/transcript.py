@@ -1,10 +1,11 @@
 """TranscriptView: one run rendered as it streams (answer, reasoning, tool calls, notices).
 
 - :meth:`TranscriptView.apply` is O(1) per event: text goes into a pending list.
-- A 20 Hz timer merges the pending text and appends it to the answer
-  (:class:`~tui.ui.widgets.answer.SegmentedAnswer`: Markdown segments, plain text past a
-  size) and the reasoning. A view that is not on screen skips the flush, so a background
-  tab only buffers, and renders everything in one append when it is shown.
+- 20 times a second (on the app's :class:`~tui.ui.ticker.Ticker`) the pending text is
+  merged and appended to the answer (:class:`~tui.ui.widgets.answer.SegmentedAnswer`:
+  Markdown segments, plain text past a size) and the reasoning. The ticker does not call a
+  view that is not on screen, so a background tab only buffers, and renders everything in
+  one append when it is shown (``Ticker.catch_up``).
 - The view stays pinned to the end with Textual's ``anchor()`` while it follows.
 """
 
@@ -14,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Literal
 
 from textual.app import ComposeResult
@@ -30,6 +32,7 @@ from tui.stream.events import (
     ToolCallDelta,
 )
 from tui.ui.textual_private import anchor_released
+from tui.ui.ticker import Ticker, not_subscribed
 from tui.ui.widgets.answer import PLAIN_AFTER_CHARS, MarkdownFeed, SegmentedAnswer
 from tui.ui.widgets.transcript_items import Notices, ReasoningBlock, ToolCalls
 from tui.vocab import STATE_GLYPHS, TONE_GLYPHS
@@ -93,25 +96,29 @@ class TranscriptView(VerticalScroll):
         self._generation = 0
         self._lock = asyncio.Lock()
         self._follow = True
-        self._virtual_width = 0
         self._has_output = False
         self._pending_since: float | None = None
         self.display_lags: deque[float] = deque(maxlen=2_000)
         """Seconds from the oldest buffered text to its render, per flush (while shown)."""
+        self._untick: Callable[[], None] = not_subscribed
+        # kept, not queried: they are set on every run start, also while the app closes
+        self._reasoning_block = ReasoningBlock(id="reasoning")
+        self._placeholder_line = Static(placeholder, id="placeholder")
 
     def compose(self) -> ComposeResult:
-        with ReasoningBlock(id="reasoning"):
+        with self._reasoning_block:
             yield Markdown(id="reasoning-md")
         yield Vertical(id="tools")
-        yield Static(self._placeholder, id="placeholder")
+        yield self._placeholder_line
         yield Vertical(id="answer")
         yield Vertical(id="notices")
 
     def on_mount(self) -> None:
         self._reasoning_feed = MarkdownFeed(self.query_one("#reasoning-md", Markdown))
-        self.set_interval(1 / FLUSH_HZ, self._tick, name="transcript-flush")
+        self._untick = Ticker.of(self.app).subscribe(self, self._tick, FLUSH_HZ)
 
     async def on_unmount(self) -> None:
+        self._untick()
         # Stop every Markdown stream (answer segments and reasoning) with the view.
         feeds = [*self._live_feeds]
         if self._reasoning_feed is not None:
@@ -161,10 +168,9 @@ class TranscriptView(VerticalScroll):
         placeholder goes once there is output or the run's end was rendered)."""
         if has_output is not None:
             self._has_output = has_output
-        if has_reasoning is not None and self.is_mounted:
-            self.query_one("#reasoning").display = has_reasoning
-        if self.is_mounted:
-            self.query_one("#placeholder").display = not (self._has_output or self._final_done)
+        if has_reasoning is not None:
+            self._reasoning_block.display = has_reasoning
+        self._placeholder_line.display = not (self._has_output or self._final_done)
 
     # -- feeding ----
 
@@ -311,24 +317,16 @@ class TranscriptView(VerticalScroll):
     def _virtualize(self) -> None:
         """Let the answer hide the segments far from the view (see
         :meth:`SegmentedAnswer.virtualize`); a new width shows them all again first."""
-        answer = self._answer
-        if len(answer.segments) < 2:  # only the live segment: nothing to hide
-            return
-        width = self.size.width
-        if width != self._virtual_width:
-            self._virtual_width = width
-            answer.thaw_all()
-            return
-        answer.virtualize(self.region)
+        self._answer.virtualize(self.region, self.size.width)
 
     # -- flushing ----
 
     def _tick(self) -> None:
-        if self._follow and not self.is_anchored and self.max_scroll_y > 0:
-            # Content can grow after a flush (Markdown mounts blocks later): pin it now.
-            self.anchor()
+        # The ticker calls this only while the view is on screen, or about to be shown
+        # (Ticker.catch_up). Content can grow after a flush (Markdown mounts blocks later).
+        self._maybe_anchor()
         self._virtualize()
-        if self._flushing or not self.has_pending or not self.is_on_screen:
+        if self._flushing or not self.has_pending:
             return
         self._flushing = True
         self.run_worker(self._flush_once(), group="transcript-flush", exit_on_error=False)
