@@ -115,7 +115,9 @@ async def test_a_schema_6_file_reads_its_runs_figures_as_unknown(db_path: Path) 
     async with await Store.open(db_path) as store:
         run_id = await _record(store, _with_usage("one two three"), ClientLag(3.0, 5.0, 9))
     with sqlite3.connect(db_path) as conn:  # the file as schema 6 left it
-        for column in ("tpot_ms", "tokens_source", "client_lag_p99_ms", "client_bound"):
+        conn.execute("DROP INDEX runs_by_broadcast")  # schema 8's, then 7's columns
+        measured = ("tpot_ms", "tokens_source", "client_lag_p99_ms", "client_bound")
+        for column in ("broadcast_id", *measured):
             conn.execute(f"ALTER TABLE runs DROP COLUMN {column}")
         conn.execute("PRAGMA user_version = 6")
     with older_tokentop_holding(db_path):  # read as it is: no upgrade

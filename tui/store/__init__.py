@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .broadcasts import ColumnItem, ComparedConversation
     from .conversation_records import ConversationRecord, ConversationSummary, ConversationTurn
     from .errors import StoreError
     from .records import (
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AttemptRecord",
+    "ColumnItem",
+    "ComparedConversation",
     "ConversationRecord",
     "ConversationSummary",
     "ConversationTurn",
@@ -57,6 +60,8 @@ _HOMES = {
     "ConversationSummary": ".conversation_records",
     "ConversationTurn": ".conversation_records",
     "TurnStart": ".replay",
+    "ColumnItem": ".broadcasts",
+    "ComparedConversation": ".broadcasts",
 }
 
 

@@ -247,7 +247,7 @@ class NewRun:
     """``INSERT_SESSION_ROW``: name, config JSON, its hash, created at."""
     run_row: tuple[Any, ...]
     """``INSERT_RUNS_JSON``'s fields but ``started_at``: run id, config hash, session name,
-    api, model, prompt, writer pid, owner, conversation id, turn."""
+    api, model, prompt, writer pid, owner, conversation id, turn, broadcast id."""
 
     @property
     def run_id(self) -> str:

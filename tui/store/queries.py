@@ -45,14 +45,15 @@ INSERT_SESSION_ROW = (
 
 INSERT_RUNS_JSON = (
     "INSERT INTO runs(run_id, session_id, session_name, api, model, prompt, started_at, "
-    "writer_pid, owner, conversation_id, turn) "
+    "writer_pid, owner, conversation_id, turn, broadcast_id) "
     "SELECT value ->> 0, (SELECT id FROM sessions WHERE config_hash = value ->> 1), "
     "value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, "
-    "value ->> 8, value ->> 9, value ->> 10 FROM json_each(?) WHERE true "
+    "value ->> 8, value ->> 9, value ->> 10, value ->> 11 FROM json_each(?) WHERE true "
     "ON CONFLICT(run_id) DO NOTHING RETURNING id, run_id"
 )
 """The runs a flush starts, in one statement: ``?`` is a JSON array of ``[run id, config
-hash, session, api, model, prompt, started at, pid, owner, conversation id, turn]`` rows
+hash, session, api, model, prompt, started at, pid, owner, conversation id, turn, broadcast
+id]`` rows
 (each session's snapshot inserted first, :data:`INSERT_SESSION_ROW`). Gives the rowid of
 each run stored; a run id already in the database is left as it is, and not returned."""
 

@@ -273,7 +273,19 @@ ALTER TABLE runs ADD COLUMN client_bound INTEGER;
 """
 """Version 7: time per output token, what the token count counts, and the client's own lag."""
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
+V8 = """
+-- Compare broadcasts: the compare screen's prompt box sends one prompt to several sessions
+-- at once, each continuing its own conversation. The runs one send started share its
+-- `broadcast_id` (tokentop's id), which links those conversations: they are the columns of
+-- one compare and replay side by side (tui.store.broadcasts). NULL: a run sent on its own,
+-- as every run written before is (a column without a default rewrites no row).
+-- runs_by_broadcast holds only the linked runs, so it costs nothing for the others.
+ALTER TABLE runs ADD COLUMN broadcast_id TEXT;
+CREATE INDEX runs_by_broadcast ON runs(broadcast_id) WHERE broadcast_id IS NOT NULL;
+"""
+"""Version 8: the compare broadcast each run was sent in."""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)
 """Upgrade scripts; ``MIGRATIONS[n - 1]`` produces version ``n``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -290,6 +302,10 @@ run is a one-turn conversation of its own."""
 TRUTHFUL_SINCE = 7
 """The first version with ``runs.tpot_ms``, ``tokens_source``, ``client_lag_p99_ms`` and
 ``client_bound``: older databases read them as NULL (unknown)."""
+
+BROADCASTS_SINCE = 8
+"""The first version with ``runs.broadcast_id``: in older databases no conversations are
+linked (each replays alone)."""
 
 READABLE_SINCE = 4
 """The oldest version a read-only store reads as it is (a writer upgrades every version):

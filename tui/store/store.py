@@ -55,6 +55,7 @@ from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import new_run_id
 
 from . import queries
+from .broadcasts import BroadcastQueries, checked_broadcast_id
 from .codec import config_snapshot, scrub, secret_of, snapshot_json
 from .connection import (
     busy_timeout_sql,
@@ -67,7 +68,7 @@ from .connection import (
     readonly_error,
     store_error,
 )
-from .conversations import ConversationQueries, checked_turn
+from .conversations import checked_turn
 from .dead_writers import interrupt_dead_writers
 from .errors import StoreError
 from .lock import DbLock, owner_alive, sweep_dead
@@ -80,9 +81,9 @@ from .writer import CHECKPOINT_S, FLUSH_INTERVAL_S, FLUSH_PERIOD_S, NewRun
 __all__ = ["CHECKPOINT_S", "FLUSH_INTERVAL_S", "FLUSH_PERIOD_S", "Store"]
 
 
-class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
-    """Every run, every event, every conversation and every compare round, in one SQLite
-    file. Open with :meth:`open`."""
+class Store(Pruner, RoundWriter, RoundQueries, BroadcastQueries):
+    """Every run, every event, every conversation, every compare round and broadcast, in
+    one SQLite file. Open with :meth:`open`."""
 
     def __init__(
         self,
@@ -225,6 +226,7 @@ class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
         conversation_id: str | None = None,
         turn: int = 1,
         lag_source: ClientLagSource | None = None,
+        broadcast_id: str | None = None,
     ) -> str:
         """Record a new run of ``session`` (its config snapshot without secrets); its id.
 
@@ -238,6 +240,11 @@ class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
         Several runs may be one turn: a failed try sent again, an edited prompt (see
         :mod:`tui.store.conversations`). Raises ``ValueError`` for an empty or overlong id
         and a turn that is not a whole number from 1.
+
+        ``broadcast_id``: the compare broadcast the run was sent in (tokentop's id; the
+        runs of one send share it, which links their conversations as the columns of one
+        compare, :mod:`tui.store.broadcasts`); None: sent on its own. ``ValueError`` for an
+        empty or overlong one.
 
         ``lag_source`` (the session layer's run) measures tokentop's own loop lag over the
         run: its ``client_lag`` and ``client_bound`` are stored with the run's final row
@@ -253,6 +260,7 @@ class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
         """
         self._check_writer()
         conversation_id, turn = checked_turn(conversation_id, turn)
+        broadcast_id = checked_broadcast_id(broadcast_id)
         run_id = run_id or new_run_id()
         if run_id in self._active or run_id in self._ended or run_id in self._dropping:
             raise StoreError(f"run {run_id} was already started")
@@ -277,6 +285,7 @@ class Store(Pruner, RoundWriter, RoundQueries, ConversationQueries):
                 self.owner,
                 conversation_id,
                 turn,
+                broadcast_id,
             ),
         )
         shared = accumulator is not None
