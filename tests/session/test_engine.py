@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import pytest
@@ -21,13 +21,14 @@ class LateEnd:
         self.first = TextDelta(0.01, "hello")
         self.last = Finished(0.02, "cancelled", "cancelled", None, None)
 
-    async def batches(self) -> AsyncIterator[Sequence[RunEvent]]:
-        yield [self.first]
+    async def stream_to(self, sink: Callable[[list[RunEvent]], None]) -> None:
+        sink([self.first])
         try:
             await asyncio.sleep(3600)
         except asyncio.CancelledError:
             await asyncio.sleep(0.05)
-            yield [self.last]
+            sink([self.last])
+            raise
 
     async def aclose(self) -> None:
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 from tui.session.engine import Engine
@@ -23,10 +23,10 @@ class HeldRun:
     def __init__(self) -> None:
         self.release = asyncio.Event()  # bound to the engine loop on first wait
 
-    async def batches(self) -> AsyncIterator[Sequence[RunEvent]]:
-        yield [TextDelta(0.01, "hello")]
+    async def stream_to(self, sink: Callable[[list[RunEvent]], None]) -> None:
+        sink([TextDelta(0.01, "hello")])
         await self.release.wait()
-        yield [Finished(0.5, "completed", "stop", "stop", None)]
+        sink([Finished(0.5, "completed", "stop", "stop", None)])
 
     async def aclose(self) -> None:
         return None

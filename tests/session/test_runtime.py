@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -297,18 +297,19 @@ async def test_threaded_restart_cancels_the_old_run_and_the_new_one_completes(
 async def test_threaded_engine_error_fails_only_that_run(
     sim_url: str, sim_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = StreamRun.batches
+    original = StreamRun.stream_to
     calls = 0
 
-    async def broken(self: StreamRun) -> AsyncIterator[list[RunEvent]]:
+    async def broken(self: StreamRun, sink: Callable[[list[RunEvent]], None]) -> None:
         nonlocal calls
         calls += 1
-        async for batch in original(self):
-            yield batch
-            if calls == 1:
+        if calls == 1:
+            async for batch in self.batches():
+                sink(batch)
                 raise RuntimeError("engine bug")
+        await original(self, sink)
 
-    monkeypatch.setattr(StreamRun, "batches", broken)
+    monkeypatch.setattr(StreamRun, "stream_to", broken)
     runtime = SessionRuntime([sim_session("a", sim_key)], simulator=lambda: sim_url)
     await runtime.start()
     controller = runtime.controller("a")

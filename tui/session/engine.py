@@ -8,8 +8,15 @@ inter-token times are the server's. The thread still waits for the GIL at each w
 to one interpreter switch interval: the engine lowers that to :data:`SWITCH_INTERVAL_S` for
 the process, so the wait stays far below the times measured.
 
-Batches go to the face's loop through a :class:`_Relay`: whatever arrived since the face
-last looked is handed over in one call, in order, however busy the face is.
+Batches go to the face's loop through one :class:`_Relay` per face loop, shared by every
+run streaming to it: whatever arrived since the face last looked, of all the runs, is handed
+over in one wake-up of the face (each run's events in one call, in order), however busy the
+face is, and the face is woken at most once per :data:`RELAY_INTERVAL_S`: with many runs,
+chunks arrive far more often than that, and waking a thread per chunk (a write to the
+face's self-pipe, a GIL hand-over, a turn of its loop) cost more than reading the chunk.
+The events' times are taken on the engine when the bytes are read, so the hand-over's
+pace changes no measured time; the producer calls the relay directly (no queue, no task
+woken per read: :meth:`~tui.stream.runner.StreamRun.stream_to`).
 
 The engine's loop can be saturated too (too many runs for one core): one
 :class:`~tui.session.loop_lag.LagProbe` on it measures its own lateness while any run is
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Sequence
@@ -36,8 +44,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 SWITCH_INTERVAL_S = 0.001
 """The interpreter's switch interval while an engine runs (Python's default is 5 ms)."""
+
+RELAY_INTERVAL_S = 0.005
+"""The face's loop is woken for the runs' events at most this often (200 Hz): far below
+what a view shows (a frame is 16-50 ms), far above the rate of wake-ups that cost."""
 
 PUMP_END_WAIT_S = 2.0
 """How long a cancelled :meth:`Engine.stream` waits for the run's last events from the engine."""
@@ -45,46 +59,93 @@ PUMP_END_WAIT_S = 2.0
 Deliver = Callable[[Sequence["RunEvent"]], None]
 
 
+class _Channel:
+    """One run's events on their way to the face (see :class:`_Relay`)."""
+
+    __slots__ = ("deliver", "pending")
+
+    def __init__(self, deliver: Deliver) -> None:
+        self.deliver = deliver
+        self.pending: list[RunEvent] = []
+
+
 class _Relay:
-    """Events from the engine thread to a face's loop: at most one pending hand-over."""
+    """Events from the engine thread to one face's loop, for every run streaming to it: at
+    most one wake-up of the face pending, and at most one every ``interval`` seconds."""
 
-    __slots__ = ("_deliver", "_lock", "_loop", "_pending", "_scheduled")
+    __slots__ = ("_dirty", "_engine", "_face", "_interval", "_lock", "_next_wake", "_scheduled")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, deliver: Deliver) -> None:
-        self._loop = loop
-        self._deliver = deliver
+    def __init__(
+        self, engine: asyncio.AbstractEventLoop, face: asyncio.AbstractEventLoop, interval: float
+    ) -> None:
+        self._engine = engine
+        self._face = face
+        self._interval = interval
         self._lock = threading.Lock()
-        self._pending: list[RunEvent] = []
+        self._dirty: list[_Channel] = []
+        """Channels with pending events, in the order their first pending batch came."""
         self._scheduled = False
+        self._next_wake = 0.0
+        """Engine loop time before which the face is not woken again."""
 
-    def push(self, batch: Sequence[RunEvent]) -> None:
-        """Engine thread: queue a batch; wake the face's loop unless a wake-up is pending."""
+    def push(self, channel: _Channel, batch: Sequence[RunEvent]) -> None:
+        """Engine thread: queue ``batch`` of ``channel``'s run; wake the face's loop unless a
+        wake-up is pending (now, or once ``interval`` has passed since the last one)."""
         with self._lock:
-            self._pending.extend(batch)
+            if not channel.pending:
+                self._dirty.append(channel)
+            channel.pending.extend(batch)
             if self._scheduled:
                 return
             self._scheduled = True
+        engine = self._engine
+        if engine.time() >= self._next_wake:
+            self._wake()
+        else:
+            engine.call_at(self._next_wake, self._wake)
+
+    def _wake(self) -> None:
+        """Engine thread: tell the face's loop to drain."""
+        self._next_wake = self._engine.time() + self._interval
         with contextlib.suppress(RuntimeError):  # the face's loop is gone: nobody to tell
-            self._loop.call_soon_threadsafe(self.drain)
+            self._face.call_soon_threadsafe(self.drain)
 
     def drain(self) -> None:
-        """Face's loop: hand over everything queued so far (nothing when it is empty)."""
+        """Face's loop: hand over everything queued so far, run by run."""
         with self._lock:
-            events, self._pending = self._pending, []
+            dirty, self._dirty = self._dirty, []
             self._scheduled = False
+            taken = [(c.deliver, c.pending) for c in dirty if c.pending]
+            for channel in dirty:
+                channel.pending = []
+        for deliver, events in taken:
+            try:
+                deliver(events)
+            except Exception:  # one run's failure must not keep the others' events back
+                log.exception("delivering a run's events failed")
+
+    def drain_channel(self, channel: _Channel) -> None:
+        """Face's loop: hand over everything of ``channel``'s run queued so far."""
+        with self._lock:
+            events, channel.pending = channel.pending, []
         if events:
-            self._deliver(events)
+            channel.deliver(events)
 
 
 class Engine:
     """One thread with its own event loop, where every run's requests and reads happen."""
 
-    def __init__(self, name: str = "tokentop-engine") -> None:
+    def __init__(
+        self, name: str = "tokentop-engine", *, relay_interval: float = RELAY_INTERVAL_S
+    ) -> None:
         self._name = name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._probe: LagProbe | None = None
         self._streams = 0  # runs being pumped (on the engine's loop): the probe runs meanwhile
+        self._relay_interval = relay_interval
+        self._relays: dict[asyncio.AbstractEventLoop, _Relay] = {}
+        """One relay per face loop (in practice one), made on its first stream."""
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -150,7 +211,11 @@ class Engine:
         ``on_lag`` gets the engine loop's lag over the run, on the engine's thread, just
         before the batch that ends with the run's :class:`Finished` is handed over."""
         face = asyncio.get_running_loop()
-        relay = _Relay(face, deliver)
+        relay = self._relays.get(face)
+        if relay is None:
+            relay = self._relays[face] = _Relay(self.loop, face, self._relay_interval)
+        channel = _Channel(deliver)
+        push = relay.push
         ended = asyncio.Event()
 
         async def pump() -> None:
@@ -159,16 +224,19 @@ class Engine:
             self._streams += 1
             if probe is not None:
                 probe.start()  # a no-op while another run keeps it going
+
+            def sink(batch: list[RunEvent]) -> None:
+                if (
+                    on_lag is not None
+                    and probe is not None
+                    and batch
+                    and type(batch[-1]) is Finished
+                ):
+                    on_lag(probe.since(mark))
+                push(channel, batch)
+
             try:
-                async for batch in run.batches():
-                    if (
-                        on_lag is not None
-                        and probe is not None
-                        and batch
-                        and type(batch[-1]) is Finished
-                    ):
-                        on_lag(probe.since(mark))
-                    relay.push(batch)
+                await run.stream_to(sink)
             finally:
                 self._streams -= 1
                 if probe is not None and not self._streams:
@@ -189,12 +257,13 @@ class Engine:
                 await asyncio.wait_for(ended.wait(), PUMP_END_WAIT_S)
             raise
         finally:
-            relay.drain()
+            relay.drain_channel(channel)
 
     def close(self) -> None:
         """Stop the loop and its thread (what still runs there is abandoned)."""
         loop, thread, probe = self._loop, self._thread, self._probe
         self._loop = self._thread = self._probe = None
+        self._relays.clear()
         if loop is None or thread is None:
             return
         if probe is not None:

@@ -46,6 +46,7 @@ from tui.stream.retry import (
     request_id_of,
 )
 from tui.stream.sse import SSEDecoder, SSELimitError
+from tui.stream.transport import body_reader
 
 __all__ = ["IDLE_SLACK", "run_attempt"]
 
@@ -75,7 +76,7 @@ async def run_attempt(
     put([Connecting(clock() - t0, attempt, method, url)])
     timeout = httpx.Timeout(
         connect=policy.connect_timeout_s,
-        read=policy.idle_timeout_s,
+        read=policy.idle_timeout_s,  # until the headers: body_reader switches it off after
         write=policy.idle_timeout_s,
         pool=policy.connect_timeout_s,
     )
@@ -188,8 +189,9 @@ async def _read(
     rearm_at = now + idle * IDLE_SLACK
     waiting = True  # no content yet in this attempt (the first-content deadline holds)
     scan = True  # still looking for the first content or the answer's first characters
+    read = body_reader(response, paced_by_caller=True)  # the deadline below cuts a stall
     try:
-        async for chunk in response.aiter_bytes():
+        while chunk := await read():
             now = loop_time()
             if now >= rearm_at:  # one comparison per chunk; the timer moves rarely
                 deadline.reschedule(limits.arm(now + window, waiting))

@@ -1,9 +1,12 @@
 """StreamRun: one run = one request and its stream, with retries before the first byte,
 resume / restart after a drop or a stall, and cancel.
 
-A producer task does all the I/O and puts *batches* of events (one per network chunk) on a
-queue; iterating the run hands them out one by one (or use :meth:`StreamRun.batches`). This
-keeps the per-event overhead low and lets :meth:`StreamRun.cancel` interrupt any await.
+A producer task does all the I/O and makes *batches* of events (one per network chunk). A
+consumer either iterates the run (events one by one, or :meth:`StreamRun.batches`), which
+puts the batches on a queue between the two tasks, or hands the run a sink
+(:meth:`StreamRun.stream_to`), which the producer calls with each batch as it is made: no
+queue and no second task woken per read. Either way the per-event overhead stays low and
+:meth:`StreamRun.cancel` interrupts any await.
 This module is the run's lifecycle: the producer, the attempt loop, how the run finishes,
 cancel and the cancel of a background response on the server. One attempt (its request,
 deadlines, read loop and replay check) is :mod:`tui.stream.attempt`'s; what each attempt
@@ -19,7 +22,8 @@ Policy (``session.reconnect``):
   within ``connect_timeout_s + idle_timeout_s`` of the request (kind ``timeout``); then no
   byte for ``idle_timeout_s`` is a stall (keep-alive comments count; the watchdog re-arms at
   most every quarter of it, so it cuts between 1 and 1.25 times the limit; the transport's
-  read timeout is the first line); no content (text, reasoning, tool call) within
+  read timeout holds until the headers, and is switched off for the body where it would
+  re-arm a timer on every network read); no content (text, reasoning, tool call) within
   ``first_token_timeout_s`` of the request is a stall too (``timeout`` before the headers);
   ``max_duration_s`` bounds the whole run, retries and waits included (kind ``timeout``,
   never retried). An SSE event past ``tui.stream.sse.MAX_EVENT_BYTES`` fails the run.
@@ -88,6 +92,8 @@ class StreamRun:
         self._plan = RequestPlan(session, base_url, self.prompt, history)
         self._adapter = self._plan.adapter
         self._queue: asyncio.Queue[list[RunEvent]] = asyncio.Queue()
+        self._emit: Callable[[list[RunEvent]], None] = self._queue.put_nowait
+        """Where the producer's batches go: the queue, or the sink of :meth:`stream_to`."""
         self._task: asyncio.Task[None] | None = None
         self._batch: list[RunEvent] = []
         self._pos = 0
@@ -123,6 +129,26 @@ class StreamRun:
                 self._ended = True
             yield batch
 
+    async def stream_to(self, sink: Callable[[list[RunEvent]], None]) -> None:
+        """Run to the end, calling ``sink`` with each batch as it is made (in the producer's
+        task, in order; the last batch ends with the :class:`Finished`), and return when the
+        run has ended. Cancelling the caller cancels the run, whose ``Finished(cancelled)``
+        still reaches ``sink`` before the cancellation reaches the caller. Use one way of
+        consuming a run: this, or iteration."""
+        if self._task is not None:
+            raise RuntimeError("the run is already being consumed")
+        self._emit = sink
+        task = self._start()
+        try:
+            # shielded: a cancelled caller stops the run below (gracefully) and waits for
+            # its end, instead of a cancellation the producer absorbs reaching nobody
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise
+
     def cancel(self) -> None:
         """End the run with ``Finished(status="cancelled")`` (a background Responses run is
         also cancelled on the server). Safe to call at any time, more than once."""
@@ -143,11 +169,15 @@ class StreamRun:
                 await task
 
     # -- producer ----------------------------------------------------------------------
+    def _start(self) -> asyncio.Task[None]:
+        self._t0 = self._clock()
+        task = self._task = asyncio.get_running_loop().create_task(self._produce())
+        task.add_done_callback(self._produced)
+        return task
+
     async def _next_batch(self) -> list[RunEvent]:
         if self._task is None:
-            self._t0 = self._clock()
-            self._task = asyncio.get_running_loop().create_task(self._produce())
-            self._task.add_done_callback(self._produced)
+            self._start()
         try:
             return await self._queue.get()
         except asyncio.CancelledError:
@@ -158,7 +188,7 @@ class StreamRun:
         return self._clock() - self._t0
 
     def _put(self, batch: list[RunEvent]) -> None:
-        self._queue.put_nowait(batch)
+        self._emit(batch)
 
     def _produced(self, task: asyncio.Task[None]) -> None:
         """The producer ended: if it never put its Finished (a task cancelled before its
@@ -228,7 +258,7 @@ class StreamRun:
                 how,
                 clock=self._clock,
                 t0=self._t0,
-                put=self._queue.put_nowait,
+                put=self._emit,
             )
             if isinstance(result, Outcome):
                 return self._finish(result)

@@ -20,6 +20,11 @@ cap, keep-alive connections kept for :data:`KEEPALIVE_S`). Its transport is, in 
   The aiohttp session never reads proxies from the environment (there are none configured
   when it is used). Bodies are passed through undecoded: httpx decodes ``Content-Encoding``.
 
+:func:`body_reader` is how the runner reads a response's body: on this transport, a body
+without ``Content-Encoding`` is read straight from aiohttp's stream reader (whatever has
+arrived, in one call per read), not through httpx's and httpx_aiohttp's chain of async
+iterators (four generators resumed per network read); errors are mapped the same way.
+
 Headless: no Textual, no Rich.
 """
 
@@ -30,14 +35,19 @@ import errno
 import os
 import socket
 import urllib.request
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Literal, cast
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import AiohttpResponseStream
 
-__all__ = ["HTTP_ENV", "KEEPALIVE_S", "http_backend", "make_client"]
+__all__ = ["HTTP_ENV", "KEEPALIVE_S", "BodyRead", "body_reader", "http_backend", "make_client"]
+
+BodyRead = Callable[[], Awaitable[bytes]]
+"""Reads the next bytes of a response body: whatever arrived (never empty), ``b""`` at its
+end; errors are httpx's types."""
 
 HTTP_ENV = "TOKENTOP_HTTP"
 """``TOKENTOP_HTTP=httpx`` forces the plain httpx transport."""
@@ -48,6 +58,10 @@ _MAX_HEADER_LINE = 64 * 1024
 """aiohttp's default limit for one header line is 8 KiB; h11 accepts more (large cookies)."""
 
 Backend = Literal["aiohttp", "httpx"]
+
+_RESPONSE_EXTENSION = "tokentop.aiohttp_response"
+"""The response extension (httpx's place for what a transport adds to a response) that holds
+the aiohttp response, for :func:`body_reader`."""
 
 
 PROXY_SCHEMES = ("http", "https", "all")
@@ -234,4 +248,78 @@ class _AiohttpTransport(AiohttpTransport):
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
         response.stream = _MappedStream(stream)
+        aiohttp_response = _aiohttp_response_of(stream)
+        if aiohttp_response is not None:  # for body_reader: httpx wraps the stream once more
+            response.extensions[_RESPONSE_EXTENSION] = aiohttp_response
         return response
+
+
+# --- reading a body --------------------------------------------------------------------------
+
+
+def body_reader(response: httpx.Response, *, paced_by_caller: bool = False) -> BodyRead:
+    """How to read ``response``'s body (see the module): aiohttp's stream reader directly
+    when the response came from this module's aiohttp transport without a
+    ``Content-Encoding``, else httpx's ``aiter_bytes`` (which decodes it).
+
+    ``paced_by_caller``: the caller cuts a body that stops coming itself (the runner's idle
+    deadline), so the aiohttp connection's read timeout, which re-arms a timer on every
+    network read, is switched off for the rest of this response."""
+    aiohttp_response = response.extensions.get(_RESPONSE_EXTENSION)
+    if not isinstance(aiohttp_response, aiohttp.ClientResponse):
+        return _HttpxBody(response).read
+    if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+        return _HttpxBody(response).read
+    if paced_by_caller:
+        connection = aiohttp_response.connection
+        protocol = connection.protocol if connection is not None else None
+        if protocol is not None:
+            protocol.read_timeout = None  # set again for the connection's next request
+    return _AiohttpBody(aiohttp_response.content).read
+
+
+def _aiohttp_response_of(stream: httpx.AsyncByteStream) -> aiohttp.ClientResponse | None:
+    """The aiohttp response in httpx_aiohttp's response stream.
+
+    The one read of httpx_aiohttp's private ``_aiohttp_response`` (the library keeps the
+    aiohttp response in its stream and exposes it nowhere else);
+    ``tests/stream/test_transport.py`` fails when the library changes it."""
+    if type(stream) is not AiohttpResponseStream:
+        return None
+    aiohttp_response = getattr(stream, "_aiohttp_response", None)
+    return aiohttp_response if isinstance(aiohttp_response, aiohttp.ClientResponse) else None
+
+
+class _AiohttpBody:
+    """A body read from aiohttp's stream reader, its errors mapped by :func:`httpx_error`."""
+
+    __slots__ = ("_content",)
+
+    def __init__(self, content: aiohttp.StreamReader) -> None:
+        self._content = content
+
+    async def read(self) -> bytes:
+        """Whatever arrived (one network read or more), ``b""`` at the end."""
+        try:
+            return await self._content.readany()
+        except Exception as exc:  # never CancelledError (a BaseException)
+            mapped = httpx_error(exc, "body")
+            if mapped is None:
+                raise
+            raise mapped from mapped.__cause__
+
+
+class _HttpxBody:
+    """A body read through httpx (decoded), one chunk per call."""
+
+    __slots__ = ("_next",)
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._next = response.aiter_bytes().__anext__
+
+    async def read(self) -> bytes:
+        """The next decoded chunk, ``b""`` at the end."""
+        try:
+            return await self._next()
+        except StopAsyncIteration:
+            return b""
