@@ -241,6 +241,8 @@ async def _run_sessions(
         on_store_error=store_error,
         on_warning=lambda message: progress.message(f"warning: {message}"),
     )
+    for controller in runtime.controllers:
+        controller.keep_raw = False  # no raw view here: no run holds its raw events
     if options.metrics_addr is not None:
         try:
             server = runtime.serve_metrics(options.metrics_addr)

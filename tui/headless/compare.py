@@ -173,6 +173,8 @@ async def compare_sessions(
         on_store_error=store_error,
         on_warning=lambda message: progress.message(f"warning: {message}"),
     )
+    for controller in runtime.controllers:
+        controller.keep_raw = False  # no raw view here
     round = Round(
         runtime,
         [s.name for s in sessions],

@@ -300,15 +300,23 @@ class Progress:
         self.clear()
         self._write(text + "\n")
 
-    def draw(self, lines: list[str]) -> None:
-        """Show the current progress lines."""
+    def rows(self) -> int:
+        """How many progress lines the terminal block shows (a row is kept for the
+        "more running" line and one for the cursor)."""
+        return max(1, shutil.get_terminal_size().lines - 2)
+
+    def draw(self, lines: list[str], *, more: int = 0) -> None:
+        """Show the current progress lines (in one write), and on a terminal how many
+        running runs did not fit (``more``)."""
         if not self.interactive:
-            for text in lines:
-                self._write(text + "\n")
+            if lines:
+                self._write("".join(text + "\n" for text in lines))
             return
         width = max(20, shutil.get_terminal_size().columns - 1)
-        self.clear()
-        if lines:
-            # never let a line wrap: the cursor arithmetic counts one row per line
-            self._write("".join(text[:width] + "\n" for text in lines))
+        if more > 0:
+            lines = [*lines, f"... and {more} more running"]
+        # one write: the old block cleared, the new one drawn (never a line that wraps: the
+        # cursor arithmetic counts one row per line)
+        clear = f"\x1b[{self._drawn}F\x1b[J" if self._drawn else ""
+        self._write(clear + "".join(text[:width] + "\n" for text in lines))
         self._drawn = len(lines)

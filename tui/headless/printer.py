@@ -32,10 +32,20 @@ if TYPE_CHECKING:
     from tui.session.alerts import Alert
     from tui.session.conversation_view import ConversationOutcome
 
-__all__ = ["PROGRESS_EVERY_S", "REDRAW_EVERY_S", "RunPrinter", "progress_record"]
+__all__ = [
+    "PROGRESS_BUDGET",
+    "PROGRESS_EVERY_S",
+    "REDRAW_EVERY_S",
+    "RunPrinter",
+    "progress_record",
+]
 
 PROGRESS_EVERY_S = 1.0
 """Progress records (``--jsonl``) and plain progress lines: once a second per running run."""
+PROGRESS_BUDGET = 200
+"""Progress records (and plain lines) per :data:`PROGRESS_EVERY_S` in all: with more runs
+going, each is reported every ``ceil(runs / budget)`` seconds, in turn, so that a thousand
+sessions do not spend a share of a core on progress nobody can read at that rate."""
 REDRAW_EVERY_S = 0.2
 """Redraw interval of the in-place progress block on a terminal."""
 
@@ -73,11 +83,19 @@ class RunPrinter:
         self.conversations: list[ConversationOutcome] = []
         self.several_turns = False
         """Some conversation was planned with more than one turn."""
+        self._turn = 0
+        """Where the next portion of the running runs begins (see :data:`PROGRESS_BUDGET`)."""
 
     def emit(self, record: dict[str, Any]) -> None:
         """One JSON line on stdout."""
+        self.emit_all([record])
+
+    def emit_all(self, records: Sequence[dict[str, Any]]) -> None:
+        """JSON lines on stdout, in one write."""
+        if not records:
+            return
         with contextlib.suppress(OSError, ValueError):
-            self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
             self.out.flush()
 
     def run_started(self, controller: SessionController, run: SessionRun) -> None:
@@ -124,20 +142,47 @@ class RunPrinter:
         self.progress.message(alert_line(alert))
 
     async def ticker(self, runtime: SessionRuntime) -> None:
-        """Progress output until cancelled."""
-        interval = REDRAW_EVERY_S if self.progress.interactive else PROGRESS_EVERY_S
+        """Progress output until cancelled: on a terminal a block redrawn in place (as many
+        runs as it has rows for), otherwise lines; with ``--jsonl`` also progress records.
+        Past :data:`PROGRESS_BUDGET` running runs, each second reports a portion of them."""
+        progress = self.progress
+        interval = REDRAW_EVERY_S if progress.interactive else PROGRESS_EVERY_S
         last_record = time.monotonic()
         while True:
             await asyncio.sleep(interval)
-            records = [
-                progress_record(c, c.current)
+            running = [
+                (c, c.current)
                 for c in runtime.controllers
                 if c.current is not None and not c.current.done
             ]
-            width = max((len(r["session"]) for r in records), default=0)
-            self.progress.draw([progress_line(r, width) for r in records])
             now = time.monotonic()
-            if self.jsonl and now - last_record >= PROGRESS_EVERY_S - 0.05:
+            due = self.jsonl and now - last_record >= PROGRESS_EVERY_S - 0.05
+            if due:
                 last_record = now
-                for record in records:
-                    self.emit(record)
+            if progress.interactive:
+                shown = running[: progress.rows()]
+                lines = self._lines([progress_record(c, r) for c, r in shown])
+                progress.draw(lines, more=len(running) - len(shown))
+                if due:
+                    self.emit_all([progress_record(c, r) for c, r in self._portion(running)])
+            else:
+                records = [progress_record(c, r) for c, r in self._portion(running)]
+                progress.draw(self._lines(records))
+                if due:
+                    self.emit_all(records)
+
+    def _portion(
+        self, running: list[tuple[SessionController, SessionRun]]
+    ) -> list[tuple[SessionController, SessionRun]]:
+        """The running runs to report now: all of them, or the next
+        :data:`PROGRESS_BUDGET` in turn."""
+        if len(running) <= PROGRESS_BUDGET:
+            return running
+        start = self._turn % len(running)
+        self._turn = start + PROGRESS_BUDGET
+        return (running[start:] + running[:start])[:PROGRESS_BUDGET]
+
+    @staticmethod
+    def _lines(records: list[dict[str, Any]]) -> list[str]:
+        width = max((len(r["session"]) for r in records), default=0)
+        return [progress_line(r, width) for r in records]

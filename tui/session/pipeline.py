@@ -76,6 +76,10 @@ class RunPipeline:
         self.runs_finished = 0
         self.version = 0
         """Bumped on every batch: views compare it to skip work when nothing changed."""
+        self.keep_raw = True
+        """Keep each run's last raw SSE events (:data:`~tui.session.run.RAW_EVENT_LIMIT`) in
+        :attr:`SessionRun.debug_events` for a raw view; a face without one (``tokentop
+        run``) sets it False: a thousand runs' raw events are hundreds of megabytes."""
         self._clock = clock
         self._on_store_error = on_store_error
         self._listeners: tuple[SessionListener, ...] = ()
@@ -167,16 +171,17 @@ class RunPipeline:
         if type(last) is Finished and last.error is not None:
             events = self._worded(run, events, last)
         apply = run.accumulator.apply
-        debug = run.debug_events.append
+        debug = run.debug_events.append if self.keep_raw else None
         activity = ACTIVITY.get
         raw = 0
         for event in events:
             apply(event)
             cls = type(event)
             if cls is RawEvent:
-                r = cast(RawEvent, event)
-                debug((r.t, r.attempt, r.event, r.data, r.id))
-                raw += 1
+                if debug is not None:
+                    r = cast(RawEvent, event)
+                    debug((r.t, r.attempt, r.event, r.data, r.id))
+                    raw += 1
             elif cls in BOUNDARY_EVENTS:
                 self._note_boundary(run, event)
             else:
