@@ -220,15 +220,10 @@ class TokentopApp(App[None]):
                 await self.push_screen(ReplayHost())
                 self._open_asked_replay()
                 return
-        monitoring = self.monitoring
-        monitoring.start()
-        main = MainScreen(self.sessions, monitoring=monitoring, editor=self.sessions_edit)
+        self.monitoring.start()
+        main = MainScreen(self.sessions, monitoring=self.monitoring, editor=self.sessions_edit)
         await self.push_screen(main)
-        # the line over the header that says, for as long as it lasts, that runs are not saved
-        await main.mount(RecordingStatus(self.database.recording_problem))
-        # Paint first: the store, the HTTP client (and their imports) and the streams start
-        # once the overview is on screen (the session panes mount lazily meanwhile).
-        self.call_after_refresh(self._begin)
+        self.call_after_refresh(self._begin)  # paint first: the store, client, streams after
 
     @property
     def replaying(self) -> bool:
@@ -250,6 +245,11 @@ class TokentopApp(App[None]):
         return self._begun.is_set()
 
     async def _begin(self) -> None:
+        """Just after the first frame: the store, the HTTP client (and their imports), the
+        simulator and the streams start (the session panes mount lazily meanwhile)."""
+        main = self.main_screen
+        if main is not None and main.is_attached:  # the line: while it lasts, runs not saved
+            await main.mount(RecordingStatus(self.database.recording_problem))
         if self.replaying:  # no store: say so over the (idle) main screen
             self._resume_gc()
             self._open_asked_replay()
