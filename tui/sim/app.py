@@ -160,6 +160,8 @@ class SimApp:
             if api == "chat":
                 req = chat_request(body)
             else:
+                if state.ignores_previous:  # as if the field had not been sent
+                    body = {k: v for k, v in body.items() if k != "previous_response_id"}
                 previous = self.registry.previous(body, state)
                 req = responses_request(body, None if previous is None else previous.history())
             if req.input_tokens > state.context:

@@ -44,6 +44,9 @@ item                   effect
                        gets 400 ``unsupported_parameter`` or 404
                        ``previous_response_not_found``; responses are not retrievable
                        (background ones still are, for their resumes)
+``ignore_previous``    server state: a gateway that accepts ``previous_response_id`` and
+                       ignores it (aimock and ``transformers serve`` do): the answer has no
+                       history and its response objects name no previous response
 ``context=N``          server state: a context window of N tokens; a longer request (its
                        input tokens: the whole history) gets 400 ``context_length_exceeded``
 ``turn=N``             the other items (but the server-state ones) apply only to the
@@ -93,6 +96,8 @@ Model presets (the model name, case-insensitive; any other name gets the ``sim``
 ``sim-stateless-404``  ``sim`` + ``stateless=404`` (``previous_response_id``: 404)
 ``sim-small-context``  ``sim`` + ``context=320``: turns 1 and 2 of a conversation with the
                        default 160-token answers fit, turn 3 (about 380-500 tokens) does not
+``sim-no-history``     ``sim`` + ``ignore_previous`` (a gateway that takes
+                       ``previous_response_id`` and keeps nothing, silently)
 =====================  ==========================================================
 
 Every other preset has a context window of ``DEFAULT_CONTEXT`` (128,000) tokens, which also
@@ -128,6 +133,7 @@ FLAG_FAULTS: Final = frozenset(
         "no_done",
         "content_filter",
         "empty_stop",
+        "ignore_previous",
     }
 )
 STR_FAULTS: Final = frozenset({"error_shape"})
@@ -201,6 +207,7 @@ PRESETS: Final[dict[str, Preset]] = {
     "sim-stateless-400": Preset(Timing(), (_always("stateless", 400),)),
     "sim-stateless-404": Preset(Timing(), (_always("stateless", 404),)),
     "sim-small-context": Preset(Timing(), (_always("context", 320),)),
+    "sim-no-history": Preset(Timing(), (_always("ignore_previous"),)),
 }
 DEFAULT_PRESET: Final = PRESETS["sim"]
 
@@ -348,6 +355,8 @@ class ServerState:
     """400 or 404: the answer to any ``previous_response_id`` (None: responses are kept)."""
     context: int = DEFAULT_CONTEXT
     """The context window in tokens."""
+    ignores_previous: bool = False
+    """``previous_response_id`` is accepted and ignored (no history, no echo of it)."""
 
 
 def server_state(items: tuple[FaultItem, ...]) -> ServerState:
@@ -355,7 +364,11 @@ def server_state(items: tuple[FaultItem, ...]) -> ServerState:
     merged = FaultSet({item.name: item for item in items})
     stateless = merged.int_of("stateless")
     context = merged.int_of("context")
-    return ServerState(stateless, DEFAULT_CONTEXT if context is None else context)
+    return ServerState(
+        stateless,
+        DEFAULT_CONTEXT if context is None else context,
+        merged.has("ignore_previous"),
+    )
 
 
 def scenario_key(explicit: str | None, body: bytes) -> str:

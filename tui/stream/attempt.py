@@ -28,7 +28,9 @@ import httpx
 from tui.stream.adapter import Outcome
 from tui.stream.events import (
     Connecting,
+    Notice,
     ReasoningDelta,
+    ResponseInfo,
     Resumed,
     RunError,
     RunEvent,
@@ -36,7 +38,14 @@ from tui.stream.events import (
     TextDelta,
     ToolCallDelta,
 )
-from tui.stream.request import HEAD_CHARS, Continuation, ReplayCheck, RequestPlan
+from tui.stream.request import (
+    HEAD_CHARS,
+    HISTORY_FALLBACK,
+    IGNORED_PREVIOUS,
+    Continuation,
+    ReplayCheck,
+    RequestPlan,
+)
 from tui.stream.retry import (
     MAX_RETRY_AFTER_S,
     AttemptDeadlines,
@@ -220,6 +229,11 @@ async def _read(
                 out, check = check.held, None
             if scan and out:
                 waiting, scan = _scan(plan, out, waiting, decoder)
+                if plan.ignored is not None:
+                    ignored = _continuation_ignored(plan, out, waiting, t)
+                    if ignored is not None:
+                        put(out)
+                        return ignored
                 if not waiting:
                     deadline.reschedule(limits.arm(now + window, False))
             if out:
@@ -257,8 +271,38 @@ def _scan(
             waiting = False
             if isinstance(event, TextDelta) and len(head) < HEAD_CHARS:
                 head += event.text
+        elif type(event) is ResponseInfo and waiting:
+            plan.ignored = plan.continuation_ignored(event)
     plan.text_head = head[:HEAD_CHARS]
     return waiting, waiting or (len(head) < HEAD_CHARS and decoder.saw_id)
+
+
+def _continuation_ignored(
+    plan: RequestPlan, out: list[RunEvent], waiting: bool, t: float
+) -> AttemptFailure | None:
+    """The response did not continue the ``previous_response_id`` sent. ``auto``: before
+    any content, the attempt ends so the runner sends the turns as items at once (nothing
+    received is lost); with content already in the same batch, the turn stands and a
+    notice makes the next turns send items. ``server``: said, and kept."""
+    reason, plan.ignored = plan.ignored, None
+    assert reason is not None and plan.history is not None
+    if plan.history.mode == "server":
+        said = f'{reason}; history = "server" sends it still'
+        out.append(Notice(t, "history_unconfirmed", said))
+        return None
+    if waiting:
+        return AttemptFailure(
+            RunError("protocol", reason, code=IGNORED_PREVIOUS), started=False, retryable=False
+        )
+    out.append(
+        Notice(
+            t,
+            HISTORY_FALLBACK,
+            f"{reason}: this turn was answered without them; the next turns send the "
+            "conversation as input items",
+        )
+    )
+    return None
 
 
 def _replayed(plan: RequestPlan, why: str) -> AttemptFailure:

@@ -73,6 +73,12 @@ class ResponseInfo:
     t: float
     response_id: str | None
     model: str | None
+    continues: str | None = None
+    """Responses: the ``previous_response_id`` the server's response object names (the
+    response it continued from)."""
+    names_previous: bool = False
+    """Responses: the response object has a ``previous_response_id`` field at all (OpenAI's
+    always has one; a gateway that ignores the field has none)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,14 @@ PREVIOUS_ID_CODES = frozenset(
 OTHER_CAUSE_CODES = frozenset({"context_length_exceeded", "invalid_api_key", "model_not_found"})
 """Error codes of a 400/404 that have nothing to do with ``previous_response_id``."""
 
+HISTORY_FALLBACK = "history_fallback"
+"""The notice of a turn whose history went as items after the server did not keep (or did
+not use) ``previous_response_id``: the conversation sends items from then on."""
+
+IGNORED_PREVIOUS = "previous_response_ignored"
+"""The code of an attempt given up because its response did not continue from the
+``previous_response_id`` sent (:meth:`RequestPlan.continuation_ignored`)."""
+
 GENERIC_CODES = frozenset({None, "invalid_request_error", "not_found", "not_found_error"})
 """Codes (or error types, read when there is no code) that name no particular cause."""
 
@@ -155,6 +163,9 @@ class RequestPlan:
         self.use_ids = True
         """False once the server was seen to ignore ``Last-Event-ID``."""
         self.notice: str | None = None
+        self.ignored: str | None = None
+        """Set in an attempt whose response did not continue the ``previous_response_id``
+        sent (:meth:`continuation_ignored`), until the attempt acts on it."""
         """Set by :meth:`after_failure` when the next attempt deserves a word (one use)."""
 
     def headers(self, *, json: bool = True) -> httpx.Headers:
@@ -219,6 +230,26 @@ class RequestPlan:
         self.text_head = ""
         return NextAttempt("create", "restart", restart=True)
 
+    def continuation_ignored(self, info: ResponseInfo) -> str | None:
+        """Whether the response ``info`` announces did not continue from the
+        ``previous_response_id`` this request sent: its object names another previous
+        response, or none, or has no such field (OpenAI's always names it; a gateway that
+        takes the field and keeps nothing answers as if it had not been sent). A sentence
+        saying so, or None when it continued (or nothing was sent)."""
+        history = self.history
+        if history is None or self.session.api != "responses":
+            return None
+        sent = history.previous_response_id
+        if sent is None or (info.names_previous and info.continues == sent):
+            return None
+        if info.continues is not None:
+            said = f"continues {info.continues!r}"
+        elif info.names_previous:
+            said = "continues no earlier response"
+        else:
+            said = "names no previous_response_id"
+        return f"the server's response {said}, not {sent!r} (it ignored the earlier turns)"
+
     def history_fallback(self, failure: AttemptFailure) -> str | None:
         """After a Responses request that continued from ``previous_response_id`` was refused
         for that id (:func:`refuses_previous_id`: a gateway that keeps no responses), in
@@ -230,16 +261,22 @@ class RequestPlan:
             or history.mode != "auto"
             or history.previous_response_id is None
             or failure.started
-            or not refuses_previous_id(failure.error)
         ):
+            return None
+        error = failure.error
+        if error.code == IGNORED_PREVIOUS:
+            said = f"{error.message}: sending the conversation as input items"
+        elif refuses_previous_id(error):
+            said = (
+                f"the server refused previous_response_id (HTTP {error.http_status}): "
+                "sending the conversation as input items"
+            )
+        else:
             return None
         self.history = history.as_items()
         body = build_responses_body(self.session, self.prompt, self.history)
         self.body = msgspec.json.encode(body)
-        return (
-            f"the server refused previous_response_id (HTTP {failure.error.http_status}): "
-            "sending the conversation as input items"
-        )
+        return said
 
     def after_failure(self, failure: AttemptFailure, how: Continuation) -> NextAttempt | None:
         """How to go on after ``failure`` of an attempt sent as ``how`` (None: the run fails

@@ -261,7 +261,10 @@ class ResponsesAdapter(ResponseOutput):
             self.background = True
         if resp.id is not None and resp.id != self.response_id:
             self.response_id = resp.id
-            out.append(ResponseInfo(t, resp.id, resp.model))
+            previous = resp.previous_response_id
+            named = previous is not msgspec.UNSET
+            continues = previous if isinstance(previous, str) else None
+            out.append(ResponseInfo(t, resp.id, resp.model, continues, named))
 
     def _usage(self, resp: ResponseBody, t: float, out: list[RunEvent]) -> None:
         u = resp.usage

@@ -135,6 +135,8 @@ class ResponseBody(msgspec.Struct):
     usage: UsageBody | None = None
     error: ErrorBody | None = None
     incomplete_details: Incomplete | None = None
+    previous_response_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    """UNSET: the object has no such field (a server that does not know it)."""
 
 
 class Event(msgspec.Struct):

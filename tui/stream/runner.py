@@ -55,14 +55,13 @@ from tui.stream.adapter import Outcome
 from tui.stream.attempt import IDLE_SLACK, run_attempt
 from tui.stream.events import Finished, FinishReason, Notice, Retrying, RunError, RunEvent
 from tui.stream.history import Conversation
-from tui.stream.request import Continuation, RequestPlan
+from tui.stream.request import HISTORY_FALLBACK, Continuation, RequestPlan
 
 __all__ = ["CANCEL_TIMEOUT_S", "HISTORY_FALLBACK", "IDLE_SLACK", "StreamRun"]
 
 CANCEL_TIMEOUT_S = 2.0
 """Time allowed for ``POST /responses/{id}/cancel`` when a background run is cancelled."""
 
-HISTORY_FALLBACK = "history_fallback"
 """The code of the :class:`Notice` that says a refused ``previous_response_id`` was replaced
 by the turns as input items: the session sends items from then on."""
 
