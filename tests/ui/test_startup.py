@@ -147,3 +147,29 @@ async def test_a_quit_before_the_start_is_over_ends_cleanly(
         gc.enable()
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+async def test_the_collector_is_back_on_in_a_replay(
+    tmp_path: Path, theme_dirs: list[Path | None]
+) -> None:
+    from tui.store import Store
+
+    db = tmp_path / "replay.db"
+    await (await Store.open(db)).close()
+    thresholds = gc.get_threshold()
+    app = TokentopApp(
+        app_config(sim_session("http://127.0.0.1:9/v1", "idle")),
+        db_path=db,
+        theme_dirs=theme_dirs,
+        freeze_gc=True,
+        replay_run_id="ffffffffffff",  # not stored: the replay says so
+    )
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            while not gc.isenabled():
+                await pilot.pause(0.05)
+            assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)

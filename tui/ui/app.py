@@ -219,6 +219,7 @@ class TokentopApp(App[None]):
                 # `tokentop replay ID`: the replay is the whole app; closing it quits.
                 await self.push_screen(ReplayHost())
                 self._open_asked_replay()
+                self.call_after_refresh(self._resume_gc)
                 return
         self.monitoring.start()
         main = MainScreen(self.sessions, monitoring=self.monitoring, editor=self.sessions_edit)
@@ -245,8 +246,7 @@ class TokentopApp(App[None]):
         return self._begun.is_set()
 
     async def _begin(self) -> None:
-        """Just after the first frame: the store, the HTTP client (and their imports), the
-        simulator and the streams start (the session panes mount lazily meanwhile)."""
+        """After the first frame: the store, the HTTP client, the simulator, the streams."""
         main = self.main_screen
         if main is not None and main.is_attached:  # the line: while it lasts, runs not saved
             await main.mount(RecordingStatus(self.database.recording_problem))
