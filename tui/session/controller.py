@@ -38,10 +38,11 @@ from tui.session.conversation_view import (
     ConversationView,
     TurnRefused,
     conversation_view,
+    send_refusal,
     summarize,
 )
 from tui.session.pipeline import RunPipeline
-from tui.session.redact import redact_session
+from tui.session.recording import record_start
 from tui.session.run import BaseUrlResolver, LoopControl, SessionRun, StoreErrorHandler
 from tui.stream.events import Finished, RunError
 from tui.vocab import FINAL_STATES, FinishReason, RunStatus
@@ -129,45 +130,43 @@ class SessionController(RunPipeline):
     # -- lifecycle ----
 
     def start(
-        self, prompt: str | None = None, *, once: bool = False, run_id: str | None = None
+        self,
+        prompt: str | None = None,
+        *,
+        once: bool = False,
+        run_id: str | None = None,
+        broadcast_id: str | None = None,
     ) -> asyncio.Task[None]:
         """Begin a new conversation: the session's turns (``turns``, else its prompt) one
         after another, or the one turn ``prompt`` (which then replaces them for the next
         conversations too); with ``repeat``, the whole conversation again on schedule, each
         time a new one. ``once``: one conversation of one turn (its first prompt), without
-        repeat, as a compare round wants. ``run_id`` names the first run. A running run is
-        cancelled first, gracefully."""
+        repeat, as a compare round wants. ``run_id`` names the first run; ``broadcast_id``:
+        the compare broadcast that started it (its runs are stored as sent in it, linking
+        it to the other sessions' conversations). A running run is cancelled first."""
         if prompt is not None:
             self.prompt = prompt
             self.script = (prompt,)
         script = self.script[:1] if once else self.script
-        return self._launch(partial(self._schedule, script, once, run_id))
+        bid = broadcast_id
+        return self._launch(partial(self._schedule, script, once, run_id, broadcast_id=bid))
 
     def send_refused(self) -> str | None:
         """Why :meth:`send` would be refused now (a sentence), or None."""
-        if not self.running:
-            return None
-        run = self.current
-        if run is not None and not run.done:
-            return (
-                f"{self.name}: turn {run.turn} is still running: wait for its answer, "
-                "or cancel it first"
-            )
-        if self.state == "waiting":
-            return f"{self.name} is waiting for its next scheduled run: cancel the schedule first"
-        return f"{self.name} is still running its conversation: wait for it, or cancel it first"
+        return send_refusal(self.name, self.running, self.current, self.state)
 
-    def send(self, prompt: str) -> asyncio.Task[None]:
+    def send(self, prompt: str, *, broadcast_id: str | None = None) -> asyncio.Task[None]:
         """Send ``prompt`` as the next turn of the current conversation (turn 1 of it when
-        nothing was kept yet; after a failed turn, in its place). TurnRefused (with the
-        reason) while a turn runs, ValueError for an empty prompt."""
+        nothing was kept yet; after a failed turn, in its place); ``broadcast_id``: the
+        compare broadcast it is part of (see :meth:`start`). TurnRefused (with the reason)
+        while a turn runs, ValueError for an empty prompt."""
         check_prompt(prompt)
         refused = self.send_refused()
         if refused is not None:
             raise TurnRefused(refused)
         turn = self.conv.next_turn
         prompts = self.conv.plan_turn(turn, prompt, keep_rest=False)
-        return self._launch(partial(self._series, turn, prompts))
+        return self._launch(partial(self._series, turn, prompts, broadcast_id=broadcast_id))
 
     def edit_last(self, prompt: str) -> asyncio.Task[None]:
         """Send the last turn again with ``prompt`` (a running one is cancelled first; the
@@ -258,17 +257,21 @@ class SessionController(RunPipeline):
         control: LoopControl,
         *,
         same: bool = False,
+        broadcast_id: str | None = None,
     ) -> None:
         """New conversations of ``script``, on the repeat schedule (``every_s`` counts from
         one conversation's first turn to the next one's); ``same``: the first one is the
-        current conversation, its turn 1 sent again."""
+        current conversation, its turn 1 sent again. The first one's runs are recorded as
+        sent in ``broadcast_id``."""
         count = 0
         while not control.stop:
             if count or not same:
                 self._fresh_now(None, script)
-            runs = await self._series(1, list(script), control, run_id=run_id)
+            runs = await self._series(
+                1, list(script), control, run_id=run_id, broadcast_id=broadcast_id
+            )
             count += 1
-            run_id = None
+            run_id = broadcast_id = None
             repeat = None if once else self.session.repeat
             if repeat is None or control.stop or (repeat.count and count >= repeat.count):
                 return
@@ -288,10 +291,12 @@ class SessionController(RunPipeline):
         control: LoopControl,
         *,
         run_id: str | None = None,
+        broadcast_id: str | None = None,
     ) -> list[SessionRun]:
         """Send ``prompts`` as turns ``turn``, ``turn + 1``, ... of the current conversation
         (the kept turns from ``turn`` on become a branch), until one is not kept; then tell
-        the conversation callbacks. Returns the series' runs."""
+        the conversation callbacks. Every run is recorded as sent in ``broadcast_id``.
+        Returns the series' runs."""
         conv = self.conv
         conv.keep_only(turn - 1)
         self.version += 1
@@ -299,7 +304,7 @@ class SessionController(RunPipeline):
             for prompt in prompts:
                 if control.stop:
                     break
-                run = await self._one_run(prompt, control, run_id)
+                run = await self._one_run(prompt, control, run_id, broadcast_id)
                 run_id = None
                 kept = conv.finish(run.prompt, run.accumulator)
                 self.version += 1
@@ -328,7 +333,9 @@ class SessionController(RunPipeline):
             except Exception:
                 log.exception("conversation callback failed in %s", self.name)
 
-    async def _one_run(self, prompt: str, control: LoopControl, run_id: str | None) -> SessionRun:
+    async def _one_run(
+        self, prompt: str, control: LoopControl, run_id: str | None, broadcast_id: str | None
+    ) -> SessionRun:
         if self._ready is not None:  # a runtime opens its store and client first
             await self._ready()
         session = self.session
@@ -352,22 +359,8 @@ class SessionController(RunPipeline):
 
         try:
             if self.store is not None:
-                try:
-                    # the store reads the run's state from this accumulator, which
-                    # handle_events feeds before it hands the events to the store
-                    redactor = run.redactor
-                    stored = (
-                        session if redactor is None else redact_session(session, redactor.redactor)
-                    )
-                    await self.store.start_run(
-                        stored,
-                        prompt=run.prompt,
-                        run_id=run.run_id,
-                        accumulator=run.accumulator,
-                        conversation_id=run.conversation_id,
-                        turn=run.turn,
-                        lag_source=run,
-                    )
+                try:  # handle_events feeds the run's accumulator before the store sees events
+                    await record_start(self.store, session, run, broadcast_id)
                 except Exception as exc:
                     self._store_failed(exc)
             from tui.stream.runner import StreamRun

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from tui.session.conversation import KEPT_STATUSES
 from tui.stream.events import RunError
 from tui.stream.result import ToolCall
-from tui.vocab import Api, FinishReason, HistoryMode, RunStatus
+from tui.vocab import Api, FinishReason, HistoryMode, RunStatus, SessionState
 
 if TYPE_CHECKING:
     from tui.session.conversation import ConversationState
@@ -41,6 +41,21 @@ it was cancelled (a turn cancelled, or cancelled between turns)."""
 
 class TurnRefused(Exception):
     """A follow-up that cannot be sent now; the message says why (fit to show)."""
+
+
+def send_refusal(
+    name: str, running: bool, run: SessionRun | None, state: SessionState
+) -> str | None:
+    """Why session ``name`` cannot take a follow-up now (a sentence), or None: while its
+    run loop is ``running`` its current ``run`` is not done, or it is in ``state``
+    ``waiting`` for a scheduled run, or it is still running a conversation."""
+    if not running:
+        return None
+    if run is not None and not run.done:
+        return f"{name}: turn {run.turn} is still running: wait for its answer, or cancel it first"
+    if state == "waiting":
+        return f"{name} is waiting for its next scheduled run: cancel the schedule first"
+    return f"{name} is still running its conversation: wait for it, or cancel it first"
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,9 +246,11 @@ class CompareScreen(Screen[None]):
 
     def broadcast(self, prompt: str) -> list[str]:
         """Send ``prompt`` to every checked session: a follow-up turn of its conversation when
-        it has one (each column continues its own), else a first turn; returns the names of
-        the sessions it went to (a session that cannot take it now says why)."""
+        it has one (each column continues its own), else a first turn, all as one broadcast
+        (the store links their conversations: History replays them side by side); returns
+        the names of the sessions it went to (a session that cannot take it now says why)."""
         from tui.session.conversation_view import TurnRefused
+        from tui.session.recording import new_broadcast_id
 
         targets = [column for column in self.columns if column.selected]
         if not targets:
@@ -257,13 +259,14 @@ class CompareScreen(Screen[None]):
         self.diff_mode = False
         names: list[str] = []
         refused: list[str] = []
+        broadcast_id = new_broadcast_id()  # links the columns' conversations in the store
         for column in targets:
             live = column.live
             if not live.conversation.turns:
-                column.start(prompt)
+                live.start(prompt, broadcast_id=broadcast_id)
             else:
                 try:
-                    live.send(prompt)
+                    live.send(prompt, broadcast_id=broadcast_id)
                 except TurnRefused as exc:
                     refused.append(str(exc))
                     continue
