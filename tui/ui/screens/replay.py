@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.command import Provider
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
@@ -38,8 +35,8 @@ from tui.store.whole import stored_metrics
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Api, Finished, RunEvent
 from tui.stream.metrics import MetricsSnapshot
-from tui.ui.commands import ScreenBindingCommands
-from tui.ui.screens.replay_turns import YIELD_EVERY_S, ConversationPlayer
+from tui.ui.screens.replay_keys import SPEEDS
+from tui.ui.screens.replay_turns import YIELD_EVERY_S, ConversationPlayer, stored_lag_ms
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.footer import KeysFooter
 from tui.ui.widgets.metrics_bar import MetricsBar
@@ -52,55 +49,12 @@ if TYPE_CHECKING:
 
 __all__ = ["SPEEDS", "YIELD_EVERY_S", "ReplayScreen"]
 
-SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
-"""Playback speeds that ``-`` and ``+`` step through."""
-
 
 class ReplayScreen(ConversationPlayer):
     """Streams a saved run back into a transcript with its original timing, or shows it
     whole at once (instant: its text in one piece, its figures as stored)."""
 
     TITLE = "Replay"
-    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ScreenBindingCommands}
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "space",
-            "toggle_pause",
-            "Pause/resume",
-            id="replay.pause",
-            tooltip="Pause or resume the replay",
-        ),
-        Binding(
-            "minus",
-            "slower",
-            "Slower",
-            id="replay.slower",
-            tooltip="Halve the replay speed (down to 0.25x)",
-        ),
-        Binding(
-            "plus,equals_sign",
-            "faster",
-            "Faster",
-            id="replay.faster",
-            tooltip="Double the replay speed (up to 10x)",
-            key_display="+",
-        ),
-        Binding(
-            "i",
-            "instant",
-            "Instant",
-            id="replay.instant",
-            tooltip="Show the rest of the run at once",
-        ),
-        Binding(
-            "r",
-            "restart",
-            "Replay again",
-            id="replay.restart",
-            tooltip="Replay the run again from the start",
-        ),
-        Binding("escape,q", "close", "Close", key_display="esc", id="replay.close"),
-    ]
 
     DEFAULT_CSS = """
     ReplayScreen { layout: vertical; }
@@ -227,6 +181,7 @@ class ReplayScreen(ConversationPlayer):
             f"replay {run.run_id}  ·  {run.session}  ·  {run.model}  ·  {run.api}"
         )
         self.query_one("#replay-prompt", Static).update(run.prompt)
+        self.query_one(MetricsBar).client_bound_ms = stored_lag_ms(run)
         self._total_s = run.ended_s
         api: Api = "chat" if run.api == "chat" else "responses"
         acc = RunAccumulator(
@@ -324,52 +279,3 @@ class ReplayScreen(ConversationPlayer):
             label.update(f"{state}  {self._run_now():.1f}{total} s")
         label.set_class(clock.paused and not self.done, "-paused")
         label.set_class(self.done, "-done")
-
-    # -- actions --------------------------------------------------------------------------
-
-    def action_toggle_pause(self) -> None:
-        """Pause or resume the playback."""
-        self.clock.set_paused(not self.clock.paused)
-        self._publish()
-
-    def _step_speed(self, step: int) -> None:
-        current = self.clock.speed
-        index = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - current))
-        index = min(max(index + step, 0), len(SPEEDS) - 1)
-        self.clock.set_speed(SPEEDS[index])
-        self._publish()
-
-    def action_slower(self) -> None:
-        """Halve the speed (down to 0.25x)."""
-        self._step_speed(-1)
-
-    def action_faster(self) -> None:
-        """Double the speed (up to 10x)."""
-        self._step_speed(+1)
-
-    def action_instant(self) -> None:
-        """Play the rest at once: the run (or conversation) shown whole, as an instant
-        replay shows it, rather than the rest of its events fed one by one (a long run
-        has a million of them)."""
-        playing = not (self.clock.instant or self.done or self.error is not None)
-        self.clock.go_instant()
-        if playing:
-            self.play()
-        self._publish()
-
-    def action_restart(self) -> None:
-        """Play the run again from the start at the current speed (instant stays instant)."""
-        instant = self.clock.instant
-        self.clock = ReplayClock(self.clock.speed)
-        if instant:
-            self.clock.go_instant()
-        self.remove_class("-error")
-        self.error = None
-        self.play()
-
-    def action_close(self) -> None:
-        """Back to where the replay was opened from (quit when it is the only screen)."""
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-        else:
-            self.app.exit()

@@ -13,35 +13,64 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING
 
-from textual.screen import Screen
 from textual.widgets import Static
 
 from tui.session.conversation_view import TurnView
-from tui.store.replay import ReplayClock, TurnStart
+from tui.store.replay import TurnStart
 from tui.store.whole import stored_metrics
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Api, RunEvent
 from tui.stream.metrics import MetricsSnapshot
+from tui.ui.screens.replay_keys import ReplayControls
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
+from tui.ui.widgets.metrics_bar import MetricsBar
 from tui.ui.widgets.transcript import TranscriptView
 from tui.ui.widgets.turns import EarlierTurns
 
 if TYPE_CHECKING:
-    from tui.store import ConversationRecord, RunDetail, Store
+    from tui.store import ConversationRecord, RunDetail, RunSummary, Store
 
 YIELD_EVERY_S = 0.02
 """Longest stretch the player feeds events without giving the event loop a turn."""
 
 
-class ConversationPlayer(Screen[None]):
+def stored_lag_ms(run: RunSummary) -> float | None:
+    """The metrics bar's client-bound mark of a stored run: tokentop's own loop lag p99
+    (ms) when its timing was the client's, else None."""
+    return run.client_lag_p99_ms if run.client_bound else None
+
+
+def turn_started(start: TurnStart, run: RunDetail) -> TurnView:
+    """The view of a replayed turn as it begins (nothing answered yet)."""
+    return TurnView(
+        start.turn, run.run_id, start.prompt, "", status=None, finish_reason=None,
+        error=None, input_tokens=None, output_tokens=None, input_tokens_so_far=None,
+        kept=False, tool_calls=(), answers_tools=False,
+    )  # fmt: skip
+
+
+def turn_ended(live: TurnView, acc: RunAccumulator, earlier: TurnView | None) -> TurnView:
+    """The view of the replayed turn ``live`` as its fold ``acc`` ended it (``earlier``:
+    the turn before it, whose total of input tokens it adds to)."""
+    usage = acc.usage
+    before = earlier.input_tokens_so_far if earlier is not None else 0
+    tokens_in = usage.input_tokens if usage is not None else None
+    so_far = None if before is None or tokens_in is None else before + tokens_in
+    return dataclasses.replace(
+        live, answer=acc.output_text, status=acc.status, finish_reason=acc.finish_reason,
+        error=acc.error.message if acc.error else None, input_tokens=tokens_in,
+        output_tokens=usage.output_tokens if usage else None, input_tokens_so_far=so_far,
+        kept=acc.status in ("completed", "incomplete"), tool_calls=tuple(acc.tool_calls),
+    )  # fmt: skip
+
+
+class ConversationPlayer(ReplayControls):
     """Plays a conversation's turns into the replay screen's widgets (see the module)."""
 
     store: Store
-    clock: ReplayClock
     turns: EarlierTurns
     played: list[TurnView]
     accumulator: RunAccumulator | None
-    done: bool
     stored: MetricsSnapshot | None
     """The figures of the run shown whole (instant: its record's, not a fold's)."""
     _offset: float
@@ -52,9 +81,6 @@ class ConversationPlayer(Screen[None]):
         raise NotImplementedError
 
     def _show_error(self, message: str) -> None:
-        raise NotImplementedError
-
-    def _publish(self) -> None:
         raise NotImplementedError
 
     def _run_now(self) -> float:
@@ -105,11 +131,8 @@ class ConversationPlayer(Screen[None]):
         self._offset = start.offset_s
         self._last_t = 0.0
         self._total_s = run.ended_s
-        live = TurnView(
-            start.turn, run.run_id, start.prompt, "", status=None, finish_reason=None,
-            error=None, input_tokens=None, output_tokens=None, input_tokens_so_far=None,
-            kept=False, tool_calls=(), answers_tools=False,
-        )  # fmt: skip
+        live = turn_started(start, run)
+        self.query_one(MetricsBar).client_bound_ms = stored_lag_ms(run)
         self.turns.sync(self.played, live)
         self.turns.set_live(live)
         self.played.append(live)
@@ -122,14 +145,5 @@ class ConversationPlayer(Screen[None]):
 
     def _end_turn(self, acc: RunAccumulator) -> None:
         """The live turn as it ended (the next turn shows it above itself)."""
-        usage = acc.usage
-        earlier = self.played[-2].input_tokens_so_far if len(self.played) > 1 else 0
-        tokens_in = usage.input_tokens if usage is not None else None
-        so_far = None if earlier is None or tokens_in is None else earlier + tokens_in
-        self.played[-1] = dataclasses.replace(
-            self.played[-1], answer=acc.output_text, status=acc.status,
-            finish_reason=acc.finish_reason, error=acc.error.message if acc.error else None,
-            input_tokens=tokens_in, output_tokens=usage.output_tokens if usage else None,
-            input_tokens_so_far=so_far, kept=acc.status in ("completed", "incomplete"),
-            tool_calls=tuple(acc.tool_calls),
-        )  # fmt: skip
+        earlier = self.played[-2] if len(self.played) > 1 else None
+        self.played[-1] = turn_ended(self.played[-1], acc, earlier)
