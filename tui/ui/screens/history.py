@@ -81,6 +81,13 @@ class HistoryScreen(Screen[None]):
             id="history.open_instant",
             tooltip="Show the selected run at once",
         ),
+        Binding(
+            "c",
+            "replay_columns",
+            "Compare replay",
+            id="history.replay_columns",
+            tooltip="Replay the compare the selected run was sent in: its columns side by side",
+        ),
         Binding("ctrl+r", "reload", "Reload", id="history.reload", tooltip="Read the store again"),
         Binding(
             "ctrl+o",
@@ -264,7 +271,8 @@ class HistoryScreen(Screen[None]):
         noun = "run" if len(self.runs) == 1 else "runs"
         more = f" (newest {self.limit})" if len(self.runs) >= self.limit else ""
         running = self._running_note(live, filtered=filtered)
-        hint = " · enter replays the selected run, o shows it at once" if self.runs else ""
+        hint = " · enter replays the selected run, o shows it at once, c its compare"
+        hint = hint if self.runs else ""
         self.query_one("#history-count", Static).update(
             f"{len(self.runs)} {noun}{more}{running}{hint}"
         )
@@ -343,6 +351,26 @@ class HistoryScreen(Screen[None]):
         """Show the selected run at once (instant replay)."""
         if (run_id := self.selected_run_id) is not None:
             self.open_run(run_id, None)
+
+    @work(exclusive=True, group="history-columns", exit_on_error=False)
+    async def action_replay_columns(self) -> None:
+        """Replay the compare the selected run's conversation was a column of (every
+        conversation a compare broadcast sent with it, side by side), or say that no
+        broadcast sent it with others."""
+        from tui.ui.screens.compare_replay import CompareReplayScreen, no_columns_message
+
+        if (run_id := self.selected_run_id) is None:
+            return
+        try:
+            columns = await self.store.compared_conversations(run_id)
+        except Exception as exc:  # any store failure is shown, never fatal
+            self.notify(f"cannot read the compare of {run_id}: {exc}", severity="error")
+            return
+        if len(columns) < 2:
+            self.notify(no_columns_message(columns[0]), title="Compare replay", markup=False)
+            return
+        cid = columns[0].conversation_id
+        self.app.push_screen(CompareReplayScreen(self.store, cid, columns=columns))
 
     def action_focus_search(self) -> None:
         """Move the focus to the search box (at once: keys typed right after go there)."""
