@@ -136,7 +136,9 @@ class OverviewTable(Vertical):
         self._cells: dict[str, dict[str, str]] = {}
         self._row_keys: dict[str, tuple[object, ...]] = {}
         """Per row, what its cells were made from (a row whose key is unchanged is skipped)."""
-        self._written_at: dict[str, float] = {}
+        self._rows: dict[str, RowData] = {}  # the last data per row (a quiet row sorts by it)
+        self._quiet: dict[str, tuple[object, ...]] = {}
+        self._looked_at: dict[str, float] = {}
         self._order: list[str] = []
         self._styles: dict[str, Style] = {}
         self._untick = not_subscribed
@@ -209,8 +211,13 @@ class OverviewTable(Vertical):
         # or refresh_rows sees no visible rows and re-sorts with an empty rank (KeyError).
         for shown in self._cells.values():
             shown.clear()
-        self._row_keys.clear()
+        self._forget_rows()
         self._tick()
+
+    def _forget_rows(self) -> None:
+        """Look at every row again on the next refresh."""
+        for kept in (self._row_keys, self._rows, self._quiet, self._looked_at):
+            kept.clear()
 
     def _theme_styles(self) -> dict[str, Style]:
         return theme_styles(self.app.get_css_variables(), STYLED_VARIABLES)
@@ -244,7 +251,7 @@ class OverviewTable(Vertical):
                 marker = " ▼" if self.sort_reverse else " ▲"
             table.add_column(column.label + marker, key=column.key, width=self._width(column))
         self._cells.clear()
-        self._row_keys.clear()
+        self._forget_rows()
         rows = self._sorted_rows([live for live in self.sessions if self._matches(live)])
         self._order = [r.live.name for r in rows]
         for row in rows:
@@ -272,7 +279,9 @@ class OverviewTable(Vertical):
         return RowData(live, live.snapshot(), figures, alerts)
 
     def _sorted_rows(self, sessions: Sequence[SessionController]) -> list[RowData]:
-        rows = [self._row(live) for live in sessions]
+        return self._sort([self._row(live) for live in sessions])
+
+    def _sort(self, rows: list[RowData]) -> list[RowData]:
         column = next((c for c in COLUMNS if c.key == self.sort_column), COLUMNS[1])
         rows.sort(key=lambda r: (column.sort_key(r), r.live.name), reverse=self.sort_reverse)
         return rows
@@ -287,26 +296,33 @@ class OverviewTable(Vertical):
             return  # a hidden overview catches up when it is shown again
         self._show_caption()
         table = self.table
-        visible = [s for s in self.sessions if s.name in self._cells]
-        rows = self._sorted_rows(visible)
-        order = [r.live.name for r in rows]
         changed: list[tuple[str, str, Text | str]] = []
         now = time.monotonic()
-        for row in rows:
-            name = row.live.name
-            key = row_key(row)
-            last = self._row_keys.get(name)
-            if last == key:
-                continue
+        rows: list[RowData] = []
+        for live in self.sessions:
+            name = live.name
+            if name not in self._cells:
+                continue  # filtered out
+            # A session that received nothing (only its clock moved: elapsed, a decaying
+            # rate) is looked at again once a second: no snapshot, no cells until then.
+            quiet = (live.version, live.state, live.current and live.current.run_id)
+            kept = self._rows.get(name)
             if (
-                not hidden_too
-                and last is not None
-                and last[:2] == key[:2]  # same version and state: only the clock moved
-                and now - self._written_at.get(name, 0.0) < CLOCK_ONLY_S
+                kept is not None
+                and not hidden_too
+                and self._quiet.get(name) == quiet
+                and now - self._looked_at.get(name, 0.0) < CLOCK_ONLY_S
             ):
+                rows.append(kept)
+                continue
+            row = self._rows[name] = self._row(live)
+            rows.append(row)
+            self._quiet[name] = quiet
+            self._looked_at[name] = now
+            key = row_key(row)
+            if self._row_keys.get(name) == key:
                 continue
             self._row_keys[name] = key
-            self._written_at[name] = now
             cells = self._row_cells(row)
             shown = self._cells.setdefault(name, {})
             for column in self.columns:
@@ -316,6 +332,7 @@ class OverviewTable(Vertical):
                     shown[column.key] = plain
                     changed.append((name, column.key, value))
         table.write_cells(changed)
+        order = [r.live.name for r in self._sort(rows)]
         if order != self._order:
             rank = {name: i for i, name in enumerate(order)}
             table.sort("name", key=lambda cell: rank[str(cell)])

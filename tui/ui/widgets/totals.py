@@ -38,22 +38,8 @@ _DONE = _mark("done") + " $n done"
 _ALERTING = f"[b reverse ${ALERT_VARIABLE}] {ALERT_GLYPH} $n alerting [/]"
 
 
-def totals_content(
-    sessions: Sequence[SessionController], tally: RunTally | None = None, alerts: int = 0
-) -> Content:
-    """``tokentop  ● 3 streaming  1,234 tok/s  ↻ 1 retrying  ✖ 1 failed  ✓ 4 done  9 sessions``
-    (and ``⚑ 2 alerting`` while ``alerts`` sessions have unacknowledged alerts).
-
-    With a ``tally`` the failed and done counts are every finished run; without one, the
-    sessions whose latest run ended that way."""
-    streaming = sum(1 for s in sessions if s.state in LIVE_STATES)
-    retrying = sum(1 for s in sessions if s.state == "retrying")
-    if tally is not None:
-        total = tally.total()
-        failed, done = total.failed, total.done
-    else:
-        failed = sum(1 for s in sessions if s.state == "failed")
-        done = sum(1 for s in sessions if s.state in ("done", "incomplete"))
+def streaming_rate(sessions: Sequence[SessionController]) -> float:
+    """Tokens/s of every run on the wire now, added up (their rolling rates)."""
     rate = 0.0
     for s in sessions:
         run = s.current
@@ -62,6 +48,31 @@ def totals_content(
         snap = s.snapshot()
         if snap is not None and snap.rolling_tokens_per_s:
             rate += snap.rolling_tokens_per_s
+    return rate
+
+
+def totals_content(
+    sessions: Sequence[SessionController],
+    tally: RunTally | None = None,
+    alerts: int = 0,
+    rate: float | None = None,
+) -> Content:
+    """``tokentop  ● 3 streaming  1,234 tok/s  ↻ 1 retrying  ✖ 1 failed  ✓ 4 done  9 sessions``
+    (and ``⚑ 2 alerting`` while ``alerts`` sessions have unacknowledged alerts).
+
+    With a ``tally`` the failed and done counts are every finished run; without one, the
+    sessions whose latest run ended that way. ``rate``: :func:`streaming_rate` (computed
+    when not given)."""
+    streaming = sum(1 for s in sessions if s.state in LIVE_STATES)
+    retrying = sum(1 for s in sessions if s.state == "retrying")
+    if tally is not None:
+        total = tally.total()
+        failed, done = total.failed, total.done
+    else:
+        failed = sum(1 for s in sessions if s.state == "failed")
+        done = sum(1 for s in sessions if s.state in ("done", "incomplete"))
+    if rate is None:
+        rate = streaming_rate(sessions)
     parts = [
         Content.from_markup("[b $primary]tokentop[/]"),
         Content.from_markup(_STREAMING, n=str(streaming)),
@@ -99,6 +110,8 @@ class TotalsBar(Static):
         """Finished runs by outcome (None: count the sessions' latest runs)."""
         self._alerting = alerting
         self._last: Content | None = None
+        self._key: object = None
+        self._rate = 0.0
         self._untick = not_subscribed
 
     def on_mount(self) -> None:
@@ -111,7 +124,17 @@ class TotalsBar(Static):
     def refresh_totals(self) -> None:
         """Recompute the totals line (skips the update when nothing changed)."""
         alerts = self._alerting() if self._alerting is not None else 0
-        content = totals_content(self.sessions, self.tally, alerts)
+        # Nothing received, nothing streaming at a rate that could decay: the same line.
+        key = (
+            [(s.version, s.state) for s in self.sessions],
+            self.tally.total() if self.tally is not None else None,
+            alerts,
+        )
+        if key == self._key and not self._rate:
+            return
+        self._key = key
+        self._rate = rate = streaming_rate(self.sessions)
+        content = totals_content(self.sessions, self.tally, alerts, rate)
         if content != self._last:
             self._last = content
             self.update(content, layout=False)  # one line, whatever it says
