@@ -43,6 +43,7 @@ DEFERRED = (
     "tui.stream.request",
     "tui.stream.transport",
     "tui.ui.screens.add_session",
+    "tui.ui.screens.prompt",
 )
 """Modules (and their submodules) the first frame must not need."""
 

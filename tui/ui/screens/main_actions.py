@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tui.ui.clipboard import copy_to_tmux, under_tmux
-from tui.ui.screens.prompt import PromptEditor
 
 if TYPE_CHECKING:
     from tui.ui.screens.main import MainScreen
@@ -36,6 +35,9 @@ def edit_last_turn(screen: MainScreen) -> None:
     def run_edited(edited: str | None) -> None:
         if edited is not None and edited.strip():
             live.edit_last(edited)
+
+    # the editor (a TextArea) is loaded when first used: the first frame does not need it
+    from tui.ui.screens.prompt import PromptEditor
 
     screen.app.push_screen(PromptEditor(live.name, prompt), run_edited)
 
