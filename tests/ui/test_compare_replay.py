@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Static
 
 from tests.ui.conftest import app_config, paste, sim_session, wait_until
 from tui.store import Store
@@ -17,6 +18,7 @@ from tui.ui.app import TokentopApp
 from tui.ui.screens.compare import CompareScreen
 from tui.ui.screens.compare_replay import CompareReplayScreen
 from tui.ui.screens.history import HistoryScreen
+from tui.ui.screens.replay import ReplayScreen
 
 FAST = "ttft=0.01,tps=0,tokens=20"
 PROMPTS = ("Name a river.", "Now shorter.")
@@ -120,6 +122,26 @@ async def test_a_compare_broadcast_is_stored_linked_and_replays_side_by_side(
         await wait_until(pilot, lambda: instant.done, what="the instant replay again")
         assert [c.answers for c in instant.columns] == answers
 
+        # a conversation's own replay (as `tokentop replay ID` opens it) names its compare,
+        # and c replays the columns from there
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is history, what="history again")
+        app.open_replay(cids[1], None, cids[1])
+        await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen), what="replay")
+        alone = app.screen
+        assert isinstance(alone, ReplayScreen)
+        await wait_until(pilot, lambda: alone.done, what="the conversation replayed")
+        line = str(alone.query_one("#replay-compared", Static).render())
+        assert "a column of a compare: left (sim), right (sim)" in line
+        await pilot.press("c")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, CompareReplayScreen), what="its columns"
+        )
+        columns_screen = app.screen
+        assert isinstance(columns_screen, CompareReplayScreen)
+        await wait_until(pilot, lambda: columns_screen.done, what="the columns, instantly")
+        assert [c.answers for c in columns_screen.columns] == answers
+
 
 async def test_a_conversation_held_alone_says_it_has_no_columns(
     sim_url: str,
@@ -154,3 +176,15 @@ async def test_a_conversation_held_alone_says_it_has_no_columns(
         await wait_until(pilot, lambda: opened.error is not None, what="the reason")
         assert opened.error is not None and "no columns to replay" in opened.error
         assert opened.columns == []
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is history, what="history again")
+        await pilot.press("enter")  # its own replay names no compare; c says why
+        await wait_until(pilot, lambda: isinstance(app.screen, ReplayScreen), what="replay")
+        replay = app.screen
+        assert isinstance(replay, ReplayScreen)
+        await wait_until(pilot, lambda: replay.compared is not None, what="the store read")
+        assert not replay.has_class("-compared")
+        notes.clear()
+        await pilot.press("c")
+        await wait_until(pilot, lambda: any("no columns" in n for n in notes), what="the note")
+        assert app.screen is replay

@@ -12,6 +12,10 @@ timeline: ``store.replay_conversation``): each turn's prompt as a heading, then 
 in a fold of its own (its clock is the replay's position minus the turn's ``offset_s``),
 finished turns above the live one (``EarlierTurns``); the keys act on the whole timeline.
 
+A conversation that a compare broadcast sent with others (``store.compared_conversations``)
+is said to be a column of that compare, and ``c`` replays the compare's columns side by side
+(:class:`~tui.ui.screens.compare_replay.CompareReplayScreen`).
+
 Instantly (``--instant``, or ``i`` while it plays) a run is shown whole: its events without
 the text deltas, its text in one piece, its figures as stored (``store.whole_events``,
 :func:`~tui.store.whole.stored_metrics`), so a million-token run is on screen in seconds.
@@ -21,10 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
@@ -35,7 +40,7 @@ from tui.store.whole import stored_metrics
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Api, Finished, RunEvent
 from tui.stream.metrics import MetricsSnapshot
-from tui.ui.screens.replay_keys import SPEEDS
+from tui.ui.screens.replay_keys import SPEEDS, ReplayControls
 from tui.ui.screens.replay_turns import YIELD_EVERY_S, ConversationPlayer, stored_lag_ms
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.footer import KeysFooter
@@ -45,7 +50,7 @@ from tui.ui.widgets.transcript_items import ReasoningBlock
 from tui.ui.widgets.turns import EarlierTurns
 
 if TYPE_CHECKING:
-    from tui.store import ConversationRecord, RunDetail, Store
+    from tui.store import ComparedConversation, ConversationRecord, RunDetail, Store
 
 __all__ = ["SPEEDS", "YIELD_EVERY_S", "ReplayScreen"]
 
@@ -55,6 +60,16 @@ class ReplayScreen(ConversationPlayer):
     whole at once (instant: its text in one piece, its figures as stored)."""
 
     TITLE = "Replay"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *ReplayControls.BINDINGS,
+        Binding(
+            "c",
+            "columns",
+            "Columns",
+            id="replay.columns",
+            tooltip="Replay the compare this conversation was a column of: all side by side",
+        ),
+    ]
 
     DEFAULT_CSS = """
     ReplayScreen { layout: vertical; }
@@ -65,6 +80,8 @@ class ReplayScreen(ConversationPlayer):
     ReplayScreen #replay-state { width: auto; height: 1; padding: 0 1; color: $text-accent; }
     ReplayScreen #replay-state.-paused { color: $warning; text-style: bold; }
     ReplayScreen #replay-state.-done { color: $success; }
+    ReplayScreen #replay-compared { height: auto; color: $text-accent; display: none; }
+    ReplayScreen.-compared #replay-compared { display: block; }
     ReplayScreen #replay-badges { height: 1; }
     ReplayScreen MetricsBar { height: auto; }
     ReplayScreen TranscriptView { height: 1fr; }
@@ -112,6 +129,9 @@ class ReplayScreen(ConversationPlayer):
         self._applying: float | None = None
         self._total_s: float | None = None
         self.stored: MetricsSnapshot | None = None
+        self.compared: list[ComparedConversation] | None = None
+        """The columns of the compare the replayed conversation was part of (itself alone
+        when none; None: not read)."""
 
     def _new_clock(self) -> ReplayClock:
         speed = self._initial_speed
@@ -127,6 +147,7 @@ class ReplayScreen(ConversationPlayer):
                 yield Static(f"replay {self.run_id}", id="replay-title", markup=False)
                 yield Static("", id="replay-state")
             yield Static("", id="replay-prompt", markup=False)
+            yield Static("", id="replay-compared", markup=False)
             with Horizontal(id="replay-badges"):
                 yield FinishBadge()
                 yield ReconnectStatus()
@@ -166,6 +187,7 @@ class ReplayScreen(ConversationPlayer):
         self.played, self.accumulator, self.stored = [], None, None
         self.turns.sync([], None)
         try:
+            await self._read_compared()
             self.conversation = await self._conversation()
             if self.conversation is not None:
                 await self._play_conversation(self.conversation)
@@ -201,6 +223,37 @@ class ReplayScreen(ConversationPlayer):
             # The recording has no final event (the process died mid-run): say so.
             self.query_one(FinishBadge).clear(f"{run.status}: the recording ends here")
         self._publish()
+
+    async def _read_compared(self) -> None:
+        """Which conversations a compare broadcast sent with the replayed one (once): a
+        line names them, and ``c`` replays them side by side."""
+        if self.compared is not None:
+            return
+        try:
+            compared = await self.store.compared_conversations(self.conversation_id or self.run_id)
+        except StoreError:
+            return  # the replay itself says what is wrong with the id
+        self.compared = compared
+        if len(compared) > 1:
+            names = ", ".join(f"{c.session} ({c.model})" for c in compared)
+            line = f"a column of a compare: {names}  ·  c replays them side by side"
+            self.query_one("#replay-compared", Static).update(line)
+            self.add_class("-compared")
+
+    def action_columns(self) -> None:
+        """Replay the compare the conversation was a column of, its columns side by side
+        at the current speed (or say that no broadcast sent it with others)."""
+        from tui.ui.screens.compare_replay import CompareReplayScreen, no_columns_message
+
+        compared = self.compared
+        if not compared:
+            self.notify("The replay is still reading the store.", markup=False)
+        elif len(compared) < 2:
+            self.notify(no_columns_message(compared[0]), title="Compare replay", markup=False)
+        else:
+            speed = None if self.clock.instant else self.clock.speed
+            cid = compared[0].conversation_id
+            self.app.push_screen(CompareReplayScreen(self.store, cid, speed, columns=compared))
 
     async def _show_whole(self, acc: RunAccumulator, run: RunDetail) -> None:
         """The run at once: its events without the deltas, its text in one piece, and its
