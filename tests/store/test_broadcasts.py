@@ -88,6 +88,14 @@ async def test_the_columns_replay_each_turn_as_stored(store: Store) -> None:
         if not whole:  # one timeline: turn 1 of both columns before turn 2 of either
             starts = [(e.column, e.item.turn) for e in items if isinstance(e.item, TurnStart)]
             assert starts[:2] in ([(0, 1), (1, 1)], [(1, 1), (0, 1)])
+            places, offset = [], {0: 0.0, 1: 0.0}
+            for entry in items:  # every item in the order of its place on the timeline
+                if isinstance(entry.item, TurnStart):
+                    offset[entry.column] = entry.item.offset_s
+                    places.append(entry.item.offset_s)
+                else:
+                    places.append(offset[entry.column] + entry.item.t)
+            assert places == sorted(places)
 
 
 async def test_column_offsets_keep_overlaps_and_shorten_idle_pauses(store: Store) -> None:
@@ -107,6 +115,8 @@ async def test_column_offsets_keep_overlaps_and_shorten_idle_pauses(store: Store
     assert offsets[0][1] == pytest.approx(3.0 + TURN_GAP_MAX_S)
     assert offsets[1][1] - offsets[0][1] == pytest.approx(0.2)  # together, as sent
     assert column_offsets([[at(0.0, 1.0), at(1.5, 1.0)]])[0][1] == pytest.approx(1.5)
+    # a turn stored as starting before the previous one ended starts when it ended
+    assert column_offsets([[at(0.0, 1.0), at(0.5, 1.0)]])[0][1] == pytest.approx(1.0)
 
 
 async def test_an_older_database_links_nothing(db_path: Path) -> None:

@@ -13,6 +13,8 @@ links nothing: every conversation is compared with none.
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -101,7 +103,9 @@ def column_offsets(columns: Sequence[Sequence[RunDetail]]) -> list[list[float]]:
     (columns started together start together, a faster column ends first). Only a pause
     in which no run of any column was running (the person read the answers and typed the
     next prompt) is shortened, to at most :data:`~tui.store.replay.TURN_GAP_MAX_S`, as a
-    conversation's replay shortens the pause between its turns."""
+    conversation's replay shortens the pause between its turns. A turn never starts
+    before the one before it in its column has ended (clocks that disagree, a run's end
+    stored late)."""
     spans = sorted(
         (run.started_at, max(run.ended_s or 0.0, 0.0), column, index)
         for column, runs in enumerate(columns)
@@ -119,6 +123,10 @@ def column_offsets(columns: Sequence[Sequence[RunDetail]]) -> list[list[float]]:
             removed += max(0.0, at - covered - TURN_GAP_MAX_S)
         offsets[column][index] = at - removed
         covered = max(covered, at + length)
+    for column, runs in enumerate(columns):  # a column's turns come one after the other
+        for index in range(1, len(runs)):
+            end = offsets[column][index - 1] + max(runs[index - 1].ended_s or 0.0, 0.0)
+            offsets[column][index] = max(offsets[column][index], end)
     return offsets
 
 
@@ -182,32 +190,50 @@ class BroadcastQueries(ConversationQueries):
         feeds = [
             self._column_feed(record, offsets[column]) for column, record in enumerate(records)
         ]
-        heads: dict[int, tuple[float, TurnStart | RunEvent]] = {}
+        chunks: list[list[tuple[float, TurnStart | RunEvent]]] = [[] for _ in feeds]
+        heads: list[tuple[float, int, int]] = []  # (place, column, index in its chunk)
+
+        async def refill(column: int) -> None:
+            chunk = await anext(feeds[column], None)
+            if chunk:
+                chunks[column] = chunk
+                heapq.heappush(heads, (chunk[0][0], column, 0))
+
         try:
-            for column, feed in enumerate(feeds):
-                head = await anext(feed, None)
-                if head is not None:
-                    heads[column] = head
+            for column in range(len(feeds)):
+                await refill(column)
             while heads:
-                column = min(heads, key=lambda c: (heads[c][0], c))
-                at, item = heads.pop(column)
-                if clock is not None:
-                    await clock.wait_until(at)
-                yield ColumnItem(column, item)
-                head = await anext(feeds[column], None)
-                if head is not None:
-                    heads[column] = head
+                _, column, i = heapq.heappop(heads)
+                # the column's items up to the next one of another column, in one go
+                bound = heads[0][0] if heads else math.inf
+                chunk = chunks[column]
+                while i < len(chunk) and chunk[i][0] <= bound:
+                    at, item = chunk[i]
+                    if clock is not None:
+                        await clock.wait_until(at)
+                    yield ColumnItem(column, item)
+                    i += 1
+                if i < len(chunk):
+                    heapq.heappush(heads, (chunk[i][0], column, i))
+                else:
+                    await refill(column)
         finally:
             for feed in feeds:
                 await feed.aclose()
 
     async def _column_feed(
         self, record: ConversationRecord, offsets: Sequence[float]
-    ) -> AsyncGenerator[tuple[float, TurnStart | RunEvent]]:
-        """One column's items with their places on the shared timeline."""
+    ) -> AsyncGenerator[list[tuple[float, TurnStart | RunEvent]]]:
+        """One column's items with their places on the shared timeline, a stored batch of
+        events at a time (each turn's :class:`TurnStart` first in its first batch)."""
         for turn, at in zip(record.turns, offsets, strict=True):
             run = turn.run
-            yield at, TurnStart(turn.turn, run.prompt, run.run_id, at)
-            async for chunk in self.iter_run_events(run.run_id):
-                for event in chunk:
-                    yield at + event.t, event
+            start: list[tuple[float, TurnStart | RunEvent]] = [
+                (at, TurnStart(turn.turn, run.prompt, run.run_id, at))
+            ]
+            async for events in self.iter_run_events(run.run_id):
+                start += [(at + event.t, event) for event in events]
+                yield start
+                start = []
+            if start:  # a run without events
+                yield start
