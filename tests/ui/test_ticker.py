@@ -4,6 +4,7 @@ a view about to be shown catches up at once, a failing view does not end the app
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
@@ -106,3 +107,34 @@ async def test_a_removed_view_is_no_longer_called() -> None:
         count = len(calls)
         await pilot.pause(0.2)
         assert len(calls) == count
+
+
+async def test_hidden_panes_are_not_refreshed_and_a_shown_one_is_current_at_once(
+    sim_url: str, sim_key: str, theme_dirs: list[Path | None]
+) -> None:
+    from tests.ui.conftest import app_config, sim_session
+    from tui.ui.app import TokentopApp
+    from tui.ui.widgets.session_pane import SessionPane
+
+    config = app_config(
+        sim_session(sim_url, "seen", key=sim_key), sim_session(sim_url, "later", key=sim_key)
+    )
+    app = TokentopApp(config, theme_dirs=theme_dirs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main_screen
+        assert main is not None
+        await wait_until(pilot, lambda: app.begun and len(main.panes) == 2, what="panes")
+        await wait_until(pilot, lambda: not any(s.running for s in app.sessions), what="runs")
+        ticker = Ticker.of(app)
+        later = main.panes[1]
+        pane_subs = [
+            s for s in ticker.subscriptions if s.widget is later or later in s.widget.ancestors
+        ]
+        assert {type(s.widget) for s in pane_subs} >= {SessionPane}
+        calls = sum(s.calls for s in pane_subs)
+        await pilot.pause(0.3)  # the overview is on screen: the hidden pane is left alone
+        assert sum(s.calls for s in pane_subs) == calls
+        assert later.metrics.snapshot is None
+        main.show_session("later")  # caught up before its first frame, not on a later tick
+        assert later.metrics.snapshot == app.sessions[1].snapshot()
+        assert later.transcript.has_pending or later.transcript.text

@@ -142,20 +142,24 @@ class OverviewTable(Vertical):
         self._order: list[str] = []
         self._styles: dict[str, Style] = {}
         self._untick = not_subscribed
+        # kept, not queried: the ticker may refresh the rows while the app tears them down
+        self._grid = OverviewGrid(id="overview-table", cursor_type="row", zebra_stripes=True)
+        self._caption_line = Static("", id="overview-caption", markup=False)
+        self._preview = SessionPreview(id="overview-preview")
         self.refreshes = 0
         """How many times the rows were refreshed (tests wait on it)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="overview-top"):
             yield Input(placeholder="filter sessions (/)", id="overview-filter")
-            yield Static("", id="overview-caption", markup=False)
-        yield OverviewGrid(id="overview-table", cursor_type="row", zebra_stripes=True)
-        yield SessionPreview(id="overview-preview")
+            yield self._caption_line
+        yield self._grid
+        yield self._preview
 
     @property
     def table(self) -> OverviewGrid:
         """The sessions table."""
-        return self.query_one("#overview-table", OverviewGrid)
+        return self._grid
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
@@ -190,11 +194,10 @@ class OverviewTable(Vertical):
         screen calls it just before the overview is shown again and when a run starts or
         ends, so no frame shows an earlier run's figures."""
         self._tick(hidden_too=True)
-        self.query_one(SessionPreview).refresh_preview(hidden_too=True)
+        self._preview.refresh_preview(hidden_too=True)
 
     def _tick(self, *, hidden_too: bool = False) -> None:
-        # A timer callback that raises ends the app: a bad refresh is logged, and the table
-        # is rebuilt from the sessions so the next tick starts from a consistent state.
+        # A bad refresh is logged and the table rebuilt, so the next tick starts clean.
         try:
             self.refresh_rows(hidden_too=hidden_too)
         except Exception:
@@ -206,16 +209,14 @@ class OverviewTable(Vertical):
 
     def _theme_changed(self, theme: Theme) -> None:
         self._styles = self._theme_styles()
-        # Forget what was written so every cell is rewritten in the new colours. Only the
-        # per-row caches are emptied: the set of rows (the keys) must keep matching the table,
-        # or refresh_rows sees no visible rows and re-sorts with an empty rank (KeyError).
+        # Every cell is rewritten in the new colours. Only the per-row caches are emptied:
+        # the rows (the keys) must keep matching the table (else: an empty rank, KeyError).
         for shown in self._cells.values():
             shown.clear()
         self._forget_rows()
         self._tick()
 
-    def _forget_rows(self) -> None:
-        """Look at every row again on the next refresh."""
+    def _forget_rows(self) -> None:  # every row is looked at again on the next refresh
         for kept in (self._row_keys, self._rows, self._quiet, self._looked_at):
             kept.clear()
 
@@ -349,7 +350,7 @@ class OverviewTable(Vertical):
             caption = "runs · ok% · p50/p95: last runs in memory (no store)"
         if caption != self._caption:
             self._caption = caption
-            self.query_one("#overview-caption", Static).update(caption)
+            self._caption_line.update(caption)
 
     # -- actions ----
 
@@ -410,7 +411,7 @@ class OverviewTable(Vertical):
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.query_one(SessionPreview).show_session(self.selected_session)
+        self._preview.show_session(self.selected_session)
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 from textual._types import SegmentLines
+from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
@@ -59,8 +60,17 @@ class OverviewGrid(DataTable[Text | str]):
             return
         self._update_count += 1
         self._writes += 1
-        for row in rows:
-            self.refresh_row(row)
+        # Each row's place from one pass over the heights (refresh_row sums the heights of
+        # the rows above it for each row); rows out of the window are not repainted.
+        tops = [self.header_height if self.show_header else 0]
+        for row in self.ordered_rows:
+            tops.append(tops[-1] + row.height)
+        window = self.window_region
+        width = max(self.size.width, self.virtual_size.width)
+        for index in rows:
+            region = Region(0, tops[index], width, tops[index + 1] - tops[index])
+            if window.overlaps(region):
+                self.refresh(region.translate(-self.scroll_offset))
 
     def update_cell(
         self,
