@@ -121,6 +121,13 @@ async def test_a_compare_broadcast_is_stored_linked_and_replays_side_by_side(
         instant.action_restart()  # again, instantly, from the start
         await wait_until(pilot, lambda: instant.done, what="the instant replay again")
         assert [c.answers for c in instant.columns] == answers
+        await pilot.press("escape")
+        slow = CompareReplayScreen(store, cids[0], 0.25)  # i while it plays: the rest whole
+        await app.push_screen(slow)
+        await wait_until(pilot, lambda: bool(slow.columns), what="the slow replay")
+        await pilot.press("i")
+        await wait_until(pilot, lambda: slow.done, what="the rest at once")
+        assert slow.clock.instant and [c.answers for c in slow.columns] == answers
 
         # a conversation's own replay (as `tokentop replay ID` opens it) names its compare,
         # and c replays the columns from there
