@@ -8,20 +8,26 @@ then a rule for ``*.close``, then a default), keeps the best-ranked keys that fi
 (:func:`fit_keys`), shows them in their usual order, and always pins the key-help binding
 (action ``help``, ``? Keys``) to the right edge. Remapped keys (``[keymap]``) show as
 remapped: the keys come from the screen's active bindings.
+
+It is one widget that draws its line itself (:func:`lay_out` places the keys, ``render``
+draws them, a click is mapped back to its key): a widget per key cost the dashboard's first
+frame about 16 widgets to mount and style, and one stylesheet rebuild per widget class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.cells import cell_len
 from textual import events
-from textual.app import ComposeResult
 from textual.content import Content
+from textual.style import Style
 from textual.widget import Widget
-from textual.widgets import Footer
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
 
 HELP_ACTION = "help"
 """The action of the key-help binding, the one key the footer always shows."""
@@ -74,7 +80,10 @@ DISABLED_PENALTY = 3
 """Added to the rank of a binding that is shown disabled (it does nothing here)."""
 
 PINNED_BORDER = 1
-"""The rule left of the pinned key (see :class:`KeysFooter`'s CSS)."""
+"""The cells of the rule drawn left of a pinned key."""
+
+PINNED_RULE = "\N{LEFT ONE EIGHTH BLOCK}"
+"""The rule left of a pinned key (Textual's ``vkey`` border, as its Footer draws it)."""
 
 
 def binding_rank(binding_id: str | None, action: str, *, enabled: bool = True) -> int:
@@ -105,7 +114,7 @@ class FooterEntry:
 
     @property
     def cells(self) -> int:
-        """Its width on screen: `` key `` then ``description `` (see :class:`FooterKeyLabel`)."""
+        """Its width on screen: `` key `` then ``description `` (see :class:`KeysFooter`)."""
         return cell_len(self.key_display) + 2 + cell_len(self.description) + 1
 
 
@@ -127,17 +136,68 @@ def fit_keys(entries: Sequence[FooterEntry], width: int) -> list[FooterEntry]:
     return [entry for i, entry in enumerate(entries) if i in chosen]
 
 
-class FooterKeyLabel(Widget):
-    """One key of :class:`KeysFooter`: `` key description ``; a click presses the key."""
+@dataclass(frozen=True, slots=True)
+class PlacedKey:
+    """A key on the footer's line and the cells it covers (``start`` to ``end``, exclusive)."""
+
+    entry: FooterEntry
+    start: int
+    end: int
+
+    @property
+    def pinned(self) -> bool:
+        """Whether it is pinned to the right edge (with a rule on its left)."""
+        return self.entry.rank == PINNED_RANK
+
+
+def lay_out(entries: Sequence[FooterEntry], width: int) -> list[PlacedKey]:
+    """The keys of ``entries`` that fit ``width`` (:func:`fit_keys`) placed on the line: the
+    others side by side from the left edge in their own order, the pinned ones (each after a
+    :data:`PINNED_RULE`) against the right edge, last."""
+    fitted = fit_keys(entries, width)
+    placed: list[PlacedKey] = []
+    x = 0
+    for entry in fitted:
+        if entry.rank != PINNED_RANK:
+            placed.append(PlacedKey(entry, x, x + entry.cells))
+            x += entry.cells
+    pinned = [entry for entry in fitted if entry.rank == PINNED_RANK]
+    right = max(width, x + sum(PINNED_BORDER + entry.cells for entry in pinned))
+    tail: list[PlacedKey] = []
+    for entry in reversed(pinned):
+        tail.append(PlacedKey(entry, right - entry.cells, right))
+        right -= entry.cells + PINNED_BORDER
+    return placed + tail[::-1]
+
+
+class KeysFooter(Widget, can_focus=False):
+    """A footer that drops the least useful keys first and always shows ``? Keys``.
+
+    It follows the screen's bindings as Textual's :class:`~textual.widgets.Footer` does (the
+    screen's ``bindings_updated_signal``, published when focus or a screen's bindings change),
+    lays its keys out again for each width, and a click on a key presses it (a bell when
+    the key is disabled). Each key is `` key `` then ``description ``, styled by the theme's
+    footer colours through the component classes below.
+    """
 
     ALLOW_SELECT = False
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"footer-key--key", "footer-key--description"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "footer-key--item",
+        "footer-key--key",
+        "footer-key--description",
+        "footer-key--hover",
+        "footer-key--disabled",
+        "footer-key--rule",
+    }
     DEFAULT_CSS = """
-    FooterKeyLabel {
-        width: auto;
+    KeysFooter {
+        dock: bottom;
         height: 1;
+        color: $footer-foreground;
+        background: $footer-background;
         text-wrap: nowrap;
-        background: $footer-item-background;
+        text-overflow: clip;
+        .footer-key--item { background: $footer-item-background; }
         .footer-key--key {
             color: $footer-key-foreground;
             background: $footer-key-background;
@@ -147,44 +207,9 @@ class FooterKeyLabel(Widget):
             color: $footer-description-foreground;
             background: $footer-description-background;
         }
-        &:hover { background: $block-hover-background; }
-        &.-disabled { text-style: dim; }
-    }
-    """
-
-    def __init__(self, entry: FooterEntry, *, classes: str = "") -> None:
-        super().__init__(classes=classes)
-        self.entry = entry
-        self.set_class(not entry.enabled, "-disabled")
-        if entry.tooltip:
-            self.tooltip = entry.tooltip
-
-    def render(self) -> Content:
-        entry = self.entry
-        return Content.assemble(
-            (f" {entry.key_display} ", self.get_visual_style("footer-key--key")),
-            (f"{entry.description} ", self.get_visual_style("footer-key--description")),
-        )
-
-    def on_mouse_down(self, event: events.MouseDown) -> None:
-        event.stop()
-        if self.entry.enabled:
-            self.app.simulate_key(self.entry.key)
-        else:
-            self.app.bell()
-
-
-class KeysFooter(Footer):
-    """A footer that drops the least useful keys first and always shows ``? Keys``.
-
-    A drop-in for :class:`~textual.widgets.Footer` (it is one): it follows the screen's
-    bindings the same way, and lays them out again when its width changes.
-    """
-
-    DEFAULT_CSS = """
-    KeysFooter FooterKeyLabel.-pinned {
-        dock: right;
-        border-left: vkey $foreground 20%;
+        .footer-key--hover { background: $block-hover-background; }
+        .footer-key--disabled { text-style: dim; }
+        .footer-key--rule { color: $foreground 20%; }
     }
     """
 
@@ -195,13 +220,25 @@ class KeysFooter(Footer):
         classes: str | None = None,
         show_command_palette: bool = True,
     ) -> None:
-        super().__init__(id=id, classes=classes, show_command_palette=show_command_palette)
-        self._laid_out_width = 0
+        super().__init__(id=id, classes=classes)
+        self.show_command_palette = show_command_palette
+        """Whether the command palette's key is one of the keys."""
+        self._entries: list[FooterEntry] | None = None
+        self._placed: tuple[int, list[PlacedKey]] | None = None
+        self._hover: FooterEntry | None = None
+
+    @property
+    def placed(self) -> list[PlacedKey]:
+        """The keys on the line at the footer's width now (the pinned help key last)."""
+        width = self.size.width
+        if self._entries is None or self._placed is None or self._placed[0] != width:
+            self._placed = (width, lay_out(self._current_entries(), width))
+        return self._placed[1]
 
     @property
     def shown(self) -> list[FooterEntry]:
         """The keys on screen now (the pinned help key last)."""
-        return [label.entry for label in self.query(FooterKeyLabel)]
+        return [key.entry for key in self.placed]
 
     def entries(self) -> list[FooterEntry]:
         """Every key the footer could show now: the screen's shown bindings (one per action,
@@ -232,23 +269,77 @@ class KeysFooter(Footer):
             )
         return entries
 
-    def compose(self) -> ComposeResult:
-        if not self.is_attached:
+    def _current_entries(self) -> list[FooterEntry]:
+        if self._entries is None:
+            self._entries = self.entries()
+            self._placed = None
+        return self._entries
+
+    def render(self) -> Content:
+        parts: list[tuple[str, str | Style]] = []
+        x = 0
+        for key in self.placed:
+            if key.pinned:
+                rule_at = key.start - PINNED_BORDER
+                if rule_at > x:
+                    parts.append((" " * (rule_at - x), ""))
+                parts.append((PINNED_RULE, self._style(key.entry, "footer-key--rule")))
+            entry = key.entry
+            parts.append((f" {entry.key_display} ", self._style(entry, "footer-key--key")))
+            parts.append((f"{entry.description} ", self._style(entry, "footer-key--description")))
+            x = key.end
+        return Content.assemble(*parts)
+
+    def _style(self, entry: FooterEntry, part: str) -> Style:
+        layers = ["footer-key--item"]
+        if entry == self._hover:
+            layers.append("footer-key--hover")
+        if not entry.enabled:
+            layers.append("footer-key--disabled")
+        return self.get_visual_style(*layers, part)
+
+    def key_at(self, x: int) -> FooterEntry | None:
+        """The key covering cell ``x`` of the line, if any."""
+        for key in self.placed:
+            if key.start <= x < key.end:
+                return key.entry
+        return None
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen: Screen[Any]) -> None:
+        # as Textual's Footer: a blurred app keeps the keys it showed
+        if not screen.app.app_focus:
             return
-        width = self.size.width or self.app.size.width
-        self._laid_out_width = width
-        yield from _labels(fit_keys(self.entries(), width))
+        if self.is_attached and screen is self.screen:
+            self._entries = None
+            self.refresh()
 
-    def on_resize(self, event: events.Resize) -> None:
-        if event.size.width != self._laid_out_width:
-            self.call_after_refresh(self.recompose)
-
-
-def _labels(entries: Iterable[FooterEntry]) -> Iterable[FooterKeyLabel]:
-    pinned: list[FooterKeyLabel] = []
-    for entry in entries:
-        if entry.rank == PINNED_RANK:
-            pinned.append(FooterKeyLabel(entry, classes="-pinned"))
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        offset = event.get_content_offset(self)
+        entry = None if offset is None else self.key_at(offset.x)
+        if entry is None:
+            return
+        event.stop()
+        if entry.enabled:
+            self.app.simulate_key(entry.key)
         else:
-            yield FooterKeyLabel(entry)
-    yield from pinned
+            self.app.bell()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        offset = event.get_content_offset(self)
+        self._set_hover(None if offset is None else self.key_at(offset.x))
+
+    def on_leave(self, event: events.Leave) -> None:
+        self._set_hover(None)
+
+    def _set_hover(self, entry: FooterEntry | None) -> None:
+        if entry == self._hover:
+            return
+        self._hover = entry
+        self.tooltip = (entry.tooltip or None) if entry is not None else None
+        self.refresh()
