@@ -34,6 +34,11 @@ BASE_HZ = 20.0
 """The ticker's own rate: the fastest rate a subscriber gets (slower rates are multiples of
 its period)."""
 
+HIDDEN_BACKOFF_TICKS = 4
+"""A subscriber found hidden is looked at again this many ticks later, not on every tick it
+is due (a hundred hidden transcripts at 20 Hz were 2,000 look-ups a second); a view shown
+again is caught up by :meth:`Ticker.catch_up` in any case."""
+
 
 def not_subscribed() -> None:
     """The unsubscribe function of a widget before it subscribed (does nothing)."""
@@ -53,6 +58,8 @@ class Subscription:
     when_hidden: bool
     """Call it also while its widget is not on screen."""
     phase: int = 0
+    skip_until: int = 0
+    """A subscriber found hidden is not looked at again before this tick."""
     calls: int = field(default=0)
     """How many times it was called (tests)."""
 
@@ -117,7 +124,7 @@ class Ticker:
         find = screen.find_widget
         gone: list[Subscription] = []
         for sub in self._subs:
-            if (count + sub.phase) % sub.every:
+            if (count + sub.phase) % sub.every or count < sub.skip_until:
                 continue
             widget = sub.widget
             if not sub.when_hidden:
@@ -126,6 +133,7 @@ class Ticker:
                 except NoWidget:
                     if widget.is_mounted and not widget.is_running:
                         gone.append(sub)
+                    sub.skip_until = count + HIDDEN_BACKOFF_TICKS
                     continue
             self._call(sub)
         for sub in gone:
@@ -143,6 +151,7 @@ class Ticker:
         not: ``root`` is about to be shown, and its first frame must not be stale."""
         for sub in list(self._subs):
             if _shown_within(sub.widget, root):
+                sub.skip_until = 0
                 self._call(sub)
 
     def stop(self) -> None:
