@@ -141,6 +141,20 @@ def as_older_records(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def as_older_jsonl(text: str) -> str:
+    """A run's JSON-lines export as before the Responses response's ``previous_response_id``
+    was read: a ``ResponseInfo`` had no ``continues`` nor ``names_previous`` (older runs
+    read them as their defaults; checked as it goes)."""
+    added = ', "continues": null, "names_previous": false}'
+    lines = []
+    for line in text.splitlines(keepends=True):
+        if '"kind": "ResponseInfo"' in line:
+            assert added in line, line
+            line = line.replace(added, "}")
+        lines.append(line)
+    return "".join(lines)
+
+
 def as_older_markdown(text: str) -> str:
     """A run's Markdown export as before issue 13 named its figures (checked as it goes):
     the inter-chunk latency was "ITL", there was no TPOT row nor client-bound row, and

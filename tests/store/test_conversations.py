@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.store.conftest import (
+    as_older_jsonl,
     as_older_markdown,
     as_older_records,
     completed_events,
@@ -565,7 +566,7 @@ async def check_v5_runs(
             continue
         assert detail.status == want["status"]
         assert (detail.conversation_id, detail.turn) == (run.run_id, 1)
-        assert "".join(export.to_jsonl(events)) == want["jsonl"]
+        assert as_older_jsonl("".join(export.to_jsonl(events))) == want["jsonl"]
         new_json = json.loads(export.to_json(detail))
         older = as_older_records(new_json)
         assert superset(older, json.loads(want["json"]))
