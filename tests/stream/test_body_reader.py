@@ -64,7 +64,9 @@ async def test_the_body_is_read_whole(
 
 async def test_a_paced_body_has_no_per_read_timer(sim_url: str, sim_key: str) -> None:
     async with make_client() as http:
-        headers = {"X-Sim-Key": sim_key, "X-Sim-Timing": "ttft=0,tps=0,tokens=5"}
+        # the body comes well after the headers: its connection is still held when the
+        # reader is made (aiohttp releases it once the body is complete)
+        headers = {"X-Sim-Key": sim_key, "X-Sim-Timing": "ttft=0.3,tps=20,tokens=5"}
         timeout = httpx.Timeout(5.0, read=30.0)
         async with http.stream(
             "POST",
