@@ -291,6 +291,11 @@ def sim(host: str, port: int) -> None:
     help=f"Replay speed factor, {REPLAY_MIN_SPEED:g} to {REPLAY_MAX_SPEED:g} (2 = twice as fast).",
 )
 @click.option("--instant", is_flag=True, help="Show the whole run at once, without delays.")
+@click.option(
+    "--columns",
+    is_flag=True,
+    help="Replay the compare the conversation was a column of, its columns side by side.",
+)
 @_DB_OPTION
 @_THEME_OPTION
 @click.pass_context
@@ -299,6 +304,7 @@ def replay(
     run_id: str,
     speed: float,
     instant: bool,
+    columns: bool,
     db: Path | None,
     theme: str | None,
 ) -> None:
@@ -308,7 +314,8 @@ def replay(
     ID is a conversation or run id, or a unique prefix of one: a run of a conversation of
     several turns replays that conversation; a conversation of one turn replays its answer,
     a run of one the run. In the replay, space pauses, - and + change the speed, i plays the
-    rest at once.
+    rest at once. With --columns, every column of the compare the conversation was sent in
+    plays side by side on one clock.
     """
     if instant and ctx.get_parameter_source("speed") is ParameterSource.COMMANDLINE:
         raise click.UsageError("--speed and --instant exclude each other")
@@ -318,7 +325,7 @@ def replay(
 
     db = db or default_db_path()
     # what cannot be replayed is an error line and a non-zero exit, not a dashboard
-    run_id, conversation_id = _replay_target(db, run_id)
+    run_id, conversation_id = _replay_target(db, run_id, columns=columns)
     from tui.ui.app import run_dashboard
 
     run_dashboard(
@@ -328,14 +335,16 @@ def replay(
         replay_run_id=run_id,
         replay_conversation_id=conversation_id,
         replay_speed=None if instant else speed,
+        replay_columns=columns,
     )
 
 
-def _replay_target(db: Path, id_or_prefix: str) -> tuple[str, str | None]:
+def _replay_target(db: Path, id_or_prefix: str, *, columns: bool = False) -> tuple[str, str | None]:
     """What ``tokentop replay ID`` plays, read without writing: the full id of the run ID
     names (for a conversation, its last turn's answer) and, when that run's conversation
-    has several turns, the conversation's id (else None). A one-line ClickException when
-    the database, the conversation or the run cannot be read."""
+    has several turns, the conversation's id (else None); with ``columns``, the id of the
+    conversation, which must have been a column of a compare. A one-line ClickException
+    when the database, the conversation or the run cannot be read."""
     import asyncio
 
     from tui.store import Store
@@ -345,8 +354,15 @@ def _replay_target(db: Path, id_or_prefix: str) -> tuple[str, str | None]:
     async def find() -> tuple[str, str | None]:
         async with await Store.open(db, readonly=True) as store:
             record = await store.get_conversation(id_or_prefix)
+            compared = await store.compared_conversations(id_or_prefix) if record else []
         if record is None:
             raise StoreError(f"no conversation or run {id_or_prefix.strip()!r} in {db}")
+        if columns:
+            if len(compared) < 2:
+                from tui.ui.screens.compare_replay import no_columns_message
+
+                raise StoreError(no_columns_message(compared[0]))
+            return record.id, record.id
         run = named_run(record, id_or_prefix)
         return run.run_id, (record.id if len(record.turns) > 1 else None)
 

@@ -94,7 +94,7 @@ async def test_a_compare_broadcast_is_stored_linked_and_replays_side_by_side(
         history = app.screen
         assert isinstance(history, HistoryScreen)
         await wait_until(pilot, lambda: len(history.runs) == 4, what="the four runs")
-        await pilot.press("c")
+        await pilot.press("C")
         await wait_until(
             pilot, lambda: isinstance(app.screen, CompareReplayScreen), what="compare replay"
         )
@@ -130,7 +130,7 @@ async def test_a_compare_broadcast_is_stored_linked_and_replays_side_by_side(
         assert slow.clock.instant and [c.answers for c in slow.columns] == answers
 
         # a conversation's own replay (as `tokentop replay ID` opens it) names its compare,
-        # and c replays the columns from there
+        # and C replays the columns from there
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is history, what="history again")
         app.open_replay(cids[1], None, cids[1])
@@ -140,7 +140,7 @@ async def test_a_compare_broadcast_is_stored_linked_and_replays_side_by_side(
         await wait_until(pilot, lambda: alone.done, what="the conversation replayed")
         line = str(alone.query_one("#replay-compared", Static).render())
         assert "a column of a compare: left (sim), right (sim)" in line
-        await pilot.press("c")
+        await pilot.press("C")
         await wait_until(
             pilot, lambda: isinstance(app.screen, CompareReplayScreen), what="its columns"
         )
@@ -170,7 +170,7 @@ async def test_a_conversation_held_alone_says_it_has_no_columns(
         history = app.screen
         assert isinstance(history, HistoryScreen)
         await wait_until(pilot, lambda: len(history.runs) == 1, what="the run")
-        await pilot.press("c")
+        await pilot.press("C")
         await wait_until(pilot, lambda: any("no columns" in n for n in notes), what="the note")
         assert app.screen is history  # nothing to open
         cid = solo.conversation.conversation_id
@@ -192,6 +192,6 @@ async def test_a_conversation_held_alone_says_it_has_no_columns(
         await wait_until(pilot, lambda: replay.compared is not None, what="the store read")
         assert not replay.has_class("-compared")
         notes.clear()
-        await pilot.press("c")
+        await pilot.press("C")
         await wait_until(pilot, lambda: any("no columns" in n for n in notes), what="the note")
         assert app.screen is replay

@@ -48,17 +48,6 @@ large lets them die young instead of triggering frequent full collections, which
 event loop (figures in ``bench/RESULTS.md``)."""
 
 
-def _theme_dirs() -> list[Path | None]:
-    from tui import paths
-
-    user: Path | None
-    try:
-        user = paths.user_themes_dir()
-    except OSError:  # an unusable config dir only loses the user themes
-        user = None
-    return [paths.shipped_themes_dir(), user]
-
-
 class TokentopApp(App[None]):
     """The tokentop dashboard: overview, session tabs, compare, history and replay."""
 
@@ -83,6 +72,7 @@ class TokentopApp(App[None]):
         replay_run_id: str | None = None,
         replay_conversation_id: str | None = None,
         replay_speed: float | None = 1.0,
+        replay_columns: bool = False,
         clock: Callable[[], float] | None = None,
         theme_dirs: Iterable[Path | None] | None = None,
         autostart: bool = True,
@@ -91,7 +81,8 @@ class TokentopApp(App[None]):
     ) -> None:
         """``local``: ``config`` as :func:`~tui.config.overlay.load_with_local` merged it:
         the sessions added here and the theme chosen are kept in tokentop's own file (None:
-        until the app quits). ``replay_conversation_id`` / ``replay_run_id``: replay that."""
+        until the app quits). ``replay_conversation_id`` / ``replay_run_id``: replay that (with
+        ``replay_columns``, the compare the conversation was a column of, side by side)."""
         super().__init__()
         self.config = config
         self.db_path = db_path
@@ -99,6 +90,7 @@ class TokentopApp(App[None]):
         self.replay_run_id = replay_run_id
         self.replay_conversation_id = replay_conversation_id
         self.replay_speed = replay_speed
+        self.replay_columns = replay_columns
         self.clock: Callable[[], float] = clock or time.monotonic
         self.runtime = SessionRuntime(
             config.sessions, clock=self.clock, on_warning=self.report_warning
@@ -142,7 +134,9 @@ class TokentopApp(App[None]):
         return app_variable_defaults(self.current_theme)
 
     def _load_themes(self) -> None:
-        dirs = self._theme_dirs if self._theme_dirs is not None else _theme_dirs()
+        from tui.ui.themes import default_theme_dirs
+
+        dirs = self._theme_dirs if self._theme_dirs is not None else default_theme_dirs()
         self.theme_catalog = load_themes(dirs)
         for theme in self.theme_catalog.themes.values():
             self.register_theme(theme)
@@ -233,7 +227,10 @@ class TokentopApp(App[None]):
 
     def _open_asked_replay(self) -> None:
         target = self.replay_run_id or self.replay_conversation_id or ""
-        self.open_replay(target, self.replay_speed, self.replay_conversation_id)
+        if self.replay_columns:
+            self.database.open_compare_replay(target, self.replay_speed)
+        else:
+            self.open_replay(target, self.replay_speed, self.replay_conversation_id)
 
     @property
     def store(self) -> Store | None:
@@ -381,6 +378,7 @@ def run_dashboard(
     replay_run_id: str | None = None,
     replay_conversation_id: str | None = None,
     replay_speed: float | None = 1.0,
+    replay_columns: bool = False,
     metrics_addr: str | None = None,
     local: LoadedConfig | None = None,
 ) -> int:
@@ -390,7 +388,8 @@ def run_dashboard(
     the app itself takes None as "no store" (tests). ``metrics_addr``: serve Prometheus
     ``/metrics`` there while the dashboard runs; when it cannot listen, that is said and
     nothing opens (status 2). ``local``: the config merged with tokentop's own file
-    (:class:`TokentopApp`); ``replay_conversation_id``: replay that conversation.
+    (:class:`TokentopApp`); ``replay_conversation_id``: replay that conversation (with
+    ``replay_columns``, its compare's columns side by side).
     """
     from tui.paths import default_db_path
     from tui.session.redact import Redactor, install_log_filter
@@ -405,6 +404,7 @@ def run_dashboard(
             replay_run_id=replay_run_id,
             replay_conversation_id=replay_conversation_id,
             replay_speed=replay_speed,
+            replay_columns=replay_columns,
             freeze_gc=True,
             local=local,
         )

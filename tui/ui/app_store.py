@@ -172,6 +172,16 @@ class DashboardStore:
         screen = ReplayScreen(store, run_id, speed, conversation_id=conversation_id)
         self.app.push_screen(screen)
 
+    def open_compare_replay(self, conversation_id: str, speed: float | None) -> None:
+        """Push a :class:`~tui.ui.screens.compare_replay.CompareReplayScreen` of the compare
+        the conversation ``conversation_id`` was a column of, or say that there is no store."""
+        store = self.readable("Replay")
+        if store is None:
+            return
+        from tui.ui.screens.compare_replay import CompareReplayScreen
+
+        self.app.push_screen(CompareReplayScreen(store, conversation_id, speed))
+
     async def close(self) -> None:
         """Close a reader this object opened (the runtime closes its writer)."""
         if self._reader and self.store is not None:

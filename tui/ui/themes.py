@@ -207,3 +207,16 @@ def problems_message(problems: Iterable[ThemeProblem]) -> str:
     """One notification text that lists every broken theme file."""
     lines = [str(p) for p in problems]
     return f"{len(lines)} theme file(s) skipped:\n" + "\n".join(lines)
+
+
+def default_theme_dirs() -> list[Path | None]:
+    """Where themes come from: the shipped ``themes/`` and the user's themes directory
+    (None when the config directory cannot be used: only the user themes are lost)."""
+    from tui import paths
+
+    user: Path | None
+    try:
+        user = paths.user_themes_dir()
+    except OSError:
+        user = None
+    return [paths.shipped_themes_dir(), user]

@@ -82,7 +82,7 @@ class HistoryScreen(Screen[None]):
             tooltip="Show the selected run at once",
         ),
         Binding(
-            "c",
+            "C",
             "replay_columns",
             "Compare replay",
             id="history.replay_columns",

@@ -63,7 +63,7 @@ class ReplayScreen(ConversationPlayer):
     BINDINGS: ClassVar[list[BindingType]] = [
         *ReplayControls.BINDINGS,
         Binding(
-            "c",
+            "C",
             "columns",
             "Columns",
             id="replay.columns",
@@ -226,7 +226,7 @@ class ReplayScreen(ConversationPlayer):
 
     async def _read_compared(self) -> None:
         """Which conversations a compare broadcast sent with the replayed one (once): a
-        line names them, and ``c`` replays them side by side."""
+        line names them, and the ``replay.columns`` key replays them side by side."""
         if self.compared is not None:
             return
         try:
@@ -236,9 +236,16 @@ class ReplayScreen(ConversationPlayer):
         self.compared = compared
         if len(compared) > 1:
             names = ", ".join(f"{c.session} ({c.model})" for c in compared)
-            line = f"a column of a compare: {names}  ·  c replays them side by side"
+            key = self._columns_key()
+            line = f"a column of a compare: {names}  ·  {key} replays them side by side"
             self.query_one("#replay-compared", Static).update(line)
             self.add_class("-compared")
+
+    def _columns_key(self) -> str:
+        """The ``replay.columns`` key as displayed, ``[keymap]`` remaps included."""
+        keymap = getattr(getattr(self.app, "config", None), "keymap", None) or {}
+        keys = keymap.get("replay.columns") or "C"
+        return self.app.get_key_display(Binding(keys.split(",")[0].strip(), "columns"))
 
     def action_columns(self) -> None:
         """Replay the compare the conversation was a column of, its columns side by side
