@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.session.helpers import Follower, controller_for, count_requests
 from tests.session.test_conversations import SCRIPT, bodies, marker, talker
@@ -25,11 +26,18 @@ def notices(follower: Follower, code: str) -> list[list[str]]:
     ]
 
 
+@pytest.mark.parametrize(
+    "timing",
+    [
+        "ttft=0.01,tps=0,tokens=30",  # response.created read before the answer
+        "ttft=0,tps=0,tokens=30",  # the answer in the same reads as response.created
+    ],
+)
 async def test_auto_sends_the_items_at_once_when_the_server_ignored_the_id(
-    client: httpx.AsyncClient, sim_url: str, sim_key: str
+    client: httpx.AsyncClient, sim_url: str, sim_key: str, timing: str
 ) -> None:
     controller = controller_for(
-        talker("responses", sim_key, model="sim-no-history"), client, sim_url
+        talker("responses", sim_key, model="sim-no-history", timing=timing), client, sim_url
     )
     follower = Follower()
     controller.subscribe(follower)

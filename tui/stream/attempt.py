@@ -29,6 +29,7 @@ from tui.stream.adapter import Outcome
 from tui.stream.events import (
     Connecting,
     Notice,
+    RawEvent,
     ReasoningDelta,
     ResponseInfo,
     Resumed,
@@ -40,7 +41,6 @@ from tui.stream.events import (
 )
 from tui.stream.request import (
     HEAD_CHARS,
-    HISTORY_FALLBACK,
     IGNORED_PREVIOUS,
     Continuation,
     ReplayCheck,
@@ -64,6 +64,8 @@ IDLE_SLACK = 0.25
 no new task per chunk); it cuts a silent stream within ``(1 + IDLE_SLACK) * idle_timeout_s``."""
 
 _CONTENT = frozenset({TextDelta, ReasoningDelta, ToolCallDelta})
+_KEPT_WHEN_GIVEN_UP = (RawEvent, ResponseInfo)
+"""What an attempt given up at its first event hands on (see :func:`_continuation_ignored`)."""
 
 
 async def run_attempt(
@@ -230,7 +232,7 @@ async def _read(
             if scan and out:
                 waiting, scan = _scan(plan, out, waiting, decoder)
                 if plan.ignored is not None:
-                    ignored = _continuation_ignored(plan, out, waiting, t)
+                    ignored = _continuation_ignored(plan, out, t)
                     if ignored is not None:
                         put(out)
                         return ignored
@@ -278,31 +280,24 @@ def _scan(
 
 
 def _continuation_ignored(
-    plan: RequestPlan, out: list[RunEvent], waiting: bool, t: float
+    plan: RequestPlan, out: list[RunEvent], t: float
 ) -> AttemptFailure | None:
-    """The response did not continue the ``previous_response_id`` sent. ``auto``: before
-    any content, the attempt ends so the runner sends the turns as items at once (nothing
-    received is lost); with content already in the same batch, the turn stands and a
-    notice makes the next turns send items. ``server``: said, and kept."""
+    """The response did not continue the ``previous_response_id`` sent (seen in its first
+    event, before any content had been handed on). ``auto``: the attempt ends so the runner
+    sends the turns as items at once; the answer that came in the same read (a fast server
+    sends its first deltas with ``response.created``) is left out of ``out``, which keeps
+    only the raw events and what names the response, so nothing of the given-up answer
+    reaches the run. ``server``: said, and kept."""
     reason, plan.ignored = plan.ignored, None
     assert reason is not None and plan.history is not None
     if plan.history.mode == "server":
         said = f'{reason}; history = "server" sends it still'
         out.append(Notice(t, "history_unconfirmed", said))
         return None
-    if waiting:
-        return AttemptFailure(
-            RunError("protocol", reason, code=IGNORED_PREVIOUS), started=False, retryable=False
-        )
-    out.append(
-        Notice(
-            t,
-            HISTORY_FALLBACK,
-            f"{reason}: this turn was answered without them; the next turns send the "
-            "conversation as input items",
-        )
+    out[:] = [event for event in out if type(event) in _KEPT_WHEN_GIVEN_UP]
+    return AttemptFailure(
+        RunError("protocol", reason, code=IGNORED_PREVIOUS), started=False, retryable=False
     )
-    return None
 
 
 def _replayed(plan: RequestPlan, why: str) -> AttemptFailure:
