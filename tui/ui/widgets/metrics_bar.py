@@ -19,7 +19,7 @@ reactives re-render only when they change.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual.content import Content
 from textual.reactive import reactive
@@ -30,6 +30,8 @@ from tui.ui.widgets.format import fmt_count, fmt_elapsed, fmt_ms, fmt_rate
 from tui.vocab import TONE_GLYPHS
 
 if TYPE_CHECKING:
+    from textual.css.styles import RulesMap
+
     from tui.session import SessionRun
 
 __all__ = ["CLIENT_BOUND", "MetricsBar", "client_bound_ms", "metrics_content", "metrics_parts"]
@@ -114,15 +116,29 @@ class MetricsBar(Static):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__("", id=id, classes=classes)
+        self._shown: Content | None = None
 
     def on_mount(self) -> None:
-        self.update(metrics_content(self.snapshot, self.client_bound_ms))
+        self._show(metrics_content(self.snapshot, self.client_bound_ms))
 
     def watch_snapshot(self, snapshot: MetricsSnapshot | None) -> None:
-        self.update(metrics_content(snapshot, self.client_bound_ms))
+        self._show(metrics_content(snapshot, self.client_bound_ms))
 
     def watch_client_bound_ms(self, bound_ms: float | None) -> None:
-        self.update(metrics_content(self.snapshot, bound_ms))
+        self._show(metrics_content(self.snapshot, bound_ms))
+
+    def _show(self, content: Content) -> None:
+        """Show ``content``: nothing to do when it is the line already shown, and a repaint
+        of the bar alone (no layout of the screen) while it wraps to as many lines as the
+        bar has (a layout five times a second was a third of a shown pane's UI time)."""
+        if self._shown is not None and content.is_same(self._shown):
+            return
+        self._shown = content
+        width = self.content_size.width
+        # the widget's styles as the rules, as Widget.get_content_height passes them
+        rules = cast("RulesMap", self.styles)
+        fits = width > 0 and content.get_height(rules, width) == self.content_size.height
+        self.update(content, layout=not fits)
 
     def show_run(self, snapshot: MetricsSnapshot | None, run: SessionRun | None) -> None:
         """Show ``snapshot`` of ``run`` (its client-bound mark too, once it is known)."""
