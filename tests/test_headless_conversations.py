@@ -174,7 +174,7 @@ async def test_the_tables_show_the_turns_and_the_conversations(
     cells = row.split()
     assert cells[0] == "gateway" and re.fullmatch(r"[0-9a-f]{8}", cells[1])
     assert cells[2] == "2/2" and "completed" in cells
-    assert row.endswith("auto, items since a refusal")  # the gateway kept nothing
+    assert row.endswith("auto, items since the server kept none")  # it kept nothing
 
 
 async def test_prompt_replaces_a_script_with_one_turn(tmp_path: Path, sim_key: str) -> None:

@@ -215,10 +215,24 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]
 
 
 def _history(outcome: ConversationOutcome) -> str:
-    """How the turns carried the history: Chat's messages, or the Responses mode."""
+    """How the turns carried the history: Chat's messages, or the Responses mode (``auto``
+    turned to items once the server refused or ignored ``previous_response_id``)."""
     if outcome.api == "chat":
         return "messages"
-    return "auto, items since a refusal" if outcome.fell_back else outcome.mode
+    return "auto, items since the server kept none" if outcome.fell_back else outcome.mode
+
+
+def _output(outcome: ConversationOutcome, *, words: bool = False) -> str:
+    """A conversation's output count, marked as the runs' are (``~N`` estimated, ``Nch``
+    chunks); ``words``: ``N output tokens``, ``~N output tokens (estimated)``, ``N chunks``."""
+    count, counted = outcome.output_tokens, outcome.output_counted
+    if not words:
+        return fmt_tokens(count, counted != "usage", counted)
+    if counted == "chunks":
+        return f"{count:,} output chunks"
+    if counted == "estimated":
+        return f"~{count:,} output tokens (estimated)"
+    return f"{count:,} output tokens"
 
 
 def _ended(outcome: ConversationOutcome) -> str:
@@ -237,7 +251,7 @@ def conversation_line(outcome: ConversationOutcome) -> str:
     line = (
         f"[{outcome.session}] conversation {outcome.conversation_id[:SHORT_ID]}: "
         f"{outcome.turns_done}/{outcome.turns_planned} turns {_ended(outcome)}, "
-        f"{outcome.input_tokens:,} input + {outcome.output_tokens:,} output tokens, "
+        f"{outcome.input_tokens:,} input + {_output(outcome, words=True)}, "
         f"{outcome.duration_s:,.1f} s, history {_history(outcome)}"
     )
     return line + (f": {outcome.reason}" if outcome.reason else "")
@@ -252,7 +266,7 @@ def conversations_table(outcomes: Sequence[ConversationOutcome]) -> str:
             o.conversation_id[:SHORT_ID],
             f"{o.turns_done}/{o.turns_planned}",
             f"{o.input_tokens:,}",
-            f"{o.output_tokens:,}",
+            _output(o),
             f"{o.duration_s:,.1f} s",
             _ended(o),
             _history(o),

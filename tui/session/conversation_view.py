@@ -22,6 +22,7 @@ from tui.vocab import Api, FinishReason, HistoryMode, RunStatus, SessionState
 if TYPE_CHECKING:
     from tui.session.conversation import ConversationState
     from tui.session.run import SessionRun
+    from tui.stream.metrics import TokensSource
 
 __all__ = [
     "ConversationEnd",
@@ -84,6 +85,9 @@ class TurnView:
     tool_calls: tuple[ToolCall, ...]
     answers_tools: bool
     """Its prompt was sent as the output of the previous turn's tool calls."""
+    output_counted: TokensSource = "usage"
+    """What :attr:`output_tokens` counts: the server's usage, a tokenizer's estimate (no
+    usage, or a usage of zero for an answer with content), or content chunks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,15 @@ class ConversationView:
         """Output tokens of every turn shown, together."""
         return sum(t.output_tokens or 0 for t in self.turns)
 
+    @property
+    def output_counted(self) -> TokensSource:
+        """What :attr:`output_tokens` counts: ``usage`` when every turn's count is the
+        server's, ``chunks`` when some turn counted chunks, else ``estimated``."""
+        sources = {t.output_counted for t in self.turns if t.output_tokens}
+        if "chunks" in sources:
+            return "chunks"
+        return "estimated" if "estimated" in sources else "usage"
+
 
 @dataclass(frozen=True, slots=True)
 class ConversationOutcome:
@@ -151,6 +164,8 @@ class ConversationOutcome:
     fell_back: bool
     run_ids: tuple[str, ...]
     """The runs of the series, in order."""
+    output_counted: TokensSource = "usage"
+    """What :attr:`output_tokens` counts (see :attr:`ConversationView.output_counted`)."""
 
     @property
     def ok(self) -> bool:
@@ -167,6 +182,7 @@ class ConversationOutcome:
             "turns_planned": self.turns_planned,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
+            "output_tokens_source": self.output_counted,
             "duration_ms": round(self.duration_s * 1000, 3),
             "ended": self.ended,
             "stopped_at": self.stopped_at,
@@ -182,8 +198,10 @@ def _turn_view(run: SessionRun, kept: bool, so_far: int | None, answers: bool) -
     usage = acc.usage
     input_tokens = usage.input_tokens if usage is not None else None
     output_tokens = usage.output_tokens if usage is not None else None
-    if output_tokens is None and acc.done:
-        output_tokens = acc.metrics().output_tokens
+    counted: TokensSource = "usage"
+    if not output_tokens and acc.done:  # no usage, or zero for an answer (aimock's)
+        metrics = acc.metrics()
+        output_tokens, counted = metrics.output_tokens, metrics.tokens_source
     return TurnView(
         turn=run.turn,
         run_id=run.run_id,
@@ -198,6 +216,7 @@ def _turn_view(run: SessionRun, kept: bool, so_far: int | None, answers: bool) -
         kept=kept,
         tool_calls=tuple(acc.tool_calls),
         answers_tools=answers,
+        output_counted=counted,
     )
 
 
@@ -258,6 +277,7 @@ def summarize(
         turns_planned=max(planned, kept),
         input_tokens=view.input_tokens,
         output_tokens=view.output_tokens,
+        output_counted=view.output_counted,
         duration_s=duration,
         ended=ended,
         stopped_at=stopped_at,
