@@ -60,3 +60,38 @@ async def test_far_segments_hide_their_blocks_and_come_back_near_the_view() -> N
         view.scroll_home(animate=False, immediate=True)
         await settle(pilot)
         assert not view._answer.segments[0].frozen
+
+
+async def test_a_long_reasoning_switches_to_plain_text_and_a_new_run_starts_in_markdown() -> None:
+    from textual.widgets import Markdown
+
+    from tui.stream.events import ReasoningDelta
+    from tui.ui.widgets.plain_text import PlainText
+
+    app = ViewApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(TranscriptView)
+        block = view.query_one("#reasoning")
+        markdown = view.query_one("#reasoning-md", Markdown)
+        view.apply(ReasoningDelta(0.0, "short *thought*\n\n"))
+        await view.flush()
+        assert not block.query(PlainText) and markdown.display
+        # past the answer's limit, the reasoning is one plain view (no Markdown blocks)
+        long_text = "a thought that goes on\n\n" * (PLAIN_AFTER_CHARS // 20)
+        view.apply(ReasoningDelta(0.0, long_text))
+        await view.flush()
+        (plain,) = block.query(PlainText)
+        assert plain.text == "short *thought*\n\n" + long_text
+        assert not markdown.display and not markdown.children
+        view.apply(ReasoningDelta(0.0, "the end"))
+        await view.flush()
+        assert plain.text.endswith("goes on\n\nthe end") and view.reasoning_text == plain.text
+        block.collapsed = False
+        await wait_until(pilot, lambda: plain.region.height > 1, what="the plain reasoning")
+        # a new run starts in Markdown again
+        view.reset()
+        await wait_until(pilot, lambda: not block.query(PlainText), what="plain view gone")
+        view.apply(ReasoningDelta(0.0, "new *run*"))
+        await view.flush()
+        await settle(pilot)
+        assert markdown.display and markdown.children and not block.query(PlainText)

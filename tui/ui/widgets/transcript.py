@@ -34,7 +34,7 @@ from tui.stream.events import (
 from tui.ui.textual_private import anchor_released
 from tui.ui.ticker import Ticker, not_subscribed
 from tui.ui.widgets.answer import PLAIN_AFTER_CHARS, MarkdownFeed, SegmentedAnswer
-from tui.ui.widgets.transcript_items import Notices, ReasoningBlock, ToolCalls
+from tui.ui.widgets.transcript_items import Notices, ReasoningBlock, ReasoningText, ToolCalls
 from tui.vocab import STATE_GLYPHS, TONE_GLYPHS
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class TranscriptView(VerticalScroll):
         """Answer segments not dropped yet, including those a reset is about to drop (their
         Markdown streams are stopped on unmount)."""
         self._answer = SegmentedAnswer(self._live_feeds)
-        self._reasoning_feed: MarkdownFeed | None = None
+        self._reasoning_feed: ReasoningText | None = None
         self._finished = False
         self._final_done = False
         self._flushing = False
@@ -114,7 +114,7 @@ class TranscriptView(VerticalScroll):
         yield Vertical(id="notices")
 
     def on_mount(self) -> None:
-        self._reasoning_feed = MarkdownFeed(self.query_one("#reasoning-md", Markdown))
+        self._reasoning_feed = ReasoningText(self.query_one("#reasoning-md", Markdown))
         self._untick = Ticker.of(self.app).subscribe(self, self._tick, FLUSH_HZ)
 
     async def on_unmount(self) -> None:
@@ -122,7 +122,7 @@ class TranscriptView(VerticalScroll):
         # Stop every Markdown stream (answer segments and reasoning) with the view.
         feeds = [*self._live_feeds]
         if self._reasoning_feed is not None:
-            feeds.append(self._reasoning_feed)
+            feeds.append(self._reasoning_feed.feed)
         for feed in feeds:
             await feed.abandon()
 
@@ -249,10 +249,7 @@ class TranscriptView(VerticalScroll):
 
     async def _clear_reasoning(self) -> None:
         if self._reasoning_feed is not None:
-            await self._reasoning_feed.close(full_render=False)
-            self._reasoning_feed.parts.clear()
-            self._reasoning_feed.chars = 0
-            await self._reasoning_feed.widget.update("")
+            await self._reasoning_feed.clear()
 
     def apply(self, event: RunEvent) -> None:
         """Take one event into the buffers (O(1)); rendering happens on the next flush."""

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from textual.widget import Widget
-from textual.widgets import Collapsible, Static
+from textual.widgets import Collapsible, Markdown, Static
 
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import ReasoningDelta, RunEvent, TextDelta, ToolCallDelta
+from tui.ui.widgets.answer import PLAIN_AFTER_CHARS, MarkdownFeed
+from tui.ui.widgets.plain_text import PlainText
 
 
 def reasoning_title(collapsed: bool, key: str | None) -> str:
@@ -42,6 +44,56 @@ class ReasoningBlock(Collapsible):
 
     def watch_collapsed(self, collapsed: bool) -> None:
         self.title = reasoning_title(collapsed, self._key)
+
+
+class ReasoningText:
+    """The reasoning block's text: a Markdown stream, switched to one :class:`PlainText`
+    past :data:`~tui.ui.widgets.answer.PLAIN_AFTER_CHARS` (as the answer is), so a very
+    long reasoning costs what its appends cost, not a Markdown layout of all of it."""
+
+    def __init__(self, markdown: Markdown) -> None:
+        self.feed = MarkdownFeed(markdown)
+        """The Markdown widget's stream (its widget stays, hidden, once plain)."""
+        self.plain: PlainText | None = None
+        """The plain view, once the reasoning switched to it."""
+
+    @property
+    def text(self) -> str:
+        """The reasoning text the widgets hold."""
+        return self.plain.text if self.plain is not None else self.feed.text
+
+    async def write(self, chunk: str) -> None:
+        """Append ``chunk``; the write that crosses the limit moves the text to plain."""
+        if self.plain is not None:
+            self.plain.append(chunk)
+            return
+        if self.feed.chars + len(chunk) <= PLAIN_AFTER_CHARS:
+            await self.feed.write(chunk)
+            return
+        markdown = self.feed.widget
+        self.plain = PlainText(self.feed.text + chunk, classes="reasoning-plain")
+        await self._empty_feed()
+        markdown.display = False
+        if isinstance(markdown.parent, Widget):
+            await markdown.parent.mount(self.plain, after=markdown)
+
+    async def close(self, *, full_render: bool) -> None:
+        """No more text: stop the Markdown stream (and render it once in full if asked)."""
+        await self.feed.close(full_render=full_render and self.plain is None)
+
+    async def clear(self) -> None:
+        """Empty the block for a new run (or a restart): back to an empty Markdown."""
+        await self._empty_feed()
+        plain, self.plain = self.plain, None
+        if plain is not None:
+            self.feed.widget.display = True
+            await plain.remove()
+
+    async def _empty_feed(self) -> None:
+        await self.feed.close(full_render=False)
+        self.feed.parts.clear()
+        self.feed.chars = 0
+        await self.feed.widget.update("")
 
 
 class TranscriptNotice(NamedTuple):
