@@ -280,7 +280,7 @@ class SessionPane(Vertical):
         self._visible = True
         self.sync_turns()
         if self._blank_for is None:
-            self.metrics.snapshot = self.live.snapshot()
+            self.metrics.show_run(self.live.snapshot(), self.live.current)
         if self.badge.status is None:
             self.badge.live_label = self.live.state
         if self.live.session.repeat is not None or len(self.live.history) > 1:
