@@ -11,7 +11,7 @@ from tui.headless.output import conversation_line, conversations_table
 from tui.session.conversation_view import ConversationOutcome, _turn_view
 from tui.session.run import SessionRun
 from tui.stream.accumulate import fold_events
-from tui.stream.events import Connecting, Finished, TextDelta, Usage
+from tui.stream.events import Connecting, Finished, RunEvent, TextDelta, Usage
 
 ANSWER = "Rivers carry water from the hills to the sea, shaping valleys on the way."
 
@@ -27,7 +27,10 @@ class Run:
 
 
 def turn(usage: Usage | None) -> Any:
-    events = [Connecting(0.0, 1, "POST", "http://x/v1/responses"), TextDelta(0.1, ANSWER)]
+    events: list[RunEvent] = [
+        Connecting(0.0, 1, "POST", "http://x/v1/responses"),
+        TextDelta(0.1, ANSWER),
+    ]
     if usage is not None:
         events.append(usage)
     events.append(Finished(0.2, "completed", "stop", "completed", None))
