@@ -33,8 +33,9 @@ from tui.store.whole import stored_metrics
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Api, Finished, RunEvent
 from tui.stream.metrics import MetricsSnapshot
-from tui.ui.screens.replay_keys import SPEEDS, ReplayControls
+from tui.ui.screens.replay_keys import PUBLISH_HZ, SPEEDS, ReplayControls
 from tui.ui.screens.replay_turns import YIELD_EVERY_S, stored_lag_ms, turn_ended, turn_started
+from tui.ui.ticker import Ticker
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.footer import KeysFooter
 from tui.ui.widgets.metrics_bar import MetricsBar
@@ -248,8 +249,11 @@ class CompareReplayScreen(ReplayControls):
 
     def on_mount(self) -> None:
         """Start playing, and refresh the figures and state line a few times a second."""
-        self.set_interval(1 / 5, self._publish)
+        self._untick = Ticker.of(self.app).subscribe(self, self._publish, PUBLISH_HZ)
         self.play()
+
+    def on_unmount(self) -> None:
+        self._untick()
 
     @property
     def columns(self) -> list[ReplayColumn]:

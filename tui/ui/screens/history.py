@@ -29,6 +29,7 @@ from textual.widgets import DataTable, Input, Select, Static
 from tui.ui.commands import ScreenBindingCommands
 from tui.ui.key_routing import take_typed_key
 from tui.ui.screens.replay import ReplayScreen
+from tui.ui.ticker import Ticker
 from tui.ui.widgets.footer import KeysFooter
 from tui.ui.widgets.recording import RecordingStatus
 from tui.ui.widgets.run_table import RunTable
@@ -177,8 +178,11 @@ class HistoryScreen(Screen[None]):
         table = self.query_one(RunTable)
         self.set_focus(table)
         self.watch(self.app, "theme", table.recolour, init=False)
-        self.set_interval(LIVE_REFRESH_S, self._follow_running, name="history-live")
+        self._untick = Ticker.of(self.app).subscribe(self, self._follow_running, 1 / LIVE_REFRESH_S)
         self.load_runs()
+
+    def on_unmount(self) -> None:
+        self._untick()
 
     def live_runs(self) -> dict[str, MetricsSnapshot]:
         """The runs of this dashboard's sessions that are running, with their figures."""

@@ -36,6 +36,7 @@ from tui.ui.monitor_view import (
     memory_summary,
     stats_summary,
 )
+from tui.ui.ticker import Ticker
 from tui.ui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
@@ -116,11 +117,12 @@ class MonitorScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._remove_finish = self.monitoring.tally.on_finish(self._run_finished)
-        self.set_interval(REFRESH_S, self.reload, name="monitor-refresh")
+        self._untick = Ticker.of(self.app).subscribe(self, self.reload, 1 / REFRESH_S)
         self.reload()
 
     def on_unmount(self) -> None:
         self._remove_finish()
+        self._untick()
 
     # -- reading ----
 

@@ -40,8 +40,9 @@ from tui.store.whole import stored_metrics
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Api, Finished, RunEvent
 from tui.stream.metrics import MetricsSnapshot
-from tui.ui.screens.replay_keys import SPEEDS, ReplayControls
+from tui.ui.screens.replay_keys import PUBLISH_HZ, SPEEDS, ReplayControls
 from tui.ui.screens.replay_turns import YIELD_EVERY_S, ConversationPlayer, stored_lag_ms
+from tui.ui.ticker import Ticker
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.footer import KeysFooter
 from tui.ui.widgets.metrics_bar import MetricsBar
@@ -160,8 +161,11 @@ class ReplayScreen(ConversationPlayer):
         """Start playing, and refresh the metrics and state line a few times a second."""
         view = self.query_one(TranscriptView)
         view.mount(self.turns, before=view.query_one("#reasoning", ReasoningBlock))
-        self.set_interval(1 / 5, self._publish)
+        self._untick = Ticker.of(self.app).subscribe(self, self._publish, PUBLISH_HZ)
         self.play()
+
+    def on_unmount(self) -> None:
+        self._untick()
 
     # -- the player ---------------------------------------------------------------------
 

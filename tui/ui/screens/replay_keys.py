@@ -19,10 +19,13 @@ from textual.screen import Screen
 from tui.store.replay import ReplayClock
 from tui.ui.commands import ScreenBindingCommands
 
-__all__ = ["SPEEDS", "ReplayControls"]
+__all__ = ["PUBLISH_HZ", "SPEEDS", "ReplayControls"]
 
 SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
 """Playback speeds that ``-`` and ``+`` step through."""
+
+PUBLISH_HZ = 5.0
+"""How often a replay screen shows its figures and state line (on the app's ticker)."""
 
 
 class ReplayControls(Screen[None]):

@@ -32,6 +32,7 @@ from tui.session.round_table import (
     title_line,
     verdict_lines,
 )
+from tui.ui.ticker import Ticker, not_subscribed
 from tui.ui.widgets.footer import KeysFooter
 
 if TYPE_CHECKING:
@@ -180,10 +181,14 @@ class RoundScreen(Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
+        self._untick = not_subscribed
         if self.round is not None:
             self.round.start()
-            self.set_interval(REFRESH_S, self._draw_if_changed)
+            self._untick = Ticker.of(self.app).subscribe(self, self._draw_if_changed, 1 / REFRESH_S)
         self._draw()
+
+    def on_unmount(self) -> None:
+        self._untick()
 
     def report(self) -> RoundReport:
         """The round's figures now."""

@@ -30,6 +30,7 @@ from textual.widgets import Checkbox, Static
 from tui.session import SessionController, SessionRun
 from tui.stream.events import Finished, RawEvent, RunEvent
 from tui.ui.diff import SideKind
+from tui.ui.ticker import Ticker
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.diff_text import DiffScroll, DiffText
 from tui.ui.widgets.metrics_bar import MetricsBar
@@ -152,7 +153,7 @@ class CompareColumn(Vertical):
         view = self.query_one(TranscriptView)
         view.mount(self.turns, before=view.query_one("#reasoning", ReasoningBlock))
         self._unsubscribe = self.live.subscribe(self)
-        self.set_interval(1 / METRICS_HZ, self.publish_metrics)
+        self._untick = Ticker.of(self.app).subscribe(self, self.publish_metrics, METRICS_HZ)
         run = self.live.current
         if run is None:
             self.query_one(FinishBadge).clear("idle")
@@ -202,6 +203,7 @@ class CompareColumn(Vertical):
 
     def on_unmount(self) -> None:
         """Stop following the session (its run goes on)."""
+        self._untick()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
