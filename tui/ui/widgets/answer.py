@@ -18,8 +18,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
+from textual.dom import DOMNode
 from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Markdown
@@ -48,6 +49,8 @@ class MarkdownFeed:
         self.frozen = False
         """Its blocks are hidden behind a fixed height (far out of view, see
         :meth:`SegmentedAnswer.virtualize`)."""
+        self.restyle_on_thaw = False
+        """A focus restyle left its hidden blocks out (see :func:`focus_restyled_nodes`)."""
 
     async def write(self, text: str) -> None:
         """Append ``text`` through the widget's Markdown stream."""
@@ -91,11 +94,33 @@ class MarkdownFeed:
         for block in self.widget.children:
             block.display = True
         self.widget.styles.height = None
+        if self.restyle_on_thaw:
+            self.restyle_on_thaw = False
+            self.widget.app.stylesheet.update_nodes(self.widget.walk_children(), animate=True)
 
     @property
     def text(self) -> str:
         """The text handed to the widget."""
         return "".join(self.parts)
+
+
+def focus_restyled_nodes(root: Widget, answer: SegmentedAnswer) -> Iterator[DOMNode]:
+    """``root`` and its descendants, but not the hidden blocks of ``answer``'s frozen
+    segments (marked to be restyled when they show again).
+
+    Textual restyles a widget's whole subtree when its focus changes; for a transcript that
+    is every Markdown block of a long answer, most of them hidden far out of view.
+    """
+    frozen = {seg.widget: seg for seg in answer.segments if seg.frozen}
+    stack: list[DOMNode] = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        seg = frozen.get(node) if isinstance(node, Markdown) else None
+        if seg is not None:
+            seg.restyle_on_thaw = True
+        else:
+            stack.extend(reversed(node.children))
 
 
 def _toggles_fence(line: str) -> bool:

@@ -33,7 +33,12 @@ from tui.stream.events import (
 )
 from tui.ui.textual_private import anchor_released
 from tui.ui.ticker import Ticker, not_subscribed
-from tui.ui.widgets.answer import PLAIN_AFTER_CHARS, MarkdownFeed, SegmentedAnswer
+from tui.ui.widgets.answer import (
+    PLAIN_AFTER_CHARS,
+    MarkdownFeed,
+    SegmentedAnswer,
+    focus_restyled_nodes,
+)
 from tui.ui.widgets.transcript_items import Notices, ReasoningBlock, ReasoningText, ToolCalls
 from tui.vocab import STATE_GLYPHS, TONE_GLYPHS
 
@@ -310,6 +315,9 @@ class TranscriptView(VerticalScroll):
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
         self._virtualize()
+
+    def watch_has_focus(self, has_focus: bool) -> None:
+        self.app.stylesheet.update_nodes(focus_restyled_nodes(self, self._answer), animate=True)
 
     def _virtualize(self) -> None:
         """Let the answer hide the segments far from the view (see
