@@ -241,7 +241,11 @@ async def test_overlapping_spreads_are_tied_and_a_clearly_slower_column_is_not(
     ranking = round.ranking("duration")
     places = {r.session: r.place for r in ranking.ranks}
     assert places == {"wide": 1, "middle": 1, "slow": 3}, ranking
-    assert ranking.ties == [("wide", "middle")] and ranking.winner is None
+    # which of the tied two has the lower median is not the point (under load the 50 ms
+    # between their medians can go either way); the tie lists them in their ranks' order
+    (tie,) = ranking.ties
+    assert sorted(tie) == ["middle", "wide"] and ranking.winner is None
+    assert list(tie) == [r.session for r in ranking.ranks[:2]]
     assert ranking.ranks[2].tied_with == () and ranking.ranks[2].ratio > 1.5  # type: ignore[operator]
 
 
