@@ -54,6 +54,16 @@ class RowData:
         return self.snapshot.elapsed_s if self.snapshot else None
 
     @property
+    def awaits_first_token(self) -> bool:
+        """True while the latest run goes on and has not received its first token."""
+        run = self.live.current
+        return (
+            run is not None
+            and not run.done
+            and (self.snapshot is None or self.snapshot.ttft_s is None)
+        )
+
+    @property
     def attempts(self) -> tuple[int, int]:
         """(requests sent, resumes) of the latest run."""
         acc = self.live.current.accumulator if self.live.current else None
@@ -70,6 +80,21 @@ class RowData:
     def figure(self, pick: Callable[[SessionFigures], float | None]) -> float | None:
         """One of the monitoring figures (None without them)."""
         return None if self.figures is None else pick(self.figures)
+
+
+WAIT_STEP_S = 5
+"""A run still waiting for its first token shows its elapsed time in steps of this many
+whole seconds: its row is then written once per step, not every second (a row's repaint
+is ~1.5 ms, and a hundred sessions may wait at once)."""
+
+
+def wait_elapsed(seconds: float | None) -> str:
+    """The elapsed time of a run that waits for its first token, down to :data:`WAIT_STEP_S`
+    (``15 s``, ``1m05s``)."""
+    if seconds is None:
+        return MISSING
+    stepped = int(seconds) // WAIT_STEP_S * WAIT_STEP_S
+    return f"{stepped} s" if stepped < 60 else fmt_elapsed(stepped)
 
 
 TURN_CELLS = 4
@@ -134,7 +159,10 @@ def row_cells(row: RowData, styles: Mapping[str, Style]) -> dict[str, Text | str
         "rate": Text(fmt_rate(row.rate), justify="right"),
         "trend": _styled(styles, sparkline(live.rate_samples, 12), STATE_VARIABLES["streaming"]),
         "out": Text(fmt_count(row.output_tokens), justify="right"),
-        "elapsed": Text(fmt_elapsed(row.elapsed_s), justify="right"),
+        "elapsed": Text(
+            (wait_elapsed if row.awaits_first_token else fmt_elapsed)(row.elapsed_s),
+            justify="right",
+        ),
         "tries": Text(f"{attempts}/{resumes}", justify="right"),
         "finish": finish,
         "runs": Text(fmt_count(figures.runs if figures else None), justify="right"),
