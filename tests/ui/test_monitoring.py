@@ -3,11 +3,14 @@ the monitor view, alerts, the quit guard and bounded memory over many runs."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Sparkline, Static
 
 from tests.ui.conftest import app_config, sim_session, wait_until
@@ -407,6 +410,26 @@ def _sizes(app: TokentopApp) -> dict[str, int]:
     return sizes
 
 
+async def _wait_while_runs_finish(
+    pilot: Pilot[Any],
+    predicate: Callable[[], bool],
+    finished: Callable[[], int],
+    *,
+    stall_s: float = 20.0,
+    what: str,
+) -> None:
+    """Wait until ``predicate`` holds; fail once ``finished()`` (runs done) stays the same
+    for ``stall_s`` seconds (the runs stopped), however long the whole wait takes."""
+    last, since = finished(), time.monotonic()
+    while not predicate():
+        now_finished = finished()
+        if now_finished != last:
+            last, since = now_finished, time.monotonic()
+        elif time.monotonic() - since > stall_s:
+            raise AssertionError(f"{what}: no run finished in {stall_s:.0f} s (at {last})")
+        await pilot.pause(0.05)
+
+
 async def test_hundreds_of_runs_keep_every_view_bounded(
     sim_url: str, sim_key: str, tmp_path: Path, theme_dirs: list[Path | None]
 ) -> None:
@@ -440,10 +463,14 @@ async def test_hundreds_of_runs_keep_every_view_bounded(
                 early[key] = max(early.get(key, 0), value)
             return min(s.runs_finished for s in app.sessions) >= HISTORY_LIMIT + 10
 
-        await wait_until(pilot, warmed_up, what="warm-up")
+        # ~120 runs to the warm-up, 240 in all: how long that takes depends on the machine's
+        # load, so the waits fail when the runs stop finishing, not after a fixed time
+        def finished() -> int:
+            return sum(s.runs_finished for s in app.sessions)
 
-        await wait_until(
-            pilot, lambda: not any(s.running for s in app.sessions), within=120, what="all runs"
+        await _wait_while_runs_finish(pilot, warmed_up, finished, what="warm-up")
+        await _wait_while_runs_finish(
+            pilot, lambda: not any(s.running for s in app.sessions), finished, what="all runs"
         )
         await pilot.pause(0.3)
         late = _sizes(app)
