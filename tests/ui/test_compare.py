@@ -11,6 +11,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Select
 
+from tests.ui.conftest import settle, wait_until
 from tui.config import SessionConfig
 from tui.session import SessionController, SessionRuntime
 from tui.ui.diff import word_diff
@@ -206,44 +207,50 @@ async def test_identical_answers_say_so(sim_url: str) -> None:
 
 
 async def test_many_sessions_scroll_horizontally_and_link(sim_url: str) -> None:
+    # Every check waits on the state it needs (a layout, a scroll, a render), however long
+    # a loaded machine takes to get there.
     configs = [session(f"s{i}", tokens=200, seed=i) for i in range(6)]
     app = CompareApp(sim_url, configs)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
         assert isinstance(screen, CompareScreen)
-        await pilot.pause()
         columns_box = screen.query_one("#compare-columns")
+        # six columns do not fit in 80 cells
+        await wait_until(pilot, lambda: columns_box.max_scroll_x > 0, what="a wide layout")
         assert columns_box.has_class("-many")
-        assert columns_box.max_scroll_x > 0  # six columns do not fit in 80 cells
         first: CompareColumn = screen.columns[0]
         assert first.size.width >= 20
 
         screen.broadcast("a long answer please")
         await wait_for_runs(app)
-        await pilot.pause()
+        views = [column.query_one(TranscriptView) for column in screen.columns]
+        await wait_until(
+            pilot, lambda: all(v.max_scroll_y > 3 for v in views[:2]), what="long answers"
+        )
         screen.focus_columns()
         assert columns_box.scroll_x == 0
         await pilot.press(*"]" * 5)  # to the sixth column, out of view at first
-        await pilot.pause()
         last = screen.columns[5]
-        assert last.query_one(TranscriptView).has_focus
-        assert columns_box.scroll_x > 0
-        assert last.region.right <= columns_box.region.right  # scrolled into view
+        await wait_until(pilot, lambda: views[5].has_focus, what="the sixth column focused")
+        await wait_until(
+            pilot,
+            lambda: columns_box.scroll_x > 0 and last.region.right <= columns_box.region.right,
+            what="the sixth column scrolled into view",
+        )
         await pilot.press("right_square_bracket")  # wraps around to the first
-        assert screen.columns[0].query_one(TranscriptView).has_focus
+        await wait_until(pilot, lambda: views[0].has_focus, what="back to the first column")
         await pilot.press("left_square_bracket")
-        assert last.query_one(TranscriptView).has_focus
+        await wait_until(pilot, lambda: views[5].has_focus, what="back to the last column")
         screen.focus_columns()
         await pilot.press("l")
-        assert screen.linked
-        views = [column.query_one(TranscriptView) for column in screen.columns[:2]]
-        assert views[0].max_scroll_y > 3 and views[1].max_scroll_y > 3
+        await wait_until(pilot, lambda: screen.linked, what="linked")
         views[0].scroll_to(y=3, animate=False, immediate=True)
-        await pilot.pause()
-        assert views[1].scroll_y == 3
+        await wait_until(pilot, lambda: views[1].scroll_y == 3, what="the linked scroll")
         await pilot.press("l")
+        await wait_until(pilot, lambda: not screen.linked, what="unlinked")
         views[0].scroll_to(y=0, animate=False, immediate=True)
-        await pilot.pause()
+        await wait_until(pilot, lambda: views[0].scroll_y == 0, what="the first column at 0")
+        await settle(pilot)
         assert views[1].scroll_y == 3  # unlinked: the other column stays
 
 
