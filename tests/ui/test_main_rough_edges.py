@@ -258,7 +258,8 @@ async def test_escape_clears_the_overview_filter_and_a_second_escape_does_what_i
 async def test_the_raw_view_has_home_and_end_and_end_follows_again(
     sim_url: str, sim_key: str, theme_dirs: list[Path | None]
 ) -> None:
-    streaming = "ttft=0.01,tps=150,tokens=6000"  # streams for the whole test
+    # streams for the whole test, however slow the machine (~7 min; the app's exit ends it)
+    streaming = "ttft=0.01,tps=150,tokens=60000"
     config = app_config(sim_session(sim_url, "raw · long", key=sim_key, timing=streaming))
     app = TokentopApp(config, theme_dirs=theme_dirs)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -269,7 +270,7 @@ async def test_the_raw_view_has_home_and_end_and_end_follows_again(
         pane = main.panes[0]
         raw = pane.raw_log
         await wait_until(pilot, lambda: pane.raw and raw.max_scroll_y > 20, what="raw lines")
-        assert app.focused is raw
+        await wait_until(pilot, lambda: app.focused is raw, what="the raw view focused")
 
         app.simulate_key("home")
         await wait_until(pilot, lambda: raw.scroll_y == 0, what="the top")
