@@ -8,7 +8,8 @@ Once every run has its response headers (a ``Started`` event) and the screen has
 overview on screen; the same with session 0's pane on screen beside it. Bar: under 3% of a
 core with the overview on screen. The runs are then cancelled.
 
-``--quick``: 8 sessions, a 2 s window.
+``--quick``: 8 sessions, a 2 s window. ``TOKENTOP_BENCH_PROFILE=DIR``: the UI thread's
+profile of each window (``idle128-overview``, ``idle128-pane``: ``.prof`` and ``.txt``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.common import Figure, PartResult, cpu_seconds, part_main, simulator
-from bench.dashboard import load_config, wait_until
+from bench.dashboard import load_config, start_profile, stop_profile, wait_until
 from bench.scale import patient_pilot, scaled
 from tui.session import SessionController, SessionRun
 from tui.stream.events import RunEvent, Started
@@ -76,11 +77,15 @@ async def _measure_async(base_url: str, workdir: Path) -> PartResult:
             live.start()
         ok = await wait_until(lambda: all(c.started for c in connected), 60.0)
         await asyncio.sleep(SETTLE_S)
+        profiler = start_profile()  # the UI thread's (TOKENTOP_BENCH_PROFILE=DIR)
         overview_cpu, overview_wall = await _window(window)
+        stop_profile(profiler, "idle128-overview")
         main.show_session(app.sessions[0].name)
         await pilot.pause()
         await asyncio.sleep(SETTLE_S)
+        profiler = start_profile()
         pane_cpu, pane_wall = await _window(window)
+        stop_profile(profiler, "idle128-pane")
         waiting = sum(1 for c in connected if c.started)
         for live in app.sessions:
             live.cancel()

@@ -1,6 +1,6 @@
 """A run still waiting for its first token shows its elapsed time in whole steps of
 :data:`~tui.ui.widgets.overview_rows.WAIT_STEP_S` seconds (its row is written once per
-step, not every second); once tokens flow, tenths of a second again."""
+step, not every second) and no rate trend; once tokens flow, tenths of a second again."""
 
 from __future__ import annotations
 
@@ -33,13 +33,19 @@ async def test_a_waiting_row_shows_whole_steps_then_tenths_once_tokens_flow(
         sim_session(sim_url, "flow", key=sim_key, timing="ttft=0.01,tps=20,tokens=4000"),
     )
     app = TokentopApp(config, theme_dirs=theme_dirs)
-    async with app.run_test(size=(160, 30)) as pilot:
+    async with app.run_test(size=(260, 30)) as pilot:
         overview = app.screen.query_one(OverviewTable)
 
         def elapsed(name: str) -> str:
             return str(overview.table.get_cell(name, "elapsed"))
 
         await wait_until(pilot, lambda: elapsed("wait") == "0 s", what="the wait in steps")
+        waiting = next(live for live in app.sessions if live.name == "wait")
+        await wait_until(pilot, lambda: len(waiting.rate_samples) >= 2, what="rate samples")
+        refreshes = overview.refreshes
+        await wait_until(pilot, lambda: overview.refreshes > refreshes + 1, what="a refresh")
+        # no rate before the first token: no sparkline of zero bars
+        assert str(overview.table.get_cell("wait", "trend")).strip() == ""
         await wait_until(
             pilot, lambda: elapsed("flow").endswith(" s") and "." in elapsed("flow"), what="tenths"
         )

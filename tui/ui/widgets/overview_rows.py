@@ -97,6 +97,9 @@ def wait_elapsed(seconds: float | None) -> str:
     return f"{stepped} s" if stepped < 60 else fmt_elapsed(stepped)
 
 
+TREND_CELLS = 12
+"""Cells of the rate's sparkline."""
+
 TURN_CELLS = 4
 """Cells the name column keeps for a conversation's turn (`` t12``), so it never jumps."""
 
@@ -150,6 +153,7 @@ def row_cells(row: RowData, styles: Mapping[str, Style]) -> dict[str, Text | str
             styles, f"{STATE_GLYPHS[state]} {state}", STATE_VARIABLES[state], bold=state == "failed"
         )
     figures = row.figures
+    waiting = row.awaits_first_token
     return {
         "state": state_cell,
         "name": name_cell(live),
@@ -157,10 +161,16 @@ def row_cells(row: RowData, styles: Mapping[str, Style]) -> dict[str, Text | str
         "api": live.session.api,
         "ttft": Text(fmt_ms(row.ttft_ms), justify="right"),
         "rate": Text(fmt_rate(row.rate), justify="right"),
-        "trend": _styled(styles, sparkline(live.rate_samples, 12), STATE_VARIABLES["streaming"]),
+        # no rate before the first token: a run of zero bars growing every second is noise
+        # (and a row written every second)
+        "trend": _styled(
+            styles,
+            " " * TREND_CELLS if waiting else sparkline(live.rate_samples, TREND_CELLS),
+            STATE_VARIABLES["streaming"],
+        ),
         "out": Text(fmt_count(row.output_tokens), justify="right"),
         "elapsed": Text(
-            (wait_elapsed if row.awaits_first_token else fmt_elapsed)(row.elapsed_s),
+            (wait_elapsed if waiting else fmt_elapsed)(row.elapsed_s),
             justify="right",
         ),
         "tries": Text(f"{attempts}/{resumes}", justify="right"),
