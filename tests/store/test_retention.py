@@ -146,7 +146,9 @@ async def test_a_compact_run_replays_with_identical_per_delta_timing(
     db_path: Path, client: httpx.AsyncClient, sim_url: str
 ) -> None:
     async with await Store.open(db_path) as store:
-        session = sim_session("paced", sim_url, tokens=60, tps=300)
+        # ~0.6 s of tokens: a loaded client reads several chunks at once (one time for
+        # them all), but not the whole run in a handful of reads
+        session = sim_session("paced", sim_url, tokens=60, tps=100)
         run_id, original = await stream_run(store, client, sim_url, session)
         clock = ReplayClock(speed=1.0)
         played: list[tuple[float, RunEvent]] = []
@@ -158,7 +160,7 @@ async def test_a_compact_run_replays_with_identical_per_delta_timing(
     # each event was released once the replay reached its original offset, never before
     assert all(position >= event.t for position, event in played)
     deltas = [e for e in expected if isinstance(e, TextDelta)]
-    assert len(deltas) == 60 and len({e.t for e in deltas}) > 10  # paced, not all at once
+    assert len(deltas) == 60 and len({e.t for e in deltas}) > 5  # paced, not all at once
 
 
 async def test_deltas_of_several_flushes_and_kinds_interleave_exactly(store: Store) -> None:
