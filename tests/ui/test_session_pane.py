@@ -291,7 +291,9 @@ async def test_reconnect_status_through_a_429(
         assert live.state == "retrying"
         assert status.message.startswith("retrying 1/1 in ") and "(HTTP 429)" in status.message
         await wait_until(pilot, lambda: live.state == "done", what="done after retry")
-        assert status.message == "connected on attempt 2"
+        await wait_until(
+            pilot, lambda: status.message == "connected on attempt 2", what="the connected line"
+        )
         assert any(isinstance(e, Retrying) for e in recorder.events)
 
 
