@@ -69,13 +69,19 @@ async def test_an_instant_replay_of_a_long_run_shows_it_whole(tmp_path: Path) ->
             # one piece of text: the deltas were not folded (nor read) one by one
             assert screen.accumulator is not None and screen.accumulator.done
             assert screen.accumulator.metrics().chunks == 1
-            # the figures are the stored run's
-            shown = screen.query_one(MetricsBar).snapshot
+            # the figures are the stored run's (the bar and badge take them on their next
+            # update, which a loaded machine may run after the text is on screen)
+            bar, badge = screen.query_one(MetricsBar), screen.query_one(FinishBadge)
+            await wait_until(
+                pilot,
+                lambda: bar.snapshot == stored_metrics(run) and badge.status == "completed",
+                what="the stored figures and the finish badge",
+            )
+            shown = bar.snapshot
             assert shown == stored_metrics(run)
             assert shown is not None and shown.chunks == DELTAS
             assert shown.output_tokens == DELTAS and shown.tokens_source == "usage"
             assert shown.ttft_ms is not None and abs(shown.ttft_ms - 300.0) < 1e-6
-            badge = screen.query_one(FinishBadge)
             assert (badge.status, badge.reason) == ("completed", "stop")
             # a timed replay plays every delta at its time; "i" shows the rest whole
             screen.clock = ReplayClock(0.25)
@@ -91,4 +97,6 @@ async def test_an_instant_replay_of_a_long_run_shows_it_whole(tmp_path: Path) ->
             )
             assert view.rendered_text == run.output_text
             assert screen.accumulator is not None and screen.accumulator.metrics().chunks == 1
-            assert screen.query_one(MetricsBar).snapshot == stored_metrics(run)
+            await wait_until(
+                pilot, lambda: bar.snapshot == stored_metrics(run), what="the stored figures"
+            )
