@@ -99,6 +99,7 @@ async def test_history_counts_and_follows_the_runs_that_are_running(
             ids = [s.current.run_id for s in app.sessions if s.current is not None]
             assert len(ids) == 2 and all(run_id in table.rows for run_id in ids)
             assert "3 running (2 in this dashboard)" in _count_line(screen)
+            assert "C its compare" in _count_line(screen)  # the key as bound
             first = ids[0]
             assert _cell(table, first, "status") == "running"
             tokens = int(_cell(table, first, "tokens").replace(",", ""))
