@@ -128,6 +128,8 @@ class ReplayScreen(ConversationPlayer):
         """Why the run could not be replayed (unknown id, store error)."""
         self._last_t = 0.0
         self._applying: float | None = None
+        self._plays = 0
+        """Plays started (``i`` and ``r`` start another): an older play stops at once."""
         self._total_s: float | None = None
         self.stored: MetricsSnapshot | None = None
         self.compared: list[ComparedConversation] | None = None
@@ -180,6 +182,8 @@ class ReplayScreen(ConversationPlayer):
     @work(exclusive=True, group="replay", exit_on_error=False)
     async def play(self) -> None:
         """Feed the recorded events, paced by their original offsets, to the widgets."""
+        self._plays += 1
+        play = self._plays
         view = self.query_one(TranscriptView)
         view.reset()
         self.query_one(FinishBadge).clear("replaying")
@@ -194,7 +198,7 @@ class ReplayScreen(ConversationPlayer):
             await self._read_compared()
             self.conversation = await self._conversation()
             if self.conversation is not None:
-                await self._play_conversation(self.conversation)
+                await self._play_conversation(self.conversation, play)
                 return
             run = await self.store.get_run(self.run_id)
         except StoreError as exc:  # unknown or ambiguous id: the message says which
@@ -221,6 +225,8 @@ class ReplayScreen(ConversationPlayer):
                 await self._play_timed(acc, run)
         except Exception as exc:
             self._show_error(f"replay stopped: {exc}")
+            return
+        if play != self._plays:  # a newer play took over
             return
         self.done = True
         if not acc.done:
@@ -300,7 +306,12 @@ class ReplayScreen(ConversationPlayer):
         return record if found is not None and not found[1] else None
 
     def _apply(self, acc: RunAccumulator, event: RunEvent) -> None:
-        """One recorded event into the accumulator and the widgets."""
+        """One recorded event into the accumulator and the widgets; none from a play that
+        a newer one replaced (``i`` or ``r``: the old worker's cancel lands at its next
+        suspension, and an instant clock lets it run on through a batch after the new
+        play has cleared the view)."""
+        if acc is not self.accumulator:
+            return
         self._applying = event.t
         try:
             acc.apply(event)

@@ -73,6 +73,7 @@ class ConversationPlayer(ReplayControls):
     accumulator: RunAccumulator | None
     stored: MetricsSnapshot | None
     """The figures of the run shown whole (instant: its record's, not a fold's)."""
+    _plays: int
     _offset: float
     _last_t: float
     _total_s: float | None
@@ -86,9 +87,10 @@ class ConversationPlayer(ReplayControls):
     def _run_now(self) -> float:
         raise NotImplementedError
 
-    async def _play_conversation(self, record: ConversationRecord) -> None:
+    async def _play_conversation(self, record: ConversationRecord, play: int) -> None:
         """Every turn of ``record`` on one timeline, each in its own fold; instantly, each
-        turn shown whole (its text at once, its figures as stored)."""
+        turn shown whole (its text at once, its figures as stored). ``play``: this play's
+        number; it stops as soon as a newer play started (``i``, ``r``)."""
         first = record.turns[0].run
         self.query_one("#replay-title", Static).update(
             f"replay conversation {record.id}  ·  {first.session}  ·  {first.model}  ·  "
@@ -100,6 +102,8 @@ class ConversationPlayer(ReplayControls):
         last_yield = time.monotonic()
         try:
             async for item in self.store.replay_conversation(record.id, self.clock, whole=whole):
+                if play != self._plays:
+                    return
                 if isinstance(item, TurnStart):
                     if acc is not None:
                         self._end_turn(acc)
