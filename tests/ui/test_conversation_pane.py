@@ -64,7 +64,11 @@ async def test_three_turns_typed_into_a_pane(
         pane = await _open(app, pilot, "chat")
         live = pane.live
         await wait_until(pilot, lambda: _done(pane, 1), what="turn 1")
-        assert pane.follow_up.hint.startswith("turn 2: a follow-up")
+        await wait_until(
+            pilot,
+            lambda: pane.follow_up.hint.startswith("turn 2: a follow-up"),
+            what="the prompt line's hint",
+        )
         assert not pane.turns.has_class("-live")  # one turn: no heading, as before
 
         await _say(pilot, pane, "Second question?")
@@ -121,7 +125,11 @@ async def test_a_follow_up_while_a_turn_runs_is_refused_with_its_sentence(
         await wait_until(pilot, lambda: live.state == "streaming", what="streaming")
         await _say(pilot, pane, "Too early?")
         await wait_until(pilot, lambda: pane.follow_up.has_class("-refused"), what="refusal")
-        assert "turn 1 is still running" in pane.follow_up.hint
+        await wait_until(
+            pilot,
+            lambda: "turn 1 is still running" in pane.follow_up.hint,
+            what="the prompt line's hint",
+        )
         assert pane.follow_up.input.value == "Too early?"  # kept for later
         assert live.runs_started == 1
         # Escape leaves the line with its text; the pane's keys work again
@@ -170,7 +178,11 @@ async def test_edit_last_turn_is_a_branch_and_new_conversation(
         pane.refresh_metrics()
         await pilot.pause()
         assert pane.turns.shown == [] and pane.transcript.text == ""
-        assert pane.follow_up.hint.startswith("turn 1 of a new conversation")
+        await wait_until(
+            pilot,
+            lambda: pane.follow_up.hint.startswith("turn 1 of a new conversation"),
+            what="the prompt line's hint",
+        )
         await pilot.press("enter")  # Enter in the pane goes to the prompt line too
         assert pane.follow_up.input.has_focus
         await _say(pilot, pane, "Fresh start?")
@@ -198,7 +210,11 @@ async def test_the_turn_after_tool_calls_is_sent_as_their_output(
         await wait_until(pilot, lambda: _done(pane, 1), what="turn 1")
         assert live.conversation.pending_tool_calls
         pane.refresh_metrics()
-        assert "sent as the output of the tool call get_weather" in pane.follow_up.hint
+        await wait_until(
+            pilot,
+            lambda: "sent as the output of the tool call get_weather" in pane.follow_up.hint,
+            what="the prompt line's hint",
+        )
         await _say(pilot, pane, '{"temperature": 21}')
         await wait_until(pilot, lambda: _done(pane, 2), what="turn 2")
         second = live.conversation.turns[1]
@@ -232,4 +248,8 @@ async def test_a_scripted_conversation_that_outgrows_the_context_names_the_turn(
         await pilot.pause()
         assert "turn 3" in str(pane.turns.query_one("#live-turn").render())
         # the failed turn is not kept: the line offers turn 3 again
-        assert pane.follow_up.hint.startswith("turn 3 again, in place of the try that ended")
+        await wait_until(
+            pilot,
+            lambda: pane.follow_up.hint.startswith("turn 3 again, in place of the try that ended"),
+            what="the prompt line's hint",
+        )
