@@ -149,6 +149,7 @@ class FakeRecorder:
         conversation_id: str | None = None,
         turn: int = 1,
         lag_source: object | None = None,
+        broadcast_id: str | None = None,
     ) -> str:
         """Keep the arguments (or raise, or wait); the turns in :attr:`turns`."""
         self.entered = True

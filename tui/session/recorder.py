@@ -29,11 +29,13 @@ class RunRecorder(Protocol):
         conversation_id: str | None = None,
         turn: int = 1,
         lag_source: ClientLagSource | None = None,
+        broadcast_id: str | None = None,
     ) -> str:
         """Record a new run (the session's settings as used, without secrets), turn ``turn``
-        of the conversation ``conversation_id``; it reads the run's state from
-        ``accumulator``, which the caller feeds before recording events, and the client's
-        own loop lag over the run from ``lag_source`` when the run's final row is written."""
+        of the conversation ``conversation_id``, sent in the compare broadcast
+        ``broadcast_id`` (None: none); it reads the run's state from ``accumulator``, which
+        the caller feeds before recording events, and the client's own loop lag over the
+        run from ``lag_source`` when the run's final row is written."""
         ...
 
     def add_events(self, run_id: str, events: Sequence[RunEvent]) -> None:

@@ -8,7 +8,7 @@ as the columns of one compare (``tui.store.broadcasts``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING
 
 from tui.session.redact import redact_session
 from tui.stream.events import new_run_id
@@ -17,10 +17,8 @@ if TYPE_CHECKING:
     from tui.config import SessionConfig
     from tui.session.recorder import RunRecorder
     from tui.session.run import SessionRun
-    from tui.store.rows import ClientLagSource
-    from tui.stream.accumulate import RunAccumulator
 
-__all__ = ["BroadcastRecorder", "new_broadcast_id", "record_start"]
+__all__ = ["new_broadcast_id", "record_start"]
 
 
 def new_broadcast_id() -> str:
@@ -28,47 +26,16 @@ def new_broadcast_id() -> str:
     return new_run_id()
 
 
-class BroadcastRecorder(Protocol):
-    """A recorder that also keeps the broadcast a run was sent in (``tui.store.Store``)."""
-
-    async def start_run(
-        self,
-        session: SessionConfig,
-        *,
-        prompt: str,
-        run_id: str,
-        accumulator: RunAccumulator | None = None,
-        conversation_id: str | None = None,
-        turn: int = 1,
-        lag_source: ClientLagSource | None = None,
-        broadcast_id: str | None = None,
-    ) -> str:
-        """:meth:`RunRecorder.start_run`, and the run's compare broadcast (None: none)."""
-        ...
-
-
 async def record_start(
     store: RunRecorder, session: SessionConfig, run: SessionRun, broadcast_id: str | None
 ) -> None:
     """Record the start of ``run`` of ``session`` in ``store``: the session's settings with
     the run's secrets blanked out, its turn, its accumulator (the store reads the run's
-    state from it) and the run itself as the source of its client lag. ``broadcast_id`` is
-    handed on only when there is one, so a recorder without broadcasts records every other
-    run as before. Raises what the store raises."""
+    state from it), the run itself as the source of its client lag, and the compare
+    broadcast it was sent in. Raises what the store raises."""
     redactor = run.redactor
     stored = session if redactor is None else redact_session(session, redactor.redactor)
-    if broadcast_id is None:
-        await store.start_run(
-            stored,
-            prompt=run.prompt,
-            run_id=run.run_id,
-            accumulator=run.accumulator,
-            conversation_id=run.conversation_id,
-            turn=run.turn,
-            lag_source=run,
-        )
-        return
-    await cast("BroadcastRecorder", store).start_run(
+    await store.start_run(
         stored,
         prompt=run.prompt,
         run_id=run.run_id,
