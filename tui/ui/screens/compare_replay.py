@@ -31,10 +31,16 @@ from tui.store.errors import StoreError
 from tui.store.replay import ReplayClock, TurnStart
 from tui.store.whole import stored_metrics
 from tui.stream.accumulate import RunAccumulator
-from tui.stream.events import Api, Finished, RunEvent
+from tui.stream.events import Api, RunEvent
 from tui.stream.metrics import MetricsSnapshot
 from tui.ui.screens.replay_keys import PUBLISH_HZ, SPEEDS, ReplayControls
-from tui.ui.screens.replay_turns import YIELD_EVERY_S, stored_lag_ms, turn_ended, turn_started
+from tui.ui.screens.replay_turns import (
+    YIELD_EVERY_S,
+    show_recorded,
+    stored_lag_ms,
+    turn_ended,
+    turn_started,
+)
 from tui.ui.ticker import Ticker
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
 from tui.ui.widgets.footer import KeysFooter
@@ -169,10 +175,7 @@ class ReplayColumn(Vertical):
         finally:
             self._applying = None
         self._last_t = max(self._last_t, event.t)
-        self.query_one(TranscriptView).apply(event)
-        self.query_one(ReconnectStatus).apply(event)
-        if isinstance(event, Finished):
-            self.query_one(FinishBadge).set_finished(event)
+        show_recorded(self, event)
 
     def end_turn(self) -> None:
         """The live turn as it ended."""

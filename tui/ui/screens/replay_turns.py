@@ -13,13 +13,14 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING
 
+from textual.dom import DOMNode
 from textual.widgets import Static
 
 from tui.session.conversation_view import TurnView
 from tui.store.replay import TurnStart
 from tui.store.whole import stored_metrics
 from tui.stream.accumulate import RunAccumulator
-from tui.stream.events import Api, RunEvent
+from tui.stream.events import Api, Finished, RunEvent
 from tui.stream.metrics import MetricsSnapshot
 from tui.ui.screens.replay_keys import ReplayControls
 from tui.ui.widgets.badges import FinishBadge, ReconnectStatus
@@ -62,6 +63,15 @@ def turn_ended(live: TurnView, acc: RunAccumulator, earlier: TurnView | None) ->
         output_tokens=usage.output_tokens if usage else None, input_tokens_so_far=so_far,
         kept=acc.status in ("completed", "incomplete"), tool_calls=tuple(acc.tool_calls),
     )  # fmt: skip
+
+
+def show_recorded(node: DOMNode, event: RunEvent) -> None:
+    """One recorded event into the widgets under ``node`` that show a replayed run: its
+    transcript, reconnect status and finish badge (the replay screen, a compare column)."""
+    node.query_one(TranscriptView).apply(event)
+    node.query_one(ReconnectStatus).apply(event)
+    if isinstance(event, Finished):
+        node.query_one(FinishBadge).set_finished(event)
 
 
 class ConversationPlayer(ReplayControls):
