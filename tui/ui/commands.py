@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
 
 if TYPE_CHECKING:
     from tui.ui.app import TokentopApp
     from tui.ui.screens.main import MainScreen
+
+
+def shown_key(screen: Screen[Any], action: str, default: str) -> str:
+    """The key bound to ``action`` among ``screen``'s active bindings, as the app displays
+    it (``[keymap]`` remaps included); ``default`` when none is bound."""
+    keys = [a.binding for a in screen.active_bindings.values() if a.binding.action == action]
+    return screen.app.get_key_display(keys[0]) if keys else default
 
 
 def app_commands(app: TokentopApp) -> Iterator[SystemCommand]:

@@ -26,7 +26,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 
-from tui.ui.commands import ScreenBindingCommands
+from tui.ui.commands import ScreenBindingCommands, shown_key
 from tui.ui.key_routing import take_typed_key
 from tui.ui.screens.replay import ReplayScreen
 from tui.ui.ticker import Ticker
@@ -275,17 +275,12 @@ class HistoryScreen(Screen[None]):
         noun = "run" if len(self.runs) == 1 else "runs"
         more = f" (newest {self.limit})" if len(self.runs) >= self.limit else ""
         running = self._running_note(live, filtered=filtered)
-        columns = self._key_of("replay_columns", "C")
+        columns = shown_key(self, "replay_columns", "C")
         hint = f" · enter replays the selected run, o shows it at once, {columns} its compare"
         hint = hint if self.runs else ""
         self.query_one("#history-count", Static).update(
             f"{len(self.runs)} {noun}{more}{running}{hint}"
         )
-
-    def _key_of(self, action: str, default: str) -> str:
-        """This screen's key for ``action`` as displayed (``[keymap]`` remaps included)."""
-        keys = [a.binding for a in self.active_bindings.values() if a.binding.action == action]
-        return self.app.get_key_display(keys[0]) if keys else default
 
     def _running_note(self, live: dict[str, MetricsSnapshot], *, filtered: bool) -> str:
         """`` · 3 running (2 in this dashboard)``: the shown runs the store has as running

@@ -40,6 +40,7 @@ from tui.store.whole import stored_metrics
 from tui.stream.accumulate import RunAccumulator
 from tui.stream.events import Api, RunEvent
 from tui.stream.metrics import MetricsSnapshot
+from tui.ui.commands import shown_key
 from tui.ui.screens.replay_keys import PUBLISH_HZ, SPEEDS, ReplayControls
 from tui.ui.screens.replay_turns import (
     YIELD_EVERY_S,
@@ -251,16 +252,10 @@ class ReplayScreen(ConversationPlayer):
         self.compared = compared
         if len(compared) > 1:
             names = ", ".join(f"{c.session} ({c.model})" for c in compared)
-            key = self._columns_key()
+            key = shown_key(self, "columns", "C")
             line = f"a column of a compare: {names}  ·  {key} replays them side by side"
             self.query_one("#replay-compared", Static).update(line)
             self.add_class("-compared")
-
-    def _columns_key(self) -> str:
-        """The ``replay.columns`` key as displayed, ``[keymap]`` remaps included."""
-        keymap = getattr(getattr(self.app, "config", None), "keymap", None) or {}
-        keys = keymap.get("replay.columns") or "C"
-        return self.app.get_key_display(Binding(keys.split(",")[0].strip(), "columns"))
 
     def action_columns(self) -> None:
         """Replay the compare the conversation was a column of, its columns side by side
